@@ -1,0 +1,44 @@
+# Thin wrapper over CMake. `make run` shows the engine at work; `make test`
+# builds and runs every test, normally and under ASan+UBSan.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?= $(if $(CI),-DCXLFLASH_WERROR=ON,)
+
+.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(BUILD_ASAN) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug \
+		-DCXLFLASH_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+build-tsan: deps
+	@cmake -S . -B $(BUILD_TSAN) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug \
+		-DCXLFLASH_SANITIZE=thread >/dev/null
+	@cmake --build $(BUILD_TSAN) -j $(JOBS)
+
+run: build
+	@$(BUILD)/tools/superpipe-demo
+
+# Normal build, then the ASan+UBSan build; the last line sums both runs.
+test: build build-asan
+	@scripts/run-tests.sh $(BUILD) $(BUILD_ASAN)
+
+test-fast: build
+	@scripts/run-tests.sh $(BUILD)
+
+test-tsan: build-tsan
+	@scripts/run-tests.sh $(BUILD_TSAN)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * backend.h - the storage behind a LUN, one function table per kind.
+ *
+ * A backend stores 4 KiB blocks. The AFU moves data through it
+ * asynchronously: it submits struct be_io requests on a per-thread I/O
+ * engine (struct be_engine: one io_uring per AFU worker, shared by every
+ * file backend the worker serves) and each request completes exactly once
+ * through its callback, inline (ram, null, the pread fallback) or later from
+ * be_engine_poll(). The master uses the synchronous helpers (be_*_sync) on
+ * the control path (scrub, capacity).
+ *
+ * Backends: ram (mmap'd memory, memcpy), file (regular file or block device,
+ * O_DIRECT when the file system allows it, io_uring with a pread/pwrite
+ * fallback), null (completes with no data movement).
+ *
+ * Errors are negative errno values everywhere in this interface.
+ */
+#ifndef CXLFLASH_BACKEND_H
+#define CXLFLASH_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define BE_BLOCK_SHIFT 12
+#define BE_BLOCK_SIZE  (1u << BE_BLOCK_SHIFT)
+
+struct backend;
+struct be_engine;
+
+enum be_op {
+	BE_OP_READ,         /* blocks -> buf */
+	BE_OP_WRITE,        /* buf -> blocks */
+	BE_OP_WRITE_ZEROES, /* zero blocks; buf unused */
+	BE_OP_DISCARD,      /* unmap blocks; they read back as zeroes afterwards */
+	BE_OP_FLUSH,        /* make completed writes durable; lba/nblocks unused */
+};
+
+struct be_io;
+typedef void (*be_io_cb)(struct be_io *io, int res);
+
+/*
+ * One request. The submitter owns the struct until the callback runs; the
+ * callback is called exactly once with 0 or a negative errno (a short
+ * transfer is -EIO).
+ */
+struct be_io {
+	enum be_op op;
+	uint64_t lba;       /* first block */
+	uint32_t nblocks;   /* number of 4 KiB blocks */
+	void *buf;          /* READ/WRITE: nblocks * 4 KiB, any alignment */
+	be_io_cb cb;
+	void *cb_arg;       /* for the submitter */
+	/* private to the backend */
+	struct backend *be;
+	void *bounce;
+	uint32_t done;      /* bytes moved so far (short transfers are resubmitted) */
+};
+
+/*
+ * struct backend_ops - what a backend implements. All members are required
+ * unless marked optional.
+ */
+struct backend_ops {
+	const char *name;                          /* "ram", "file", "null" */
+	/* Start @io on @eng. Returns 0 when the callback will run (maybe already
+	 * has), or a negative errno when it will not. */
+	int (*submit)(struct backend *be, struct be_engine *eng, struct be_io *io);
+	/* Synchronous I/O for the control path; same ops as submit. */
+	int (*io_sync)(struct backend *be, enum be_op op, uint64_t lba,
+		       uint32_t nblocks, void *buf);
+	/* Re-read the capacity (a file that grew or shrank). Optional. */
+	int (*refresh)(struct backend *be);
+	void (*destroy)(struct backend *be);
+};
+
+/* Common part of every backend; kinds embed it first. */
+struct backend {
+	const struct backend_ops *ops;
+	uint64_t nblocks;       /* capacity in 4 KiB blocks */
+	bool can_unmap;         /* DISCARD frees space (reads back zeroes regardless) */
+	bool direct;            /* data bypasses the page cache (O_DIRECT) */
+	char id[256];           /* stable identity for WWID derivation and logs */
+	uint64_t dev, ino;      /* identity of a file or device, 0 for memory */
+	int lock_fd;            /* fd holding the cross-process lock, or -1 */
+};
+
+/* Options parsed from a LUN name. */
+struct be_spec {
+	char kind[8];           /* "ram", "null", "file" */
+	char path[4096];        /* file: path; ram/null: empty */
+	uint64_t size;          /* bytes; 0 = use the existing size (file) */
+	bool create;            /* file: create at size if absent */
+	bool readonly;
+};
+
+/*
+ * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G", or a plain
+ * path into @spec. Return: 0 or -EINVAL (a message explains on stderr).
+ */
+int be_parse_spec(const char *name, struct be_spec *spec);
+
+/* be_parse_size() - "4096", "64K", "8G", "1T" -> bytes. Return 0 or -EINVAL. */
+int be_parse_size(const char *s, uint64_t *bytes);
+
+/*
+ * be_open() - create the backend @spec describes.
+ * Return: 0 and *@out, or a negative errno (ENOENT for a missing plain path,
+ * EINVAL for a bad size, ENOMEM, or what open/mmap said).
+ */
+int be_open(const struct be_spec *spec, struct backend **out);
+
+void be_close(struct backend *be);
+
+/* Per-thread I/O engine (one io_uring). Falls back to synchronous I/O when
+ * io_uring is unavailable or CXLFLASH_NO_URING=1 is set. */
+int be_engine_create(struct be_engine **out, unsigned depth);
+void be_engine_destroy(struct be_engine *eng);
+/* Submit what was queued; reap up to @max completions, running callbacks.
+ * Return: completions reaped (>= 0) or a negative errno. */
+int be_engine_poll(struct be_engine *eng, unsigned max);
+/* Requests submitted and not yet completed on this engine. */
+unsigned be_engine_inflight(const struct be_engine *eng);
+/* Block up to @timeout_us for a completion (0 when none in flight). */
+int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
+
+/* Synchronous helpers (control path). Return 0 or a negative errno. */
+static inline int be_read_sync(struct backend *be, uint64_t lba, uint32_t n, void *buf)
+{
+	return be->ops->io_sync(be, BE_OP_READ, lba, n, buf);
+}
+static inline int be_write_sync(struct backend *be, uint64_t lba, uint32_t n, const void *buf)
+{
+	return be->ops->io_sync(be, BE_OP_WRITE, lba, n, (void *)buf);
+}
+static inline int be_zero_sync(struct backend *be, uint64_t lba, uint32_t n)
+{
+	return be->ops->io_sync(be, BE_OP_WRITE_ZEROES, lba, n, NULL);
+}
+static inline int be_flush_sync(struct backend *be)
+{
+	return be->ops->io_sync(be, BE_OP_FLUSH, 0, 0, NULL);
+}
+
+#endif /* CXLFLASH_BACKEND_H */

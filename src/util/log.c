@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* log.c - levelled logging to stderr (see log.h). */
+#include "util/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int level = -1;
+
+static int current_level(void)
+{
+	if (__atomic_load_n(&level, __ATOMIC_RELAXED) < 0) {
+		const char *e = getenv("CXLFLASH_LOG");
+		int l = LOG_NOTICE;
+
+		if (e) {
+			if (!strcmp(e, "quiet"))
+				l = LOG_QUIET;
+			else if (!strcmp(e, "err"))
+				l = LOG_ERR;
+			else if (!strcmp(e, "warn"))
+				l = LOG_WARN;
+			else if (!strcmp(e, "info"))
+				l = LOG_INFO;
+			else if (!strcmp(e, "debug"))
+				l = LOG_DEBUG;
+		}
+		__atomic_store_n(&level, l, __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(&level, __ATOMIC_RELAXED);
+}
+
+int log_enabled(enum log_level lvl)
+{
+	return (int)lvl <= current_level();
+}
+
+void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+{
+	static const char *names[] = { "", "error", "warning", "notice", "info", "debug" };
+	char buf[1024];
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (lvl >= LOG_INFO)
+		fprintf(stderr, "cxlflash: %s: %s: %s\n", names[lvl], func, buf);
+	else
+		fprintf(stderr, "cxlflash: %s: %s\n", names[lvl], buf);
+}
