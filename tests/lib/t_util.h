@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * t_util.h - helpers for the test programs. A test is one program per
+ * behaviour; it exits T_PASS (0), T_FAIL (1) or T_SKIP (77, CTest's skip).
+ * T_ASSERT/T_EQ print the file, line and values, then exit with T_FAIL.
+ */
+#ifndef CXLFLASH_T_UTIL_H
+#define CXLFLASH_T_UTIL_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_PASS 0
+#define T_FAIL 1
+#define T_SKIP 77
+
+#define T_ASSERT(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: %s: assertion failed: %s (errno %d: %s)\n", \
+			__FILE__, __LINE__, __func__, #cond, errno, strerror(errno)); \
+		exit(T_FAIL); \
+	} } while (0)
+
+#define T_EQ(a, b) do { \
+	long long _a = (long long)(a), _b = (long long)(b); \
+	if (_a != _b) { \
+		fprintf(stderr, "%s:%d: %s: %s == %s failed: %lld (0x%llx) != %lld (0x%llx)\n", \
+			__FILE__, __LINE__, __func__, #a, #b, _a, (unsigned long long)_a, \
+			_b, (unsigned long long)_b); \
+		exit(T_FAIL); \
+	} } while (0)
+
+/* Expect a -1/errno style call to fail with @err. */
+#define T_ERRNO(call, err) do { \
+	errno = 0; \
+	long long _r = (long long)(call); \
+	if (_r != -1 || errno != (err)) { \
+		fprintf(stderr, "%s:%d: %s: %s: expected -1/%s, got %lld/errno %d (%s)\n", \
+			__FILE__, __LINE__, __func__, #call, #err, _r, errno, strerror(errno)); \
+		exit(T_FAIL); \
+	} } while (0)
+
+/* Run a case function and say which one is running. */
+#define T_RUN(fn) do { fprintf(stderr, "-- %s\n", #fn); fn(); } while (0)
+
+#define T_SKIP_IF(cond, why) do { \
+	if (cond) { fprintf(stderr, "SKIP: %s\n", why); exit(T_SKIP); } } while (0)
+
+/* A scratch directory for test files: $CXLFLASH_TEST_DIR or /tmp. The
+ * returned path is "DIR/NAME.PID" in a static buffer per call slot. */
+const char *t_path(const char *name);
+
+/* Fill @buf with a pattern derived from (@seed, @lba) and check it back. */
+void t_pattern_fill(void *buf, size_t len, uint64_t seed, uint64_t lba);
+int t_pattern_check(const void *buf, size_t len, uint64_t seed, uint64_t lba);
+
+/* xorshift64* pseudo-random numbers; deterministic per seed. */
+uint64_t t_rand(uint64_t *state);
+
+#endif
