@@ -86,10 +86,14 @@ int afu_create(const struct afu_config *cfg, struct afu **out);
 void afu_destroy(struct afu *afu);
 
 /*
- * afu_set_lun() - put @be at @lun_index in the AFU's LUN table (NULL clears).
- * Clear a slot only when no RHT entry of any context refers to it.
+ * afu_set_lun() - put @be at @lun_index in the AFU's LUN table (NULL clears),
+ * with the LUN's 16-byte NAA WWID for INQUIRY page 0x83 (and its serial
+ * number, page 0x80, as hex). Clear a slot only when no RHT entry of any
+ * context refers to it. The backend's capacity (be->nblocks) may change
+ * later (VERIFY); the AFU reads it per command.
  */
-void afu_set_lun(struct afu *afu, unsigned lun_index, struct backend *be);
+void afu_set_lun(struct afu *afu, unsigned lun_index, struct backend *be,
+		 const uint8_t wwid[16]);
 
 /*
  * afu_ctx_start() - begin serving a context. The window at p->map must be
