@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * engine.c - the per-thread I/O engine: one io_uring that file backends
+ * queue SQEs on, submitted in batches and reaped by be_engine_poll(). Where
+ * io_uring cannot be used (disabled, seccomp, CXLFLASH_NO_URING=1) the
+ * engine is a shell and the file backend does pread/pwrite inside submit.
+ */
+#include "backend/engine_internal.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENGINE_DEFAULT_DEPTH 128u
+#define ENGINE_MAX_DEPTH     4096u
+#define REAP_BATCH           32u
+
+int be_engine_create(struct be_engine **out, unsigned depth)
+{
+	static int warned;
+	struct io_uring_params p;
+	struct be_engine *eng;
+	const char *env = getenv("CXLFLASH_NO_URING");
+	int ret;
+
+	*out = NULL;
+	eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		return -ENOMEM;
+	if (depth == 0)
+		depth = ENGINE_DEFAULT_DEPTH;
+	if (depth > ENGINE_MAX_DEPTH)
+		depth = ENGINE_MAX_DEPTH;
+	eng->depth = depth;
+
+	if (env && !strcmp(env, "1")) {
+		log_info("CXLFLASH_NO_URING=1: file I/O uses pread/pwrite");
+		*out = eng;
+		return 0;
+	}
+
+	/* A roomy CQ: the kernel keeps overflowing CQEs, but that path is slow. */
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = depth * 4;
+	ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	if (ret == -EINVAL)
+		ret = io_uring_queue_init(depth, &eng->ring, 0);
+	if (ret < 0) {
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			log_warn("io_uring unavailable (%s); file I/O uses pread/pwrite",
+				 strerror(-ret));
+		*out = eng;
+		return 0;
+	}
+	eng->use_uring = true;
+	*out = eng;
+	return 0;
+}
+
+static int engine_submit(struct be_engine *eng)
+{
+	int ret;
+
+	if (!eng->queued)
+		return 0;
+	ret = io_uring_submit(&eng->ring);
+	/* What the kernel did not take stays in the SQ for next time. */
+	eng->queued = io_uring_sq_ready(&eng->ring);
+	if (ret == -EAGAIN || ret == -EBUSY || ret == -EINTR)
+		return 0;
+	return ret < 0 ? ret : 0;
+}
+
+struct io_uring_sqe *be_engine_get_sqe(struct be_engine *eng)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&eng->ring);
+
+	if (!sqe) {
+		engine_submit(eng);
+		sqe = io_uring_get_sqe(&eng->ring);
+		if (!sqe)
+			return NULL;
+	}
+	eng->queued++;
+	eng->inflight++;
+	return sqe;
+}
+
+void be_engine_destroy(struct be_engine *eng)
+{
+	if (!eng)
+		return;
+	if (eng->use_uring) {
+		/* The kernel may still be writing into request buffers: let every
+		 * request finish and its callback run before the ring goes. */
+		while (eng->inflight) {
+			if (be_engine_wait(eng, 100000) < 0 || be_engine_poll(eng, 0) < 0)
+				break;
+		}
+		if (eng->inflight)
+			log_err("io engine destroyed with %u requests in flight", eng->inflight);
+		io_uring_queue_exit(&eng->ring);
+	}
+	free(eng);
+}
+
+/* @max 0 means no limit. */
+int be_engine_poll(struct be_engine *eng, unsigned max)
+{
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	struct { uint64_t data; int res; } done[REAP_BATCH];
+	unsigned reaped = 0;
+	int ret;
+
+	if (!eng || !eng->use_uring)
+		return 0;
+	ret = engine_submit(eng);
+	if (ret < 0)
+		return ret;
+	for (;;) {
+		unsigned want = REAP_BATCH, n, i;
+
+		if (max && max - reaped < want)
+			want = max - reaped;
+		if (!want)
+			break;
+		n = io_uring_peek_batch_cqe(&eng->ring, cqes, want);
+		if (!n)
+			break;
+		/* Release the CQ slots before running callbacks: a callback may
+		 * queue more I/O or even poll again. */
+		for (i = 0; i < n; i++) {
+			done[i].data = cqes[i]->user_data;
+			done[i].res = cqes[i]->res;
+		}
+		io_uring_cq_advance(&eng->ring, n);
+		for (i = 0; i < n; i++) {
+			/* liburing's own timeout SQE on kernels without EXT_ARG */
+			if (done[i].data == LIBURING_UDATA_TIMEOUT)
+				continue;
+			eng->inflight--;
+			reaped++;
+			be_file_complete(eng, (struct be_io *)(uintptr_t)done[i].data, done[i].res);
+		}
+	}
+	/* Resubmissions made by the completions above go out now. */
+	ret = engine_submit(eng);
+	if (ret < 0)
+		return ret;
+	return (int)reaped;
+}
+
+unsigned be_engine_inflight(const struct be_engine *eng)
+{
+	return eng ? eng->inflight : 0;
+}
+
+/* Return: 1 when a completion is ready, 0 on timeout or with nothing in
+ * flight, or a negative errno. The completion is left for be_engine_poll(). */
+int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_us / 1000000u,
+		.tv_nsec = (long long)(timeout_us % 1000000u) * 1000,
+	};
+	struct io_uring_cqe *cqe = NULL;
+	int ret;
+
+	if (!eng || !eng->use_uring || !eng->inflight)
+		return 0;
+	ret = engine_submit(eng);
+	if (ret < 0)
+		return ret;
+	if (io_uring_cq_ready(&eng->ring))
+		return 1;
+	if (!timeout_us)
+		return 0;
+	ret = io_uring_wait_cqe_timeout(&eng->ring, &cqe, &ts);
+	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN)
+		return 0;
+	if (ret < 0)
+		return ret;
+	return 1;
+}

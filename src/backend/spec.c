@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spec.c - turning a LUN name into a struct be_spec, opening and closing
+ * backends by kind, and the request checks every kind shares.
+ */
+#include "backend/backend_internal.h"
+#include "util/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+int be_parse_size(const char *s, uint64_t *bytes)
+{
+	uint64_t v = 0, mult = 1;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;  /* empty, sign, blank or garbage */
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	switch (tolower((unsigned char)*p)) {
+	case 'k': mult = 1ull << 10; p++; break;
+	case 'm': mult = 1ull << 20; p++; break;
+	case 'g': mult = 1ull << 30; p++; break;
+	case 't': mult = 1ull << 40; p++; break;
+	default: break;
+	}
+	/* "8G", "8GB" and "8GiB" all mean 8 << 30; a bare "4096B" is bytes. */
+	if (mult > 1 && tolower((unsigned char)p[0]) == 'i' && tolower((unsigned char)p[1]) == 'b')
+		p += 2;
+	else if (tolower((unsigned char)*p) == 'b')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*bytes = v * mult;
+	return 0;
+}
+
+/* A size from a LUN name: parseable, non-zero and whole 4 KiB blocks. */
+static int parse_block_size(const char *name, const char *s, uint64_t *bytes)
+{
+	if (be_parse_size(s, bytes)) {
+		log_err("'%s': bad size '%s' (want a number with an optional K/M/G/T suffix)",
+			name, s);
+		return -EINVAL;
+	}
+	if (*bytes == 0 || *bytes % BE_BLOCK_SIZE) {
+		log_err("'%s': size %s must be a non-zero multiple of %u bytes", name, s,
+			BE_BLOCK_SIZE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_path(const char *name, struct be_spec *spec, const char *path, size_t len)
+{
+	if (len == 0) {
+		log_err("'%s': empty path", name);
+		return -EINVAL;
+	}
+	if (len >= sizeof(spec->path)) {
+		log_err("'%.64s...': path longer than %zu bytes", name, sizeof(spec->path) - 1);
+		return -EINVAL;
+	}
+	memcpy(spec->path, path, len);
+	spec->path[len] = '\0';
+	return 0;
+}
+
+/* "size=SIZE", "ro" or "readonly", separated by '&'. */
+static int parse_file_options(const char *name, const char *opts, struct be_spec *spec)
+{
+	char buf[256];
+	char *save = NULL, *tok;
+
+	if (strlen(opts) >= sizeof(buf)) {
+		log_err("'%s': options too long", name);
+		return -EINVAL;
+	}
+	strcpy(buf, opts);
+	for (tok = strtok_r(buf, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
+		if (!strncmp(tok, "size=", 5)) {
+			if (parse_block_size(name, tok + 5, &spec->size))
+				return -EINVAL;
+			spec->create = true;
+		} else if (!strcmp(tok, "ro") || !strcmp(tok, "readonly")) {
+			spec->readonly = true;
+		} else {
+			log_err("'%s': unknown option '%s' (known: size=SIZE, ro)", name, tok);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int be_parse_spec(const char *name, struct be_spec *spec)
+{
+	const char *colon;
+
+	memset(spec, 0, sizeof(*spec));
+	if (!name || !*name) {
+		log_err("empty backend name");
+		return -EINVAL;
+	}
+	if (!strncmp(name, "ram:", 4) || !strncmp(name, "null:", 5)) {
+		colon = strchr(name, ':');
+		memcpy(spec->kind, name, (size_t)(colon - name));
+		if (!colon[1]) {
+			log_err("'%s': missing size (e.g. %s:4G)", name, spec->kind);
+			return -EINVAL;
+		}
+		return parse_block_size(name, colon + 1, &spec->size);
+	}
+	strcpy(spec->kind, "file");
+	if (!strncmp(name, "file:", 5)) {
+		const char *path = name + 5, *q = strchr(path, '?');
+
+		if (!q)
+			return set_path(name, spec, path, strlen(path));
+		if (set_path(name, spec, path, (size_t)(q - path)))
+			return -EINVAL;
+		return parse_file_options(name, q + 1, spec);
+	}
+
+	/*
+	 * A plain path. Something shaped like "kind:..." that names no file is
+	 * more likely a mistyped kind than a file, so say that.
+	 */
+	colon = strchr(name, ':');
+	if (colon && colon > name && access(name, F_OK)) {
+		const char *c = name;
+
+		while (c < colon && (isalnum((unsigned char)*c) || *c == '_'))
+			c++;
+		if (c == colon) {
+			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file)",
+				name, (int)(colon - name), name);
+			return -EINVAL;
+		}
+	}
+	return set_path(name, spec, name, strlen(name));
+}
+
+int be_open(const struct be_spec *spec, struct backend **out)
+{
+	*out = NULL;
+	if (!strcmp(spec->kind, "ram") || !strcmp(spec->kind, "null")) {
+		if (spec->size == 0 || spec->size % BE_BLOCK_SIZE) {
+			log_err("%s: size %llu is not a non-zero multiple of %u bytes", spec->kind,
+				(unsigned long long)spec->size, BE_BLOCK_SIZE);
+			return -EINVAL;
+		}
+		if (spec->kind[0] == 'r')
+			return be_ram_create(spec, out);
+		return be_null_create(spec, out);
+	}
+	if (!strcmp(spec->kind, "file"))
+		return be_file_create(spec, out);
+	log_err("unknown backend kind '%.*s'", (int)sizeof(spec->kind), spec->kind);
+	return -EINVAL;
+}
+
+void be_close(struct backend *be)
+{
+	if (be)
+		be->ops->destroy(be);
+}
+
+int be_check_io(const struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks,
+		const void *buf, bool readonly)
+{
+	uint64_t cap = be_capacity(be);
+
+	switch (op) {
+	case BE_OP_FLUSH:
+		return 0;
+	case BE_OP_READ:
+		if (!buf && nblocks)
+			return -EINVAL;
+		break;
+	case BE_OP_WRITE:
+		if (!buf && nblocks)
+			return -EINVAL;
+		/* fall through */
+	case BE_OP_WRITE_ZEROES:
+	case BE_OP_DISCARD:
+		if (readonly)
+			return -EROFS;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (lba > cap || nblocks > cap - lba)
+		return -ERANGE;
+	return 0;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * master.h - the trusted master: LUNs, contexts, resource handles, virtual
+ * LUNs, and the DK_CXLFLASH_* request handlers.
+ *
+ * Terminology (as in the kernel driver):
+ *   LUN        a backend with a WWID, an access mode and a chunk allocator.
+ *   open       one client's open of a LUN (fd1 in embedded mode, one
+ *              connection's open in the daemon). Closing it detaches what was
+ *              attached through it.
+ *   context    a client's superpipe: a window (host map), an RHT of
+ *              MASTER_RHT_PER_CONTEXT entries, an AFU context. Known to
+ *              clients by a 64-bit cookie (generation << 32 | handle).
+ *   handle     the context's slot, 0..AFU_MAX_CONTEXTS-1 (IOARCB ctx_id).
+ *   rsrc_handle an index into the context's RHT.
+ *   user       one open RHT entry on a LUN; the LUN's mode is NONE exactly
+ *              when it has no users.
+ *
+ * Locking: one mutex per master serialises every control operation; the
+ * data path never takes it. RHT/LXT changes are published under the AFU's
+ * per-context xlate lock and followed by an AFU sync (afu.h).
+ */
+#ifndef CXLFLASH_MASTER_H
+#define CXLFLASH_MASTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cxlflash/cxlflash_ioctl.h>
+#include <cxlflash/sislite.h>
+
+#include "afu/afu.h"
+#include "master/chunk_alloc.h"
+
+struct backend;
+
+/* RHT entries per context: one 4 KiB page of 16-byte entries, as the kernel
+ * driver has on 4 KiB-page machines. */
+#define MASTER_RHT_PER_CONTEXT 256
+
+/* Chunk geometry: 2^16 blocks of 4 KiB = 256 MiB. */
+#define MC_CHUNK_SHIFT 16
+#define MC_CHUNK_SIZE  (1ull << MC_CHUNK_SHIFT)
+#define LXT_GROUP_SIZE 8
+
+enum lun_mode { MODE_NONE = 0, MODE_VIRTUAL, MODE_PHYSICAL };
+
+struct mlun {
+	struct master *m;
+	unsigned index;            /* slot in the AFU LUN table; LXT lun index */
+	struct backend *be;
+	char name[4096];           /* as opened: "ram:1G", a path, ... */
+	uint8_t wwid[CXLFLASH_WWID_LEN];
+	uint64_t max_lba;          /* last physical LBA (4 KiB blocks) */
+	enum lun_mode mode;
+	unsigned users;            /* open RHT entries across all contexts */
+	bool superpipe;            /* MANAGE_LUN state: false = legacy */
+	bool ca_ready;             /* allocator initialised (virtual mode) */
+	struct chunk_alloc ca;
+	uint64_t retired_chunks;   /* chunks kept out of use after a failed scrub */
+	unsigned opens;            /* live opens of this LUN */
+};
+
+/* One client's open of a LUN. */
+struct mopen {
+	struct master *m;
+	struct mlun *lun;
+	pid_t pid;                 /* who opened it */
+};
+
+/* Who is asking: the kernel's tgid and, for VLUN_CLONE, its parent. */
+struct mcaller {
+	pid_t pid;
+	pid_t ppid;
+};
+
+/* A context's attachment to a LUN (the kernel's lun_access). */
+struct mlun_access {
+	struct mlun *lun;
+	struct mopen *via;         /* the open it was attached through */
+	struct mlun_access *next;
+};
+
+struct mctx {
+	uint64_t ctxid;            /* cookie: generation << 32 | handle */
+	uint16_t handle;
+	pid_t owner;
+	uint8_t perms;             /* SISL_RHT_PERM_* from ATTACH */
+	bool err;                  /* in the error state, awaiting RECOVER_AFU */
+	struct sisl_rht_entry *rht;
+	struct mlun *rht_lun[MASTER_RHT_PER_CONTEXT];
+	bool rht_needs_ws[MASTER_RHT_PER_CONTEXT];
+	unsigned rht_out;
+	struct mlun_access *luns;
+	struct sisl_host_map *map; /* master's mapping of the window */
+	int adap_fd;               /* the fd2 handed out (owned by the client) */
+	dev_t adap_dev;            /* identity of fd2's file, to notice its close */
+	ino_t adap_ino;
+	struct afu_ctx *actx;
+};
+
+struct master_config {
+	struct afu_config afu;
+	bool check_adap_fds;       /* embedded: a closed fd2 releases its context */
+	bool sq_mode;              /* report DK_CXLFLASH_CONTEXT_SQ_CMD_MODE */
+};
+
+struct master {
+	pthread_mutex_t lock;
+	struct master_config cfg;
+	struct afu *afu;
+	struct mlun *luns[AFU_MAX_LUNS];
+	struct mctx *ctx_tbl[AFU_MAX_CONTEXTS];
+	uint32_t ctx_gen[AFU_MAX_CONTEXTS];
+};
+
+/* master.c */
+int master_create(const struct master_config *cfg, struct master **out);
+/* master_destroy() - all opens must be closed. */
+void master_destroy(struct master *m);
+/* master_lun_count() - LUNs currently in the table. */
+unsigned master_lun_count(struct master *m);
+
+/*
+ * master_open_lun() - open @be as a LUN (taking ownership of @be) or, when
+ * a LUN with @be's identity is already in the table, open that one and close
+ * @be. @wwid may be NULL to derive one.
+ * Return: 0 and *@out, or -errno (-ENOSPC when the LUN table is full).
+ */
+int master_open_lun(struct master *m, const char *name, struct backend *be,
+		    const uint8_t *wwid, pid_t pid, struct mopen **out);
+/* master_reopen_lun() - another open of a LUN already in the table
+ * (found with master_find_lun). Return 0 and *@out, or -ENOMEM. */
+int master_reopen_lun(struct master *m, struct mlun *lun, pid_t pid, struct mopen **out);
+/* master_find_lun() - the LUN named @name (a ram/null spec) or with a file
+ * identity (@dev, @ino); NULL if not open. Caller holds no lock. */
+struct mlun *master_find_lun(struct master *m, const char *name, uint64_t dev, uint64_t ino);
+/* master_close_open() - detach every context attached through @o, then drop
+ * the open; the last open of a LUN closes its backend. */
+void master_close_open(struct mopen *o);
+
+/*
+ * master_ioctl() - run one DK_CXLFLASH_* request. @arg is the request struct,
+ * already copied in (at least the request's size); it is updated only on
+ * success. Return: 0 or -errno.
+ */
+int master_ioctl(struct mopen *o, const struct mcaller *who, unsigned long request, void *arg);
+/* The size of @request's struct, or 0 for an unknown request. */
+size_t master_ioctl_size(unsigned long request);
+/* A name for logs ("DK_CXLFLASH_ATTACH"). */
+const char *master_ioctl_name(unsigned long request);
+
+/* Test and admin hooks. */
+/* master_ctx_error() - put a context in the error state, as an AFU reset
+ * would (its window then reads all ones until RECOVER_AFU). */
+int master_ctx_error(struct master *m, uint64_t ctxid);
+/* master_check() - verify allocator and user-count invariants of every LUN.
+ * Return 0, or -1 with the first violation in @why. */
+int master_check(struct master *m, char *why, size_t len);
+
+/* Internal, shared between the master's files (master lock held). */
+enum ctx_lookup { CTX_PLAIN = 0, CTX_ERR_FALLBACK = 1, CTX_ANY_LUN = 2, CTX_CLONE = 4 };
+struct mctx *ctx_get(struct master *m, uint64_t ctxid, struct mlun *lun,
+		     const struct mcaller *who, int flags);
+struct mlun_access *ctx_access(struct mctx *c, struct mlun *lun);
+int rhte_checkout(struct mctx *c, struct mlun *lun);
+void rhte_checkin(struct mctx *c, unsigned h);
+struct sisl_rht_entry *rhte_get(struct mctx *c, struct mlun *lun, uint64_t h);
+int lun_attach(struct mlun *lun, enum lun_mode mode);
+void lun_detach(struct mlun *lun);
+int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
+		uint64_t *last_lba);
+int release_handle(struct mctx *c, struct mlun *lun, unsigned h);
+void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun);
+void master_reap_closed_fds(struct master *m);
+void lun_derive_wwid(struct backend *be, uint8_t wwid[CXLFLASH_WWID_LEN]);
+
+int handle_attach(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_detach(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_recover(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_udirect(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_release(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_verify(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_manage_lun(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_resize(struct mopen *o, const struct mcaller *who, void *arg);
+int handle_clone(struct mopen *o, const struct mcaller *who, void *arg);
+
+static inline uint64_t vlun_last_lba(uint64_t chunks)
+{
+	return chunks ? chunks * MC_CHUNK_SIZE - 1 : UINT64_MAX;
+}
+
+#endif /* CXLFLASH_MASTER_H */

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * superpipe.c - contexts and physical access: ATTACH, DETACH, RECOVER_AFU,
+ * USER_DIRECT, RELEASE; context lookup by cookie, RHT entry checkout, the
+ * window (a memfd the client maps through adap_fd), error state and the
+ * "release" of a context whose adap_fd was closed.
+ */
+#include "master/master.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "util/log.h"
+
+/* ------------------------------------------------------------------------
+ * Context lookup and RHT entries
+ */
+
+/*
+ * ctx_get() - the context named by @ctxid, if @who may use it on @lun.
+ * All 64 bits of the cookie must match, so a stale cookie whose slot was
+ * reused fails. CTX_CLONE looks for a context owned by the caller's parent;
+ * CTX_ERR_FALLBACK also finds contexts in error; CTX_ANY_LUN skips the check
+ * that the context is attached to @lun.
+ */
+struct mctx *ctx_get(struct master *m, uint64_t ctxid, struct mlun *lun,
+		     const struct mcaller *who, int flags)
+{
+	uint64_t slot = ctxid & 0xFFFFFFFFull;
+	pid_t owner = (flags & CTX_CLONE) ? who->ppid : who->pid;
+	struct mctx *c;
+
+	if (slot >= AFU_MAX_CONTEXTS)
+		return NULL;
+	c = m->ctx_tbl[slot];
+	if (!c || c->ctxid != ctxid || c->owner != owner)
+		return NULL;
+	if (c->err && !(flags & CTX_ERR_FALLBACK))
+		return NULL;
+	if (!(flags & CTX_ANY_LUN) && !ctx_access(c, lun))
+		return NULL;
+	return c;
+}
+
+struct mlun_access *ctx_access(struct mctx *c, struct mlun *lun)
+{
+	for (struct mlun_access *a = c->luns; a; a = a->next)
+		if (a->lun == lun)
+			return a;
+	return NULL;
+}
+
+/* rhte_checkout() - the first free RHT entry, reserved for @lun; -EMFILE if none. */
+int rhte_checkout(struct mctx *c, struct mlun *lun)
+{
+	for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++) {
+		if (c->rht[h].nmask == 0 && !c->rht_lun[h]) {
+			c->rht_lun[h] = lun;
+			c->rht_out++;
+			return (int)h;
+		}
+	}
+	return -EMFILE;
+}
+
+void rhte_checkin(struct mctx *c, unsigned h)
+{
+	afu_xlate_lock(c->actx);
+	memset(&c->rht[h], 0, sizeof(c->rht[h]));
+	afu_xlate_unlock(c->actx);
+	c->rht_lun[h] = NULL;
+	c->rht_needs_ws[h] = false;
+	c->rht_out--;
+}
+
+/* rhte_get() - an in-use entry of @c that belongs to @lun, or NULL. */
+struct sisl_rht_entry *rhte_get(struct mctx *c, struct mlun *lun, uint64_t h)
+{
+	if (h >= MASTER_RHT_PER_CONTEXT || c->rht_lun[h] != lun || c->rht[h].nmask == 0)
+		return NULL;
+	return &c->rht[h];
+}
+
+/* ------------------------------------------------------------------------
+ * Windows and contexts
+ */
+
+/* A zeroed 64 KiB window in a memfd: @fd for the client, @map for us. */
+static int window_create(int *fd, struct sisl_host_map **map)
+{
+	void *p;
+	int f = memfd_create("cxlflash-context", MFD_CLOEXEC);
+
+	if (f < 0)
+		return -errno;
+	if (ftruncate(f, SISL_HOST_MAP_SIZE) != 0) {
+		int rc = -errno;
+
+		close(f);
+		return rc;
+	}
+	p = mmap(NULL, SISL_HOST_MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (p == MAP_FAILED) {
+		int rc = -errno;
+
+		close(f);
+		return rc;
+	}
+	*fd = f;
+	*map = p;
+	return 0;
+}
+
+static int alloc_slot(struct master *m)
+{
+	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++)
+		if (!m->ctx_tbl[i])
+			return (int)i;
+	return -EPERM; /* as the kernel, when no hardware context is left */
+}
+
+/*
+ * ctx_start() - give @c a new slot, cookie, window and AFU context serving
+ * its (existing) RHT. On failure @c is unchanged.
+ */
+static int ctx_start(struct master *m, struct mctx *c)
+{
+	struct afu_ctx_params p = { 0 };
+	struct sisl_host_map *map;
+	struct stat st;
+	int slot, fd, rc;
+
+	slot = alloc_slot(m);
+	if (slot < 0)
+		return slot;
+	rc = window_create(&fd, &map);
+	if (rc)
+		return rc;
+	p.map = map;
+	p.handle = (uint16_t)slot;
+	p.rht = c->rht;
+	p.rht_cnt = MASTER_RHT_PER_CONTEXT;
+	p.ctx_cap = SISL_CTX_CAP_READ_CMD | SISL_CTX_CAP_WRITE_CMD;
+	p.ea.identity = true;
+	rc = afu_ctx_start(m->afu, &p, &c->actx);
+	if (rc) {
+		munmap(map, SISL_HOST_MAP_SIZE);
+		close(fd);
+		return rc;
+	}
+	fstat(fd, &st);
+	m->ctx_gen[slot]++;
+	c->handle = (uint16_t)slot;
+	c->ctxid = (uint64_t)m->ctx_gen[slot] << 32 | (uint64_t)slot;
+	c->map = map;
+	c->adap_fd = fd;
+	c->adap_dev = st.st_dev;
+	c->adap_ino = st.st_ino;
+	c->err = false;
+	m->ctx_tbl[slot] = c;
+	return 0;
+}
+
+/* ctx_stop() - stop the AFU context and drop the window and slot. */
+static void ctx_stop(struct master *m, struct mctx *c)
+{
+	afu_ctx_stop(c->actx);
+	c->actx = NULL;
+	munmap(c->map, SISL_HOST_MAP_SIZE);
+	c->map = NULL;
+	m->ctx_tbl[c->handle] = NULL;
+}
+
+static struct mctx *ctx_create(struct master *m, pid_t owner, uint8_t perms)
+{
+	struct mctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->rht = aligned_alloc(4096, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
+	if (!c->rht) {
+		free(c);
+		return NULL;
+	}
+	memset(c->rht, 0, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
+	c->owner = owner;
+	c->perms = perms;
+	if (ctx_start(m, c)) {
+		free(c->rht);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void ctx_destroy(struct master *m, struct mctx *c)
+{
+	ctx_stop(m, c);
+	free(c->rht);
+	free(c);
+}
+
+static int ctx_add_access(struct mctx *c, struct mlun *lun, struct mopen *via)
+{
+	struct mlun_access *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->lun = lun;
+	a->via = via;
+	a->next = c->luns;
+	c->luns = a;
+	return 0;
+}
+
+/*
+ * ctx_detach_lun() - what DETACH does for one LUN: release every handle of
+ * @c on @lun (errors ignored), drop the attachment, and destroy the context
+ * when it has no LUN left.
+ */
+void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun)
+{
+	struct mlun_access **pp;
+
+	for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++)
+		if (c->rht_lun[h] == lun)
+			release_handle(c, lun, h);
+	for (pp = &c->luns; *pp; pp = &(*pp)->next) {
+		if ((*pp)->lun == lun) {
+			struct mlun_access *a = *pp;
+
+			*pp = a->next;
+			free(a);
+			break;
+		}
+	}
+	if (!c->luns)
+		ctx_destroy(m, c);
+}
+
+/* Does any descriptor of this process refer to the file (dev, ino)? */
+static bool fd_open_for(dev_t dev, ino_t ino)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	bool found = false;
+
+	if (!d)
+		return true; /* cannot tell: assume it is */
+	while (!found && (de = readdir(d))) {
+		struct stat st;
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		found = fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * master_reap_closed_fds() - embedded mode's version of the kernel's release
+ * fop: a context whose adap_fd the application has closed (no descriptor of
+ * the process refers to its window any more) is detached from every LUN.
+ */
+void master_reap_closed_fds(struct master *m)
+{
+	if (!m->cfg.check_adap_fds)
+		return;
+	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++) {
+		struct mctx *c = m->ctx_tbl[i];
+		struct stat st;
+
+		if (!c)
+			continue;
+		if (fstat(c->adap_fd, &st) == 0 && st.st_dev == c->adap_dev && st.st_ino == c->adap_ino)
+			continue;
+		if (fd_open_for(c->adap_dev, c->adap_ino))
+			continue;
+		log_info("context 0x%llx: adap_fd closed, detaching", (unsigned long long)c->ctxid);
+		while (c->luns) {
+			struct mlun_access *a = c->luns;
+			bool last = a->next == NULL;
+
+			ctx_detach_lun(m, c, a->lun);
+			if (last)
+				break; /* c is gone */
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * ATTACH, DETACH, RECOVER_AFU
+ */
+
+static void fill_attach(struct mopen *o, struct mctx *c, struct dk_cxlflash_attach *req)
+{
+	req->context_id = c->ctxid;
+	req->mmio_size = SISL_HOST_MAP_SIZE;
+	req->block_size = BE_BLOCK_SIZE;
+	req->last_lba = o->lun->max_lba;
+	req->max_xfer = AFU_MAX_XFER_BLOCKS;
+}
+
+int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_attach *req = arg;
+	struct master *m = o->m;
+	uint8_t perms = SISL_RHT_PERM(req->hdr.flags + 1);
+	struct mctx *c;
+	int rc;
+
+	if (req->num_interrupts > 4)
+		return -EINVAL;
+	if (req->hdr.flags & DK_CXLFLASH_ATTACH_REUSE_CONTEXT) {
+		c = ctx_get(m, req->context_id, o->lun, who, CTX_ANY_LUN);
+		if (!c || ctx_access(c, o->lun))
+			return -EINVAL;
+		rc = ctx_add_access(c, o->lun, o);
+		if (rc)
+			return rc;
+		fill_attach(o, c, req);
+		req->adap_fd = (uint64_t)-1;
+		req->hdr.return_flags = 0;
+		return 0;
+	}
+	c = ctx_create(m, who->pid, perms);
+	if (!c)
+		return -ENOMEM;
+	rc = ctx_add_access(c, o->lun, o);
+	if (rc) {
+		ctx_destroy(m, c);
+		return rc;
+	}
+	fill_attach(o, c, req);
+	req->adap_fd = (uint64_t)c->adap_fd;
+	req->hdr.return_flags = DK_CXLFLASH_APP_CLOSE_ADAP_FD;
+	if (m->cfg.sq_mode)
+		req->hdr.return_flags |= DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;
+	return 0;
+}
+
+int handle_detach(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_detach *req = arg;
+	struct mctx *c = ctx_get(o->m, req->context_id, o->lun, who, CTX_ERR_FALLBACK);
+
+	if (!c)
+		return -EINVAL;
+	ctx_detach_lun(o->m, c, o->lun);
+	req->hdr.return_flags = 0;
+	return 0;
+}
+
+int master_ctx_error(struct master *m, uint64_t ctxid)
+{
+	uint64_t slot = ctxid & 0xFFFFFFFFull;
+	struct mctx *c;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	c = slot < AFU_MAX_CONTEXTS ? m->ctx_tbl[slot] : NULL;
+	if (!c || c->ctxid != ctxid) {
+		rc = -EINVAL;
+	} else if (!c->err) {
+		afu_ctx_error(c->actx);
+		c->err = true;
+		log_notice("context 0x%llx put in the error state", (unsigned long long)ctxid);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int handle_recover(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_recover_afu *req = arg;
+	struct master *m = o->m;
+	struct mctx *c = ctx_get(m, req->context_id, o->lun, who, CTX_ERR_FALLBACK);
+	struct afu_ctx *old_actx;
+	struct sisl_host_map *old_map;
+	uint16_t old_handle;
+	int rc;
+
+	if (!c)
+		return -EINVAL;
+	if (!c->err) {
+		req->hdr.return_flags = 0; /* nothing needed recovery */
+		return 0;
+	}
+	log_notice("context 0x%llx: recovering (reason 0x%llx)", (unsigned long long)c->ctxid,
+		   (unsigned long long)req->reason);
+	/* A new slot, cookie and window around the same RHT and LXTs. */
+	old_actx = c->actx;
+	old_map = c->map;
+	old_handle = c->handle;
+	rc = ctx_start(m, c);
+	if (rc) {
+		c->actx = old_actx;
+		return rc == -EPERM ? -ENODEV : rc;
+	}
+	afu_ctx_stop(old_actx);
+	munmap(old_map, SISL_HOST_MAP_SIZE);
+	m->ctx_tbl[old_handle] = NULL;
+	req->context_id = c->ctxid;
+	req->mmio_size = SISL_HOST_MAP_SIZE;
+	req->adap_fd = (uint64_t)c->adap_fd;
+	req->hdr.return_flags = DK_CXLFLASH_APP_CLOSE_ADAP_FD | DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET;
+	if (m->cfg.sq_mode)
+		req->hdr.return_flags |= DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Physical access: USER_DIRECT, RELEASE
+ */
+
+int handle_udirect(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_udirect *req = arg;
+	struct sisl_rht_entry_f1 *f1;
+	struct mlun *lun = o->lun;
+	struct mctx *c;
+	int h, rc;
+
+	rc = lun_attach(lun, MODE_PHYSICAL);
+	if (rc)
+		return rc;
+	c = ctx_get(o->m, req->context_id, lun, who, CTX_PLAIN);
+	if (!c) {
+		lun_detach(lun);
+		return -EINVAL;
+	}
+	h = rhte_checkout(c, lun);
+	if (h < 0) {
+		lun_detach(lun);
+		return h;
+	}
+	/* Format 1: lun id, then valid + permissions + port in one store. */
+	f1 = (struct sisl_rht_entry_f1 *)&c->rht[h];
+	afu_xlate_lock(c->actx);
+	memset(f1, 0, sizeof(*f1));
+	f1->fp = SISL_RHT_FP(SISL_RHT_FORMAT_DIRECT, 0);
+	__atomic_store_n(&f1->lun_id, (uint64_t)lun->index, __ATOMIC_RELEASE);
+	{
+		struct sisl_rht_entry_f1 tmp = { 0 };
+
+		tmp.valid = SISL_RHT_VALID;
+		tmp.fp = SISL_RHT_FP(SISL_RHT_FORMAT_DIRECT, c->perms);
+		tmp.port_sel = 0x1;
+		__atomic_store_n(&f1->dw, tmp.dw, __ATOMIC_RELEASE);
+	}
+	afu_xlate_unlock(c->actx);
+	rc = afu_ctx_sync(c->actx, SISL_AFU_LW_SYNC);
+	if (rc) {
+		rhte_checkin(c, (unsigned)h);
+		lun_detach(lun);
+		return rc;
+	}
+	req->rsrc_handle = (uint64_t)h;
+	req->last_lba = lun->max_lba;
+	req->hdr.return_flags = 0;
+	return 0;
+}
+
+/*
+ * release_handle() - RELEASE of one entry: a virtual LUN shrinks to nothing
+ * (its chunks go back, scrubbed if asked); a physical entry is revoked
+ * (valid first) and, after the AFU sync, checked in.
+ */
+int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
+{
+	struct sisl_rht_entry *e = &c->rht[h];
+
+	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL) {
+		uint64_t last;
+		int rc = vlun_resize(c, lun, h, 0, &last);
+
+		if (rc && rc != -EAGAIN)
+			return rc;
+	} else {
+		struct sisl_rht_entry_f1 *f1 = (struct sisl_rht_entry_f1 *)e;
+
+		afu_xlate_lock(c->actx);
+		__atomic_store_n(&f1->valid, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&f1->lun_id, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&f1->dw, 0, __ATOMIC_RELEASE);
+		afu_xlate_unlock(c->actx);
+		if (!c->err && afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC))
+			log_warn("context 0x%llx: sync after release failed",
+				 (unsigned long long)c->ctxid);
+	}
+	rhte_checkin(c, h);
+	lun_detach(lun);
+	return 0;
+}
+
+int handle_release(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_release *req = arg;
+	struct mctx *c = ctx_get(o->m, req->context_id, o->lun, who, CTX_ERR_FALLBACK);
+
+	if (!c || !rhte_get(c, o->lun, req->rsrc_handle))
+		return -EINVAL;
+	req->hdr.return_flags = 0;
+	return release_handle(c, o->lun, (unsigned)req->rsrc_handle);
+}

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vlun.c - virtual LUNs: USER_VIRTUAL, VLUN_RESIZE (LXT grow and shrink with
+ * their publish order, scrub of freed chunks) and VLUN_CLONE.
+ *
+ * An LXT array holds lxt_cnt entries in groups of LXT_GROUP_SIZE; it is
+ * reallocated only when the group count changes. Grow publishes the array
+ * pointer, then the count; shrink the count, then the pointer. The AFU
+ * translates under the context's xlate lock, and a HW sync after a shrink
+ * waits out commands still using the old translation before their chunks
+ * are scrubbed and freed.
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "util/log.h"
+
+static uint64_t lxt_groups(uint64_t n)
+{
+	return (n + LXT_GROUP_SIZE - 1) / LXT_GROUP_SIZE;
+}
+
+/* An LXT array for @n entries, holding the first @keep of @old. */
+static struct sisl_lxt_entry *lxt_realloc(const struct sisl_lxt_entry *old, uint64_t keep, uint64_t n)
+{
+	struct sisl_lxt_entry *lxt;
+
+	if (n == 0)
+		return NULL;
+	lxt = calloc(lxt_groups(n) * LXT_GROUP_SIZE, sizeof(*lxt));
+	if (lxt && keep)
+		memcpy(lxt, old, keep * sizeof(*lxt));
+	return lxt;
+}
+
+static uint64_t lxt_entry(const struct mlun *lun, uint64_t chunk)
+{
+	return chunk << MC_CHUNK_SHIFT | (uint64_t)lun->index << SISL_LXT_LUNIDX_SHIFT |
+	       (uint64_t)SISL_RHT_PERM_RW << SISL_LXT_PERM_SHIFT | 0x1 /* port 0 */;
+}
+
+/* Publish a new (array, count): grow stores the pointer first, shrink the count. */
+static void lxt_publish(struct mctx *c, struct sisl_rht_entry *e, struct sisl_lxt_entry *lxt,
+			uint32_t cnt, bool grow)
+{
+	afu_xlate_lock(c->actx);
+	if (grow) {
+		__atomic_store_n(&e->lxt_start, lxt, __ATOMIC_RELEASE);
+		__atomic_store_n(&e->lxt_cnt, cnt, __ATOMIC_RELEASE);
+	} else {
+		__atomic_store_n(&e->lxt_cnt, cnt, __ATOMIC_RELEASE);
+		__atomic_store_n(&e->lxt_start, lxt, __ATOMIC_RELEASE);
+	}
+	afu_xlate_unlock(c->actx);
+}
+
+static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want)
+{
+	struct sisl_rht_entry *e = &c->rht[h];
+	struct sisl_lxt_entry *old = e->lxt_start, *lxt;
+	uint64_t have = e->lxt_cnt, delta = want - have;
+	int rc;
+
+	if (ca_free_count(&lun->ca) == 0)
+		return -ENOSPC;
+	if (delta > ca_free_count(&lun->ca))
+		delta = ca_free_count(&lun->ca); /* best effort: a partial grow */
+	want = have + delta;
+	lxt = lxt_groups(want) == lxt_groups(have) ? old : lxt_realloc(old, have, want);
+	if (!lxt)
+		return -ENOMEM;
+	for (uint64_t i = have; i < want; i++) {
+		int64_t chunk = ca_alloc(&lun->ca);
+
+		if (chunk < 0) { /* cannot happen: delta <= free */
+			while (i-- > have)
+				ca_free(&lun->ca, SISL_LXT_BASE(lxt[i].rlba_base) >> MC_CHUNK_SHIFT);
+			if (lxt != old)
+				free(lxt);
+			return -ENOSPC;
+		}
+		__atomic_store_n(&lxt[i].rlba_base, lxt_entry(lun, (uint64_t)chunk), __ATOMIC_RELAXED);
+	}
+	lxt_publish(c, e, lxt, (uint32_t)want, true);
+	rc = afu_ctx_sync(c->actx, SISL_AFU_LW_SYNC);
+	/* Translation happens under the xlate lock, so nothing reads the old
+	 * array once the new one is published. */
+	if (lxt != old)
+		free(old);
+	return rc ? -EAGAIN : 0;
+}
+
+/* Scrub (if asked and no clone still maps it) and free one chunk. */
+static int free_chunk(struct mctx *c, struct mlun *lun, unsigned h, uint64_t chunk)
+{
+	if (c->rht_needs_ws[h] && ca_refs(&lun->ca, chunk) == 1) {
+		int rc = be_zero_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
+
+		if (rc) {
+			/* Never hand out a chunk that may still hold data. */
+			log_err("LUN %s: scrub of chunk %llu failed (%s); chunk retired", lun->name,
+				(unsigned long long)chunk, strerror(-rc));
+			lun->retired_chunks++;
+			return -EIO;
+		}
+	}
+	if (ca_free(&lun->ca, chunk) < 0) {
+		log_err("LUN %s: freeing chunk %llu that is not allocated", lun->name,
+			(unsigned long long)chunk);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want)
+{
+	struct sisl_rht_entry *e = &c->rht[h];
+	struct sisl_lxt_entry *old = e->lxt_start, *lxt;
+	uint64_t have = e->lxt_cnt;
+	int rc = 0;
+
+	lxt = lxt_groups(want) == lxt_groups(have) ? old : lxt_realloc(old, want, want);
+	if (want && !lxt)
+		return -ENOMEM;
+	lxt_publish(c, e, lxt, (uint32_t)want, false);
+	/* Wait out commands translated through the entries going away. */
+	if (!c->err && afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC))
+		rc = -EAGAIN;
+	for (uint64_t i = have; i-- > want;) {
+		int frc = free_chunk(c, lun, h, SISL_LXT_BASE(old[i].rlba_base) >> MC_CHUNK_SHIFT);
+
+		if (frc && !rc)
+			rc = frc;
+	}
+	if (lxt != old)
+		free(old);
+	return rc;
+}
+
+/*
+ * vlun_resize() - resize virtual entry @h of @c to @req_size 4 KiB blocks,
+ * rounded up to whole chunks. A grow may be partial (fewer chunks free than
+ * asked); *@last_lba says what was granted. Equal size only re-syncs, which
+ * is how a caller retries after -EAGAIN.
+ */
+int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size, uint64_t *last_lba)
+{
+	struct sisl_rht_entry *e = &c->rht[h];
+	uint64_t want = (req_size + MC_CHUNK_SIZE - 1) >> MC_CHUNK_SHIFT;
+	int rc;
+
+	if (lun->mode != MODE_VIRTUAL || !lun->ca_ready)
+		return -EINVAL;
+	if (req_size > UINT64_MAX - MC_CHUNK_SIZE || want > UINT32_MAX)
+		return -EINVAL;
+	if (want > e->lxt_cnt)
+		rc = grow_lxt(c, lun, h, want);
+	else if (want < e->lxt_cnt)
+		rc = shrink_lxt(c, lun, h, want);
+	else
+		rc = afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC) ? -EAGAIN : 0;
+	*last_lba = vlun_last_lba(e->lxt_cnt);
+	return rc;
+}
+
+/* init_vlun(): the allocator, on the first virtual open of an idle LUN. */
+static int init_vlun(struct mlun *lun)
+{
+	uint64_t nchunks = (lun->max_lba + 1) >> MC_CHUNK_SHIFT;
+
+	if (lun->ca_ready)
+		return 0;
+	if (nchunks == 0) {
+		log_info("LUN %s is smaller than one chunk (%llu blocks)", lun->name,
+			 (unsigned long long)MC_CHUNK_SIZE);
+		return -ENOMEM;
+	}
+	if (ca_init(&lun->ca, nchunks))
+		return -ENOMEM;
+	lun->ca_ready = true;
+	lun->retired_chunks = 0;
+	return 0;
+}
+
+int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_uvirtual *req = arg;
+	struct mlun *lun = o->lun;
+	uint64_t last = UINT64_MAX;
+	struct mctx *c;
+	int h, rc;
+
+	if (lun->mode == MODE_NONE) {
+		rc = init_vlun(lun);
+		if (rc)
+			return rc;
+	}
+	rc = lun_attach(lun, MODE_VIRTUAL);
+	if (rc)
+		return rc;
+	c = ctx_get(o->m, req->context_id, lun, who, CTX_PLAIN);
+	if (!c) {
+		lun_detach(lun);
+		return -EINVAL;
+	}
+	h = rhte_checkout(c, lun);
+	if (h < 0) {
+		lun_detach(lun);
+		return h;
+	}
+	afu_xlate_lock(c->actx);
+	c->rht[h].lxt_start = NULL;
+	c->rht[h].lxt_cnt = 0;
+	c->rht[h].fp = SISL_RHT_FP(SISL_RHT_FORMAT_VIRTUAL, c->perms);
+	__atomic_store_n(&c->rht[h].nmask, (uint8_t)SISL_NMASK, __ATOMIC_RELEASE);
+	afu_xlate_unlock(c->actx);
+	c->rht_needs_ws[h] = (req->hdr.flags & DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME) != 0;
+	if (req->lun_size) {
+		rc = vlun_resize(c, lun, (unsigned)h, req->lun_size, &last);
+		if (rc) {
+			release_handle(c, lun, (unsigned)h);
+			return rc;
+		}
+	}
+	req->rsrc_handle = (uint64_t)h;
+	req->last_lba = last;
+	req->hdr.return_flags = 0;
+	return 0;
+}
+
+int handle_resize(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_resize *req = arg;
+	struct mctx *c = ctx_get(o->m, req->context_id, o->lun, who, CTX_ERR_FALLBACK);
+	struct sisl_rht_entry *e;
+	uint64_t last;
+	int rc;
+
+	if (!c)
+		return -EINVAL;
+	e = rhte_get(c, o->lun, req->rsrc_handle);
+	if (!e || SISL_RHT_FMT(e->fp) != SISL_RHT_FORMAT_VIRTUAL)
+		return -EINVAL;
+	rc = vlun_resize(c, o->lun, (unsigned)req->rsrc_handle, req->req_size, &last);
+	if (rc)
+		return rc;
+	req->last_lba = last;
+	req->hdr.return_flags = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * VLUN_CLONE
+ */
+
+/* Copy source entry @h of @src into the same slot of @dst, sharing chunks. */
+static int clone_entry(struct mctx *src, struct mctx *dst, unsigned h)
+{
+	struct sisl_rht_entry *se = &src->rht[h], *de = &dst->rht[h];
+	struct mlun *lun = src->rht_lun[h];
+	struct sisl_lxt_entry *lxt = NULL;
+	uint8_t fp = SISL_RHT_FP_CLONE(se->fp, dst->perms);
+	enum lun_mode mode = SISL_RHT_FMT(se->fp) == SISL_RHT_FORMAT_VIRTUAL ? MODE_VIRTUAL : MODE_PHYSICAL;
+	uint32_t n = 0;
+	int rc;
+
+	if (mode == MODE_VIRTUAL && se->lxt_cnt) {
+		n = se->lxt_cnt;
+		lxt = lxt_realloc(se->lxt_start, n, n);
+		if (!lxt)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t chunk = SISL_LXT_BASE(lxt[i].rlba_base) >> MC_CHUNK_SHIFT;
+
+			if (ca_clone(&lun->ca, chunk)) {
+				while (i-- > 0)
+					ca_free(&lun->ca, SISL_LXT_BASE(lxt[i].rlba_base) >> MC_CHUNK_SHIFT);
+				free(lxt);
+				return -EIO;
+			}
+		}
+	}
+	rc = lun_attach(lun, mode);
+	if (rc)
+		goto undo;
+	dst->rht_lun[h] = lun;
+	dst->rht_out++;
+	afu_xlate_lock(dst->actx);
+	if (mode == MODE_VIRTUAL) {
+		de->lxt_start = lxt;
+		de->lxt_cnt = n;
+	} else {
+		memcpy(de, se, sizeof(*de)); /* format 1: lun id, valid, port */
+	}
+	de->fp = fp; /* the same byte in both formats */
+	__atomic_store_n(&de->nmask, se->nmask, __ATOMIC_RELEASE);
+	afu_xlate_unlock(dst->actx);
+	if (afu_ctx_sync(dst->actx, SISL_AFU_LW_SYNC)) {
+		release_handle(dst, lun, h);
+		return -EAGAIN;
+	}
+	return 0;
+undo:
+	for (uint32_t i = 0; i < n; i++)
+		ca_free(&lun->ca, SISL_LXT_BASE(lxt[i].rlba_base) >> MC_CHUNK_SHIFT);
+	free(lxt);
+	return rc;
+}
+
+int handle_clone(struct mopen *o, const struct mcaller *who, void *arg)
+{
+	struct dk_cxlflash_clone *req = arg;
+	struct mlun *lun = o->lun;
+	struct mlun_access *added[AFU_MAX_LUNS];
+	unsigned nadded = 0;
+	struct mctx *src, *dst;
+	int rc = 0;
+
+	if (req->context_id_src == req->context_id_dst)
+		return -EINVAL;
+	src = ctx_get(o->m, req->context_id_src, lun, who, CTX_CLONE);
+	dst = ctx_get(o->m, req->context_id_dst, lun, who, CTX_PLAIN);
+	if (!src || !dst || lun->mode != MODE_VIRTUAL || dst->rht_out)
+		return -EINVAL;
+	/* The child gets every LUN its parent's context has. */
+	for (struct mlun_access *a = src->luns; a; a = a->next) {
+		struct mlun_access *na;
+
+		if (ctx_access(dst, a->lun))
+			continue;
+		na = calloc(1, sizeof(*na));
+		if (!na) {
+			rc = -ENOMEM;
+			goto rollback;
+		}
+		na->lun = a->lun;
+		na->via = ctx_access(dst, lun)->via;
+		na->next = dst->luns;
+		dst->luns = na;
+		added[nadded++] = na;
+	}
+	for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++) {
+		if (src->rht[h].nmask == 0)
+			continue;
+		rc = clone_entry(src, dst, h);
+		if (rc)
+			goto rollback;
+	}
+	req->hdr.return_flags = 0;
+	return 0;
+rollback:
+	for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++)
+		if (dst->rht_lun[h])
+			release_handle(dst, dst->rht_lun[h], h);
+	for (unsigned i = 0; i < nadded; i++) {
+		struct mlun_access **pp;
+
+		for (pp = &dst->luns; *pp; pp = &(*pp)->next) {
+			if (*pp == added[i]) {
+				*pp = added[i]->next;
+				free(added[i]);
+				break;
+			}
+		}
+	}
+	return rc;
+}

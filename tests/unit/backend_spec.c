@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* backend_spec.c - LUN name and size parsing, good and bad, and be_open() dispatch. */
+#include "t_util.h"
+#include "backend/backend.h"
+
+#include <unistd.h>
+
+static void size_ok(const char *s, uint64_t want)
+{
+	uint64_t v = 12345;
+
+	if (be_parse_size(s, &v) != 0 || v != want) {
+		fprintf(stderr, "be_parse_size(\"%s\") = %" PRIu64 ", want %" PRIu64 "\n", s, v,
+			want);
+		exit(T_FAIL);
+	}
+}
+
+static void size_bad(const char *s)
+{
+	uint64_t v = 12345;
+
+	if (be_parse_size(s, &v) != -EINVAL || v != 12345) {
+		fprintf(stderr, "be_parse_size(\"%s\") accepted: %" PRIu64 "\n", s, v);
+		exit(T_FAIL);
+	}
+}
+
+static void test_sizes(void)
+{
+	size_ok("0", 0);
+	size_ok("4096", 4096);
+	size_ok("64K", 64 << 10);
+	size_ok("64k", 64 << 10);
+	size_ok("8M", 8ull << 20);
+	size_ok("8G", 8ull << 30);
+	size_ok("8g", 8ull << 30);
+	size_ok("8GB", 8ull << 30);
+	size_ok("8GiB", 8ull << 30);
+	size_ok("8gib", 8ull << 30);
+	size_ok("1T", 1ull << 40);
+	size_ok("4096B", 4096);
+	size_ok("16777215T", 16777215ull << 40);
+	size_ok("18446744073709551615", UINT64_MAX);
+
+	size_bad("");
+	size_bad("-1");
+	size_bad("-4K");
+	size_bad("+4K");
+	size_bad(" 4K");
+	size_bad("4K ");
+	size_bad("K");
+	size_bad("4X");
+	size_bad("4KK");
+	size_bad("4Ki");
+	size_bad("4iB");
+	size_bad("1.5G");
+	size_bad("0x1000");
+	size_bad("16777216T");             /* 2^64 */
+	size_bad("18446744073709551616");  /* 2^64 */
+	size_bad("99999999999999999999999");
+	T_EQ(be_parse_size(NULL, &(uint64_t){0}), -EINVAL);
+}
+
+static void spec_ok(const char *name, const char *kind, const char *path, uint64_t size,
+		    bool create, bool ro)
+{
+	struct be_spec s;
+	int ret = be_parse_spec(name, &s);
+
+	if (ret || strcmp(s.kind, kind) || strcmp(s.path, path) || s.size != size ||
+	    s.create != create || s.readonly != ro) {
+		fprintf(stderr, "be_parse_spec(\"%s\") = %d: kind '%s' path '%s' size %" PRIu64
+			" create %d ro %d\n", name, ret, s.kind, s.path, s.size, s.create,
+			s.readonly);
+		exit(T_FAIL);
+	}
+}
+
+static void spec_bad(const char *name)
+{
+	struct be_spec s;
+
+	if (be_parse_spec(name, &s) != -EINVAL) {
+		fprintf(stderr, "be_parse_spec(\"%s\") accepted\n", name);
+		exit(T_FAIL);
+	}
+}
+
+static void test_specs(void)
+{
+	char longname[5000];
+
+	spec_ok("ram:4G", "ram", "", 4ull << 30, false, false);
+	spec_ok("ram:4096", "ram", "", 4096, false, false);
+	spec_ok("null:1g", "null", "", 1ull << 30, false, false);
+	spec_ok("file:/tmp/x", "file", "/tmp/x", 0, false, false);
+	spec_ok("file:/tmp/x?size=8G", "file", "/tmp/x", 8ull << 30, true, false);
+	spec_ok("file:rel/x?size=64K", "file", "rel/x", 64 << 10, true, false);
+	spec_ok("file:/tmp/x?ro", "file", "/tmp/x", 0, false, true);
+	spec_ok("file:/tmp/x?size=1M&readonly", "file", "/tmp/x", 1 << 20, true, true);
+	spec_ok("/dev/sdb", "file", "/dev/sdb", 0, false, false);
+	spec_ok("./data.img", "file", "./data.img", 0, false, false);
+	spec_ok("/a/b:c", "file", "/a/b:c", 0, false, false);  /* a colon after a slash */
+
+	spec_bad("");
+	spec_bad("ram:");
+	spec_bad("ram:0");
+	spec_bad("ram:4095");
+	spec_bad("ram:6000");
+	spec_bad("ram:-4K");
+	spec_bad("ram:4Q");
+	spec_bad("null:");
+	spec_bad("null:1000");
+	spec_bad("file:");
+	spec_bad("file:?size=4K");
+	spec_bad("file:/tmp/x?size=");
+	spec_bad("file:/tmp/x?size=0");
+	spec_bad("file:/tmp/x?size=100");
+	spec_bad("file:/tmp/x?size=abc");
+	spec_bad("file:/tmp/x?bogus=1");
+	spec_bad("nvme:0");                 /* unknown kind, not a file */
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[0] = '/';
+	longname[sizeof(longname) - 1] = '\0';
+	spec_bad(longname);
+}
+
+static void test_open_dispatch(void)
+{
+	struct be_spec s;
+	struct backend *be = (struct backend *)1;
+
+	memset(&s, 0, sizeof(s));
+	strcpy(s.kind, "tape");
+	T_EQ(be_open(&s, &be), -EINVAL);
+	T_ASSERT(be == NULL);
+
+	strcpy(s.kind, "ram");
+	s.size = 1000;  /* built by hand, not parsed: be_open checks too */
+	T_EQ(be_open(&s, &be), -EINVAL);
+
+	T_EQ(be_parse_spec("ram:64K", &s), 0);
+	T_EQ(be_open(&s, &be), 0);
+	T_EQ(be->nblocks, 16);
+	T_ASSERT(!strcmp(be->ops->name, "ram"));
+	be_close(be);
+
+	T_EQ(be_parse_spec("null:1T", &s), 0);
+	T_EQ(be_open(&s, &be), 0);
+	T_EQ(be->nblocks, (1ull << 40) / 4096);
+	T_ASSERT(!strcmp(be->ops->name, "null"));
+	be_close(be);
+
+	be_close(NULL);
+}
+
+int main(void)
+{
+	T_RUN(test_sizes);
+	T_RUN(test_specs);
+	T_RUN(test_open_dispatch);
+	return T_PASS;
+}
