@@ -8,7 +8,9 @@
  * block-device ioctls) synchronously inside submit, writing zeroes by hand
  * when nothing better is supported.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE  /* O_DIRECT, fallocate() */
+#endif
 #include "backend/backend_internal.h"
 #include "backend/engine_internal.h"
 #include "util/log.h"
@@ -541,17 +543,13 @@ int be_file_create(const struct be_spec *spec, struct backend **out)
 
 	f->be.ops = &file_ops;
 	f->be.nblocks = bytes >> BE_BLOCK_SHIFT;
-	if (f->bdev) {
-		/* The device node's own inode says little; the device number is
-		 * the identity (a file's ino is never 0, so the pairs cannot meet). */
-		f->be.dev = st.st_rdev;
-		f->be.ino = 0;
+	/* What stat() of the path says, so callers can match a path to an open LUN. */
+	f->be.dev = st.st_dev;
+	f->be.ino = st.st_ino;
+	if (f->bdev)
 		f->be.can_unmap = bdev_can_discard(st.st_rdev);
-	} else {
-		f->be.dev = st.st_dev;
-		f->be.ino = st.st_ino;
+	else
 		f->be.can_unmap = true;  /* hole punching, or ZERO_RANGE / zeroes at worst */
-	}
 	f->be.lock_fd = f->fd;
 	if (!realpath(spec->path, real))
 		snprintf(real, sizeof(real), "%s", spec->path);

@@ -144,6 +144,12 @@ static int ctx_start(struct master *m, struct mctx *c)
 	rc = window_create(&fd, &map);
 	if (rc)
 		return rc;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		munmap(map, SISL_HOST_MAP_SIZE);
+		close(fd);
+		return rc;
+	}
 	p.map = map;
 	p.handle = (uint16_t)slot;
 	p.rht = c->rht;
@@ -156,7 +162,6 @@ static int ctx_start(struct master *m, struct mctx *c)
 		close(fd);
 		return rc;
 	}
-	fstat(fd, &st);
 	m->ctx_gen[slot]++;
 	c->handle = (uint16_t)slot;
 	c->ctxid = (uint64_t)m->ctx_gen[slot] << 32 | (uint64_t)slot;

@@ -36,23 +36,18 @@ void t_sisl_setup_queues(struct t_sisl *s)
 	memset(s->busy, 0, sizeof(s->busy));
 }
 
-int t_sisl_attach(struct t_sisl *s, int fd1, int oflags, bool sq, unsigned ntags)
+int t_sisl_map(struct t_sisl *s, int fd1, const struct dk_cxlflash_attach *a, bool sq,
+	       unsigned ntags)
 {
-	struct dk_cxlflash_attach a = { 0 };
-
 	memset(s, 0, sizeof(*s));
 	if (ntags == 0 || ntags > T_SISL_MAX_TAGS)
 		ntags = 64;
-	a.hdr.flags = (uint64_t)oflags;
-	a.num_interrupts = 4;
-	if (cxlflash_ioctl(fd1, DK_CXLFLASH_ATTACH, &a))
-		return -1;
 	s->fd1 = fd1;
-	s->ctxid = a.context_id;
-	s->adap_fd = (int)a.adap_fd;
-	s->last_lba = a.last_lba;
-	s->return_flags = a.hdr.return_flags;
-	s->map = mmap(NULL, a.mmio_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->adap_fd, 0);
+	s->ctxid = a->context_id;
+	s->adap_fd = (int)a->adap_fd;
+	s->last_lba = a->last_lba;
+	s->return_flags = a->hdr.return_flags;
+	s->map = mmap(NULL, a->mmio_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->adap_fd, 0);
 	if (s->map == MAP_FAILED)
 		return -1;
 	s->sq_mode = sq;
@@ -61,6 +56,34 @@ int t_sisl_attach(struct t_sisl *s, int fd1, int oflags, bool sq, unsigned ntags
 	s->sq = aligned_alloc(128, (ntags + 1) * sizeof(struct sisl_ioarcb) + 128);
 	s->cmds = aligned_alloc(128, ntags * sizeof(struct sisl_iocmd));
 	memset(s->cmds, 0, ntags * sizeof(struct sisl_iocmd));
+	t_sisl_setup_queues(s);
+	return 0;
+}
+
+int t_sisl_attach(struct t_sisl *s, int fd1, int oflags, bool sq, unsigned ntags)
+{
+	struct dk_cxlflash_attach a = { 0 };
+
+	a.hdr.flags = (uint64_t)oflags;
+	a.num_interrupts = 4;
+	if (cxlflash_ioctl(fd1, DK_CXLFLASH_ATTACH, &a))
+		return -1;
+	return t_sisl_map(s, fd1, &a, sq, ntags);
+}
+
+/* After RECOVER_AFU: map the new window, drop the old one, reset the queues. */
+int t_sisl_remap(struct t_sisl *s, uint64_t ctxid, int adap_fd)
+{
+	struct sisl_host_map *map = mmap(NULL, SISL_HOST_MAP_SIZE, PROT_READ | PROT_WRITE,
+					 MAP_SHARED, adap_fd, 0);
+
+	if (map == MAP_FAILED)
+		return -1;
+	munmap(s->map, SISL_HOST_MAP_SIZE);
+	close(s->adap_fd);
+	s->map = map;
+	s->adap_fd = adap_fd;
+	s->ctxid = ctxid;
 	t_sisl_setup_queues(s);
 	return 0;
 }

@@ -38,6 +38,11 @@ struct t_sisl {
 /* t_sisl_attach() - ATTACH on @fd1 with O_* @oflags; SQ mode if @sq.
  * Return 0 or -1 with errno. */
 int t_sisl_attach(struct t_sisl *s, int fd1, int oflags, bool sq, unsigned ntags);
+/* t_sisl_map() - map the window of an ATTACH result and set up queues. */
+int t_sisl_map(struct t_sisl *s, int fd1, const struct dk_cxlflash_attach *a, bool sq,
+	       unsigned ntags);
+/* t_sisl_remap() - after RECOVER_AFU: the new window replaces the old. */
+int t_sisl_remap(struct t_sisl *s, uint64_t ctxid, int adap_fd);
 /* t_sisl_setup_queues() - (re)program the HRRQ and SQ, e.g. after RECOVER. */
 void t_sisl_setup_queues(struct t_sisl *s);
 /* t_sisl_detach() - DETACH (if @detach), unmap, close adap_fd. */

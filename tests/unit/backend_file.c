@@ -4,10 +4,14 @@
  * O_DIRECT, asynchronous I/O on the engine with aligned and unaligned
  * buffers and many requests in flight, flush, zeroing, reads past the end,
  * refresh after the file changes size, read-only opens, persistence across
- * close and reopen, missing and unusable paths. The I/O cases run twice:
- * with io_uring and with CXLFLASH_NO_URING=1 (pread/pwrite inside submit).
+ * close and reopen, missing and unusable paths. The I/O cases run on the
+ * scratch directory with io_uring and O_DIRECT, on tmpfs, with the page
+ * cache (CXLFLASH_NO_DIRECT=1), and with CXLFLASH_NO_URING=1 (pread/pwrite
+ * inside submit).
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* O_DIRECT, fallocate() */
+#endif
 #include "t_util.h"
 #include "backend/backend.h"
 #include "backend/engine_internal.h"
