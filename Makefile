@@ -28,7 +28,7 @@ build-tsan: deps
 	@cmake --build $(BUILD_TSAN) -j $(JOBS)
 
 run: build
-	@$(BUILD)/tools/superpipe-demo
+	@cd $(BUILD) && ./tools/superpipe-demo --lun "file:./cxlflash-demo.img?size=2G"
 
 # Normal build, then the ASan+UBSan build; the last line sums both runs.
 test: build build-asan

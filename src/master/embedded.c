@@ -5,11 +5,9 @@
  * with the last close, fd1 descriptors (eventfds, so they are real, unique
  * descriptors) mapped to opens, and the cross-process ownership lock.
  *
- * Ownership: a file or device LUN is locked with a POSIX record lock on its
- * data descriptor, so a second process gets EBUSY and we can name the holder
- * (F_GETLK reports its pid). POSIX locks drop when any descriptor of the file
- * closes in the process, so the engine never opens a second descriptor of a
- * LUN it holds: re-opening the same LUN shares the existing one.
+ * Ownership: a file or device LUN is locked (see lock_lun()), so a second
+ * process gets EBUSY with a message naming the holder. Re-opening a LUN the
+ * process already holds shares the existing one, never a second backend.
  *
  * Fork: the child does not inherit the master (its threads do not survive
  * fork); in the child every inherited fd1 is unknown (EBADF) and a new
@@ -87,31 +85,47 @@ static void put_master_if_idle(void)
 	}
 }
 
-/* Take the ownership lock of a file LUN, or say who holds it. */
+/*
+ * Take the ownership lock of a file LUN, or say who holds it. Ownership is an
+ * open-file-description lock on byte 0: it stays with our descriptor whatever
+ * else the process opens and closes. OFD locks do not report their holder, so
+ * a classic POSIX lock on byte 1 records our pid for the error message (it may
+ * vanish if the application closes another descriptor of the file; then the
+ * message cannot name the holder).
+ */
 static int lock_lun(struct backend *be, const char *name, bool readonly)
 {
-	struct flock fl = { .l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
-	char comm[64] = "?";
+	short type = readonly ? F_RDLCK : F_WRLCK;
+	struct flock own = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	struct flock tag = { .l_type = type, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1 };
+	char comm[64] = "unknown";
 
-	if (be->lock_fd < 0 || fcntl(be->lock_fd, F_SETLK, &fl) == 0)
+	if (be->lock_fd < 0)
 		return 0;
+	if (fcntl(be->lock_fd, F_OFD_SETLK, &own) == 0) {
+		fcntl(be->lock_fd, F_SETLK, &tag);
+		return 0;
+	}
 	if (errno != EAGAIN && errno != EACCES)
 		return -errno;
-	fl.l_type = F_WRLCK;
-	if (fcntl(be->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+	tag.l_type = F_WRLCK;
+	if (fcntl(be->lock_fd, F_GETLK, &tag) == 0 && tag.l_type != F_UNLCK) {
 		char path[64];
 		FILE *f;
 
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)fl.l_pid);
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)tag.l_pid);
 		f = fopen(path, "r");
 		if (f) {
 			if (fgets(comm, sizeof(comm), f))
 				comm[strcspn(comm, "\n")] = 0;
 			fclose(f);
 		}
+		log_err("LUN %s is in use by process %d (%s); run cxlflashd to share it between "
+			"processes", name, (int)tag.l_pid, comm);
+	} else {
+		log_err("LUN %s is in use by another process; run cxlflashd to share it between "
+			"processes", name);
 	}
-	log_err("LUN %s is in use by process %d (%s); run cxlflashd to share it between processes",
-		name, (int)fl.l_pid, comm);
 	return -EBUSY;
 }
 
