@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,14 +136,18 @@ static void verified_io(struct tenant *t, uint32_t handle, uint64_t nblocks, uns
 	for (int pass = 0; pass < 2; pass++) {
 		uint8_t op = pass == 0 ? 0x8A : 0x88;
 		uint64_t slot_lba[QD];
+		bool busy[QD] = { false };
 		unsigned issued = 0, done = 0, bad = 0, inflight = 0;
 		double t0 = now(), dt;
 
 		while (done < n) {
 			while (issued < n && inflight < QD) {
-				unsigned slot = issued % QD;
+				unsigned slot = 0;
 				uint64_t lba = (issued * 2654435761ull) % nblocks;
 
+				while (busy[slot]) /* completions arrive in any order */
+					slot++;
+				busy[slot] = true;
 				slot_lba[slot] = lba;
 				if (op == 0x8A)
 					for (int i = 0; i < 512; i++)
@@ -155,6 +160,7 @@ static void verified_io(struct tenant *t, uint32_t handle, uint64_t nblocks, uns
 			{
 				unsigned slot = reap(t);
 
+				busy[slot] = false;
 				inflight--;
 				done++;
 				if (t->sa[slot].ioasc)

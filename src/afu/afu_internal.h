@@ -37,6 +37,8 @@
 #define AFU_POOL_CMDS     512   /* commands a worker can have in flight */
 #define AFU_ENGINE_DEPTH  256   /* io_uring depth of a worker's engine */
 #define AFU_SQ_BATCH      64    /* SQ entries fetched per context per pass */
+#define AFU_SQ_PREFETCH   4     /* SQ slots prefetched ahead of the one read */
+#define AFU_WAKE_DEFER    8     /* busy passes host_wake may lag the HRRQ */
 #define AFU_INLINE_IOS    2     /* backend requests kept inside a command */
 #define AFU_WS_MAX_BLOCKS 65536u /* WRITE SAME(16) blocks per command */
 #define AFU_WS_CHUNK      256u  /* blocks written per request when replicating */
@@ -87,6 +89,7 @@ struct afu_cmd {
 	int io_err;                     /* first backend error */
 	uint32_t blocks;                /* blocks moved on success (stats) */
 	bool blocks_write;
+	uint8_t *data;                  /* the AFU's pointer to the data buffer */
 	struct afu_io *ios;
 	uint32_t nios, ios_cap;
 	void *aux;                      /* per-command allocation, freed at completion */
@@ -159,7 +162,9 @@ struct afu_ctx {
 	uint64_t sq_start_ea, sq_end_ea, sq_head_ea, sq_bad_tail;
 	uint8_t *sq_host;                  /* host pointer of sq_start */
 	bool sq_head_dirty;                /* sq_head to publish this pass */
-	bool posted;                       /* completions posted this pass */
+	bool posted;                       /* completions posted, host_wake not bumped */
+	unsigned wake_defer;               /* busy passes since the first unannounced post */
+	bool window_dead;                  /* filled with ones: never touch again */
 };
 
 struct afu_worker {
@@ -266,8 +271,8 @@ static inline uint64_t afu_be_nblocks(const struct backend *be)
  */
 /* Fetch and start what a context's queues hold. Return: work done. */
 unsigned afu_ctx_poll(struct afu_worker *w, struct afu_ctx *c);
-/* Publish sq_head, cmd_room and host_wake after a pass. */
-void afu_ctx_publish(struct afu_ctx *c);
+/* Publish sq_head, cmd_room and (when due, or @idle) host_wake after a pass. */
+void afu_ctx_publish(struct afu_ctx *c, bool idle);
 /* Whether a context's queues hold work (seq_cst loads; for going to sleep). */
 bool afu_ctx_has_work(struct afu_ctx *c);
 /* Reset the queue state of a drained context and acknowledge the host. */

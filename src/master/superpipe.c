@@ -134,9 +134,9 @@ static int alloc_slot(struct master *m)
 static int ctx_start(struct master *m, struct mctx *c)
 {
 	struct afu_ctx_params p = { 0 };
-	struct sisl_host_map *map;
+	struct sisl_host_map *map = NULL;
 	struct stat st;
-	int slot, fd, rc;
+	int slot, fd = -1, rc;
 
 	slot = alloc_slot(m);
 	if (slot < 0)
@@ -184,26 +184,29 @@ static void ctx_stop(struct master *m, struct mctx *c)
 	m->ctx_tbl[c->handle] = NULL;
 }
 
-static struct mctx *ctx_create(struct master *m, pid_t owner, uint8_t perms)
+static int ctx_create(struct master *m, pid_t owner, uint8_t perms, struct mctx **out)
 {
 	struct mctx *c = calloc(1, sizeof(*c));
+	int rc;
 
 	if (!c)
-		return NULL;
+		return -ENOMEM;
 	c->rht = aligned_alloc(4096, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
 	if (!c->rht) {
 		free(c);
-		return NULL;
+		return -ENOMEM;
 	}
 	memset(c->rht, 0, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
 	c->owner = owner;
 	c->perms = perms;
-	if (ctx_start(m, c)) {
+	rc = ctx_start(m, c);
+	if (rc) {
 		free(c->rht);
 		free(c);
-		return NULL;
+		return rc;
 	}
-	return c;
+	*out = c;
+	return 0;
 }
 
 static void ctx_destroy(struct master *m, struct mctx *c)
@@ -338,9 +341,9 @@ int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
 		req->hdr.return_flags = 0;
 		return 0;
 	}
-	c = ctx_create(m, who->pid, perms);
-	if (!c)
-		return -ENOMEM;
+	rc = ctx_create(m, who->pid, perms, &c);
+	if (rc)
+		return rc;
 	rc = ctx_add_access(c, o->lun, o);
 	if (rc) {
 		ctx_destroy(m, c);

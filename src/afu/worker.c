@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.c - the AFU's worker threads: the polling loop, the control
+ * channel from the master, and spin-then-sleep.
+ *
+ * A worker owns a set of contexts, a pool of commands and one backend I/O
+ * engine. Each pass it applies control requests, fetches and starts what
+ * its contexts' queues hold, reaps backend completions and publishes the
+ * per-pass register updates. After spin_us without work it waits for
+ * backend I/O if any is in flight, or else goes to sleep:
+ *
+ *   1. store afu_idle = 1 (seq_cst) in every window it serves,
+ *   2. read each window's afu_doorbell and its own control word,
+ *   3. re-check every queue (seq_cst loads),
+ *   4. futex_waitv() on all those words with the values read,
+ *   5. store afu_idle = 0 again.
+ *
+ * The host side (sisl_ring_doorbell) stores its command, fences, and reads
+ * afu_idle; if set it bumps afu_doorbell and wakes. Either the worker's
+ * re-check sees the command, or the host sees afu_idle and changes the
+ * doorbell, which makes futex_waitv() return at once or wakes it: no
+ * wake-up is lost. With more windows than one futex_waitv() can watch the
+ * worker polls every 1 ms instead; without futex_waitv (ENOSYS) every
+ * 100 us. A sleeping worker also wakes once a second on its own, so a
+ * register the host changed without ringing (intr_clear, sq_ctx_reset
+ * without a doorbell) is seen eventually.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* pthread_setname_np() */
+#endif
+#include "afu/afu_internal.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FUTEX2_SIZE_U32
+#define FUTEX2_SIZE_U32 0x02
+#endif
+#ifndef FUTEX2_PRIVATE
+#define FUTEX2_PRIVATE FUTEX_PRIVATE_FLAG
+#endif
+#ifndef FUTEX_WAITV_MAX
+#define FUTEX_WAITV_MAX 128
+#endif
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+#define SLEEP_SAFETY_NS   1000000000ull  /* a sleeping worker looks once a second */
+#define SLEEP_TIMED_NS    1000000ull     /* too many windows for futex_waitv */
+#define SLEEP_POLL_NS     100000ull      /* no futex_waitv at all */
+#define ENGINE_WAIT_US    100u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+			       .tv_nsec = (long)(ns % 1000000000ull) };
+
+	nanosleep(&ts, NULL);
+}
+
+void afu_futex_wake_shared(uint32_t *word, int n)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * Control channel.
+ */
+
+/*
+ * afu_ctl_request() - hand @req to worker @w and wait for its
+ * acknowledgement. Called by the master; never by a worker.
+ */
+void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req)
+{
+	struct afu *afu = w->afu;
+
+	req->done = false;
+	req->next = NULL;
+	pthread_mutex_lock(&afu->ctl_lock);
+	*w->ctl_tail = req;
+	w->ctl_tail = &req->next;
+	pthread_mutex_unlock(&afu->ctl_lock);
+
+	STORE_SEQ(&w->ctl_pending, 1);
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+
+	pthread_mutex_lock(&afu->ctl_lock);
+	while (!req->done)
+		pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
+	pthread_mutex_unlock(&afu->ctl_lock);
+}
+
+void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req)
+{
+	pthread_mutex_lock(&afu->ctl_lock);
+	req->done = true;
+	pthread_cond_broadcast(&afu->ctl_cond);
+	pthread_mutex_unlock(&afu->ctl_lock);
+}
+
+/* Wake a worker without a request (shutdown). */
+static void poke(struct afu_worker *w)
+{
+	STORE_SEQ(&w->ctl_pending, 1);
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * worker_control() - apply the master's queued requests. STOP and ERROR
+ * are acknowledged later, when the context has drained (worker_pass).
+ * Return: requests handled.
+ */
+static unsigned worker_control(struct afu_worker *w)
+{
+	struct afu *afu = w->afu;
+	struct afu_ctl_req *req, *next;
+	unsigned n = 0;
+
+	STORE_SEQ(&w->ctl_pending, 0);
+	pthread_mutex_lock(&afu->ctl_lock);
+	req = w->ctl_head;
+	w->ctl_head = NULL;
+	w->ctl_tail = &w->ctl_head;
+	pthread_mutex_unlock(&afu->ctl_lock);
+
+	for (; req; req = next, n++) {
+		struct afu_ctx *c = req->ctx;
+
+		next = req->next;       /* @req is gone once acknowledged */
+		switch (req->op) {
+		case AFU_CTL_ADD:
+			w->ctxs[w->nctx++] = c;
+			afu_ctl_ack(afu, req);
+			break;
+		case AFU_CTL_STOP:
+		case AFU_CTL_ERROR:
+			if (req->op == AFU_CTL_ERROR && c->state == AFU_CTX_ERROR) {
+				afu_ctl_ack(afu, req);
+				break;
+			}
+			if (c->pending_req)     /* superseded: let its caller go */
+				afu_ctl_ack(afu, c->pending_req);
+			c->pending_req = req;
+			c->state = req->op == AFU_CTL_STOP ? AFU_CTX_STOPPING : AFU_CTX_ERRORING;
+			break;
+		case AFU_CTL_PAUSE:
+			w->paused = true;
+			afu_ctl_ack(afu, req);
+			break;
+		case AFU_CTL_RESUME:
+			w->paused = false;
+			afu_ctl_ack(afu, req);
+			break;
+		}
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------------------
+ * The loop.
+ */
+
+/*
+ * settle() - move a drained (nothing in flight) context out of a
+ * transitional state. @i is its index; a stopped context leaves the array.
+ */
+static void settle(struct afu_worker *w, unsigned *i)
+{
+	struct afu_ctx *c = w->ctxs[*i];
+	struct afu_ctl_req *req = c->pending_req;
+
+	switch (c->state) {
+	case AFU_CTX_RESETTING:
+		afu_ctx_do_reset(c);
+		break;
+	case AFU_CTX_ERRORING:
+		if (!c->window_dead)
+			afu_ctx_fill_error(c);
+		c->state = AFU_CTX_ERROR;
+		c->pending_req = NULL;
+		afu_ctl_ack(w->afu, req);
+		break;
+	case AFU_CTX_STOPPING:
+		w->ctxs[*i] = w->ctxs[--w->nctx];
+		(*i)--;
+		c->pending_req = NULL;
+		afu_ctl_ack(w->afu, req);   /* the master frees @c now */
+		break;
+	default:
+		break;
+	}
+}
+
+/* One pass over everything. Return: work done. */
+static unsigned worker_pass(struct afu_worker *w)
+{
+	unsigned did = 0;
+	int r;
+
+	for (unsigned i = 0; i < w->nctx; i++) {
+		struct afu_ctx *c = w->ctxs[i];
+
+		if (c->state == AFU_CTX_ACTIVE) {
+			if (!w->paused)
+				did += afu_ctx_poll(w, c);
+		} else if (c->state != AFU_CTX_ERROR && c->cmds_inflight == 0) {
+			settle(w, &i);
+			did++;
+		}
+	}
+	if (be_engine_inflight(w->eng)) {
+		r = be_engine_poll(w->eng, 64);
+		if (r > 0)
+			did += (unsigned)r;
+	}
+	for (unsigned i = 0; i < w->nctx; i++)
+		afu_ctx_publish(w->ctxs[i], did == 0);
+	return did;
+}
+
+/* Steps 1-5 of the sleep protocol (see the top of this file). */
+static void worker_sleep(struct afu_worker *w)
+{
+	struct futex_waitv *wv = w->waitv;
+	struct timespec abs;
+	unsigned n = 0, i;
+	bool timed = false;
+	uint64_t t;
+
+	memset(&wv[0], 0, sizeof(wv[0]));
+	wv[0].val = LOAD_SEQ(&w->ctl_word);
+	wv[0].uaddr = (uintptr_t)&w->ctl_word;
+	wv[0].flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE;
+	n = 1;
+
+	if (!w->paused) {
+		for (i = 0; i < w->nctx; i++)
+			if (w->ctxs[i]->state == AFU_CTX_ACTIVE)
+				STORE_SEQ(&w->ctxs[i]->map->afu_idle, 1);
+		for (i = 0; i < w->nctx; i++) {
+			struct afu_ctx *c = w->ctxs[i];
+
+			if (c->state != AFU_CTX_ACTIVE)
+				continue;
+			if (n < FUTEX_WAITV_MAX) {
+				memset(&wv[n], 0, sizeof(wv[n]));
+				wv[n].val = LOAD_SEQ(&c->map->afu_doorbell);
+				wv[n].uaddr = (uintptr_t)&c->map->afu_doorbell;
+				wv[n].flags = FUTEX2_SIZE_U32;
+				n++;
+			} else {
+				timed = true;
+			}
+			if (afu_ctx_has_work(c))
+				goto awake;
+		}
+	}
+	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting))
+		goto awake;
+
+	if (timed) {
+		sleep_ns(SLEEP_TIMED_NS);
+	} else if (w->no_waitv) {
+		sleep_ns(SLEEP_POLL_NS);
+	} else {
+		t = now_ns() + SLEEP_SAFETY_NS;
+		abs.tv_sec = (time_t)(t / 1000000000ull);
+		abs.tv_nsec = (long)(t % 1000000000ull);
+		if (syscall(SYS_futex_waitv, wv, n, 0, &abs, CLOCK_MONOTONIC) < 0 &&
+		    errno == ENOSYS) {
+			log_notice("futex_waitv unavailable: idle AFU workers poll every 100 us");
+			w->no_waitv = true;
+		}
+	}
+awake:
+	if (!w->paused)
+		for (i = 0; i < w->nctx; i++)
+			if (w->ctxs[i]->state == AFU_CTX_ACTIVE)
+				STORE_RELAXED(&w->ctxs[i]->map->afu_idle, 0);
+}
+
+static void *worker_main(void *arg)
+{
+	struct afu_worker *w = arg;
+	struct afu *afu = w->afu;
+	uint64_t spin_ns = (uint64_t)afu->spin_us * 1000, idle_start = 0;
+	unsigned idle_passes = 0;
+	char name[16];
+	int rc;
+
+	snprintf(name, sizeof(name), "afu-w%u", w->id);
+	pthread_setname_np(pthread_self(), name);
+	rc = be_engine_create(&w->eng, AFU_ENGINE_DEPTH);
+	pthread_mutex_lock(&afu->ctl_lock);
+	w->start_err = rc;
+	w->start_done = true;
+	pthread_cond_broadcast(&afu->ctl_cond);
+	pthread_mutex_unlock(&afu->ctl_lock);
+	if (rc)
+		return NULL;
+
+	for (;;) {
+		unsigned did = 0;
+
+		if (LOAD_ACQUIRE(&w->ctl_pending))
+			did += worker_control(w);
+		if (LOAD_ACQUIRE(&afu->exiting))
+			break;
+		did += worker_pass(w);
+		if (did) {
+			idle_passes = 0;
+			continue;
+		}
+		/* Idle: spin for spin_us (reading the clock every 16 passes). */
+		if (idle_passes++ == 0) {
+			idle_start = now_ns();
+			continue;
+		}
+		if ((idle_passes & 15) || now_ns() - idle_start < spin_ns) {
+			sisl_cpu_relax();
+			continue;
+		}
+		if (be_engine_inflight(w->eng)) {
+			be_engine_wait(w->eng, ENGINE_WAIT_US);
+			continue;
+		}
+		worker_sleep(w);
+		idle_passes = 0;
+	}
+	if (w->nctx)
+		log_err("AFU worker %u exits with %u contexts still assigned", w->id, w->nctx);
+	be_engine_destroy(w->eng);
+	w->eng = NULL;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Start and stop.
+ */
+
+static int worker_init(struct afu *afu, struct afu_worker *w, unsigned id)
+{
+	w->afu = afu;
+	w->id = id;
+	w->ctl_tail = &w->ctl_head;
+	w->ctxs = calloc(AFU_MAX_CONTEXTS, sizeof(*w->ctxs));
+	w->waitv = calloc(FUTEX_WAITV_MAX, sizeof(struct futex_waitv));
+	w->cmds = calloc(AFU_POOL_CMDS, sizeof(*w->cmds));
+	if (!w->ctxs || !w->waitv || !w->cmds)
+		return -ENOMEM;
+	for (unsigned i = 0; i < AFU_POOL_CMDS; i++) {
+		w->cmds[i].next = w->free;
+		w->free = &w->cmds[i];
+	}
+	w->nfree = AFU_POOL_CMDS;
+	return 0;
+}
+
+/*
+ * afu_workers_start() - create afu->nworkers workers and wait until each
+ * has its I/O engine. Return: 0 or -errno (then afu_workers_stop cleans up).
+ */
+int afu_workers_start(struct afu *afu)
+{
+	int rc = 0;
+
+	afu->workers = calloc(afu->nworkers, sizeof(*afu->workers));
+	if (!afu->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < afu->nworkers; i++) {
+		struct afu_worker *w = &afu->workers[i];
+
+		rc = worker_init(afu, w, i);
+		if (rc)
+			return rc;
+		rc = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc)
+			return rc;
+		w->thread_started = true;
+	}
+	pthread_mutex_lock(&afu->ctl_lock);
+	for (unsigned i = 0; i < afu->nworkers; i++) {
+		while (!afu->workers[i].start_done)
+			pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
+		if (afu->workers[i].start_err && !rc)
+			rc = afu->workers[i].start_err;
+	}
+	pthread_mutex_unlock(&afu->ctl_lock);
+	return rc;
+}
+
+void afu_workers_stop(struct afu *afu)
+{
+	if (!afu->workers)
+		return;
+	STORE_SEQ(&afu->exiting, true);
+	for (unsigned i = 0; i < afu->nworkers; i++) {
+		struct afu_worker *w = &afu->workers[i];
+
+		if (!w->thread_started)
+			continue;
+		poke(w);
+		pthread_join(w->thread, NULL);
+	}
+	for (unsigned i = 0; i < afu->nworkers; i++) {
+		struct afu_worker *w = &afu->workers[i];
+
+		free(w->ctxs);
+		free(w->waitv);
+		free(w->cmds);
+	}
+	free(afu->workers);
+	afu->workers = NULL;
+}
