@@ -20,6 +20,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* 128-byte aligned memory (aligned_alloc wants a multiple of the alignment). */
+static void *alloc128(size_t size)
+{
+	return aligned_alloc(128, (size + 127) & ~(size_t)127);
+}
+
 void t_sisl_setup_queues(struct t_sisl *s)
 {
 	sisl_hrrq_init(&s->hrrq, s->map, s->hrrq_mem, s->ntags);
@@ -52,9 +58,9 @@ int t_sisl_map(struct t_sisl *s, int fd1, const struct dk_cxlflash_attach *a, bo
 		return -1;
 	s->sq_mode = sq;
 	s->ntags = ntags;
-	s->hrrq_mem = aligned_alloc(128, ntags * sizeof(uint64_t) + 128);
-	s->sq = aligned_alloc(128, (ntags + 1) * sizeof(struct sisl_ioarcb) + 128);
-	s->cmds = aligned_alloc(128, ntags * sizeof(struct sisl_iocmd));
+	s->hrrq_mem = alloc128(ntags * sizeof(uint64_t));
+	s->sq = alloc128((ntags + 1) * sizeof(struct sisl_ioarcb));
+	s->cmds = alloc128(ntags * sizeof(struct sisl_iocmd));
 	memset(s->cmds, 0, ntags * sizeof(struct sisl_iocmd));
 	t_sisl_setup_queues(s);
 	return 0;

@@ -455,6 +455,106 @@ static void test_host_wake(void)
 	h_close(&h);
 }
 
+/*
+ * More windows than one futex_waitv() can watch (127 plus the control
+ * word): the worker falls back to 1 ms sleeps; every context still gets
+ * served after the AFU went idle, the first and the last.
+ */
+static void test_many_contexts(void)
+{
+	enum { N = 130 };
+	static struct h_ctx hs[N];
+	struct sisl_ioarcb rcb;
+	uint8_t *buf[N];
+
+	for (unsigned i = 0; i < N; i++) {
+		h_open_ex(&hs[i], afu, 0, 4, 4, true, 1);
+		h_rht_phys(&hs[i], 0, 0, SISL_RHT_PERM_RW);
+		buf[i] = h_alloc(&hs[i], 4096, 4096);
+	}
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned k = 0; k < 3; k++) {
+			unsigned i = k == 0 ? 0 : k == 1 ? N / 2 : N - 1;
+
+			h_sleep_us(5000);   /* asleep again */
+			h_rw16(&hs[i], &rcb, false, 0, i, 1, buf[i]);
+			h_sq_submit(&hs[i], &rcb, 0);
+			T_ASSERT(h_reap(&hs[i], 500));
+			T_EQ(hs[i].sa[0].ioasc, 0);
+		}
+	}
+	for (unsigned i = 0; i < N; i++)
+		h_close(&hs[i]);
+}
+
+/*
+ * The asynchronous path: a file LUN on the worker's io_uring engine. QD32
+ * writes then verified reads; then a context stopped while commands are
+ * (very likely) still in flight must drain before afu_ctx_stop() returns.
+ */
+static void test_file_backend(void)
+{
+	enum { QD = 32, NB = 4 };
+	char name[4200];
+	struct be_spec spec;
+	struct backend *fbe;
+	struct h_ctx h;
+	struct sisl_ioarcb rcb;
+	uint8_t *bufs, wwid[16];
+
+	snprintf(name, sizeof(name), "file:%s?size=64M", t_path("afu_queue_lun"));
+	T_EQ(be_parse_spec(name, &spec), 0);
+	T_EQ(be_open(&spec, &fbe), 0);
+	h_wwid(wwid, 9);
+	afu_set_lun(afu, 2, fbe, wwid);
+
+	h_open(&h, afu, QD, QD + 1);
+	h_rht_phys(&h, 0, 2, SISL_RHT_PERM_RW);
+	bufs = h_alloc(&h, QD * NB * 4096, 4096);
+	for (unsigned round = 0; round < 4; round++) {
+		for (unsigned t = 0; t < QD; t++) {
+			uint64_t lba = (round * QD + t) * NB;
+
+			t_pattern_fill(bufs + t * NB * 4096, NB * 4096, 31, lba);
+			h_rw16(&h, &rcb, true, 0, lba, NB, bufs + t * NB * 4096);
+			h_sq_put(&h, &rcb, t);
+		}
+		sisl_ring_doorbell(h.map);
+		for (unsigned t = 0; t < QD; t++) {
+			uint64_t ea = h_reap(&h, 10000);
+
+			T_ASSERT(ea);
+			T_EQ(h.sa[h_sq_tag(&h, ea)].ioasc, 0);
+		}
+		memset(bufs, 0, QD * NB * 4096);
+		for (unsigned t = 0; t < QD; t++) {
+			h_rw16(&h, &rcb, false, 0, (round * QD + t) * NB, NB, bufs + t * NB * 4096);
+			h_sq_put(&h, &rcb, t);
+		}
+		sisl_ring_doorbell(h.map);
+		for (unsigned t = 0; t < QD; t++) {
+			uint64_t ea = h_reap(&h, 10000);
+
+			T_ASSERT(ea);
+			T_EQ(h.sa[h_sq_tag(&h, ea)].ioasc, 0);
+		}
+		for (unsigned t = 0; t < QD; t++)
+			T_EQ(t_pattern_check(bufs + t * NB * 4096, NB * 4096, 31,
+					     (round * QD + t) * NB), 0);
+	}
+	/* Stop with commands in flight: afu_ctx_stop() drains them first. */
+	for (unsigned t = 0; t < QD; t++) {
+		h_rw16(&h, &rcb, t & 1, 0, t * 64, 16, bufs);
+		h_sq_put(&h, &rcb, t);
+	}
+	sisl_ring_doorbell(h.map);
+	h_close(&h);
+
+	afu_set_lun(afu, 2, NULL, NULL);
+	be_close(fbe);
+	unlink(spec.path);
+}
+
 int main(void)
 {
 	uint8_t wwid[16];
@@ -472,6 +572,8 @@ int main(void)
 	T_RUN(test_many_inflight);
 	T_RUN(test_doorbell);
 	T_RUN(test_host_wake);
+	T_RUN(test_many_contexts);
+	T_RUN(test_file_backend);
 
 	afu_destroy(afu);
 	be_close(ram);
