@@ -314,6 +314,14 @@ struct sisl_host_map {
  *   master recovers it (DK_CXLFLASH_RECOVER_AFU), which hands out a new one.
  */
 
+#ifndef __cplusplus
+_Static_assert(sizeof(struct sisl_ioarcb) == 64, "IOARCB is 64 bytes");
+_Static_assert(sizeof(struct sisl_ioasa) == 64, "IOASA is 64 bytes");
+_Static_assert(sizeof(struct sisl_iocmd) == 128, "sisl_iocmd is 128 bytes");
+_Static_assert(sizeof(struct sisl_rht_entry) == 16, "RHT entries are 16 bytes");
+_Static_assert(sizeof(struct sisl_host_map) == SISL_HOST_MAP_SIZE, "the host map is 64 KiB");
+#endif
+
 #ifdef __cplusplus
 }
 #endif

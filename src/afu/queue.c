@@ -153,7 +153,7 @@ static inline uint64_t sq_next(const struct afu_ctx *c, uint64_t ea)
 /* Fetch up to AFU_SQ_BATCH entries from the SQ. Return: work done. */
 static unsigned poll_sq(struct afu_worker *w, struct afu_ctx *c)
 {
-	uint64_t t = LOAD_ACQUIRE(&c->map->sq_tail);
+	uint64_t t = LOAD_ACQUIRE(&c->map->sq_tail), pf;
 	unsigned n = 0;
 
 	if (t == 0)
@@ -177,25 +177,26 @@ static unsigned poll_sq(struct afu_worker *w, struct afu_ctx *c)
 	}
 	c->sq_bad_tail = 0;
 
-	/* The slots were just written by another CPU: start their misses early. */
-	for (uint64_t p = c->sq_head_ea, i = 0; p != t && i < AFU_SQ_PREFETCH; i++) {
-		__builtin_prefetch(c->sq_host + (p - c->sq_start_ea));
-		p = sq_next(c, p);
+	/* The slots were just written by another CPU: start their misses
+	 * early, keeping AFU_SQ_PREFETCH slots ahead of the one read. */
+	pf = c->sq_head_ea;
+	for (unsigned i = 0; pf != t && i < AFU_SQ_PREFETCH; i++) {
+		__builtin_prefetch(c->sq_host + (pf - c->sq_start_ea));
+		pf = sq_next(c, pf);
 	}
 	while (c->sq_head_ea != t && n < AFU_SQ_BATCH && w->free) {
 		const struct sisl_ioarcb *slot =
 			(const struct sisl_ioarcb *)(c->sq_host + (c->sq_head_ea - c->sq_start_ea));
 		struct sisl_ioasa *sa;
 		struct afu_cmd *cmd;
-		uint64_t sa_ea, ahead;
+		uint64_t sa_ea;
 
 		c->sq_head_ea = sq_next(c, c->sq_head_ea);
 		n++;
-		ahead = c->sq_head_ea;
-		for (unsigned i = 1; i < AFU_SQ_PREFETCH && ahead != t; i++)
-			ahead = sq_next(c, ahead);
-		if (ahead != t)
-			__builtin_prefetch(c->sq_host + (ahead - c->sq_start_ea));
+		if (pf != t) {
+			__builtin_prefetch(c->sq_host + (pf - c->sq_start_ea));
+			pf = sq_next(c, pf);
+		}
 		if (!ensure_rrq(c))
 			continue;
 		sa_ea = LOAD_RELAXED(&slot->sq_ioasa_ea);

@@ -6,8 +6,10 @@
  * A worker owns a set of contexts, a pool of commands and one backend I/O
  * engine. Each pass it applies control requests, fetches and starts what
  * its contexts' queues hold, reaps backend completions and publishes the
- * per-pass register updates. After spin_us without work it waits for
- * backend I/O if any is in flight, or else goes to sleep:
+ * per-pass register updates. Nothing in a busy pass makes a system call
+ * (backend I/O aside). After spin_us without work (yielding the CPU every
+ * 256 idle passes, for hosts that share it) it waits for backend I/O if
+ * any is in flight, or else goes to sleep:
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -283,11 +285,13 @@ static void worker_sleep(struct afu_worker *w)
 	} else if (w->no_waitv) {
 		sleep_ns(SLEEP_POLL_NS);
 	} else {
+		/* The safety timeout only matters when windows are watched;
+		 * with just the control word, sleep until the master calls. */
 		t = now_ns() + SLEEP_SAFETY_NS;
 		abs.tv_sec = (time_t)(t / 1000000000ull);
 		abs.tv_nsec = (long)(t % 1000000000ull);
-		if (syscall(SYS_futex_waitv, wv, n, 0, &abs, CLOCK_MONOTONIC) < 0 &&
-		    errno == ENOSYS) {
+		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 ? &abs : NULL,
+			    CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
 			log_notice("futex_waitv unavailable: idle AFU workers poll every 100 us");
 			w->no_waitv = true;
 		}
@@ -337,7 +341,11 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		if ((idle_passes & 15) || now_ns() - idle_start < spin_ns) {
-			sisl_cpu_relax();
+			/* Let a host thread sharing this CPU run now and then. */
+			if ((idle_passes & 255) == 0)
+				sched_yield();
+			else
+				sisl_cpu_relax();
 			continue;
 		}
 		if (be_engine_inflight(w->eng)) {
