@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs CTest in each build directory given, then prints one summary line
 # "N passed, N failed, N skipped" over all of them. Exits non-zero on any failure.
+# A directory may carry CTest arguments after a colon: "build-tsan:-L unit".
 set -uo pipefail
 passed=0 failed=0 skipped=0 rc=0
-for dir in "$@"; do
-	echo "== tests in $dir"
+for arg in "$@"; do
+	dir=${arg%%:*}
+	extra=""
+	[ "$dir" != "$arg" ] && extra=${arg#*:}
+	echo "== tests in $dir $extra"
 	log=$(mktemp)
-	ctest --test-dir "$dir" --output-on-failure -j "${CTEST_JOBS:-2}" 2>&1 | tee "$log"
+	# shellcheck disable=SC2086
+	ctest --test-dir "$dir" --output-on-failure -j "${CTEST_JOBS:-2}" $extra 2>&1 | tee "$log"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 	total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$log" | tail -1)
 	nfail=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)

@@ -208,7 +208,7 @@ static void usage(FILE *f)
 		"  --lun NAME  the LUN: ram:SIZE, file:PATH?size=SIZE (created if absent),\n"
 		"              or a path to an existing file or block device\n"
 		"              (default: file:./cxlflash-demo.img?size=2G)\n"
-		"  --ios N     I/Os per tenant and pass (default 200000)\n"
+		"  --ios N     I/Os per tenant and pass (default 100000)\n"
 		"  --help      this text\n");
 }
 
@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	};
 	const char *lun = "file:./cxlflash-demo.img?size=2G";
 	static struct tenant a, b;
-	unsigned ios = 200000;
+	unsigned ios = 100000;
 	uint64_t ha, hb, hz, last;
 	int fd, c;
 
