@@ -166,6 +166,8 @@ struct mctx *ctx_get(struct master *m, uint64_t ctxid, struct mlun *lun,
 		     const struct mcaller *who, int flags);
 struct mlun_access *ctx_access(struct mctx *c, struct mlun *lun);
 int rhte_checkout(struct mctx *c, struct mlun *lun);
+int rhte_open(struct mopen *o, const struct mcaller *who, uint64_t ctxid, enum lun_mode mode,
+	      struct mctx **out);
 void rhte_checkin(struct mctx *c, unsigned h);
 struct sisl_rht_entry *rhte_get(struct mctx *c, struct mlun *lun, uint64_t h);
 int lun_attach(struct mlun *lun, enum lun_mode mode);

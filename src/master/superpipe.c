@@ -81,6 +81,30 @@ void rhte_checkin(struct mctx *c, unsigned h)
 	c->rht_out--;
 }
 
+/*
+ * rhte_open() - the common start of USER_DIRECT and USER_VIRTUAL: take a
+ * user of the LUN in @mode, find the caller's context, check out an RHT
+ * entry. Return: the entry's index and *@out, or -errno with nothing held.
+ */
+int rhte_open(struct mopen *o, const struct mcaller *who, uint64_t ctxid, enum lun_mode mode,
+	      struct mctx **out)
+{
+	struct mctx *c;
+	int h, rc;
+
+	rc = lun_attach(o->lun, mode);
+	if (rc)
+		return rc;
+	c = ctx_get(o->m, ctxid, o->lun, who, CTX_PLAIN);
+	h = c ? rhte_checkout(c, o->lun) : -EINVAL;
+	if (h < 0) {
+		lun_detach(o->lun);
+		return h;
+	}
+	*out = c;
+	return h;
+}
+
 /* rhte_get() - an in-use entry of @c that belongs to @lun, or NULL. */
 struct sisl_rht_entry *rhte_get(struct mctx *c, struct mlun *lun, uint64_t h)
 {
@@ -439,19 +463,9 @@ int handle_udirect(struct mopen *o, const struct mcaller *who, void *arg)
 	struct mctx *c;
 	int h, rc;
 
-	rc = lun_attach(lun, MODE_PHYSICAL);
-	if (rc)
-		return rc;
-	c = ctx_get(o->m, req->context_id, lun, who, CTX_PLAIN);
-	if (!c) {
-		lun_detach(lun);
-		return -EINVAL;
-	}
-	h = rhte_checkout(c, lun);
-	if (h < 0) {
-		lun_detach(lun);
+	h = rhte_open(o, who, req->context_id, MODE_PHYSICAL, &c);
+	if (h < 0)
 		return h;
-	}
 	/* Format 1: lun id, then valid + permissions + port in one store. */
 	f1 = (struct sisl_rht_entry_f1 *)&c->rht[h];
 	afu_xlate_lock(c->actx);

@@ -199,19 +199,9 @@ int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
 		if (rc)
 			return rc;
 	}
-	rc = lun_attach(lun, MODE_VIRTUAL);
-	if (rc)
-		return rc;
-	c = ctx_get(o->m, req->context_id, lun, who, CTX_PLAIN);
-	if (!c) {
-		lun_detach(lun);
-		return -EINVAL;
-	}
-	h = rhte_checkout(c, lun);
-	if (h < 0) {
-		lun_detach(lun);
+	h = rhte_open(o, who, req->context_id, MODE_VIRTUAL, &c);
+	if (h < 0)
 		return h;
-	}
 	afu_xlate_lock(c->actx);
 	c->rht[h].lxt_start = NULL;
 	c->rht[h].lxt_cnt = 0;

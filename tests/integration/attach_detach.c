@@ -17,16 +17,6 @@
 #include "master/embedded.h"
 #include "t_sisl.h"
 
-static void check_master(int fd)
-{
-	char why[256];
-
-	if (cxlflash_debug_check(fd, why, sizeof(why))) {
-		fprintf(stderr, "master invariant broken: %s\n", why);
-		exit(T_FAIL);
-	}
-}
-
 static int attach(int fd, uint64_t flags, uint64_t ctxid, struct dk_cxlflash_attach *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -59,7 +49,7 @@ static void test_attach_fields(void)
 	T_ERRNO(t_detach(fd, a.context_id), EINVAL); /* gone */
 	munmap(map, a.mmio_size);
 	close((int)a.adap_fd);
-	check_master(fd);
+	t_check_master(fd);
 	T_EQ(cxlflash_close(fd), 0);
 }
 
@@ -91,7 +81,7 @@ static void test_reuse(void)
 	T_EQ(t_detach(fd1, a.context_id), 0);
 	T_ERRNO(t_detach(fd1, a.context_id), EINVAL);
 	close((int)a.adap_fd);
-	check_master(fd1);
+	t_check_master(fd1);
 	cxlflash_close(fd2);
 	cxlflash_close(fd1);
 }
@@ -133,7 +123,7 @@ static void test_teardown_without_detach(void)
 	close((int)a.adap_fd);
 	T_EQ(t_uvirtual(fd, b.context_id, 1, 0, NULL, NULL), 0);
 	T_ERRNO(t_detach(fd, a.context_id), EINVAL);
-	check_master(fd);
+	t_check_master(fd);
 	/* A dup of adap_fd keeps the context alive. */
 	{
 		struct dk_cxlflash_attach c;
@@ -153,7 +143,7 @@ static void test_teardown_without_detach(void)
 	T_ERRNO(t_detach(fd, b.context_id), EINVAL);
 	T_EQ(attach(fd, O_RDWR, 0, &a), 0);
 	T_EQ(t_udirect(fd, a.context_id, NULL), 0); /* the LUN is free for physical use */
-	check_master(fd);
+	t_check_master(fd);
 	close((int)b.adap_fd);
 	close((int)a.adap_fd);
 	cxlflash_close(fd);
@@ -179,7 +169,7 @@ static void test_context_exhaustion(void)
 			T_EQ(t_detach(fd, a[i].context_id), 0);
 		close((int)a[i].adap_fd);
 	}
-	check_master(fd);
+	t_check_master(fd);
 	cxlflash_close(fd);
 }
 

@@ -24,16 +24,6 @@ static const struct mcaller parent = { 4000, 1 };
 static const struct mcaller child = { 4001, 4000 };
 static const struct mcaller stranger = { 4002, 1 };
 
-static void check_master(int fd)
-{
-	char why[256];
-
-	if (cxlflash_debug_check(fd, why, sizeof(why))) {
-		fprintf(stderr, "master invariant broken: %s\n", why);
-		exit(T_FAIL);
-	}
-}
-
 static int req(struct mopen *o, const struct mcaller *who, unsigned long r, void *arg)
 {
 	int rc = master_ioctl(o, who, r, arg);
@@ -129,7 +119,7 @@ static void test_clone(void)
 
 	/* the clone: same handles, shared data, read-only */
 	T_EQ(clone_as(o, &child, ps.ctxid, cs.ctxid), 0);
-	check_master(fd);
+	t_check_master(fd);
 	for (uint64_t lba = 0; lba < 2 * CHUNK; lba += CHUNK - 1) {
 		memset(b, 0, 4096);
 		T_EQ(t_sisl_rw(&cs, (uint32_t)h, lba, 1, b, false), 0);
@@ -141,18 +131,18 @@ static void test_clone(void)
 
 	/* the parent lets go: chunks stay (and are not scrubbed) for the child */
 	T_EQ(release_as(o, &parent, ps.ctxid, h), 0);
-	check_master(fd);
+	t_check_master(fd);
 	T_EQ(t_sisl_rw(&cs, (uint32_t)h, CHUNK - 1, 1, b, false), 0);
 	T_EQ(t_pattern_check(b, 4096, 11, CHUNK - 1), 0);
 
 	/* the child grows privately */
 	T_EQ(resize_as(o, &child, cs.ctxid, h2, 3 * CHUNK), 0);
-	check_master(fd);
+	t_check_master(fd);
 	T_EQ(detach_as(o, &child, cs.ctxid), 0);
-	check_master(fd);
+	t_check_master(fd);
 	T_EQ(detach_as(o, &parent, ps.ctxid), 0);
 	T_EQ(detach_as(o, &stranger, xs.ctxid), 0);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&ps, false);
 	t_sisl_detach(&cs, false);
 	t_sisl_detach(&xs, false);
@@ -195,13 +185,13 @@ static void test_rollback(void)
 	/* the AFU sync fails: the clone is undone (chunk references, handles, users) */
 	afu_inject_sync_error(o->m->afu, 1);
 	T_ERRNO(clone_as(o, &child, ps.ctxid, cs.ctxid), EAGAIN);
-	check_master(fd);
+	t_check_master(fd);
 	/* the destination is empty again, so a retry works */
 	T_EQ(clone_as(o, &child, ps.ctxid, cs.ctxid), 0);
-	check_master(fd);
+	t_check_master(fd);
 	T_EQ(detach_as(o, &parent, ps.ctxid), 0);
 	T_EQ(detach_as(o, &child, cs.ctxid), 0);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&ps, false);
 	t_sisl_detach(&cs, false);
 	cxlflash_close(fd);

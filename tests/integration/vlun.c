@@ -16,16 +16,6 @@
 
 #define CHUNK 65536ull
 
-static void check_master(int fd)
-{
-	char why[256];
-
-	if (cxlflash_debug_check(fd, why, sizeof(why))) {
-		fprintf(stderr, "master invariant broken: %s\n", why);
-		exit(T_FAIL);
-	}
-}
-
 static void *blk_alloc(size_t n)
 {
 	void *p = aligned_alloc(4096, n * 4096);
@@ -79,9 +69,9 @@ static void test_rounding(void)
 	T_EQ(last, CHUNK - 1);
 	T_ERRNO(t_resize(fd, s.ctxid, h + 1, CHUNK, &last), EINVAL); /* not a handle */
 	T_ERRNO(t_resize(fd, s.ctxid, 9999, CHUNK, &last), EINVAL);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, true);
-	check_master(fd);
+	t_check_master(fd);
 	cxlflash_close(fd);
 }
 
@@ -118,7 +108,7 @@ static void test_group_edges(void)
 	T_EQ(t_resize(fd, s.ctxid, h, 7 * CHUNK, &last), 0);
 	for (uint64_t c = 0; c < 7; c++)
 		check_chunk(&s, h, c, 100 + c);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, true);
 	cxlflash_close(fd);
 }
@@ -144,12 +134,12 @@ static void test_partial_and_enospc(void)
 	T_EQ(t_resize(fd, s.ctxid, h2, 10 * CHUNK, &last), 0);
 	T_EQ(t_resize(fd, s.ctxid, h3, 100 * CHUNK, &last), 0);
 	T_EQ(last, 5 * CHUNK - 1);
-	check_master(fd);
+	t_check_master(fd);
 	T_EQ(t_release(fd, s.ctxid, h2), 0);
 	T_ERRNO(t_release(fd, s.ctxid, h2), EINVAL);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, true);
-	check_master(fd);
+	t_check_master(fd);
 	cxlflash_close(fd);
 }
 
@@ -176,7 +166,7 @@ static void test_modes_and_handles(void)
 	T_ERRNO(t_uvirtual(fd2, s.ctxid, 0, 0, NULL, NULL), EINVAL);
 	T_EQ(t_release(fd, s.ctxid, hv), 0);
 	T_EQ(t_udirect(fd, s.ctxid, &hp), 0);             /* LUN 1 now free for physical */
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, false);
 	cxlflash_close(fd2);
 	cxlflash_close(fd);
@@ -200,9 +190,9 @@ static void test_rht_exhaustion(void)
 	T_EQ(t_uvirtual(fd, s.ctxid, CHUNK, 0, &h, &last), 0);
 	T_EQ(h, 77);
 	T_ERRNO(t_uvirtual(fd, s.ctxid, 0, 0, &h, &last), EMFILE);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, true);
-	check_master(fd);
+	t_check_master(fd);
 	cxlflash_close(fd);
 }
 
@@ -234,7 +224,7 @@ static void test_need_write_same(void)
 		T_EQ(t_release(fd, s.ctxid, h2), 0);
 	}
 	T_EQ(t_release(fd, s.ctxid, h), 0);
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, true);
 	free(b);
 	cxlflash_close(fd);
@@ -250,7 +240,7 @@ static void test_small_lun(void)
 	T_EQ(t_sisl_attach(&s, fd, O_RDWR, true, 16), 0);
 	T_ERRNO(t_uvirtual(fd, s.ctxid, 0, 0, &h, NULL), ENOMEM);
 	T_EQ(t_udirect(fd, s.ctxid, &h), 0);               /* physical is fine */
-	check_master(fd);
+	t_check_master(fd);
 	t_sisl_detach(&s, true);
 	cxlflash_close(fd);
 }

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "master/embedded.h"
+#include "t_util.h"
 #include "util/byteorder.h"
 
 static uint64_t now_ms(void)
@@ -285,4 +287,14 @@ int t_detach(int fd1, uint64_t ctxid)
 
 	d.context_id = ctxid;
 	return cxlflash_ioctl(fd1, DK_CXLFLASH_DETACH, &d);
+}
+
+void t_check_master(int fd1)
+{
+	char why[256];
+
+	if (cxlflash_debug_check(fd1, why, sizeof(why))) {
+		fprintf(stderr, "master invariant broken: %s\n", why);
+		exit(T_FAIL);
+	}
 }

@@ -63,6 +63,9 @@ uint32_t t_sisl_run(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], 
 uint32_t t_sisl_rw(struct t_sisl *s, uint32_t res_hndl, uint64_t lba, uint32_t nblocks, void *buf,
 		   bool write);
 
+/* Fail the test if the master behind @fd1 breaks an invariant. */
+void t_check_master(int fd1);
+
 /* Control-path shortcuts; each returns the ioctl's result (0 or -1/errno). */
 int t_udirect(int fd1, uint64_t ctxid, uint64_t *handle);
 int t_uvirtual(int fd1, uint64_t ctxid, uint64_t size, uint64_t flags, uint64_t *handle,
