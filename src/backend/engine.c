@@ -40,13 +40,23 @@ int be_engine_create(struct be_engine **out, unsigned depth)
 		return 0;
 	}
 
-	/* A roomy CQ: the kernel keeps overflowing CQEs, but that path is slow. */
+	/* A roomy CQ: the kernel keeps overflowing CQEs, but that path is slow.
+	 * One thread submits and reaps, so completion work can wait until it
+	 * asks (DEFER_TASKRUN) instead of interrupting it; older kernels refuse
+	 * those flags and get the plain ring. */
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE;
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	p.cq_entries = depth * 4;
 	ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = depth * 4;
+		ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	}
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(depth, &eng->ring, 0);
+	eng->defer_taskrun = ret == 0 && (p.flags & IORING_SETUP_DEFER_TASKRUN);
 	if (ret < 0) {
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
 			log_warn("io_uring unavailable (%s); file I/O uses pread/pwrite",
@@ -63,9 +73,15 @@ static int engine_submit(struct be_engine *eng)
 {
 	int ret;
 
-	if (!eng->queued)
+	if (!eng->queued) {
+		/* Deferred completions run only when we enter the kernel. */
+		if (eng->defer_taskrun && eng->inflight &&
+		    !io_uring_cq_ready(&eng->ring))
+			io_uring_get_events(&eng->ring);
 		return 0;
-	ret = io_uring_submit(&eng->ring);
+	}
+	ret = eng->defer_taskrun ? io_uring_submit_and_get_events(&eng->ring)
+				 : io_uring_submit(&eng->ring);
 	/* What the kernel did not take stays in the SQ for next time. */
 	eng->queued = io_uring_sq_ready(&eng->ring);
 	if (ret == -EAGAIN || ret == -EBUSY || ret == -EINTR)

@@ -17,6 +17,7 @@ struct be_engine {
 	unsigned depth;     /* SQ entries */
 	unsigned inflight;  /* SQEs handed out and not yet reaped */
 	unsigned queued;    /* SQEs prepared and not yet given to the kernel */
+	bool defer_taskrun; /* completions wait until we enter the kernel */
 };
 
 /* True when requests on @eng must run synchronously (no engine, no ring). */
