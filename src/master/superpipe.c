@@ -501,13 +501,17 @@ int handle_udirect(struct mopen *o, const struct mcaller *who, void *arg)
 int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
 {
 	struct sisl_rht_entry *e = &c->rht[h];
+	int rc = 0;
 
 	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL) {
 		uint64_t last;
-		int rc = vlun_resize(c, lun, h, 0, &last);
 
-		if (rc && rc != -EAGAIN)
-			return rc;
+		/* A shrink to nothing always empties the entry; an EIO (a chunk
+		 * that could not be scrubbed was retired) is still reported,
+		 * but the handle and the user go back regardless. */
+		rc = vlun_resize(c, lun, h, 0, &last);
+		if (rc == -EAGAIN)
+			rc = 0;
 	} else {
 		struct sisl_rht_entry_f1 *f1 = (struct sisl_rht_entry_f1 *)e;
 
@@ -522,7 +526,7 @@ int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
 	}
 	rhte_checkin(c, h);
 	lun_detach(lun);
-	return 0;
+	return rc;
 }
 
 int handle_release(struct mopen *o, const struct mcaller *who, void *arg)
