@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * async.c - asynchronous I/O: cblk_aread, cblk_awrite, cblk_aunmap and
+ * cblk_aresult.
+ *
+ * Tags. A request's tag is the index of its command (0 .. max_num_requests
+ * - 1) unless the caller gives its own (CBLK_ARW_USER_TAG_FLAG, unique among
+ * the chunk's live async requests, else EINVAL). A completed request stays
+ * in its command until cblk_aresult reaps it (which frees the command),
+ * except one issued with CBLK_ARW_USER_STATUS_FLAG: its status word is
+ * written at completion and the command freed at once (as IBM did), so it
+ * is not reaped. Completed requests queue in completion order; NEXT_TAG
+ * reaps the oldest and reports its tag (the user tag if it has one).
+ *
+ * cblk_aresult errors: unknown tag (out of range, or a user tag not in use)
+ * EINVAL; a tag in range whose command is not an outstanding async request
+ * ENOMSG; NEXT_TAG with no async request outstanding ENOENT. NO_HARVEST
+ * skips harvesting the HRRQ before looking (without a completion thread);
+ * combined with BLOCKING the wait still harvests, or it could never end.
+ *
+ * With CBLK_GROUP_MASK in the flags these calls go to the chunk group code
+ * (cgroup.c), which packs its {member, tag} into the int tag.
+ */
+#include "block/block_internal.h"
+#include "block/cgroup_internal.h"
+
+#include <errno.h>
+
+/*
+ * blk_async_issue_locked() - issue one async request (lock held).
+ * Return: 0 with *@tag set, or -errno (EINVAL, EWOULDBLOCK, EBUSY, EIO,
+ * EPROTONOSUPPORT).
+ */
+int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_offset_t lba,
+			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags)
+{
+	struct blk_cmd *cmd;
+	int rc;
+
+	rc = blk_check_rw(c, op, buf, lba, nblocks);
+	if (rc)
+		return rc;
+	if (!tag)
+		return -EINVAL;
+	if ((flags & CBLK_ARW_USER_STATUS_FLAG) && (!status || !c->thread_running))
+		return -EINVAL;
+	if ((flags & CBLK_ARW_USER_TAG_FLAG) && blk_utag_find_locked(c, *tag))
+		return -EINVAL;
+	rc = blk_cmd_get_locked(c, flags & CBLK_ARW_WAIT_CMD_FLAGS, &cmd);
+	if (rc)
+		return rc;
+	/* Waiting for a command unlocked the chunk: the tag may be taken now. */
+	if ((flags & CBLK_ARW_USER_TAG_FLAG) && blk_utag_find_locked(c, *tag)) {
+		blk_cmd_put_locked(c, cmd);
+		return -EINVAL;
+	}
+	cmd->op = op;
+	cmd->buf = buf;
+	cmd->lba = (uint64_t)lba;
+	cmd->nblocks = (uint32_t)nblocks;
+	cmd->async = true;
+	c->nasync++;
+	if (flags & CBLK_ARW_USER_TAG_FLAG) {
+		cmd->utag = *tag;
+		blk_utag_add_locked(c, cmd);
+	}
+	if (flags & CBLK_ARW_USER_STATUS_FLAG) {
+		status->blocks_transferred = 0;
+		status->fail_errno = 0;
+		__atomic_store_n(&status->status, CBLK_ARW_STATUS_PENDING, __ATOMIC_RELEASE);
+		cmd->ustatus = status;
+	}
+	if (!(flags & CBLK_ARW_USER_TAG_FLAG))
+		*tag = (int)cmd->index;
+	blk_count_issue_locked(c, cmd);
+	rc = blk_issue_locked(c, cmd);
+	if (rc)
+		blk_abort_issue_locked(c, cmd);
+	return rc;
+}
+
+static int async_issue(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_offset_t lba,
+		       size_t nblocks, int *tag, cblk_arw_status_t *status, int flags)
+{
+	struct chunk *c;
+	int rc;
+
+	if (!buf || lba < 0)
+		return -EINVAL;
+	c = blk_chunk_get(chunk_id);
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags);
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return rc;
+}
+
+int cblk_aread(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nblocks, int *tag,
+	       cblk_arw_status_t *status, int flags)
+{
+	if (flags & CBLK_GROUP_MASK)
+		return cgroup_arw_itag(chunk_id, CBLK_IO_TYPE_READ, buf, lba, nblocks, tag, status,
+				       flags);
+	return blk_ret(async_issue(chunk_id, BLK_OP_READ, buf, lba, nblocks, tag, status, flags));
+}
+
+int cblk_awrite(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nblocks, int *tag,
+		cblk_arw_status_t *status, int flags)
+{
+	if (flags & CBLK_GROUP_MASK)
+		return cgroup_arw_itag(chunk_id, CBLK_IO_TYPE_WRITE, buf, lba, nblocks, tag, status,
+				       flags);
+	return blk_ret(async_issue(chunk_id, BLK_OP_WRITE, buf, lba, nblocks, tag, status, flags));
+}
+
+int cblk_aunmap(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nblocks, int *tag,
+		cblk_arw_status_t *status, int flags)
+{
+	if (flags & CBLK_GROUP_MASK)
+		return cgroup_arw_itag(chunk_id, CBLK_IO_TYPE_UNMAP, buf, lba, nblocks, tag, status,
+				       flags);
+	return blk_ret(async_issue(chunk_id, BLK_OP_UNMAP, buf, lba, nblocks, tag, status, flags));
+}
+
+/* Reap a completed async command: its result, and the command goes free. */
+static int reap_locked(struct chunk *c, struct blk_cmd *cmd)
+{
+	int rc = cmd->result ? cmd->result : -EIO;
+
+	blk_done_remove_locked(c, cmd);
+	blk_cmd_put_locked(c, cmd);
+	return rc;
+}
+
+/*
+ * blk_aresult_locked() - cblk_aresult on a chunk (lock held), also used by
+ * cblk_listio.
+ * Return: blocks (> 0) of a reaped request, 0 when not complete yet, or
+ * -errno: the request's failure (it is reaped), or EINVAL / ENOMSG / ENOENT
+ * about the tag.
+ */
+int blk_aresult_locked(struct chunk *c, int *tag, int flags)
+{
+	struct blk_cmd *cmd;
+	uint32_t gen;
+
+	if (!(flags & CBLK_ARESULT_NO_HARVEST) && !c->thread_running)
+		blk_harvest_locked(c);
+	if (flags & CBLK_ARESULT_NEXT_TAG) {
+		while (!c->done_head) {
+			if (c->nasync == 0)
+				return -ENOENT;
+			if (!(flags & CBLK_ARESULT_BLOCKING)) {
+				c->stats.num_aresult_no_cmplt++;
+				return 0;
+			}
+			blk_wait_locked(c, &c->cv_any, NULL);
+		}
+		cmd = c->done_head;
+		*tag = cmd->has_utag ? cmd->utag : (int)cmd->index;
+		return reap_locked(c, cmd);
+	}
+	if (flags & CBLK_ARESULT_USER_TAG) {
+		cmd = blk_utag_find_locked(c, *tag);
+		if (!cmd)
+			return -EINVAL;
+	} else {
+		if (*tag < 0 || (unsigned)*tag >= c->ncmds)
+			return -EINVAL;
+		cmd = &c->cmds[*tag];
+		if (cmd->state == CMD_FREE || !cmd->async)
+			return -ENOMSG;
+	}
+	gen = cmd->gen;
+	while (cmd->state != CMD_COMPLETE) {
+		if (!(flags & CBLK_ARESULT_BLOCKING)) {
+			c->stats.num_aresult_no_cmplt++;
+			return 0;
+		}
+		blk_wait_locked(c, blk_cmd_cv(c, cmd), NULL);
+		if (cmd->gen != gen || cmd->state == CMD_FREE)
+			return -ENOMSG;   /* reaped by another thread meanwhile */
+	}
+	return reap_locked(c, cmd);
+}
+
+int cblk_aresult(chunk_id_t chunk_id, int *tag, uint64_t *status, int flags)
+{
+	struct chunk *c;
+	int rc;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cgroup_aresult_itag(chunk_id, tag, status, flags);
+	if (!tag || !status) {
+		errno = EINVAL;
+		return -1;
+	}
+	c = blk_chunk_get(chunk_id);
+	if (!c) {
+		errno = EINVAL;
+		return -1;
+	}
+	*status = 0;
+	pthread_mutex_lock(&c->lock);
+	rc = blk_aresult_locked(c, tag, flags);
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return blk_ret(rc);
+}

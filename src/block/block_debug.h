@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * block_debug.h - test hooks of libcflsh_block (not part of capiblock.h):
+ * what a test needs to inject errors into a chunk's context through the
+ * embedded master (cxlflash_debug_ctx_error) or to reach its LUN.
+ */
+#ifndef CXLFLASH_BLOCK_DEBUG_H
+#define CXLFLASH_BLOCK_DEBUG_H
+
+#include <stdint.h>
+
+#include <cxlflash/capiblock.h>
+
+/* The chunk's current context id (it changes with recovery), or 0. */
+uint64_t cblk_debug_context_id(chunk_id_t chunk_id);
+/* The chunk's fd1 (its cxlflash_open descriptor), or -1. */
+int cblk_debug_fd1(chunk_id_t chunk_id);
+/* 1 if the chunk submits through an SQ ring, 0 through IOARRIN, -1 no chunk. */
+int cblk_debug_sq_mode(chunk_id_t chunk_id);
+
+#endif /* CXLFLASH_BLOCK_DEBUG_H */

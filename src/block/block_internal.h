@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * block_internal.h - the insides of libcflsh_block: chunks, their command
+ * tables and queues, and the helpers the API files share.
+ *
+ * A chunk is one context on one LUN (one cxlflash_open, one ATTACH) with one
+ * resource handle: the whole LUN (USER_DIRECT) or a virtual LUN
+ * (USER_VIRTUAL). Its commands live in a table of max_num_requests entries;
+ * the index of an entry is the command's internal tag. Each entry owns a
+ * 128-byte sisl_iocmd (IOARCB + IOASA) in AFU-visible memory.
+ *
+ * Locking: one mutex per chunk (chunk->lock) covers everything of the chunk:
+ * command states, queues, HRRQ consumption, statistics and recovery. Helpers
+ * named *_locked expect it held. The chunk table has its own lock, and a
+ * reference count keeps a chunk alive while an API call uses it.
+ *
+ * Errors are negative errno values inside the library; only the capiblock.h
+ * entry points turn them into -1 with errno.
+ */
+#ifndef CXLFLASH_BLOCK_INTERNAL_H
+#define CXLFLASH_BLOCK_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cxlflash/capiblock.h>
+#include <cxlflash/cxlflash_ioctl.h>
+#include <cxlflash/sislite.h>
+
+#define BLK_BLOCK_SIZE      4096u
+#define BLK_DEFAULT_CMDS    64      /* max_num_requests 0 */
+#define BLK_MAX_CMDS        8192    /* beyond: ENOMEM, as IBM's */
+#define BLK_CMD_RETRIES     3       /* retries of a retryable command error */
+#define BLK_CV_BUCKETS      64      /* condvars for per-command waiters, by tag */
+#define BLK_CLOSE_WAIT_MS   5000    /* cblk_close waits this long for active commands */
+#define BLK_CLOSE_STEP_MS   10
+#define BLK_FREE_WAIT_MS    30000   /* waiting for a free command, then EBUSY */
+#define BLK_SLEEP_CAP_NS    10000000ull /* longest single futex/condvar nap while I/O flies */
+#define BLK_DEFAULT_SPIN_US 20      /* poll the HRRQ this long before sleeping */
+#define BLK_RECOVER_TRIES   3
+
+enum blk_op { BLK_OP_READ, BLK_OP_WRITE, BLK_OP_UNMAP };
+
+enum blk_cmd_state {
+	CMD_FREE = 0,
+	CMD_ACTIVE,      /* taken by a caller: being built, in flight, or being retried */
+	CMD_COMPLETE,    /* result known; an async command waits for cblk_aresult */
+};
+
+struct blk_cmd {
+	struct sisl_iocmd *ioc;      /* IOARCB + IOASA (AFU-visible) */
+	unsigned index;              /* internal tag */
+	uint32_t gen;                /* bumped at every allocation */
+	enum blk_cmd_state state;
+	bool async;                  /* cblk_aread/awrite/aunmap/listio */
+	bool in_flight;              /* at the AFU: submitted and not yet harvested */
+	bool has_utag;
+	int utag;                    /* caller's tag (CBLK_ARW_USER_TAG_FLAG) */
+	cblk_arw_status_t *ustatus;  /* written at completion (CBLK_ARW_USER_STATUS_FLAG) */
+	enum blk_op op;
+	void *buf;
+	uint64_t lba;
+	uint32_t nblocks;
+	int result;                  /* blocks transferred, or -errno; when COMPLETE */
+	unsigned retries;
+	struct blk_cmd *utag_next;   /* user-tag hash chain */
+	struct blk_cmd *next, *prev; /* free list, or the completed-async FIFO */
+	struct blk_cmd *fnext, *fprev; /* in-flight list, in submission order */
+};
+
+/* A window that recovery replaced: kept mapped until close, as threads
+ * that looked at it (futex sleepers) may still touch it. */
+struct blk_old_window {
+	struct sisl_host_map *map;
+	struct blk_old_window *next;
+};
+
+struct chunk {
+	chunk_id_t id;
+	char *path;                  /* what cxlflash_open was given */
+	int mode;                    /* O_RDONLY / O_WRONLY / O_RDWR */
+	int flags;                   /* cblk_open flags */
+	int refs;                    /* table reference + API calls in progress (table lock) */
+	struct chunk *hnext;         /* chunk table hash chain */
+
+	/* Control path */
+	int fd1;
+	uint64_t ctxid;
+	int adap_fd;
+	struct sisl_host_map *map;
+	size_t mmio_size;
+	struct blk_old_window *old_windows;
+	uint64_t rsrc_handle;
+	bool virtual_lun;
+	bool unmap_ok;               /* ctx_ctrl has SISL_CTX_CTRL_UNMAP_SECTOR */
+	uint64_t lun_size;           /* physical LUN, blocks */
+	uint64_t size;               /* the chunk's logical size, blocks */
+	uint64_t granted;            /* blocks the vLUN's chunks cover (high-water mark) */
+	uint64_t max_xfer;           /* blocks per request */
+
+	/* Queues */
+	bool sq_mode;
+	unsigned ncmds;
+	struct sisl_iocmd *iocmds;   /* ncmds entries, 128-byte aligned */
+	uint64_t *hrrq_mem;          /* ncmds entries */
+	struct sisl_hrrq hrrq;
+	struct sisl_ioarcb *sq;      /* ncmds + 1 entries (one always empty) */
+	struct sisl_ioarcb *sq_curr;
+	uint64_t cmd_room;           /* cached IOARRIN credits */
+
+	/* Commands */
+	struct blk_cmd *cmds;
+	struct blk_cmd *free_head;
+	unsigned nfree;
+	unsigned ninflight;          /* at the AFU */
+	unsigned nactive;            /* taken (ACTIVE or COMPLETE), sync and async */
+	unsigned nbusy;              /* ACTIVE: not yet completed */
+	unsigned nasync;             /* async commands ACTIVE or COMPLETE */
+	struct blk_cmd *done_head, *done_tail;   /* completed async, oldest first */
+	struct blk_cmd *fl_head, *fl_tail;       /* in flight, oldest first */
+	struct blk_cmd **utag_hash;  /* utag_mask + 1 buckets */
+	unsigned utag_mask;
+
+	/* Synchronisation */
+	pthread_mutex_t lock;
+	pthread_cond_t cv_cmd[BLK_CV_BUCKETS]; /* a command (by tag) completed */
+	pthread_cond_t cv_any;       /* an async command completed */
+	pthread_cond_t cv_free;      /* a command was freed, or the chunk changed state */
+	pthread_cond_t cv_thread;    /* work for the completion thread */
+	pthread_t thread;
+	bool thread_running;
+	bool thread_idle;            /* waiting on cv_thread */
+	bool stop;
+	bool closing;
+	bool failed;                 /* recovery failed: every I/O fails with EIO */
+	bool recovering;
+	unsigned spin_us;
+	uint32_t completions;         /* bumped at every completion (atomic) */
+	unsigned waiters_spinning;
+
+	chunk_stats_t stats;
+};
+
+/* ---- chunk.c: the chunk table ------------------------------------------ */
+
+/* blk_chunk_get() - the open chunk @id with a reference held, or NULL. */
+struct chunk *blk_chunk_get(chunk_id_t id);
+/* blk_chunk_put() - drop a reference taken by blk_chunk_get(). */
+void blk_chunk_put(struct chunk *c);
+
+/* ---- cmd.c: commands, IOARCBs, submission, harvesting -------------------- */
+
+int blk_cmd_get_locked(struct chunk *c, bool wait, struct blk_cmd **out);
+void blk_cmd_put_locked(struct chunk *c, struct blk_cmd *cmd);
+struct blk_cmd *blk_utag_find_locked(struct chunk *c, int utag);
+void blk_utag_add_locked(struct chunk *c, struct blk_cmd *cmd);
+void blk_done_remove_locked(struct chunk *c, struct blk_cmd *cmd);
+uint64_t blk_data_ea(struct chunk *c, struct blk_cmd *cmd);
+void blk_cmd_build(struct chunk *c, struct blk_cmd *cmd);
+int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd);
+int blk_issue_locked(struct chunk *c, struct blk_cmd *cmd);
+int blk_harvest_locked(struct chunk *c);
+void blk_complete_locked(struct chunk *c, struct blk_cmd *cmd, int result);
+void blk_abort_issue_locked(struct chunk *c, struct blk_cmd *cmd);
+void blk_process_completion_locked(struct chunk *c, struct blk_cmd *cmd);
+struct blk_cmd *blk_drain_hrrq_locked(struct chunk *c);
+struct blk_cmd *blk_take_inflight_locked(struct chunk *c);
+void blk_fail_all_locked(struct chunk *c, int err);
+bool blk_window_dead(const struct sisl_host_map *map);
+void blk_setup_queues(struct chunk *c);
+void blk_count_issue_locked(struct chunk *c, struct blk_cmd *cmd);
+
+static inline pthread_cond_t *blk_cmd_cv(struct chunk *c, const struct blk_cmd *cmd)
+{
+	return &c->cv_cmd[cmd->index % BLK_CV_BUCKETS];
+}
+
+/* ---- thread.c: the completion thread and waiting ------------------------- */
+
+int blk_thread_start(struct chunk *c);
+void blk_thread_stop(struct chunk *c);
+void blk_thread_kick_locked(struct chunk *c);
+int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
+void blk_deadline(struct timespec *ts, uint64_t ms);
+void blk_deadline_us(struct timespec *ts, uint64_t us);
+bool blk_deadline_passed(const struct timespec *ts);
+
+/* ---- recover.c ------------------------------------------------------------ */
+
+int blk_recover_locked(struct chunk *c);
+int blk_verify_locked(struct chunk *c, const uint8_t *sense);
+
+/* ---- io.c / async.c: shared validation and issue --------------------------- */
+
+int blk_check_rw(struct chunk *c, enum blk_op op, const void *buf, cflash_offset_t lba,
+		 size_t nblocks);
+int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_offset_t lba,
+			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags);
+int blk_aresult_locked(struct chunk *c, int *tag, int flags);
+
+/* Return -1 with errno = -@rc when @rc < 0, else @rc. */
+static inline int blk_ret(int rc)
+{
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return rc;
+}
+
+#endif /* CXLFLASH_BLOCK_INTERNAL_H */

@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * chunk.c - chunks: the table of open chunks (ids from a counter starting at
+ * 0, never reused), cblk_open / cblk_close, sizes, statistics, attributes,
+ * and the test hooks of block_debug.h.
+ *
+ * Opening drives the master exactly as IBM's library drove the kernel
+ * driver: cxlflash_open, ATTACH (permissions = the open mode), map the
+ * window, program the HRRQ and SQ, then USER_DIRECT (physical) or
+ * USER_VIRTUAL of size 0 (virtual). Closing undoes it: RELEASE, stop the
+ * completion thread, unmap, DETACH, close adap_fd, cxlflash_close.
+ */
+#include "block/block_internal.h"
+#include "block/block_debug.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define TABLE_BUCKETS 64
+
+static pthread_mutex_t tbl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tbl_cv = PTHREAD_COND_INITIALIZER;
+static struct chunk *tbl[TABLE_BUCKETS];
+static chunk_id_t next_id;
+
+/* ---------------------------------------------------------------------------
+ * The chunk table
+ */
+
+struct chunk *blk_chunk_get(chunk_id_t id)
+{
+	struct chunk *c;
+
+	if (id < 0)
+		return NULL;
+	pthread_mutex_lock(&tbl_lock);
+	for (c = tbl[id % TABLE_BUCKETS]; c; c = c->hnext)
+		if (c->id == id)
+			break;
+	if (c)
+		c->refs++;
+	pthread_mutex_unlock(&tbl_lock);
+	return c;
+}
+
+void blk_chunk_put(struct chunk *c)
+{
+	pthread_mutex_lock(&tbl_lock);
+	if (--c->refs <= 1)
+		pthread_cond_broadcast(&tbl_cv);
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+static void table_insert(struct chunk *c)
+{
+	pthread_mutex_lock(&tbl_lock);
+	c->id = next_id++;
+	c->refs = 1;
+	c->hnext = tbl[c->id % TABLE_BUCKETS];
+	tbl[c->id % TABLE_BUCKETS] = c;
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+/* Unlink @c (no new lookups find it) and wait until only the caller's
+ * reference is left. */
+static void table_remove(struct chunk *c)
+{
+	struct chunk **pp;
+
+	pthread_mutex_lock(&tbl_lock);
+	for (pp = &tbl[c->id % TABLE_BUCKETS]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			c->refs--;
+			break;
+		}
+	}
+	while (c->refs > 1)
+		pthread_cond_wait(&tbl_cv, &tbl_lock);
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * Allocation and teardown
+ */
+
+static void *alloc_aligned(size_t size)
+{
+	size = (size + 127) & ~(size_t)127;
+	return aligned_alloc(128, size);
+}
+
+static unsigned env_unsigned(const char *name, unsigned dflt)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return dflt;
+	v = strtoul(s, &end, 0);
+	if (*end || v > UINT_MAX)
+		return dflt;
+	return (unsigned)v;
+}
+
+static void chunk_free(struct chunk *c)
+{
+	for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
+		pthread_cond_destroy(&c->cv_cmd[i]);
+	pthread_cond_destroy(&c->cv_any);
+	pthread_cond_destroy(&c->cv_free);
+	pthread_cond_destroy(&c->cv_thread);
+	pthread_mutex_destroy(&c->lock);
+	free(c->utag_hash);
+	free(c->cmds);
+	free(c->sq);
+	free(c->hrrq_mem);
+	free(c->iocmds);
+	free(c->path);
+	free(c);
+}
+
+/* chunk_alloc() - a chunk with @ncmds free commands and its queue memory. */
+static struct chunk *chunk_alloc(unsigned ncmds)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+	pthread_condattr_t attr;
+	unsigned buckets = 1;
+
+	if (!c)
+		return NULL;
+	c->ncmds = ncmds;
+	c->fd1 = -1;
+	c->adap_fd = -1;
+	c->iocmds = alloc_aligned((size_t)ncmds * sizeof(struct sisl_iocmd));
+	c->hrrq_mem = alloc_aligned((size_t)ncmds * sizeof(uint64_t));
+	c->sq = alloc_aligned((size_t)(ncmds + 1) * sizeof(struct sisl_ioarcb));
+	c->cmds = calloc(ncmds, sizeof(*c->cmds));
+	while (buckets < ncmds)
+		buckets <<= 1;
+	c->utag_hash = calloc(buckets, sizeof(*c->utag_hash));
+	c->utag_mask = buckets - 1;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
+		pthread_cond_init(&c->cv_cmd[i], &attr);
+	pthread_cond_init(&c->cv_any, &attr);
+	pthread_cond_init(&c->cv_free, &attr);
+	pthread_cond_init(&c->cv_thread, &attr);
+	pthread_condattr_destroy(&attr);
+
+	if (!c->iocmds || !c->hrrq_mem || !c->sq || !c->cmds || !c->utag_hash) {
+		chunk_free(c);
+		return NULL;
+	}
+	memset(c->iocmds, 0, (size_t)ncmds * sizeof(struct sisl_iocmd));
+	for (unsigned i = ncmds; i-- > 0;) {
+		struct blk_cmd *cmd = &c->cmds[i];
+
+		cmd->index = i;
+		cmd->ioc = &c->iocmds[i];
+		cmd->next = c->free_head;
+		c->free_head = cmd;
+	}
+	c->nfree = ncmds;
+	c->spin_us = env_unsigned("CFLSH_BLK_SPIN_US", BLK_DEFAULT_SPIN_US);
+	return c;
+}
+
+/*
+ * chunk_teardown() - undo whatever chunk_attach() got done, in the order
+ * IBM's library closed a chunk, and free the chunk.
+ */
+static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
+{
+	if (have_handle) {
+		struct dk_cxlflash_release r;
+
+		memset(&r, 0, sizeof(r));
+		r.context_id = c->ctxid;
+		r.rsrc_handle = c->rsrc_handle;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_RELEASE, &r))
+			log_warn("chunk %d: RELEASE failed: %s", c->id, strerror(errno));
+	}
+	blk_thread_stop(c);
+	if (c->map)
+		munmap(c->map, c->mmio_size);
+	while (c->old_windows) {
+		struct blk_old_window *w = c->old_windows;
+
+		c->old_windows = w->next;
+		munmap(w->map, SISL_HOST_MAP_SIZE);
+		free(w);
+	}
+	if (attached) {
+		struct dk_cxlflash_detach d;
+
+		memset(&d, 0, sizeof(d));
+		d.context_id = c->ctxid;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_DETACH, &d))
+			log_warn("chunk %d: DETACH failed: %s", c->id, strerror(errno));
+	}
+	if (c->adap_fd >= 0)
+		close(c->adap_fd);
+	if (c->fd1 >= 0)
+		cxlflash_close(c->fd1);
+	chunk_free(c);
+}
+
+/*
+ * resolve_path() - the LUN name for cxlflash_open: "ram:", "null:" and
+ * "file:" names as they are; a plain path must name an existing regular
+ * file or block device and is made absolute (symlinks resolved).
+ * Return: 0 and a malloc'ed *@out, or -errno (ENOENT, EINVAL, ENOMEM).
+ */
+static int resolve_path(const char *path, char **out)
+{
+	struct stat st;
+	char *real;
+
+	if (!strncmp(path, "ram:", 4) || !strncmp(path, "null:", 5) ||
+	    !strncmp(path, "file:", 5)) {
+		*out = strdup(path);
+		return *out ? 0 : -ENOMEM;
+	}
+	real = realpath(path, NULL);
+	if (!real)
+		return errno == ENOMEM ? -ENOMEM : -ENOENT;
+	if (stat(real, &st) || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		free(real);
+		return -EINVAL;
+	}
+	*out = real;
+	return 0;
+}
+
+/* Max transfer of a virtual LUN: 1 block, as IBM's, unless CFLSH_BLK_MAX_XFER raises it. */
+static uint64_t vlun_max_xfer(uint64_t attach_max)
+{
+	unsigned n = env_unsigned("CFLSH_BLK_MAX_XFER", 1);
+
+	if (n == 0)
+		n = 1;
+	return n < attach_max ? n : attach_max;
+}
+
+/*
+ * chunk_attach() - get @c a context on @lun and its resource handle.
+ * Return: 0 or -errno; on failure everything is undone and @c freed.
+ */
+static int chunk_attach(struct chunk *c, const char *lun)
+{
+	struct dk_cxlflash_attach a;
+	bool attached = false, have_handle = false;
+	int rc;
+
+	c->fd1 = cxlflash_open(lun, c->mode == O_RDONLY ? O_RDONLY : O_RDWR);
+	if (c->fd1 < 0)
+		goto fail;
+	memset(&a, 0, sizeof(a));
+	a.hdr.flags = (uint64_t)c->mode;
+	a.num_interrupts = 4;
+	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, &a))
+		goto fail;
+	attached = true;
+	c->ctxid = a.context_id;
+	c->adap_fd = (int)a.adap_fd;
+	c->mmio_size = a.mmio_size ? a.mmio_size : SISL_HOST_MAP_SIZE;
+	c->map = mmap(NULL, c->mmio_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->adap_fd, 0);
+	if (c->map == MAP_FAILED) {
+		c->map = NULL;
+		goto fail;
+	}
+	c->sq_mode = (a.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
+	c->lun_size = a.last_lba + 1;
+	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
+	blk_setup_queues(c);
+
+	if (a.max_xfer == 0)
+		a.max_xfer = 1;
+	if (a.max_xfer > UINT32_MAX / BLK_BLOCK_SIZE)
+		a.max_xfer = UINT32_MAX / BLK_BLOCK_SIZE;
+	if (c->flags & CBLK_OPN_VIRT_LUN) {
+		struct dk_cxlflash_uvirtual v;
+
+		memset(&v, 0, sizeof(v));
+		v.context_id = c->ctxid;
+		v.lun_size = 0;
+		if (c->flags & CBLK_OPN_SCRUB_DATA)
+			v.hdr.flags = DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_VIRTUAL, &v))
+			goto fail;
+		have_handle = true;
+		c->virtual_lun = true;
+		c->rsrc_handle = v.rsrc_handle;
+		c->size = 0;
+		c->granted = v.last_lba == UINT64_MAX ? 0 : v.last_lba + 1;
+		c->max_xfer = vlun_max_xfer(a.max_xfer);
+	} else {
+		struct dk_cxlflash_udirect d;
+
+		memset(&d, 0, sizeof(d));
+		d.context_id = c->ctxid;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_DIRECT, &d))
+			goto fail;
+		have_handle = true;
+		c->rsrc_handle = d.rsrc_handle;
+		c->size = d.last_lba + 1;
+		c->max_xfer = a.max_xfer;
+	}
+	if (!(c->flags & CBLK_OPN_NO_INTRP_THREADS)) {
+		rc = blk_thread_start(c);
+		if (rc) {
+			errno = -rc;
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	rc = errno ? -errno : -EIO;
+	chunk_teardown(c, have_handle, attached);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * The API
+ */
+
+chunk_id_t cblk_open(const char *path, int max_num_requests, int mode, chunk_ext_arg_t ext,
+		     int flags)
+{
+	struct chunk *c;
+	char *lun = NULL;
+	int acc = mode & O_ACCMODE, rc;
+	unsigned ncmds;
+
+	/* CBLK_OPN_GROUP is CBLK_GROUP_ID; RAID0 groups open through here too. */
+	if (flags & (CBLK_OPN_GROUP | CBLK_GROUP_MASK))
+		return cblk_cg_open(path, max_num_requests, mode, (int)ext, ext, flags);
+	if (!path || acc == O_ACCMODE || max_num_requests < 0) {
+		errno = EINVAL;
+		return NULL_CHUNK_ID;
+	}
+	if (max_num_requests > BLK_MAX_CMDS) {
+		errno = ENOMEM;
+		return NULL_CHUNK_ID;
+	}
+	ncmds = max_num_requests ? (unsigned)max_num_requests : BLK_DEFAULT_CMDS;
+	rc = resolve_path(path, &lun);
+	if (rc) {
+		errno = -rc;
+		return NULL_CHUNK_ID;
+	}
+	c = chunk_alloc(ncmds);
+	if (!c) {
+		free(lun);
+		errno = ENOMEM;
+		return NULL_CHUNK_ID;
+	}
+	c->path = lun;
+	c->mode = acc;
+	c->flags = flags;
+	c->id = NULL_CHUNK_ID;
+	errno = 0;
+	rc = chunk_attach(c, lun);
+	if (rc) {
+		errno = -rc;
+		return NULL_CHUNK_ID;
+	}
+	table_insert(c);
+	return c->id;
+}
+
+int cblk_close(chunk_id_t chunk_id, int flags)
+{
+	struct chunk *c;
+	unsigned waited = 0;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_close(chunk_id, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->lock);
+		blk_chunk_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	c->closing = true;
+	pthread_cond_broadcast(&c->cv_free);
+	pthread_cond_broadcast(&c->cv_any);
+	while (c->nbusy && waited < BLK_CLOSE_WAIT_MS) {
+		if (!c->thread_running)
+			blk_harvest_locked(c);
+		if (!c->nbusy)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		usleep(BLK_CLOSE_STEP_MS * 1000);
+		pthread_mutex_lock(&c->lock);
+		waited += BLK_CLOSE_STEP_MS;
+	}
+	if (c->nbusy) {
+		c->closing = false;
+		pthread_mutex_unlock(&c->lock);
+		blk_chunk_put(c);
+		errno = EBUSY;
+		return -1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	table_remove(c);
+	chunk_teardown(c, true, true);
+	return 0;
+}
+
+int cblk_get_lun_size(chunk_id_t chunk_id, size_t *nblocks, int flags)
+{
+	struct chunk *c;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_get_lun_size(chunk_id, nblocks, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c || !nblocks) {
+		if (c)
+			blk_chunk_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	*nblocks = (size_t)c->lun_size;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return 0;
+}
+
+int cblk_get_size(chunk_id_t chunk_id, size_t *nblocks, int flags)
+{
+	struct chunk *c;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_get_size(chunk_id, nblocks, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c || !nblocks) {
+		if (c)
+			blk_chunk_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	*nblocks = (size_t)c->size;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return 0;
+}
+
+/* VLUN_RESIZE to @blocks, retrying the master's EAGAIN (the change stands). */
+static int vlun_resize_locked(struct chunk *c, uint64_t blocks, uint64_t *granted)
+{
+	struct dk_cxlflash_resize r;
+	int rc = 0;
+
+	for (unsigned tries = 0; tries < 3; tries++) {
+		memset(&r, 0, sizeof(r));
+		r.context_id = c->ctxid;
+		r.rsrc_handle = c->rsrc_handle;
+		r.req_size = blocks;
+		rc = cxlflash_ioctl(c->fd1, DK_CXLFLASH_VLUN_RESIZE, &r) ? -errno : 0;
+		if (rc != -EAGAIN)
+			break;
+	}
+	if (rc == 0)
+		*granted = r.last_lba == UINT64_MAX ? 0 : r.last_lba + 1;
+	return rc;
+}
+
+/*
+ * set_size_locked() - a virtual chunk's new logical size. Growing past what
+ * the vLUN's chunks cover asks the master for more (its 256 MiB chunks may
+ * cover more than asked; the logical size is still what was asked); a
+ * partial grant or no space is IBM's "grow failure", ENOMEM, and the vLUN
+ * goes back to what it had. Shrinking is logical only, so growing again
+ * within the high-water mark keeps the data, as in IBM's library.
+ */
+static int set_size_locked(struct chunk *c, uint64_t nblocks)
+{
+	uint64_t granted;
+	int rc;
+
+	if (!c->virtual_lun || nblocks > c->lun_size || c->closing)
+		return -EINVAL;
+	if (c->failed)
+		return -EIO;
+	if (nblocks > c->granted) {
+		rc = vlun_resize_locked(c, nblocks, &granted);
+		if (rc)
+			return rc == -ENOSPC || rc == -ENOMEM ? -ENOMEM : rc;
+		if (granted < nblocks) {
+			uint64_t back;
+
+			if (vlun_resize_locked(c, c->granted, &back) == 0)
+				granted = back;
+			c->granted = granted;
+			return -ENOMEM;
+		}
+		c->granted = granted;
+	}
+	c->size = nblocks;
+	return 0;
+}
+
+int cblk_set_size(chunk_id_t chunk_id, size_t nblocks, int flags)
+{
+	struct chunk *c;
+	int rc;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_set_size(chunk_id, nblocks, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	rc = set_size_locked(c, nblocks);
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return blk_ret(rc);
+}
+
+int cblk_get_stats(chunk_id_t chunk_id, chunk_stats_t *stats, int flags)
+{
+	struct chunk *c;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_get_stats(chunk_id, stats, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c || !stats) {
+		if (c)
+			blk_chunk_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->stats.block_size = BLK_BLOCK_SIZE;
+	c->stats.num_paths = 1;
+	c->stats.primary_path_id = 0;
+	c->stats.max_transfer_size = c->max_xfer;
+	*stats = c->stats;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return 0;
+}
+
+int cblk_get_attrs(chunk_id_t chunk_id, chunk_attrs_t *attrs, int flags)
+{
+	struct chunk *c;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_get_attrs(chunk_id, attrs, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c || !attrs) {
+		if (c)
+			blk_chunk_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	memset(attrs, 0, sizeof(*attrs));
+	pthread_mutex_lock(&c->lock);
+	if (c->unmap_ok)
+		attrs->flags1 |= CFLSH_ATTR_UNMAP;
+	attrs->block_size = BLK_BLOCK_SIZE;
+	attrs->num_paths = 1;
+	attrs->max_transfer_size = c->max_xfer;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Test hooks (block_debug.h)
+ */
+
+uint64_t cblk_debug_context_id(chunk_id_t chunk_id)
+{
+	struct chunk *c = blk_chunk_get(chunk_id);
+	uint64_t id;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	id = c->ctxid;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return id;
+}
+
+int cblk_debug_fd1(chunk_id_t chunk_id)
+{
+	struct chunk *c = blk_chunk_get(chunk_id);
+	int fd;
+
+	if (!c)
+		return -1;
+	fd = c->fd1;
+	blk_chunk_put(c);
+	return fd;
+}
+
+int cblk_debug_sq_mode(chunk_id_t chunk_id)
+{
+	struct chunk *c = blk_chunk_get(chunk_id);
+	int sq;
+
+	if (!c)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	sq = c->sq_mode;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return sq;
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * recover.c - error recovery of a chunk's context, and VERIFY after a unit
+ * attention.
+ *
+ * A context in error reads all ones everywhere in its window (an AFU reset
+ * or an injected error). Whoever notices it first (a submitter, a
+ * harvester, the completion thread) recovers while holding the chunk lock,
+ * so every other thread of the chunk simply waits for the lock:
+ *
+ *   1. DK_CXLFLASH_RECOVER_AFU on the chunk's context;
+ *   2. with DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET: map the new window, adopt
+ *      the new context id and adap_fd, close the old adap_fd (the old
+ *      mapping stays until close: a futex sleeper may still look at it);
+ *   3. take the completions the old context posted before it died, and
+ *      the commands it dropped (everything else in flight);
+ *   4. program the HRRQ (zeroed, toggle 1) and the SQ of the new window;
+ *   5. finish the posted completions and resubmit every dropped command,
+ *      in submission order, so no command is lost.
+ *
+ * If RECOVER_AFU fails (BLK_RECOVER_TRIES times), the chunk is failed: every
+ * command in flight completes with EIO, and so does every later request.
+ */
+#include "block/block_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/*
+ * adopt_window() - switch the chunk to the window RECOVER_AFU handed out.
+ * Return: 0 or -errno (the chunk keeps its old window then).
+ */
+static int adopt_window(struct chunk *c, const struct dk_cxlflash_recover_afu *r)
+{
+	size_t size = r->mmio_size ? r->mmio_size : SISL_HOST_MAP_SIZE;
+	struct blk_old_window *old = malloc(sizeof(*old));
+	void *map;
+
+	if (!old)
+		return -ENOMEM;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)r->adap_fd, 0);
+	if (map == MAP_FAILED) {
+		int err = errno;
+
+		free(old);
+		close((int)r->adap_fd);
+		return -err;
+	}
+	old->map = c->map;
+	old->next = c->old_windows;
+	c->old_windows = old;
+	close(c->adap_fd);
+	c->map = map;
+	c->mmio_size = size;
+	c->adap_fd = (int)r->adap_fd;
+	c->ctxid = r->context_id;
+	c->sq_mode = (r->hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
+	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
+	return 0;
+}
+
+/*
+ * blk_recover_locked() - recover the chunk's context (see the file comment).
+ * @c: the chunk, lock held
+ *
+ * Re-entrant calls (a resubmission that sees the window die again starts
+ * a new round once this one is done) are safe. Called with nothing to
+ * recover (a healthy window) it only counts a false alarm.
+ * Return: 0 when the chunk is usable again, -EIO when it has failed.
+ */
+int blk_recover_locked(struct chunk *c)
+{
+	struct dk_cxlflash_recover_afu r;
+	struct blk_cmd *done = NULL, *redo = NULL, *next;
+	int rc = -EIO;
+
+	if (c->recovering)
+		return 0;
+	if (c->failed)
+		return -EIO;
+	if (!blk_window_dead(c->map)) {
+		c->stats.num_capi_false_reads++;
+		return 0;
+	}
+	c->recovering = true;
+	c->stats.num_capi_adap_chck_err++;
+	for (unsigned tries = 0; tries < BLK_RECOVER_TRIES; tries++) {
+		memset(&r, 0, sizeof(r));
+		r.context_id = c->ctxid;
+		r.reason = 0;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_RECOVER_AFU, &r)) {
+			rc = -errno;
+			log_warn("chunk %d: RECOVER_AFU of context 0x%llx failed: %s", c->id,
+				 (unsigned long long)c->ctxid, strerror(errno));
+			continue;
+		}
+		if (!(r.hdr.return_flags & DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET)) {
+			/* The master found the context healthy. */
+			rc = blk_window_dead(c->map) ? -EIO : 0;
+			if (rc == 0)
+				break;
+			continue;
+		}
+		rc = adopt_window(c, &r);
+		if (rc)
+			continue;
+		done = blk_drain_hrrq_locked(c);
+		redo = blk_take_inflight_locked(c);
+		blk_setup_queues(c);
+		c->stats.num_reset_contexts++;
+		log_notice("chunk %d: context recovered as 0x%llx", c->id,
+			   (unsigned long long)c->ctxid);
+		break;
+	}
+	c->recovering = false;
+	if (rc) {
+		c->stats.num_reset_contxt_fails++;
+		c->failed = true;
+		log_err("chunk %d: context recovery failed; the chunk is unusable", c->id);
+		blk_fail_all_locked(c, EIO);
+		return -EIO;
+	}
+	for (struct blk_cmd *cmd = done; cmd; cmd = next) {
+		next = cmd->fnext;
+		cmd->fnext = NULL;
+		blk_process_completion_locked(c, cmd);
+	}
+	for (struct blk_cmd *cmd = redo; cmd; cmd = next) {
+		int err;
+
+		next = cmd->fnext;
+		cmd->fnext = NULL;
+		err = blk_issue_locked(c, cmd);
+		if (err)
+			blk_complete_locked(c, cmd, err);
+	}
+	pthread_cond_broadcast(&c->cv_free);
+	return c->failed ? -EIO : 0;
+}
+
+/*
+ * blk_verify_locked() - a unit attention: let the master re-check the LUN
+ * (DK_CXLFLASH_VERIFY with the sense data). A physical chunk takes the LUN's
+ * new size; a virtual one keeps its own.
+ * Return: 0 or -errno from VERIFY.
+ */
+int blk_verify_locked(struct chunk *c, const uint8_t *sense)
+{
+	struct dk_cxlflash_verify v;
+
+	memset(&v, 0, sizeof(v));
+	v.context_id = c->ctxid;
+	v.rsrc_handle = c->rsrc_handle;
+	v.hint = DK_CXLFLASH_VERIFY_HINT_SENSE;
+	memcpy(v.sense_data, sense, DK_CXLFLASH_VERIFY_SENSE_LEN);
+	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_VERIFY, &v))
+		return -errno;
+	if (!c->virtual_lun && v.last_lba != UINT64_MAX) {
+		c->lun_size = v.last_lba + 1;
+		c->size = c->lun_size;
+	}
+	return 0;
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * thread.c - how completions are noticed: the per-chunk completion thread
+ * (the default) and the waiting primitive every blocking call uses.
+ *
+ * Completion thread: with nothing in flight it sleeps on a condition
+ * variable (kicked by the first submission). With commands in flight it
+ * harvests the HRRQ; when the HRRQ is empty it spins on the next entry for
+ * spin_us (CFLSH_BLK_SPIN_US, default 20), then sleeps on the window's
+ * host_wake futex: it raises host_waiting, reads host_wake, re-checks the
+ * HRRQ and the window, and only then FUTEX_WAITs. The AFU bumps host_wake
+ * after posting completions (at most a few passes late) and wakes the futex
+ * when host_waiting is set, so no wake-up is lost and an idle process burns
+ * no CPU. A caller that must wait (a sync request, a blocking aresult or
+ * listio) first harvests what is already posted itself and spins briefly on
+ * the HRRQ and the completion count with the lock released; only then does
+ * it sleep on a condition variable the harvest signals. Under load the
+ * callers thus reap their own completions and the thread mostly sleeps; the
+ * thread is what completes requests nobody is waiting in the library for
+ * (user status words, commands to be reaped later).
+ *
+ * CBLK_OPN_NO_INTRP_THREADS: there is no thread. A caller that must wait
+ * harvests itself, then spins and sleeps on host_wake the same way (every
+ * sleeper is woken, and one of them harvests for the others).
+ *
+ * Sleeps are capped at BLK_SLEEP_CAP_NS while commands are in flight, so a
+ * missed wake-up could only ever cost that much.
+ */
+#include "block/block_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void ns_to_ts(uint64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000ull);
+	ts->tv_nsec = (long)(ns % 1000000000ull);
+}
+
+static uint64_t ts_to_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
+/* blk_deadline_us() - CLOCK_MONOTONIC now + @us, for blk_wait_locked(). */
+void blk_deadline_us(struct timespec *ts, uint64_t us)
+{
+	ns_to_ts(now_ns() + us * 1000ull, ts);
+}
+
+void blk_deadline(struct timespec *ts, uint64_t ms)
+{
+	blk_deadline_us(ts, ms * 1000ull);
+}
+
+bool blk_deadline_passed(const struct timespec *ts)
+{
+	return now_ns() >= ts_to_ns(ts);
+}
+
+/* Is there something at the HRRQ entry @peek (or does it read all ones)? */
+static bool hrrq_ready(const uint64_t *peek, uint64_t toggle)
+{
+	uint64_t e = __atomic_load_n(peek, __ATOMIC_ACQUIRE);
+
+	return e == SISL_ALL_ONES || (e & SISL_RESP_HANDLE_T_BIT) == toggle;
+}
+
+/*
+ * poll_then_sleep() - without the chunk lock: spin on the HRRQ entry
+ * @peek (expected toggle @toggle) for @spin_us, then sleep on @map's
+ * host_wake futex until the AFU posts something, the window dies, or @max_ns
+ * pass. @map stays mapped until the chunk closes, even if recovery replaces
+ * it meanwhile; @peek points into the chunk's HRRQ memory, never freed
+ * before close. Both are only hints: the caller re-checks under the lock.
+ */
+static void poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uint64_t toggle,
+			    unsigned spin_us, uint64_t max_ns)
+{
+	uint64_t start = now_ns(), spin_ns = (uint64_t)spin_us * 1000ull;
+	struct timespec ts;
+	uint32_t v;
+
+	for (unsigned i = 0; spin_ns; i++) {
+		if (hrrq_ready(peek, toggle) || blk_window_dead(map))
+			return;
+		if ((i & 31) == 31 && now_ns() - start >= spin_ns)
+			break;
+		sisl_cpu_relax();
+	}
+	/* Our half of the Dekker pairing with the AFU's host_wake bump. */
+	__atomic_fetch_add(&map->host_waiting, 1, __ATOMIC_SEQ_CST);
+	v = __atomic_load_n(&map->host_wake, __ATOMIC_SEQ_CST);
+	if (!hrrq_ready(peek, toggle) && !blk_window_dead(map)) {
+		ns_to_ts(max_ns, &ts);
+		/* Not FUTEX_PRIVATE: the AFU wakes through its own mapping. */
+		syscall(SYS_futex, &map->host_wake, FUTEX_WAIT, v, &ts, NULL, 0);
+	}
+	__atomic_fetch_sub(&map->host_waiting, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Release the lock, poll and sleep for completions, take the lock again. */
+static void sleep_for_completions_locked(struct chunk *c, uint64_t max_ns)
+{
+	const uint64_t *peek = c->hrrq.curr;
+	uint64_t toggle = c->hrrq.toggle;
+	struct sisl_host_map *map = c->map;
+
+	pthread_mutex_unlock(&c->lock);
+	poll_then_sleep(map, peek, toggle, c->spin_us, max_ns);
+	pthread_mutex_lock(&c->lock);
+}
+
+static void *completion_thread(void *arg)
+{
+	struct chunk *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		if (c->ninflight == 0) {
+			c->thread_idle = true;
+			pthread_cond_wait(&c->cv_thread, &c->lock);
+			c->thread_idle = false;
+			continue;
+		}
+		if (blk_harvest_locked(c) > 0 || c->ninflight == 0)
+			continue;
+		sleep_for_completions_locked(c, BLK_SLEEP_CAP_NS);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* blk_thread_start() - start the chunk's completion thread. Return 0 or -errno. */
+int blk_thread_start(struct chunk *c)
+{
+	int rc;
+
+	c->stop = false;
+	rc = pthread_create(&c->thread, NULL, completion_thread, c);
+	if (rc) {
+		c->stats.num_failed_threads++;
+		return -rc;
+	}
+	pthread_setname_np(c->thread, "cblk-cmpl");
+	c->thread_running = true;
+	c->stats.num_success_threads++;
+	c->stats.num_active_threads = 1;
+	c->stats.max_num_act_threads = 1;
+	return 0;
+}
+
+/* blk_thread_stop() - stop and join the completion thread (lock not held). */
+void blk_thread_stop(struct chunk *c)
+{
+	if (!c->thread_running)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->cv_thread);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	c->thread_running = false;
+	c->stats.num_active_threads = 0;
+}
+
+/* blk_thread_kick_locked() - a command went in flight: wake an idle thread. */
+void blk_thread_kick_locked(struct chunk *c)
+{
+	if (c->thread_idle)
+		pthread_cond_signal(&c->cv_thread);
+}
+
+/*
+ * blk_wait_locked() - wait for progress on the chunk. The caller holds the
+ * lock, and re-checks whatever it waits for after each return.
+ * @c: the chunk
+ * @cv: the condition a completion of interest signals (a command's bucket,
+ *      cv_any or cv_free)
+ * @deadline: CLOCK_MONOTONIC time to give up at, or NULL
+ *
+ * With a completion thread this is a condition wait. Without one the caller
+ * harvests, and if that found nothing, polls and sleeps on host_wake (or on
+ * @cv when nothing is in flight, e.g. waiting for another thread to free a
+ * command).
+ * Return: 0, or -ETIMEDOUT once @deadline has passed.
+ */
+int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline)
+{
+	uint64_t cap = BLK_SLEEP_CAP_NS, now;
+	struct timespec ts;
+
+	if (c->thread_running) {
+		/* Completions usually follow within microseconds: spin for one
+		 * (lock released) before paying for a condvar sleep and wake. */
+		if (c->spin_us && c->ninflight) {
+			uint32_t seen;
+			uint64_t start, spin_ns = (uint64_t)c->spin_us * 1000ull;
+			const uint64_t *peek;
+			uint64_t toggle;
+			bool moved = false;
+
+			/* Take what is posted rather than wait for the thread to. */
+			if (blk_harvest_locked(c) > 0)
+				return 0;
+			seen = __atomic_load_n(&c->completions, __ATOMIC_ACQUIRE);
+			peek = c->hrrq.curr;
+			toggle = c->hrrq.toggle;
+			start = now_ns();
+			pthread_mutex_unlock(&c->lock);
+			for (unsigned i = 0;; i++) {
+				if (__atomic_load_n(&c->completions, __ATOMIC_ACQUIRE) != seen ||
+				    hrrq_ready(peek, toggle)) {
+					moved = true;
+					break;
+				}
+				if ((i & 31) == 31 && now_ns() - start >= spin_ns)
+					break;
+				sisl_cpu_relax();
+			}
+			pthread_mutex_lock(&c->lock);
+			/* Re-check under the lock: a completion between the last
+			 * look and the lock signalled nobody. */
+			if (moved) {
+				blk_harvest_locked(c);
+				return 0;
+			}
+			if (__atomic_load_n(&c->completions, __ATOMIC_ACQUIRE) != seen)
+				return 0;
+		}
+		if (!deadline) {
+			pthread_cond_wait(cv, &c->lock);
+			return 0;
+		}
+		if (pthread_cond_timedwait(cv, &c->lock, deadline) == ETIMEDOUT)
+			return -ETIMEDOUT;
+		return 0;
+	}
+	if (blk_harvest_locked(c) > 0)
+		return 0;
+	now = now_ns();
+	if (deadline) {
+		uint64_t end = ts_to_ns(deadline);
+
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (end - now < cap)
+			cap = end - now;
+	}
+	if (c->ninflight == 0) {
+		ns_to_ts(now + cap, &ts);
+		pthread_cond_timedwait(cv, &c->lock, &ts);
+	} else {
+		sleep_for_completions_locked(c, cap);
+		blk_harvest_locked(c);
+	}
+	if (deadline && blk_deadline_passed(deadline))
+		return -ETIMEDOUT;
+	return 0;
+}

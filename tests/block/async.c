@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * async.c - cblk_aread / cblk_awrite / cblk_aresult in both completion
+ * models: QD loops reaped by NEXT_TAG and by tag, blocking and polling,
+ * user tags, user status words, EWOULDBLOCK and CBLK_ARW_WAIT_CMD_FLAGS,
+ * NO_HARVEST, the tag errors (ENOENT, EINVAL, ENOMSG), *status zeroed, a
+ * failed request's errno, and sync calls leaving async completions alone.
+ */
+#include "blk_afu.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define QD 32
+
+static const char *g_file;
+
+static void msleep(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Write QD requests reaped with NEXT_TAG|BLOCKING, read them back by tag. */
+static void qd_loop(int oflags)
+{
+	chunk_id_t id = bt_open("ram:1G", QD, O_RDWR, oflags);
+	uint8_t *bufs = bt_buf(QD * 2);
+	int tags[QD], seen[QD] = { 0 };
+	uint64_t st;
+
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < QD; i++) {
+			uint64_t lba = (uint64_t)round * 1000 + (uint64_t)i * 2;
+
+			t_pattern_fill(bufs + (size_t)i * 2 * BLK, 2 * BLK, round, lba);
+			T_EQ(cblk_awrite(id, bufs + (size_t)i * 2 * BLK, (cflash_offset_t)lba, 2,
+					 &tags[i], NULL, 0), 0);
+		}
+		memset(seen, 0, sizeof(seen));
+		for (int i = 0; i < QD; i++) {
+			int tag = -1;
+
+			st = 99;
+			T_EQ(cblk_aresult(id, &tag, &st,
+					  CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING), 2);
+			T_EQ(st, 0);
+			T_ASSERT(tag >= 0 && tag < QD);
+			T_EQ(seen[tag], 0);
+			seen[tag] = 1;
+		}
+		memset(bufs, 0, QD * 2 * BLK);
+		for (int i = 0; i < QD; i++) {
+			uint64_t lba = (uint64_t)round * 1000 + (uint64_t)i * 2;
+
+			T_EQ(cblk_aread(id, bufs + (size_t)i * 2 * BLK, (cflash_offset_t)lba, 2,
+					&tags[i], NULL, 0), 0);
+		}
+		for (int i = QD - 1; i >= 0; i--) {
+			uint64_t lba = (uint64_t)round * 1000 + (uint64_t)i * 2;
+
+			T_EQ(cblk_aresult(id, &tags[i], &st, CBLK_ARESULT_BLOCKING), 2);
+			T_EQ(t_pattern_check(bufs + (size_t)i * 2 * BLK, 2 * BLK, round, lba), 0);
+		}
+	}
+	/* polling until done */
+	T_EQ(cblk_aread(id, bufs, 0, 1, &tags[0], NULL, 0), 0);
+	for (int rc = 0, n = 0; rc == 0; n++) {
+		rc = cblk_aresult(id, &tags[0], &st, 0);
+		T_ASSERT(rc == 0 || rc == 1);
+		T_ASSERT(n < 10000000);
+	}
+	T_ERRNO(cblk_aresult(id, &tags[0], &st, CBLK_ARESULT_NEXT_TAG), ENOENT);
+	T_ERRNO(cblk_aresult(id, &tags[0], &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING),
+		ENOENT);
+	T_EQ(cblk_close(id, 0), 0);
+	free(bufs);
+}
+
+static void qd_thread(void) { qd_loop(0); }
+static void qd_polled(void) { qd_loop(CBLK_OPN_NO_INTRP_THREADS); }
+
+static void tag_errors(int oflags)
+{
+	chunk_id_t id = bt_open("ram:1G", 8, O_RDWR, oflags);
+	uint8_t *b = bt_buf(1);
+	uint64_t st;
+	int tag;
+
+	tag = -1;
+	T_ERRNO(cblk_aresult(id, &tag, &st, 0), EINVAL);
+	tag = 8;
+	T_ERRNO(cblk_aresult(id, &tag, &st, 0), EINVAL);
+	tag = 3;
+	T_ERRNO(cblk_aresult(id, &tag, &st, 0), ENOMSG);          /* not in use */
+	tag = 777;
+	T_ERRNO(cblk_aresult(id, &tag, &st, CBLK_ARESULT_USER_TAG), EINVAL);
+	T_ERRNO(cblk_aresult(id, NULL, &st, 0), EINVAL);
+	T_ERRNO(cblk_aresult(id, &tag, NULL, 0), EINVAL);
+	T_ERRNO(cblk_aresult(id + 1000, &tag, &st, 0), EINVAL);
+	T_ERRNO(cblk_aread(id, b, 0, 1, NULL, NULL, 0), EINVAL);
+	T_ERRNO(cblk_aread(id, NULL, 0, 1, &tag, NULL, 0), EINVAL);
+	T_ERRNO(cblk_aread(id, b, -5, 1, &tag, NULL, 0), EINVAL);
+	T_ERRNO(cblk_aread(id, b, 262144, 1, &tag, NULL, 0), EINVAL);
+
+	/* reaped twice */
+	T_EQ(cblk_aread(id, b, 0, 1, &tag, NULL, 0), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	T_ERRNO(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), ENOMSG);
+
+	T_EQ(cblk_close(id, 0), 0);
+
+	/* a failed request: the file behind the LUN shrank -> medium error -> EIO */
+	id = bt_open(g_file, 8, O_RDWR, oflags);
+	T_EQ(truncate(g_file, 1 << 20), 0);
+	T_EQ(cblk_aread(id, b, 1000, 1, &tag, NULL, 0), 0);
+	T_ERRNO(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), EIO);
+	T_ERRNO(cblk_read(id, b, 1000, 1, 0), EIO);
+	T_EQ(cblk_read(id, b, 10, 1, 0), 1);
+	{
+		chunk_stats_t s;
+
+		T_EQ(cblk_get_stats(id, &s, 0), 0);
+		T_EQ(s.num_errors, 2);
+		T_ASSERT(s.num_cc_errors >= 2);
+	}
+	T_EQ(truncate(g_file, 1 << 30), 0);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+static void tags_thread(void) { tag_errors(0); }
+static void tags_polled(void) { tag_errors(CBLK_OPN_NO_INTRP_THREADS); }
+
+static void user_tags(int oflags)
+{
+	chunk_id_t id = bt_open("ram:1G", 8, O_RDWR, oflags);
+	uint8_t *b = bt_buf(4);
+	int t1 = 1000, t2 = 1001, t3 = 1000, tag;
+	uint64_t st;
+
+	t_pattern_fill(b, BLK, 1, 7);
+	T_EQ(cblk_awrite(id, b, 7, 1, &t1, NULL, CBLK_ARW_USER_TAG_FLAG), 0);
+	T_EQ(t1, 1000);
+	T_EQ(cblk_aread(id, b + BLK, 8, 1, &t2, NULL, CBLK_ARW_USER_TAG_FLAG), 0);
+	T_ERRNO(cblk_aread(id, b + 2 * BLK, 9, 1, &t3, NULL, CBLK_ARW_USER_TAG_FLAG), EINVAL);
+	T_EQ(cblk_aresult(id, &t1, &st, CBLK_ARESULT_USER_TAG | CBLK_ARESULT_BLOCKING), 1);
+	/* 1000 is free again */
+	T_EQ(cblk_aread(id, b + 2 * BLK, 7, 1, &t3, NULL, CBLK_ARW_USER_TAG_FLAG), 0);
+	/* NEXT_TAG reports user tags */
+	for (int i = 0; i < 2; i++) {
+		tag = -1;
+		T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING), 1);
+		T_ASSERT(tag == 1000 || tag == 1001);
+	}
+	T_EQ(t_pattern_check(b + 2 * BLK, BLK, 1, 7), 0);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+static void utag_thread(void) { user_tags(0); }
+static void utag_polled(void) { user_tags(CBLK_OPN_NO_INTRP_THREADS); }
+
+static void user_status(void)
+{
+	chunk_id_t id = bt_open("ram:1G", 8, O_RDWR, 0);
+	chunk_id_t np = bt_open("ram:1G", 8, O_RDWR, CBLK_OPN_NO_INTRP_THREADS);
+	chunk_id_t fid = bt_open(g_file, 8, O_RDWR, 0);
+	uint8_t *b = bt_buf(2);
+	cblk_arw_status_t s[2];
+	int tag[2];
+	uint64_t st;
+
+	T_ERRNO(cblk_aread(np, b, 0, 1, &tag[0], &s[0], CBLK_ARW_USER_STATUS_FLAG), EINVAL);
+	T_ERRNO(cblk_aread(id, b, 0, 1, &tag[0], NULL, CBLK_ARW_USER_STATUS_FLAG), EINVAL);
+	memset(s, 0xFF, sizeof(s));
+	T_EQ(cblk_awrite(id, b, 3, 1, &tag[0], &s[0], CBLK_ARW_USER_STATUS_FLAG), 0);
+	T_EQ(truncate(g_file, 1 << 20), 0);
+	T_EQ(cblk_aread(fid, b + BLK, 1000, 1, &tag[1], &s[1], CBLK_ARW_USER_STATUS_FLAG), 0);
+	for (int n = 0;
+	     __atomic_load_n(&s[0].status, __ATOMIC_ACQUIRE) == CBLK_ARW_STATUS_PENDING ||
+	     __atomic_load_n(&s[1].status, __ATOMIC_ACQUIRE) == CBLK_ARW_STATUS_PENDING;
+	     n++) {
+		T_ASSERT(n < 5000);
+		msleep(1);
+	}
+	T_EQ(s[0].status, CBLK_ARW_STATUS_SUCCESS);
+	T_EQ(s[0].blocks_transferred, 1);
+	T_EQ(s[0].fail_errno, 0);
+	T_EQ(s[1].status, CBLK_ARW_STATUS_FAIL);
+	T_EQ(s[1].fail_errno, EIO);
+	/* the status word was the notification: nothing to reap */
+	T_ERRNO(cblk_aresult(id, &tag[0], &st, CBLK_ARESULT_NEXT_TAG), ENOENT);
+	T_ERRNO(cblk_aresult(id, &tag[0], &st, 0), ENOMSG);
+	T_ERRNO(cblk_aresult(fid, &tag[1], &st, CBLK_ARESULT_NEXT_TAG), ENOENT);
+	T_EQ(truncate(g_file, 1 << 30), 0);
+	T_EQ(cblk_close(fid, 0), 0);
+	T_EQ(cblk_close(np, 0), 0);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+struct waiter {
+	chunk_id_t id;
+	uint8_t *buf;
+	int rc, err, tag;
+};
+
+static void *wait_cmd_thread(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rc = cblk_aread(w->id, w->buf, 100, 1, &w->tag, NULL, CBLK_ARW_WAIT_CMD_FLAGS);
+	w->err = errno;
+	return NULL;
+}
+
+static void no_free_cmds(int oflags)
+{
+	chunk_id_t id = bt_open("ram:1G", 4, O_RDWR, oflags);
+	uint8_t *b = bt_buf(8);
+	struct waiter w = { .id = id, .buf = b + 7 * BLK, .rc = -2 };
+	pthread_t th;
+	chunk_stats_t s;
+	int tags[5];
+	uint64_t st;
+
+	for (int i = 0; i < 4; i++)
+		T_EQ(cblk_aread(id, b + (size_t)i * BLK, i, 1, &tags[i], NULL, 0), 0);
+	T_ERRNO(cblk_aread(id, b + 4 * BLK, 4, 1, &tags[4], NULL, 0), EWOULDBLOCK);
+	T_EQ(cblk_get_stats(id, &s, 0), 0);
+	T_ASSERT(s.num_no_cmds_free >= 1);
+	/* WAIT_CMD: blocks until a command is freed */
+	T_EQ(pthread_create(&th, NULL, wait_cmd_thread, &w), 0);
+	msleep(50);
+	T_EQ(__atomic_load_n(&w.rc, __ATOMIC_ACQUIRE), -2);
+	T_EQ(cblk_aresult(id, &tags[0], &st, CBLK_ARESULT_BLOCKING), 1);
+	T_EQ(pthread_join(th, NULL), 0);
+	T_EQ(w.rc, 0);
+	T_EQ(cblk_aresult(id, &w.tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	for (int i = 1; i < 4; i++)
+		T_EQ(cblk_aresult(id, &tags[i], &st, CBLK_ARESULT_BLOCKING), 1);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+static void nofree_thread(void) { no_free_cmds(0); }
+static void nofree_polled(void) { no_free_cmds(CBLK_OPN_NO_INTRP_THREADS); }
+
+/* NO_HARVEST only looks at completions already reaped from the HRRQ. */
+static void no_harvest(void)
+{
+	chunk_id_t id = bt_open("ram:1G", 8, O_RDWR, CBLK_OPN_NO_INTRP_THREADS);
+	uint8_t *b = bt_buf(1);
+	uint64_t st;
+	int tag;
+
+	T_EQ(cblk_aread(id, b, 0, 1, &tag, NULL, 0), 0);
+	msleep(20);   /* done at the AFU, not harvested */
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NO_HARVEST), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_NO_HARVEST), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, 0), 1);
+	/* BLOCKING with NO_HARVEST still ends */
+	T_EQ(cblk_aread(id, b, 0, 1, &tag, NULL, 0), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NO_HARVEST | CBLK_ARESULT_BLOCKING), 1);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+/* A sync call harvests async completions but leaves them for aresult. */
+static void sync_does_not_steal(int oflags)
+{
+	chunk_id_t id = bt_open("ram:1G", 8, O_RDWR, oflags);
+	uint8_t *a = bt_buf(1), *s = bt_buf(1);
+	uint64_t st;
+	int tag;
+
+	t_pattern_fill(a, BLK, 8, 50);
+	T_EQ(cblk_write(id, a, 50, 1, 0), 1);
+	memset(a, 0, BLK);
+	T_EQ(cblk_aread(id, a, 50, 1, &tag, NULL, 0), 0);
+	msleep(5);
+	for (int i = 0; i < 20; i++)
+		T_EQ(cblk_write(id, s, 60 + i, 1, 0), 1);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NO_HARVEST), 1);
+	T_EQ(t_pattern_check(a, BLK, 8, 50), 0);
+	T_EQ(cblk_close(id, 0), 0);
+	free(a);
+	free(s);
+}
+
+static void nosteal_thread(void) { sync_does_not_steal(0); }
+static void nosteal_polled(void) { sync_does_not_steal(CBLK_OPN_NO_INTRP_THREADS); }
+
+/* A request still queued when aresult BLOCKING starts waiting. */
+static void blocking_wait(void)
+{
+	chunk_id_t id = bt_open("ram:1G", 8, O_RDWR, 0);
+	uint8_t *b = bt_buf(1);
+	uint64_t st;
+	int tag;
+
+	bt_pause(id);
+	T_EQ(cblk_aread(id, b, 0, 1, &tag, NULL, 0), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, 0), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG), 0);
+	bt_resume(id);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	{
+		chunk_stats_t s;
+
+		T_EQ(cblk_get_stats(id, &s, 0), 0);
+		T_ASSERT(s.num_aresult_no_cmplt >= 2);
+	}
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+int main(void)
+{
+	g_file = bt_file("blk_async", 1ull << 30);
+	T_RUN(qd_thread);
+	T_RUN(qd_polled);
+	T_RUN(tags_thread);
+	T_RUN(tags_polled);
+	T_RUN(utag_thread);
+	T_RUN(utag_polled);
+	T_RUN(user_status);
+	T_RUN(nofree_thread);
+	T_RUN(nofree_polled);
+	T_RUN(no_harvest);
+	T_RUN(nosteal_thread);
+	T_RUN(nosteal_polled);
+	T_RUN(blocking_wait);
+	unlink(g_file);
+	return T_PASS;
+}
