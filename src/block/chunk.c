@@ -427,13 +427,11 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 	return 0;
 }
 
-int cblk_get_lun_size(chunk_id_t chunk_id, size_t *nblocks, int flags)
+/* The LUN's size (@lun) or the chunk's, in blocks. */
+static int get_size(chunk_id_t chunk_id, size_t *nblocks, bool lun)
 {
-	struct chunk *c;
+	struct chunk *c = blk_chunk_get(chunk_id);
 
-	if (flags & CBLK_GROUP_MASK)
-		return cblk_cg_get_lun_size(chunk_id, nblocks, flags);
-	c = blk_chunk_get(chunk_id);
 	if (!c || !nblocks) {
 		if (c)
 			blk_chunk_put(c);
@@ -441,30 +439,24 @@ int cblk_get_lun_size(chunk_id_t chunk_id, size_t *nblocks, int flags)
 		return -1;
 	}
 	pthread_mutex_lock(&c->lock);
-	*nblocks = (size_t)c->lun_size;
+	*nblocks = (size_t)(lun ? c->lun_size : c->size);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
 	return 0;
 }
 
+int cblk_get_lun_size(chunk_id_t chunk_id, size_t *nblocks, int flags)
+{
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_get_lun_size(chunk_id, nblocks, flags);
+	return get_size(chunk_id, nblocks, true);
+}
+
 int cblk_get_size(chunk_id_t chunk_id, size_t *nblocks, int flags)
 {
-	struct chunk *c;
-
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_get_size(chunk_id, nblocks, flags);
-	c = blk_chunk_get(chunk_id);
-	if (!c || !nblocks) {
-		if (c)
-			blk_chunk_put(c);
-		errno = EINVAL;
-		return -1;
-	}
-	pthread_mutex_lock(&c->lock);
-	*nblocks = (size_t)c->size;
-	pthread_mutex_unlock(&c->lock);
-	blk_chunk_put(c);
-	return 0;
+	return get_size(chunk_id, nblocks, false);
 }
 
 /* VLUN_RESIZE to @blocks, retrying the master's EAGAIN (the change stands). */
