@@ -25,6 +25,8 @@
 
 #include <capiblock.h>
 
+#include "tool_util.h"
+
 #define BLOCK_SIZE      4096u
 #define BLOCKS_PER_GB   262144ull       /* 1 GiB of 4 KiB blocks */
 #define MAX_QD          8192
@@ -82,14 +84,6 @@ struct run {
 	uint64_t lat_ns, rd_lat_ns, wr_lat_ns;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -127,19 +121,6 @@ static void usage(FILE *f)
 		MAX_DEVS, MAX_QD);
 }
 
-static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -159,33 +140,33 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->dev = optarg;
 			break;
 		case 'r':
-			ok = parse_uint(optarg, 0, 100, &v);
+			ok = tool_parse_uint(optarg, 0, 100, &v);
 			o->rd_pct = (unsigned)v;
 			break;
 		case 'q':
-			ok = parse_uint(optarg, 1, MAX_QD, &v);
+			ok = tool_parse_uint(optarg, 1, MAX_QD, &v);
 			o->qd = (unsigned)v;
 			break;
 		case 'n':
-			ok = parse_uint(optarg, 1, 65536, &v);
+			ok = tool_parse_uint(optarg, 1, 65536, &v);
 			o->nblocks = (unsigned)v;
 			break;
 		case 's':
-			ok = parse_uint(optarg, 0, 86400, &v);
+			ok = tool_parse_uint(optarg, 0, 86400, &v);
 			o->secs = (unsigned)v;
 			break;
 		case 'e':
-			ok = parse_uint(optarg, 1, UINT32_MAX, &o->eto_us);
+			ok = tool_parse_uint(optarg, 1, UINT32_MAX, &o->eto_us);
 			break;
 		case 'l':
-			ok = parse_uint(optarg, 1, UINT32_MAX, &o->lto_us);
+			ok = tool_parse_uint(optarg, 1, UINT32_MAX, &o->lto_us);
 			break;
 		case 'S':
-			ok = parse_uint(optarg, 1, 1u << 20, &v);
+			ok = tool_parse_uint(optarg, 1, 1u << 20, &v);
 			o->vlun_gb = (unsigned)v;
 			break;
 		case 'R':
-			ok = parse_uint(optarg, 0, 1, &v);
+			ok = tool_parse_uint(optarg, 0, 1, &v);
 			o->sequential = v == 0;
 			break;
 		case 'p':
@@ -215,14 +196,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "blockio: unexpected argument '%s'\n", argv[optind]);
+	if (tool_check_args("blockio", argc, argv, optind, o->dev))
 		return -1;
-	}
-	if (!o->dev) {
-		fprintf(stderr, "blockio: -d DEV is required (try --help)\n");
-		return -1;
-	}
 	if (o->unmap)
 		o->rd_pct = 0;
 	return 0;
@@ -474,7 +449,7 @@ static int issue_one(struct run *r)
 		buf = r->zero_block;
 	sl->lba = pick_lba(r);
 	sl->kind = kind;
-	sl->start_ns = now_ns();
+	sl->start_ns = tool_now_ns();
 	if (r->group) {
 		cflsh_cg_tag_t t = { NULL_CHUNK_ID, -1 };
 
@@ -521,7 +496,7 @@ static int issue_one(struct run *r)
 		fprintf(stderr, "issue slot:%u %s lba:%" PRIu64 " tag:%d.%d\n", s, kind_name(kind),
 			sl->lba, sl->mid, tag);
 	if (rc > 0) { /* complete already */
-		finish(r, (int)s, rc, now_ns());
+		finish(r, (int)s, rc, tool_now_ns());
 		return 1;
 	}
 	ix = tag_index(r, sl->mid, tag);
@@ -573,7 +548,7 @@ static int harvest(struct run *r, bool block)
 			r->errors++;
 			return -1;
 		}
-		finish(r, s, rc, now_ns());
+		finish(r, s, rc, tool_now_ns());
 		got++;
 	}
 	return got;
@@ -588,14 +563,14 @@ static int harvest(struct run *r, bool block)
  */
 static uint64_t run_io(struct run *r)
 {
-	uint64_t start = now_ns(), end = start + (uint64_t)r->o.secs * 1000000000ull, t;
+	uint64_t start = tool_now_ns(), end = start + (uint64_t)r->o.secs * 1000000000ull, t;
 	bool stop = false;
 
 	srand48((long)start);
 	for (;;) {
 		bool full = false;
 
-		if (!stop && (now_ns() >= end || r->errors))
+		if (!stop && (tool_now_ns() >= end || r->errors))
 			stop = true;
 		while (!stop && r->inflight < r->o.qd) {
 			int rc = issue_one(r);
@@ -621,7 +596,7 @@ static uint64_t run_io(struct run *r)
 		if (got == 0 && (full || stop) && harvest(r, true) < 0)
 			break;
 	}
-	t = now_ns();
+	t = tool_now_ns();
 	return t - start;
 }
 

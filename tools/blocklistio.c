@@ -27,6 +27,8 @@
 
 #include <capiblock.h>
 
+#include "tool_util.h"
+
 #define BLOCK_SIZE      4096u
 #define MAX_CMDS        8192            /* lists * commands, the queue depth */
 #define VLUN_BLOCKS     262144ull       /* virtual LUN size: 1 GiB, at most the LUN */
@@ -60,14 +62,6 @@ struct run {
 	uint64_t cmds_done, lists_done, lat_ns, errors, polls;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -94,19 +88,6 @@ static void usage(FILE *f)
 		MAX_CMDS);
 }
 
-static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -125,15 +106,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->dev = optarg;
 			break;
 		case 'l':
-			ok = parse_uint(optarg, 1, MAX_CMDS, &v);
+			ok = tool_parse_uint(optarg, 1, MAX_CMDS, &v);
 			o->lists = (unsigned)v;
 			break;
 		case 'c':
-			ok = parse_uint(optarg, 1, MAX_CMDS, &v);
+			ok = tool_parse_uint(optarg, 1, MAX_CMDS, &v);
 			o->cmds = (unsigned)v;
 			break;
 		case 's':
-			ok = parse_uint(optarg, 0, 86400, &v);
+			ok = tool_parse_uint(optarg, 0, 86400, &v);
 			o->secs = (unsigned)v;
 			break;
 		case 'p':
@@ -154,14 +135,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "blocklistio: unexpected argument '%s'\n", argv[optind]);
+	if (tool_check_args("blocklistio", argc, argv, optind, o->dev))
 		return -1;
-	}
-	if (!o->dev) {
-		fprintf(stderr, "blocklistio: -d DEV is required (try --help)\n");
-		return -1;
-	}
 	if ((uint64_t)o->lists * o->cmds > MAX_CMDS) {
 		fprintf(stderr, "blocklistio: -l %u * -c %u is more than %d commands\n", o->lists,
 			o->cmds, MAX_CMDS);
@@ -243,7 +218,7 @@ static int issue_list(struct run *r, struct list *l)
 
 	for (unsigned j = 0; j < r->o.cmds; j++)
 		l->io[j].lba = (cflash_offset_t)((uint64_t)lrand48() % r->size);
-	l->start_ns = now_ns();
+	l->start_ns = tool_now_ns();
 	if (cblk_listio(r->id, l->ptrs, (int)r->o.cmds, NULL, 0, NULL, 0, NULL, &ncomp, 0,
 			CBLK_LISTIO_WAIT_ISSUE_CMD) < 0) {
 		fprintf(stderr, "blocklistio: issuing a list failed: %s\n", strerror(errno));
@@ -283,7 +258,7 @@ static void finish_list(struct run *r, struct list *l)
 			r->cmds_done++;
 		}
 	}
-	r->lat_ns += now_ns() - l->start_ns;
+	r->lat_ns += tool_now_ns() - l->start_ns;
 	r->lists_done++;
 	l->busy = false;
 	r->busy--;
@@ -342,12 +317,12 @@ static int reap(struct run *r)
 
 static uint64_t run_io(struct run *r)
 {
-	uint64_t start = now_ns(), end = start + (uint64_t)r->o.secs * 1000000000ull;
+	uint64_t start = tool_now_ns(), end = start + (uint64_t)r->o.secs * 1000000000ull;
 	bool stop = false;
 
 	srand48((long)start);
 	for (;;) {
-		if (!stop && (now_ns() >= end || r->errors))
+		if (!stop && (tool_now_ns() >= end || r->errors))
 			stop = true;
 		for (unsigned i = 0; !stop && i < r->o.lists; i++)
 			if (!r->lists[i].busy && issue_list(r, &r->lists[i]) < 0)
@@ -357,7 +332,7 @@ static uint64_t run_io(struct run *r)
 		if (reap(r) < 0)
 			break;
 	}
-	return now_ns() - start;
+	return tool_now_ns() - start;
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
  * iops > 0; --help exits 0; bad options and impossible combinations exit
  * non-zero.
  */
+#include "t_tool.h"
 #include "t_util.h"
 
 #include <sys/stat.h>
@@ -15,69 +16,11 @@
 
 static char tool[4096];
 
-/**
- * run() - run the tool with @args (NULL-terminated, without argv[0]).
- * @out: its standard output (NUL-terminated).
- * @outsz: size of @out.
- *
- * Standard error goes to ours, so a failure explains itself in the log.
- *
- * Return: the exit status, or 128 + signal.
- */
 static int run(const char *const *args, char *out, size_t outsz)
 {
-	const char *argv[32] = { tool };
-	int pfd[2], status;
-	size_t len = 0;
-	pid_t pid;
-
-	for (int i = 0; args[i]; i++) {
-		T_ASSERT(i + 2 < 32);
-		argv[i + 1] = args[i];
-	}
-	T_ASSERT(pipe(pfd) == 0);
-	pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		close(pfd[0]);
-		close(pfd[1]);
-		alarm(60); /* a hung tool fails the test instead of stalling it */
-		execv(tool, (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
-
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == outsz - 1)
-			break;
-	}
-	out[len] = '\0';
-	close(pfd[0]);
-	T_ASSERT(waitpid(pid, &status, 0) == pid);
-	fprintf(stderr, "   blockio");
-	for (int i = 0; args[i]; i++)
-		fprintf(stderr, " %s", args[i]);
-	fprintf(stderr, " -> %s", out[0] ? out : "(no output)\n");
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return t_run_tool(tool, args, out, outsz);
 }
 
-/* The value of key @key in @line ("key:value"), or -1 if absent. */
-static long long value_of(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), " %s:", key);
-	if (!strncmp(line, pat + 1, strlen(pat + 1)))
-		return strtoll(line + strlen(pat + 1), NULL, 10);
-	p = strstr(line, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
-}
 
 /* Check the result line: the keys in order, the options echoed, iops > 0. */
 static void check_line(const char *out, int p, int n, int i, int q, int r)
@@ -102,20 +45,20 @@ static void check_line(const char *out, int p, int n, int i, int q, int r)
 		T_ASSERT(k || f == line);
 		pos = f + strlen(pat);
 	}
-	T_EQ(value_of(line, "p"), p);
-	T_EQ(value_of(line, "n"), n);
-	T_EQ(value_of(line, "i"), i);
-	T_EQ(value_of(line, "q"), q);
-	T_EQ(value_of(line, "r"), r);
-	T_EQ(value_of(line, "s"), 1);
-	T_EQ(value_of(line, "miss"), 0);
-	T_ASSERT(value_of(line, "iops") > 0);
-	T_ASSERT(value_of(line, "lat") >= 0);
-	T_ASSERT(value_of(line, "mbps") >= 0);
+	T_EQ(t_key_value(line, "p"), p);
+	T_EQ(t_key_value(line, "n"), n);
+	T_EQ(t_key_value(line, "i"), i);
+	T_EQ(t_key_value(line, "q"), q);
+	T_EQ(t_key_value(line, "r"), r);
+	T_EQ(t_key_value(line, "s"), 1);
+	T_EQ(t_key_value(line, "miss"), 0);
+	T_ASSERT(t_key_value(line, "iops") > 0);
+	T_ASSERT(t_key_value(line, "lat") >= 0);
+	T_ASSERT(t_key_value(line, "mbps") >= 0);
 	if (n > 1)
-		T_ASSERT(value_of(line, "4k-iops") >= value_of(line, "iops") * n * 9 / 10);
+		T_ASSERT(t_key_value(line, "4k-iops") >= t_key_value(line, "iops") * n * 9 / 10);
 	else
-		T_EQ(value_of(line, "4k-iops"), -1);
+		T_EQ(t_key_value(line, "4k-iops"), -1);
 }
 
 static char out[65536];

@@ -6,6 +6,7 @@
  * line must carry the keys l c p s i err pollN lat mbps iops in that order
  * with iops > 0 and err 0; --help exits 0; bad options exit non-zero.
  */
+#include "t_tool.h"
 #include "t_util.h"
 
 #include <sys/stat.h>
@@ -14,69 +15,11 @@
 
 static char tool[4096];
 
-/**
- * run() - run the tool with @args (NULL-terminated, without argv[0]).
- * @out: its standard output (NUL-terminated).
- * @outsz: size of @out.
- *
- * Standard error goes to ours, so a failure explains itself in the log.
- *
- * Return: the exit status, or 128 + signal.
- */
 static int run(const char *const *args, char *out, size_t outsz)
 {
-	const char *argv[32] = { tool };
-	int pfd[2], status;
-	size_t len = 0;
-	pid_t pid;
-
-	for (int i = 0; args[i]; i++) {
-		T_ASSERT(i + 2 < 32);
-		argv[i + 1] = args[i];
-	}
-	T_ASSERT(pipe(pfd) == 0);
-	pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		close(pfd[0]);
-		close(pfd[1]);
-		alarm(60); /* a hung tool fails the test instead of stalling it */
-		execv(tool, (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
-
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == outsz - 1)
-			break;
-	}
-	out[len] = '\0';
-	close(pfd[0]);
-	T_ASSERT(waitpid(pid, &status, 0) == pid);
-	fprintf(stderr, "   blocklistio");
-	for (int i = 0; args[i]; i++)
-		fprintf(stderr, " %s", args[i]);
-	fprintf(stderr, " -> %s", out[0] ? out : "(no output)\n");
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return t_run_tool(tool, args, out, outsz);
 }
 
-/* The value of key @key in @line ("key:value"), or -1 if absent. */
-static long long value_of(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), " %s:", key);
-	if (!strncmp(line, pat + 1, strlen(pat + 1)))
-		return strtoll(line + strlen(pat + 1), NULL, 10);
-	p = strstr(line, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
-}
 
 static void check_line(const char *out, int l, int c, int p, int i)
 {
@@ -94,15 +37,15 @@ static void check_line(const char *out, int l, int c, int p, int i)
 		T_ASSERT(k || f == out);
 		pos = f + strlen(pat);
 	}
-	T_EQ(value_of(out, "l"), l);
-	T_EQ(value_of(out, "c"), c);
-	T_EQ(value_of(out, "p"), p);
-	T_EQ(value_of(out, "i"), i);
-	T_EQ(value_of(out, "s"), 1);
-	T_EQ(value_of(out, "err"), 0);
-	T_ASSERT(value_of(out, "iops") > 0);
-	T_ASSERT(value_of(out, "lat") >= 0);
-	T_ASSERT(value_of(out, "pollN") >= 0);
+	T_EQ(t_key_value(out, "l"), l);
+	T_EQ(t_key_value(out, "c"), c);
+	T_EQ(t_key_value(out, "p"), p);
+	T_EQ(t_key_value(out, "i"), i);
+	T_EQ(t_key_value(out, "s"), 1);
+	T_EQ(t_key_value(out, "err"), 0);
+	T_ASSERT(t_key_value(out, "iops") > 0);
+	T_ASSERT(t_key_value(out, "lat") >= 0);
+	T_ASSERT(t_key_value(out, "pollN") >= 0);
 }
 
 static char out[65536];

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* t_tool.c - running a tool under test and reading its "key:value" line. */
+#include "t_tool.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+/**
+ * t_run_tool() - run the program @tool with @args (NULL-terminated, without argv[0]).
+ * @out: its standard output (NUL-terminated).
+ * @outsz: size of @out.
+ *
+ * Standard error goes to ours, so a failure explains itself in the log.
+ *
+ * Return: the exit status, or 128 + signal.
+ */
+int t_run_tool(const char *tool, const char *const *args, char *out, size_t outsz)
+{
+	const char *argv[32] = { tool };
+	int pfd[2], status;
+	size_t len = 0;
+	pid_t pid;
+
+	for (int i = 0; args[i]; i++) {
+		T_ASSERT(i + 2 < 32);
+		argv[i + 1] = args[i];
+	}
+	T_ASSERT(pipe(pfd) == 0);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		alarm(60); /* a hung tool fails the test instead of stalling it */
+		execv(tool, (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == outsz - 1)
+			break;
+	}
+	out[len] = '\0';
+	close(pfd[0]);
+	T_ASSERT(waitpid(pid, &status, 0) == pid);
+	fprintf(stderr, "   %s", strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool);
+	for (int i = 0; args[i]; i++)
+		fprintf(stderr, " %s", args[i]);
+	fprintf(stderr, " -> %s", out[0] ? out : "(no output)\n");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The value of key @key in @line ("key:value"), or -1 if absent. */
+long long t_key_value(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), " %s:", key);
+	if (!strncmp(line, pat + 1, strlen(pat + 1)))
+		return strtoll(line + strlen(pat + 1), NULL, 10);
+	p = strstr(line, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}

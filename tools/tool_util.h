@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tool_util.h - small helpers the block tools share: a monotonic clock,
+ * strict number parsing, and the checks that end option parsing.
+ */
+#ifndef CXLFLASH_TOOL_UTIL_H
+#define CXLFLASH_TOOL_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline uint64_t tool_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A decimal number in [min, max]; no sign, no trailing characters. */
+static inline bool tool_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* After getopt: no stray arguments and a -d device. Return 0 or -1 (said why). */
+static inline int tool_check_args(const char *tool, int argc, char **argv, int optind_,
+				  const char *dev)
+{
+	if (optind_ < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", tool, argv[optind_]);
+		return -1;
+	}
+	if (!dev) {
+		fprintf(stderr, "%s: -d DEV is required (try --help)\n", tool);
+		return -1;
+	}
+	return 0;
+}
+
+#endif
