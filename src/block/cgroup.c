@@ -302,8 +302,7 @@ int cblk_cg_get_num_chunks(chunk_cg_id_t cgid, int flags)
 }
 
 /* The smallest value of a member size getter over all members. */
-static int min_member_size(struct cgroup *g, size_t *out,
-			   int (*get)(chunk_id_t, size_t *, int))
+int min_member_size(struct cgroup *g, size_t *out, int (*get)(chunk_id_t, size_t *, int))
 {
 	size_t min = SIZE_MAX;
 

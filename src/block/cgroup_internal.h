@@ -61,6 +61,9 @@ int r0_split_path(const char *path, char *names[CG_R0_MAX_DEV], bool allow_dup);
 void r0_free_names(char *names[CG_R0_MAX_DEV]);
 int r0_refresh_size(struct cgroup *g, size_t *nblocks);
 int r0_lun_size(struct cgroup *g, size_t *nblocks);
+/* The smallest size any member reports through @get (cblk_get_size or
+ * cblk_get_lun_size). Return 0 or -1 with errno. */
+int min_member_size(struct cgroup *g, size_t *out, int (*get)(chunk_id_t, size_t *, int));
 int r0_set_size(struct cgroup *g, size_t nblocks, int flags);
 int r0_rw(struct cgroup *g, int type, void *buf, cflash_offset_t lba, size_t nblocks,
 	  int flags);

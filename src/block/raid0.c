@@ -137,16 +137,10 @@ int r0_refresh_size(struct cgroup *g, size_t *nblocks)
 /* r0_lun_size() - min(member LUN size) * members, in blocks. */
 int r0_lun_size(struct cgroup *g, size_t *nblocks)
 {
-	size_t min = SIZE_MAX;
+	size_t min;
 
-	for (int i = 0; i < g->n; i++) {
-		size_t s;
-
-		if (cblk_get_lun_size(g->member[i], &s, 0) < 0)
-			return -1;
-		if (s < min)
-			min = s;
-	}
+	if (min_member_size(g, &min, cblk_get_lun_size) < 0)
+		return -1;
 	*nblocks = min * (size_t)g->n;
 	return 0;
 }
