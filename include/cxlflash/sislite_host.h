@@ -56,6 +56,12 @@ static inline void sisl_ring_doorbell(struct sisl_host_map *map)
  *
  * Waits until the AFU has taken the previous request out of the mailbox.
  * The caller must hold a cmd_room credit.
+ *
+ * The mailbox alone cannot tell a context that died: if the window fills
+ * with ones between our read of an empty mailbox and our write, the write
+ * puts a non-zero, non-all-ones value back into a dead window, and the next
+ * call would wait forever. So the wait also watches cmd_room, which nothing
+ * but the AFU's error fill sets to all ones.
  * Return: 0, or -1 if the window reads all ones (context in error).
  */
 static inline int sisl_ioarrin_write(struct sisl_host_map *map, uint64_t ea)
@@ -63,7 +69,7 @@ static inline int sisl_ioarrin_write(struct sisl_host_map *map, uint64_t ea)
 	uint64_t v;
 
 	while ((v = sisl_read64(&map->ioarrin)) != 0) {
-		if (v == SISL_ALL_ONES)
+		if (v == SISL_ALL_ONES || sisl_read64(&map->cmd_room) == SISL_ALL_ONES)
 			return -1;
 		sisl_cpu_relax();
 	}
