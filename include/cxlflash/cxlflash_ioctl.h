@@ -38,6 +38,10 @@ struct dk_cxlflash_hdr {
 #define DK_CXLFLASH_ALL_PORTS_ACTIVE     0x0000000000000001ULL
 #define DK_CXLFLASH_APP_CLOSE_ADAP_FD    0x0000000000000002ULL
 #define DK_CXLFLASH_CONTEXT_SQ_CMD_MODE  0x0000000000000004ULL
+/* This project: the context's commands may only name addresses inside its
+ * DMA area (a context served by cxlflashd or by a parent process); IOARCBs,
+ * IOASAs, the HRRQ, the SQ and data buffers must live there. */
+#define DK_CXLFLASH_DMA_AREA_ONLY        0x0000000000010000ULL
 
 /* Block size of every user-visible virtual size. */
 #define CXLFLASH_BLOCK_SIZE 4096
@@ -58,7 +62,12 @@ struct dk_cxlflash_attach {
 	uint64_t adap_fd;        /* out: fd2 */
 	uint64_t last_lba;       /* out: physical last LBA */
 	uint64_t max_xfer;       /* out: in blocks */
-	uint64_t reserved[8];
+	/* This project's extension (reserved words in the kernel's header, so
+	 * programs that zero them get the kernel's behaviour): a DMA area of
+	 * dma_size bytes that follows the 64 KiB window in adap_fd. */
+	uint64_t dma_size;       /* in: bytes wanted (0 = none, or the daemon's default) */
+	uint64_t dma_ea;         /* out: the DMA area's address in this process, 0 if none */
+	uint64_t reserved[6];
 };
 
 /* USER_DIRECT: a resource handle for the whole physical LUN (format 1). */

@@ -110,6 +110,10 @@ struct chunk {
 	struct sisl_ioarcb *sq;      /* ncmds + 1 entries (one always empty) */
 	struct sisl_ioarcb *sq_curr;
 	uint64_t cmd_room;           /* cached IOARRIN credits */
+	/* All of the above lives in the context's DMA area (chunk.c). */
+	bool dma_only;               /* the AFU reaches only the DMA area: stage data */
+	uint8_t *stage;              /* ncmds slots of stage_blocks blocks */
+	unsigned stage_blocks;
 
 	/* Commands */
 	struct blk_cmd *cmds;

@@ -92,12 +92,6 @@ static void table_remove(struct chunk *c)
  * Allocation and teardown
  */
 
-static void *alloc_aligned(size_t size)
-{
-	size = (size + 127) & ~(size_t)127;
-	return aligned_alloc(128, size);
-}
-
 static unsigned env_unsigned(const char *name, unsigned dflt)
 {
 	const char *s = getenv(name);
@@ -112,6 +106,64 @@ static unsigned env_unsigned(const char *name, unsigned dflt)
 	return (unsigned)v;
 }
 
+/* ---------------------------------------------------------------------------
+ * Queue memory: the context's DMA area
+ *
+ * The IOARCBs, the HRRQ and the SQ live in the DMA area ATTACH maps after
+ * the window, followed by a staging slot per command. In-process the AFU
+ * could reach any address, so data moves straight from the caller's buffer
+ * and the slots stay untouched (never faulted in); when the master is in
+ * another process (DK_CXLFLASH_DMA_AREA_ONLY) data is staged through them.
+ */
+
+#define BLK_STAGE_MAX_BLOCKS 64            /* 256 KiB per command */
+#define BLK_DMA_BUDGET       (512ull << 20) /* staging for all commands, at most */
+
+static size_t round_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static unsigned stage_blocks(unsigned ncmds)
+{
+	uint64_t per = BLK_DMA_BUDGET / ((uint64_t)ncmds * BLK_BLOCK_SIZE);
+
+	if (per > BLK_STAGE_MAX_BLOCKS)
+		per = BLK_STAGE_MAX_BLOCKS;
+	return per ? (unsigned)per : 1;
+}
+
+struct dma_layout {
+	size_t hrrq, sq, stage, total;
+};
+
+static void dma_layout(unsigned ncmds, unsigned stage, struct dma_layout *l)
+{
+	size_t o = round_up((size_t)ncmds * sizeof(struct sisl_iocmd), 128);
+
+	l->hrrq = o;
+	o += round_up((size_t)ncmds * sizeof(uint64_t), 128);
+	l->sq = o;
+	o += round_up((size_t)(ncmds + 1) * sizeof(struct sisl_ioarcb), 128);
+	l->stage = o = round_up(o, BLK_BLOCK_SIZE);
+	o += (size_t)ncmds * stage * BLK_BLOCK_SIZE;
+	l->total = o;
+}
+
+/* Point the chunk's queues and commands into the DMA area at @base. */
+static void chunk_place_queues(struct chunk *c, uint8_t *base)
+{
+	struct dma_layout l;
+
+	dma_layout(c->ncmds, c->stage_blocks, &l);
+	c->iocmds = (struct sisl_iocmd *)base;
+	c->hrrq_mem = (uint64_t *)(base + l.hrrq);
+	c->sq = (struct sisl_ioarcb *)(base + l.sq);
+	c->stage = base + l.stage;
+	for (unsigned i = 0; i < c->ncmds; i++)
+		c->cmds[i].ioc = &c->iocmds[i];
+}
+
 static void chunk_free(struct chunk *c)
 {
 	for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
@@ -122,9 +174,6 @@ static void chunk_free(struct chunk *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c->utag_hash);
 	free(c->cmds);
-	free(c->sq);
-	free(c->hrrq_mem);
-	free(c->iocmds);
 	free(c->path);
 	free(c);
 }
@@ -141,9 +190,7 @@ static struct chunk *chunk_alloc(unsigned ncmds)
 	c->ncmds = ncmds;
 	c->fd1 = -1;
 	c->adap_fd = -1;
-	c->iocmds = alloc_aligned((size_t)ncmds * sizeof(struct sisl_iocmd));
-	c->hrrq_mem = alloc_aligned((size_t)ncmds * sizeof(uint64_t));
-	c->sq = alloc_aligned((size_t)(ncmds + 1) * sizeof(struct sisl_ioarcb));
+	c->stage_blocks = stage_blocks(ncmds);
 	c->cmds = calloc(ncmds, sizeof(*c->cmds));
 	while (buckets < ncmds)
 		buckets <<= 1;
@@ -160,16 +207,14 @@ static struct chunk *chunk_alloc(unsigned ncmds)
 	pthread_cond_init(&c->cv_thread, &attr);
 	pthread_condattr_destroy(&attr);
 
-	if (!c->iocmds || !c->hrrq_mem || !c->sq || !c->cmds || !c->utag_hash) {
+	if (!c->cmds || !c->utag_hash) {
 		chunk_free(c);
 		return NULL;
 	}
-	memset(c->iocmds, 0, (size_t)ncmds * sizeof(struct sisl_iocmd));
 	for (unsigned i = ncmds; i-- > 0;) {
 		struct blk_cmd *cmd = &c->cmds[i];
 
 		cmd->index = i;
-		cmd->ioc = &c->iocmds[i];
 		cmd->next = c->free_head;
 		c->free_head = cmd;
 	}
@@ -262,6 +307,7 @@ static uint64_t vlun_max_xfer(uint64_t attach_max)
 static int chunk_attach(struct chunk *c, const char *lun)
 {
 	struct dk_cxlflash_attach a;
+	struct dma_layout l;
 	bool attached = false, have_handle = false;
 	int rc;
 
@@ -271,9 +317,17 @@ static int chunk_attach(struct chunk *c, const char *lun)
 	memset(&a, 0, sizeof(a));
 	a.hdr.flags = (uint64_t)c->mode;
 	a.num_interrupts = 4;
+	dma_layout(c->ncmds, c->stage_blocks, &l);
+	a.dma_size = l.total;
 	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, &a))
 		goto fail;
 	attached = true;
+	if (!a.dma_ea || a.dma_size < l.total) {
+		errno = EPROTO; /* a master that ignored the DMA area */
+		goto fail;
+	}
+	c->dma_only = (a.hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
+	chunk_place_queues(c, (uint8_t *)(uintptr_t)a.dma_ea);
 	c->ctxid = a.context_id;
 	c->adap_fd = (int)a.adap_fd;
 	c->mmio_size = a.mmio_size ? a.mmio_size : SISL_HOST_MAP_SIZE;
@@ -307,6 +361,8 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		c->size = 0;
 		c->granted = v.last_lba == UINT64_MAX ? 0 : v.last_lba + 1;
 		c->max_xfer = vlun_max_xfer(a.max_xfer);
+		if (c->dma_only && c->max_xfer > c->stage_blocks)
+			c->max_xfer = c->stage_blocks;
 	} else {
 		struct dk_cxlflash_udirect d;
 
@@ -318,6 +374,8 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		c->rsrc_handle = d.rsrc_handle;
 		c->size = d.last_lba + 1;
 		c->max_xfer = a.max_xfer;
+		if (c->dma_only && c->max_xfer > c->stage_blocks)
+			c->max_xfer = c->stage_blocks; /* a command's staging slot */
 	}
 	if (!(c->flags & CBLK_OPN_NO_INTRP_THREADS)) {
 		rc = blk_thread_start(c);

@@ -276,15 +276,31 @@ void blk_count_issue_locked(struct chunk *c, struct blk_cmd *cmd)
  * Building and submitting
  */
 
+/* A command's staging slot in the DMA area. */
+static uint8_t *stage_slot(struct chunk *c, const struct blk_cmd *cmd)
+{
+	return c->stage + (size_t)cmd->index * c->stage_blocks * BLK_BLOCK_SIZE;
+}
+
 /*
  * blk_data_ea() - the effective address the AFU moves a command's data
- * to or from. Embedded mode: the caller's buffer as it is (no alignment
- * needed). This is the one place a shared-memory staging area would go.
+ * to or from: the caller's buffer as it is in-process (no alignment
+ * needed); the command's staging slot when the AFU reaches only the DMA
+ * area, with write data copied in here (so a resubmission after recovery,
+ * which maps a fresh area, stages it again).
  */
 uint64_t blk_data_ea(struct chunk *c, struct blk_cmd *cmd)
 {
-	(void)c;
-	return (uint64_t)(uintptr_t)cmd->buf;
+	uint8_t *slot;
+
+	if (!c->dma_only)
+		return (uint64_t)(uintptr_t)cmd->buf;
+	slot = stage_slot(c, cmd);
+	if (cmd->op == BLK_OP_WRITE)
+		memcpy(slot, cmd->buf, (size_t)cmd->nblocks * BLK_BLOCK_SIZE);
+	else if (cmd->op == BLK_OP_UNMAP)
+		memset(slot, 0, BLK_BLOCK_SIZE);
+	return (uint64_t)(uintptr_t)slot;
 }
 
 /* blk_cmd_build() - fill @cmd's IOARCB from its op, LBA, count and buffer. */
@@ -431,6 +447,8 @@ void blk_complete_locked(struct chunk *c, struct blk_cmd *cmd, int result)
 	chunk_stats_t *s = &c->stats;
 	bool rd = cmd->op == BLK_OP_READ;
 
+	if (c->dma_only && result > 0 && rd)
+		memcpy(cmd->buf, stage_slot(c, cmd), (size_t)result * BLK_BLOCK_SIZE);
 	cmd->result = result;
 	cmd->state = CMD_COMPLETE;
 	c->nbusy--;

@@ -9,9 +9,17 @@
  * process gets EBUSY with a message naming the holder. Re-opening a LUN the
  * process already holds shares the existing one, never a second backend.
  *
+ * Remote: when a master in another process serves the LUN (cxlflashd on
+ * wire_socket_path()), fd1 is a connection to it and every request goes
+ * there (client/remote.c); otherwise the LUN opens in-process.
+ *
  * Fork: the child does not inherit the master (its threads do not survive
- * fork); in the child every inherited fd1 is unknown (EBADF) and a new
- * cxlflash_open() starts a fresh master.
+ * fork). Before a fork with LUNs open, the parent starts serving its
+ * children (client/children.c); in the child each inherited fd1 becomes a
+ * connection to the parent (or, for a remote fd1, a new connection to the
+ * same daemon), made on its first use, so the child can attach and clone
+ * the parent's vLUNs. The parent's windows and DMA areas are unmapped in the
+ * child. A new cxlflash_open() in the child starts its own master.
  */
 #include <cxlflash/cxlflash_ioctl.h>
 
@@ -27,13 +35,24 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "client/client.h"
 #include "master/embedded.h"
 #include "master/master.h"
+#include "server/wire.h"
 #include "util/log.h"
 
 struct fd_entry {
 	int fd;
-	struct mopen *open;
+	struct mopen *open;        /* in-process; NULL when remote */
+	char *name;                /* as opened, to reconnect from a child */
+	int oflags;
+	/* remote: fd is a wire connection to @server made by @conn_pid */
+	bool remote;
+	char server[108];
+	pid_t conn_pid;
+	/* contexts attached through this fd that have a DMA area mapped here */
+	uint64_t *ctxs;
+	unsigned nctxs, cap;
 	struct fd_entry *next;
 };
 
@@ -42,19 +61,159 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static struct master *g_master;
 static struct fd_entry *g_fds;
 
+static pid_t g_fork_parent;
+
+static void atfork_prepare(void)
+{
+	bool local = false;
+
+	pthread_mutex_lock(&g_lock);
+	for (struct fd_entry *e = g_fds; e; e = e->next)
+		local |= !e->remote;
+	/* Children reach this master through the parent (children.c). */
+	if (local && g_master && children_server_start(g_master))
+		log_warn("cannot serve forked children: they will not reach the LUNs open here");
+	g_fork_parent = getpid();
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&g_lock);
+}
+
 static void atfork_child(void)
 {
-	/* Threads and the master stay behind in the parent. */
+	/* Threads and the master stay behind in the parent: every fd1 becomes
+	 * a connection, made on first use (reconnect()). */
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
 	g_lock = fresh;
 	g_master = NULL;
-	g_fds = NULL;
+	for (struct fd_entry *e = g_fds; e; e = e->next) {
+		if (!e->remote) {
+			e->remote = true;
+			e->open = NULL;
+			children_server_path(g_fork_parent, e->server, sizeof(e->server));
+		}
+		e->conn_pid = g_fork_parent;
+		e->nctxs = 0;
+	}
+	children_server_stop();
+	dma_map_forget_all();
 }
 
 static void init_once(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void entry_free(struct fd_entry *e)
+{
+	free(e->name);
+	free(e->ctxs);
+	free(e);
+}
+
+/* Remember that @ctxid has its DMA area through @e (for close). */
+static void entry_add_ctx(struct fd_entry *e, uint64_t ctxid)
+{
+	if (e->nctxs == e->cap) {
+		unsigned cap = e->cap ? 2 * e->cap : 4;
+		uint64_t *n = realloc(e->ctxs, cap * sizeof(*n));
+
+		if (!n)
+			return; /* the area then stays mapped until exit */
+		e->ctxs = n;
+		e->cap = cap;
+	}
+	e->ctxs[e->nctxs++] = ctxid;
+}
+
+static void entry_del_ctx(struct fd_entry *e, uint64_t ctxid)
+{
+	for (unsigned i = 0; i < e->nctxs; i++) {
+		if (e->ctxs[i] == ctxid) {
+			e->ctxs[i] = e->ctxs[--e->nctxs];
+			return;
+		}
+	}
+}
+
+/* Every entry's record of @old is now @new (RECOVER_AFU). */
+static void entries_rename_ctx(uint64_t old, uint64_t new)
+{
+	for (struct fd_entry *e = g_fds; e; e = e->next)
+		for (unsigned i = 0; i < e->nctxs; i++)
+			if (e->ctxs[i] == old)
+				e->ctxs[i] = new;
+}
+
+/* In a forked child: our own connection in place of the inherited fd1. */
+static int reconnect(struct fd_entry *e)
+{
+	int sock = remote_open(e->server, e->name, e->oflags);
+
+	if (sock < 0)
+		return sock == -ENOENT ? -EBADF : sock;
+	if (dup3(sock, e->fd, O_CLOEXEC) < 0) {
+		int rc = -errno;
+
+		close(sock);
+		return rc;
+	}
+	close(sock);
+	e->conn_pid = getpid();
+	return 0;
+}
+
+/*
+ * track_dma() - after a successful request on @e: map, re-map or drop DMA
+ * areas. Remote requests had theirs mapped by remote_ioctl(); in-process
+ * contexts get one mapped here when ATTACH asked for one.
+ */
+static int track_dma(struct fd_entry *e, unsigned long request, union cxlflash_ioctls *u,
+		     uint64_t ctx_before)
+{
+	switch (request) {
+	case DK_CXLFLASH_ATTACH:
+		if (u->attach.hdr.flags & DK_CXLFLASH_ATTACH_REUSE_CONTEXT) {
+			if (dma_map_known(u->attach.context_id)) {
+				if (!e->remote)
+					dma_map_ref(u->attach.context_id);
+				entry_add_ctx(e, u->attach.context_id);
+			}
+			break;
+		}
+		if (!e->remote && u->attach.dma_size) {
+			void *p = dma_map_attach(u->attach.context_id, (int)u->attach.adap_fd,
+						 u->attach.dma_size, NULL);
+
+			if (!p)
+				return -errno;
+			u->attach.dma_ea = (uint64_t)(uintptr_t)p;
+		}
+		if (u->attach.dma_size)
+			entry_add_ctx(e, u->attach.context_id);
+		break;
+	case DK_CXLFLASH_RECOVER_AFU:
+		if ((u->recover_afu.hdr.return_flags & DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET) &&
+		    ctx_before != u->recover_afu.context_id) {
+			if (!e->remote && dma_map_known(ctx_before)) {
+				int rc = dma_map_recover(ctx_before, u->recover_afu.context_id,
+							 (int)u->recover_afu.adap_fd);
+				if (rc)
+					return rc;
+			}
+			entries_rename_ctx(ctx_before, u->recover_afu.context_id);
+		}
+		break;
+	case DK_CXLFLASH_DETACH:
+		if (!e->remote)
+			dma_map_put(ctx_before);
+		entry_del_ctx(e, ctx_before);
+		break;
+	}
+	return 0;
 }
 
 static struct fd_entry *find_fd(int fd)
@@ -79,7 +238,12 @@ static int get_master(void)
 
 static void put_master_if_idle(void)
 {
-	if (g_master && !g_fds) {
+	for (struct fd_entry *e = g_fds; e; e = e->next)
+		if (!e->remote)
+			return;
+	if (g_master && !children_server_connections()) {
+		/* (Children still served keep their opens: the master stays.) */
+		children_server_stop();
 		master_destroy(g_master);
 		g_master = NULL;
 	}
@@ -163,6 +327,14 @@ static int open_lun(const char *name, int oflags, struct mopen **out)
 	return master_open_lun(g_master, name, be, NULL, getpid(), out);
 }
 
+/* CXLFLASH_SOCKET=none keeps every LUN in-process. */
+static bool remote_enabled(void)
+{
+	const char *s = getenv("CXLFLASH_SOCKET");
+
+	return !(s && !strcmp(s, "none"));
+}
+
 int cxlflash_open(const char *lun, int oflags)
 {
 	struct fd_entry *e = NULL;
@@ -175,25 +347,45 @@ int cxlflash_open(const char *lun, int oflags)
 	}
 	pthread_once(&g_once, init_once);
 	pthread_mutex_lock(&g_lock);
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->name = strdup(lun))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	e->oflags = oflags;
+	if (remote_enabled()) {
+		const char *server = wire_socket_path();
+
+		fd = remote_open(server, lun, oflags);
+		if (fd >= 0) {
+			e->remote = true;
+			e->conn_pid = getpid();
+			snprintf(e->server, sizeof(e->server), "%s", server);
+			goto add;
+		}
+		if (fd != -ENOENT) {
+			rc = fd;
+			goto out;
+		}
+	}
 	rc = open_lun(lun, oflags, &o);
 	if (rc)
 		goto out;
-	e = calloc(1, sizeof(*e));
 	fd = eventfd(0, EFD_CLOEXEC);
-	if (!e || fd < 0) {
-		rc = e ? -errno : -ENOMEM;
+	if (fd < 0) {
+		rc = -errno;
 		master_close_open(o);
-		free(e);
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
 		goto out;
 	}
-	e->fd = fd;
 	e->open = o;
+add:
+	e->fd = fd;
 	e->next = g_fds;
 	g_fds = e;
+	e = NULL;
 out:
+	if (e)
+		entry_free(e);
 	if (rc)
 		put_master_if_idle();
 	pthread_mutex_unlock(&g_lock);
@@ -228,8 +420,9 @@ static int copy_user(void *dst, const void *src, size_t len, bool in)
 int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 {
 	union cxlflash_ioctls buf;
-	struct mcaller who = { getpid(), getppid() };
+	struct mcaller who = { getpid(), getppid(), false };
 	struct fd_entry *e;
+	uint64_t ctx_before;
 	size_t size;
 	int rc;
 
@@ -248,7 +441,18 @@ int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 	rc = copy_user(&buf, arg, size, true);
 	if (rc)
 		goto out;
-	rc = master_ioctl(e->open, &who, request, &buf);
+	ctx_before = request == DK_CXLFLASH_DETACH ? buf.detach.context_id
+						   : buf.recover_afu.context_id;
+	if (e->remote) {
+		if (e->conn_pid != getpid())
+			rc = reconnect(e);
+		if (!rc)
+			rc = remote_ioctl(e->fd, request, &buf);
+	} else {
+		rc = master_ioctl(e->open, &who, request, &buf);
+	}
+	if (!rc)
+		rc = track_dma(e, request, &buf, ctx_before);
 	if (!rc)
 		rc = copy_user(arg, &buf, size, false);
 out:
@@ -274,9 +478,13 @@ int cxlflash_close(int fd1)
 		}
 	}
 	if (e) {
-		master_close_open(e->open);
+		if (e->open)
+			master_close_open(e->open);
+		/* The master detached what was attached through this fd. */
+		for (unsigned i = 0; i < e->nctxs; i++)
+			dma_map_put(e->ctxs[i]);
 		close(e->fd);
-		free(e);
+		entry_free(e);
 		put_master_if_idle();
 	}
 	pthread_mutex_unlock(&g_lock);
@@ -297,16 +505,41 @@ struct mopen *cxlflash_debug_open(int fd1)
 	return e ? e->open : NULL;
 }
 
+/* A debug request on a remote fd1: 0 or -errno; text reply into @why. */
+static int remote_debug(int fd1, uint16_t op, uint64_t request, char *why, size_t len)
+{
+	struct fd_entry *e;
+	int rc = -EBADF;
+
+	pthread_mutex_lock(&g_lock);
+	e = find_fd(fd1);
+	if (e && e->remote) {
+		struct wire_msg h = { .op = op, .request = request };
+		char buf[WIRE_MAX_PAYLOAD];
+
+		rc = e->conn_pid == getpid() ? 0 : reconnect(e);
+		if (!rc)
+			rc = wire_call(e->fd, &h, NULL, 0, buf, sizeof(buf) - 1, NULL);
+		if (!rc) {
+			rc = h.status;
+			buf[h.len] = 0;
+			if (why)
+				snprintf(why, len, "%s", buf);
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	return rc;
+}
+
 int cxlflash_debug_ctx_error(int fd1, uint64_t context_id)
 {
 	struct mopen *o = cxlflash_debug_open(fd1);
 	int rc;
 
-	if (!o) {
-		errno = EBADF;
-		return -1;
-	}
-	rc = master_ctx_error(o->m, context_id);
+	if (!o)
+		rc = remote_debug(fd1, WIRE_OP_CTX_ERROR, context_id, NULL, 0);
+	else
+		rc = master_ctx_error(o->m, context_id);
 	if (rc) {
 		errno = -rc;
 		return -1;
@@ -317,10 +550,12 @@ int cxlflash_debug_ctx_error(int fd1, uint64_t context_id)
 int cxlflash_debug_check(int fd1, char *why, size_t len)
 {
 	struct mopen *o = cxlflash_debug_open(fd1);
+	int rc;
 
-	if (!o) {
+	if (o)
+		return master_check(o->m, why, len);
+	rc = remote_debug(fd1, WIRE_OP_CHECK, 0, why, len);
+	if (rc == -EBADF)
 		snprintf(why, len, "fd %d is not an open LUN", fd1);
-		return -1;
-	}
-	return master_check(o->m, why, len);
+	return rc ? -1 : 0;
 }

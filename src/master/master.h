@@ -70,10 +70,14 @@ struct mopen {
 	pid_t pid;                 /* who opened it */
 };
 
-/* Who is asking: the kernel's tgid and, for VLUN_CLONE, its parent. */
+/* Who is asking: the kernel's tgid and, for VLUN_CLONE, its parent.
+ * @remote: the caller is another process (a daemon client, or a child of
+ * the embedded master's process); its contexts' EAs are bounded by their
+ * DMA area. */
 struct mcaller {
 	pid_t pid;
 	pid_t ppid;
+	bool remote;
 };
 
 /* A context's attachment to a LUN (the kernel's lun_access). */
@@ -94,7 +98,10 @@ struct mctx {
 	bool rht_needs_ws[MASTER_RHT_PER_CONTEXT];
 	unsigned rht_out;
 	struct mlun_access *luns;
-	struct sisl_host_map *map; /* master's mapping of the window */
+	struct sisl_host_map *map; /* master's mapping of the window (+ DMA area) */
+	uint64_t dma_size;         /* bytes of DMA area after the window, 0 if none */
+	uint64_t dma_ea;           /* bounded: the client's address of the DMA area */
+	bool bounded;              /* EAs must fall in the DMA area (remote caller) */
 	int adap_fd;               /* the fd2 handed out (owned by the client) */
 	dev_t adap_dev;            /* identity of fd2's file, to notice its close */
 	ino_t adap_ino;
@@ -105,7 +112,12 @@ struct master_config {
 	struct afu_config afu;
 	bool check_adap_fds;       /* embedded: a closed fd2 releases its context */
 	bool sq_mode;              /* report DK_CXLFLASH_CONTEXT_SQ_CMD_MODE */
+	uint64_t max_dma;          /* largest DMA area per context; 0 = MASTER_MAX_DMA */
+	uint64_t default_dma;      /* remote ATTACH with dma_size 0; 0 = MASTER_DEFAULT_DMA */
 };
+
+#define MASTER_MAX_DMA     (1ull << 30)
+#define MASTER_DEFAULT_DMA (1ull << 20)
 
 struct master {
 	pthread_mutex_t lock;
@@ -156,6 +168,8 @@ const char *master_ioctl_name(unsigned long request);
 /* master_ctx_error() - put a context in the error state, as an AFU reset
  * would (its window then reads all ones until RECOVER_AFU). */
 int master_ctx_error(struct master *m, uint64_t ctxid);
+/* master_ctx_owner() - the pid owning context @ctxid, or -1. */
+pid_t master_ctx_owner(struct master *m, uint64_t ctxid);
 /* master_check() - verify allocator and user-count invariants of every LUN.
  * Return 0, or -1 with the first violation in @why. */
 int master_check(struct master *m, char *why, size_t len);

@@ -117,30 +117,36 @@ struct sisl_rht_entry *rhte_get(struct mctx *c, struct mlun *lun, uint64_t h)
  * Windows and contexts
  */
 
-/* A zeroed 64 KiB window in a memfd: @fd for the client, @map for us. */
-static int window_create(int *fd, struct sisl_host_map **map)
+/*
+ * window_create() - a zeroed memfd of @size bytes (the 64 KiB window, then
+ * the DMA area): @fd for the client, @map for us. The size is sealed: a
+ * client that could shrink the file would make our next access SIGBUS.
+ */
+static int window_create(size_t size, int *fd, struct sisl_host_map **map)
 {
 	void *p;
-	int f = memfd_create("cxlflash-context", MFD_CLOEXEC);
+	int rc, f = memfd_create("cxlflash-context", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	if (f < 0)
 		return -errno;
-	if (ftruncate(f, SISL_HOST_MAP_SIZE) != 0) {
-		int rc = -errno;
-
-		close(f);
-		return rc;
-	}
-	p = mmap(NULL, SISL_HOST_MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
-	if (p == MAP_FAILED) {
-		int rc = -errno;
-
-		close(f);
-		return rc;
-	}
+	if (ftruncate(f, (off_t)size) != 0 ||
+	    fcntl(f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+		goto fail;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (p == MAP_FAILED)
+		goto fail;
 	*fd = f;
 	*map = p;
 	return 0;
+fail:
+	rc = -errno;
+	close(f);
+	return rc;
+}
+
+static size_t ctx_map_size(const struct mctx *c)
+{
+	return SISL_HOST_MAP_SIZE + c->dma_size;
 }
 
 static int alloc_slot(struct master *m)
@@ -165,12 +171,12 @@ static int ctx_start(struct master *m, struct mctx *c)
 	slot = alloc_slot(m);
 	if (slot < 0)
 		return slot;
-	rc = window_create(&fd, &map);
+	rc = window_create(ctx_map_size(c), &fd, &map);
 	if (rc)
 		return rc;
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
-		munmap(map, SISL_HOST_MAP_SIZE);
+		munmap(map, ctx_map_size(c));
 		close(fd);
 		return rc;
 	}
@@ -179,10 +185,16 @@ static int ctx_start(struct master *m, struct mctx *c)
 	p.rht = c->rht;
 	p.rht_cnt = MASTER_RHT_PER_CONTEXT;
 	p.ctx_cap = SISL_CTX_CAP_READ_CMD | SISL_CTX_CAP_WRITE_CMD;
-	p.ea.identity = true;
+	if (c->bounded) {
+		p.ea.ea_base = c->dma_ea;
+		p.ea.host_base = (uint8_t *)map + SISL_HOST_MAP_SIZE;
+		p.ea.len = c->dma_size;
+	} else {
+		p.ea.identity = true;
+	}
 	rc = afu_ctx_start(m->afu, &p, &c->actx);
 	if (rc) {
-		munmap(map, SISL_HOST_MAP_SIZE);
+		munmap(map, ctx_map_size(c));
 		close(fd);
 		return rc;
 	}
@@ -203,12 +215,41 @@ static void ctx_stop(struct master *m, struct mctx *c)
 {
 	afu_ctx_stop(c->actx);
 	c->actx = NULL;
-	munmap(c->map, SISL_HOST_MAP_SIZE);
+	munmap(c->map, ctx_map_size(c));
 	c->map = NULL;
+	if (c->bounded) /* a remote client got a copy; ours is the master's */
+		close(c->adap_fd);
+	c->adap_fd = -1;
 	m->ctx_tbl[c->handle] = NULL;
 }
 
-static int ctx_create(struct master *m, pid_t owner, uint8_t perms, struct mctx **out)
+/*
+ * dma_params() - the DMA area an ATTACH asks for: a local caller gets one
+ * only when it asks; a remote one always (its EAs must point into it) and
+ * must say where it reserved the address range (dma_ea).
+ */
+static int dma_params(struct master *m, const struct mcaller *who,
+		      const struct dk_cxlflash_attach *req, struct mctx *c)
+{
+	uint64_t max = m->cfg.max_dma ? m->cfg.max_dma : MASTER_MAX_DMA;
+	uint64_t size = req->dma_size;
+
+	c->bounded = who->remote;
+	if (!size && who->remote)
+		size = m->cfg.default_dma ? m->cfg.default_dma : MASTER_DEFAULT_DMA;
+	size = (size + 4095) & ~4095ull;
+	if (size > max || (size && size < req->dma_size))
+		return -EINVAL;
+	if (who->remote && (!req->dma_ea || req->dma_ea % 4096 ||
+			    req->dma_ea + size < req->dma_ea))
+		return -EINVAL;
+	c->dma_size = size;
+	c->dma_ea = who->remote ? req->dma_ea : 0;
+	return 0;
+}
+
+static int ctx_create(struct master *m, const struct mcaller *who,
+		      const struct dk_cxlflash_attach *req, uint8_t perms, struct mctx **out)
 {
 	struct mctx *c = calloc(1, sizeof(*c));
 	int rc;
@@ -221,9 +262,11 @@ static int ctx_create(struct master *m, pid_t owner, uint8_t perms, struct mctx 
 		return -ENOMEM;
 	}
 	memset(c->rht, 0, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
-	c->owner = owner;
+	c->owner = who->pid;
 	c->perms = perms;
-	rc = ctx_start(m, c);
+	rc = dma_params(m, who, req, c);
+	if (!rc)
+		rc = ctx_start(m, c);
 	if (rc) {
 		free(c->rht);
 		free(c);
@@ -312,7 +355,7 @@ void master_reap_closed_fds(struct master *m)
 		struct mctx *c = m->ctx_tbl[i];
 		struct stat st;
 
-		if (!c)
+		if (!c || c->bounded) /* remote: released when its connection closes */
 			continue;
 		if (fstat(c->adap_fd, &st) == 0 && st.st_dev == c->adap_dev && st.st_ino == c->adap_ino)
 			continue;
@@ -341,6 +384,20 @@ static void fill_attach(struct mopen *o, struct mctx *c, struct dk_cxlflash_atta
 	req->block_size = BE_BLOCK_SIZE;
 	req->last_lba = o->lun->max_lba;
 	req->max_xfer = AFU_MAX_XFER_BLOCKS;
+	req->dma_size = c->dma_size;
+	req->dma_ea = c->dma_ea;
+}
+
+/* The descriptor to hand @who: ours in-process; a copy for a remote
+ * client, which the server sends and closes. */
+static int client_fd(struct mctx *c, const struct mcaller *who)
+{
+	int fd;
+
+	if (!who->remote)
+		return c->adap_fd;
+	fd = fcntl(c->adap_fd, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
 }
 
 int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
@@ -365,7 +422,7 @@ int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
 		req->hdr.return_flags = 0;
 		return 0;
 	}
-	rc = ctx_create(m, who->pid, perms, &c);
+	rc = ctx_create(m, who, req, perms, &c);
 	if (rc)
 		return rc;
 	rc = ctx_add_access(c, o->lun, o);
@@ -374,10 +431,17 @@ int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
 		return rc;
 	}
 	fill_attach(o, c, req);
-	req->adap_fd = (uint64_t)c->adap_fd;
+	rc = client_fd(c, who);
+	if (rc < 0) {
+		ctx_detach_lun(m, c, o->lun);
+		return rc;
+	}
+	req->adap_fd = (uint64_t)rc;
 	req->hdr.return_flags = DK_CXLFLASH_APP_CLOSE_ADAP_FD;
 	if (m->cfg.sq_mode)
 		req->hdr.return_flags |= DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;
+	if (c->bounded)
+		req->hdr.return_flags |= DK_CXLFLASH_DMA_AREA_ONLY;
 	return 0;
 }
 
@@ -391,6 +455,18 @@ int handle_detach(struct mopen *o, const struct mcaller *who, void *arg)
 	ctx_detach_lun(o->m, c, o->lun);
 	req->hdr.return_flags = 0;
 	return 0;
+}
+
+pid_t master_ctx_owner(struct master *m, uint64_t ctxid)
+{
+	uint64_t slot = ctxid & 0xFFFFFFFFull;
+	pid_t owner = -1;
+
+	pthread_mutex_lock(&m->lock);
+	if (slot < AFU_MAX_CONTEXTS && m->ctx_tbl[slot] && m->ctx_tbl[slot]->ctxid == ctxid)
+		owner = m->ctx_tbl[slot]->owner;
+	pthread_mutex_unlock(&m->lock);
+	return owner;
 }
 
 int master_ctx_error(struct master *m, uint64_t ctxid)
@@ -420,6 +496,7 @@ int handle_recover(struct mopen *o, const struct mcaller *who, void *arg)
 	struct afu_ctx *old_actx;
 	struct sisl_host_map *old_map;
 	uint16_t old_handle;
+	int old_fd;
 	int rc;
 
 	if (!c)
@@ -434,20 +511,28 @@ int handle_recover(struct mopen *o, const struct mcaller *who, void *arg)
 	old_actx = c->actx;
 	old_map = c->map;
 	old_handle = c->handle;
+	old_fd = c->adap_fd;
 	rc = ctx_start(m, c);
 	if (rc) {
 		c->actx = old_actx;
 		return rc == -EPERM ? -ENODEV : rc;
 	}
 	afu_ctx_stop(old_actx);
-	munmap(old_map, SISL_HOST_MAP_SIZE);
+	munmap(old_map, ctx_map_size(c));
+	if (c->bounded)
+		close(old_fd);
 	m->ctx_tbl[old_handle] = NULL;
 	req->context_id = c->ctxid;
 	req->mmio_size = SISL_HOST_MAP_SIZE;
-	req->adap_fd = (uint64_t)c->adap_fd;
+	rc = client_fd(c, who);
+	if (rc < 0)
+		return rc; /* recovered; the client may ask again */
+	req->adap_fd = (uint64_t)rc;
 	req->hdr.return_flags = DK_CXLFLASH_APP_CLOSE_ADAP_FD | DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET;
 	if (m->cfg.sq_mode)
 		req->hdr.return_flags |= DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;
+	if (c->bounded)
+		req->hdr.return_flags |= DK_CXLFLASH_DMA_AREA_ONLY;
 	return 0;
 }
 

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * remote.c - the control API over a wire connection (see client.h).
+ */
+#include "client/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "master/master.h"
+#include "server/wire.h"
+
+int remote_open(const char *server, const char *lun, int oflags)
+{
+	struct wire_msg h = { .op = WIRE_OP_OPEN, .request = (uint64_t)oflags };
+	size_t len = strlen(lun);
+	int rc, sock = wire_connect(server);
+
+	if (sock < 0)
+		return sock == -ENOENT || sock == -ECONNREFUSED ? -ENOENT : sock;
+	if (len == 0 || len >= WIRE_MAX_PAYLOAD) {
+		close(sock);
+		return -EINVAL;
+	}
+	rc = wire_call(sock, &h, lun, len, NULL, 0, NULL);
+	if (!rc)
+		rc = h.status;
+	if (rc) {
+		close(sock);
+		return rc;
+	}
+	return sock;
+}
+
+/* Round the DMA area asked for; 0 takes the master's default size. */
+static uint64_t dma_request(uint64_t size)
+{
+	if (!size)
+		size = MASTER_DEFAULT_DMA;
+	return (size + 4095) & ~4095ull;
+}
+
+static int call(int sock, unsigned long request, union cxlflash_ioctls *u, size_t size,
+		int *fd)
+{
+	struct wire_msg h = { .op = WIRE_OP_IOCTL, .request = request };
+	union cxlflash_ioctls reply;
+	int rc = wire_call(sock, &h, u, size, &reply, sizeof(reply), fd);
+
+	if (rc)
+		return rc;
+	if (h.status) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return h.status;
+	}
+	if (h.len != size) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -EPROTO;
+	}
+	memcpy(u, &reply, size);
+	return 0;
+}
+
+static int remote_attach(int sock, union cxlflash_ioctls *u)
+{
+	struct dk_cxlflash_attach *a = &u->attach;
+	bool reuse = a->hdr.flags & DK_CXLFLASH_ATTACH_REUSE_CONTEXT;
+	uint64_t dma = dma_request(a->dma_size);
+	size_t total = SISL_HOST_MAP_SIZE + dma;
+	void *resv = NULL;
+	int fd = -1, rc;
+
+	if (!reuse) {
+		/* Reserve the range first: the master must know where the
+		 * area will be in our address space before the AFU may use it. */
+		resv = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
+		if (resv == MAP_FAILED)
+			return -ENOMEM;
+		a->dma_size = dma;
+		a->dma_ea = (uint64_t)(uintptr_t)resv + SISL_HOST_MAP_SIZE;
+	}
+	rc = call(sock, DK_CXLFLASH_ATTACH, u, sizeof(*a), &fd);
+	if (rc) {
+		if (resv)
+			munmap(resv, total);
+		return rc;
+	}
+	if (reuse) {
+		dma_map_ref(a->context_id);
+		return 0;
+	}
+	if (fd < 0 || a->dma_size != dma) {
+		rc = -EPROTO;
+	} else if (!dma_map_attach(a->context_id, fd, dma, resv)) {
+		rc = -errno;
+	}
+	if (rc) {
+		struct dk_cxlflash_detach d = { .context_id = a->context_id };
+		int nfd = -1;
+
+		if (fd >= 0)
+			close(fd);
+		munmap(resv, total);
+		call(sock, DK_CXLFLASH_DETACH, (union cxlflash_ioctls *)&d, sizeof(d), &nfd);
+		return rc;
+	}
+	a->adap_fd = (uint64_t)fd;
+	a->dma_ea = (uint64_t)(uintptr_t)resv + SISL_HOST_MAP_SIZE;
+	return 0;
+}
+
+int remote_ioctl(int sock, unsigned long request, union cxlflash_ioctls *u)
+{
+	size_t size = master_ioctl_size(request);
+	uint64_t old_ctx;
+	int fd = -1, rc;
+
+	if (!size)
+		return -EINVAL;
+	switch (request) {
+	case DK_CXLFLASH_ATTACH:
+		return remote_attach(sock, u);
+	case DK_CXLFLASH_RECOVER_AFU:
+		old_ctx = u->recover_afu.context_id;
+		rc = call(sock, request, u, size, &fd);
+		if (rc)
+			return rc;
+		if (u->recover_afu.hdr.return_flags & DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET) {
+			if (fd < 0)
+				return -EPROTO;
+			rc = dma_map_recover(old_ctx, u->recover_afu.context_id, fd);
+			if (rc) {
+				close(fd);
+				return rc;
+			}
+			u->recover_afu.adap_fd = (uint64_t)fd;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+		return 0;
+	case DK_CXLFLASH_DETACH:
+		old_ctx = u->detach.context_id;
+		rc = call(sock, request, u, size, &fd);
+		if (!rc)
+			dma_map_put(old_ctx);
+		return rc;
+	default:
+		rc = call(sock, request, u, size, &fd);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+}
+
+bool remote_alive(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+
+	if (poll(&p, 1, 0) < 0)
+		return true;
+	return !(p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.c - serving a master to other processes (see server.h).
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "master/master.h"
+#include "util/log.h"
+
+struct mconn {
+	struct msrv *srv;
+	int sock;
+	struct mconn *next;
+};
+
+struct msrv {
+	struct master *m;
+	struct msrv_ops ops;
+	int lsock;
+	char path[108];
+	bool started;
+	pthread_t acceptor;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;          /* a connection ended */
+	struct mconn *conns;
+	unsigned nconns;
+	bool stopping;
+};
+
+/* The parent of @pid, from /proc (0 if it cannot be read). */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd, ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+int msrv_reply_text(int sock, const struct wire_msg *req, int status, const char *text,
+		    size_t len)
+{
+	size_t off = 0;
+
+	do {
+		struct wire_msg h = { .op = req->op, .request = req->request, .status = status };
+		size_t n = len - off > WIRE_MAX_PAYLOAD ? WIRE_MAX_PAYLOAD : len - off;
+		int rc;
+
+		h.more = off + n < len || n == WIRE_MAX_PAYLOAD;
+		rc = wire_send(sock, &h, text + off, n, -1);
+		if (rc)
+			return rc;
+		off += n;
+		if (!h.more)
+			break;
+	} while (1);
+	return 0;
+}
+
+static int reply(int sock, const struct wire_msg *req, int status, const void *p, size_t len,
+		 int fd)
+{
+	struct wire_msg h = { .op = req->op, .request = req->request, .status = status };
+
+	return wire_send(sock, &h, p, len, fd);
+}
+
+/* The descriptor an ATTACH or RECOVER_AFU reply hands over, or -1. */
+static int reply_fd(unsigned long request, union cxlflash_ioctls *u)
+{
+	if (request == DK_CXLFLASH_ATTACH && u->attach.adap_fd != (uint64_t)-1)
+		return (int)u->attach.adap_fd;
+	if (request == DK_CXLFLASH_RECOVER_AFU &&
+	    (u->recover_afu.hdr.return_flags & DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET))
+		return (int)u->recover_afu.adap_fd;
+	return -1;
+}
+
+static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct wire_msg *h,
+		       const void *payload, const struct wire_cred *cr)
+{
+	union cxlflash_ioctls u;
+	struct mcaller who = { .pid = cr->pid, .ppid = parent_of(cr->pid), .remote = true };
+	size_t size = master_ioctl_size(h->request);
+	int rc, fd;
+
+	(void)s;
+	if (!size || h->len != size)
+		return reply(sock, h, -EINVAL, NULL, 0, -1);
+	memcpy(&u, payload, size);
+	rc = master_ioctl(o, &who, h->request, &u);
+	if (rc)
+		return reply(sock, h, rc, NULL, 0, -1);
+	fd = reply_fd(h->request, &u);
+	rc = reply(sock, h, 0, &u, size, fd);
+	if (fd >= 0)
+		close(fd); /* the master handed us a copy for the client */
+	return rc;
+}
+
+static int serve_open(struct msrv *s, int sock, struct wire_msg *h, char *payload,
+		      const struct wire_cred *cr, struct mopen **o)
+{
+	struct mlun *lun = NULL;
+	int rc;
+
+	payload[h->len < WIRE_MAX_PAYLOAD ? h->len : WIRE_MAX_PAYLOAD - 1] = 0;
+	if (*o)
+		rc = -EINVAL; /* one open per connection */
+	else if (h->len == 0 || strlen(payload) != h->len)
+		rc = -EINVAL;
+	else
+		rc = s->ops.resolve(s->ops.arg, payload, (int)h->request, cr, &lun);
+	if (!rc)
+		rc = master_reopen_lun(s->m, lun, cr->pid, o);
+	if (!rc)
+		log_info("pid %d uid %d opened %s", (int)cr->pid, (int)cr->uid, payload);
+	return reply(sock, h, rc, NULL, 0, -1);
+}
+
+static int serve_ctx_error(struct msrv *s, int sock, const struct wire_msg *h,
+			   const struct wire_cred *cr)
+{
+	pid_t owner = master_ctx_owner(s->m, h->request);
+	int rc;
+
+	if (owner < 0)
+		rc = -EINVAL;
+	else if (owner != cr->pid && cr->uid != 0)
+		rc = -EPERM;
+	else
+		rc = master_ctx_error(s->m, h->request);
+	return reply(sock, h, rc, NULL, 0, -1);
+}
+
+static void *conn_thread(void *arg)
+{
+	struct mconn *c = arg;
+	struct msrv *s = c->srv;
+	struct mopen *o = NULL;
+	char *payload = malloc(WIRE_MAX_PAYLOAD);
+
+	while (payload) {
+		struct wire_msg h;
+		struct wire_cred cr = { 0 };
+		int rc = wire_recv(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr);
+
+		if (rc) {
+			if (rc == -EPROTO)
+				log_warn("connection from pid %d: malformed message, closing",
+					 (int)cr.pid);
+			break;
+		}
+		if (s->ops.may_connect && !s->ops.may_connect(s->ops.arg, &cr)) {
+			reply(c->sock, &h, -EACCES, NULL, 0, -1);
+			break;
+		}
+		switch (h.op) {
+		case WIRE_OP_OPEN:
+			rc = serve_open(s, c->sock, &h, payload, &cr, &o);
+			break;
+		case WIRE_OP_IOCTL:
+			rc = o ? serve_ioctl(s, o, c->sock, &h, payload, &cr)
+			       : reply(c->sock, &h, -EBADF, NULL, 0, -1);
+			break;
+		case WIRE_OP_CTX_ERROR:
+			rc = serve_ctx_error(s, c->sock, &h, &cr);
+			break;
+		case WIRE_OP_CHECK: {
+			char why[256] = "";
+			int r = master_check(s->m, why, sizeof(why));
+
+			rc = msrv_reply_text(c->sock, &h, r ? -EUCLEAN : 0, why, strlen(why));
+			break;
+		}
+		default:
+			payload[h.len] = 0;
+			rc = s->ops.admin ? s->ops.admin(s->ops.arg, c->sock, &h, payload, &cr)
+					  : reply(c->sock, &h, -EOPNOTSUPP, NULL, 0, -1);
+			break;
+		}
+		if (rc)
+			break;
+	}
+	if (o)
+		master_close_open(o);
+	free(payload);
+	close(c->sock);
+	pthread_mutex_lock(&s->lock);
+	for (struct mconn **pp = &s->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	s->nconns--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
+	free(c);
+	return NULL;
+}
+
+static void *accept_thread(void *arg)
+{
+	struct msrv *s = arg;
+
+	for (;;) {
+		int one = 1, fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
+		struct mconn *c;
+		pthread_attr_t attr;
+		pthread_t t;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+				log_warn("accept: %s; retrying", strerror(errno));
+				usleep(10000);
+				pthread_mutex_lock(&s->lock);
+				bool stop = s->stopping;
+				pthread_mutex_unlock(&s->lock);
+				if (!stop)
+					continue;
+			}
+			break; /* shut down */
+		}
+		setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		pthread_mutex_lock(&s->lock);
+		if (!c || s->stopping) {
+			pthread_mutex_unlock(&s->lock);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->srv = s;
+		c->sock = fd;
+		c->next = s->conns;
+		s->conns = c;
+		s->nconns++;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		if (pthread_create(&t, &attr, conn_thread, c) != 0) {
+			s->conns = c->next;
+			s->nconns--;
+			close(fd);
+			free(c);
+			log_warn("no thread for a new connection; refused");
+		}
+		pthread_attr_destroy(&attr);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+int msrv_create(struct master *m, const struct msrv_ops *ops, struct msrv **out)
+{
+	struct msrv *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->m = m;
+	s->ops = *ops;
+	s->lsock = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	*out = s;
+	return 0;
+}
+
+int msrv_listen(struct msrv *s, const char *path, mode_t mode)
+{
+	int fd;
+
+	if (strlen(path) >= sizeof(s->path))
+		return -ENAMETOOLONG;
+	if (path[0] != '@') {
+		/* A socket file left by a daemon that died: reuse the name only
+		 * if nobody answers on it. */
+		int probe = wire_connect(path);
+
+		if (probe >= 0) {
+			close(probe);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+	}
+	fd = wire_listen(path, 128);
+	if (fd < 0)
+		return fd;
+	if (mode && path[0] != '@' && chmod(path, mode) != 0) {
+		int rc = -errno;
+
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	s->lsock = fd;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	return 0;
+}
+
+int msrv_start(struct msrv *s)
+{
+	int rc;
+
+	if (s->lsock < 0)
+		return -EINVAL;
+	rc = pthread_create(&s->acceptor, NULL, accept_thread, s);
+	if (rc)
+		return -rc;
+	s->started = true;
+	return 0;
+}
+
+unsigned msrv_connections(struct msrv *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->nconns;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void msrv_destroy(struct msrv *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_mutex_unlock(&s->lock);
+	if (s->lsock >= 0)
+		shutdown(s->lsock, SHUT_RDWR); /* wakes accept() */
+	if (s->started)
+		pthread_join(s->acceptor, NULL);
+	pthread_mutex_lock(&s->lock);
+	for (struct mconn *c = s->conns; c; c = c->next)
+		shutdown(c->sock, SHUT_RDWR); /* each thread sees end of stream */
+	while (s->nconns)
+		pthread_cond_wait(&s->cv, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (s->lsock >= 0) {
+		close(s->lsock);
+		if (s->path[0] && s->path[0] != '@')
+			unlink(s->path);
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.h - a master serving other processes over wire.h connections:
+ * cxlflashd's front end, and the embedded master serving forked children.
+ *
+ * One thread accepts; each connection gets a thread that runs its requests
+ * through master_ioctl() with the sender's credentials (SCM_CREDENTIALS), so
+ * contexts belong to processes as in the kernel. A connection that ends
+ * (close, exit, kill -9) closes its open, which detaches everything attached
+ * through it.
+ */
+#ifndef CXLFLASH_SERVER_H
+#define CXLFLASH_SERVER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "server/wire.h"
+
+struct master;
+struct mlun;
+struct msrv;
+
+struct msrv_ops {
+	/* The LUN @name for @cr opening with @oflags: 0 and *@lun, -ENOENT
+	 * when not served here, -EACCES when @cr may not use it. */
+	int (*resolve)(void *arg, const char *name, int oflags, const struct wire_cred *cr,
+		       struct mlun **lun);
+	/* May @cr connect at all? NULL: anyone who can reach the socket. */
+	bool (*may_connect)(void *arg, const struct wire_cred *cr);
+	/* Admin requests (STATUS, LUN_MODE): reply on @sock. NULL: EOPNOTSUPP. */
+	int (*admin)(void *arg, int sock, const struct wire_msg *req, const char *payload,
+		     const struct wire_cred *cr);
+	void *arg;
+};
+
+/* msrv_create() - a server for @m (not yet listening). Return 0 or -errno. */
+int msrv_create(struct master *m, const struct msrv_ops *ops, struct msrv **out);
+
+/* msrv_listen() - listen on @path ("@name": abstract) with permissions
+ * @mode (0: leave as created). Return 0 or -errno. */
+int msrv_listen(struct msrv *s, const char *path, mode_t mode);
+
+/* msrv_start() - start the accept thread. Return 0 or -errno. */
+int msrv_start(struct msrv *s);
+
+/* msrv_connections() - connections being served now. */
+unsigned msrv_connections(struct msrv *s);
+
+/* msrv_destroy() - stop accepting, end every connection (each one's
+ * contexts detached), join all threads, remove the socket file. */
+void msrv_destroy(struct msrv *s);
+
+/* msrv_reply_text() - an admin reply of @len bytes of text in parts. */
+int msrv_reply_text(int sock, const struct wire_msg *req, int status, const char *text,
+		    size_t len);
+
+#endif /* CXLFLASH_SERVER_H */
