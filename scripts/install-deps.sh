@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # Debian package names this project builds and tests with.
-PACKAGES=(build-essential cmake pkg-config liburing-dev)
+# libnbd-bin and qemu-utils: the NBD tests' clients; nbdkit and fio: the NBD benchmark.
+PACKAGES=(build-essential cmake pkg-config liburing-dev libnbd-bin qemu-utils nbdkit fio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -5,7 +5,7 @@
  * with the last close, fd1 descriptors (eventfds, so they are real, unique
  * descriptors) mapped to opens, and the cross-process ownership lock.
  *
- * Ownership: a file or device LUN is locked (see lock_lun()), so a second
+ * Ownership: a file or device LUN is locked (see lunlock.c), so a second
  * process gets EBUSY with a message naming the holder. Re-opening a LUN the
  * process already holds shares the existing one, never a second backend.
  *
@@ -37,6 +37,7 @@
 #include "backend/backend.h"
 #include "client/client.h"
 #include "master/embedded.h"
+#include "master/lunlock.h"
 #include "master/master.h"
 #include "server/wire.h"
 #include "util/log.h"
@@ -249,50 +250,6 @@ static void put_master_if_idle(void)
 	}
 }
 
-/*
- * Take the ownership lock of a file LUN, or say who holds it. Ownership is an
- * open-file-description lock on byte 0: it stays with our descriptor whatever
- * else the process opens and closes. OFD locks do not report their holder, so
- * a classic POSIX lock on byte 1 records our pid for the error message (it may
- * vanish if the application closes another descriptor of the file; then the
- * message cannot name the holder).
- */
-static int lock_lun(struct backend *be, const char *name, bool readonly)
-{
-	short type = readonly ? F_RDLCK : F_WRLCK;
-	struct flock own = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-	struct flock tag = { .l_type = type, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1 };
-	char comm[64] = "unknown";
-
-	if (be->lock_fd < 0)
-		return 0;
-	if (fcntl(be->lock_fd, F_OFD_SETLK, &own) == 0) {
-		fcntl(be->lock_fd, F_SETLK, &tag);
-		return 0;
-	}
-	if (errno != EAGAIN && errno != EACCES)
-		return -errno;
-	tag.l_type = F_WRLCK;
-	if (fcntl(be->lock_fd, F_GETLK, &tag) == 0 && tag.l_type != F_UNLCK) {
-		char path[64];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)tag.l_pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (fgets(comm, sizeof(comm), f))
-				comm[strcspn(comm, "\n")] = 0;
-			fclose(f);
-		}
-		log_err("LUN %s is in use by process %d (%s); run cxlflashd to share it between "
-			"processes", name, (int)tag.l_pid, comm);
-	} else {
-		log_err("LUN %s is in use by another process; run cxlflashd to share it between "
-			"processes", name);
-	}
-	return -EBUSY;
-}
-
 static int open_lun(const char *name, int oflags, struct mopen **out)
 {
 	struct be_spec spec;
@@ -319,7 +276,7 @@ static int open_lun(const char *name, int oflags, struct mopen **out)
 	rc = be_open(&spec, &be);
 	if (rc)
 		return rc;
-	rc = lock_lun(be, name, spec.readonly);
+	rc = lun_lock(be, name, spec.readonly);
 	if (rc) {
 		be_close(be);
 		return rc;

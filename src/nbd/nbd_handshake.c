@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nbd_handshake.c - the fixed newstyle handshake and option haggling:
+ * EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY; STARTTLS and the
+ * meta-context options are answered NBD_REP_ERR_UNSUP like any unknown
+ * option. The export reference is taken here (GO / EXPORT_NAME) and dropped
+ * by nbd_conn_put_export() when the connection ends.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "nbd/nbd_internal.h"
+#include "nbd/nbd_proto.h"
+#include "util/byteorder.h"
+#include "util/log.h"
+
+/* Longest option payload we read: GO/INFO carry a name (4096) and a few
+ * info requests. Longer ones are drained and refused, up to a point. */
+#define OPT_MAX_LEN     (NBD_MAX_STRING + 64u)
+#define OPT_DRAIN_MAX   (1u << 20)
+
+static int send_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
+		      uint32_t len)
+{
+	uint8_t hdr[NBD_OPT_REPLY_HDR_LEN];
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
+
+	put_be64(hdr, NBD_OPT_REPLY_MAGIC);
+	put_be32(hdr + 8, opt);
+	put_be32(hdr + 12, type);
+	put_be32(hdr + 16, len);
+	return nbd_sendv(c, iov, len ? 2 : 1);
+}
+
+/* An error reply carrying a message for humans. */
+static int send_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int send_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	log_info("option %u refused: %s", opt, msg);
+	return send_reply(c, opt, type, msg, (uint32_t)n);
+}
+
+static uint32_t get_error_to_rep(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return NBD_REP_ERR_UNKNOWN;
+	case -ESHUTDOWN:
+		return NBD_REP_ERR_SHUTDOWN;
+	case -EINVAL:
+		return NBD_REP_ERR_INVALID;
+	default:
+		return NBD_REP_ERR_POLICY;
+	}
+}
+
+void nbd_conn_put_export(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+
+	if (!c->have_ref)
+		return;
+	if (srv->prov.put)
+		srv->prov.put(srv->prov.arg, c->ref);
+	c->have_ref = false;
+	c->be = NULL;
+	c->ref = NULL;
+}
+
+/* Ask the provider for @name. Return 0, or the provider's -errno with @why. */
+static int get_export(struct nbd_conn *c, const char *name, char *why, size_t len)
+{
+	struct nbd_server *srv = c->srv;
+	struct backend *be = NULL;
+	bool ro = false;
+	void *ref = NULL;
+	int rc;
+
+	why[0] = 0;
+	rc = srv->prov.get(srv->prov.arg, name, &be, &ro, &ref, why, len);
+	if (rc == 0 && !be)
+		rc = -EIO;
+	if (rc) {
+		if (!why[0])
+			snprintf(why, len, "export '%s': %s", name, strerror(-rc));
+		return rc < 0 ? rc : -EIO;
+	}
+	c->be = be;
+	c->readonly = ro;
+	c->ref = ref;
+	c->have_ref = true;
+	c->size = be->nblocks << BE_BLOCK_SHIFT;
+	c->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		    NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
+	if (ro)
+		c->tflags |= NBD_FLAG_READ_ONLY;
+	if (!srv->cfg.no_multi_conn)
+		c->tflags |= NBD_FLAG_CAN_MULTI_CONN;
+	/* Every read goes out as one chunk, so "don't fragment" is free. */
+	if (c->structured)
+		c->tflags |= NBD_FLAG_SEND_DF;
+	return 0;
+}
+
+static int opt_export_name(struct nbd_conn *c, char *data, uint32_t len)
+{
+	uint8_t reply[10 + NBD_EXPORT_NAME_PAD] = { 0 };
+	char why[256];
+	int rc;
+
+	data[len] = 0;
+	if (strlen(data) != len) {
+		log_info("EXPORT_NAME with a NUL in the name: closing");
+		return -EINVAL;
+	}
+	rc = get_export(c, data, why, sizeof(why));
+	if (rc) {
+		/* No way to refuse but hanging up (the protocol says so). */
+		log_info("EXPORT_NAME '%s' refused: %s", data, why);
+		return rc;
+	}
+	put_be64(reply, c->size);
+	put_be16(reply + 8, c->tflags);
+	rc = nbd_send(c, reply, c->no_zeroes ? 10 : sizeof(reply));
+	return rc ? rc : 1;
+}
+
+static int send_info_export(struct nbd_conn *c, uint32_t opt)
+{
+	uint8_t b[12];
+
+	put_be16(b, NBD_INFO_EXPORT);
+	put_be64(b + 2, c->size);
+	put_be16(b + 10, c->tflags);
+	return send_reply(c, opt, NBD_REP_INFO, b, sizeof(b));
+}
+
+static int send_info_block_size(struct nbd_conn *c, uint32_t opt)
+{
+	uint8_t b[14];
+
+	put_be16(b, NBD_INFO_BLOCK_SIZE);
+	put_be32(b + 2, NBD_MIN_BLOCK);
+	put_be32(b + 6, NBD_PREF_BLOCK);
+	put_be32(b + 10, NBD_MAX_PAYLOAD);
+	return send_reply(c, opt, NBD_REP_INFO, b, sizeof(b));
+}
+
+static int send_info_name(struct nbd_conn *c, uint32_t opt, const char *name, uint32_t nlen)
+{
+	uint8_t *b = malloc(2 + (size_t)nlen);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	put_be16(b, NBD_INFO_NAME);
+	memcpy(b + 2, name, nlen);
+	rc = send_reply(c, opt, NBD_REP_INFO, b, 2 + nlen);
+	free(b);
+	return rc;
+}
+
+/* NBD_OPT_INFO and NBD_OPT_GO: name length, name, count, info requests. */
+static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t len)
+{
+	uint32_t nlen;
+	uint16_t nreq;
+	bool want_name = false;
+	char name[NBD_MAX_STRING + 1];
+	char why[256];
+	int rc;
+
+	if (len < 6)
+		return send_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
+	nlen = get_be32(data);
+	if (nlen > NBD_MAX_STRING || nlen > len - 6)
+		return send_error(c, opt, NBD_REP_ERR_INVALID,
+				  "export name length %u does not fit the option", nlen);
+	nreq = get_be16(data + 4 + nlen);
+	if (len != 6 + nlen + 2u * nreq)
+		return send_error(c, opt, NBD_REP_ERR_INVALID,
+				  "option length %u does not match %u info requests", len, nreq);
+	memcpy(name, data + 4, nlen);
+	name[nlen] = 0;
+	if (strlen(name) != nlen)
+		return send_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
+	for (uint16_t i = 0; i < nreq; i++)
+		if (get_be16(data + 6 + nlen + 2u * i) == NBD_INFO_NAME)
+			want_name = true;
+
+	rc = get_export(c, name, why, sizeof(why));
+	if (rc)
+		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
+	rc = send_info_export(c, opt);
+	if (!rc && want_name)
+		rc = send_info_name(c, opt, name, nlen);
+	/* Always sent: with a minimum of 1 every client is compatible. */
+	if (!rc)
+		rc = send_info_block_size(c, opt);
+	/* INFO only looks: the reference goes before the client hears ACK. */
+	if (rc || opt == NBD_OPT_INFO)
+		nbd_conn_put_export(c);
+	if (!rc)
+		rc = send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	if (rc) {
+		nbd_conn_put_export(c);
+		return rc;
+	}
+	return opt == NBD_OPT_GO ? 1 : 0;
+}
+
+struct list_ctx {
+	struct nbd_conn *c;
+	int rc;
+};
+
+static void list_emit(void *arg, const char *name, const char *desc)
+{
+	struct list_ctx *lc = arg;
+	size_t nlen = strlen(name), dlen = desc ? strlen(desc) : 0;
+	uint8_t *b;
+
+	if (lc->rc || nlen > NBD_MAX_STRING)
+		return;
+	if (dlen > NBD_MAX_STRING)
+		dlen = NBD_MAX_STRING;
+	b = malloc(4 + nlen + dlen);
+	if (!b) {
+		lc->rc = -ENOMEM;
+		return;
+	}
+	put_be32(b, (uint32_t)nlen);
+	memcpy(b + 4, name, nlen);
+	memcpy(b + 4 + nlen, desc ? desc : "", dlen);
+	lc->rc = send_reply(lc->c, NBD_OPT_LIST, NBD_REP_SERVER, b, (uint32_t)(4 + nlen + dlen));
+	free(b);
+}
+
+static int opt_list(struct nbd_conn *c, uint32_t len)
+{
+	struct list_ctx lc = { .c = c };
+	struct nbd_server *srv = c->srv;
+
+	if (len)
+		return send_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+				  "LIST takes no data (got %u bytes)", len);
+	if (srv->prov.list)
+		srv->prov.list(srv->prov.arg, list_emit, &lc);
+	if (lc.rc)
+		return lc.rc;
+	return send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+}
+
+/* One option. Return 1: go to transmission; 0: next option; 2: the client
+ * aborted; negative: hang up. */
+static int handle_option(struct nbd_conn *c)
+{
+	uint8_t hdr[NBD_OPT_HDR_LEN];
+	uint8_t data[OPT_MAX_LEN + 1];
+	uint32_t opt, len;
+	int rc;
+
+	rc = nbd_recv(c, hdr, sizeof(hdr));
+	if (rc)
+		return rc == -ECONNRESET ? 2 : rc;
+	if (get_be64(hdr) != NBD_IHAVEOPT) {
+		log_info("bad option magic %#llx: closing", (unsigned long long)get_be64(hdr));
+		return -EPROTO;
+	}
+	opt = get_be32(hdr + 8);
+	len = get_be32(hdr + 12);
+	if (len > OPT_MAX_LEN) {
+		if (opt == NBD_OPT_EXPORT_NAME || len > OPT_DRAIN_MAX) {
+			log_info("option %u with %u bytes of data: closing", opt, len);
+			return -EPROTO;
+		}
+		rc = nbd_discard(c, len);
+		if (rc)
+			return rc;
+		return send_error(c, opt, NBD_REP_ERR_TOO_BIG,
+				  "option data of %u bytes exceeds the limit of %u", len, OPT_MAX_LEN);
+	}
+	rc = nbd_recv(c, data, len);
+	if (rc)
+		return rc;
+
+	switch (opt) {
+	case NBD_OPT_EXPORT_NAME:
+		return opt_export_name(c, (char *)data, len);
+	case NBD_OPT_GO:
+	case NBD_OPT_INFO:
+		return opt_info_go(c, opt, data, len);
+	case NBD_OPT_LIST:
+		return opt_list(c, len);
+	case NBD_OPT_ABORT:
+		/* The client may already have hung up: ignore send errors. */
+		send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		return 2;
+	case NBD_OPT_STRUCTURED_REPLY:
+		if (len)
+			return send_error(c, opt, NBD_REP_ERR_INVALID,
+					  "STRUCTURED_REPLY takes no data (got %u bytes)", len);
+		c->structured = true;
+		return send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	case NBD_OPT_STARTTLS:
+		return send_error(c, opt, NBD_REP_ERR_UNSUP, "TLS is not supported by this server");
+	default:
+		return send_error(c, opt, NBD_REP_ERR_UNSUP, "option %u is not supported", opt);
+	}
+}
+
+int nbd_handshake(struct nbd_conn *c)
+{
+	uint8_t hello[NBD_HELLO_LEN];
+	uint8_t cflags_b[4];
+	uint32_t cflags;
+	int rc;
+
+	put_be64(hello, NBD_MAGIC);
+	put_be64(hello + 8, NBD_IHAVEOPT);
+	put_be16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	rc = nbd_send(c, hello, sizeof(hello));
+	if (rc)
+		return rc;
+	rc = nbd_recv(c, cflags_b, sizeof(cflags_b));
+	if (rc)
+		return rc == -ECONNRESET ? 0 : rc;
+	cflags = get_be32(cflags_b);
+	if (cflags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
+		log_info("unknown client flags %#x: closing", cflags);
+		return -EPROTO;
+	}
+	c->no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
+	for (;;) {
+		rc = handle_option(c);
+		if (rc == 0)
+			continue;
+		if (rc == 2)
+			return 0;
+		return rc;
+	}
+}

@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nbd_transmit.c - the transmission phase: READ, WRITE, FLUSH, TRIM,
+ * WRITE_ZEROES (NO_HOLE) with FUA, and DISC.
+ *
+ * One thread per connection reads requests and submits them on its own
+ * be_engine, so many are in flight at once; between reads it reaps
+ * completions, and each completion writes its reply (out of order, as the
+ * protocol allows). Block-aligned requests go to the backend as they are.
+ * Requests that cover part of a 4 KiB block are done synchronously: reads
+ * of the covering blocks, and read-modify-write for writes under the
+ * server's per-block stripe lock (see docs/nbd.md for why a minimum block
+ * size of 1 is advertised).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "nbd/nbd_internal.h"
+#include "nbd/nbd_proto.h"
+#include "util/byteorder.h"
+#include "util/log.h"
+
+#define BLK_MASK          ((uint64_t)BE_BLOCK_SIZE - 1)
+#define INFLIGHT_BYTES    (64u << 20)   /* payload buffers per connection */
+#define WRITE_DRAIN_MAX   (256u << 20)  /* bigger "payloads" are garbage: hang up */
+#define ENGINE_WAIT_US    200u
+
+struct nbd_req {
+	struct be_io io;                /* first: the callback gets it */
+	struct nbd_conn *c;
+	uint64_t cookie;
+	uint64_t offset;
+	uint32_t len;
+	uint16_t type, flags;
+	uint8_t *buf;                   /* block-aligned data, or NULL */
+	size_t bytes;                   /* accounted in c->inflight_bytes */
+	uint32_t skew;                  /* READ: offset within the first block */
+	bool flush_after;               /* FUA: flush once the write is done */
+};
+
+uint32_t nbd_errno_to_nbd(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EROFS:
+	case -EACCES:
+		return NBD_EPERM;
+	case -ENOMEM:
+		return NBD_ENOMEM;
+	case -EINVAL:
+		return NBD_EINVAL;
+	case -ENOSPC:
+	case -EDQUOT:
+	case -EFBIG:
+		return NBD_ENOSPC;
+	case -EOVERFLOW:
+		return NBD_EOVERFLOW;
+	case -EOPNOTSUPP:
+		return NBD_ENOTSUP;
+	case -ESHUTDOWN:
+		return NBD_ESHUTDOWN;
+	default:
+		return NBD_EIO;
+	}
+}
+
+static void *alloc_blocks(size_t bytes)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, BE_BLOCK_SIZE, bytes ? bytes : BE_BLOCK_SIZE))
+		return NULL;
+	return p;
+}
+
+static int send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, const void *data,
+		       uint32_t len)
+{
+	uint8_t hdr[NBD_SIMPLE_REPLY_LEN];
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
+
+	put_be32(hdr, NBD_SIMPLE_REPLY_MAGIC);
+	put_be32(hdr + 4, err);
+	put_be64(hdr + 8, cookie);
+	return nbd_sendv(c, iov, data && len ? 2 : 1);
+}
+
+static void put_struct_hdr(uint8_t *hdr, uint16_t flags, uint16_t type, uint64_t cookie,
+			   uint32_t len)
+{
+	put_be32(hdr, NBD_STRUCTURED_REPLY_MAGIC);
+	put_be16(hdr + 4, flags);
+	put_be16(hdr + 6, type);
+	put_be64(hdr + 8, cookie);
+	put_be32(hdr + 16, len);
+}
+
+/* The one place a request's reply is written: success or an error. */
+static void reply(struct nbd_conn *c, const struct nbd_req *r, int res, const char *why)
+{
+	uint32_t err = res ? nbd_errno_to_nbd(res) : 0;
+
+	if (c->dead)
+		return;
+	if (res)
+		log_info("request type %u offset %llu length %u: %s", r->type,
+			 (unsigned long long)r->offset, r->len, why ? why : strerror(-res));
+	if (!c->structured || r->type != NBD_CMD_READ) {
+		/* Simple replies for everything but structured READs (allowed). */
+		send_simple(c, r->cookie, err,
+			    !err && r->type == NBD_CMD_READ ? r->buf + r->skew : NULL,
+			    !err && r->type == NBD_CMD_READ ? r->len : 0);
+		return;
+	}
+	if (!err) {
+		uint8_t hdr[NBD_STRUCT_REPLY_LEN + 8];
+		struct iovec iov[2] = { { hdr, sizeof(hdr) }, { r->buf + r->skew, r->len } };
+
+		put_struct_hdr(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+			       r->len + 8);
+		put_be64(hdr + NBD_STRUCT_REPLY_LEN, r->offset);
+		nbd_sendv(c, iov, 2);
+	} else {
+		uint8_t hdr[NBD_STRUCT_REPLY_LEN + 6];
+		const char *msg = why ? why : strerror(-res);
+		uint16_t mlen = (uint16_t)strnlen(msg, 256);
+		struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)msg, mlen } };
+
+		put_struct_hdr(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie,
+			       6u + mlen);
+		put_be32(hdr + NBD_STRUCT_REPLY_LEN, err);
+		put_be16(hdr + NBD_STRUCT_REPLY_LEN + 4, mlen);
+		nbd_sendv(c, iov, mlen ? 2 : 1);
+	}
+}
+
+static void req_free(struct nbd_req *r)
+{
+	struct nbd_conn *c = r->c;
+
+	c->inflight--;
+	c->inflight_bytes -= r->bytes;
+	free(r->buf);
+	free(r);
+}
+
+static void req_finish(struct nbd_req *r, int res, const char *why)
+{
+	reply(r->c, r, res, why);
+	req_free(r);
+}
+
+static void req_done(struct be_io *io, int res);
+
+/* Hand @r's be_io to the backend; a refusal completes it here. */
+static void req_submit(struct nbd_req *r)
+{
+	struct backend *be = r->c->be;
+	int rc;
+
+	r->io.cb = req_done;
+	r->io.cb_arg = r;
+	rc = be->ops->submit(be, r->c->eng, &r->io);
+	if (rc < 0)
+		req_finish(r, rc, NULL);
+	/* else: @r may already be gone (inline completion) */
+}
+
+static void req_done(struct be_io *io, int res)
+{
+	struct nbd_req *r = io->cb_arg;
+
+	if (res == 0 && r->flush_after) {
+		r->flush_after = false;
+		r->io.op = BE_OP_FLUSH;
+		r->io.lba = 0;
+		r->io.nblocks = 0;
+		r->io.buf = NULL;
+		req_submit(r);
+		return;
+	}
+	req_finish(r, res, NULL);
+}
+
+static void submit_op(struct nbd_req *r, enum be_op op, uint64_t lba, uint32_t nblocks,
+		      void *buf)
+{
+	memset(&r->io, 0, sizeof(r->io));
+	r->io.op = op;
+	r->io.lba = lba;
+	r->io.nblocks = nblocks;
+	r->io.buf = buf;
+	req_submit(r);
+}
+
+/* Lock the stripes of blocks @a and @b (a <= b) in index order. */
+static void rmw_lock(struct nbd_conn *c, uint64_t a, uint64_t b, bool lock)
+{
+	uintptr_t key = (uintptr_t)c->be;
+	unsigned sa = (unsigned)((a ^ (key >> 6)) % NBD_RMW_STRIPES);
+	unsigned sb = (unsigned)((b ^ (key >> 6)) % NBD_RMW_STRIPES);
+	pthread_mutex_t *m = c->srv->rmw;
+
+	if (sa > sb) {
+		unsigned t = sa;
+
+		sa = sb;
+		sb = t;
+	}
+	if (lock) {
+		pthread_mutex_lock(&m[sa]);
+		if (sb != sa)
+			pthread_mutex_lock(&m[sb]);
+	} else {
+		if (sb != sa)
+			pthread_mutex_unlock(&m[sb]);
+		pthread_mutex_unlock(&m[sa]);
+	}
+}
+
+/*
+ * Write @len bytes at byte @off that do not start and end on block
+ * boundaries: patch @data (NULL: zeroes) into the covering blocks. Only
+ * the partial head and tail blocks are read. Synchronous.
+ */
+static int rmw_write(struct nbd_conn *c, uint64_t off, uint32_t len, const void *data)
+{
+	uint64_t first = off >> BE_BLOCK_SHIFT, last = (off + len - 1) >> BE_BLOCK_SHIFT;
+	uint32_t n = (uint32_t)(last - first + 1);
+	uint32_t head = (uint32_t)(off & BLK_MASK);
+	uint8_t *buf = alloc_blocks((size_t)n << BE_BLOCK_SHIFT);
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	rmw_lock(c, first, last, true);
+	if (head)
+		rc = be_read_sync(c->be, first, 1, buf);
+	if (!rc && ((off + len) & BLK_MASK) && (last != first || !head))
+		rc = be_read_sync(c->be, last, 1, buf + ((size_t)(n - 1) << BE_BLOCK_SHIFT));
+	if (!rc) {
+		if (data)
+			memcpy(buf + head, data, len);
+		else
+			memset(buf + head, 0, len);
+		rc = be_write_sync(c->be, first, n, buf);
+	}
+	rmw_lock(c, first, last, false);
+	free(buf);
+	return rc;
+}
+
+/* WRITE_ZEROES / TRIM over a range that is not block aligned: for a
+ * WRITE_ZEROES (@trim false) partial blocks are zeroed by read-modify-write;
+ * a TRIM leaves them alone (it is only a hint). Whole blocks in between get
+ * @op. Synchronous. */
+static int unaligned_zero(struct nbd_conn *c, uint64_t off, uint32_t len, enum be_op op,
+			  bool trim)
+{
+	uint64_t end = off + len;
+	uint64_t a = (off + BLK_MASK) & ~BLK_MASK, b = end & ~BLK_MASK;
+	int rc = 0;
+
+	if (a >= b)             /* inside one block or across one boundary */
+		return trim ? 0 : rmw_write(c, off, len, NULL);
+	if (!trim && off < a)
+		rc = rmw_write(c, off, (uint32_t)(a - off), NULL);
+	if (!rc)
+		rc = c->be->ops->io_sync(c->be, op, a >> BE_BLOCK_SHIFT,
+					 (uint32_t)((b - a) >> BE_BLOCK_SHIFT), NULL);
+	if (!rc && !trim && b < end)
+		rc = rmw_write(c, b, (uint32_t)(end - b), NULL);
+	return rc;
+}
+
+static bool aligned(uint64_t off, uint32_t len)
+{
+	return !(off & BLK_MASK) && !(len & BLK_MASK);
+}
+
+/* Synchronous work finished: flush for FUA, then reply. */
+static void finish_sync(struct nbd_req *r, int rc)
+{
+	if (!rc && r->flush_after) {
+		r->flush_after = false;
+		submit_op(r, BE_OP_FLUSH, 0, 0, NULL);
+		return;
+	}
+	req_finish(r, rc, NULL);
+}
+
+static void do_read(struct nbd_req *r)
+{
+	uint64_t first = r->offset >> BE_BLOCK_SHIFT;
+	uint64_t last = (r->offset + r->len - 1) >> BE_BLOCK_SHIFT;
+	uint32_t n = (uint32_t)(last - first + 1);
+
+	r->bytes = (size_t)n << BE_BLOCK_SHIFT;
+	r->c->inflight_bytes += r->bytes;
+	r->buf = alloc_blocks(r->bytes);
+	if (!r->buf) {
+		req_finish(r, -ENOMEM, NULL);
+		return;
+	}
+	r->skew = (uint32_t)(r->offset & BLK_MASK);
+	r->flush_after = false;
+	submit_op(r, BE_OP_READ, first, n, r->buf);
+}
+
+static void do_write(struct nbd_req *r, uint8_t *data)
+{
+	int rc;
+
+	if (aligned(r->offset, r->len)) {
+		r->buf = data;
+		submit_op(r, BE_OP_WRITE, r->offset >> BE_BLOCK_SHIFT,
+			  r->len >> BE_BLOCK_SHIFT, data);
+		return;
+	}
+	rc = rmw_write(r->c, r->offset, r->len, data);
+	free(data);
+	finish_sync(r, rc);
+}
+
+static void do_zero(struct nbd_req *r, enum be_op op)
+{
+	if (aligned(r->offset, r->len)) {
+		submit_op(r, op, r->offset >> BE_BLOCK_SHIFT, r->len >> BE_BLOCK_SHIFT, NULL);
+		return;
+	}
+	finish_sync(r, unaligned_zero(r->c, r->offset, r->len, op, r->type == NBD_CMD_TRIM));
+}
+
+/* Which command flags each command accepts (given what was negotiated). */
+static uint16_t allowed_flags(const struct nbd_conn *c, uint16_t type)
+{
+	uint16_t f = NBD_CMD_FLAG_FUA;  /* valid on every command with SEND_FUA */
+
+	if (type == NBD_CMD_READ && c->structured)
+		f |= NBD_CMD_FLAG_DF;
+	if (type == NBD_CMD_WRITE_ZEROES)
+		f |= NBD_CMD_FLAG_NO_HOLE;
+	return f;
+}
+
+/*
+ * Check a request against the export. Return 0, or a negative errno with
+ * @why set: the request gets an error reply (a WRITE's payload is drained
+ * by the caller first).
+ */
+static int check_request(struct nbd_conn *c, const struct nbd_req *r, const char **why)
+{
+	bool has_range = r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
+			 r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES;
+	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
+		      r->type == NBD_CMD_WRITE_ZEROES;
+
+	if (!has_range && r->type != NBD_CMD_FLUSH) {
+		*why = "unknown command";
+		return -EINVAL;
+	}
+	if (r->flags & ~allowed_flags(c, r->type)) {
+		*why = "command flag not valid for this command";
+		return -EINVAL;
+	}
+	if (writes && c->readonly) {
+		*why = "export is read-only";
+		return -EPERM;
+	}
+	if (!has_range)
+		return 0;
+	if (r->len == 0) {
+		*why = "zero-length request";
+		return -EINVAL;
+	}
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->len > NBD_MAX_PAYLOAD) {
+		*why = "request exceeds the maximum block size (32 MiB)";
+		return -EINVAL;
+	}
+	if (r->offset > c->size || r->len > c->size - r->offset) {
+		*why = "request beyond the end of the export";
+		return writes && r->type != NBD_CMD_TRIM ? -ENOSPC : -EINVAL;
+	}
+	return 0;
+}
+
+/* Read one request and start it. Return 1 to go on, 0 on DISC or EOF,
+ * or a negative errno (the connection is closed). */
+static int handle_request(struct nbd_conn *c)
+{
+	uint8_t hdr[NBD_REQUEST_LEN];
+	struct nbd_req *r;
+	const char *why = NULL;
+	uint8_t *data = NULL;
+	int rc;
+
+	rc = nbd_recv(c, hdr, sizeof(hdr));
+	if (rc)
+		return rc == -ECONNRESET ? 0 : rc;
+	if (get_be32(hdr) != NBD_REQUEST_MAGIC) {
+		log_info("bad request magic %#x: closing", get_be32(hdr));
+		return -EPROTO;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->c = c;
+	r->flags = get_be16(hdr + 4);
+	r->type = get_be16(hdr + 6);
+	r->cookie = get_be64(hdr + 8);
+	r->offset = get_be64(hdr + 16);
+	r->len = get_be32(hdr + 24);
+	c->inflight++;
+	log_debug("request type %u flags %#x offset %llu length %u", r->type, r->flags,
+		  (unsigned long long)r->offset, r->len);
+
+	if (r->type == NBD_CMD_DISC) {
+		req_free(r);
+		return 0;
+	}
+	rc = check_request(c, r, &why);
+	if (r->type == NBD_CMD_WRITE) {
+		/* The payload follows whatever we think of the request. */
+		if (rc) {
+			int err = rc;
+
+			if (r->len > WRITE_DRAIN_MAX) {
+				log_info("WRITE of %u bytes: closing", r->len);
+				req_free(r);
+				return -EPROTO;
+			}
+			rc = nbd_discard(c, r->len);
+			if (rc) {
+				req_free(r);
+				return rc;
+			}
+			req_finish(r, err, why);
+			return 1;
+		}
+		data = alloc_blocks(r->len);
+		if (!data) {
+			rc = nbd_discard(c, r->len);
+			req_finish(r, -ENOMEM, NULL);
+			return rc ? rc : 1;
+		}
+		r->bytes = r->len;
+		c->inflight_bytes += r->bytes;
+		rc = nbd_recv(c, data, r->len);
+		if (rc) {
+			free(data);
+			req_free(r);
+			return rc;
+		}
+	} else if (rc) {
+		req_finish(r, rc, why);
+		return 1;
+	}
+
+	r->flush_after = (r->flags & NBD_CMD_FLAG_FUA) && r->type != NBD_CMD_READ &&
+			 r->type != NBD_CMD_FLUSH;
+	switch (r->type) {
+	case NBD_CMD_READ:
+		do_read(r);
+		break;
+	case NBD_CMD_WRITE:
+		do_write(r, data);
+		break;
+	case NBD_CMD_FLUSH:
+		submit_op(r, BE_OP_FLUSH, 0, 0, NULL);
+		break;
+	case NBD_CMD_TRIM:
+		do_zero(r, BE_OP_DISCARD);
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		/* NO_HOLE: the client wants allocated zeroes, not a hole. */
+		do_zero(r, (r->flags & NBD_CMD_FLAG_NO_HOLE) || !c->be->can_unmap
+			   ? BE_OP_WRITE_ZEROES : BE_OP_DISCARD);
+		break;
+	}
+	return 1;
+}
+
+static void reap(struct nbd_conn *c, unsigned wait_us)
+{
+	if (!be_engine_inflight(c->eng))
+		return;
+	if (wait_us)
+		be_engine_wait(c->eng, wait_us);
+	if (be_engine_poll(c->eng, 0) < 0)
+		log_err("I/O engine poll failed");
+}
+
+void nbd_transmit(struct nbd_conn *c)
+{
+	unsigned depth = c->srv->cfg.queue_depth;
+	int rc;
+
+	rc = be_engine_create(&c->eng, depth);
+	if (rc) {
+		log_err("cannot create an I/O engine: %s", strerror(-rc));
+		return;
+	}
+	while (!c->dead) {
+		/* Back-pressure: reap before reading more. */
+		if ((c->inflight >= depth || c->inflight_bytes >= INFLIGHT_BYTES) &&
+		    be_engine_inflight(c->eng)) {
+			reap(c, 1000);
+			continue;
+		}
+		if (be_engine_inflight(c->eng)) {
+			reap(c, 0);
+			if (!nbd_rx_ready(c)) {
+				reap(c, ENGINE_WAIT_US);
+				continue;
+			}
+		}
+		rc = handle_request(c);
+		if (rc <= 0) {
+			if (rc < 0 && rc != -ECONNRESET && rc != -EPROTO)
+				log_info("connection ends: %s", strerror(-rc));
+			break;
+		}
+	}
+	/* Requests in flight finish (their replies may still go out). */
+	while (be_engine_inflight(c->eng))
+		reap(c, 100000);
+	be_engine_destroy(c->eng);
+	c->eng = NULL;
+}
