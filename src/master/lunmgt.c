@@ -126,6 +126,12 @@ int handle_manage_lun(struct mopen *o, const struct mcaller *who, void *arg)
 		return -EINVAL;
 	}
 	if (req->hdr.flags & DK_CXLFLASH_MANAGE_LUN_ENABLE_SUPERPIPE) {
+		if (lun->legacy_users) {
+			/* As the kernel refuses a disk that is in use. */
+			log_info("MANAGE_LUN: LUN %s has %u legacy (NBD) clients", lun->name,
+				 lun->legacy_users);
+			return -EBUSY;
+		}
 		lun->superpipe = true;
 	} else if (req->hdr.flags & DK_CXLFLASH_MANAGE_LUN_DISABLE_SUPERPIPE) {
 		if (lun->mode != MODE_NONE) {

@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -61,6 +62,7 @@ struct mlun {
 	struct chunk_alloc ca;
 	uint64_t retired_chunks;   /* chunks kept out of use after a failed scrub */
 	unsigned opens;            /* live opens of this LUN */
+	unsigned legacy_users;     /* legacy-mode (NBD) clients: superpipe refused while > 0 */
 };
 
 /* One client's open of a LUN. */
@@ -163,6 +165,18 @@ int master_ioctl(struct mopen *o, const struct mcaller *who, unsigned long reque
 size_t master_ioctl_size(unsigned long request);
 /* A name for logs ("DK_CXLFLASH_ATTACH"). */
 const char *master_ioctl_name(unsigned long request);
+
+/* How the status shows LUNs: a label (cxlflashd's LUN name) and the number
+ * of legacy-mode (NBD) clients. Both optional; called with the master lock held. */
+struct master_status_names {
+	const char *(*label)(void *arg, const struct mlun *l);
+	unsigned (*legacy_clients)(void *arg, const struct mlun *l);
+	void *arg;
+};
+/* master_status() - print LUNs, contexts and resource handles to @f as a
+ * table or as JSON; @vluns_only: just the resource handles. */
+void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
+		   const struct master_status_names *names);
 
 /* Test and admin hooks. */
 /* master_ctx_error() - put a context in the error state, as an AFU reset

@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* syslog_sink.c: <syslog.h> names clash with our level names. */
+void syslog_sink_open(const char *ident);
+void syslog_sink_write(int lvl, const char *msg);
+
 static int level = -1;
+static int use_syslog;
 
 static int current_level(void)
 {
@@ -48,8 +53,23 @@ void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (use_syslog) {
+		syslog_sink_write((int)lvl, buf);
+		return;
+	}
 	if (lvl >= LOG_INFO)
 		fprintf(stderr, "cxlflash: %s: %s: %s\n", names[lvl], func, buf);
 	else
 		fprintf(stderr, "cxlflash: %s: %s\n", names[lvl], buf);
+}
+
+void log_set_level(enum log_level lvl)
+{
+	__atomic_store_n(&level, (int)lvl, __ATOMIC_RELAXED);
+}
+
+void log_to_syslog(const char *ident)
+{
+	syslog_sink_open(ident);
+	use_syslog = 1;
 }

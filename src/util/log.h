@@ -12,6 +12,10 @@ enum log_level { LOG_QUIET = 0, LOG_ERR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEB
 void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int log_enabled(enum log_level lvl);
+/* log_set_level() - override CXLFLASH_LOG. */
+void log_set_level(enum log_level lvl);
+/* log_to_syslog() - send messages to syslog (facility daemon) from now on. */
+void log_to_syslog(const char *ident);
 
 #define log_err(...)    log_msg(LOG_ERR, __func__, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_WARN, __func__, __VA_ARGS__)

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.c - cxlflashd's LUN list and options, from the command line and
+ * from a config file of lines like
+ *
+ *   lun lun0 file:/var/lib/cxlflash/lun0.img?size=64G allow=uid:1000,gid:100
+ *   lun scratch ram:4G allow=all mode=legacy wwid=600a0b80...
+ *   socket /run/cxlflash/cxlflashd.sock
+ *   socket-mode 0666
+ *   nbd-socket /run/cxlflash/nbd.sock
+ *   nbd-tcp 127.0.0.1:10809
+ */
+#include "daemon/daemon.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/wire.h"
+
+void daemon_config_defaults(struct daemon_config *cfg)
+{
+	char dir[sizeof(cfg->socket)];
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->socket, sizeof(cfg->socket), "%s", wire_socket_path());
+	cfg->socket_mode = 0666;
+	cfg->nbd = true;
+	snprintf(dir, sizeof(dir), "%s", cfg->socket);
+	snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.90s/nbd.sock", dirname(dir));
+	snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "127.0.0.1");
+	cfg->nbd_tcp_port = 10809;
+	cfg->sq_mode = true;
+}
+
+static struct dlun_config *find(struct daemon_config *cfg, const char *name, size_t len)
+{
+	for (unsigned i = 0; i < cfg->nluns; i++)
+		if (strlen(cfg->luns[i].name) == len && !strncmp(cfg->luns[i].name, name, len))
+			return &cfg->luns[i];
+	return NULL;
+}
+
+int daemon_add_lun(struct daemon_config *cfg, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct dlun_config *l;
+	size_t n = eq ? (size_t)(eq - arg) : 0;
+
+	if (!eq || n == 0 || n >= DAEMON_NAME_MAX || !eq[1]) {
+		fprintf(stderr, "cxlflashd: --lun wants NAME=SPEC (e.g. lun0=ram:4G), not '%s'\n",
+			arg);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)arg[i]) && !strchr("-_.", arg[i])) {
+			fprintf(stderr, "cxlflashd: LUN name '%.*s': use letters, digits, '-', '_', '.'\n",
+				(int)n, arg);
+			return -EINVAL;
+		}
+	}
+	if (find(cfg, arg, n)) {
+		fprintf(stderr, "cxlflashd: LUN '%.*s' given twice\n", (int)n, arg);
+		return -EINVAL;
+	}
+	if (cfg->nluns == DAEMON_MAX_LUNS) {
+		fprintf(stderr, "cxlflashd: at most %d LUNs\n", DAEMON_MAX_LUNS);
+		return -EINVAL;
+	}
+	l = &cfg->luns[cfg->nluns++];
+	memset(l, 0, sizeof(*l));
+	memcpy(l->name, arg, n);
+	snprintf(l->spec, sizeof(l->spec), "%s", eq + 1);
+	return 0;
+}
+
+static int parse_allow(struct dlun_config *l, const char *list)
+{
+	char buf[1024], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		unsigned long v;
+
+		if (!strcmp(t, "all")) {
+			l->allow_all = true;
+		} else if (!strncmp(t, "uid:", 4) || !strncmp(t, "user:", 5)) {
+			const char *s = strchr(t, ':') + 1;
+			struct passwd *pw;
+
+			v = strtoul(s, &end, 10);
+			if (*s && !*end) {
+				/* numeric */
+			} else if ((pw = getpwnam(s))) {
+				v = pw->pw_uid;
+			} else {
+				fprintf(stderr, "cxlflashd: unknown user '%s'\n", s);
+				return -EINVAL;
+			}
+			if (l->nuids == DAEMON_MAX_ALLOW)
+				return -EINVAL;
+			l->uids[l->nuids++] = (uid_t)v;
+		} else if (!strncmp(t, "gid:", 4) || !strncmp(t, "group:", 6)) {
+			const char *s = strchr(t, ':') + 1;
+			struct group *gr;
+
+			v = strtoul(s, &end, 10);
+			if (*s && !*end) {
+				/* numeric */
+			} else if ((gr = getgrnam(s))) {
+				v = gr->gr_gid;
+			} else {
+				fprintf(stderr, "cxlflashd: unknown group '%s'\n", s);
+				return -EINVAL;
+			}
+			if (l->ngids == DAEMON_MAX_ALLOW)
+				return -EINVAL;
+			l->gids[l->ngids++] = (gid_t)v;
+		} else {
+			fprintf(stderr, "cxlflashd: allow-list entry '%s': use all, uid:N, user:NAME, "
+				"gid:N or group:NAME\n", t);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int parse_wwid(struct dlun_config *l, const char *hex)
+{
+	if (strlen(hex) != 2 * CXLFLASH_WWID_LEN)
+		goto bad;
+	for (unsigned i = 0; i < CXLFLASH_WWID_LEN; i++) {
+		unsigned v;
+
+		if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+		    sscanf(hex + 2 * i, "%2x", &v) != 1)
+			goto bad;
+		l->wwid[i] = (uint8_t)v;
+	}
+	l->have_wwid = true;
+	return 0;
+bad:
+	fprintf(stderr, "cxlflashd: a WWID is %d hex digits, not '%s'\n", 2 * CXLFLASH_WWID_LEN,
+		hex);
+	return -EINVAL;
+}
+
+static int apply(struct dlun_config *l, const char *key, const char *val)
+{
+	if (!strcmp(key, "allow"))
+		return parse_allow(l, val);
+	if (!strcmp(key, "wwid"))
+		return parse_wwid(l, val);
+	if (!strcmp(key, "mode")) {
+		if (strcmp(val, "legacy") && strcmp(val, "superpipe")) {
+			fprintf(stderr, "cxlflashd: mode is legacy or superpipe, not '%s'\n", val);
+			return -EINVAL;
+		}
+		l->legacy = !strcmp(val, "legacy");
+		return 0;
+	}
+	fprintf(stderr, "cxlflashd: unknown LUN option '%s'\n", key);
+	return -EINVAL;
+}
+
+int daemon_lun_option(struct daemon_config *cfg, const char *opt, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct dlun_config *l = find(cfg, arg, eq ? (size_t)(eq - arg) : strlen(arg));
+
+	if (!l) {
+		fprintf(stderr, "cxlflashd: --%s %s: no LUN of that name (give --lun first)\n", opt,
+			arg);
+		return -EINVAL;
+	}
+	if (!strcmp(opt, "legacy"))
+		return apply(l, "mode", "legacy");
+	if (!eq) {
+		fprintf(stderr, "cxlflashd: --%s wants NAME=VALUE\n", opt);
+		return -EINVAL;
+	}
+	return apply(l, opt, eq + 1);
+}
+
+int daemon_read_config(struct daemon_config *cfg, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[8192];
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (!f) {
+		rc = -errno;
+		fprintf(stderr, "cxlflashd: %s: %s\n", path, strerror(errno));
+		return rc;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *save = NULL, *w[16];
+		int n = 0;
+
+		lineno++;
+		line[strcspn(line, "#\n")] = 0;
+		for (char *t = strtok_r(line, " \t", &save); t && n < 16; t = strtok_r(NULL, " \t", &save))
+			w[n++] = t;
+		if (n == 0)
+			continue;
+		if (!strcmp(w[0], "lun") && n >= 3) {
+			char arg[4200];
+
+			snprintf(arg, sizeof(arg), "%s=%s", w[1], w[2]);
+			rc = daemon_add_lun(cfg, arg);
+			for (int i = 3; !rc && i < n; i++) {
+				char *eq = strchr(w[i], '=');
+
+				if (!eq) {
+					rc = -EINVAL;
+					break;
+				}
+				*eq = 0;
+				rc = apply(&cfg->luns[cfg->nluns - 1], w[i], eq + 1);
+			}
+		} else if (!strcmp(w[0], "socket") && n == 2) {
+			snprintf(cfg->socket, sizeof(cfg->socket), "%s", w[1]);
+		} else if (!strcmp(w[0], "socket-mode") && n == 2) {
+			cfg->socket_mode = (mode_t)strtoul(w[1], NULL, 8);
+		} else if (!strcmp(w[0], "nbd-socket") && n == 2) {
+			snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%s",
+				 strcmp(w[1], "none") ? w[1] : "");
+		} else if (!strcmp(w[0], "nbd-tcp") && n == 2) {
+			char *colon = strrchr(w[1], ':');
+
+			if (!strcmp(w[1], "none")) {
+				cfg->nbd_tcp_addr[0] = 0;
+			} else if (colon) {
+				*colon = 0;
+				snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "%s", w[1]);
+				cfg->nbd_tcp_port = (uint16_t)atoi(colon + 1);
+			} else {
+				cfg->nbd_tcp_port = (uint16_t)atoi(w[1]);
+			}
+		} else {
+			rc = -EINVAL;
+		}
+		if (rc)
+			fprintf(stderr, "cxlflashd: %s:%u: cannot use this line\n", path, lineno);
+	}
+	fclose(f);
+	return rc;
+}

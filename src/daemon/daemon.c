@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.c - cxlflashd's state: its LUNs, who may open them, the admin
+ * requests and the NBD export of legacy-mode LUNs (see daemon.h).
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "master/lunlock.h"
+#include "master/master.h"
+#include "nbd/nbd_server.h"
+#include "server/server.h"
+#include "util/log.h"
+
+struct dlun {
+	struct dlun_config cfg;
+	char path[PATH_MAX];       /* a file LUN's real path ("" for memory) */
+	struct mlun *lun;
+	struct mopen *hold;        /* the daemon's own open: the LUN lives as long as we do */
+};
+
+struct cxlfd {
+	struct daemon_config cfg;
+	struct master *m;
+	struct msrv *srv;
+	struct nbd_server *nbd;
+	uint16_t nbd_port;
+	struct dlun luns[DAEMON_MAX_LUNS];
+	unsigned nluns;
+};
+
+/* ---- who may open what ------------------------------------------------------ */
+
+/* Is @gid among @pid's supplementary groups (from /proc)? */
+static bool in_groups(pid_t pid, gid_t gid)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (strncmp(line, "Groups:", 7))
+			continue;
+		for (p = line + 7;; p = end) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if ((gid_t)g == gid) {
+				found = true;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool allowed(const struct dlun *l, const struct wire_cred *cr)
+{
+	if (cr->uid == 0 || cr->uid == geteuid() || l->cfg.allow_all)
+		return true;
+	for (unsigned i = 0; i < l->cfg.nuids; i++)
+		if (l->cfg.uids[i] == cr->uid)
+			return true;
+	for (unsigned i = 0; i < l->cfg.ngids; i++)
+		if (l->cfg.gids[i] == cr->gid || in_groups(cr->pid, l->cfg.gids[i]))
+			return true;
+	return false;
+}
+
+/* A LUN by its name, its spec, or (a file LUN) any path to its file. */
+static struct dlun *find_lun(struct cxlfd *d, const char *name)
+{
+	char real[PATH_MAX];
+	bool have_real = name[0] == '/' && realpath(name, real);
+
+	if (!strncmp(name, "file:", 5))
+		have_real = realpath(name + 5, real) != NULL;
+	for (unsigned i = 0; i < d->nluns; i++) {
+		struct dlun *l = &d->luns[i];
+
+		if (!strcmp(l->cfg.name, name) || !strcmp(l->cfg.spec, name) ||
+		    (have_real && l->path[0] && !strcmp(l->path, real)))
+			return l;
+	}
+	return NULL;
+}
+
+static int resolve(void *arg, const char *name, int oflags, const struct wire_cred *cr,
+		   struct mlun **lun)
+{
+	struct cxlfd *d = arg;
+	struct dlun *l = find_lun(d, name);
+
+	(void)oflags;
+	if (!l)
+		return -ENOENT;
+	if (!allowed(l, cr)) {
+		log_warn("uid %d (pid %d) may not open LUN %s", (int)cr->uid, (int)cr->pid,
+			 l->cfg.name);
+		return -EACCES;
+	}
+	*lun = l->lun;
+	return 0;
+}
+
+/* ---- admin -------------------------------------------------------------------- */
+
+static const char *label(void *arg, const struct mlun *m)
+{
+	struct cxlfd *d = arg;
+
+	for (unsigned i = 0; i < d->nluns; i++)
+		if (d->luns[i].lun == m)
+			return d->luns[i].cfg.name;
+	return NULL;
+}
+
+static unsigned legacy_clients(void *arg, const struct mlun *m)
+{
+	(void)arg;
+	return m->legacy_users;
+}
+
+static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
+{
+	struct master_status_names names = { label, legacy_clients, d };
+	bool json = req->request & WIRE_STATUS_JSON;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int rc;
+
+	if (!f)
+		return msrv_reply_text(sock, req, -ENOMEM, "", 0);
+	if (!(req->request & WIRE_STATUS_VLUNS) && !json)
+		fprintf(f, "cxlflashd pid %d, socket %s\n", (int)getpid(), d->cfg.socket);
+	master_status(d->m, f, json, req->request & WIRE_STATUS_VLUNS, &names);
+	fclose(f);
+	rc = msrv_reply_text(sock, req, 0, text, len);
+	free(text);
+	return rc;
+}
+
+/* LUN_MODE: MANAGE_LUN through the daemon's own open, by name or WWID. */
+static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
+			  const char *payload, const struct wire_cred *cr)
+{
+	struct mcaller who = { getpid(), getppid(), false };
+	struct dk_cxlflash_manage_lun ml;
+	struct dlun *l = find_lun(d, payload);
+	char msg[256] = "";
+	int rc;
+
+	if (cr->uid != 0 && cr->uid != geteuid()) {
+		snprintf(msg, sizeof(msg), "changing a LUN's mode needs root");
+		return msrv_reply_text(sock, req, -EPERM, msg, strlen(msg));
+	}
+	for (unsigned i = 0; !l && i < d->nluns; i++) {
+		char w[2 * CXLFLASH_WWID_LEN + 1];
+
+		for (unsigned k = 0; k < CXLFLASH_WWID_LEN; k++)
+			sprintf(w + 2 * k, "%02x", d->luns[i].lun->wwid[k]);
+		if (!strcasecmp(w, payload))
+			l = &d->luns[i];
+	}
+	if (!l) {
+		snprintf(msg, sizeof(msg), "no LUN named or with WWID '%s'", payload);
+		return msrv_reply_text(sock, req, -ENOENT, msg, strlen(msg));
+	}
+	memset(&ml, 0, sizeof(ml));
+	memcpy(ml.wwid, l->lun->wwid, sizeof(ml.wwid));
+	ml.hdr.flags = req->request ? DK_CXLFLASH_MANAGE_LUN_ENABLE_SUPERPIPE
+				    : DK_CXLFLASH_MANAGE_LUN_DISABLE_SUPERPIPE;
+	rc = master_ioctl(l->hold, &who, DK_CXLFLASH_MANAGE_LUN, &ml);
+	if (rc == -EBUSY)
+		snprintf(msg, sizeof(msg), "LUN %s is in use (%s)", l->cfg.name,
+			 req->request ? "NBD clients are connected"
+				      : "superpipe resource handles are open");
+	else if (rc)
+		snprintf(msg, sizeof(msg), "MANAGE_LUN failed: %s", strerror(-rc));
+	else
+		log_notice("LUN %s is now in %s mode", l->cfg.name,
+			   req->request ? "superpipe" : "legacy");
+	return msrv_reply_text(sock, req, rc, msg, strlen(msg));
+}
+
+static int admin(void *arg, int sock, const struct wire_msg *req, const char *payload,
+		 const struct wire_cred *cr)
+{
+	struct cxlfd *d = arg;
+
+	switch (req->op) {
+	case WIRE_OP_STATUS:
+		return admin_status(d, sock, req);
+	case WIRE_OP_LUN_MODE:
+		return admin_lun_mode(d, sock, req, payload, cr);
+	default:
+		return msrv_reply_text(sock, req, -EOPNOTSUPP, "", 0);
+	}
+}
+
+/* ---- NBD: legacy-mode LUNs ---------------------------------------------------- */
+
+static struct dlun *nbd_find(struct cxlfd *d, const char *name)
+{
+	if (!name[0] && d->nluns == 1)
+		return &d->luns[0]; /* the default export, when there is only one */
+	return find_lun(d, name);
+}
+
+static int nbd_get(void *arg, const char *name, struct backend **be, bool *readonly, void **ref,
+		   char *why, size_t len)
+{
+	struct cxlfd *d = arg;
+	struct dlun *l = nbd_find(d, name);
+	int rc = 0;
+
+	if (!l) {
+		snprintf(why, len, "no LUN named '%s'", name);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&d->m->lock);
+	if (l->lun->superpipe) {
+		snprintf(why, len, "LUN %s is in superpipe mode; `cxlflash lun mode %s legacy` "
+			 "exports it", l->cfg.name, l->cfg.name);
+		rc = -EBUSY;
+	} else {
+		l->lun->legacy_users++;
+	}
+	pthread_mutex_unlock(&d->m->lock);
+	if (rc)
+		return rc;
+	*be = l->lun->be;
+	*readonly = false;
+	*ref = l;
+	return 0;
+}
+
+static void nbd_put(void *arg, void *ref)
+{
+	struct cxlfd *d = arg;
+	struct dlun *l = ref;
+
+	pthread_mutex_lock(&d->m->lock);
+	l->lun->legacy_users--;
+	pthread_mutex_unlock(&d->m->lock);
+}
+
+static void nbd_list(void *arg, void (*emit)(void *ctx, const char *name, const char *desc),
+		     void *ctx)
+{
+	struct cxlfd *d = arg;
+
+	for (unsigned i = 0; i < d->nluns; i++) {
+		bool legacy;
+
+		pthread_mutex_lock(&d->m->lock);
+		legacy = !d->luns[i].lun->superpipe;
+		pthread_mutex_unlock(&d->m->lock);
+		if (legacy)
+			emit(ctx, d->luns[i].cfg.name, d->luns[i].cfg.spec);
+	}
+}
+
+static int start_nbd(struct cxlfd *d)
+{
+	struct nbd_export_provider prov = { nbd_get, nbd_put, nbd_list, d };
+	int rc;
+
+	if (!d->cfg.nbd || (!d->cfg.nbd_socket[0] && !d->cfg.nbd_tcp_addr[0]))
+		return 0;
+	rc = nbd_server_create(NULL, &prov, &d->nbd);
+	if (rc)
+		return rc;
+	if (d->cfg.nbd_socket[0]) {
+		unlink(d->cfg.nbd_socket);
+		rc = nbd_server_listen_unix(d->nbd, d->cfg.nbd_socket);
+		if (rc) {
+			log_err("NBD: cannot listen on %s: %s", d->cfg.nbd_socket, strerror(-rc));
+			return rc;
+		}
+	}
+	if (d->cfg.nbd_tcp_addr[0]) {
+		rc = nbd_server_listen_tcp(d->nbd, d->cfg.nbd_tcp_addr, d->cfg.nbd_tcp_port,
+					   &d->nbd_port);
+		if (rc) {
+			log_err("NBD: cannot listen on %s:%u: %s", d->cfg.nbd_tcp_addr,
+				d->cfg.nbd_tcp_port, strerror(-rc));
+			return rc;
+		}
+	}
+	return nbd_server_start(d->nbd);
+}
+
+/* ---- start and stop --------------------------------------------------------- */
+
+static int open_lun(struct cxlfd *d, const struct dlun_config *c)
+{
+	struct dlun *l = &d->luns[d->nluns];
+	struct be_spec spec;
+	struct backend *be;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	l->cfg = *c;
+	rc = be_parse_spec(c->spec, &spec);
+	if (rc)
+		return rc;
+	if (!strcmp(spec.kind, "file") && !realpath(spec.path, l->path))
+		l->path[0] = 0; /* created below */
+	rc = be_open(&spec, &be);
+	if (rc) {
+		log_err("LUN %s: cannot open %s: %s", c->name, c->spec, strerror(-rc));
+		return rc;
+	}
+	if (!strcmp(spec.kind, "file") && !l->path[0] && !realpath(spec.path, l->path))
+		l->path[0] = 0;
+	rc = lun_lock(be, c->spec, false);
+	if (rc) {
+		be_close(be);
+		return rc;
+	}
+	rc = master_open_lun(d->m, c->spec, be, c->have_wwid ? c->wwid : NULL, getpid(), &l->hold);
+	if (rc) {
+		log_err("LUN %s: %s", c->name, strerror(-rc));
+		return rc;
+	}
+	l->lun = l->hold->lun;
+	l->lun->superpipe = !c->legacy;
+	d->nluns++;
+	log_notice("LUN %s: %s, %llu blocks of 4 KiB, %s mode", c->name, c->spec,
+		   (unsigned long long)(l->lun->max_lba + 1), c->legacy ? "legacy" : "superpipe");
+	return 0;
+}
+
+void daemon_stop(struct cxlfd *d)
+{
+	if (!d)
+		return;
+	if (d->nbd) {
+		nbd_server_stop(d->nbd);
+		nbd_server_destroy(d->nbd);
+	}
+	msrv_destroy(d->srv); /* every client detached */
+	for (unsigned i = 0; i < d->nluns; i++) {
+		int rc = be_flush_sync(d->luns[i].lun->be);
+
+		if (rc)
+			log_warn("LUN %s: flush at exit failed: %s", d->luns[i].cfg.name,
+				 strerror(-rc));
+		master_close_open(d->luns[i].hold);
+	}
+	master_destroy(d->m);
+	free(d);
+}
+
+int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
+{
+	struct master_config mc = { 0 };
+	struct msrv_ops ops = { .resolve = resolve, .admin = admin };
+	struct cxlfd *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	d->cfg = *cfg;
+	mc.sq_mode = cfg->sq_mode;
+	mc.max_dma = cfg->max_dma;
+	rc = master_create(&mc, &d->m);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	for (unsigned i = 0; i < cfg->nluns && !rc; i++)
+		rc = open_lun(d, &cfg->luns[i]);
+	ops.arg = d;
+	if (!rc)
+		rc = msrv_create(d->m, &ops, &d->srv);
+	if (!rc) {
+		rc = msrv_listen(d->srv, cfg->socket, cfg->socket_mode);
+		if (rc == -EADDRINUSE)
+			log_err("%s: another cxlflashd answers there", cfg->socket);
+		else if (rc)
+			log_err("cannot listen on %s: %s", cfg->socket, strerror(-rc));
+	}
+	if (!rc)
+		rc = start_nbd(d);
+	if (!rc)
+		rc = msrv_start(d->srv);
+	if (rc) {
+		daemon_stop(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+void daemon_describe(struct cxlfd *d, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "socket=%s luns=%u", d->cfg.socket, d->nluns);
+
+	if (d->nbd && d->cfg.nbd_socket[0] && n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " nbd-socket=%s", d->cfg.nbd_socket);
+	if (d->nbd && d->cfg.nbd_tcp_addr[0] && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " nbd-tcp=%s:%u", d->cfg.nbd_tcp_addr,
+			 d->nbd_port);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.h - cxlflashd: one master shared by many processes.
+ *
+ * The daemon owns the LUNs it was given, serves the control API on a Unix
+ * socket (server.h; each client's contexts get a DMA area and the AFU's
+ * threads here poll them), answers the admin CLI (status, LUN modes, vLUN
+ * list) and exports legacy-mode LUNs over NBD.
+ *
+ * Access: anyone who can reach the socket may ask; a LUN is opened only for
+ * root, the daemon's own user, and the uids/gids of its allow-list.
+ */
+#ifndef CXLFLASH_DAEMON_H
+#define CXLFLASH_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cxlflash/cxlflash_ioctl.h>
+
+#define DAEMON_MAX_LUNS  64
+#define DAEMON_MAX_ALLOW 32
+#define DAEMON_NAME_MAX  64
+
+struct dlun_config {
+	char name[DAEMON_NAME_MAX];
+	char spec[4096];
+	bool have_wwid;
+	uint8_t wwid[CXLFLASH_WWID_LEN];
+	bool allow_all;
+	unsigned nuids, ngids;
+	uid_t uids[DAEMON_MAX_ALLOW];
+	gid_t gids[DAEMON_MAX_ALLOW];
+	bool legacy;               /* start in legacy mode (exported over NBD) */
+};
+
+struct daemon_config {
+	struct dlun_config luns[DAEMON_MAX_LUNS];
+	unsigned nluns;
+	char socket[108];
+	mode_t socket_mode;
+	bool nbd;                  /* serve legacy LUNs over NBD */
+	char nbd_socket[108];      /* "" = none */
+	char nbd_tcp_addr[64];     /* "" = no TCP */
+	uint16_t nbd_tcp_port;     /* 0 = any free port */
+	uint64_t max_dma;          /* per context; 0 = default */
+	bool sq_mode;
+};
+
+/* config.c */
+/* daemon_config_defaults() - socket from $CXLFLASH_SOCKET or the default,
+ * NBD on <socket dir>/nbd.sock and 127.0.0.1:10809. */
+void daemon_config_defaults(struct daemon_config *cfg);
+/* daemon_add_lun() - "NAME=SPEC". Return 0 or -EINVAL (message printed). */
+int daemon_add_lun(struct daemon_config *cfg, const char *arg);
+/* daemon_lun_option() - "NAME=VALUE" for --allow / --wwid / --legacy. */
+int daemon_lun_option(struct daemon_config *cfg, const char *opt, const char *arg);
+/* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
+int daemon_read_config(struct daemon_config *cfg, const char *path);
+
+/* daemon.c */
+struct cxlfd;
+int daemon_start(const struct daemon_config *cfg, struct cxlfd **out);
+/* daemon_describe() - where it listens, one line (for the ready message). */
+void daemon_describe(struct cxlfd *d, char *buf, size_t len);
+void daemon_stop(struct cxlfd *d);
+
+#endif /* CXLFLASH_DAEMON_H */

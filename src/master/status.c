@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status.c - what the master holds, for `cxlflash status` and `vlun list`:
+ * LUNs (WWID, modes, users, chunks used and free), contexts and their
+ * resource handles. Text for people, JSON for scripts; one snapshot taken
+ * under the master lock.
+ */
+#include "master/master.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/backend.h"
+
+static const char *mode_name(enum lun_mode m)
+{
+	return m == MODE_VIRTUAL ? "virtual" : m == MODE_PHYSICAL ? "physical" : "none";
+}
+
+static void wwid_hex(const uint8_t *w, char out[2 * CXLFLASH_WWID_LEN + 1])
+{
+	for (unsigned i = 0; i < CXLFLASH_WWID_LEN; i++)
+		sprintf(out + 2 * i, "%02x", w[i]);
+}
+
+/* JSON string body: quotes, backslashes and control characters escaped. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static const char *lun_label(const struct master_status_names *names, const struct mlun *l)
+{
+	const char *n = names && names->label ? names->label(names->arg, l) : NULL;
+
+	return n ? n : l->name;
+}
+
+static unsigned nbd_users(const struct master_status_names *names, const struct mlun *l)
+{
+	return names && names->legacy_clients ? names->legacy_clients(names->arg, l) : 0;
+}
+
+static void vlun_rows(struct master *m, FILE *f, const struct master_status_names *names,
+		      bool json, bool *first)
+{
+	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++) {
+		struct mctx *c = m->ctx_tbl[i];
+
+		if (!c)
+			continue;
+		for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++) {
+			const struct sisl_rht_entry *e = &c->rht[h];
+			const struct mlun *l = c->rht_lun[h];
+			bool virt;
+			uint64_t blocks;
+
+			if (!l || e->nmask == 0)
+				continue;
+			virt = SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL;
+			blocks = virt ? (uint64_t)e->lxt_cnt * MC_CHUNK_SIZE : l->max_lba + 1;
+			if (json) {
+				fprintf(f, "%s{\"context\":\"0x%" PRIx64 "\",\"owner\":%d,\"handle\":%u,"
+					"\"lun\":", *first ? "" : ",", c->ctxid, (int)c->owner, h);
+				json_str(f, lun_label(names, l));
+				fprintf(f, ",\"kind\":\"%s\",\"chunks\":%u,\"blocks\":%" PRIu64
+					",\"error\":%s}", virt ? "virtual" : "physical",
+					virt ? e->lxt_cnt : 0, blocks, c->err ? "true" : "false");
+			} else {
+				fprintf(f, "  0x%-14" PRIx64 " %7d %6u %-9s %-16s %8u %12" PRIu64 "%s\n",
+					c->ctxid, (int)c->owner, h, virt ? "virtual" : "physical",
+					lun_label(names, l), virt ? e->lxt_cnt : 0, blocks,
+					c->err ? "  (error)" : "");
+			}
+			*first = false;
+		}
+	}
+}
+
+void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
+		   const struct master_status_names *names)
+{
+	bool first = true;
+	unsigned nctx = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++)
+		nctx += m->ctx_tbl[i] != NULL;
+	if (vluns_only) {
+		if (json) {
+			fputs("{\"vluns\":[", f);
+			vlun_rows(m, f, names, true, &first);
+			fputs("]}\n", f);
+		} else {
+			fprintf(f, "  %-16s %7s %6s %-9s %-16s %8s %12s\n", "CONTEXT", "OWNER", "HANDLE",
+				"KIND", "LUN", "CHUNKS", "BLOCKS");
+			vlun_rows(m, f, names, false, &first);
+			if (first)
+				fputs("  (no resource handles open)\n", f);
+		}
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	if (json)
+		fprintf(f, "{\"contexts\":%u,\"luns\":[", nctx);
+	else
+		fprintf(f, "LUNs:\n  %-16s %-32s %-9s %-8s %5s %5s %4s %10s %8s %8s\n", "NAME", "WWID",
+			"MODE", "ACCESS", "USERS", "OPENS", "NBD", "BLOCKS", "CHUNKS", "FREE");
+	for (unsigned i = 0; i < AFU_MAX_LUNS; i++) {
+		const struct mlun *l = m->luns[i];
+		char w[2 * CXLFLASH_WWID_LEN + 1];
+		uint64_t chunks = (l ? l->max_lba + 1 : 0) / MC_CHUNK_SIZE;
+		uint64_t nfree = 0;
+
+		if (!l)
+			continue;
+		wwid_hex(l->wwid, w);
+		if (l->ca_ready)
+			chunks = l->ca.nchunks, nfree = ca_free_count(&l->ca);
+		else if (l->mode != MODE_PHYSICAL)
+			nfree = chunks;
+		if (json) {
+			fprintf(f, "%s{\"name\":", first ? "" : ",");
+			json_str(f, lun_label(names, l));
+			fputs(",\"spec\":", f);
+			json_str(f, l->name);
+			fprintf(f, ",\"wwid\":\"%s\",\"mode\":\"%s\",\"access\":\"%s\",\"users\":%u,"
+				"\"opens\":%u,\"nbd_clients\":%u,\"blocks\":%" PRIu64
+				",\"block_size\":%u,\"chunks\":%" PRIu64 ",\"chunks_free\":%" PRIu64
+				",\"chunks_used\":%" PRIu64 ",\"chunks_retired\":%" PRIu64 "}",
+				w, l->superpipe ? "superpipe" : "legacy", mode_name(l->mode), l->users,
+				l->opens, nbd_users(names, l), l->max_lba + 1, BE_BLOCK_SIZE, chunks,
+				nfree, chunks - nfree - l->retired_chunks, l->retired_chunks);
+		} else {
+			fprintf(f, "  %-16s %-32s %-9s %-8s %5u %5u %4u %10" PRIu64 " %8" PRIu64
+				" %8" PRIu64 "\n", lun_label(names, l), w,
+				l->superpipe ? "superpipe" : "legacy", mode_name(l->mode), l->users,
+				l->opens, nbd_users(names, l), l->max_lba + 1, chunks, nfree);
+		}
+		first = false;
+	}
+	if (json) {
+		fputs("],\"vluns\":[", f);
+		first = true;
+		vlun_rows(m, f, names, true, &first);
+		fputs("]}\n", f);
+	} else {
+		if (first)
+			fputs("  (none)\n", f);
+		fprintf(f, "Contexts: %u\nResource handles:\n", nctx);
+		fprintf(f, "  %-16s %7s %6s %-9s %-16s %8s %12s\n", "CONTEXT", "OWNER", "HANDLE", "KIND",
+			"LUN", "CHUNKS", "BLOCKS");
+		first = true;
+		vlun_rows(m, f, names, false, &first);
+		if (first)
+			fputs("  (none)\n", f);
+	}
+	pthread_mutex_unlock(&m->lock);
+}

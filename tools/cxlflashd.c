@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cxlflashd - share CAPI Flash LUNs between processes through the superpipe.
+ * See docs/daemon.md; `cxlflashd --help` for the options.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "daemon/daemon.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: cxlflashd [OPTIONS] --lun NAME=SPEC [--lun NAME=SPEC ...]\n"
+		"Serve LUNs to many processes: each gets its own superpipe contexts and\n"
+		"virtual LUNs, isolated from the others. Runs in the foreground until\n"
+		"SIGTERM or SIGINT, then detaches every client and flushes the LUNs.\n"
+		"\n"
+		"LUNs:\n"
+		"  -l, --lun NAME=SPEC     serve SPEC as NAME. SPEC: ram:SIZE, file:PATH[?size=SIZE]\n"
+		"                          (created at SIZE if absent) or a path to a file or\n"
+		"                          block device; SIZE takes K, M, G, T\n"
+		"  -a, --allow NAME=LIST   who may open NAME besides root and the daemon's user:\n"
+		"                          all, uid:N, user:NAME, gid:N, group:NAME (comma-separated)\n"
+		"  -w, --wwid NAME=HEX     the LUN's 32-hex-digit WWID (default: kept in the file's\n"
+		"                          user.cxlflash.wwid attribute, random for memory)\n"
+		"  -L, --legacy NAME       start NAME in legacy mode (exported over NBD)\n"
+		"  -c, --config FILE       read LUNs and options from FILE (docs/daemon.md)\n"
+		"\n"
+		"Listening:\n"
+		"  -s, --socket PATH       control socket (default $CXLFLASH_SOCKET or %s)\n"
+		"  -m, --socket-mode OCT   its permissions (default 0666; the allow-lists decide)\n"
+		"      --nbd-socket PATH   NBD on a Unix socket (default: nbd.sock beside the\n"
+		"                          control socket; 'none' to disable)\n"
+		"      --nbd-tcp [ADDR:]PORT  NBD on TCP (default 127.0.0.1:10809; port 0 picks a\n"
+		"                          free one; 'none' to disable)\n"
+		"      --no-nbd            no NBD server\n"
+		"\n"
+		"Other:\n"
+		"      --max-dma SIZE      largest DMA area per context (default 1G)\n"
+		"      --ioarrin           contexts use the IOARRIN mailbox, not the SQ\n"
+		"      --syslog            log to syslog instead of stderr\n"
+		"  -v, --verbose           log requests (info level)\n"
+		"  -h, --help              this text\n"
+		"\n"
+		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
+		"/run/cxlflash/cxlflashd.sock");
+}
+
+static int parse_tcp(struct daemon_config *cfg, const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	unsigned long port;
+
+	if (!strcmp(s, "none")) {
+		cfg->nbd_tcp_addr[0] = 0;
+		return 0;
+	}
+	port = strtoul(colon ? colon + 1 : s, &end, 10);
+	if (*end || port > 65535) {
+		fprintf(stderr, "cxlflashd: --nbd-tcp wants [ADDR:]PORT, not '%s'\n", s);
+		return -EINVAL;
+	}
+	if (colon)
+		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "%.*s", (int)(colon - s), s);
+	cfg->nbd_tcp_port = (uint16_t)port;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct daemon_config *cfg)
+{
+	static const struct option opts[] = {
+		{ "lun", required_argument, NULL, 'l' },
+		{ "allow", required_argument, NULL, 'a' },
+		{ "wwid", required_argument, NULL, 'w' },
+		{ "legacy", required_argument, NULL, 'L' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "socket-mode", required_argument, NULL, 'm' },
+		{ "nbd-socket", required_argument, NULL, 1 },
+		{ "nbd-tcp", required_argument, NULL, 2 },
+		{ "no-nbd", no_argument, NULL, 3 },
+		{ "max-dma", required_argument, NULL, 4 },
+		{ "ioarrin", no_argument, NULL, 5 },
+		{ "syslog", no_argument, NULL, 6 },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, rc = 0;
+
+	while (!rc && (ch = getopt_long(argc, argv, "l:a:w:L:c:s:m:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': rc = daemon_add_lun(cfg, optarg); break;
+		case 'a': rc = daemon_lun_option(cfg, "allow", optarg); break;
+		case 'w': rc = daemon_lun_option(cfg, "wwid", optarg); break;
+		case 'L': rc = daemon_lun_option(cfg, "legacy", optarg); break;
+		case 'c': rc = daemon_read_config(cfg, optarg); break;
+		case 's': snprintf(cfg->socket, sizeof(cfg->socket), "%s", optarg); break;
+		case 'm': cfg->socket_mode = (mode_t)strtoul(optarg, NULL, 8); break;
+		case 1:
+			snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%s",
+				 strcmp(optarg, "none") ? optarg : "");
+			break;
+		case 2: rc = parse_tcp(cfg, optarg); break;
+		case 3: cfg->nbd = false; break;
+		case 4:
+			if (be_parse_size(optarg, &cfg->max_dma))
+				rc = -EINVAL;
+			break;
+		case 5: cfg->sq_mode = false; break;
+		case 6: log_to_syslog("cxlflashd"); break;
+		case 'v': log_set_level(LOG_INFO); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (!rc && optind < argc) {
+		fprintf(stderr, "cxlflashd: unexpected argument '%s' (try --help)\n", argv[optind]);
+		rc = -EINVAL;
+	}
+	if (!rc && cfg->nluns == 0) {
+		fprintf(stderr, "cxlflashd: no LUN given (--lun NAME=SPEC; try --help)\n");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon_config cfg;
+	struct cxlfd *d;
+	char where[512];
+	sigset_t set;
+	int sig, rc;
+
+	daemon_config_defaults(&cfg);
+	if (parse_args(argc, argv, &cfg))
+		return 2;
+	/* Signals go to sigwait() below, never to a worker thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg.socket[0] != '@') {
+		char dir[sizeof(cfg.socket)], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", cfg.socket);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = 0;
+			mkdir(dir, 0755); /* /run/cxlflash on a fresh boot */
+		}
+	}
+	rc = daemon_start(&cfg, &d);
+	if (rc) {
+		fprintf(stderr, "cxlflashd: cannot start: %s\n", strerror(-rc));
+		return 1;
+	}
+	daemon_describe(d, where, sizeof(where));
+	printf("cxlflashd: ready %s\n", where);
+	fflush(stdout);
+	log_notice("ready: %s", where);
+	do {
+		sig = 0;
+		sigwait(&set, &sig);
+		if (sig == SIGHUP)
+			log_notice("SIGHUP: nothing to reload (restart to change LUNs)");
+	} while (sig == SIGHUP);
+	log_notice("signal %d: detaching clients and stopping", sig);
+	daemon_stop(d);
+	return 0;
+}
