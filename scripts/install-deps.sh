@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # Debian package names this project builds and tests with.
-PACKAGES=(build-essential cmake pkg-config liburing-dev)
+# jq, gnuplot-nox and valgrind are for the benchmarks (bench/); util-linux
+# gives losetup.
+PACKAGES=(build-essential cmake pkg-config liburing-dev jq gnuplot-nox valgrind util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
