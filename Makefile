@@ -6,7 +6,7 @@ BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?= $(if $(CI),-DCXLFLASH_WERROR=ON,)
 
-.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan clean
+.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan bench bench-smoke clean
 
 all: build
 
@@ -45,6 +45,14 @@ test-fast: build
 
 test-tsan: build-tsan
 	@scripts/run-tests.sh "$(BUILD_TSAN):-L unit"
+
+# Benchmarks (bench/run-bench.sh --help): the full run takes minutes and
+# prints the tables; the smoke takes seconds and checks only that it ran.
+bench: build
+	@bench/run-bench.sh --build $(BUILD)
+
+bench-smoke: build
+	@bench/run-bench.sh --build $(BUILD) --smoke --out $(BUILD)/bench-smoke
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

@@ -4,8 +4,11 @@
 set -euo pipefail
 
 # Debian package names this project builds and tests with.
-# libnbd-bin and qemu-utils: the NBD tests' clients; nbdkit and fio: the NBD benchmark.
-PACKAGES=(build-essential cmake pkg-config liburing-dev libnbd-bin qemu-utils nbdkit fio)
+# libnbd-bin and qemu-utils: the NBD tests' clients; nbdkit and fio: the NBD
+# benchmark; jq, gnuplot-nox and valgrind: the benchmarks (bench/);
+# util-linux gives losetup.
+PACKAGES=(build-essential cmake pkg-config liburing-dev libnbd-bin qemu-utils nbdkit fio
+	jq gnuplot-nox valgrind util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

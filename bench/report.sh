@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# report.sh OUTDIR - markdown tables from OUTDIR/results.json: every
+# measurement, ours against the kernel's paths, the issue's targets
+# (reached or missed), the control path and the instruction counts.
+set -euo pipefail
+[ $# -eq 1 ] || { echo "usage: report.sh OUTDIR" >&2; exit 2; }
+J=$1/results.json
+
+jq -r '
+def r($l; $rw; $qd): first(.results[] | select(.label == $l and .rw == $rw and .qd == $qd)) // null;
+def f0: if . == null then "–" else (. * 1 | round | tostring) end;
+def f1: if . == null then "–" else ((. * 10 | round) / 10 | tostring) end;
+def f2: if . == null then "–" else ((. * 100 | round) / 100 | tostring) end;
+def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
+def ok($x; $goal; $le): if $x == null then "not measured"
+	elif (if $le then $x <= $goal else $x >= $goal end) then "**reached**" else "missed" end;
+# ours: through the daemon when it ran, else embedded
+def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(kind)" else "cblk-\(kind)" end;
+
+# targets use randread; a run without it (the smoke) uses the mix
+(if any(.results[]; .rw == "randread") then "randread" else "randrw" end) as $trw | (
+"## Results (\(.meta.date), \(.meta.ncpu) CPUs \(.meta.cpu), kernel \(.meta.kernel), data on \(.meta.fs), \(.meta.size_mb) MiB, \(.meta.reps) × \(.meta.secs) s, medians\(if .meta.smoke then ", SMOKE RUN" else "" end))",
+"",
+"| configuration | rw | QD | IOPS | p50 µs | p99 µs | p99.9 µs | CPU µs/IO process | CPU µs/IO system |",
+"|---|---|---:|---:|---:|---:|---:|---:|---:|",
+(.results[] | "| \(.label) | \(.rw) | \(.qd) | \(.iops | f0) | \(.p50_us | f2) | \(.p99_us | f1) | \(.p999_us | f1) | \(.cpu_proc_us + .cpu_extra_us | f2) | \(.cpu_sys_us | f2) |"),
+"",
+"## Ours / kernel (IOPS ratio, system CPU per I/O ratio)",
+"",
+"| rw | QD | cblk file / io_uring O_DIRECT: IOPS | CPU | cblk file / loop device: IOPS | CPU | cblk ram / tmpfs pread (QD1): IOPS | CPU | cblk ram / memcpy: IOPS |",
+"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+(. as $d | [.results[] | select(.label == "cblk-phys-file") | {rw, qd}] | unique[] as $k | $d |
+	r("cblk-phys-file"; $k.rw; $k.qd) as $cf | r("file-uring-direct"; $k.rw; $k.qd) as $ku |
+	r("loop-uring-direct"; $k.rw; $k.qd) as $kl | r("cblk-phys-ram"; $k.rw; $k.qd) as $cr |
+	r("tmpfs-pread"; $k.rw; 1) as $kt | r("memcpy"; $k.rw; 1) as $km |
+	"| \($k.rw) | \($k.qd) | \(ratio($cf.iops; $ku.iops) | f2) | \(ratio($cf.cpu_sys_us; $ku.cpu_sys_us) | f2) | \(ratio($cf.iops; $kl.iops) | f2) | \(ratio($cf.cpu_sys_us; $kl.cpu_sys_us) | f2) | \(ratio($cr.iops; $kt.iops) | f2) | \(ratio($cr.cpu_sys_us; $kt.cpu_sys_us) | f2) | \(ratio($cr.iops; $km.iops) | f2) |"),
+"",
+"## Targets (issue 6)",
+"",
+"| target | measured | goal | status |",
+"|---|---|---|---|",
+( r(ours("phys-file"); $trw; 32) as $o | r("loop-uring-direct"; $trw; 32) as $l |
+  ratio($o.cpu_sys_us; $l.cpu_sys_us) as $x |
+  "| CPU per 4 KiB I/O, \(ours("phys-file")) / loop device, \($trw) QD32 (system CPU) | \($x | f2) (\($o.cpu_sys_us | f2) / \($l.cpu_sys_us | f2) µs) | ≤ 0.10 | \(ok($x; 0.10; true)) |" ),
+( r(ours("phys-ram"); $trw; 32) as $o | r("memcpy"; $trw; 1) as $m |
+  ratio($o.iops; $m.iops) as $x |
+  "| RAM QD32 IOPS, \(ours("phys-ram")) / memcpy ceiling, \($trw) | \($x | f2) | ≥ 0.80 | \(ok($x; 0.80; false)) |" ),
+( r(ours("phys-ram"); $trw; 32) as $o | r("tmpfs-pread"; $trw; 1) as $t |
+  ratio($o.iops; $t.iops) as $x |
+  "| RAM QD32 IOPS, \(ours("phys-ram")) / tmpfs pread, \($trw) | \($x | f2) | ≥ 3 | \(ok($x; 3; false)) |" ),
+( . as $d | ["randread", "randwrite", "randrw"][] as $rw | $d | r(ours("phys-file"); $rw; 32) as $o |
+  r("file-uring-direct"; $rw; 32) as $u | select($o != null) | ratio($o.iops; $u.iops) as $x |
+  "| file backend / io_uring O_DIRECT IOPS, \($rw) QD32 | \($x | f2) | ≥ 0.95 | \(ok($x; 0.95; false)) |" ),
+( r(ours("phys-ram"); $trw; 1) as $o | r("tmpfs-pread"; $trw; 1) as $t |
+  "| QD1 p50, \(ours("phys-ram")) vs tmpfs pread, \($trw) | \($o.p50_us | f2) vs \($t.p50_us | f2) µs | ≤ | \(ok(ratio($o.p50_us; $t.p50_us); 1; true)) |" ),
+( . as $d | ["ram", "file"][] as $b | $d | r(ours("virt-\($b)"); $trw; 32) as $v |
+  r(ours("phys-\($b)"); $trw; 32) as $p | ratio($v.iops; $p.iops) as $x |
+  "| vLUN / physical IOPS, \($b), \($trw) QD32 | \($x | f2) | ≥ 0.97 | \(ok($x; 0.97; false)) |" ),
+( first(.control[] | select(.path == "ioctl" and .step == "total")) // null | . as $c |
+  "| control path: attach + 1 GiB vLUN + release + detach (p50) | \($c.p50_us | f1) µs | ≤ 100 µs | \(ok($c.p50_us; 100; true)) |" ),
+"",
+"## Control path (µs)",
+"",
+"| path | step | p50 | p99 |",
+"|---|---|---:|---:|",
+(.control[] | "| \(.path) | \(.step) | \(.p50_us | f1) | \(.p99_us | f1) |"),
+"",
+"## Instructions per 4 KiB I/O (callgrind, RAM LUN, polling; deterministic guard)",
+"",
+(if (.callgrind | has("read")) then
+	"| op | submit | complete | client total | AFU execute | client + AFU | misses (of \(.callgrind.n)) |",
+	"|---|---:|---:|---:|---:|---:|---:|",
+	(.callgrind | to_entries[] | select(.value | type == "object") |
+	 "| \(.key) | \(.value.submit) | \(.value.complete) | \(.value.client) | \(.value.afu_exec) | \(.value.total) | \(.value.misses) |")
+ else "not measured" end),
+"",
+(if (.meta.skipped | length) > 0 then "Skipped: " + (.meta.skipped | join("; ")) else empty end)
+)' "$J"
