@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/admin_cli.h"
 #include "nbd/nbd_cli.h"
 
 struct subcommand {
@@ -15,6 +16,9 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+	{ "status", admin_status_main, "cxlflashd's LUNs, modes, contexts, vLUNs and chunks" },
+	{ "lun", admin_lun_main, "lun mode LUN legacy|superpipe: switch a LUN (MANAGE_LUN)" },
+	{ "vlun", admin_vlun_main, "vlun list: the open resource handles (virtual and physical)" },
 	{ "nbd", nbd_cli_main, "serve a LUN over NBD in the foreground (legacy mode)" },
 };
 

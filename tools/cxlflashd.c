@@ -146,6 +146,7 @@ int main(int argc, char **argv)
 	daemon_config_defaults(&cfg);
 	if (parse_args(argc, argv, &cfg))
 		return 2;
+	daemon_config_finish(&cfg);
 	/* Signals go to sigwait() below, never to a worker thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -265,8 +265,9 @@ static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
 
 /*
  * resolve_path() - the LUN name for cxlflash_open: "ram:", "null:" and
- * "file:" names as they are; a plain path must name an existing regular
- * file or block device and is made absolute (symlinks resolved).
+ * "file:" names as they are; an existing path must name a regular file or
+ * block device and is made absolute (symlinks resolved); anything else is
+ * passed on as a name cxlflashd may serve.
  * Return: 0 and a malloc'ed *@out, or -errno (ENOENT, EINVAL, ENOMEM).
  */
 static int resolve_path(const char *path, char **out)
@@ -280,8 +281,14 @@ static int resolve_path(const char *path, char **out)
 		return *out ? 0 : -ENOMEM;
 	}
 	real = realpath(path, NULL);
-	if (!real)
-		return errno == ENOMEM ? -ENOMEM : -ENOENT;
+	if (!real) {
+		if (errno == ENOMEM)
+			return -ENOMEM;
+		/* Not a file here: maybe a LUN name cxlflashd serves;
+		 * cxlflash_open() says ENOENT if nobody does. */
+		*out = strdup(path);
+		return *out ? 0 : -ENOMEM;
+	}
 	if (stat(real, &st) || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
 		free(real);
 		return -EINVAL;

@@ -25,14 +25,11 @@
 
 void daemon_config_defaults(struct daemon_config *cfg)
 {
-	char dir[sizeof(cfg->socket)];
-
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->socket, sizeof(cfg->socket), "%s", wire_socket_path());
 	cfg->socket_mode = 0666;
 	cfg->nbd = true;
-	snprintf(dir, sizeof(dir), "%s", cfg->socket);
-	snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.90s/nbd.sock", dirname(dir));
+	snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "auto");
 	snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "127.0.0.1");
 	cfg->nbd_tcp_port = 10809;
 	cfg->sq_mode = true;
@@ -252,4 +249,18 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 	}
 	fclose(f);
 	return rc;
+}
+
+void daemon_config_finish(struct daemon_config *cfg)
+{
+	char dir[sizeof(cfg->socket)];
+
+	if (strcmp(cfg->nbd_socket, "auto"))
+		return;
+	if (cfg->socket[0] == '@') {
+		snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.90s-nbd", cfg->socket);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", cfg->socket);
+	snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.90s/nbd.sock", dirname(dir));
 }

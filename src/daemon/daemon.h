@@ -50,8 +50,11 @@ struct daemon_config {
 
 /* config.c */
 /* daemon_config_defaults() - socket from $CXLFLASH_SOCKET or the default,
- * NBD on <socket dir>/nbd.sock and 127.0.0.1:10809. */
+ * NBD on <socket dir>/nbd.sock (see daemon_config_finish) and 127.0.0.1:10809. */
 void daemon_config_defaults(struct daemon_config *cfg);
+/* daemon_config_finish() - after parsing: the NBD socket beside the
+ * control socket unless one was given. */
+void daemon_config_finish(struct daemon_config *cfg);
 /* daemon_add_lun() - "NAME=SPEC". Return 0 or -EINVAL (message printed). */
 int daemon_add_lun(struct daemon_config *cfg, const char *arg);
 /* daemon_lun_option() - "NAME=VALUE" for --allow / --wwid / --legacy. */
