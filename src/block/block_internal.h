@@ -80,6 +80,7 @@ struct blk_old_window {
 
 struct chunk {
 	chunk_id_t id;
+	pid_t pid;                   /* the process using it: the opener, or a clone's child */
 	char *path;                  /* what cxlflash_open was given */
 	int mode;                    /* O_RDONLY / O_WRONLY / O_RDWR */
 	int flags;                   /* cblk_open flags */
@@ -154,6 +155,14 @@ struct chunk {
 struct chunk *blk_chunk_get(chunk_id_t id);
 /* blk_chunk_put() - drop a reference taken by blk_chunk_get(). */
 void blk_chunk_put(struct chunk *c);
+/* blk_chunk_get_inherited() - like blk_chunk_get() but also finds a chunk
+ * a forked child inherited and has not cloned (only clone and close may
+ * touch one). */
+struct chunk *blk_chunk_get_inherited(chunk_id_t id);
+/* blk_chunk_clone() - in a forked child: give @c a context of its own that
+ * shares the parent's vLUN (VLUN_CLONE) or LUN (USER_DIRECT) with @mode.
+ * Return 0 or -errno. */
+int blk_chunk_clone(struct chunk *c, int mode);
 
 /* ---- cmd.c: commands, IOARCBs, submission, harvesting -------------------- */
 

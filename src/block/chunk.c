@@ -35,7 +35,7 @@ static chunk_id_t next_id;
  * The chunk table
  */
 
-struct chunk *blk_chunk_get(chunk_id_t id)
+static struct chunk *chunk_lookup(chunk_id_t id, bool inherited)
 {
 	struct chunk *c;
 
@@ -45,10 +45,63 @@ struct chunk *blk_chunk_get(chunk_id_t id)
 	for (c = tbl[id % TABLE_BUCKETS]; c; c = c->hnext)
 		if (c->id == id)
 			break;
+	/* A forked child's inherited chunk still belongs to the parent's
+	 * context: unusable until cblk_clone_after_fork. */
+	if (c && c->pid != getpid() && !inherited)
+		c = NULL;
 	if (c)
 		c->refs++;
 	pthread_mutex_unlock(&tbl_lock);
 	return c;
+}
+
+struct chunk *blk_chunk_get(chunk_id_t id)
+{
+	return chunk_lookup(id, false);
+}
+
+struct chunk *blk_chunk_get_inherited(chunk_id_t id)
+{
+	return chunk_lookup(id, true);
+}
+
+/*
+ * In a forked child nothing of a chunk's threads survives and a lock may
+ * have been held by a parent thread at the fork: fresh locks, no thread.
+ * The queue memory (the parent's DMA areas) is unmapped by the control
+ * layer; the parent's window mappings go at clone or close.
+ */
+static void atfork_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t fresh_cv = PTHREAD_COND_INITIALIZER;
+
+	tbl_lock = fresh;
+	tbl_cv = fresh_cv;
+	for (unsigned b = 0; b < TABLE_BUCKETS; b++) {
+		for (struct chunk *c = tbl[b]; c; c = c->hnext) {
+			pthread_condattr_t attr;
+
+			pthread_mutex_init(&c->lock, NULL);
+			pthread_condattr_init(&attr);
+			pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+			for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
+				pthread_cond_init(&c->cv_cmd[i], &attr);
+			pthread_cond_init(&c->cv_any, &attr);
+			pthread_cond_init(&c->cv_free, &attr);
+			pthread_cond_init(&c->cv_thread, &attr);
+			pthread_condattr_destroy(&attr);
+			c->thread_running = false;
+			c->refs = 1;
+		}
+	}
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
 }
 
 void blk_chunk_put(struct chunk *c)
@@ -61,6 +114,7 @@ void blk_chunk_put(struct chunk *c)
 
 static void table_insert(struct chunk *c)
 {
+	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&tbl_lock);
 	c->id = next_id++;
 	c->refs = 1;
@@ -398,6 +452,136 @@ fail:
 	return rc;
 }
 
+/* Unmap the window mappings @c holds (current and replaced ones). */
+static void unmap_windows(struct chunk *c)
+{
+	if (c->map)
+		munmap(c->map, c->mmio_size);
+	c->map = NULL;
+	while (c->old_windows) {
+		struct blk_old_window *w = c->old_windows;
+
+		c->old_windows = w->next;
+		munmap(w->map, SISL_HOST_MAP_SIZE);
+		free(w);
+	}
+}
+
+/* Everything in flight or finished in the parent is the parent's: in the
+ * child every command is free again. */
+static void reset_commands(struct chunk *c)
+{
+	c->free_head = NULL;
+	for (unsigned i = c->ncmds; i-- > 0;) {
+		struct blk_cmd *cmd = &c->cmds[i];
+		unsigned index = cmd->index;
+
+		memset(cmd, 0, sizeof(*cmd));
+		cmd->index = index;
+		cmd->next = c->free_head;
+		c->free_head = cmd;
+	}
+	memset(c->utag_hash, 0, (size_t)(c->utag_mask + 1) * sizeof(*c->utag_hash));
+	c->nfree = c->ncmds;
+	c->ninflight = c->nactive = c->nbusy = c->nasync = 0;
+	c->done_head = c->done_tail = c->fl_head = c->fl_tail = NULL;
+	c->closing = c->stop = c->recovering = c->failed = false;
+}
+
+/* A forked child's close of an inherited chunk it never cloned. */
+static void chunk_forget(struct chunk *c)
+{
+	unmap_windows(c);
+	if (c->adap_fd >= 0)
+		close(c->adap_fd);
+	if (c->fd1 >= 0)
+		cxlflash_close(c->fd1);
+	chunk_free(c);
+}
+
+int blk_chunk_clone(struct chunk *c, int mode)
+{
+	struct dk_cxlflash_attach a;
+	struct dma_layout l;
+	uint64_t parent_ctx = c->ctxid;
+	int rc;
+
+	unmap_windows(c);
+	if (c->adap_fd >= 0)
+		close(c->adap_fd);
+	c->adap_fd = -1;
+	reset_commands(c);
+	/* fd1 now reaches the parent's master (or the daemon) from this
+	 * process: our own context, then the parent's chunks shared. */
+	memset(&a, 0, sizeof(a));
+	a.hdr.flags = (uint64_t)mode;
+	a.num_interrupts = 4;
+	dma_layout(c->ncmds, c->stage_blocks, &l);
+	a.dma_size = l.total;
+	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, &a))
+		return -errno;
+	c->ctxid = a.context_id;
+	c->adap_fd = (int)a.adap_fd;
+	rc = -EPROTO;
+	if (!a.dma_ea || a.dma_size < l.total)
+		goto fail;
+	c->dma_only = (a.hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
+	chunk_place_queues(c, (uint8_t *)(uintptr_t)a.dma_ea);
+	c->mmio_size = a.mmio_size ? a.mmio_size : SISL_HOST_MAP_SIZE;
+	c->map = mmap(NULL, c->mmio_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->adap_fd, 0);
+	if (c->map == MAP_FAILED) {
+		c->map = NULL;
+		rc = -errno;
+		goto fail;
+	}
+	c->sq_mode = (a.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
+	blk_setup_queues(c);
+	if (c->virtual_lun) {
+		struct dk_cxlflash_clone cl;
+
+		memset(&cl, 0, sizeof(cl));
+		cl.context_id_src = parent_ctx;
+		cl.context_id_dst = c->ctxid;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_VLUN_CLONE, &cl)) {
+			rc = -errno;
+			goto fail;
+		}
+		if (c->dma_only && c->max_xfer > c->stage_blocks)
+			c->max_xfer = c->stage_blocks;
+	} else {
+		struct dk_cxlflash_udirect d;
+
+		memset(&d, 0, sizeof(d));
+		d.context_id = c->ctxid;
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_DIRECT, &d)) {
+			rc = -errno;
+			goto fail;
+		}
+		c->rsrc_handle = d.rsrc_handle;
+		if (c->dma_only && c->max_xfer > c->stage_blocks)
+			c->max_xfer = c->stage_blocks;
+	}
+	c->mode = mode;
+	c->pid = getpid();
+	if (!(c->flags & CBLK_OPN_NO_INTRP_THREADS)) {
+		rc = blk_thread_start(c);
+		if (rc)
+			goto fail;
+	}
+	return 0;
+fail:
+	{
+		struct dk_cxlflash_detach d = { .context_id = c->ctxid };
+
+		unmap_windows(c);
+		cxlflash_ioctl(c->fd1, DK_CXLFLASH_DETACH, &d);
+		if (c->adap_fd >= 0)
+			close(c->adap_fd);
+		c->adap_fd = -1;
+	}
+	return rc;
+}
+
 /* ---------------------------------------------------------------------------
  * The API
  */
@@ -434,6 +618,7 @@ chunk_id_t cblk_open(const char *path, int max_num_requests, int mode, chunk_ext
 		return NULL_CHUNK_ID;
 	}
 	c->path = lun;
+	c->pid = getpid();
 	c->mode = acc;
 	c->flags = flags;
 	c->id = NULL_CHUNK_ID;
@@ -454,10 +639,17 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_close(chunk_id, flags);
-	c = blk_chunk_get(chunk_id);
+	c = blk_chunk_get_inherited(chunk_id);
 	if (!c) {
 		errno = EINVAL;
 		return -1;
+	}
+	if (c->pid != getpid()) {
+		/* A forked child letting go of what it inherited: the context
+		 * is the parent's; only our copies go. */
+		table_remove(c);
+		chunk_forget(c);
+		return 0;
 	}
 	pthread_mutex_lock(&c->lock);
 	if (c->closing) {

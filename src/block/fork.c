@@ -2,39 +2,79 @@
 /*
  * fork.c - cblk_clone_after_fork() and cblk_cg_clone_after_fork().
  *
- * NOT SUPPORTED YET: they fail with EOPNOTSUPP. A forked child cannot reach
- * the parent's in-process AFU through its private memory; the planned design
- * (docs/STATUS.md) has the parent's master serve its children the way
- * cxlflashd serves clients, with the child's queues and data staged in a
- * shared DMA area and VLUN_CLONE sharing the parent's chunks. Until then the
- * functions exist so that programs written for IBM's library link, and say
- * plainly at run time what is missing.
+ * A forked child inherits the parent's chunk ids, but their contexts, queues
+ * and completion threads are the parent's. Cloning gives the child a chunk
+ * of its own on the same data: its fd1 is reached from the child (a
+ * connection to the parent's master or to cxlflashd, made by the control
+ * layer on first use), it attaches a context with @mode, and then either
+ * shares the parent's virtual LUN (DK_CXLFLASH_VLUN_CLONE: the same chunks,
+ * the same resource handle) or opens the physical LUN (USER_DIRECT). Either
+ * process may grow its vLUN afterwards: the master (one per LUN, in the
+ * parent or the daemon) serialises it, and a grown chunk is the grower's
+ * alone, as with the kernel's clone.
+ *
+ * @mode may keep or narrow the parent's access (O_RDWR to O_RDONLY or
+ * O_WRONLY), never widen it: EINVAL. Until cloned, an inherited chunk
+ * answers only cblk_close (which forgets the child's copies) and
+ * cblk_clone_after_fork; other calls fail with EINVAL.
  */
-#include <errno.h>
+#include "block/block_internal.h"
+#include "block/cgroup_internal.h"
 
-#include <capiblock.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 
-static int not_yet(const char *fn)
+static bool narrows(int parent, int mode)
 {
-	log_err("%s: sharing a chunk with a forked child is not supported yet", fn);
-	errno = EOPNOTSUPP;
-	return -1;
+	return parent == O_RDWR || parent == mode;
 }
 
 int cblk_clone_after_fork(chunk_id_t chunk_id, int mode, int flags)
 {
-	(void)chunk_id;
-	(void)mode;
-	(void)flags;
-	return not_yet(__func__);
+	struct chunk *c;
+	int rc, acc = mode & O_ACCMODE;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_clone_after_fork(chunk_id, mode, flags & ~CBLK_GROUP_MASK);
+	c = blk_chunk_get_inherited(chunk_id);
+	if (!c) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (c->pid == getpid() || acc == O_ACCMODE || !narrows(c->mode, acc)) {
+		/* Not a child's inherited chunk, or more access than the parent's. */
+		blk_chunk_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	rc = blk_chunk_clone(c, acc);
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	if (rc) {
+		log_err("chunk %d: clone after fork failed: %s", c->id, strerror(-rc));
+		errno = -rc;
+		return -1;
+	}
+	return 0;
 }
 
 int cblk_cg_clone_after_fork(chunk_cg_id_t cgid, int mode, int flags)
 {
-	(void)cgid;
-	(void)mode;
+	struct cgroup *g = cg_get(cgid);
+	int rc = 0;
+
 	(void)flags;
-	return not_yet(__func__);
+	if (!g) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < g->n && !rc; i++)
+		rc = cblk_clone_after_fork(g->member[i], mode, 0);
+	cg_put(g);
+	return rc;
 }
