@@ -41,6 +41,8 @@
 #define BLK_SLEEP_CAP_NS    10000000ull /* longest single futex/condvar nap while I/O flies */
 #define BLK_DEFAULT_SPIN_US 20      /* poll the HRRQ this long before sleeping */
 #define BLK_RECOVER_TRIES   3
+#define BLK_LIVENESS_NS     200000000ull /* no completion this long: is the master still there? */
+#define BLK_REATTACH_MS     30000   /* wait this long for a restarted master */
 
 enum blk_op { BLK_OP_READ, BLK_OP_WRITE, BLK_OP_UNMAP };
 
@@ -144,6 +146,8 @@ struct chunk {
 	bool recovering;
 	unsigned spin_us;
 	uint32_t completions;         /* bumped at every completion (atomic) */
+	uint64_t progress_ns;        /* last harvest that found completions */
+	uint64_t alive_check_ns;     /* last look at the master's connection */
 	unsigned waiters_spinning;
 
 	chunk_stats_t stats;
@@ -163,6 +167,9 @@ struct chunk *blk_chunk_get_inherited(chunk_id_t id);
  * shares the parent's vLUN (VLUN_CLONE) or LUN (USER_DIRECT) with @mode.
  * Return 0 or -errno. */
 int blk_chunk_clone(struct chunk *c, int mode);
+struct dk_cxlflash_attach;
+int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a);
+int blk_user_direct(struct chunk *c);
 
 /* ---- cmd.c: commands, IOARCBs, submission, harvesting -------------------- */
 
@@ -198,6 +205,7 @@ void blk_thread_stop(struct chunk *c);
 void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
 void blk_deadline(struct timespec *ts, uint64_t ms);
+uint64_t blk_now_ns(void);
 void blk_deadline_us(struct timespec *ts, uint64_t us);
 bool blk_deadline_passed(const struct timespec *ts);
 

@@ -365,42 +365,98 @@ static uint64_t vlun_max_xfer(uint64_t attach_max)
  * chunk_attach() - get @c a context on @lun and its resource handle.
  * Return: 0 or -errno; on failure everything is undone and @c freed.
  */
+/*
+ * blk_attach_context() - ATTACH a new context for @c on its fd1 with its
+ * mode, put the queues in the context's DMA area and map the window. The
+ * window @c had (if any) is kept mapped in old_windows: sleepers may still
+ * look at it. Fills @a with ATTACH's answer.
+ * Return: 0 or -errno; on failure the new context is detached again.
+ */
+int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a)
+{
+	struct dma_layout l;
+	void *map;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->hdr.flags = (uint64_t)c->mode;
+	a->num_interrupts = 4;
+	dma_layout(c->ncmds, c->stage_blocks, &l);
+	a->dma_size = l.total;
+	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, a))
+		return -errno;
+	rc = -EPROTO; /* a master that ignored the DMA area */
+	if (!a->dma_ea || a->dma_size < l.total)
+		goto fail;
+	map = mmap(NULL, a->mmio_size ? a->mmio_size : SISL_HOST_MAP_SIZE,
+		   PROT_READ | PROT_WRITE, MAP_SHARED, (int)a->adap_fd, 0);
+	if (map == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	if (c->map) {
+		struct blk_old_window *old = malloc(sizeof(*old));
+
+		if (old) {
+			old->map = c->map;
+			old->next = c->old_windows;
+			c->old_windows = old;
+		} else {
+			munmap(c->map, c->mmio_size);
+		}
+	}
+	if (c->adap_fd >= 0)
+		close(c->adap_fd);
+	c->map = map;
+	c->mmio_size = a->mmio_size ? a->mmio_size : SISL_HOST_MAP_SIZE;
+	c->adap_fd = (int)a->adap_fd;
+	c->ctxid = a->context_id;
+	c->dma_only = (a->hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
+	c->sq_mode = (a->hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
+	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
+	chunk_place_queues(c, (uint8_t *)(uintptr_t)a->dma_ea);
+	blk_setup_queues(c);
+	return 0;
+fail:
+	{
+		struct dk_cxlflash_detach d = { .context_id = a->context_id };
+
+		close((int)a->adap_fd);
+		cxlflash_ioctl(c->fd1, DK_CXLFLASH_DETACH, &d);
+	}
+	return rc;
+}
+
+/* blk_user_direct() - a resource handle for the whole LUN on @c's context. */
+int blk_user_direct(struct chunk *c)
+{
+	struct dk_cxlflash_udirect d;
+
+	memset(&d, 0, sizeof(d));
+	d.context_id = c->ctxid;
+	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_DIRECT, &d))
+		return -errno;
+	c->rsrc_handle = d.rsrc_handle;
+	c->lun_size = d.last_lba + 1;
+	return 0;
+}
+
 static int chunk_attach(struct chunk *c, const char *lun)
 {
 	struct dk_cxlflash_attach a;
-	struct dma_layout l;
 	bool attached = false, have_handle = false;
 	int rc;
 
 	c->fd1 = cxlflash_open(lun, c->mode == O_RDONLY ? O_RDONLY : O_RDWR);
 	if (c->fd1 < 0)
 		goto fail;
-	memset(&a, 0, sizeof(a));
-	a.hdr.flags = (uint64_t)c->mode;
-	a.num_interrupts = 4;
-	dma_layout(c->ncmds, c->stage_blocks, &l);
-	a.dma_size = l.total;
-	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, &a))
+	rc = blk_attach_context(c, &a);
+	if (rc) {
+		errno = -rc;
 		goto fail;
+	}
 	attached = true;
-	if (!a.dma_ea || a.dma_size < l.total) {
-		errno = EPROTO; /* a master that ignored the DMA area */
-		goto fail;
-	}
-	c->dma_only = (a.hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
-	chunk_place_queues(c, (uint8_t *)(uintptr_t)a.dma_ea);
-	c->ctxid = a.context_id;
-	c->adap_fd = (int)a.adap_fd;
-	c->mmio_size = a.mmio_size ? a.mmio_size : SISL_HOST_MAP_SIZE;
-	c->map = mmap(NULL, c->mmio_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->adap_fd, 0);
-	if (c->map == MAP_FAILED) {
-		c->map = NULL;
-		goto fail;
-	}
-	c->sq_mode = (a.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
 	c->lun_size = a.last_lba + 1;
-	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
-	blk_setup_queues(c);
 
 	if (a.max_xfer == 0)
 		a.max_xfer = 1;
@@ -425,15 +481,13 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		if (c->dma_only && c->max_xfer > c->stage_blocks)
 			c->max_xfer = c->stage_blocks;
 	} else {
-		struct dk_cxlflash_udirect d;
-
-		memset(&d, 0, sizeof(d));
-		d.context_id = c->ctxid;
-		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_DIRECT, &d))
+		rc = blk_user_direct(c);
+		if (rc) {
+			errno = -rc;
 			goto fail;
+		}
 		have_handle = true;
-		c->rsrc_handle = d.rsrc_handle;
-		c->size = d.last_lba + 1;
+		c->size = c->lun_size;
 		c->max_xfer = a.max_xfer;
 		if (c->dma_only && c->max_xfer > c->stage_blocks)
 			c->max_xfer = c->stage_blocks; /* a command's staging slot */
@@ -502,7 +556,6 @@ static void chunk_forget(struct chunk *c)
 int blk_chunk_clone(struct chunk *c, int mode)
 {
 	struct dk_cxlflash_attach a;
-	struct dma_layout l;
 	uint64_t parent_ctx = c->ctxid;
 	int rc;
 
@@ -513,29 +566,10 @@ int blk_chunk_clone(struct chunk *c, int mode)
 	reset_commands(c);
 	/* fd1 now reaches the parent's master (or the daemon) from this
 	 * process: our own context, then the parent's chunks shared. */
-	memset(&a, 0, sizeof(a));
-	a.hdr.flags = (uint64_t)mode;
-	a.num_interrupts = 4;
-	dma_layout(c->ncmds, c->stage_blocks, &l);
-	a.dma_size = l.total;
-	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, &a))
-		return -errno;
-	c->ctxid = a.context_id;
-	c->adap_fd = (int)a.adap_fd;
-	rc = -EPROTO;
-	if (!a.dma_ea || a.dma_size < l.total)
-		goto fail;
-	c->dma_only = (a.hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
-	chunk_place_queues(c, (uint8_t *)(uintptr_t)a.dma_ea);
-	c->mmio_size = a.mmio_size ? a.mmio_size : SISL_HOST_MAP_SIZE;
-	c->map = mmap(NULL, c->mmio_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->adap_fd, 0);
-	if (c->map == MAP_FAILED) {
-		c->map = NULL;
-		rc = -errno;
-		goto fail;
-	}
-	c->sq_mode = (a.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
-	blk_setup_queues(c);
+	c->mode = mode;
+	rc = blk_attach_context(c, &a);
+	if (rc)
+		return rc;
 	if (c->virtual_lun) {
 		struct dk_cxlflash_clone cl;
 
@@ -546,22 +580,13 @@ int blk_chunk_clone(struct chunk *c, int mode)
 			rc = -errno;
 			goto fail;
 		}
-		if (c->dma_only && c->max_xfer > c->stage_blocks)
-			c->max_xfer = c->stage_blocks;
 	} else {
-		struct dk_cxlflash_udirect d;
-
-		memset(&d, 0, sizeof(d));
-		d.context_id = c->ctxid;
-		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_DIRECT, &d)) {
-			rc = -errno;
+		rc = blk_user_direct(c);
+		if (rc)
 			goto fail;
-		}
-		c->rsrc_handle = d.rsrc_handle;
-		if (c->dma_only && c->max_xfer > c->stage_blocks)
-			c->max_xfer = c->stage_blocks;
 	}
-	c->mode = mode;
+	if (c->dma_only && c->max_xfer > c->stage_blocks)
+		c->max_xfer = c->stage_blocks;
 	c->pid = getpid();
 	if (!(c->flags & CBLK_OPN_NO_INTRP_THREADS)) {
 		rc = blk_thread_start(c);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "master/embedded.h"
 #include "util/log.h"
 
 #define SCSI_READ_16       0x88
@@ -687,6 +688,26 @@ static struct blk_cmd *ea_to_cmd(struct chunk *c, uint64_t ea)
 }
 
 /*
+ * check_master() - commands in flight and no completion for a while: if
+ * the master's process is gone (cxlflashd killed or restarting), nobody
+ * will ever answer or put the window in error, so do what the AFU would
+ * have done: make the window read as dead, which starts recovery.
+ */
+static void check_master(struct chunk *c)
+{
+	uint64_t now = blk_now_ns();
+
+	if (now - c->progress_ns < BLK_LIVENESS_NS || now - c->alive_check_ns < BLK_LIVENESS_NS)
+		return;
+	c->alive_check_ns = now;
+	if (!cxlflash_conn_alive(c->fd1)) {
+		log_warn("chunk %d: the master serving it went away with %u commands in flight",
+			 c->id, c->ninflight);
+		sisl_write64(&c->map->cmd_room, SISL_ALL_ONES);
+	}
+}
+
+/*
  * blk_harvest_locked() - take every completion the HRRQ holds and process
  * it. With commands in flight and nothing posted, look at the window: all
  * ones means the context is in error, and recovery runs here.
@@ -720,9 +741,14 @@ int blk_harvest_locked(struct chunk *c)
 		blk_process_completion_locked(c, cmd);
 		n++;
 	}
-	if (n == 0 && c->ninflight && blk_window_dead(c->map)) {
-		blk_recover_locked(c);
-		n = 1;
+	if (n > 0) {
+		c->progress_ns = blk_now_ns();
+	} else if (c->ninflight) {
+		check_master(c);
+		if (blk_window_dead(c->map)) {
+			blk_recover_locked(c);
+			n = 1;
+		}
 	}
 	return n;
 }

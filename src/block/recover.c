@@ -18,8 +18,14 @@
  *   5. finish the posted completions and resubmit every dropped command,
  *      in submission order, so no command is lost.
  *
- * If RECOVER_AFU fails (BLK_RECOVER_TRIES times), the chunk is failed: every
- * command in flight completes with EIO, and so does every later request.
+ * If RECOVER_AFU fails (BLK_RECOVER_TRIES times), the master may have lost
+ * the context altogether (cxlflashd restarted: its contexts and vLUNs are
+ * gone, physical data is not). A physical chunk then reattaches: a new
+ * context and USER_DIRECT, waiting up to BLK_REATTACH_MS for the master to
+ * be back, and every command in flight is resubmitted (reads return the
+ * data, writes are written again; none fails). A virtual chunk cannot get
+ * its vLUN back, and fails. A failed chunk completes every command in
+ * flight with EIO, and so does every later request.
  */
 #include "block/block_internal.h"
 
@@ -73,6 +79,40 @@ static int adopt_window(struct chunk *c, const struct dk_cxlflash_recover_afu *r
  * recover (a healthy window) it only counts a false alarm.
  * Return: 0 when the chunk is usable again, -EIO when it has failed.
  */
+/*
+ * reattach() - a new context and LUN handle from a master that lost ours
+ * (see the file comment). Waits for the master to come back.
+ * Return: 0, or -errno when it did not come back in time.
+ */
+static int reattach(struct chunk *c)
+{
+	struct dk_cxlflash_attach a;
+	struct timespec deadline;
+	int rc;
+
+	if (c->virtual_lun) {
+		log_err("chunk %d: the master lost this virtual LUN's context; its data is gone",
+			c->id);
+		return -EIO;
+	}
+	blk_deadline(&deadline, BLK_REATTACH_MS);
+	do {
+		rc = blk_attach_context(c, &a);
+		if (!rc) {
+			rc = blk_user_direct(c);
+			if (!rc)
+				return 0;
+		}
+		if (rc != -ENOTCONN && rc != -EPIPE && rc != -ECONNRESET && rc != -ENOENT &&
+		    rc != -EINVAL)
+			break;
+		/* Lock held: the chunk's other threads wait here anyway. */
+		usleep(20000);
+	} while (!blk_deadline_passed(&deadline));
+	log_err("chunk %d: cannot reattach: %s", c->id, strerror(-rc));
+	return rc;
+}
+
 int blk_recover_locked(struct chunk *c)
 {
 	struct dk_cxlflash_recover_afu r;
@@ -116,6 +156,16 @@ int blk_recover_locked(struct chunk *c)
 		log_notice("chunk %d: context recovered as 0x%llx", c->id,
 			   (unsigned long long)c->ctxid);
 		break;
+	}
+	if (rc && !c->virtual_lun && rc != -ENOMEM) {
+		rc = reattach(c);
+		if (!rc) {
+			/* The old HRRQ went with the old context: redo everything. */
+			redo = blk_take_inflight_locked(c);
+			c->stats.num_reset_contexts++;
+			log_notice("chunk %d: reattached as context 0x%llx", c->id,
+				   (unsigned long long)c->ctxid);
+		}
 	}
 	c->recovering = false;
 	if (rc) {

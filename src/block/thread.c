@@ -54,6 +54,11 @@ static uint64_t ts_to_ns(const struct timespec *ts)
 	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
 }
 
+uint64_t blk_now_ns(void)
+{
+	return now_ns();
+}
+
 /* blk_deadline_us() - CLOCK_MONOTONIC now + @us, for blk_wait_locked(). */
 void blk_deadline_us(struct timespec *ts, uint64_t us)
 {

@@ -149,13 +149,19 @@ static void entries_rename_ctx(uint64_t old, uint64_t new)
 				e->ctxs[i] = new;
 }
 
-/* In a forked child: our own connection in place of the inherited fd1. */
+/*
+ * reconnect() - a new connection in place of fd1: in a forked child (ours
+ * instead of the inherited one), or after the master went away (cxlflashd
+ * restarted). Contexts of the old connection are gone with it; their DMA
+ * areas stay mapped until close, as the program may still look at them.
+ * Return: 0, -ENOTCONN while nobody serves the LUN, or -errno.
+ */
 static int reconnect(struct fd_entry *e)
 {
 	int sock = remote_open(e->server, e->name, e->oflags);
 
 	if (sock < 0)
-		return sock == -ENOENT ? -EBADF : sock;
+		return sock == -ENOENT ? -ENOTCONN : sock;
 	if (dup3(sock, e->fd, O_CLOEXEC) < 0) {
 		int rc = -errno;
 
@@ -405,6 +411,15 @@ int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 			rc = reconnect(e);
 		if (!rc)
 			rc = remote_ioctl(e->fd, request, &buf);
+		if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
+			/* The master is gone (cxlflashd restarted): the next one,
+			 * if it is up, gets the request; contexts of the old one
+			 * are unknown to it (EINVAL), as after a host reset. */
+			log_notice("the master serving %s went away; reconnecting", e->name);
+			rc = reconnect(e);
+			if (!rc)
+				rc = remote_ioctl(e->fd, request, &buf);
+		}
 	} else {
 		rc = master_ioctl(e->open, &who, request, &buf);
 	}
@@ -474,7 +489,7 @@ static int remote_debug(int fd1, uint16_t op, uint64_t request, char *why, size_
 		struct wire_msg h = { .op = op, .request = request };
 		char buf[WIRE_MAX_PAYLOAD];
 
-		rc = e->conn_pid == getpid() ? 0 : reconnect(e);
+		rc = e->conn_pid == getpid() && remote_alive(e->fd) ? 0 : reconnect(e);
 		if (!rc)
 			rc = wire_call(e->fd, &h, NULL, 0, buf, sizeof(buf) - 1, NULL);
 		if (!rc) {
@@ -486,6 +501,19 @@ static int remote_debug(int fd1, uint16_t op, uint64_t request, char *why, size_
 	}
 	pthread_mutex_unlock(&g_lock);
 	return rc;
+}
+
+bool cxlflash_conn_alive(int fd1)
+{
+	struct fd_entry *e;
+	bool alive = true;
+
+	pthread_mutex_lock(&g_lock);
+	e = find_fd(fd1);
+	if (e && e->remote && e->conn_pid == getpid())
+		alive = remote_alive(e->fd);
+	pthread_mutex_unlock(&g_lock);
+	return alive;
 }
 
 int cxlflash_debug_ctx_error(int fd1, uint64_t context_id)

@@ -6,6 +6,7 @@
 #ifndef CXLFLASH_EMBEDDED_H
 #define CXLFLASH_EMBEDDED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,9 @@ struct mopen;
 
 /* The open behind @fd1, or NULL. Valid until cxlflash_close(@fd1). */
 struct mopen *cxlflash_debug_open(int fd1);
+/* Is the master behind @fd1 still there? False once cxlflashd (or the
+ * parent serving a child) has gone away; always true in-process. */
+bool cxlflash_conn_alive(int fd1);
 /* Put a context in the error state (as an AFU reset would). 0 or -1/errno. */
 int cxlflash_debug_ctx_error(int fd1, uint64_t context_id);
 /* Verify the master's invariants: 0, or -1 with a reason in @why. */
