@@ -302,7 +302,7 @@ int cxlflash_open(const char *lun, int oflags)
 {
 	struct fd_entry *e = NULL;
 	struct mopen *o = NULL;
-	int rc, fd = -1;
+	int rc = 0, fd = -1;
 
 	if (!lun) {
 		errno = EFAULT;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,8 @@ int t_daemon_start(struct t_daemon *d, const char *const *args)
 	d->pid = fork();
 	T_ASSERT(d->pid >= 0);
 	if (d->pid == 0) {
+		/* A test that fails (exit) must not leave its daemon behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(pfd[1], 1);
 		execv(t_tool_path("cxlflashd"), (char *const *)argv);
 		_exit(127);
