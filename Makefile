@@ -32,6 +32,8 @@ run: build
 	@echo "blockio (libcflsh_block, 70% reads, QD32, 2 s) on ram:2G and on the file LUN:"
 	@cd $(BUILD) && ./tools/blockio -d ram:2G -r 70 -q 32 -s 2 -S 1
 	@cd $(BUILD) && ./tools/blockio -d ./cxlflash-demo.img -r 70 -q 32 -s 2 -S 1
+	@echo "cxlflashd: one daemon, two client processes on two vLUNs, and its status:"
+	@scripts/demo-daemon.sh $(BUILD)
 
 # Normal build, the ASan+UBSan build, and the unit tests under TSan; the
 # last line sums all runs. (Integration tests map each window twice, the

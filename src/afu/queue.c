@@ -302,9 +302,9 @@ bool afu_ctx_has_work(struct afu_ctx *c)
  * The bump is a seq_cst RMW followed by the host_waiting load, the AFU's
  * half of the Dekker pairing with a host going to sleep; it waits for every
  * IOASA and HRRQ store before it to reach the host's cache. While the
- * worker stays busy it is done only every AFU_WAKE_DEFER passes (a host
- * that decided to sleep is woken a few passes late at worst), and always
- * on a pass that found nothing to do, so it never waits past the spin.
+ * worker stays busy it is done only every AFU_WAKE_DEFER passes, unless a
+ * host is seen waiting already, and always on a pass that found nothing to
+ * do, so it never waits past the spin.
  */
 void afu_ctx_publish(struct afu_ctx *c, bool idle)
 {
@@ -322,7 +322,10 @@ void afu_ctx_publish(struct afu_ctx *c, bool idle)
 		c->cmd_room = room;
 		STORE_RELEASE(&m->cmd_room, room);
 	}
-	if (c->posted && (idle || ++c->wake_defer >= AFU_WAKE_DEFER)) {
+	/* A host already asleep is woken now: deferring would leave it to
+	 * its sleep cap if this worker is preempted before the next pass. */
+	if (c->posted && (idle || LOAD_RELAXED(&m->host_waiting) != 0 ||
+			  ++c->wake_defer >= AFU_WAKE_DEFER)) {
 		c->posted = false;
 		c->wake_defer = 0;
 		__atomic_fetch_add(&m->host_wake, 1, __ATOMIC_SEQ_CST);
