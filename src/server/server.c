@@ -104,7 +104,9 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 		       const void *payload, const struct wire_cred *cr)
 {
 	union cxlflash_ioctls u;
-	struct mcaller who = { .pid = cr->pid, .ppid = parent_of(cr->pid), .remote = true };
+	/* The parent matters only to VLUN_CLONE; /proc is not read for the rest. */
+	struct mcaller who = { .pid = cr->pid, .remote = true,
+			       .ppid = h->request == DK_CXLFLASH_VLUN_CLONE ? parent_of(cr->pid) : 0 };
 	size_t size = master_ioctl_size(h->request);
 	int rc, fd;
 
