@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -101,8 +102,14 @@ static void poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uin
 	for (unsigned i = 0; spin_ns; i++) {
 		if (hrrq_ready(peek, toggle) || blk_window_dead(map))
 			return;
-		if ((i & 31) == 31 && now_ns() - start >= spin_ns)
-			break;
+		if ((i & 31) == 31) {
+			if (now_ns() - start >= spin_ns)
+				break;
+			/* The AFU thread may be waiting for this CPU (more
+			 * runnable threads than cores): let it run. */
+			sched_yield();
+			continue;
+		}
 		sisl_cpu_relax();
 	}
 	/* Our half of the Dekker pairing with the AFU's host_wake bump. */
@@ -231,8 +238,12 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 					moved = true;
 					break;
 				}
-				if ((i & 31) == 31 && now_ns() - start >= spin_ns)
-					break;
+				if ((i & 31) == 31) {
+					if (now_ns() - start >= spin_ns)
+						break;
+					sched_yield(); /* as in poll_then_sleep() */
+					continue;
+				}
 				sisl_cpu_relax();
 			}
 			pthread_mutex_lock(&c->lock);
