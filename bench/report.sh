@@ -20,7 +20,7 @@ def ok($x; $goal; $le): if $x == null then "not measured"
 def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(kind)" else "cblk-\(kind)" end;
 
 # targets use randread; a run without it (the smoke) uses the mix
-(if any(.results[]; .rw == "randread") then "randread" else "randrw" end) as $trw | (
+(if any(.results[]; .rw == "randread" and .target != "fio-nbd") then "randread" else "randrw" end) as $trw | (
 "## Results (\(.meta.date), \(.meta.ncpu) CPUs \(.meta.cpu), kernel \(.meta.kernel), data on \(.meta.fs), \(.meta.size_mb) MiB, \(.meta.reps) × \(.meta.secs) s, medians\(if .meta.smoke then ", SMOKE RUN" else "" end))",
 "",
 "| configuration | rw | QD | IOPS | p50 µs | p99 µs | p99.9 µs | CPU µs/IO process | CPU µs/IO system |",
@@ -36,6 +36,17 @@ def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(ki
 	r("loop-uring-direct"; $k.rw; $k.qd) as $kl | r("cblk-phys-ram"; $k.rw; $k.qd) as $cr |
 	r("tmpfs-pread"; $k.rw; 1) as $kt | r("memcpy"; $k.rw; 1) as $km |
 	"| \($k.rw) | \($k.qd) | \(ratio($cf.iops; $ku.iops) | f2) | \(ratio($cf.cpu_sys_us; $ku.cpu_sys_us) | f2) | \(ratio($cf.iops; $kl.iops) | f2) | \(ratio($cf.cpu_sys_us; $kl.cpu_sys_us) | f2) | \(ratio($cr.iops; $kt.iops) | f2) | \(ratio($cr.cpu_sys_us; $kt.cpu_sys_us) | f2) | \(ratio($cr.iops; $km.iops) | f2) |"),
+(if any(.results[]; .target == "fio-nbd") then
+"",
+"## NBD: the export by cxlflashd of a legacy RAM LUN, the nbdkit memory plugin, the superpipe (fio nbd engine, Unix socket)",
+"",
+"| rw | QD | cxlflashd NBD IOPS | nbdkit memory IOPS | cxlflashd / nbdkit | superpipe (\(ours("phys-ram"))) IOPS | superpipe / cxlflashd NBD | CPU µs/IO process: cxlflashd NBD | nbdkit | superpipe |",
+"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+(. as $d | [.results[] | select(.target == "fio-nbd") | {rw, qd}] | unique[] as $k | $d |
+	r("nbd-cxlflashd-ram"; $k.rw; $k.qd) as $c | r("nbd-nbdkit-memory"; $k.rw; $k.qd) as $n |
+	r(ours("phys-ram"); $k.rw; $k.qd) as $s |
+	"| \($k.rw) | \($k.qd) | \($c.iops | f0) | \($n.iops | f0) | \(ratio($c.iops; $n.iops) | f2) | \($s.iops | f0) | \(ratio($s.iops; $c.iops) | f2) | \(if $c == null then null else $c.cpu_proc_us + $c.cpu_extra_us end | f2) | \(if $n == null then null else $n.cpu_proc_us + $n.cpu_extra_us end | f2) | \(if $s == null then null else $s.cpu_proc_us + $s.cpu_extra_us end | f2) |")
+else empty end),
 "",
 "## Targets (issue 6)",
 "",

@@ -13,7 +13,9 @@ usage() {
 Usage: bench/run-bench.sh [options]
 Measure 4 KiB random read, write and 70/30 mix at QD 1 and 32 on kernel
 paths (pread, O_DIRECT, io_uring, a loop device, tmpfs), on libcflsh_block
-(physical and virtual LUNs, ram and file backends) and on plain memcpy.
+(physical and virtual LUNs, ram and file backends, embedded and through
+cxlflashd), over NBD (fio's nbd engine against cxlflashd's export of a
+legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy.
 
   --build DIR     build directory with bench/ programs (default: build)
   --out DIR       where results go (default: BUILD/bench)
@@ -71,7 +73,7 @@ mkdir -p "$OUT" "$DIR"
 FILE=$DIR/bench-$SIZE_MB.dat                  # the data every file path shares
 SHM=/dev/shm/cxlflash-bench-$$.dat            # tmpfs twin, unique per run
 TSV=$OUT/results.tsv RAW=$OUT/results.jsonl
-LOOPDEV="" DPID=""
+LOOPDEV="" DPID="" KPID=""
 : >"$TSV"
 : >"$RAW"
 : >"$OUT/control.tsv"
@@ -79,6 +81,7 @@ failed=0 skipped=()
 
 cleanup() {
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
 	[ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV" 2>/dev/null
 	rm -f "$SHM"
 	[ $KEEP = 1 ] || rm -f "$FILE"
@@ -148,32 +151,167 @@ run cblk-virt-file cblk "$FILE" "$QDS" --virt
 
 # ---- ours, through cxlflashd (issue 4) -------------------------------------
 # DAEMON CONFIGURATION: the same cblk runs with the LUNs served by the daemon.
-# Clients find it through CXLFLASH_SOCKET and open the LUN by its NAME; the
-# daemon's CPU is added to each I/O's cost with --cpu-pid. Adjust the LUN
-# names if the daemon's naming differs.
-DAEMON=$BUILD/tools/cxlflashd
-if [ -x "$DAEMON" ]; then
-	SOCK=$OUT/cxlflashd-$$.sock
-	"$DAEMON" --lun "bench-ram=$RAM" --lun "bench-file=$FILE" --socket "$SOCK" &
+# Clients find it through CXLFLASH_SOCKET and open a LUN by its NAME
+# (bench-ram, bench-file; bench-ctl, as ram:2G embedded, for ctlbench);
+# the daemon's CPU is added to each I/O's cost
+# with --cpu-pid. The daemon says "cxlflashd: ready ..." on stdout once it
+# listens: that line, read through a FIFO, is the readiness check.
+# Then bench-ram is switched to legacy mode (`cxlflash lun mode`) and
+# measured over NBD (below). The smoke runs one tiny row of each.
+DAEMON=$BUILD/tools/cxlflashd ADMIN=$BUILD/tools/cxlflash
+SOCK=$OUT/cxlflashd-$$.sock NSOCK=$OUT/cxlflashd-nbd-$$.sock
+# Within the 10 minutes of `make bench`: randread and randwrite only (the
+# mix is measured embedded), and QD 1 only where a target or the NBD
+# comparison uses it (daemon-phys-ram).
+DRWS="100 0"
+NBD_READY=0
+if [ $SMOKE = 1 ]; then DRWS=$RWS; fi               # the smoke: its one mix
+if [ -x "$DAEMON" ] && [ -x "$ADMIN" ]; then
+	fifo=$OUT/cxlflashd-$$.ready
+	rm -f "$fifo" "$SOCK" "$NSOCK"
+	mkfifo "$fifo"
+	"$DAEMON" --socket "$SOCK" --nbd-socket "$NSOCK" --nbd-tcp none \
+		--lun "bench-ram=$RAM" --lun "bench-file=$FILE" --lun "bench-ctl=ram:2G" >"$fifo" 2>"$OUT/cxlflashd.log" &
 	DPID=$!
-	for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-	if [ -S "$SOCK" ]; then
+	ready=""
+	exec 3<"$fifo"
+	read -r -t 10 -u 3 ready || true
+	exec 3<&-
+	rm -f "$fifo"
+	if [[ $ready == "cxlflashd: ready"* ]]; then
+		log "$ready (pid $DPID)"
 		export CXLFLASH_SOCKET=$SOCK
-		run daemon-phys-ram cblk bench-ram "$QDS" --prefill --cpu-pid "$DPID"
-		run daemon-virt-ram cblk bench-ram "$QDS" --prefill --virt --cpu-pid "$DPID"
-		run daemon-phys-file cblk bench-file "$QDS" --cpu-pid "$DPID"
-		"$BIN/ctlbench" -d bench-ram -n "$CTL_N" -j "$RAW" -l daemon- \
-			>>"$OUT/control.tsv" || failed=$((failed + 1))
+		if [ $SMOKE = 1 ]; then
+			RWS=$DRWS run daemon-phys-ram cblk bench-ram "32" --prefill --cpu-pid "$DPID"
+		else
+			RWS=$DRWS run daemon-phys-ram cblk bench-ram "$QDS" --prefill --cpu-pid "$DPID"
+			RWS=$DRWS run daemon-virt-ram cblk bench-ram "32" --prefill --virt --cpu-pid "$DPID"
+			RWS=$DRWS run daemon-phys-file cblk bench-file "32" --cpu-pid "$DPID"
+		fi
+		if [ -z "$ONLY" ] || [[ daemon-control =~ $ONLY ]]; then
+			"$BIN/ctlbench" -d bench-ctl -n "$CTL_N" -j "$RAW" -l daemon- \
+				>>"$OUT/control.tsv" || { log "FAILED: ctlbench through cxlflashd"; failed=$((failed + 1)); }
+		fi
 		unset CXLFLASH_SOCKET
+		# Legacy mode: the same RAM LUN (prefilled above) becomes an NBD export.
+		if "$ADMIN" lun mode bench-ram legacy --socket "$SOCK" >/dev/null; then
+			NBD_READY=1
+		else
+			log "FAILED: cxlflash lun mode bench-ram legacy"
+			failed=$((failed + 1))
+		fi
 	else
-		log "FAILED: cxlflashd did not create $SOCK"
+		log "FAILED: cxlflashd did not get ready (said '$ready'; see $OUT/cxlflashd.log)"
 		failed=$((failed + 1))
 	fi
-	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=""
 else
 	skipped+=("through cxlflashd ($DAEMON not built yet)")
 fi
+
+# ---- NBD (issue 5): fio's nbd engine against cxlflashd and nbdkit ----------
+# 4 KiB randread and randwrite at QD 1 and 32 over a Unix socket, against
+# cxlflashd's export of the legacy RAM LUN and nbdkit's memory plugin of the
+# same size. Same columns as iobench: IOPS and latency percentiles (submit
+# to completion, lat_ns) from fio's JSON; CPU per I/O: fio's own (process
+# column) plus the server's from /proc/PID/stat (cpu_extra), and the whole
+# machine's from /proc/stat; both over the whole fio run (connection and
+# warm-up included), divided by IOPS × the run's wall time.
+TICK=$(getconf CLK_TCK)
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+pid_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# fio_one LABEL URI PID RW QD: one configuration, REPS reps, medians.
+fio_one() {
+	local label=$1 uri=$2 pid=$3 rw=$4 qd=$5 key runs="" tmp=$OUT/fio-$$.json
+	local ms wms s0 s1 p0 p1 t0 t1 rep
+	key=${rw#rand}
+	ms=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 1000 }')
+	wms=$(awk -v s="$WARMUP" 'BEGIN { printf "%d", s * 1000 }')
+	for rep in $(seq "$REPS"); do
+		s0=$(busy_ticks) p0=$(pid_ticks "$pid") t0=$(date +%s%N)
+		fio --name="$label" --ioengine=nbd --uri="$uri" --rw="$rw" --bs=4k --iodepth="$qd" \
+			--time_based --runtime="${ms}ms" --ramp_time="${wms}ms" --lat_percentiles=1 \
+			--percentile_list=50:99:99.9 --output-format=json --output="$tmp" \
+			>/dev/null 2>>"$OUT/fio.log" || return 1
+		s1=$(busy_ticks) p1=$(pid_ticks "$pid") t1=$(date +%s%N)
+		runs+=$(jq -c --arg k "$key" --argjson wall "$(((t1 - t0) / 1000))" \
+			--argjson sys "$((s1 - s0))" --argjson extra "$((p1 - p0))" --argjson tick "$TICK" '
+			.jobs[0] as $j | $j[$k] as $d | $d.iops as $iops | ($iops * $wall / 1e6) as $ops |
+			{ iops: $iops,
+			  p50_us: ($d.lat_ns.percentile["50.000000"] / 1000),
+			  p99_us: ($d.lat_ns.percentile["99.000000"] / 1000),
+			  p999_us: ($d.lat_ns.percentile["99.900000"] / 1000),
+			  cpu_proc_us: (if $d.total_ios > 0 then ($j.usr_cpu + $j.sys_cpu) / 100 *
+					$j.job_runtime * 1000 / $d.total_ios else 0 end),
+			  cpu_extra_us: (if $ops > 0 then $extra / $tick * 1e6 / $ops else 0 end),
+			  cpu_sys_us: (if $ops > 0 then $sys / $tick * 1e6 / $ops else 0 end) }' "$tmp")
+		runs+=$'\n'
+	done
+	rm -f "$tmp"
+	printf '%s' "$runs" | jq -sc --arg lab "$label" --arg uri "$uri" --arg rw "$rw" \
+		--argjson qd "$qd" --argjson secs "$SECS" --argjson span "$((SIZE_MB << 8))" '
+		def med: sort | if length % 2 == 1 then .[length / 2 | floor]
+			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		. as $r | { label: $lab, target: "fio-nbd", path: $uri, rw: $rw,
+		  read_pct: (if $rw == "randread" then 100 else 0 end), qd: $qd, secs: $secs,
+		  reps: ($r | length), span_blocks: $span, virt: false, intr_thread: false, lat_every: 1 } +
+		( ["iops", "p50_us", "p99_us", "p999_us", "cpu_proc_us", "cpu_extra_us", "cpu_sys_us"] |
+		  map({ key: ., value: (. as $k | $r | map(.[$k]) | med) }) | from_entries ) +
+		{ runs: $r }' >>"$RAW"
+	jq -r --arg lab "$label" --arg rw "$rw" --argjson qd "$qd" 'select(.label == $lab and
+		.rw == $rw and .qd == $qd) | [.label, .rw, .qd, (.iops | round), .p50_us, .p99_us,
+		.p999_us, (.cpu_proc_us + .cpu_extra_us), .cpu_sys_us] | @tsv' "$RAW" | tail -1 >>"$TSV"
+}
+
+# fio_nbd LABEL URI PID "QDS" "RWS": prefill the export, then every rw at every QD.
+fio_nbd() {
+	local label=$1 uri=$2 pid=$3 qds=$4 rws=$5 rw qd
+	[ -n "$ONLY" ] && ! [[ $label =~ $ONLY ]] && return 0
+	# Written whole first, as the RAM LUNs are: no read of a hole.
+	fio --name=prefill --ioengine=nbd --uri="$uri" --rw=write --bs=1M --iodepth=4 \
+		--output="$OUT/fio-prefill.txt" >/dev/null 2>>"$OUT/fio.log" ||
+		{ log "FAILED: $label prefill"; failed=$((failed + 1)); return 0; }
+	for rw in $rws; do
+		for qd in $qds; do
+			log "$label rw=$rw qd=$qd"
+			fio_one "$label" "$uri" "$pid" "$rw" "$qd" ||
+				{ log "FAILED: $label rw=$rw qd=$qd (see $OUT/fio.log)"; failed=$((failed + 1)); }
+		done
+	done
+}
+
+NQDS=$QDS NRWS="randread randwrite"
+[ $SMOKE = 1 ] && NQDS="32" NRWS="randread"
+if ! command -v fio >/dev/null || ! fio --enghelp=nbd >/dev/null 2>&1; then
+	skipped+=("NBD rows (fio with the nbd engine is not installed)")
+else
+	if [ $NBD_READY = 1 ]; then
+		fio_nbd nbd-cxlflashd-ram "nbd+unix:///bench-ram?socket=$NSOCK" "$DPID" "$NQDS" "$NRWS"
+	fi
+	if [ $SMOKE = 1 ]; then
+		:   # the smoke measures our server only
+	elif command -v nbdkit >/dev/null; then
+		KSOCK=$OUT/nbdkit-$$.sock KPIDF=$OUT/nbdkit-$$.pid
+		# Without -f nbdkit forks once it listens: its exit is the readiness check.
+		if nbdkit -U "$KSOCK" -P "$KPIDF" memory "${SIZE_MB}M" 2>>"$OUT/fio.log"; then
+			KPID=$(cat "$KPIDF")
+			fio_nbd nbd-nbdkit-memory "nbd+unix:///?socket=$KSOCK" "$KPID" "$NQDS" "$NRWS"
+			kill "$KPID" 2>/dev/null || true
+			KPID=""
+		else
+			log "FAILED: nbdkit memory did not start"
+			failed=$((failed + 1))
+		fi
+		rm -f "$KSOCK" "$KPIDF"
+	else
+		skipped+=("nbdkit memory plugin (nbdkit is not installed)")
+	fi
+fi
+if [ -n "$DPID" ]; then
+	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	DPID=""
+fi
+rm -f "$SOCK" "$NSOCK"
 # -----------------------------------------------------------------------------
 
 # ---- control path (embedded) ----

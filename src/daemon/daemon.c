@@ -158,6 +158,8 @@ static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
 	return rc;
 }
 
+#define MODE_GRACE_MS 300
+
 /* LUN_MODE: MANAGE_LUN through the daemon's own open, by name or WWID. */
 static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 			  const char *payload, const struct wire_cred *cr)
@@ -188,7 +190,19 @@ static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 	memcpy(ml.wwid, l->lun->wwid, sizeof(ml.wwid));
 	ml.hdr.flags = req->request ? DK_CXLFLASH_MANAGE_LUN_ENABLE_SUPERPIPE
 				    : DK_CXLFLASH_MANAGE_LUN_DISABLE_SUPERPIPE;
-	rc = master_ioctl(l->hold, &who, DK_CXLFLASH_MANAGE_LUN, &ml);
+	/*
+	 * A client that has just finished (nbdcopy exits once it sent
+	 * NBD_CMD_DISC; a killed superpipe client is reaped when its socket
+	 * closes) may not be seen gone yet: give it MODE_GRACE_MS before
+	 * answering EBUSY, so `nbdcopy ... && cxlflash lun mode X superpipe`
+	 * is not a race. A client still connected keeps the LUN busy.
+	 */
+	for (int waited = 0;; waited += 10) {
+		rc = master_ioctl(l->hold, &who, DK_CXLFLASH_MANAGE_LUN, &ml);
+		if (rc != -EBUSY || waited >= MODE_GRACE_MS)
+			break;
+		usleep(10000);
+	}
 	if (rc == -EBUSY)
 		snprintf(msg, sizeof(msg), "LUN %s is in use (%s)", l->cfg.name,
 			 req->request ? "NBD clients are connected"
@@ -314,6 +328,8 @@ static int start_nbd(struct cxlfd *d)
 static int open_lun(struct cxlfd *d, const struct dlun_config *c)
 {
 	struct dlun *l = &d->luns[d->nluns];
+	char mname[sizeof(c->spec) + DAEMON_NAME_MAX + 2];
+	struct mlun *existing;
 	struct be_spec spec;
 	struct backend *be;
 	int rc;
@@ -332,12 +348,29 @@ static int open_lun(struct cxlfd *d, const struct dlun_config *c)
 	}
 	if (!strcmp(spec.kind, "file") && !l->path[0] && !realpath(spec.path, l->path))
 		l->path[0] = 0;
+	/*
+	 * The master shares a LUN between opens of the same file, or of the
+	 * same memory spec: two daemon LUNs must never become one. The same
+	 * file twice is a configuration error; two memory LUNs of one size
+	 * are distinct LUNs, so the second gets a distinct master name.
+	 */
+	if ((existing = master_find_lun(d->m, c->spec, be->dev, be->ino))) {
+		if (be->ino) {
+			log_err("LUN %s: %s is already served as LUN %s", c->name, c->spec,
+				label(d, existing));
+			be_close(be);
+			return -EEXIST;
+		}
+		snprintf(mname, sizeof(mname), "%s#%s", c->spec, c->name);
+	} else {
+		snprintf(mname, sizeof(mname), "%s", c->spec);
+	}
 	rc = lun_lock(be, c->spec, false);
 	if (rc) {
 		be_close(be);
 		return rc;
 	}
-	rc = master_open_lun(d->m, c->spec, be, c->have_wwid ? c->wwid : NULL, getpid(), &l->hold);
+	rc = master_open_lun(d->m, mname, be, c->have_wwid ? c->wwid : NULL, getpid(), &l->hold);
 	if (rc) {
 		log_err("LUN %s: %s", c->name, strerror(-rc));
 		return rc;

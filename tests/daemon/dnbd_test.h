@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dnbd_test.h - helpers for the tests of cxlflashd's NBD export (legacy
+ * mode): URIs of the daemon's export, a program run with stdout and stderr
+ * captured together, `cxlflash lun mode` and the status counts. The raw
+ * NBD client (nc_*) and nt_run come from tests/nbd/nbd_test.h.
+ */
+#ifndef CXLFLASH_TESTS_DNBD_TEST_H
+#define CXLFLASH_TESTS_DNBD_TEST_H
+
+#include "../nbd/nbd_test.h"
+#include "t_daemon.h"
+#include "t_tool.h"
+
+/* "nbd+unix:///NAME?socket=..." of daemon @d's NBD socket. */
+static inline const char *dn_unix_uri(const struct t_daemon *d, const char *name)
+{
+	static char uri[4][512];
+	static unsigned slot;
+	char *u = uri[slot++ % 4];
+
+	snprintf(u, 512, "nbd+unix:///%s?socket=%s", name, d->nbd_socket);
+	return u;
+}
+
+/* "nbd://127.0.0.1:PORT/NAME" of daemon @d's NBD TCP listener. */
+static inline const char *dn_tcp_uri(const struct t_daemon *d, const char *name)
+{
+	static char uri[4][256];
+	static unsigned slot;
+	char *u = uri[slot++ % 4];
+
+	T_ASSERT(d->nbd_port > 0);
+	snprintf(u, 256, "nbd://127.0.0.1:%u/%s", d->nbd_port, name);
+	return u;
+}
+
+/* Run @argv (argv[0] looked up in PATH, or a path) with stdout and stderr
+ * both in @out, and @env ("NAME=VALUE", may be NULL) added. Return: the
+ * exit status, or 128 + signal. Killed after 60 s. */
+static inline int dn_run_all(const char *const *argv, const char *env, char *out, size_t outsz)
+{
+	int pfd[2], status;
+	size_t len = 0;
+	pid_t pid;
+
+	T_ASSERT(pipe(pfd) == 0);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (env)
+			putenv((char *)env);
+		alarm(60);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == outsz - 1)
+			len = 0; /* keep the tail */
+	}
+	out[len] = 0;
+	close(pfd[0]);
+	T_ASSERT(waitpid(pid, &status, 0) == pid);
+	fprintf(stderr, "   $");
+	for (int i = 0; argv[i]; i++)
+		fprintf(stderr, " %s", argv[i]);
+	fprintf(stderr, " -> %d\n%s", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+		out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * dn_lun_mode() - `cxlflash lun mode @lun @mode` against daemon @d; what it
+ * printed (stdout and stderr) in @out. Return: its exit status.
+ */
+static inline int dn_lun_mode(const struct t_daemon *d, const char *lun, const char *mode,
+			      char *out, size_t len)
+{
+	return dn_run_all((const char *[]){ t_tool_path("cxlflash"), "lun", "mode", lun, mode,
+					     "--socket", d->socket, NULL }, NULL, out, len);
+}
+
+/* The number after "key": in the status JSON object of LUN @lun. */
+static inline long long dn_lun_num(struct t_daemon *d, const char *lun, const char *key)
+{
+	static char out[65536];
+	char pat[128];
+	const char *p;
+
+	T_EQ(t_daemon_status(d, out, sizeof(out)), 0);
+	snprintf(pat, sizeof(pat), "{\"name\":\"%s\"", lun);
+	p = strstr(out, pat);
+	T_ASSERT(p);
+	return t_json_num(p, key);
+}
+
+/* The LUN's mode in the status JSON: true for superpipe. */
+static inline bool dn_lun_superpipe(struct t_daemon *d, const char *lun)
+{
+	static char out[65536];
+	char pat[128];
+	const char *p;
+
+	T_EQ(t_daemon_status(d, out, sizeof(out)), 0);
+	snprintf(pat, sizeof(pat), "{\"name\":\"%s\"", lun);
+	p = strstr(out, pat);
+	T_ASSERT(p);
+	p = strstr(p, "\"mode\":\"");
+	T_ASSERT(p);
+	return !strncmp(p + 8, "superpipe", 9);
+}
+
+#endif
