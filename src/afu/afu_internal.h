@@ -332,6 +332,7 @@ void afu_sense(struct sisl_ioasa *sa, uint8_t key, uint8_t asc, uint8_t ascq);
 int afu_workers_start(struct afu *afu);
 void afu_workers_stop(struct afu *afu);
 /* Queue @req for @w and wait until the worker acknowledged it. */
+void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req);
 void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req);
 /* Worker side: mark @req done and wake its waiter. */
 void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req);

@@ -87,6 +87,28 @@ void afu_futex_wake_shared(uint32_t *word, int n)
  */
 
 /*
+ * afu_ctl_post() - hand @req to worker @w and wake it, without waiting.
+ * Requests are applied in the order posted, so a later request for the
+ * same context (STOP, ERROR) finds it added. @req must stay valid until
+ * the worker has taken it (a request inside the context does).
+ */
+void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req)
+{
+	struct afu *afu = w->afu;
+
+	req->done = false;
+	req->next = NULL;
+	pthread_mutex_lock(&afu->ctl_lock);
+	*w->ctl_tail = req;
+	w->ctl_tail = &req->next;
+	pthread_mutex_unlock(&afu->ctl_lock);
+
+	STORE_SEQ(&w->ctl_pending, 1);
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
  * afu_ctl_request() - hand @req to worker @w and wait for its
  * acknowledgement. Called by the master; never by a worker.
  */
