@@ -21,7 +21,7 @@ legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy.
   --out DIR       where results go (default: BUILD/bench)
   --dir DIR       where the data file is created (default: BUILD/bench/data)
   --size-mb N     data file, RAM LUN and memcpy region size (default 1024)
-  --secs S        seconds per measured rep (default 2)
+  --secs S        seconds per measured rep (default 1.5)
   --reps N        reps per configuration; medians are reported (default 3)
   --only REGEX    run only the configurations whose label matches
   --no-loop       skip the loop device (it needs root and /dev/loop-control)
@@ -36,7 +36,7 @@ Exit status: 0, 1 if a measurement failed or output is missing.
 EOF
 }
 
-BUILD=build OUT="" DIR="" SIZE_MB=1024 SECS=2 REPS=3 ONLY="" LOOP=1 CALLGRIND=1
+BUILD=build OUT="" DIR="" SIZE_MB=1024 SECS=1.5 REPS=3 ONLY="" LOOP=1 CALLGRIND=1
 KEEP=0 SMOKE=0 WARMUP=0.25 CTL_N=500 CG_N=2000
 RWS="100 0 70"        # read %: randread, randwrite, 70/30 mix
 QDS="1 32"
