@@ -4,9 +4,10 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
+SHELL      := /bin/bash
 CMAKE_FLAGS ?= $(if $(CI),-DCXLFLASH_WERROR=ON,)
 
-.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan bench bench-smoke clean
+.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke clean
 
 all: build
 
@@ -47,6 +48,18 @@ test-fast: build
 
 test-tsan: build-tsan
 	@scripts/run-tests.sh "$(BUILD_TSAN):-L unit"
+
+# The daemon's isolation and lifecycle tests at soak strength (not part of
+# `make test`; tens of minutes): 1,000 kill -9 iterations, 10 M hostile
+# commands, 120 s of control operations racing I/O. Counts can be set one
+# by one: CXLFLASH_KILL_ITERS, CXLFLASH_HOSTILE_CMDS, CXLFLASH_RACE_SECS.
+soak: build
+	@cd $(BUILD) && for t in tests/daemon-*; do \
+		echo "== $$t (soak)"; \
+		CXLFLASH_SOAK=1 CXLFLASH_TEST_DIR=$$PWD/testdata $$t 2>&1 | \
+			grep -E '^(-- |[0-9]+ iterations|hostile|victim|[0-9]+ s,)|failed|mismatch|SKIP'; \
+		rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || [ $$rc = 77 ] || exit 1; \
+	done
 
 # Benchmarks (bench/run-bench.sh --help): the full run takes minutes and
 # prints the tables; the smoke takes seconds and checks only that it ran.

@@ -18,6 +18,8 @@
  *
  * Return: the exit status, or 128 + signal.
  */
+int t_tool_quiet;
+
 int t_run_tool(const char *tool, const char *const *args, char *out, size_t outsz)
 {
 	const char *argv[32] = { tool };
@@ -53,6 +55,8 @@ int t_run_tool(const char *tool, const char *const *args, char *out, size_t outs
 	out[len] = '\0';
 	close(pfd[0]);
 	T_ASSERT(waitpid(pid, &status, 0) == pid);
+	if (t_tool_quiet)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	fprintf(stderr, "   %s", strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool);
 	for (int i = 0; args[i]; i++)
 		fprintf(stderr, " %s", args[i]);
