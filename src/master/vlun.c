@@ -94,10 +94,18 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want)
 	return rc ? -EAGAIN : 0;
 }
 
-/* Scrub (if asked and no clone still maps it) and free one chunk. */
+/*
+ * Scrub (unless a clone still maps it) and free one chunk. Always, not
+ * only when USER_VIRTUAL asked for NEED_WRITE_SAME as the kernel did: the
+ * next owner may be another tenant (ARCHITECTURE.md, invariant 2). The
+ * backends zero 256 MiB cheaply (huge-page madvise, fallocate ZERO_RANGE,
+ * BLKZEROOUT).
+ */
 static int free_chunk(struct mctx *c, struct mlun *lun, unsigned h, uint64_t chunk)
 {
-	if (c->rht_needs_ws[h] && ca_refs(&lun->ca, chunk) == 1) {
+	(void)c;
+	(void)h;
+	if (ca_refs(&lun->ca, chunk) == 1) {
 		int rc = be_zero_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
 
 		if (rc) {
