@@ -102,15 +102,15 @@ static void poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uin
 	for (unsigned i = 0; spin_ns; i++) {
 		if (hrrq_ready(peek, toggle) || blk_window_dead(map))
 			return;
-		if ((i & 31) == 31) {
-			if (now_ns() - start >= spin_ns)
-				break;
-			/* The AFU thread may be waiting for this CPU (more
-			 * runnable threads than cores): let it run. */
+		if ((i & 31) == 31 && now_ns() - start >= spin_ns)
+			break;
+		/* Once in a while let an AFU thread waiting for this CPU run
+		 * (more runnable threads than cores); not often: under load
+		 * from other processes each yield may cost a time slice. */
+		if ((i & 1023) == 1023)
 			sched_yield();
-			continue;
-		}
-		sisl_cpu_relax();
+		else
+			sisl_cpu_relax();
 	}
 	/* Our half of the Dekker pairing with the AFU's host_wake bump. */
 	__atomic_fetch_add(&map->host_waiting, 1, __ATOMIC_SEQ_CST);
@@ -238,13 +238,12 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 					moved = true;
 					break;
 				}
-				if ((i & 31) == 31) {
-					if (now_ns() - start >= spin_ns)
-						break;
+				if ((i & 31) == 31 && now_ns() - start >= spin_ns)
+					break;
+				if ((i & 1023) == 1023)
 					sched_yield(); /* as in poll_then_sleep() */
-					continue;
-				}
-				sisl_cpu_relax();
+				else
+					sisl_cpu_relax();
 			}
 			pthread_mutex_lock(&c->lock);
 			/* Re-check under the lock: a completion between the last
