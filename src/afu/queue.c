@@ -19,6 +19,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,10 +126,13 @@ static struct afu_cmd *cmd_alloc(struct afu_worker *w, struct afu_ctx *c)
 /* Take the IOARCB at @ea that the host put in the mailbox. */
 static void fetch_ioarrin(struct afu_worker *w, struct afu_ctx *c, uint64_t ea)
 {
-	struct sisl_iocmd *hc;
+	uint8_t *hc;
 	struct afu_cmd *cmd;
 
-	hc = afu_ea_resolve(&c->ea, ea, sizeof(*hc), AFU_EA_ALIGN);
+	/* IOARCB then IOASA, as struct sisl_iocmd lays them out; the host
+	 * only owes AFU_EA_ALIGN, not that struct's 128-byte alignment, so
+	 * the pointers are formed from bytes, never through the struct. */
+	hc = afu_ea_resolve(&c->ea, ea, sizeof(struct sisl_iocmd), AFU_EA_ALIGN);
 	if (!hc) {
 		raise_intr(c, SISL_ISTATUS_PERM_ERR_RCB_READ);
 		return;
@@ -136,9 +140,9 @@ static void fetch_ioarrin(struct afu_worker *w, struct afu_ctx *c, uint64_t ea)
 	if (!ensure_rrq(c))
 		return;
 	cmd = cmd_alloc(w, c);
-	copy_rcb(&cmd->rcb, &hc->rcb);
+	copy_rcb(&cmd->rcb, (const struct sisl_ioarcb *)hc);
 	cmd->post_ea = ea;
-	cmd->sa_host = &hc->sa;
+	cmd->sa_host = (struct sisl_ioasa *)(hc + offsetof(struct sisl_iocmd, sa));
 	cmd->ioarrin = true;
 	c->ioarrin_inflight++;
 	afu_scsi_exec(cmd);

@@ -553,6 +553,8 @@ static void chunk_forget(struct chunk *c)
 	chunk_free(c);
 }
 
+static int vlun_resize_locked(struct chunk *c, uint64_t blocks, uint64_t *granted);
+
 int blk_chunk_clone(struct chunk *c, int mode)
 {
 	struct dk_cxlflash_attach a;
@@ -579,6 +581,16 @@ int blk_chunk_clone(struct chunk *c, int mode)
 		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_VLUN_CLONE, &cl)) {
 			rc = -errno;
 			goto fail;
+		}
+		/* The clone has the chunks the parent has now, which may differ
+		 * from what it had at fork (our c->granted): make them agree. */
+		if (c->granted) {
+			uint64_t granted;
+
+			rc = vlun_resize_locked(c, c->granted, &granted);
+			if (rc)
+				goto fail;
+			c->granted = granted;
 		}
 	} else {
 		rc = blk_user_direct(c);

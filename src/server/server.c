@@ -35,6 +35,7 @@ struct msrv {
 	struct mconn *conns;
 	unsigned nconns;
 	bool stopping;
+	bool accepting;             /* the accept thread has started */
 };
 
 /* The parent of @pid, from /proc (0 if it cannot be read). */
@@ -230,6 +231,10 @@ static void *accept_thread(void *arg)
 {
 	struct msrv *s = arg;
 
+	pthread_mutex_lock(&s->lock);
+	s->accepting = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
 	for (;;) {
 		int one = 1, fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
 		struct mconn *c;
@@ -337,6 +342,13 @@ int msrv_start(struct msrv *s)
 	if (rc)
 		return -rc;
 	s->started = true;
+	/* Return only once the thread runs: a process may fork right after
+	 * (children.c), and a thread still starting up may hold allocator
+	 * locks the child would inherit locked. */
+	pthread_mutex_lock(&s->lock);
+	while (!s->accepting)
+		pthread_cond_wait(&s->cv, &s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

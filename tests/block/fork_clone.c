@@ -14,16 +14,27 @@
 #include <capiblock.h>
 
 #include "blk_test.h"
+#include "client/client.h"
 
 #define NBLK 1024
 
 static const char *g_lun = "ram:1G";
 
-/* Run @fn in a forked child; its exit status must be 0. */
+/*
+ * Run @fn in a forked child; its exit status must be 0. First wait until
+ * the previous child's connection to our master is gone: a server thread
+ * still freeing it while we fork could hold an allocator lock the child
+ * then inherits locked (glibc's malloc handles fork; ASan's allocator in
+ * GCC 12 does not, and the child hangs in its first allocation).
+ */
 static void in_child(int (*fn)(chunk_id_t), chunk_id_t id)
 {
 	int status;
-	pid_t pid = fork();
+	pid_t pid;
+
+	for (int i = 0; i < 1000 && children_server_connections(); i++)
+		usleep(1000);
+	pid = fork();
 
 	T_ASSERT(pid >= 0);
 	if (pid == 0)

@@ -7,7 +7,9 @@
  * no failed or wrong I/O and no operation slower than 2 s; the churners see
  * only ENOSPC (raw) or ENOMEM (cblk's grow failure) when space runs out,
  * never EIO; the master's invariants hold throughout, and at the end every
- * chunk is free again. (Clone is covered by the fork tests.)
+ * chunk is free again. A clone churner forks children that clone its vLUN
+ * (VLUN_CLONE through the daemon), verify the shared data, grow their own
+ * copy and exit, while the parent resizes.
  * Duration: 6 s (CXLFLASH_SOAK=1: 120 s; CXLFLASH_RACE_SECS=N overrides).
  */
 #include <cxlflash/cxlflash_ioctl.h>
@@ -17,6 +19,7 @@
 #define BYSTANDERS 3
 #define CHURN_CBLK 2
 #define CHURN_RAW  2
+#define CHURN_CLONE_K (CHURN_CBLK + CHURN_RAW) /* index of the clone churner */
 #define NCHUNKS    16          /* ram:4G */
 #define CHUNK      65536ull    /* blocks */
 
@@ -158,11 +161,70 @@ static int churn_raw(struct d_shared *sh, int k)
 	return 0;
 }
 
+/* A child's turn: clone the parent's vLUN, check it, grow it, go. */
+static int clone_child(chunk_id_t id, uint64_t tag)
+{
+	uint8_t *b = bt_buf(1);
+	size_t size = 0;
+
+	if (cblk_clone_after_fork(id, O_RDWR, 0))
+		return 60;
+	if (cblk_read(id, b, 7, 1, 0) != 1 || t_pattern_check(b, BLK, tag, 7))
+		return 61;
+	if (cblk_get_size(id, &size, 0))
+		return 62;
+	if (cblk_set_size(id, size + CHUNK, 0) == 0) {
+		t_pattern_fill(b, BLK, tag + 1, size + CHUNK - 1);
+		if (cblk_write(id, b, (cflash_offset_t)(size + CHUNK - 1), 1, 0) != 1)
+			return 63;
+	} else if (errno != ENOMEM) {
+		return 64;
+	}
+	return cblk_close(id, 0) ? 65 : 0;
+}
+
+static int churn_clone(struct d_shared *sh, int k)
+{
+	chunk_id_t id = cblk_open("lun0", 4, O_RDWR, 0, CBLK_OPN_VIRT_LUN);
+	uint64_t tag = (uint64_t)getpid() << 8;
+	uint8_t *b = bt_buf(1);
+
+	if (id == NULL_CHUNK_ID || cblk_set_size(id, 1024, 0))
+		return 66;
+	t_pattern_fill(b, BLK, tag, 7);
+	if (cblk_write(id, b, 7, 1, 0) != 1)
+		return 67;
+	while (!sh->stop) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 68;
+		if (pid == 0)
+			_exit(clone_child(id, tag));
+		/* Meanwhile the parent grows and shrinks its own vLUN. */
+		if (cblk_set_size(id, 1024 + CHUNK, 0) && errno != ENOMEM)
+			return 69;
+		if (cblk_set_size(id, 1024, 0))
+			return 70;
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status)) {
+			fprintf(stderr, "clone churner: child exit %d\n", WEXITSTATUS(status));
+			return 71;
+		}
+		if (cblk_read(id, b, 7, 1, 0) != 1 || t_pattern_check(b, BLK, tag, 7))
+			return 72;
+		sh->c[k].ops++;
+	}
+	free(b);
+	return cblk_close(id, 0) ? 73 : 0;
+}
+
 static void race(void)
 {
 	unsigned long secs = d_iters("CXLFLASH_RACE_SECS", 6, 120);
 	struct d_shared *by = d_shared_new(), *ch = d_shared_new();
-	pid_t bp[BYSTANDERS], cp[CHURN_CBLK + CHURN_RAW];
+	pid_t bp[BYSTANDERS], cp[CHURN_CBLK + CHURN_RAW + 1];
 	uint64_t end, checks = 0;
 	const char *st;
 
@@ -170,16 +232,17 @@ static void race(void)
 		bp[k] = d_spawn_client("lun0", k, 2048, by, 0);
 	for (int k = 0; k < BYSTANDERS; k++)
 		d_wait_ready(by, k);
-	for (int k = 0; k < CHURN_CBLK + CHURN_RAW; k++) {
+	for (int k = 0; k <= CHURN_CLONE_K; k++) {
 		cp[k] = d_fork();
 		if (cp[k] == 0)
-			_exit(k < CHURN_CBLK ? churn_cblk(ch, k) : churn_raw(ch, k));
+			_exit(k < CHURN_CBLK ? churn_cblk(ch, k) :
+			      k < CHURN_CLONE_K ? churn_raw(ch, k) : churn_clone(ch, k));
 	}
 	end = d_now_us() + secs * 1000000;
 	while (d_now_us() < end) {
 		for (int k = 0; k < BYSTANDERS; k++)
 			T_EQ(waitpid(bp[k], NULL, WNOHANG), 0);
-		for (int k = 0; k < CHURN_CBLK + CHURN_RAW; k++)
+		for (int k = 0; k <= CHURN_CLONE_K; k++)
 			T_EQ(waitpid(cp[k], NULL, WNOHANG), 0);
 		d_check("lun0");
 		st = d_status(&g_d);
@@ -188,7 +251,7 @@ static void race(void)
 		d_sleep_us(100000);
 	}
 	ch->stop = 1;
-	for (int k = 0; k < CHURN_CBLK + CHURN_RAW; k++) {
+	for (int k = 0; k <= CHURN_CLONE_K; k++) {
 		T_EQ(d_wait(cp[k]), 0);
 		T_ASSERT(ch->c[k].ops > 0);
 	}
@@ -197,11 +260,13 @@ static void race(void)
 		T_EQ(d_wait(bp[k]), 0);
 		T_ASSERT(by->c[k].max_op_us < D_MAX_OP_US);
 	}
-	fprintf(stderr, "%lu s, %llu checks; churners: %llu %llu (cblk) %llu %llu (raw) resizes; "
+	fprintf(stderr, "%lu s, %llu checks; churners: %llu %llu (cblk) %llu %llu (raw) resizes, "
+		"%llu clones; "
 		"bystanders: %llu %llu %llu ops, slowest %llu %llu %llu us\n", secs,
 		(unsigned long long)checks,
 		(unsigned long long)ch->c[0].ops, (unsigned long long)ch->c[1].ops,
 		(unsigned long long)ch->c[2].ops, (unsigned long long)ch->c[3].ops,
+		(unsigned long long)ch->c[CHURN_CLONE_K].ops,
 		(unsigned long long)by->c[0].ops, (unsigned long long)by->c[1].ops,
 		(unsigned long long)by->c[2].ops, (unsigned long long)by->c[0].max_op_us,
 		(unsigned long long)by->c[1].max_op_us, (unsigned long long)by->c[2].max_op_us);
