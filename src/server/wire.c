@@ -111,7 +111,17 @@ int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_o
 		else
 			close(got_fd);
 	}
-	if ((size_t)n < sizeof(*h) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	if (mh.msg_flags & MSG_CTRUNC) {
+		/* Room is made for every control message we expect: a
+		 * descriptor the kernel could not install (our descriptor
+		 * table is full) is what truncates. */
+		if (fd_out && *fd_out >= 0) {
+			close(*fd_out);
+			*fd_out = -1;
+		}
+		return -EMFILE;
+	}
+	if ((size_t)n < sizeof(*h) || (mh.msg_flags & MSG_TRUNC) ||
 	    h->magic != WIRE_MAGIC || h->version != WIRE_VERSION ||
 	    h->len != (size_t)n - sizeof(*h))
 		goto bad;

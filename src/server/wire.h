@@ -66,7 +66,9 @@ int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int
  * @fd_out: a descriptor that came with it, or -1 (NULL: close any).
  * @cred: the sender (SO_PASSCRED must be on), or NULL.
  * Return: 0, -ECONNRESET at end of stream, -EPROTO for a malformed
- * message (bad magic or version, truncated, payload over @cap), or -errno.
+ * message (bad magic or version, truncated, payload over @cap), -EMFILE
+ * when a descriptor sent with it could not be received (no free slot),
+ * or -errno.
  */
 int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
 	      struct wire_cred *cred);

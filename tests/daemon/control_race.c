@@ -156,6 +156,7 @@ static int churn_raw(struct d_shared *sh, int k)
 				return 56;
 			}
 		}
+		close((int)a.adap_fd); /* ours to close (APP_CLOSE_ADAP_FD) */
 		cxlflash_close(fd1);
 	}
 	return 0;
@@ -242,8 +243,16 @@ static void race(void)
 	while (d_now_us() < end) {
 		for (int k = 0; k < BYSTANDERS; k++)
 			T_EQ(waitpid(bp[k], NULL, WNOHANG), 0);
-		for (int k = 0; k <= CHURN_CLONE_K; k++)
-			T_EQ(waitpid(cp[k], NULL, WNOHANG), 0);
+		for (int k = 0; k <= CHURN_CLONE_K; k++) {
+			int status = 0;
+
+			if (waitpid(cp[k], &status, WNOHANG) != 0) {
+				fprintf(stderr, "churner %d ended early: exit %d signal %d\n", k,
+					WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+					WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+				exit(T_FAIL);
+			}
+		}
 		d_check("lun0");
 		st = d_status(&g_d);
 		T_ASSERT(t_json_num(st, "chunks_used") + t_json_num(st, "chunks_free") == NCHUNKS);
