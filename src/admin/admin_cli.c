@@ -78,6 +78,23 @@ static int request(int s, uint16_t op, uint64_t req, const char *payload, FILE *
 	return h.status;
 }
 
+/* A STATUS request (@what: WIRE_STATUS_* besides JSON) printed on stdout.
+ * Return: the exit status. */
+static int print_status(const struct admin_opts *o, uint64_t what, const char *cmd)
+{
+	int s = connect_daemon(o), rc;
+
+	if (s < 0)
+		return 1;
+	rc = request(s, WIRE_OP_STATUS, what | (o->json ? WIRE_STATUS_JSON : 0), NULL, stdout);
+	close(s);
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", cmd, strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
 static void status_usage(FILE *f)
 {
 	fprintf(f, "Usage: cxlflash status [--json] [--socket PATH]\n"
@@ -89,20 +106,10 @@ static void status_usage(FILE *f)
 int admin_status_main(int argc, char **argv)
 {
 	struct admin_opts o;
-	int s, rc;
 
 	if (parse_common(argc, argv, &o, status_usage))
 		return 2;
-	s = connect_daemon(&o);
-	if (s < 0)
-		return 1;
-	rc = request(s, WIRE_OP_STATUS, o.json ? WIRE_STATUS_JSON : 0, NULL, stdout);
-	close(s);
-	if (rc) {
-		fprintf(stderr, "cxlflash status: %s\n", strerror(-rc));
-		return 1;
-	}
-	return 0;
+	return print_status(&o, 0, "cxlflash status");
 }
 
 static void vlun_usage(FILE *f)
@@ -115,7 +122,6 @@ static void vlun_usage(FILE *f)
 int admin_vlun_main(int argc, char **argv)
 {
 	struct admin_opts o;
-	int s, rc;
 
 	if (argc < 2 || strcmp(argv[1], "list")) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -127,17 +133,7 @@ int admin_vlun_main(int argc, char **argv)
 	}
 	if (parse_common(argc - 1, argv + 1, &o, vlun_usage))
 		return 2;
-	s = connect_daemon(&o);
-	if (s < 0)
-		return 1;
-	rc = request(s, WIRE_OP_STATUS, WIRE_STATUS_VLUNS | (o.json ? WIRE_STATUS_JSON : 0), NULL,
-		     stdout);
-	close(s);
-	if (rc) {
-		fprintf(stderr, "cxlflash vlun list: %s\n", strerror(-rc));
-		return 1;
-	}
-	return 0;
+	return print_status(&o, WIRE_STATUS_VLUNS, "cxlflash vlun list");
 }
 
 static void lun_usage(FILE *f)

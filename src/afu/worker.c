@@ -86,6 +86,14 @@ void afu_futex_wake_shared(uint32_t *word, int n)
  * Control channel.
  */
 
+/* Wake worker @w to look at its control list (a request, or shutdown). */
+static void poke(struct afu_worker *w)
+{
+	STORE_SEQ(&w->ctl_pending, 1);
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 /*
  * afu_ctl_post() - hand @req to worker @w and wake it, without waiting.
  * Requests are applied in the order posted, so a later request for the
@@ -102,10 +110,7 @@ void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req)
 	*w->ctl_tail = req;
 	w->ctl_tail = &req->next;
 	pthread_mutex_unlock(&afu->ctl_lock);
-
-	STORE_SEQ(&w->ctl_pending, 1);
-	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	poke(w);
 }
 
 /*
@@ -116,17 +121,7 @@ void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req)
 {
 	struct afu *afu = w->afu;
 
-	req->done = false;
-	req->next = NULL;
-	pthread_mutex_lock(&afu->ctl_lock);
-	*w->ctl_tail = req;
-	w->ctl_tail = &req->next;
-	pthread_mutex_unlock(&afu->ctl_lock);
-
-	STORE_SEQ(&w->ctl_pending, 1);
-	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-
+	afu_ctl_post(w, req);
 	pthread_mutex_lock(&afu->ctl_lock);
 	while (!req->done)
 		pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
@@ -139,14 +134,6 @@ void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req)
 	req->done = true;
 	pthread_cond_broadcast(&afu->ctl_cond);
 	pthread_mutex_unlock(&afu->ctl_lock);
-}
-
-/* Wake a worker without a request (shutdown). */
-static void poke(struct afu_worker *w)
-{
-	STORE_SEQ(&w->ctl_pending, 1);
-	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /*

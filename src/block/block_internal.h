@@ -169,6 +169,8 @@ struct chunk *blk_chunk_get_inherited(chunk_id_t id);
 int blk_chunk_clone(struct chunk *c, int mode);
 struct dk_cxlflash_attach;
 int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a);
+int blk_adopt_window(struct chunk *c, uint64_t ctxid, int fd, uint64_t mmio_size,
+		     uint64_t return_flags);
 int blk_user_direct(struct chunk *c);
 
 /* ---- cmd.c: commands, IOARCBs, submission, harvesting -------------------- */

@@ -65,6 +65,22 @@ struct chunk *blk_chunk_get_inherited(chunk_id_t id)
 	return chunk_lookup(id, true);
 }
 
+/* The chunk's lock and condition variables (monotonic clock), fresh. */
+static void chunk_init_sync(struct chunk *c)
+{
+	pthread_condattr_t attr;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
+		pthread_cond_init(&c->cv_cmd[i], &attr);
+	pthread_cond_init(&c->cv_any, &attr);
+	pthread_cond_init(&c->cv_free, &attr);
+	pthread_cond_init(&c->cv_thread, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 /*
  * In a forked child nothing of a chunk's threads survives and a lock may
  * have been held by a parent thread at the fork: fresh locks, no thread.
@@ -80,17 +96,7 @@ static void atfork_child(void)
 	tbl_cv = fresh_cv;
 	for (unsigned b = 0; b < TABLE_BUCKETS; b++) {
 		for (struct chunk *c = tbl[b]; c; c = c->hnext) {
-			pthread_condattr_t attr;
-
-			pthread_mutex_init(&c->lock, NULL);
-			pthread_condattr_init(&attr);
-			pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-			for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
-				pthread_cond_init(&c->cv_cmd[i], &attr);
-			pthread_cond_init(&c->cv_any, &attr);
-			pthread_cond_init(&c->cv_free, &attr);
-			pthread_cond_init(&c->cv_thread, &attr);
-			pthread_condattr_destroy(&attr);
+			chunk_init_sync(c);
 			c->thread_running = false;
 			c->refs = 1;
 		}
@@ -232,11 +238,11 @@ static void chunk_free(struct chunk *c)
 	free(c);
 }
 
-/* chunk_alloc() - a chunk with @ncmds free commands and its queue memory. */
+/* chunk_alloc() - a chunk with @ncmds free commands (its queue memory
+ * comes with the context: chunk_place_queues). */
 static struct chunk *chunk_alloc(unsigned ncmds)
 {
 	struct chunk *c = calloc(1, sizeof(*c));
-	pthread_condattr_t attr;
 	unsigned buckets = 1;
 
 	if (!c)
@@ -251,15 +257,7 @@ static struct chunk *chunk_alloc(unsigned ncmds)
 	c->utag_hash = calloc(buckets, sizeof(*c->utag_hash));
 	c->utag_mask = buckets - 1;
 
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	for (unsigned i = 0; i < BLK_CV_BUCKETS; i++)
-		pthread_cond_init(&c->cv_cmd[i], &attr);
-	pthread_cond_init(&c->cv_any, &attr);
-	pthread_cond_init(&c->cv_free, &attr);
-	pthread_cond_init(&c->cv_thread, &attr);
-	pthread_condattr_destroy(&attr);
+	chunk_init_sync(c);
 
 	if (!c->cmds || !c->utag_hash) {
 		chunk_free(c);
@@ -275,6 +273,21 @@ static struct chunk *chunk_alloc(unsigned ncmds)
 	c->nfree = ncmds;
 	c->spin_us = env_unsigned("CFLSH_BLK_SPIN_US", BLK_DEFAULT_SPIN_US);
 	return c;
+}
+
+/* Unmap the window mappings @c holds (current and replaced ones). */
+static void unmap_windows(struct chunk *c)
+{
+	if (c->map)
+		munmap(c->map, c->mmio_size);
+	c->map = NULL;
+	while (c->old_windows) {
+		struct blk_old_window *w = c->old_windows;
+
+		c->old_windows = w->next;
+		munmap(w->map, SISL_HOST_MAP_SIZE);
+		free(w);
+	}
 }
 
 /*
@@ -293,15 +306,7 @@ static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
 			log_warn("chunk %d: RELEASE failed: %s", c->id, strerror(errno));
 	}
 	blk_thread_stop(c);
-	if (c->map)
-		munmap(c->map, c->mmio_size);
-	while (c->old_windows) {
-		struct blk_old_window *w = c->old_windows;
-
-		c->old_windows = w->next;
-		munmap(w->map, SISL_HOST_MAP_SIZE);
-		free(w);
-	}
+	unmap_windows(c);
 	if (attached) {
 		struct dk_cxlflash_detach d;
 
@@ -366,6 +371,46 @@ static uint64_t vlun_max_xfer(uint64_t attach_max)
  * Return: 0 or -errno; on failure everything is undone and @c freed.
  */
 /*
+ * blk_adopt_window() - make context @ctxid, whose window is @fd (@mmio_size
+ * bytes, 0 = the standard 64 KiB), the chunk's: map it, keep the old
+ * mapping in old_windows (sleepers may still look at it), close the old
+ * adap_fd, take the mode flags of @return_flags. On failure nothing of
+ * the chunk changes (and @fd is left open).
+ * Return: 0 or -errno.
+ */
+int blk_adopt_window(struct chunk *c, uint64_t ctxid, int fd, uint64_t mmio_size,
+		     uint64_t return_flags)
+{
+	size_t size = mmio_size ? mmio_size : SISL_HOST_MAP_SIZE;
+	struct blk_old_window *old = malloc(sizeof(*old));
+	void *map;
+
+	if (!old)
+		return -ENOMEM;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		free(old);
+		return -errno;
+	}
+	if (c->map) {
+		old->map = c->map;
+		old->next = c->old_windows;
+		c->old_windows = old;
+	} else {
+		free(old);
+	}
+	if (c->adap_fd >= 0)
+		close(c->adap_fd);
+	c->map = map;
+	c->mmio_size = size;
+	c->adap_fd = fd;
+	c->ctxid = ctxid;
+	c->sq_mode = (return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
+	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
+	return 0;
+}
+
+/*
  * blk_attach_context() - ATTACH a new context for @c on its fd1 with its
  * mode, put the queues in the context's DMA area and map the window. The
  * window @c had (if any) is kept mapped in old_windows: sleepers may still
@@ -375,7 +420,6 @@ static uint64_t vlun_max_xfer(uint64_t attach_max)
 int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a)
 {
 	struct dma_layout l;
-	void *map;
 	int rc;
 
 	memset(a, 0, sizeof(*a));
@@ -388,32 +432,11 @@ int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a)
 	rc = -EPROTO; /* a master that ignored the DMA area */
 	if (!a->dma_ea || a->dma_size < l.total)
 		goto fail;
-	map = mmap(NULL, a->mmio_size ? a->mmio_size : SISL_HOST_MAP_SIZE,
-		   PROT_READ | PROT_WRITE, MAP_SHARED, (int)a->adap_fd, 0);
-	if (map == MAP_FAILED) {
-		rc = -errno;
+	rc = blk_adopt_window(c, a->context_id, (int)a->adap_fd, a->mmio_size,
+			      a->hdr.return_flags);
+	if (rc)
 		goto fail;
-	}
-	if (c->map) {
-		struct blk_old_window *old = malloc(sizeof(*old));
-
-		if (old) {
-			old->map = c->map;
-			old->next = c->old_windows;
-			c->old_windows = old;
-		} else {
-			munmap(c->map, c->mmio_size);
-		}
-	}
-	if (c->adap_fd >= 0)
-		close(c->adap_fd);
-	c->map = map;
-	c->mmio_size = a->mmio_size ? a->mmio_size : SISL_HOST_MAP_SIZE;
-	c->adap_fd = (int)a->adap_fd;
-	c->ctxid = a->context_id;
 	c->dma_only = (a->hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
-	c->sq_mode = (a->hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
-	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
 	chunk_place_queues(c, (uint8_t *)(uintptr_t)a->dma_ea);
 	blk_setup_queues(c);
 	return 0;
@@ -478,8 +501,6 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		c->size = 0;
 		c->granted = v.last_lba == UINT64_MAX ? 0 : v.last_lba + 1;
 		c->max_xfer = vlun_max_xfer(a.max_xfer);
-		if (c->dma_only && c->max_xfer > c->stage_blocks)
-			c->max_xfer = c->stage_blocks;
 	} else {
 		rc = blk_user_direct(c);
 		if (rc) {
@@ -489,9 +510,9 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		have_handle = true;
 		c->size = c->lun_size;
 		c->max_xfer = a.max_xfer;
-		if (c->dma_only && c->max_xfer > c->stage_blocks)
-			c->max_xfer = c->stage_blocks; /* a command's staging slot */
 	}
+	if (c->dma_only && c->max_xfer > c->stage_blocks)
+		c->max_xfer = c->stage_blocks; /* a command's staging slot */
 	if (!(c->flags & CBLK_OPN_NO_INTRP_THREADS)) {
 		rc = blk_thread_start(c);
 		if (rc) {
@@ -504,21 +525,6 @@ fail:
 	rc = errno ? -errno : -EIO;
 	chunk_teardown(c, have_handle, attached);
 	return rc;
-}
-
-/* Unmap the window mappings @c holds (current and replaced ones). */
-static void unmap_windows(struct chunk *c)
-{
-	if (c->map)
-		munmap(c->map, c->mmio_size);
-	c->map = NULL;
-	while (c->old_windows) {
-		struct blk_old_window *w = c->old_windows;
-
-		c->old_windows = w->next;
-		munmap(w->map, SISL_HOST_MAP_SIZE);
-		free(w);
-	}
 }
 
 /* Everything in flight or finished in the parent is the parent's: in the

@@ -32,53 +32,25 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "util/log.h"
 
 /*
  * adopt_window() - switch the chunk to the window RECOVER_AFU handed out.
- * Return: 0 or -errno (the chunk keeps its old window then).
+ * Return: 0 or -errno (the chunk keeps its old window; the new adap_fd is
+ * closed).
  */
 static int adopt_window(struct chunk *c, const struct dk_cxlflash_recover_afu *r)
 {
-	size_t size = r->mmio_size ? r->mmio_size : SISL_HOST_MAP_SIZE;
-	struct blk_old_window *old = malloc(sizeof(*old));
-	void *map;
+	int rc = blk_adopt_window(c, r->context_id, (int)r->adap_fd, r->mmio_size,
+				  r->hdr.return_flags);
 
-	if (!old)
-		return -ENOMEM;
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)r->adap_fd, 0);
-	if (map == MAP_FAILED) {
-		int err = errno;
-
-		free(old);
+	if (rc)
 		close((int)r->adap_fd);
-		return -err;
-	}
-	old->map = c->map;
-	old->next = c->old_windows;
-	c->old_windows = old;
-	close(c->adap_fd);
-	c->map = map;
-	c->mmio_size = size;
-	c->adap_fd = (int)r->adap_fd;
-	c->ctxid = r->context_id;
-	c->sq_mode = (r->hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
-	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
-	return 0;
+	return rc;
 }
 
-/*
- * blk_recover_locked() - recover the chunk's context (see the file comment).
- * @c: the chunk, lock held
- *
- * Re-entrant calls (a resubmission that sees the window die again starts
- * a new round once this one is done) are safe. Called with nothing to
- * recover (a healthy window) it only counts a false alarm.
- * Return: 0 when the chunk is usable again, -EIO when it has failed.
- */
 /*
  * reattach() - a new context and LUN handle from a master that lost ours
  * (see the file comment). Waits for the master to come back.
@@ -113,6 +85,15 @@ static int reattach(struct chunk *c)
 	return rc;
 }
 
+/*
+ * blk_recover_locked() - recover the chunk's context (see the file comment).
+ * @c: the chunk, lock held
+ *
+ * Re-entrant calls (a resubmission that sees the window die again starts
+ * a new round once this one is done) are safe. Called with nothing to
+ * recover (a healthy window) it only counts a false alarm.
+ * Return: 0 when the chunk is usable again, -EIO when it has failed.
+ */
 int blk_recover_locked(struct chunk *c)
 {
 	struct dk_cxlflash_recover_afu r;

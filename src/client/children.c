@@ -52,25 +52,10 @@ static int resolve(void *arg, const char *name, int oflags, const struct wire_cr
 	return *lun ? 0 : -ENOENT;
 }
 
-static bool is_child(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	int ppid = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == getpid();
-}
-
 static bool may_connect(void *arg, const struct wire_cred *cr)
 {
 	(void)arg;
-	return cr->uid == getuid() && is_child(cr->pid);
+	return cr->uid == getuid() && msrv_parent_of(cr->pid) == getpid();
 }
 
 int children_server_start(struct master *m)

@@ -38,8 +38,7 @@ struct msrv {
 	bool accepting;             /* the accept thread has started */
 };
 
-/* The parent of @pid, from /proc (0 if it cannot be read). */
-static pid_t parent_of(pid_t pid)
+pid_t msrv_parent_of(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	ssize_t n;
@@ -107,7 +106,7 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 	union cxlflash_ioctls u;
 	/* The parent matters only to VLUN_CLONE; /proc is not read for the rest. */
 	struct mcaller who = { .pid = cr->pid, .remote = true,
-			       .ppid = h->request == DK_CXLFLASH_VLUN_CLONE ? parent_of(cr->pid) : 0 };
+			       .ppid = h->request == DK_CXLFLASH_VLUN_CLONE ? msrv_parent_of(cr->pid) : 0 };
 	size_t size = master_ioctl_size(h->request);
 	int rc, fd;
 

@@ -51,6 +51,9 @@ unsigned msrv_connections(struct msrv *s);
  * contexts detached), join all threads, remove the socket file. */
 void msrv_destroy(struct msrv *s);
 
+/* msrv_parent_of() - the parent of @pid, from /proc (0 if it cannot be read). */
+pid_t msrv_parent_of(pid_t pid);
+
 /* msrv_reply_text() - an admin reply of @len bytes of text in parts. */
 int msrv_reply_text(int sock, const struct wire_msg *req, int status, const char *text,
 		    size_t len);

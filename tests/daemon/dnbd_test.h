@@ -40,43 +40,13 @@ static inline const char *dn_tcp_uri(const struct t_daemon *d, const char *name)
  * exit status, or 128 + signal. Killed after 60 s. */
 static inline int dn_run_all(const char *const *argv, const char *env, char *out, size_t outsz)
 {
-	int pfd[2], status;
-	size_t len = 0;
-	pid_t pid;
+	int rc = t_run_argv(argv, env, T_RUN_STDERR | T_RUN_TAIL, out, outsz);
 
-	T_ASSERT(pipe(pfd) == 0);
-	pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		close(pfd[1]);
-		if (env)
-			putenv((char *)env);
-		alarm(60);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
-
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == outsz - 1)
-			len = 0; /* keep the tail */
-	}
-	out[len] = 0;
-	close(pfd[0]);
-	T_ASSERT(waitpid(pid, &status, 0) == pid);
 	fprintf(stderr, "   $");
 	for (int i = 0; argv[i]; i++)
 		fprintf(stderr, " %s", argv[i]);
-	fprintf(stderr, " -> %d\n%s", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-		out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	fprintf(stderr, " -> %d\n%s", rc, out);
+	return rc;
 }
 
 /*
@@ -90,8 +60,9 @@ static inline int dn_lun_mode(const struct t_daemon *d, const char *lun, const c
 					     "--socket", d->socket, NULL }, NULL, out, len);
 }
 
-/* The number after "key": in the status JSON object of LUN @lun. */
-static inline long long dn_lun_num(struct t_daemon *d, const char *lun, const char *key)
+/* Where LUN @lun's object starts in a fresh `cxlflash status --json` (a
+ * static buffer, valid until the next call). */
+static inline const char *dn_lun_json(struct t_daemon *d, const char *lun)
 {
 	static char out[65536];
 	char pat[128];
@@ -101,21 +72,20 @@ static inline long long dn_lun_num(struct t_daemon *d, const char *lun, const ch
 	snprintf(pat, sizeof(pat), "{\"name\":\"%s\"", lun);
 	p = strstr(out, pat);
 	T_ASSERT(p);
-	return t_json_num(p, key);
+	return p;
+}
+
+/* The number after "key": in the status JSON object of LUN @lun. */
+static inline long long dn_lun_num(struct t_daemon *d, const char *lun, const char *key)
+{
+	return t_json_num(dn_lun_json(d, lun), key);
 }
 
 /* The LUN's mode in the status JSON: true for superpipe. */
 static inline bool dn_lun_superpipe(struct t_daemon *d, const char *lun)
 {
-	static char out[65536];
-	char pat[128];
-	const char *p;
+	const char *p = strstr(dn_lun_json(d, lun), "\"mode\":\"");
 
-	T_EQ(t_daemon_status(d, out, sizeof(out)), 0);
-	snprintf(pat, sizeof(pat), "{\"name\":\"%s\"", lun);
-	p = strstr(out, pat);
-	T_ASSERT(p);
-	p = strstr(p, "\"mode\":\"");
 	T_ASSERT(p);
 	return !strncmp(p + 8, "superpipe", 9);
 }

@@ -9,37 +9,27 @@
 
 #include "t_util.h"
 
-/**
- * t_run_tool() - run the program @tool with @args (NULL-terminated, without argv[0]).
- * @out: its standard output (NUL-terminated).
- * @outsz: size of @out.
- *
- * Standard error goes to ours, so a failure explains itself in the log.
- *
- * Return: the exit status, or 128 + signal.
- */
 int t_tool_quiet;
 
-int t_run_tool(const char *tool, const char *const *args, char *out, size_t outsz)
+int t_run_argv(const char *const *argv, const char *env, int flags, char *out, size_t outsz)
 {
-	const char *argv[32] = { tool };
 	int pfd[2], status;
 	size_t len = 0;
 	pid_t pid;
 
-	for (int i = 0; args[i]; i++) {
-		T_ASSERT(i + 2 < 32);
-		argv[i + 1] = args[i];
-	}
 	T_ASSERT(pipe(pfd) == 0);
 	pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
 		dup2(pfd[1], 1);
+		if (flags & T_RUN_STDERR)
+			dup2(pfd[1], 2);
 		close(pfd[0]);
 		close(pfd[1]);
+		if (env)
+			putenv((char *)env);
 		alarm(60); /* a hung tool fails the test instead of stalling it */
-		execv(tool, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -49,19 +39,44 @@ int t_run_tool(const char *tool, const char *const *args, char *out, size_t outs
 		if (n <= 0)
 			break;
 		len += (size_t)n;
-		if (len == outsz - 1)
-			break;
+		if (len == outsz - 1) {
+			if (!(flags & T_RUN_TAIL))
+				break;
+			len = 0; /* keep the tail */
+		}
 	}
 	out[len] = '\0';
 	close(pfd[0]);
 	T_ASSERT(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/**
+ * t_run_tool() - run the program @tool with @args (NULL-terminated, without argv[0]).
+ * @out: its standard output (NUL-terminated).
+ * @outsz: size of @out.
+ *
+ * Standard error goes to ours, so a failure explains itself in the log.
+ *
+ * Return: the exit status, or 128 + signal.
+ */
+int t_run_tool(const char *tool, const char *const *args, char *out, size_t outsz)
+{
+	const char *argv[32] = { tool };
+	int rc;
+
+	for (int i = 0; args[i]; i++) {
+		T_ASSERT(i + 2 < 32);
+		argv[i + 1] = args[i];
+	}
+	rc = t_run_argv(argv, NULL, 0, out, outsz);
 	if (t_tool_quiet)
-		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		return rc;
 	fprintf(stderr, "   %s", strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool);
 	for (int i = 0; args[i]; i++)
 		fprintf(stderr, " %s", args[i]);
 	fprintf(stderr, " -> %s", out[0] ? out : "(no output)\n");
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return rc;
 }
 
 /* The value of key @key in @line ("key:value"), or -1 if absent. */

@@ -5,6 +5,13 @@
 
 #include <stddef.h>
 
+/* Run @argv (argv[0] a path, or looked up in PATH) with @env ("NAME=VALUE",
+ * or NULL) added; its stdout (and with T_RUN_STDERR its stderr) in @out.
+ * Output past @outsz ends the reading, or with T_RUN_TAIL only the tail
+ * is kept. Killed after 60 s. Return: the exit status, or 128 + signal. */
+#define T_RUN_STDERR 0x1
+#define T_RUN_TAIL   0x2
+int t_run_argv(const char *const *argv, const char *env, int flags, char *out, size_t outsz);
 /* Run @tool with @args (NULL-terminated, no argv[0]); its stdout in @out.
  * Return: the exit status, or 128 + signal. */
 int t_run_tool(const char *tool, const char *const *args, char *out, size_t outsz);

@@ -8,6 +8,7 @@
 #ifndef CXLFLASH_TESTS_NBD_TEST_H
 #define CXLFLASH_TESTS_NBD_TEST_H
 
+#include "t_tool.h"
 #include "t_util.h"
 
 #include <fcntl.h>
@@ -60,39 +61,13 @@ static inline const char *nt_tool(void)
  * after 60 s. */
 static inline int nt_run(const char *const *argv, char *out, size_t outsz)
 {
-	int pfd[2], status;
-	size_t len = 0;
-	pid_t pid;
+	int rc = t_run_argv(argv, NULL, T_RUN_TAIL, out, outsz);
 
-	T_ASSERT(pipe(pfd) == 0);
-	pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		close(pfd[0]);
-		close(pfd[1]);
-		alarm(60);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
-
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == outsz - 1)
-			len = 0;  /* keep the tail only */
-	}
-	out[len] = 0;
-	close(pfd[0]);
-	T_ASSERT(waitpid(pid, &status, 0) == pid);
 	fprintf(stderr, "   $");
 	for (int i = 0; argv[i]; i++)
 		fprintf(stderr, " %s", argv[i]);
-	fprintf(stderr, " -> %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	fprintf(stderr, " -> %d\n", rc);
+	return rc;
 }
 
 /* A `cxlflash nbd` process. */
