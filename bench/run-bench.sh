@@ -26,7 +26,7 @@ legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy.
   --only REGEX    run only the configurations whose label matches
   --no-loop       skip the loop device (it needs root and /dev/loop-control)
   --no-callgrind  skip the instruction counts (e.g. under ASan)
-  --keep-data     keep the data file afterwards (reused when the size matches)
+  --keep-data     keep the data file afterwards (its space is reused when the size matches)
   --smoke         seconds, not minutes: tiny sizes and durations, one mix;
                   checks only that everything ran and produced its output
   -h, --help      this help
@@ -97,6 +97,7 @@ run() {
 	[ -n "$ONLY" ] && ! [[ $label =~ $ONLY ]] && return 0
 	for rw in $RWS; do
 		for qd in $qds; do
+			[ -n "${RELAY:-}" ] && relay_file
 			log "$label rw=$rw qd=$qd"
 			if ! "$BIN/iobench" -t "$target" ${path:+-p "$path"} -l "$label" -r "$rw" \
 				-q "$qd" -s "$SECS" -n "$REPS" -w "$WARMUP" -j "$RAW" "$@" >>"$TSV"; then
@@ -108,11 +109,19 @@ run() {
 }
 
 # ---- the data: one file written for real (no unwritten extents), a tmpfs copy ----
-if [ ! -f "$FILE" ] || [ "$(stat -c %s "$FILE")" != $((SIZE_MB << 20)) ]; then
+# relay_file writes every block of the data file again. A vLUN's chunks are
+# scrubbed when it closes, and the file backend scrubs with
+# FALLOC_FL_ZERO_RANGE: the extents become unwritten, so later O_DIRECT reads
+# would be answered without touching the disk and writes would pay for extent
+# conversion. Every run after a vLUN on the file therefore starts on fresh data.
+relay_file() {
 	log "writing $FILE ($SIZE_MB MiB)"
-	dd if=/dev/zero of="$FILE" bs=1M count="$SIZE_MB" oflag=direct conv=fsync status=none ||
-		dd if=/dev/zero of="$FILE" bs=1M count="$SIZE_MB" conv=fsync status=none   # no O_DIRECT here
-fi
+	dd if=/dev/zero of="$FILE" bs=1M count="$SIZE_MB" oflag=direct conv=notrunc,fsync status=none ||
+		dd if=/dev/zero of="$FILE" bs=1M count="$SIZE_MB" conv=notrunc,fsync status=none   # no O_DIRECT here
+}
+# Written at every start, kept or not: a kept file may hold holes.
+[ -f "$FILE" ] && [ "$(stat -c %s "$FILE")" != $((SIZE_MB << 20)) ] && rm -f "$FILE"
+relay_file
 dd if=/dev/zero of="$SHM" bs=1M count="$SIZE_MB" status=none
 
 start=$(date +%s)
@@ -138,6 +147,17 @@ fi
 
 # ---- tmpfs and the physical ceiling ----
 run tmpfs-pread pread "$SHM" "1"
+# The block stack over the same RAM: a loop device (direct I/O) on the tmpfs
+# twin, what the RAM LUN's CPU per I/O is compared with.
+if [ $LOOP = 1 ] && { [ -z "$ONLY" ] || [[ loop-tmpfs-uring-direct =~ $ONLY ]]; }; then
+	if LOOPDEV=$(losetup --direct-io=on -f --show "$SHM" 2>/dev/null); then
+		run loop-tmpfs-uring-direct uring "$LOOPDEV" "$QDS"
+		losetup -d "$LOOPDEV" && LOOPDEV=""
+	else
+		LOOPDEV=""
+		skipped+=("loop device on tmpfs (losetup failed)")
+	fi
+fi
 rm -f "$SHM"
 run memcpy memcpy "" "1" -z $((SIZE_MB << 20)) --lat-every 16
 
@@ -147,7 +167,8 @@ run cblk-phys-ram cblk "$RAM" "$QDS" --prefill
 run cblk-virt-ram cblk "$RAM" "$QDS" --prefill --virt
 run cblk-phys-ram-thread cblk "$RAM" "$QDS" --prefill --intr-thread
 run cblk-phys-file cblk "$FILE" "$QDS"
-run cblk-virt-file cblk "$FILE" "$QDS" --virt
+RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
+{ [ -z "$ONLY" ] || [[ cblk-virt-file =~ $ONLY ]]; } && relay_file
 
 # ---- ours, through cxlflashd (issue 4) -------------------------------------
 # DAEMON CONFIGURATION: the same cblk runs with the LUNs served by the daemon.
