@@ -8,8 +8,9 @@
  * its contexts' queues hold, reaps backend completions and publishes the
  * per-pass register updates. Nothing in a busy pass makes a system call
  * (backend I/O aside). After spin_us without work (yielding the CPU every
- * 256 idle passes, for hosts that share it) it waits for backend I/O if
- * any is in flight, or else goes to sleep:
+ * 256 idle passes, for hosts that share it), or after only ENGINE_SPIN_NS
+ * while backend I/O is in flight, it waits for that I/O if any is in
+ * flight, or else goes to sleep:
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -60,6 +61,14 @@
 #define SLEEP_TIMED_NS    1000000ull     /* too many windows for futex_waitv */
 #define SLEEP_POLL_NS     100000ull      /* no futex_waitv at all */
 #define ENGINE_WAIT_US    100u
+/*
+ * With backend I/O in flight the next event is most likely its completion,
+ * which wakes be_engine_wait(); spinning the whole spin_us would keep this
+ * CPU busy between every two completions of a slow device (the host's
+ * CPU on a 2-CPU machine). A short spin still catches the host's answer
+ * to the completions just posted.
+ */
+#define ENGINE_SPIN_NS    5000ull
 
 static uint64_t now_ns(void)
 {
@@ -317,6 +326,7 @@ static void *worker_main(void *arg)
 	struct afu_worker *w = arg;
 	struct afu *afu = w->afu;
 	uint64_t spin_ns = (uint64_t)afu->spin_us * 1000, idle_start = 0;
+	uint64_t engine_spin_ns = spin_ns < ENGINE_SPIN_NS ? spin_ns : ENGINE_SPIN_NS;
 	unsigned idle_passes = 0;
 	char name[16];
 	int rc;
@@ -344,12 +354,14 @@ static void *worker_main(void *arg)
 			idle_passes = 0;
 			continue;
 		}
-		/* Idle: spin for spin_us (reading the clock every 16 passes). */
+		/* Idle: spin for spin_us (reading the clock every 16 passes),
+		 * or only ENGINE_SPIN_US while backend I/O is in flight. */
 		if (idle_passes++ == 0) {
 			idle_start = now_ns();
 			continue;
 		}
-		if ((idle_passes & 15) || now_ns() - idle_start < spin_ns) {
+		if ((idle_passes & 15) ||
+		    now_ns() - idle_start < (be_engine_inflight(w->eng) ? engine_spin_ns : spin_ns)) {
 			/* Let a host thread sharing this CPU run now and then. */
 			if ((idle_passes & 255) == 0)
 				sched_yield();

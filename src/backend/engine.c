@@ -42,12 +42,22 @@ int be_engine_create(struct be_engine **out, unsigned depth)
 
 	/* A roomy CQ: the kernel keeps overflowing CQEs, but that path is slow.
 	 * One thread submits and reaps, so completion work can wait until it
-	 * asks (DEFER_TASKRUN) instead of interrupting it; older kernels refuse
-	 * those flags and get the plain ring. */
+	 * asks (DEFER_TASKRUN) instead of interrupting it, and TASKRUN_FLAG
+	 * says in the SQ ring when there is such work, so a polling worker
+	 * enters the kernel only then; older kernels refuse those flags and
+	 * get the plain ring. */
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		  IORING_SETUP_TASKRUN_FLAG;
 	p.cq_entries = depth * 4;
 	ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+			  IORING_SETUP_DEFER_TASKRUN;
+		p.cq_entries = depth * 4;
+		ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	}
 	if (ret == -EINVAL) {
 		memset(&p, 0, sizeof(p));
 		p.flags = IORING_SETUP_CQSIZE;
@@ -57,6 +67,7 @@ int be_engine_create(struct be_engine **out, unsigned depth)
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(depth, &eng->ring, 0);
 	eng->defer_taskrun = ret == 0 && (p.flags & IORING_SETUP_DEFER_TASKRUN);
+	eng->taskrun_flag = eng->defer_taskrun && (p.flags & IORING_SETUP_TASKRUN_FLAG);
 	if (ret < 0) {
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
 			log_warn("io_uring unavailable (%s); file I/O uses pread/pwrite",
@@ -74,9 +85,12 @@ static int engine_submit(struct be_engine *eng)
 	int ret;
 
 	if (!eng->queued) {
-		/* Deferred completions run only when we enter the kernel. */
+		/* Deferred completions run only when we enter the kernel; with
+		 * TASKRUN_FLAG only when the kernel has flagged some. */
 		if (eng->defer_taskrun && eng->inflight &&
-		    !io_uring_cq_ready(&eng->ring))
+		    !io_uring_cq_ready(&eng->ring) &&
+		    (!eng->taskrun_flag ||
+		     (IO_URING_READ_ONCE(*eng->ring.sq.kflags) & IORING_SQ_TASKRUN)))
 			io_uring_get_events(&eng->ring);
 		return 0;
 	}

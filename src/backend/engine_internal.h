@@ -18,6 +18,7 @@ struct be_engine {
 	unsigned inflight;  /* SQEs handed out and not yet reaped */
 	unsigned queued;    /* SQEs prepared and not yet given to the kernel */
 	bool defer_taskrun; /* completions wait until we enter the kernel */
+	bool taskrun_flag;  /* ... and the kernel says when there are some */
 };
 
 /* True when requests on @eng must run synchronously (no engine, no ring). */
