@@ -40,6 +40,7 @@
 #define BLK_FREE_WAIT_MS    30000   /* waiting for a free command, then EBUSY */
 #define BLK_SLEEP_CAP_NS    10000000ull /* longest single futex/condvar nap while I/O flies */
 #define BLK_DEFAULT_SPIN_US 20      /* poll the HRRQ this long before sleeping */
+#define SPIN_SCORE_ONE 1024u        /* chunk.spin_score when every spin succeeds */
 #define BLK_RECOVER_TRIES   3
 #define BLK_LIVENESS_NS     200000000ull /* no completion this long: is the master still there? */
 #define BLK_REATTACH_MS     30000   /* wait this long for a restarted master */
@@ -145,6 +146,8 @@ struct chunk {
 	bool failed;                 /* recovery failed: every I/O fails with EIO */
 	bool recovering;
 	unsigned spin_us;
+	uint32_t spin_score;         /* how often spins succeed lately (thread.c; atomic) */
+	uint32_t spin_skips;         /* waits that skipped the spin (atomic) */
 	uint32_t completions;         /* bumped at every completion (atomic) */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */

@@ -272,6 +272,7 @@ static struct chunk *chunk_alloc(unsigned ncmds)
 	}
 	c->nfree = ncmds;
 	c->spin_us = env_unsigned("CFLSH_BLK_SPIN_US", BLK_DEFAULT_SPIN_US);
+	c->spin_score = SPIN_SCORE_ONE;  /* spin until spins are seen to fail */
 	return c;
 }
 

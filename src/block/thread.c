@@ -25,6 +25,15 @@
  *
  * Sleeps are capped at BLK_SLEEP_CAP_NS while commands are in flight, so a
  * missed wake-up could only ever cost that much.
+ *
+ * The spin adapts (spin_budget): a moving score counts how many recent
+ * spins ended with their completion rather than in a sleep, and while fewer
+ * than half did, a wait sleeps at once: the spin would mostly end in a
+ * sleep anyway and burn a CPU for nothing (a disk behind the file backend
+ * answers in tens of microseconds, RAM in about one). One wait in
+ * WAIT_PROBE_EVERY still spins, so the score recovers when completions get
+ * fast again. Only spins are scored: how long a sleep lasted says little,
+ * since it includes the wake-up.
  */
 #include "block/block_internal.h"
 
@@ -76,6 +85,28 @@ bool blk_deadline_passed(const struct timespec *ts)
 	return now_ns() >= ts_to_ns(ts);
 }
 
+#define WAIT_PROBE_EVERY 16u
+
+/* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
+static uint64_t spin_budget(struct chunk *c)
+{
+	if (__atomic_load_n(&c->spin_score, __ATOMIC_RELAXED) >= SPIN_SCORE_ONE / 2)
+		return (uint64_t)c->spin_us * 1000ull;
+	if (__atomic_add_fetch(&c->spin_skips, 1, __ATOMIC_RELAXED) % WAIT_PROBE_EVERY == 0)
+		return (uint64_t)c->spin_us * 1000ull;
+	return 0;
+}
+
+/* spin_learn() - a spin ended with what it waited for (@hit) or in a sleep.
+ * Racing updates may lose one; the score is only a hint. */
+static void spin_learn(struct chunk *c, bool hit)
+{
+	uint32_t s = __atomic_load_n(&c->spin_score, __ATOMIC_RELAXED);
+
+	s = hit ? s + (SPIN_SCORE_ONE - s) / 8 : s - s / 8;
+	__atomic_store_n(&c->spin_score, s, __ATOMIC_RELAXED);
+}
+
 /* Is there something at the HRRQ entry @peek (or does it read all ones)? */
 static bool hrrq_ready(const uint64_t *peek, uint64_t toggle)
 {
@@ -86,22 +117,23 @@ static bool hrrq_ready(const uint64_t *peek, uint64_t toggle)
 
 /*
  * poll_then_sleep() - without the chunk lock: spin on the HRRQ entry
- * @peek (expected toggle @toggle) for @spin_us, then sleep on @map's
+ * @peek (expected toggle @toggle) for @spin_ns, then sleep on @map's
  * host_wake futex until the AFU posts something, the window dies, or @max_ns
  * pass. @map stays mapped until the chunk closes, even if recovery replaces
  * it meanwhile; @peek points into the chunk's HRRQ memory, never freed
  * before close. Both are only hints: the caller re-checks under the lock.
+ * Return: whether the spin saw it (no sleep).
  */
-static void poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uint64_t toggle,
-			    unsigned spin_us, uint64_t max_ns)
+static bool poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uint64_t toggle,
+			    uint64_t spin_ns, uint64_t max_ns)
 {
-	uint64_t start = now_ns(), spin_ns = (uint64_t)spin_us * 1000ull;
+	uint64_t start = now_ns();
 	struct timespec ts;
 	uint32_t v;
 
 	for (unsigned i = 0; spin_ns; i++) {
 		if (hrrq_ready(peek, toggle) || blk_window_dead(map))
-			return;
+			return true;
 		if ((i & 31) == 31 && now_ns() - start >= spin_ns)
 			break;
 		/* Once in a while let an AFU thread waiting for this CPU run
@@ -121,6 +153,7 @@ static void poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uin
 		syscall(SYS_futex, &map->host_wake, FUTEX_WAIT, v, &ts, NULL, 0);
 	}
 	__atomic_fetch_sub(&map->host_waiting, 1, __ATOMIC_SEQ_CST);
+	return false;
 }
 
 /* Release the lock, poll and sleep for completions, take the lock again. */
@@ -130,8 +163,13 @@ static void sleep_for_completions_locked(struct chunk *c, uint64_t max_ns)
 	uint64_t toggle = c->hrrq.toggle;
 	struct sisl_host_map *map = c->map;
 
+	uint64_t spin_ns = spin_budget(c);
+	bool hit;
+
 	pthread_mutex_unlock(&c->lock);
-	poll_then_sleep(map, peek, toggle, c->spin_us, max_ns);
+	hit = poll_then_sleep(map, peek, toggle, spin_ns, max_ns);
+	if (spin_ns)
+		spin_learn(c, hit);
 	pthread_mutex_lock(&c->lock);
 }
 
@@ -217,16 +255,17 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	if (c->thread_running) {
 		/* Completions usually follow within microseconds: spin for one
 		 * (lock released) before paying for a condvar sleep and wake. */
-		if (c->spin_us && c->ninflight) {
+		uint64_t spin_ns = c->ninflight ? spin_budget(c) : 0;
+
+		/* Take what is posted rather than wait for the thread to. */
+		if (c->ninflight && blk_harvest_locked(c) > 0)
+			return 0;
+		if (spin_ns) {
 			uint32_t seen;
-			uint64_t start, spin_ns = (uint64_t)c->spin_us * 1000ull;
 			const uint64_t *peek;
-			uint64_t toggle;
+			uint64_t toggle, start;
 			bool moved = false;
 
-			/* Take what is posted rather than wait for the thread to. */
-			if (blk_harvest_locked(c) > 0)
-				return 0;
 			seen = __atomic_load_n(&c->completions, __ATOMIC_ACQUIRE);
 			peek = c->hrrq.curr;
 			toggle = c->hrrq.toggle;
@@ -248,6 +287,7 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 			pthread_mutex_lock(&c->lock);
 			/* Re-check under the lock: a completion between the last
 			 * look and the lock signalled nobody. */
+			spin_learn(c, moved);
 			if (moved) {
 				blk_harvest_locked(c);
 				return 0;
