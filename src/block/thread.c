@@ -162,7 +162,6 @@ static void sleep_for_completions_locked(struct chunk *c, uint64_t max_ns)
 	const uint64_t *peek = c->hrrq.curr;
 	uint64_t toggle = c->hrrq.toggle;
 	struct sisl_host_map *map = c->map;
-
 	uint64_t spin_ns = spin_budget(c);
 	bool hit;
 
@@ -255,11 +254,12 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	if (c->thread_running) {
 		/* Completions usually follow within microseconds: spin for one
 		 * (lock released) before paying for a condvar sleep and wake. */
-		uint64_t spin_ns = c->ninflight ? spin_budget(c) : 0;
+		uint64_t spin_ns;
 
 		/* Take what is posted rather than wait for the thread to. */
 		if (c->ninflight && blk_harvest_locked(c) > 0)
 			return 0;
+		spin_ns = c->ninflight ? spin_budget(c) : 0;
 		if (spin_ns) {
 			uint32_t seen;
 			const uint64_t *peek;
