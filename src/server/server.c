@@ -112,7 +112,6 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 	size_t size = master_ioctl_size(h->request);
 	int rc, fd;
 
-	(void)s;
 	if (!size || h->len != size)
 		return reply(sock, h, -EINVAL, NULL, 0, -1);
 	memcpy(&u, payload, size);
@@ -125,6 +124,8 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 		if (fd >= 0)
 			close(fd); /* the master handed us a copy for the client */
 	}
+	if (h->request == DK_CXLFLASH_ATTACH || h->request == DK_CXLFLASH_DETACH)
+		master_deferred_work(s->m, true);
 	return rc;
 }
 
