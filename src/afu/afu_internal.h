@@ -108,7 +108,7 @@ enum afu_ctl_op {
 struct afu_ctl_req {
 	enum afu_ctl_op op;
 	struct afu_ctx *ctx;
-	bool done;                      /* under afu->ctl_lock */
+	bool done;                      /* set under afu->ctl_lock; atomic */
 	struct afu_ctl_req *next;
 };
 

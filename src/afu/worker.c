@@ -61,6 +61,7 @@
 #define SLEEP_TIMED_NS    1000000ull     /* too many windows for futex_waitv */
 #define SLEEP_POLL_NS     100000ull      /* no futex_waitv at all */
 #define ENGINE_WAIT_US    100u
+#define CTL_SPIN_NS       100000ull      /* a master looks for its ack this long */
 /*
  * With backend I/O in flight the next event is most likely its completion,
  * which wakes be_engine_wait(); spinning the whole spin_us would keep this
@@ -124,23 +125,39 @@ void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req)
 
 /*
  * afu_ctl_request() - hand @req to worker @w and wait for its
- * acknowledgement. Called by the master; never by a worker.
+ * acknowledgement. Called by the master; never by a worker. The ack
+ * usually comes within microseconds, so look for it for CTL_SPIN_NS
+ * before sleeping: a sleeping waiter costs the worker a futex wake and
+ * itself a wake-up. The CPU is yielded often: the worker may need it.
  */
 void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req)
 {
 	struct afu *afu = w->afu;
+	uint64_t start = 0;
 
 	afu_ctl_post(w, req);
-	pthread_mutex_lock(&afu->ctl_lock);
-	while (!req->done)
-		pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
-	pthread_mutex_unlock(&afu->ctl_lock);
+	for (unsigned i = 1; !LOAD_ACQUIRE(&req->done); i++) {
+		if (i & 7) {
+			sisl_cpu_relax();
+			continue;
+		}
+		if (!start) {
+			start = now_ns();
+		} else if (now_ns() - start >= CTL_SPIN_NS) {
+			pthread_mutex_lock(&afu->ctl_lock);
+			while (!LOAD_ACQUIRE(&req->done))
+				pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
+			pthread_mutex_unlock(&afu->ctl_lock);
+			break;
+		}
+		sched_yield();
+	}
 }
 
 void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req)
 {
 	pthread_mutex_lock(&afu->ctl_lock);
-	req->done = true;
+	STORE_RELEASE(&req->done, true);   /* @req may be gone right after */
 	pthread_cond_broadcast(&afu->ctl_cond);
 	pthread_mutex_unlock(&afu->ctl_lock);
 }

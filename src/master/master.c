@@ -21,6 +21,7 @@ int master_create(const struct master_config *cfg, struct master **out)
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->spare.fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	rc = afu_create(&cfg->afu, &m->afu);
 	if (rc) {
@@ -36,6 +37,7 @@ void master_destroy(struct master *m)
 {
 	if (!m)
 		return;
+	master_windows_free(m);
 	afu_destroy(m->afu);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -191,6 +193,7 @@ void master_close_open(struct mopen *o)
 		free(l);
 	}
 	pthread_mutex_unlock(&m->lock);
+	master_deferred_work(m, false);
 	free(o);
 }
 

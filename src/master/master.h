@@ -121,6 +121,14 @@ struct master_config {
 #define MASTER_MAX_DMA     (1ull << 30)
 #define MASTER_DEFAULT_DMA (1ull << 20)
 
+/* A window (memfd + our mapping) made ahead of use or waiting to be unmapped. */
+struct mwin {
+	struct sisl_host_map *map;
+	size_t size;
+	int fd;
+	struct mwin *next;
+};
+
 struct master {
 	pthread_mutex_t lock;
 	struct master_config cfg;
@@ -128,6 +136,10 @@ struct master {
 	struct mlun *luns[AFU_MAX_LUNS];
 	struct mctx *ctx_tbl[AFU_MAX_CONTEXTS];
 	uint32_t ctx_gen[AFU_MAX_CONTEXTS];
+	/* Work a server does after its reply (master_deferred_work). */
+	struct mwin *dead_windows;  /* detached remote contexts' windows */
+	struct mwin spare;          /* a fresh window for the next remote ATTACH */
+	size_t spare_want;          /* its size: that of the last one */
 };
 
 /* master.c */
@@ -154,6 +166,16 @@ struct mlun *master_find_lun(struct master *m, const char *name, uint64_t dev, u
 /* master_close_open() - detach every context attached through @o, then drop
  * the open; the last open of a LUN closes its backend. */
 void master_close_open(struct mopen *o);
+
+/*
+ * master_deferred_work() - what a server does after replying, off the
+ * client's path: unmap the windows of remote contexts detached since, and
+ * (@prepare) make the window the next remote ATTACH will take. Caller
+ * holds no lock.
+ */
+void master_deferred_work(struct master *m, bool prepare);
+/* master_windows_free() - drop the spare and dead windows (master_destroy). */
+void master_windows_free(struct master *m);
 
 /*
  * master_ioctl() - run one DK_CXLFLASH_* request. @arg is the request struct,

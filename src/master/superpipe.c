@@ -149,6 +149,95 @@ static size_t ctx_map_size(const struct mctx *c)
 	return SISL_HOST_MAP_SIZE + c->dma_size;
 }
 
+static void window_free(struct mwin *w)
+{
+	munmap(w->map, w->size);
+	close(w->fd);
+}
+
+/*
+ * window_get() - a window for @c: the spare when it fits (a remote
+ * context; made after an earlier reply, never handed out), else a new one.
+ * Creating, sealing and mapping a memfd is a good part of an ATTACH.
+ */
+static int window_get(struct master *m, struct mctx *c, int *fd, struct sisl_host_map **map)
+{
+	size_t size = ctx_map_size(c);
+
+	if (!c->bounded)
+		return window_create(size, fd, map);
+	m->spare_want = size;
+	if (m->spare.map && m->spare.size == size) {
+		*fd = m->spare.fd;
+		*map = m->spare.map;
+		m->spare.map = NULL;
+		m->spare.fd = -1;
+		return 0;
+	}
+	return window_create(size, fd, map);
+}
+
+/*
+ * window_put() - @c's window is no longer ours to serve. A remote
+ * context's is unmapped after the reply (master_deferred_work): nothing
+ * touches it any more, and its client got its own descriptor.
+ */
+static void window_put(struct master *m, struct mctx *c)
+{
+	struct mwin *w = c->bounded ? malloc(sizeof(*w)) : NULL;
+
+	if (!w) {
+		munmap(c->map, ctx_map_size(c));
+		if (c->bounded)
+			close(c->adap_fd);
+		return;
+	}
+	w->map = c->map;
+	w->size = ctx_map_size(c);
+	w->fd = c->adap_fd;
+	w->next = m->dead_windows;
+	m->dead_windows = w;
+}
+
+void master_deferred_work(struct master *m, bool prepare)
+{
+	struct mwin *dead, spare = { .fd = -1 };
+	size_t want;
+
+	pthread_mutex_lock(&m->lock);
+	dead = m->dead_windows;
+	m->dead_windows = NULL;
+	want = prepare && !m->spare.map ? m->spare_want : 0;
+	pthread_mutex_unlock(&m->lock);
+	while (dead) {
+		struct mwin *next = dead->next;
+
+		window_free(dead);
+		free(dead);
+		dead = next;
+	}
+	if (!want || window_create(want, &spare.fd, &spare.map))
+		return;
+	spare.size = want;
+	pthread_mutex_lock(&m->lock);
+	if (!m->spare.map && m->spare_want == want) {
+		m->spare = spare;
+		spare.map = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (spare.map)
+		window_free(&spare); /* another thread made one first */
+}
+
+void master_windows_free(struct master *m)
+{
+	master_deferred_work(m, false);
+	if (m->spare.map)
+		window_free(&m->spare);
+	m->spare.map = NULL;
+	m->spare.fd = -1;
+}
+
 static int alloc_slot(struct master *m)
 {
 	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++)
@@ -171,10 +260,14 @@ static int ctx_start(struct master *m, struct mctx *c)
 	slot = alloc_slot(m);
 	if (slot < 0)
 		return slot;
-	rc = window_create(ctx_map_size(c), &fd, &map);
+	rc = window_get(m, c, &fd, &map);
 	if (rc)
 		return rc;
-	if (fstat(fd, &st) != 0) {
+	/* The identity only serves noticing a local caller's close of fd2. */
+	if (c->bounded) {
+		st.st_dev = 0;
+		st.st_ino = 0;
+	} else if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		munmap(map, ctx_map_size(c));
 		close(fd);
@@ -215,10 +308,8 @@ static void ctx_stop(struct master *m, struct mctx *c)
 {
 	afu_ctx_stop(c->actx);
 	c->actx = NULL;
-	munmap(c->map, ctx_map_size(c));
+	window_put(m, c); /* a remote client got a copy of fd2; ours is the master's */
 	c->map = NULL;
-	if (c->bounded) /* a remote client got a copy; ours is the master's */
-		close(c->adap_fd);
 	c->adap_fd = -1;
 	m->ctx_tbl[c->handle] = NULL;
 }

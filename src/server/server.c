@@ -17,6 +17,8 @@
 #include "master/master.h"
 #include "util/log.h"
 
+#define MSRV_NEXT_SPIN_NS 50000ull   /* a connection waits for its next request */
+
 struct mconn {
 	struct msrv *srv;
 	int sock;
@@ -110,17 +112,20 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 	size_t size = master_ioctl_size(h->request);
 	int rc, fd;
 
-	(void)s;
 	if (!size || h->len != size)
 		return reply(sock, h, -EINVAL, NULL, 0, -1);
 	memcpy(&u, payload, size);
 	rc = master_ioctl(o, &who, h->request, &u);
-	if (rc)
-		return reply(sock, h, rc, NULL, 0, -1);
-	fd = reply_fd(h->request, &u);
-	rc = reply(sock, h, 0, &u, size, fd);
-	if (fd >= 0)
-		close(fd); /* the master handed us a copy for the client */
+	if (rc) {
+		rc = reply(sock, h, rc, NULL, 0, -1);
+	} else {
+		fd = reply_fd(h->request, &u);
+		rc = reply(sock, h, 0, &u, size, fd);
+		if (fd >= 0)
+			close(fd); /* the master handed us a copy for the client */
+	}
+	if (h->request == DK_CXLFLASH_ATTACH || h->request == DK_CXLFLASH_DETACH)
+		master_deferred_work(s->m, true);
 	return rc;
 }
 
@@ -169,7 +174,11 @@ static void *conn_thread(void *arg)
 	while (payload) {
 		struct wire_msg h;
 		struct wire_cred cr = { 0 };
-		int rc = wire_recv(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr);
+		/* A client's requests come in bursts (ATTACH, USER_VIRTUAL,
+		 * ...): after a reply, look for the next one a little before
+		 * sleeping. */
+		int rc = wire_recv_spin(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr,
+					o ? MSRV_NEXT_SPIN_NS : 0);
 
 		if (rc) {
 			if (rc == -EPROTO)

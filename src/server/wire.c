@@ -6,12 +6,14 @@
 #include "server/wire.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int pass_fd)
@@ -52,8 +54,52 @@ int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int
 	return (size_t)n == sizeof(*h) + len ? 0 : -EIO;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * recv_spin() - recvmsg(), trying without blocking for up to @spin_ns
+ * first. A blocked receiver costs the sender a wake-up (several µs on a
+ * VM) and itself a trip through the scheduler; a reply or follow-up
+ * request usually comes sooner. Each miss yields the CPU: on a small host
+ * the thread we wait for may need it.
+ */
+static ssize_t recv_spin(int sock, struct msghdr *mh, int flags, uint64_t spin_ns)
+{
+	struct msghdr m0 = *mh;
+	uint64_t start = 0;
+	ssize_t n;
+
+	while (spin_ns) {
+		n = recvmsg(sock, mh, flags | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			return n;
+		*mh = m0;
+		if (!start)
+			start = now_ns();
+		else if (now_ns() - start >= spin_ns)
+			break;
+		sched_yield();
+	}
+	do {
+		n = recvmsg(sock, mh, flags);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
 int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
 	      struct wire_cred *cred)
+{
+	return wire_recv_spin(sock, h, payload, cap, fd_out, cred, 0);
+}
+
+int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
+		   struct wire_cred *cred, uint64_t spin_ns)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
@@ -73,9 +119,7 @@ int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_o
 
 	if (fd_out)
 		*fd_out = -1;
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns);
 	if (n < 0)
 		return -errno;
 	if (n == 0)
@@ -154,7 +198,7 @@ int wire_call(int sock, struct wire_msg *h, const void *payload, size_t len, voi
 
 	if (rc)
 		return rc;
-	rc = wire_recv(sock, h, reply, reply_cap, fd_out, NULL);
+	rc = wire_recv_spin(sock, h, reply, reply_cap, fd_out, NULL, WIRE_CALL_SPIN_NS);
 	if (rc == 0 && h->op != op) {
 		if (fd_out && *fd_out >= 0) {
 			close(*fd_out);

@@ -74,6 +74,16 @@ int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_o
 	      struct wire_cred *cred);
 
 /*
+ * wire_recv_spin() - wire_recv(), but polling without blocking for up to
+ * @spin_ns before it sleeps: for a message expected within microseconds.
+ */
+int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
+		   struct wire_cred *cred, uint64_t spin_ns);
+
+/* How long wire_call() polls for its reply before it sleeps. */
+#define WIRE_CALL_SPIN_NS 150000ull
+
+/*
  * wire_call() - send a request and receive its one reply (client side).
  * @reply_cap: room at @reply; the reply's payload length is in @h->len.
  * Return: 0 and the reply in @h (its status may be an error), or -errno.
