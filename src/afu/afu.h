@@ -68,6 +68,9 @@ struct afu_ctx_params {
 	uint32_t rht_cnt;
 	uint64_t ctx_cap;               /* SISL_CTX_CAP_* granted */
 	struct afu_ea_window ea;
+	/* Do not wake a sleeping worker for it yet: afu_kick() will (a server
+	 * calls it after its reply, so the client does not wait for it). */
+	bool defer_wake;
 };
 
 /* Counters a context keeps (read with afu_ctx_stats). */
@@ -101,6 +104,12 @@ void afu_set_lun(struct afu *afu, unsigned lun_index, struct backend *be,
  * Return: 0 and *@out, or -errno.
  */
 int afu_ctx_start(struct afu *afu, const struct afu_ctx_params *p, struct afu_ctx **out);
+
+/*
+ * afu_kick() - wake the workers that contexts were started for with
+ * defer_wake. Cheap when there are none.
+ */
+void afu_kick(struct afu *afu);
 
 /*
  * afu_ctx_stop() - stop serving the context and free it. Commands not yet

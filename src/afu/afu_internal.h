@@ -178,6 +178,8 @@ struct afu_worker {
 	uint32_t ctl_pending;              /* atomic flag: requests queued */
 	struct afu_ctl_req *ctl_head, **ctl_tail;
 	unsigned nassigned;                /* contexts given to it (under ctl_lock) */
+	bool asleep;                       /* under ctl_lock: in futex_waitv, off its array */
+	bool kick_owed;                    /* under ctl_lock: a request posted unwoken */
 	int start_err;                     /* under ctl_lock */
 	bool start_done;                   /* under ctl_lock */
 
@@ -199,6 +201,7 @@ struct afu {
 	struct afu_worker *workers;
 	unsigned next_worker;              /* round-robin, under ctl_lock */
 	bool exiting;                      /* atomic: workers leave their loop */
+	bool kick_owed;                    /* atomic: some worker's kick_owed is set */
 
 	pthread_mutex_t ctl_lock;
 	pthread_cond_t ctl_cond;
@@ -331,9 +334,12 @@ void afu_sense(struct sisl_ioasa *sa, uint8_t key, uint8_t asc, uint8_t ascq);
  */
 int afu_workers_start(struct afu *afu);
 void afu_workers_stop(struct afu *afu);
+/* Queue @req for @w (waking it, or leaving that to afu_kick: @wake). */
+void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req, bool wake);
 /* Queue @req for @w and wait until the worker acknowledged it. */
-void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req);
 void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req);
+/* Stop @c without the worker when it sleeps; false: ask it (afu_ctl_request). */
+bool afu_ctl_stop_asleep(struct afu_ctx *c);
 /* Worker side: mark @req done and wake its waiter. */
 void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req);
 

@@ -171,7 +171,7 @@ int afu_ctx_start(struct afu *afu, const struct afu_ctx_params *p, struct afu_ct
 	/* No need to wait: the worker adds it on its next pass, before any
 	 * later request for it, and commands posted meanwhile are found then.
 	 * Saves the worker's wake-up latency on every ATTACH. */
-	afu_ctl_post(w, &c->add_req);
+	afu_ctl_post(w, &c->add_req, !p->defer_wake);
 	*out = c;
 	return 0;
 }
@@ -184,7 +184,9 @@ void afu_ctx_stop(struct afu_ctx *ctx)
 	if (!ctx)
 		return;
 	afu = ctx->afu;
-	afu_ctl_request(ctx->worker, &req);
+	/* A sleeping worker need not be woken for an idle context. */
+	if (!afu_ctl_stop_asleep(ctx))
+		afu_ctl_request(ctx->worker, &req);
 	pthread_mutex_lock(&afu->ctl_lock);
 	ctx->worker->nassigned--;
 	pthread_mutex_unlock(&afu->ctl_lock);

@@ -15,7 +15,8 @@
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
  *   3. re-check every queue (seq_cst loads),
- *   4. futex_waitv() on all those words with the values read,
+ *   4. futex_waitv() on all those words with the values read (flagged
+ *      asleep under ctl_lock meanwhile: see afu_ctl_stop_asleep()),
  *   5. store afu_idle = 0 again.
  *
  * The host side (sisl_ring_doorbell) stores its command, fences, and reads
@@ -105,12 +106,14 @@ static void poke(struct afu_worker *w)
 }
 
 /*
- * afu_ctl_post() - hand @req to worker @w and wake it, without waiting.
+ * afu_ctl_post() - hand @req to worker @w without waiting, and wake it
+ * (@wake) or leave that to afu_kick(): a worker that is awake finds the
+ * request on its next loop either way, one asleep only once woken.
  * Requests are applied in the order posted, so a later request for the
  * same context (STOP, ERROR) finds it added. @req must stay valid until
  * the worker has taken it (a request inside the context does).
  */
-void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req)
+void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req, bool wake)
 {
 	struct afu *afu = w->afu;
 
@@ -119,8 +122,61 @@ void afu_ctl_post(struct afu_worker *w, struct afu_ctl_req *req)
 	pthread_mutex_lock(&afu->ctl_lock);
 	*w->ctl_tail = req;
 	w->ctl_tail = &req->next;
+	if (!wake) {
+		w->kick_owed = true;
+		STORE_SEQ(&afu->kick_owed, true);
+	}
 	pthread_mutex_unlock(&afu->ctl_lock);
-	poke(w);
+	if (wake)
+		poke(w);
+	else
+		STORE_SEQ(&w->ctl_pending, 1);
+}
+
+void afu_kick(struct afu *afu)
+{
+	if (!LOAD_ACQUIRE(&afu->kick_owed))
+		return;
+	STORE_SEQ(&afu->kick_owed, false);
+	for (unsigned i = 0; i < afu->nworkers; i++) {
+		struct afu_worker *w = &afu->workers[i];
+		bool owed;
+
+		pthread_mutex_lock(&afu->ctl_lock);
+		owed = w->kick_owed;
+		w->kick_owed = false;
+		pthread_mutex_unlock(&afu->ctl_lock);
+		if (owed)
+			poke(w);
+	}
+}
+
+/*
+ * afu_ctl_stop_asleep() - take @c off its worker's array without waking
+ * the worker, when that worker sleeps (so it touches neither the array
+ * nor any window until it has taken ctl_lock again) and @c has nothing in
+ * flight and no request pending. A sleeping worker's futex_waitv() may
+ * still name @c's doorbell; a wake through it is only a spurious wake-up.
+ * Return: whether @c was taken off (else the caller asks the worker).
+ */
+bool afu_ctl_stop_asleep(struct afu_ctx *c)
+{
+	struct afu_worker *w = c->worker;
+	bool done = false;
+
+	pthread_mutex_lock(&w->afu->ctl_lock);
+	if (w->asleep && c->cmds_inflight == 0 && !c->pending_req &&
+	    (c->state == AFU_CTX_ACTIVE || c->state == AFU_CTX_ERROR)) {
+		for (unsigned i = 0; i < w->nctx; i++) {
+			if (w->ctxs[i] == c) {
+				w->ctxs[i] = w->ctxs[--w->nctx];
+				done = true;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&w->afu->ctl_lock);
+	return done;
 }
 
 /*
@@ -135,7 +191,7 @@ void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req)
 	struct afu *afu = w->afu;
 	uint64_t start = 0;
 
-	afu_ctl_post(w, req);
+	afu_ctl_post(w, req, true);
 	for (unsigned i = 1; !LOAD_ACQUIRE(&req->done); i++) {
 		if (i & 7) {
 			sisl_cpu_relax();
@@ -314,6 +370,15 @@ static void worker_sleep(struct afu_worker *w)
 	}
 	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting))
 		goto awake;
+	/* From here until it is cleared the master may shrink our array
+	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
+	pthread_mutex_lock(&w->afu->ctl_lock);
+	if (w->ctl_head) {
+		pthread_mutex_unlock(&w->afu->ctl_lock);
+		goto awake;
+	}
+	w->asleep = true;
+	pthread_mutex_unlock(&w->afu->ctl_lock);
 
 	if (timed) {
 		sleep_ns(SLEEP_TIMED_NS);
@@ -331,6 +396,9 @@ static void worker_sleep(struct afu_worker *w)
 			w->no_waitv = true;
 		}
 	}
+	pthread_mutex_lock(&w->afu->ctl_lock);
+	w->asleep = false;
+	pthread_mutex_unlock(&w->afu->ctl_lock);
 awake:
 	if (!w->paused)
 		for (i = 0; i < w->nctx; i++)

@@ -168,10 +168,11 @@ struct mlun *master_find_lun(struct master *m, const char *name, uint64_t dev, u
 void master_close_open(struct mopen *o);
 
 /*
- * master_deferred_work() - what a server does after replying, off the
- * client's path: unmap the windows of remote contexts detached since, and
- * (@prepare) make the window the next remote ATTACH will take. Caller
- * holds no lock.
+ * master_deferred_work() - what a server does after replying to any
+ * request, off the client's path: wake the AFU workers that remote
+ * contexts were started for, unmap the windows of remote contexts
+ * detached since, and (@prepare) make the window the next remote ATTACH
+ * will take. Caller holds no lock.
  */
 void master_deferred_work(struct master *m, bool prepare);
 /* master_windows_free() - drop the spare and dead windows (master_destroy). */

@@ -204,6 +204,7 @@ void master_deferred_work(struct master *m, bool prepare)
 	struct mwin *dead, spare = { .fd = -1 };
 	size_t want;
 
+	afu_kick(m->afu);
 	pthread_mutex_lock(&m->lock);
 	dead = m->dead_windows;
 	m->dead_windows = NULL;
@@ -285,6 +286,9 @@ static int ctx_start(struct master *m, struct mctx *c)
 	} else {
 		p.ea.identity = true;
 	}
+	/* A remote client waits for our reply before it can submit anything:
+	 * the worker is woken after it (master_deferred_work). */
+	p.defer_wake = c->bounded;
 	rc = afu_ctx_start(m->afu, &p, &c->actx);
 	if (rc) {
 		munmap(map, ctx_map_size(c));

@@ -124,8 +124,8 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 		if (fd >= 0)
 			close(fd); /* the master handed us a copy for the client */
 	}
-	if (h->request == DK_CXLFLASH_ATTACH || h->request == DK_CXLFLASH_DETACH)
-		master_deferred_work(s->m, true);
+	master_deferred_work(s->m, h->request == DK_CXLFLASH_ATTACH ||
+				   h->request == DK_CXLFLASH_DETACH);
 	return rc;
 }
 

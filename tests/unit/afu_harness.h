@@ -120,9 +120,11 @@ static inline void h_sq_init(struct h_ctx *h)
  * @hrrq_n, @sq_n: queue sizes (sq_n 0: no SQ)
  * @identity: identity EA mode, else a window over the arena
  * @arena_mb: arena size
+ * @defer_wake: leave waking the worker to afu_kick()
  */
-static inline void h_open_ex(struct h_ctx *h, struct afu *afu, uint64_t ctx_cap,
-			     unsigned hrrq_n, unsigned sq_n, bool identity, size_t arena_mb)
+static inline void h_open_wake(struct h_ctx *h, struct afu *afu, uint64_t ctx_cap,
+			       unsigned hrrq_n, unsigned sq_n, bool identity, size_t arena_mb,
+			       bool defer_wake)
 {
 	struct afu_ctx_params p;
 	int rc;
@@ -155,6 +157,7 @@ static inline void h_open_ex(struct h_ctx *h, struct afu *afu, uint64_t ctx_cap,
 	p.rht_cnt = H_RHT_CNT;
 	p.ctx_cap = ctx_cap ? ctx_cap : (SISL_CTX_CAP_READ_CMD | SISL_CTX_CAP_WRITE_CMD);
 	p.ea.identity = identity;
+	p.defer_wake = defer_wake;
 	if (!identity) {
 		p.ea.ea_base = H_WIN_BASE;
 		p.ea.host_base = h->arena;
@@ -168,6 +171,13 @@ static inline void h_open_ex(struct h_ctx *h, struct afu *afu, uint64_t ctx_cap,
 	h_hrrq_init(h);
 	if (sq_n)
 		h_sq_init(h);
+}
+
+/* h_open_wake() with the worker woken at once. */
+static inline void h_open_ex(struct h_ctx *h, struct afu *afu, uint64_t ctx_cap,
+			     unsigned hrrq_n, unsigned sq_n, bool identity, size_t arena_mb)
+{
+	h_open_wake(h, afu, ctx_cap, hrrq_n, sq_n, identity, arena_mb, false);
 }
 
 static inline void h_open(struct h_ctx *h, struct afu *afu, unsigned hrrq_n, unsigned sq_n)

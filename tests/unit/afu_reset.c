@@ -6,7 +6,8 @@
  * all ones and nothing more is processed; afu_ctx_sync(HW) waits for
  * commands of the old translation generation only; injected sync errors;
  * afu_ctx_stop() with commands in flight; two contexts on two workers at
- * once, each reaching only its own LUN.
+ * once, each reaching only its own LUN; stopping a context while its
+ * worker sleeps, and a context whose worker is woken only by afu_kick().
  *
  * Commands are held in flight by a "gate" backend: requests below
  * GATE_LBA wait inside it until the test allows them, and are released
@@ -14,6 +15,7 @@
  * second context sends above GATE_LBA.
  */
 #include "afu_harness.h"
+#include "afu/afu_internal.h"  /* the worker's asleep flag (test_sleeping_worker) */
 
 #define LUN_BYTES (256ull << 20)
 #define GATE_LBA  1000
@@ -475,6 +477,77 @@ static void test_two_contexts(void)
 	be_close(l1);
 }
 
+/* Is @a's only worker asleep (in futex_waitv, its array open to the master)? */
+static bool worker_asleep(struct afu *a)
+{
+	bool v;
+
+	pthread_mutex_lock(&a->ctl_lock);
+	v = a->workers[0].asleep;
+	pthread_mutex_unlock(&a->ctl_lock);
+	return v;
+}
+
+static void wait_asleep(struct afu *a)
+{
+	double end = h_now() + 5;
+
+	while (!worker_asleep(a)) {
+		T_ASSERT(h_now() < end);
+		h_sleep_us(1000);
+	}
+}
+
+/*
+ * A context stopped while its worker sleeps is taken off the worker's array
+ * without waking it, and the worker still serves the others; a context
+ * started with defer_wake is served once afu_kick() has run.
+ */
+static void test_sleeping_worker(void)
+{
+	struct afu *a1 = h_afu(1, 50);
+	struct backend *l0 = h_ram(LUN_BYTES);
+	struct h_ctx h0, h1, h2;
+	struct sisl_ioarcb rcb;
+	uint8_t wwid[16], *b0, *b1, *b2;
+
+	h_wwid(wwid, 7);
+	afu_set_lun(a1, 0, l0, wwid);
+	h_open(&h0, a1, 16, 16);
+	h_open(&h1, a1, 16, 16);
+	h_rht_phys(&h0, 0, 0, SISL_RHT_PERM_RW);
+	h_rht_phys(&h1, 0, 0, SISL_RHT_PERM_RW);
+	b0 = h_alloc(&h0, 4096, 4096);
+	b1 = h_alloc(&h1, 4096, 4096);
+	h_rw16(&h0, &rcb, false, 0, 1, 1, b0);
+	T_EQ(h_exec(&h0, &rcb).ioasc, 0);
+	h_rw16(&h1, &rcb, false, 0, 1, 1, b1);
+	T_EQ(h_exec(&h1, &rcb).ioasc, 0);
+
+	wait_asleep(a1);
+	h_close(&h1);
+	T_ASSERT(worker_asleep(a1));    /* not woken for it */
+	t_pattern_fill(b0, 4096, 7, 9);
+	h_rw16(&h0, &rcb, true, 0, 9, 1, b0);
+	T_EQ(h_exec(&h0, &rcb).ioasc, 0);
+
+	wait_asleep(a1);
+	h_open_wake(&h2, a1, 0, 16, 16, true, 64, true);
+	h_rht_phys(&h2, 0, 0, SISL_RHT_PERM_RW);
+	b2 = h_alloc(&h2, 4096, 4096);
+	h_rw16(&h2, &rcb, false, 0, 9, 1, b2);
+	h_sq_submit(&h2, &rcb, 0);
+	afu_kick(a1);
+	T_ASSERT(h_reap(&h2, 5000) != 0);
+	T_EQ(h2.sa[0].ioasc, 0);
+	T_EQ(t_pattern_check(b2, 4096, 7, 9), 0);
+
+	h_close(&h0);
+	h_close(&h2);
+	afu_destroy(a1);
+	be_close(l0);
+}
+
 int main(void)
 {
 	uint8_t wwid[16];
@@ -499,6 +572,7 @@ int main(void)
 	T_RUN(test_sync);
 	T_RUN(test_stop_inflight);
 	T_RUN(test_two_contexts);
+	T_RUN(test_sleeping_worker);
 
 	h_close(&trig);
 	afu_destroy(afu);
