@@ -29,10 +29,13 @@ def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(ki
 "",
 "## Ours / kernel (IOPS ratio, system CPU per I/O ratio)",
 "",
+"io_uring O_DIRECT at QD 32 is the run made just before ours on the same file (pair-cblk-phys-file) when there is one.",
+"",
 "| rw | QD | cblk file / io_uring O_DIRECT: IOPS | CPU | cblk file / loop device: IOPS | CPU | cblk ram / tmpfs pread (QD1): IOPS | CPU | cblk ram / memcpy: IOPS |",
 "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
 (. as $d | [.results[] | select(.label == "cblk-phys-file") | {rw, qd}] | unique[] as $k | $d |
-	r("cblk-phys-file"; $k.rw; $k.qd) as $cf | r("file-uring-direct"; $k.rw; $k.qd) as $ku |
+	r("cblk-phys-file"; $k.rw; $k.qd) as $cf |
+	(r("pair-cblk-phys-file"; $k.rw; $k.qd) // r("file-uring-direct"; $k.rw; $k.qd)) as $ku |
 	r("loop-uring-direct"; $k.rw; $k.qd) as $kl | r("cblk-phys-ram"; $k.rw; $k.qd) as $cr |
 	r("tmpfs-pread"; $k.rw; 1) as $kt | r("memcpy"; $k.rw; 1) as $km |
 	"| \($k.rw) | \($k.qd) | \(ratio($cf.iops; $ku.iops) | f2) | \(ratio($cf.cpu_sys_us; $ku.cpu_sys_us) | f2) | \(ratio($cf.iops; $kl.iops) | f2) | \(ratio($cf.cpu_sys_us; $kl.cpu_sys_us) | f2) | \(ratio($cr.iops; $kt.iops) | f2) | \(ratio($cr.cpu_sys_us; $kt.cpu_sys_us) | f2) | \(ratio($cr.iops; $km.iops) | f2) |"),
@@ -66,8 +69,9 @@ else empty end),
   ratio($o.iops; $t.iops) as $x |
   "| RAM QD32 IOPS, \(ours("phys-ram")) / tmpfs pread, \($trw) | \($x | f2) | ≥ 3 | \(ok($x; 3; false)) |" ),
 ( . as $d | ["randread", "randwrite", "randrw"][] as $rw | $d | r(ours("phys-file"); $rw; 32) as $o |
-  r("file-uring-direct"; $rw; 32) as $u | select($o != null) | ratio($o.iops; $u.iops) as $x |
-  "| file backend / io_uring O_DIRECT IOPS, \($rw) QD32 | \($x | f2) | ≥ 0.95 | \(ok($x; 0.95; false)) |" ),
+  (r("pair-\(ours("phys-file"))"; $rw; 32) // r("file-uring-direct"; $rw; 32)) as $u |
+  select($o != null) | ratio($o.iops; $u.iops) as $x |
+  "| file backend / io_uring O_DIRECT IOPS (vs \($u.label)\(if ($u.label | startswith("pair-")) then ", run just before" else "" end)), \($rw) QD32 | \($x | f2) (\($o.iops | f0) / \($u.iops | f0)) | ≥ 0.95 | \(ok($x; 0.95; false)) |" ),
 ( r(ours("phys-ram"); $trw; 1) as $o | r("tmpfs-pread"; $trw; 1) as $t |
   "| QD1 p50, \(ours("phys-ram")) vs tmpfs pread, \($trw) | \($o.p50_us | f2) vs \($t.p50_us | f2) µs | ≤ | \(ok(ratio($o.p50_us; $t.p50_us); 1; true)) |" ),
 ( . as $d | ["ram", "file"][] as $b | $d | r(ours("virt-\($b)"); $trw; 32) as $v |

@@ -98,6 +98,13 @@ run() {
 	for rw in $RWS; do
 		for qd in $qds; do
 			[ -n "${RELAY:-}" ] && relay_file
+			if [ -n "${PAIR:-}" ] && [ "$qd" = 32 ]; then
+				# io_uring on the same file just before (see PAIRED BASELINE)
+				log "pair-$label rw=$rw qd=$qd"
+				"$BIN/iobench" -t uring -p "$FILE" -l "pair-$label" -r "$rw" -q "$qd" \
+					-s "$SECS" -n "$REPS" -w "$WARMUP" -j "$RAW" >>"$TSV" ||
+					{ log "FAILED: pair-$label rw=$rw qd=$qd"; failed=$((failed + 1)); }
+			fi
 			log "$label rw=$rw qd=$qd"
 			if ! "$BIN/iobench" -t "$target" ${path:+-p "$path"} -l "$label" -r "$rw" \
 				-q "$qd" -s "$SECS" -n "$REPS" -w "$WARMUP" -j "$RAW" "$@" >>"$TSV"; then
@@ -162,12 +169,16 @@ rm -f "$SHM"
 run memcpy memcpy "" "1" -z $((SIZE_MB << 20)) --lat-every 16
 
 # ---- ours, embedded: libcflsh_block with the master and AFU in this process ----
+# PAIRED BASELINE: the virtio disk's speed drifts by 20-30 % over minutes,
+# more than the gap the file-backend target is about. So every QD 32 row of
+# ours on the file (PAIR=1) is preceded by the same io_uring O_DIRECT run
+# on the same file (label pair-LABEL), and the target compares the two.
 RAM=ram:${SIZE_MB}M
 run cblk-phys-ram cblk "$RAM" "$QDS" --prefill
 run cblk-virt-ram cblk "$RAM" "$QDS" --prefill --virt
 run cblk-phys-ram-thread cblk "$RAM" "$QDS" --prefill --intr-thread
-run cblk-phys-file cblk "$FILE" "$QDS"
-RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
+PAIR=1 run cblk-phys-file cblk "$FILE" "$QDS"
+PAIR=1 RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
 { [ -z "$ONLY" ] || [[ cblk-virt-file =~ $ONLY ]]; } && relay_file
 
 # ---- ours, through cxlflashd (issue 4) -------------------------------------
@@ -207,7 +218,7 @@ if [ -x "$DAEMON" ] && [ -x "$ADMIN" ]; then
 		else
 			RWS=$DRWS run daemon-phys-ram cblk bench-ram "$QDS" --prefill --cpu-pid "$DPID"
 			RWS=$DRWS run daemon-virt-ram cblk bench-ram "32" --prefill --virt --cpu-pid "$DPID"
-			RWS=$DRWS run daemon-phys-file cblk bench-file "32" --cpu-pid "$DPID"
+			PAIR=1 RWS=$DRWS run daemon-phys-file cblk bench-file "32" --cpu-pid "$DPID"
 		fi
 		if [ -z "$ONLY" ] || [[ daemon-control =~ $ONLY ]]; then
 			"$BIN/ctlbench" -d bench-ctl -n "$CTL_N" -j "$RAW" -l daemon- \
