@@ -6,6 +6,12 @@
  *   ioctl: ATTACH, USER_VIRTUAL (1 GiB), RELEASE, DETACH (+ close adap_fd)
  *   cblk:  cblk_open(CBLK_OPN_VIRT_LUN), cblk_set_size(1 GiB), cblk_close
  *
+ *   socket: one request/reply round trip of cxlflashd's wire protocol
+ *           (wire_call) to a thread that answers as the daemon's connection
+ *           threads do (wire_recv_spin, then wire_send) over a
+ *           SOCK_SEQPACKET pair: the floor every request through the
+ *           daemon pays (measured only without --label)
+ *
  * Prints one TSV line per path and step (median and p99 in µs) and appends
  * one JSON object to --json.
  */
@@ -17,10 +23,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include <capiblock.h>
 #include <cxlflash/cxlflash_ioctl.h>
 
 #include "bench_util.h"
+#include "server/wire.h"
 
 #define VLUN_BLOCKS (262144ull)   /* 1 GiB of 4 KiB blocks */
 
@@ -104,6 +114,58 @@ static int cblk_cycle(const char *lun, double us[NCSTEPS])
 	return 0;
 }
 
+#define ECHO_SPIN_NS 50000ull   /* as cxlflashd's connection threads (server.c) */
+
+/* Answer every message on @arg's socket with itself until the peer closes. */
+static void *echo_thread(void *arg)
+{
+	int sock = *(int *)arg;
+	union cxlflash_ioctls buf;
+
+	for (;;) {
+		struct wire_msg h;
+		struct wire_cred cr;
+
+		if (wire_recv_spin(sock, &h, &buf, sizeof(buf), NULL, &cr, ECHO_SPIN_NS) ||
+		    wire_send(sock, &h, &buf, h.len, -1))
+			return NULL;
+	}
+}
+
+/* @n wire_call() round trips of a USER_VIRTUAL-sized request into @us. */
+static int socket_cycles(int n, double *us)
+{
+	struct dk_cxlflash_uvirtual req = { 0 }, rep;
+	int sv[2], one = 1, rc = -1;
+	pthread_t t;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return perror("ctlbench: socketpair"), -1;
+	setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));  /* as the daemon */
+	if (pthread_create(&t, NULL, echo_thread, &sv[1])) {
+		close(sv[0]);
+		close(sv[1]);
+		return perror("ctlbench: pthread_create"), -1;
+	}
+	for (int i = -5; i < n; i++) {
+		struct wire_msg h = { .op = WIRE_OP_IOCTL, .request = DK_CXLFLASH_USER_VIRTUAL };
+		uint64_t t0 = bench_now_ns();
+
+		if (wire_call(sv[0], &h, &req, sizeof(req), &rep, sizeof(rep), NULL)) {
+			fprintf(stderr, "ctlbench: socket round trip failed\n");
+			goto out;
+		}
+		if (i >= 0)
+			us[i] = (double)(bench_now_ns() - t0) / 1e3;
+	}
+	rc = 0;
+out:
+	close(sv[0]);           /* the echo thread sees the end and returns */
+	pthread_join(t, NULL);
+	close(sv[1]);
+	return rc;
+}
+
 /* Print and record the median and p99 of each step of one path. */
 static void report(FILE *json, const char *path, const char *const *names, int nsteps,
 		   double **samples, int n, bool *first)
@@ -127,6 +189,8 @@ static void usage(FILE *f)
 		"Time the control path N times (after a few unmeasured cycles):\n"
 		"  ioctl: DK_CXLFLASH_ATTACH, USER_VIRTUAL of 1 GiB, RELEASE, DETACH\n"
 		"  cblk:  cblk_open(CBLK_OPN_VIRT_LUN), cblk_set_size(1 GiB), cblk_close\n"
+		"  socket (without --label): one round trip of cxlflashd's wire protocol to\n"
+		"         a thread answering as the daemon does, the floor of each request\n"
 		"and print 'ctl-PATH STEP p50_us p99_us' lines.\n"
 		"\n"
 		"  -d, --lun LUN    the LUN (default ram:2G; at least 1 GiB)\n"
@@ -148,7 +212,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *lun = "ram:2G", *json_path = NULL;
-	double *is[NSTEPS], *cs[NCSTEPS], us[NSTEPS];
+	double *is[NSTEPS], *cs[NCSTEPS], *ss = NULL, us[NSTEPS];
 	int n = 200, c, fd, rc = 1;
 	chunk_id_t keeper;
 	bool first = true;
@@ -199,18 +263,29 @@ int main(int argc, char **argv)
 			cs[s][i] = us[s];
 	}
 	cblk_close(keeper, 0);
+	if (!*prefix) {
+		ss = calloc((size_t)n, sizeof(double));
+		if (!ss || socket_cycles(n, ss))
+			goto out;
+	}
 	if (json_path && !(json = fopen(json_path, "a")))
 		fprintf(stderr, "ctlbench: %s: %s\n", json_path, strerror(errno));
 	if (json)
 		fprintf(json, "{\"control\":[");
 	report(json, "ioctl", ioctl_steps, NSTEPS, is, n, &first);
 	report(json, "cblk", cblk_steps, NCSTEPS, cs, n, &first);
+	if (ss) {
+		static const char *const socket_steps[] = { "round_trip" };
+
+		report(json, "socket", socket_steps, 1, &ss, n, &first);
+	}
 	if (json) {
 		fprintf(json, "]}\n");
 		fclose(json);
 	}
 	rc = 0;
 out:
+	free(ss);
 	for (int s = 0; s < NSTEPS; s++)
 		free(is[s]);
 	for (int s = 0; s < NCSTEPS; s++)
