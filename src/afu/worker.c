@@ -9,8 +9,8 @@
  * per-pass register updates. Nothing in a busy pass makes a system call
  * (backend I/O aside). After spin_us without work (yielding the CPU every
  * 256 idle passes, for hosts that share it), or after only ENGINE_SPIN_NS
- * while backend I/O is in flight, it waits for that I/O if any is in
- * flight, or else goes to sleep:
+ * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, it waits
+ * for that I/O if any is in flight, or else goes to sleep:
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -64,13 +64,17 @@
 #define ENGINE_WAIT_US    100u
 #define CTL_SPIN_NS       100000ull      /* a master looks for its ack this long */
 /*
- * With backend I/O in flight the next event is most likely its completion,
- * which wakes be_engine_wait(); spinning the whole spin_us would keep this
- * CPU busy between every two completions of a slow device (the host's
- * CPU on a 2-CPU machine). A short spin still catches the host's answer
- * to the completions just posted.
+ * With many backend I/Os in flight the next event is most likely one of
+ * their completions, which wakes be_engine_wait(); spinning the whole
+ * spin_us would keep this CPU busy between every two completions of a slow
+ * device (the host's CPU on a 2-CPU machine), and the host has other I/Os
+ * queued meanwhile. A short spin still catches the host's answer to the
+ * completions just posted. With ENGINE_FEW_INFLIGHT or fewer the host is
+ * most likely waiting for exactly these, so the worker spins the whole
+ * spin_us to notice the completion without a wake-up (8-15 us here).
  */
-#define ENGINE_SPIN_NS    5000ull
+#define ENGINE_SPIN_NS       5000ull
+#define ENGINE_FEW_INFLIGHT  2u
 
 static uint64_t now_ns(void)
 {
@@ -446,7 +450,8 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		if ((idle_passes & 15) ||
-		    now_ns() - idle_start < (be_engine_inflight(w->eng) ? engine_spin_ns : spin_ns)) {
+		    now_ns() - idle_start < (be_engine_inflight(w->eng) > ENGINE_FEW_INFLIGHT ?
+					     engine_spin_ns : spin_ns)) {
 			/* Let a host thread sharing this CPU run now and then. */
 			if ((idle_passes & 255) == 0)
 				sched_yield();
