@@ -148,10 +148,10 @@ struct chunk {
 	unsigned spin_us;
 	uint32_t spin_score;         /* how often spins succeed lately (thread.c; atomic) */
 	uint32_t spin_skips;         /* waits that skipped the spin (atomic) */
-	uint32_t completions;         /* bumped at every completion (atomic) */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */
-	unsigned waiters_spinning;
+	unsigned nwaiters;           /* callers waiting in blk_wait_locked for I/O in flight */
+	uint64_t last_wait_ns;       /* when the last of them left */
 
 	chunk_stats_t stats;
 };

@@ -35,6 +35,10 @@ static chunk_id_t next_id;
  * The chunk table
  */
 
+/* Our pid, kept by the fork handler: getpid() is a system call per cblk
+ * call otherwise (glibc no longer caches it). Set before any chunk exists. */
+static pid_t self_pid;
+
 static struct chunk *chunk_lookup(chunk_id_t id, bool inherited)
 {
 	struct chunk *c;
@@ -47,7 +51,7 @@ static struct chunk *chunk_lookup(chunk_id_t id, bool inherited)
 			break;
 	/* A forked child's inherited chunk still belongs to the parent's
 	 * context: unusable until cblk_clone_after_fork. */
-	if (c && c->pid != getpid() && !inherited)
+	if (c && c->pid != __atomic_load_n(&self_pid, __ATOMIC_RELAXED) && !inherited)
 		c = NULL;
 	if (c)
 		c->refs++;
@@ -92,6 +96,8 @@ static void atfork_child(void)
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t fresh_cv = PTHREAD_COND_INITIALIZER;
 
+	__atomic_store_n(&self_pid, getpid(), __ATOMIC_RELAXED);
+
 	tbl_lock = fresh;
 	tbl_cv = fresh_cv;
 	for (unsigned b = 0; b < TABLE_BUCKETS; b++) {
@@ -107,6 +113,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void atfork_register(void)
 {
+	__atomic_store_n(&self_pid, getpid(), __ATOMIC_RELAXED);
 	pthread_atfork(NULL, NULL, atfork_child);
 }
 

@@ -453,7 +453,6 @@ void blk_complete_locked(struct chunk *c, struct blk_cmd *cmd, int result)
 	cmd->result = result;
 	cmd->state = CMD_COMPLETE;
 	c->nbusy--;
-	__atomic_fetch_add(&c->completions, 1, __ATOMIC_RELEASE);
 	/* An async request stays active (IBM's count) until it is reaped. */
 	if (!cmd->async || cmd->ustatus)
 		act_dec(c, cmd);
