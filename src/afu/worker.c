@@ -34,6 +34,7 @@
 #endif
 #include "afu/afu_internal.h"
 #include "util/log.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,14 +76,6 @@
  */
 #define ENGINE_SPIN_NS       5000ull
 #define ENGINE_FEW_INFLIGHT  2u
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ns(uint64_t ns)
 {

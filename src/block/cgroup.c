@@ -29,6 +29,7 @@
 #include <capiblock.h>
 
 #include "block/cgroup_internal.h"
+#include "util/clock.h"
 
 #define CG_HASH_BUCKETS 64
 
@@ -36,14 +37,6 @@ static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cg_idle = PTHREAD_COND_INITIALIZER;
 static struct cgroup *cg_hash[CG_HASH_BUCKETS];
 static chunk_cg_id_t cg_next_id;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct cgroup **cg_slot(chunk_cg_id_t id)
 {

@@ -39,6 +39,7 @@
  * since it includes the wake-up.
  */
 #include "block/block_internal.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,14 +48,6 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void ns_to_ts(uint64_t ns, struct timespec *ts)
 {

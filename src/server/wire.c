@@ -4,6 +4,7 @@
  * credentials (see wire.h).
  */
 #include "server/wire.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -13,7 +14,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int pass_fd)
@@ -52,14 +52,6 @@ int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int
 	if (n < 0)
 		return -errno;
 	return (size_t)n == sizeof(*h) + len ? 0 : -EIO;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*
