@@ -437,7 +437,8 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		/* Idle: spin for spin_us (reading the clock every 16 passes),
-		 * or only ENGINE_SPIN_US while backend I/O is in flight. */
+		 * or only ENGINE_SPIN_NS with more than ENGINE_FEW_INFLIGHT
+		 * backend I/Os in flight. */
 		if (idle_passes++ == 0) {
 			idle_start = now_ns();
 			continue;

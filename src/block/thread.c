@@ -292,7 +292,8 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 		sleep_for_completions_locked(c, cap);
 		blk_harvest_locked(c);
 		c->nwaiters--;
-		c->last_wait_ns = now_ns();
+		if (c->thread_running)  /* only the thread reads it */
+			c->last_wait_ns = now_ns();
 	}
 	if (deadline && blk_deadline_passed(deadline))
 		return -ETIMEDOUT;
