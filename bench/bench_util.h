@@ -16,12 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
+
 static inline uint64_t bench_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return now_ns();
 }
 
 /* xorshift64*: a random LBA must cost nanoseconds, not a libc lock. */

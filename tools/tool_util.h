@@ -13,12 +13,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/clock.h"
+
 static inline uint64_t tool_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return now_ns();
 }
 
 /* A decimal number in [min, max]; no sign, no trailing characters. */
