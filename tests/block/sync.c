@@ -6,7 +6,7 @@
  * groups flush every member, also through the plain call with the group
  * flags; bad ids, a closed chunk. That a flush really reaches the backend
  * is shown with the fault backend's write cache: what was synced survives
- * a power cut, what was not is dropped (sync_fault.c through the daemon).
+ * a power cut, what was not is dropped (powercut.c, also through cxlflashd).
  */
 #include "blk_test.h"
 
