@@ -96,7 +96,8 @@ int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_
 	sb->log_seq = log_seq;
 	sb->ops = __atomic_load_n(&s->ops, __ATOMIC_RELAXED);
 	sb->ios = __atomic_load_n(&s->ios, __ATOMIC_RELAXED);
-	memcpy(sb + 1, ckpt_segs, ckpt_nsegs * sizeof(uint32_t));
+	if (ckpt_nsegs)
+		memcpy(sb + 1, ckpt_segs, ckpt_nsegs * sizeof(uint32_t));
 	/* The superblock's CRC seed is 0: it is what tells the store's id. */
 	seal_seed(blk, 0, s->epoch, KV_MAGIC_SUPER, (uint16_t)(sizeof(*sb) + ckpt_nsegs * 4), 0,
 		  sb->gen, 0);

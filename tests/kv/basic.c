@@ -12,7 +12,7 @@ static void exercise(const char *path, uint64_t flags)
 {
 	ARK *ark = NULL;
 	int64_t res = 0, count = 0;
-	static uint8_t val[300000], buf[300000];
+	static uint8_t val[300000], buf[300016];
 	const size_t sizes[] = { 0, 1, 7, 100, 1024, 1025, 4096, 4097, 65536, 300000 };
 	const int nsizes = sizeof(sizes) / sizeof(sizes[0]);
 
