@@ -20,6 +20,7 @@ static const struct subcommand subcommands[] = {
 	{ "lun", admin_lun_main, "lun mode LUN legacy|superpipe: switch a LUN (MANAGE_LUN)" },
 	{ "vlun", admin_vlun_main, "vlun list: the open resource handles (virtual and physical)" },
 	{ "nbd", nbd_cli_main, "serve a LUN over NBD in the foreground (legacy mode)" },
+	{ "powercut", admin_powercut_main, "simulate a power cut on a closed fault: LUN" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -243,6 +243,17 @@ int cblk_cg_awrite(chunk_cg_id_t cgid, void *buf, cflash_offset_t lba, size_t nb
 		   cflsh_cg_tag_t *ptag, cblk_arw_status_t *status, int flags);
 int cblk_cg_aunmap(chunk_cg_id_t cgid, void *buf, cflash_offset_t lba, size_t nblocks,
 		   cflsh_cg_tag_t *ptag, cblk_arw_status_t *status, int flags);
+
+/*
+ * Extension beyond IBM's API (IBM's library had no flush):
+ * cblk_sync() - SYNCHRONIZE CACHE(16) on the chunk: when it returns 0, every
+ * write that completed before the call is durable in the backend. With
+ * CBLK_GROUP_ID / CBLK_GROUP_RAID0 in @flags it is cblk_cg_sync(), which
+ * flushes every member. Return: 0, or -1 with errno (EINVAL bad id or
+ * closing chunk, EIO failed chunk or flush).
+ */
+int cblk_sync(chunk_id_t chunk_id, int flags);
+int cblk_cg_sync(chunk_cg_id_t cgid, int flags);
 int cblk_cg_aresult(chunk_cg_id_t cgid, cflsh_cg_tag_t *ptag, uint64_t *status, int flags);
 int cblk_cg_clone_after_fork(chunk_cg_id_t cgid, int mode, int flags);
 

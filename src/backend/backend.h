@@ -12,7 +12,8 @@
  *
  * Backends: ram (mmap'd memory, memcpy), file (regular file or block device,
  * O_DIRECT when the file system allows it, io_uring with a pread/pwrite
- * fallback), null (completes with no data movement).
+ * fallback), null (completes with no data movement), and fault, a wrapper
+ * around any of them that injects faults for tests (docs/fault.md).
  *
  * Errors are negative errno values everywhere in this interface.
  */
@@ -87,18 +88,27 @@ struct backend {
 	int lock_fd;            /* fd holding the cross-process lock, or -1 */
 };
 
+/* The fault wrapper's options ("fault[OPTS]:INNER"); off for a plain LUN. */
+struct be_fault_spec {
+	bool on;
+	bool wcache;            /* a volatile write cache: power cuts lose unflushed writes */
+	char journal[4096];     /* wcache undo journal; empty: INNER's path + ".wcache" */
+};
+
 /* Options parsed from a LUN name. */
 struct be_spec {
-	char kind[8];           /* "ram", "null", "file" */
+	char kind[8];           /* "ram", "null", "file": the storage, wrapped or not */
 	char path[4096];        /* file: path; ram/null: empty */
 	uint64_t size;          /* bytes; 0 = use the existing size (file) */
 	bool create;            /* file: create at size if absent */
 	bool readonly;
+	struct be_fault_spec fault;
 };
 
 /*
- * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G", or a plain
- * path into @spec. Return: 0 or -EINVAL (a message explains on stderr).
+ * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G", a plain
+ * path, or "fault[OPTS]:" followed by any of those, into @spec.
+ * Return: 0 or -EINVAL (a message explains on stderr).
  */
 int be_parse_spec(const char *name, struct be_spec *spec);
 
@@ -125,6 +135,22 @@ int be_engine_poll(struct be_engine *eng, unsigned max);
 unsigned be_engine_inflight(const struct be_engine *eng);
 /* Block up to @timeout_us for a completion (0 when none in flight). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
+
+/* How a simulated power cut treats what the write cache journaled. */
+enum be_powercut {
+	BE_CUT_ALL,     /* every write since the last completed flush is lost */
+	BE_CUT_RANDOM,  /* each journaled block is lost or kept at random (seeded) */
+};
+
+/*
+ * be_fault_powercut() - simulate a power cut on an open fault backend with
+ * a write cache: put journaled blocks back to their contents at the last
+ * completed flush (all of them, or a random subset chosen by @seed), flush
+ * the storage and clear the journal. Nothing may be in flight on @be.
+ * Return: the number of blocks put back (>= 0), -EINVAL when @be is not a
+ * writable fault backend with a write cache, or another negative errno.
+ */
+int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t seed);
 
 /* Synchronous helpers (control path). Return 0 or a negative errno. */
 static inline int be_read_sync(struct backend *be, uint64_t lba, uint32_t n, void *buf)

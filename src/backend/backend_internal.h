@@ -12,6 +12,8 @@
 int be_ram_create(const struct be_spec *spec, struct backend **out);
 int be_null_create(const struct be_spec *spec, struct backend **out);
 int be_file_create(const struct be_spec *spec, struct backend **out);
+/* Wraps the backend @spec describes without its fault options. */
+int be_fault_create(const struct be_spec *spec, struct backend **out);
 
 /*
  * be_check_io() - validate a request before any kind runs it.

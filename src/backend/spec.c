@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * spec.c - turning a LUN name into a struct be_spec, opening and closing
- * backends by kind, and the request checks every kind shares.
+ * spec.c - turning a LUN name into a struct be_spec (the fault wrapper's
+ * options included), opening and closing backends by kind, and the request
+ * checks every kind shares.
  */
 #include "backend/backend_internal.h"
 #include "util/log.h"
@@ -104,6 +105,84 @@ static int parse_file_options(const char *name, const char *opts, struct be_spec
 	return 0;
 }
 
+/*
+ * The fault wrapper's options, comma-separated (a ',' or ']' cannot be in
+ * them, so the inner name keeps its own '?' and '&' syntax): "wcache",
+ * "journal=PATH". Naming no fault means "wcache".
+ */
+static int parse_fault_options(const char *name, const char *opts, size_t len,
+			       struct be_fault_spec *f)
+{
+	char buf[4096 + 16];
+	char *save = NULL, *tok;
+	bool named = false;   /* a fault was asked for by name */
+
+	if (len >= sizeof(buf)) {
+		log_err("'%.64s...': fault options too long", name);
+		return -EINVAL;
+	}
+	memcpy(buf, opts, len);
+	buf[len] = '\0';
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "wcache")) {
+			f->wcache = true;
+			named = true;
+		} else if (!strncmp(tok, "journal=", 8) && tok[8]) {
+			if (strlen(tok + 8) >= sizeof(f->journal)) {
+				log_err("'%.64s...': journal path too long", name);
+				return -EINVAL;
+			}
+			strcpy(f->journal, tok + 8);
+		} else {
+			log_err("'%s': unknown fault option '%s' (known: wcache, journal=PATH)",
+				name, tok);
+			return -EINVAL;
+		}
+	}
+	f->on = true;
+	if (!named)
+		f->wcache = true;  /* "fault:LUN" alone is a write cache */
+	return 0;
+}
+
+/* "fault:INNER" or "fault[OPTS]:INNER" (docs/fault.md). */
+static int parse_fault_spec(const char *name, struct be_spec *spec)
+{
+	struct be_fault_spec f;
+	const char *p = name + 5, *opts = "";
+	size_t olen = 0;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	if (*p == '[') {
+		const char *end = strchr(p, ']');
+
+		if (!end) {
+			log_err("'%s': missing ']' after the fault options", name);
+			return -EINVAL;
+		}
+		opts = p + 1;
+		olen = (size_t)(end - opts);
+		p = end + 1;
+	}
+	if (*p != ':' || !p[1]) {
+		log_err("'%s': want fault[OPTIONS]:LUN, e.g. fault:file:/x.img?size=1G", name);
+		return -EINVAL;
+	}
+	if (!strncmp(p + 1, "fault:", 6) || !strncmp(p + 1, "fault[", 6)) {
+		log_err("'%s': a fault wrapper cannot wrap another", name);
+		return -EINVAL;
+	}
+	rc = parse_fault_options(name, opts, olen, &f);
+	if (rc)
+		return rc;
+	rc = be_parse_spec(p + 1, spec);
+	if (rc)
+		return rc;
+	spec->fault = f;
+	return 0;
+}
+
 int be_parse_spec(const char *name, struct be_spec *spec)
 {
 	const char *colon;
@@ -113,6 +192,8 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 		log_err("empty backend name");
 		return -EINVAL;
 	}
+	if (!strncmp(name, "fault:", 6) || !strncmp(name, "fault[", 6))
+		return parse_fault_spec(name, spec);
 	if (!strncmp(name, "ram:", 4) || !strncmp(name, "null:", 5)) {
 		colon = strchr(name, ':');
 		memcpy(spec->kind, name, (size_t)(colon - name));
@@ -144,7 +225,7 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 		while (c < colon && (isalnum((unsigned char)*c) || *c == '_'))
 			c++;
 		if (c == colon) {
-			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file)",
+			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file, fault)",
 				name, (int)(colon - name), name);
 			return -EINVAL;
 		}
@@ -155,6 +236,8 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 int be_open(const struct be_spec *spec, struct backend **out)
 {
 	*out = NULL;
+	if (spec->fault.on)
+		return be_fault_create(spec, out);
 	if (!strcmp(spec->kind, "ram") || !strcmp(spec->kind, "null")) {
 		if (spec->size == 0 || spec->size % BE_BLOCK_SIZE) {
 			log_err("%s: size %llu is not a non-zero multiple of %u bytes", spec->kind,

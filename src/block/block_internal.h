@@ -45,7 +45,8 @@
 #define BLK_LIVENESS_NS     200000000ull /* no completion this long: is the master still there? */
 #define BLK_REATTACH_MS     30000   /* wait this long for a restarted master */
 
-enum blk_op { BLK_OP_READ, BLK_OP_WRITE, BLK_OP_UNMAP };
+/* BLK_OP_SYNC (cblk_sync) moves no data and is not counted in the statistics. */
+enum blk_op { BLK_OP_READ, BLK_OP_WRITE, BLK_OP_UNMAP, BLK_OP_SYNC };
 
 enum blk_cmd_state {
 	CMD_FREE = 0,

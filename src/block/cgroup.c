@@ -629,6 +629,36 @@ int cblk_cg_unmap(chunk_cg_id_t cgid, void *buf, cflash_offset_t lba, size_t nbl
 }
 
 /**
+ * cblk_cg_sync() - flush every member of a group (an extension, as cblk_sync).
+ * @cgid: the group.
+ * @flags: group flags; the rest go to each member's cblk_sync().
+ *
+ * Every member is flushed even when one fails, so as much as possible is
+ * durable; the first failure is reported.
+ *
+ * Return: 0, or -1 with errno (EINVAL for a bad id; else the member's).
+ */
+int cblk_cg_sync(chunk_cg_id_t cgid, int flags)
+{
+	struct cgroup *g = cg_get(cgid);
+	int rc = 0, err = 0;
+
+	if (!g)
+		return -1;
+	flags &= ~CBLK_GROUP_MASK;
+	for (int i = 0; i < g->n; i++) {
+		if (cblk_sync(g->member[i], flags) < 0 && !err) {
+			err = errno;
+			rc = -1;
+		}
+	}
+	cg_put(g);
+	if (rc)
+		errno = err;
+	return rc;
+}
+
+/**
  * cg_arw() - issue an asynchronous request through a group.
  * @cgid: the group.
  * @type: CBLK_IO_TYPE_READ, _WRITE or _UNMAP.

@@ -2,9 +2,10 @@
 /*
  * cmd.c - the command machinery of a chunk: taking and freeing command
  * table entries, user tags, building IOARCBs (READ(16), WRITE(16), WRITE
- * SAME(16) with UNMAP), submitting them (SQ ring or IOARRIN with cmd_room
- * credits), harvesting the HRRQ, and turning an IOASA into a block count or
- * an errno, with retries where the status says a retry may help.
+ * SAME(16) with UNMAP, SYNCHRONIZE CACHE(16)), submitting them (SQ ring or
+ * IOARRIN with cmd_room credits), harvesting the HRRQ, and turning an IOASA
+ * into a block count or an errno, with retries where the status says a
+ * retry may help.
  *
  * Everything here runs with chunk->lock held.
  */
@@ -23,6 +24,7 @@
 #define SCSI_WRITE_16      0x8A
 #define SCSI_WRITE_SAME_16 0x93
 #define SCSI_WS_UNMAP      0x08
+#define SCSI_SYNC_CACHE_16 0x91
 
 #define SCSI_STATUS_RESERVATION_CONFLICT 0x18
 #define SCSI_STATUS_QUEUE_FULL           0x28
@@ -121,6 +123,8 @@ static void act_dec(struct chunk *c, const struct blk_cmd *cmd)
 	chunk_stats_t *s = &c->stats;
 	bool rd = cmd->op == BLK_OP_READ;
 
+	if (cmd->op == BLK_OP_SYNC)
+		return;
 	if (cmd->async) {
 		if (rd)
 			s->num_act_areads--;
@@ -250,6 +254,8 @@ void blk_count_issue_locked(struct chunk *c, struct blk_cmd *cmd)
 	chunk_stats_t *s = &c->stats;
 	bool rd = cmd->op == BLK_OP_READ;
 
+	if (cmd->op == BLK_OP_SYNC)
+		return;
 	if (cmd->async) {
 		if (rd) {
 			s->num_areads++;
@@ -294,6 +300,8 @@ uint64_t blk_data_ea(struct chunk *c, struct blk_cmd *cmd)
 {
 	uint8_t *slot;
 
+	if (cmd->op == BLK_OP_SYNC)
+		return 0;  /* no data */
 	if (!c->dma_only)
 		return (uint64_t)(uintptr_t)cmd->buf;
 	slot = stage_slot(c, cmd);
@@ -330,6 +338,10 @@ void blk_cmd_build(struct chunk *c, struct blk_cmd *cmd)
 		r->cdb[0] = SCSI_WRITE_SAME_16;
 		r->cdb[1] = SCSI_WS_UNMAP;
 		r->data_len = BLK_BLOCK_SIZE;   /* one block, replicated or unmapped */
+		break;
+	case BLK_OP_SYNC:
+		/* LBA 0, 0 blocks: the whole medium (cmd->lba and nblocks are 0). */
+		r->cdb[0] = SCSI_SYNC_CACHE_16;
 		break;
 	}
 	put_be64(&r->cdb[2], cmd->lba);
@@ -628,7 +640,8 @@ static int good_blocks(const struct blk_cmd *cmd)
 	const struct sisl_ioasa *sa = &cmd->ioc->sa;
 	uint32_t len, resid;
 
-	if (cmd->op == BLK_OP_UNMAP || !(sa->rc.flags & SISL_RC_FLAGS_UNDERRUN))
+	if (cmd->op == BLK_OP_UNMAP || cmd->op == BLK_OP_SYNC ||
+	    !(sa->rc.flags & SISL_RC_FLAGS_UNDERRUN))
 		return (int)cmd->nblocks;
 	len = cmd->nblocks * BLK_BLOCK_SIZE;
 	resid = sa->resid > len ? len : sa->resid;
@@ -662,7 +675,7 @@ void blk_process_completion_locked(struct chunk *c, struct blk_cmd *cmd)
 	}
 	if (err == 0) {
 		n = good_blocks(cmd);
-		blk_complete_locked(c, cmd, n > 0 ? n : -EIO);
+		blk_complete_locked(c, cmd, n > 0 || cmd->op == BLK_OP_SYNC ? n : -EIO);
 		return;
 	}
 	log_debug("chunk %d: tag %u failed: ioasc 0x%08x (afu 0x%02x scsi 0x%02x fc 0x%02x) -> %s",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * io.c - synchronous I/O: cblk_read, cblk_write, cblk_unmap, and the request
- * validation every I/O path shares.
+ * io.c - synchronous I/O: cblk_read, cblk_write, cblk_unmap, cblk_sync, and
+ * the request validation every I/O path shares.
  *
  * A synchronous request takes a command from the same table as async ones
  * (waiting for a free one), submits it and sleeps until that command
@@ -40,12 +40,38 @@ int blk_check_rw(struct chunk *c, enum blk_op op, const void *buf, cflash_offset
 	return 0;
 }
 
+/* Issue one command and sleep until it completes. Return: its result. */
+static int issue_wait_locked(struct chunk *c, enum blk_op op, void *buf, uint64_t lba,
+			     uint32_t nblocks)
+{
+	struct blk_cmd *cmd;
+	int rc = blk_cmd_get_locked(c, true, &cmd);
+
+	if (rc)
+		return rc;
+	cmd->op = op;
+	cmd->buf = buf;
+	cmd->lba = lba;
+	cmd->nblocks = nblocks;
+	blk_count_issue_locked(c, cmd);
+	rc = blk_issue_locked(c, cmd);
+	if (rc) {
+		blk_abort_issue_locked(c, cmd);
+		return rc;
+	}
+	while (cmd->state != CMD_COMPLETE)
+		blk_wait_locked(c, blk_cmd_cv(c, cmd), NULL);
+	/* A transfer of 0 blocks is an error; a flush moves none. */
+	rc = cmd->result || op == BLK_OP_SYNC ? cmd->result : -EIO;
+	blk_cmd_put_locked(c, cmd);
+	return rc;
+}
+
 /* sync_io() - one synchronous request. Return: blocks transferred or -errno. */
 static int sync_io(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_offset_t lba,
 		   size_t nblocks)
 {
 	struct chunk *c;
-	struct blk_cmd *cmd;
 	int rc;
 
 	if (!buf || lba < 0)
@@ -57,23 +83,7 @@ static int sync_io(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_offset
 	rc = blk_check_rw(c, op, buf, lba, nblocks);
 	if (rc)
 		goto out;
-	rc = blk_cmd_get_locked(c, true, &cmd);
-	if (rc)
-		goto out;
-	cmd->op = op;
-	cmd->buf = buf;
-	cmd->lba = (uint64_t)lba;
-	cmd->nblocks = (uint32_t)nblocks;
-	blk_count_issue_locked(c, cmd);
-	rc = blk_issue_locked(c, cmd);
-	if (rc) {
-		blk_abort_issue_locked(c, cmd);
-		goto out;
-	}
-	while (cmd->state != CMD_COMPLETE)
-		blk_wait_locked(c, blk_cmd_cv(c, cmd), NULL);
-	rc = cmd->result ? cmd->result : -EIO;
-	blk_cmd_put_locked(c, cmd);
+	rc = issue_wait_locked(c, op, buf, (uint64_t)lba, (uint32_t)nblocks);
 out:
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
@@ -104,4 +114,32 @@ int cblk_unmap(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nbloc
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_unmap(chunk_id, buf, lba, nblocks, flags);
 	return blk_ret(sync_io(chunk_id, BLK_OP_UNMAP, buf, lba, nblocks));
+}
+
+/*
+ * cblk_sync() - SYNCHRONIZE CACHE(16) through the chunk's own queue (an
+ * extension: IBM's library had none). The AFU flushes every backend the
+ * chunk's resource handle reaches and completes the command only then, so
+ * writes completed before the call are durable when it returns.
+ */
+int cblk_sync(chunk_id_t chunk_id, int flags)
+{
+	struct chunk *c;
+	int rc;
+
+	if (flags & CBLK_GROUP_MASK)
+		return cblk_cg_sync(chunk_id, flags);
+	c = blk_chunk_get(chunk_id);
+	if (!c)
+		return blk_ret(-EINVAL);
+	pthread_mutex_lock(&c->lock);
+	if (c->closing)
+		rc = -EINVAL;
+	else if (c->failed)
+		rc = -EIO;
+	else
+		rc = issue_wait_locked(c, BLK_OP_SYNC, NULL, 0, 0);
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return blk_ret(rc);
 }

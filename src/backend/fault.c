@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fault.c - the "fault" wrapper: any other backend with faults injected for
+ * tests. So far one fault, a volatile write cache (wcache): before a
+ * modifying request reaches the wrapped backend, the old contents of every
+ * block it touches for the first time since the last completed flush are
+ * appended to an undo journal; a flush flushes the wrapped backend and then
+ * empties the journal. be_fault_powercut() writes journaled contents back,
+ * so the writes since the last flush are lost as a drive's cache would lose
+ * them. The journal is written with plain pwrite: tests kill processes,
+ * they do not cut power, and the page cache keeps what was written.
+ *
+ * The journal is a sequence of records, each a header (struct wc_rec) and
+ * the old contents of nblocks blocks (none when they were all zeroes), with
+ * a checksum over both. A killed process may leave a torn last record; its
+ * write never reached the wrapped backend (the record is written first), so
+ * reading stops there and the next record overwrites it. Only a flush or a
+ * power cut empties the journal: a reopened LUN keeps the records (and the
+ * first-touch rule) of the process before. The journal is read at the first
+ * modifying request, when the opener holds the LUN's lock, not at open.
+ */
+#include "backend/backend_internal.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define WC_MAGIC     0x31435746u  /* "FWC1" */
+#define WC_F_ZERO    1u           /* the old contents were zeroes: no data follows */
+#define WC_MAX_RUN   256u         /* blocks per record */
+#define SUM_SEED     0xcbf29ce484222325ull
+
+struct wc_rec {
+	uint32_t magic;
+	uint32_t flags;
+	uint64_t lba;
+	uint32_t nblocks;
+	uint32_t pad;
+	uint64_t sum;       /* over the header (sum = 0) and the data */
+};
+
+struct be_fault {
+	struct backend be;
+	struct backend *inner;
+	bool readonly;
+	int jfd;                  /* the journal; -1 when read-only (nothing to undo) */
+	char jpath[PATH_MAX];     /* for messages; "memory" for an anonymous journal */
+	/* One request journals at a time, and a flush waits for it: the record
+	 * of a block is complete before its write is submitted. */
+	pthread_mutex_t lock;
+	bool loaded;              /* the journal has been read (first modifying request) */
+	uint64_t *touched;        /* bit per block: journaled since the last flush */
+	uint64_t nbits;           /* blocks @touched covers */
+	uint64_t jend;            /* end of the last good record */
+	uint64_t nrecorded;       /* blocks in the journal */
+	uint8_t *buf;             /* WC_MAX_RUN blocks, aligned */
+};
+
+static const struct backend_ops fault_ops;
+
+static inline struct be_fault *to_fault(struct backend *be)
+{
+	return (struct be_fault *)be;
+}
+
+/* A word-at-a-time FNV-style mix: catches torn and stale records. */
+static uint64_t wc_sum(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+static uint64_t rec_sum(const struct wc_rec *r, const void *data)
+{
+	struct wc_rec h = *r;
+	uint64_t s;
+
+	h.sum = 0;
+	s = wc_sum(SUM_SEED, &h, sizeof(h));
+	if (!(r->flags & WC_F_ZERO))
+		s = wc_sum(s, data, (size_t)r->nblocks << BE_BLOCK_SHIFT);
+	return s;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	static const uint8_t z[64];
+
+	for (size_t i = 0; i < len; i += sizeof(z))
+		if (memcmp(p + i, z, sizeof(z)))
+			return false;
+	return true;
+}
+
+static bool test_bit(const struct be_fault *f, uint64_t b)
+{
+	return b < f->nbits && (f->touched[b / 64] >> (b % 64)) & 1;
+}
+
+static void set_bit(struct be_fault *f, uint64_t b)
+{
+	f->touched[b / 64] |= 1ull << (b % 64);
+}
+
+/* Cover blocks [0, @n): the wrapped backend may have grown (refresh). */
+static int ensure_bits(struct be_fault *f, uint64_t n)
+{
+	uint64_t have = (f->nbits + 63) / 64, want = (n + 63) / 64;
+	uint64_t *p;
+
+	if (n <= f->nbits)
+		return 0;
+	if (want > have) {
+		if (want > SIZE_MAX / sizeof(*p))
+			return -ENOMEM;
+		p = realloc(f->touched, (size_t)want * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		memset(p + have, 0, (size_t)(want - have) * sizeof(*p));
+		f->touched = p;
+	}
+	f->nbits = n;
+	return 0;
+}
+
+static int pwrite_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt) {
+		ssize_t r = pwritev(fd, iov, cnt, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		off += (uint64_t)r;
+		while (cnt && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = pread(fd, p, len, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -ENODATA;  /* the journal ends inside the record */
+		p += r;
+		off += (uint64_t)r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Read the record at @off into @r and (unless zeroes) f->buf.
+ * Return: 0, -EILSEQ for a torn or foreign record, -ENODATA at the end of
+ * the journal, or a negative errno.
+ */
+static int rec_read(struct be_fault *f, uint64_t off, struct wc_rec *r)
+{
+	int ret = pread_all(f->jfd, r, sizeof(*r), off);
+
+	if (ret)
+		return ret;
+	if (r->magic != WC_MAGIC || r->flags & ~WC_F_ZERO || !r->nblocks ||
+	    r->nblocks > WC_MAX_RUN || r->lba > be_capacity(f->inner) ||
+	    r->nblocks > be_capacity(f->inner) - r->lba)
+		return -EILSEQ;
+	if (!(r->flags & WC_F_ZERO)) {
+		ret = pread_all(f->jfd, f->buf, (size_t)r->nblocks << BE_BLOCK_SHIFT,
+				off + sizeof(*r));
+		if (ret)
+			return ret;
+	}
+	return rec_sum(r, f->buf) == r->sum ? 0 : -EILSEQ;
+}
+
+static uint64_t rec_len(const struct wc_rec *r)
+{
+	return sizeof(*r) + (r->flags & WC_F_ZERO ? 0 : (uint64_t)r->nblocks << BE_BLOCK_SHIFT);
+}
+
+/*
+ * Walk the good records from the start, calling @fn (if any) on each, and
+ * leave jend after the last one. Lock held.
+ */
+static int wc_walk(struct be_fault *f, int (*fn)(struct be_fault *f, const struct wc_rec *r,
+						 uint64_t off, void *arg), void *arg)
+{
+	uint64_t off = 0;
+	struct wc_rec r;
+
+	for (;;) {
+		int ret = rec_read(f, off, &r);
+
+		if (ret == -ENODATA || ret == -EILSEQ)
+			break;
+		if (ret)
+			return ret;
+		if (fn) {
+			ret = fn(f, &r, off, arg);
+			if (ret)
+				return ret;
+		}
+		off += rec_len(&r);
+	}
+	f->jend = off;
+	return 0;
+}
+
+static int mark_rec(struct be_fault *f, const struct wc_rec *r, uint64_t off, void *arg)
+{
+	int ret = ensure_bits(f, r->lba + r->nblocks);
+
+	(void)off;
+	(void)arg;
+	if (ret)
+		return ret;
+	for (uint32_t i = 0; i < r->nblocks; i++)
+		set_bit(f, r->lba + i);
+	f->nrecorded += r->nblocks;
+	return 0;
+}
+
+/* Read what an earlier process journaled (first-touch state). Lock held. */
+static int wc_load(struct be_fault *f)
+{
+	int ret;
+
+	if (f->loaded)
+		return 0;
+	f->nrecorded = 0;
+	ret = wc_walk(f, mark_rec, NULL);
+	if (ret) {
+		log_err("%s: cannot read the write cache journal %s: %s", f->be.id, f->jpath,
+			strerror(-ret));
+		return ret;
+	}
+	if (f->nrecorded)
+		log_info("%s: journal %s holds %" PRIu64 " blocks written since the last flush; "
+			 "kept (a power cut still loses them)", f->be.id, f->jpath, f->nrecorded);
+	f->loaded = true;
+	return 0;
+}
+
+/* Append the old contents of [lba, lba + n), n <= WC_MAX_RUN. Lock held. */
+static int journal_run(struct be_fault *f, uint64_t lba, uint32_t n)
+{
+	struct wc_rec r = { .magic = WC_MAGIC, .lba = lba, .nblocks = n };
+	size_t len = (size_t)n << BE_BLOCK_SHIFT;
+	struct iovec iov[2] = { { &r, sizeof(r) }, { f->buf, len } };
+	int ret = f->inner->ops->io_sync(f->inner, BE_OP_READ, lba, n, f->buf);
+
+	if (ret)
+		return ret;
+	if (all_zero(f->buf, len))
+		r.flags = WC_F_ZERO;
+	r.sum = rec_sum(&r, f->buf);
+	ret = pwrite_all(f->jfd, iov, r.flags & WC_F_ZERO ? 1 : 2, f->jend);
+	if (ret)
+		return ret;
+	f->jend += rec_len(&r);
+	f->nrecorded += n;
+	for (uint32_t i = 0; i < n; i++)
+		set_bit(f, lba + i);
+	return 0;
+}
+
+/* Journal the blocks of [lba, lba + n) not journaled since the last flush. */
+static int wc_journal(struct be_fault *f, uint64_t lba, uint32_t n)
+{
+	uint64_t end = lba + n;
+	int ret;
+
+	pthread_mutex_lock(&f->lock);
+	ret = wc_load(f);
+	if (!ret)
+		ret = ensure_bits(f, end);
+	while (!ret && lba < end) {
+		uint32_t run = 0;
+
+		if (test_bit(f, lba)) {
+			lba++;
+			continue;
+		}
+		while (lba + run < end && run < WC_MAX_RUN && !test_bit(f, lba + run))
+			run++;
+		ret = journal_run(f, lba, run);
+		lba += run;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (ret)
+		log_err("%s: cannot journal old contents to %s: %s", f->be.id, f->jpath,
+			strerror(-ret));
+	return ret;
+}
+
+/* Forget everything journaled: the blocks are durable. Lock held. */
+static int wc_clear(struct be_fault *f)
+{
+	while (ftruncate(f->jfd, 0)) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (f->touched)
+		memset(f->touched, 0, (size_t)((f->nbits + 63) / 64) * sizeof(*f->touched));
+	f->jend = 0;
+	f->nrecorded = 0;
+	f->loaded = true;
+	return 0;
+}
+
+/* A flush: the wrapped backend's, then the journal is emptied. */
+static int wc_flush(struct be_fault *f)
+{
+	int ret;
+
+	pthread_mutex_lock(&f->lock);
+	ret = f->inner->ops->io_sync(f->inner, BE_OP_FLUSH, 0, 0, NULL);
+	if (!ret && f->jfd >= 0)
+		ret = wc_clear(f);
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+
+static int fault_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks,
+			 void *buf)
+{
+	struct be_fault *f = to_fault(be);
+	int ret = be_check_io(be, op, lba, nblocks, buf, f->readonly);
+
+	if (ret)
+		return ret;
+	if (op == BE_OP_FLUSH)
+		return wc_flush(f);
+	if (op != BE_OP_READ) {
+		ret = wc_journal(f, lba, nblocks);
+		if (ret)
+			return ret;
+	}
+	return f->inner->ops->io_sync(f->inner, op, lba, nblocks, buf);
+}
+
+/*
+ * Reads and (once journaled) writes go to the wrapped backend as they are,
+ * so they complete through its callback path and the engine sees only its
+ * requests. A flush runs here: the journal must not be emptied before the
+ * wrapped backend's flush completed.
+ */
+static int fault_submit(struct backend *be, struct be_engine *eng, struct be_io *io)
+{
+	struct be_fault *f = to_fault(be);
+	int ret = be_check_io(be, io->op, io->lba, io->nblocks, io->buf, f->readonly);
+
+	if (ret)
+		return ret;
+	if (io->op == BE_OP_FLUSH) {
+		io->be = be;
+		io->bounce = NULL;
+		io->done = 0;
+		io->cb(io, wc_flush(f));
+		return 0;
+	}
+	if (io->op != BE_OP_READ) {
+		ret = wc_journal(f, io->lba, io->nblocks);
+		if (ret)
+			return ret;
+	}
+	return f->inner->ops->submit(f->inner, eng, io);
+}
+
+static int fault_refresh(struct backend *be)
+{
+	struct be_fault *f = to_fault(be);
+	int ret = 0;
+
+	if (f->inner->ops->refresh)
+		ret = f->inner->ops->refresh(f->inner);
+	if (!ret)
+		__atomic_store_n(&be->nblocks, be_capacity(f->inner), __ATOMIC_RELAXED);
+	return ret;
+}
+
+static void fault_destroy(struct backend *be)
+{
+	struct be_fault *f = to_fault(be);
+
+	if (f->jfd >= 0)
+		close(f->jfd);
+	be_close(f->inner);
+	pthread_mutex_destroy(&f->lock);
+	free(f->touched);
+	free(f->buf);
+	free(f);
+}
+
+static const struct backend_ops fault_ops = {
+	.name = "fault",
+	.submit = fault_submit,
+	.io_sync = fault_io_sync,
+	.refresh = fault_refresh,
+	.destroy = fault_destroy,
+};
+
+/* The journal: the path given, else beside a file LUN, else anonymous memory. */
+static int open_journal(struct be_fault *f, const struct be_spec *spec)
+{
+	char real[PATH_MAX];
+	const char *base = spec->path;
+
+	if (spec->fault.journal[0]) {
+		snprintf(f->jpath, sizeof(f->jpath), "%s", spec->fault.journal);
+	} else if (!strcmp(spec->kind, "file")) {
+		/* Absolute, so a tool run from elsewhere finds the same journal. */
+		if (realpath(spec->path, real))
+			base = real;
+		if (snprintf(f->jpath, sizeof(f->jpath), "%s.wcache", base) >=
+		    (int)sizeof(f->jpath)) {
+			log_err("%s: journal path too long", spec->path);
+			return -ENAMETOOLONG;
+		}
+	} else {
+		/* Memory LUNs die with the process; so may their journal. */
+		snprintf(f->jpath, sizeof(f->jpath), "memory");
+		f->jfd = memfd_create("cxlflash-wcache", MFD_CLOEXEC);
+		if (f->jfd < 0) {
+			log_err("fault: cannot create a memory journal: %s", strerror(errno));
+			return -errno;
+		}
+		return 0;
+	}
+	f->jfd = open(f->jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (f->jfd < 0) {
+		int err = errno;
+
+		log_err("%s: cannot open the write cache journal: %s", f->jpath, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+int be_fault_create(const struct be_spec *spec, struct backend **out)
+{
+	struct be_spec in = *spec;
+	struct be_fault *f;
+	int ret;
+
+	*out = NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->jfd = -1;
+	f->readonly = spec->readonly;
+	pthread_mutex_init(&f->lock, NULL);
+	in.fault.on = false;
+	ret = be_open(&in, &f->inner);
+	if (ret)
+		goto fail;
+	/* Read-only: nothing is written, so there is nothing to journal. */
+	if (!f->readonly && spec->fault.wcache) {
+		ret = open_journal(f, spec);
+		if (ret)
+			goto fail;
+		ret = ensure_bits(f, be_capacity(f->inner));
+		if (ret)
+			goto fail;
+		if (posix_memalign((void **)&f->buf, BE_BLOCK_SIZE,
+				   (size_t)WC_MAX_RUN << BE_BLOCK_SHIFT)) {
+			f->buf = NULL;
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	f->be.ops = &fault_ops;
+	f->be.nblocks = be_capacity(f->inner);
+	f->be.can_unmap = f->inner->can_unmap;
+	f->be.direct = f->inner->direct;
+	f->be.dev = f->inner->dev;
+	f->be.ino = f->inner->ino;
+	f->be.lock_fd = f->inner->lock_fd;
+	/* The same storage: the same identity (WWIDs, logs). */
+	memcpy(f->be.id, f->inner->id, sizeof(f->be.id));
+	*out = &f->be;
+	return 0;
+fail:
+	if (f->jfd >= 0)
+		close(f->jfd);
+	be_close(f->inner);
+	pthread_mutex_destroy(&f->lock);
+	free(f->touched);
+	free(f);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------
+ * Power cuts
+ */
+
+struct cut {
+	uint64_t *offs;     /* record offsets, in journal order */
+	size_t n, cap;
+};
+
+static int collect(struct be_fault *f, const struct wc_rec *r, uint64_t off, void *arg)
+{
+	struct cut *c = arg;
+
+	(void)f;
+	(void)r;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		uint64_t *p = realloc(c->offs, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		c->offs = p;
+		c->cap = cap;
+	}
+	c->offs[c->n++] = off;
+	return 0;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Put back blocks [i, i + n) of record @r (data in f->buf). */
+static int restore(struct be_fault *f, const struct wc_rec *r, uint32_t i, uint32_t n)
+{
+	struct backend *in = f->inner;
+
+	if (r->flags & WC_F_ZERO)
+		return in->ops->io_sync(in, BE_OP_WRITE_ZEROES, r->lba + i, n, NULL);
+	return in->ops->io_sync(in, BE_OP_WRITE, r->lba + i, n,
+				f->buf + ((size_t)i << BE_BLOCK_SHIFT));
+}
+
+int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t seed)
+{
+	struct be_fault *f;
+	struct cut c = { NULL, 0, 0 };
+	uint64_t rng = seed;
+	int64_t restored = 0;
+	int ret;
+
+	if (!be || be->ops != &fault_ops || to_fault(be)->jfd < 0)
+		return -EINVAL;
+	f = to_fault(be);
+	pthread_mutex_lock(&f->lock);
+	/* Read the journal afresh: another process may have written it since. */
+	ret = wc_walk(f, collect, &c);
+	/* Newest first, so a block journaled twice ends with its oldest contents. */
+	for (size_t k = c.n; k-- > 0 && !ret;) {
+		struct wc_rec r;
+		uint32_t i = 0;
+
+		ret = rec_read(f, c.offs[k], &r);
+		while (!ret && i < r.nblocks) {
+			uint32_t n = 0;
+
+			/* A run of blocks to put back, then one to keep. */
+			while (i + n < r.nblocks &&
+			       (how == BE_CUT_ALL || (splitmix64(&rng) & 1)))
+				n++;
+			if (n)
+				ret = restore(f, &r, i, n);
+			restored += n;
+			i += n + 1;
+		}
+	}
+	if (!ret)
+		ret = f->inner->ops->io_sync(f->inner, BE_OP_FLUSH, 0, 0, NULL);
+	if (!ret)
+		ret = wc_clear(f);
+	pthread_mutex_unlock(&f->lock);
+	free(c.offs);
+	if (ret) {
+		log_err("%s: power cut failed: %s", be->id, strerror(-ret));
+		return ret;
+	}
+	return restored;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ark.c - the arkdb.h entry points: argument checks (IBM's EINVAL rules),
+ * opening and closing stores, and the synchronous and asynchronous calls.
+ */
+#include "kv/kv_internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void kv_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void ark_free(struct ark_impl *s)
+{
+	kv_log_free(s);
+	kv_index_destroy(s);
+	if (s->segtab) {
+		for (uint64_t t = 0; t < s->segtab_n; t++)
+			free(s->segtab[t]);
+		free(s->segtab);
+	}
+	free(s->ckpt_segs);
+	pthread_mutex_destroy(&s->seg_lock);
+	pthread_mutex_destroy(&s->log_lock);
+	pthread_mutex_destroy(&s->ckpt_lock);
+	pthread_cond_destroy(&s->log_cv);
+	s->magic = 0;
+	free(s);
+}
+
+int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uint64_t hcount,
+		       int nthreads, int nqueue, int basyncs, uint64_t flags)
+{
+	const uint64_t persist = ARK_KV_PERSIST_STORE | ARK_KV_PERSIST_LOAD;
+	bool memory = !path || !*path;
+	struct ark_impl *s;
+	int rc;
+
+	if (!ark || nthreads <= 0 || nqueue < 0 || basyncs < 0 ||
+	    (bsize && bsize != KV_BLOCK) || (flags & ~(uint64_t)0xf))
+		return EINVAL;
+	if ((memory || (flags & ARK_KV_VIRTUAL_LUN)) && (flags & persist))
+		return EINVAL;   /* nothing durable to keep it on (IBM's rule) */
+	*ark = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return ENOMEM;
+	s->magic = ARK_MAGIC;
+	s->flags = flags;
+	s->memory = memory;
+	s->durable = (flags & persist) != 0;
+	pthread_mutex_init(&s->seg_lock, NULL);
+	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->ckpt_lock, NULL);
+	pthread_cond_init(&s->log_cv, NULL);
+	s->next_lsn = 1;
+	rc = kv_index_init(s, hcount ? hcount : ARK_VERBOSE_HASH_DEF);
+	if (rc)
+		goto fail;
+	if (!memory) {
+		if (flags & ARK_KV_VIRTUAL_LUN && size < (256ull << 20))
+			size = 256ull << 20;   /* the master's chunk: it is taken whole anyway */
+		rc = kv_dev_open(path, flags & ARK_KV_VIRTUAL_LUN, size ? size : ARK_VERBOSE_SIZE_DEF,
+				 basyncs, s->durable, &s->dev);
+		if (rc)
+			goto fail;
+		if (flags & ARK_KV_PERSIST_LOAD) {
+			rc = kv_recover(s);
+			if (rc == -ENOENT && (flags & ARK_KV_PERSIST_STORE))
+				rc = kv_format(s);
+			else if (rc == -ENOENT)
+				kv_msg("arkdb: no store on %s (ARK_KV_PERSIST_LOAD)", path);
+		} else if (s->durable) {
+			rc = kv_format(s);
+		} else {
+			rc = kv_layout(s);
+		}
+		if (rc)
+			goto fail;
+		/* A recovered store starts from a checkpoint of its own, which also
+		 * makes the new epoch durable before any log block carries it. */
+		if ((flags & ARK_KV_PERSIST_LOAD) && (rc = kv_checkpoint(s)))
+			goto fail;
+		rc = kv_log_start(s);
+		if (rc)
+			goto fail;
+	}
+	rc = kv_async_start(s, nthreads, nqueue);
+	if (rc)
+		goto fail;
+	*ark = (ARK *)s;
+	return 0;
+fail:
+	kv_log_stop(s);
+	kv_dev_close(s->dev);
+	ark_free(s);
+	return -rc;
+}
+
+int ark_create(char *path, ARK **ark, uint64_t flags)
+{
+	return ark_create_verbose(path, ark, ARK_VERBOSE_SIZE_DEF, ARK_VERBOSE_BSIZE_DEF,
+				  ARK_VERBOSE_HASH_DEF, ARK_VERBOSE_NTHRDS_DEF, ARK_MAX_NASYNCS,
+				  ARK_MAX_BASYNCS, flags);
+}
+
+int ark_delete(ARK *ark)
+{
+	struct ark_impl *s = ark_impl(ark);
+	int rc = 0;
+
+	if (!s)
+		return EINVAL;
+	kv_async_stop(s);
+	if (!s->memory) {
+		kv_log_stop(s);
+		/* A last checkpoint makes the next open quick. */
+		if (s->durable && !s->readonly && !s->writer_err)
+			rc = -kv_checkpoint(s);
+		if (s->writer_err && !rc)
+			rc = -s->writer_err;
+		kv_dev_close(s->dev);
+	}
+	ark_free(s);
+	return rc;
+}
+
+int ark_connect_verbose(ARC **arc, ARK *ark, int nasync)
+{
+	if (!arc || !ark_impl(ark) || nasync < 0)
+		return EINVAL;
+	*arc = ark;
+	return 0;
+}
+
+int ark_connect(ARC **arc, ARK *ark)
+{
+	return ark_connect_verbose(arc, ark, 0);
+}
+
+int ark_disconnect(ARC *arc)
+{
+	return ark_impl(arc) ? 0 : EINVAL;
+}
+
+static bool key_ok(uint64_t klen, const void *key)
+{
+	return key && klen > 0 && klen <= ARK_MAX_LEN && klen <= UINT32_MAX;
+}
+
+int ark_set(ARK *ark, uint64_t klen, void *key, uint64_t vlen, void *val, int64_t *res)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !res || vlen > ARK_MAX_LEN || (vlen && !val))
+		return EINVAL;
+	return kv_op_set(s, klen, key, vlen, val, res, NULL);
+}
+
+int ark_get(ARK *ark, uint64_t klen, void *key, uint64_t vbuflen, void *vbuf, uint64_t voff,
+	    int64_t *res)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !res || (vbuflen && !vbuf) || vbuflen > ARK_MAX_LEN ||
+	    voff > ARK_MAX_LEN)
+		return EINVAL;
+	return kv_op_get(s, klen, key, vbuflen, vbuf, voff, res);
+}
+
+int ark_del(ARK *ark, uint64_t klen, void *key, int64_t *res)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !res)
+		return EINVAL;
+	return kv_op_del(s, klen, key, res, NULL);
+}
+
+int ark_exists(ARK *ark, uint64_t klen, void *key, int64_t *res)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !res)
+		return EINVAL;
+	return kv_op_exists(s, klen, key, res);
+}
+
+int ark_set_async_cb(ARK *ark, uint64_t klen, void *key, uint64_t vlen, void *val,
+		     void (*cb)(int errcode, uint64_t dt, int64_t res), uint64_t dt)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !cb || vlen > ARK_MAX_LEN || (vlen && !val))
+		return EINVAL;
+	return kv_async_submit(s, 0, klen, key, vlen, val, 0, NULL, 0, cb, dt);
+}
+
+int ark_get_async_cb(ARK *ark, uint64_t klen, void *key, uint64_t vbuflen, void *vbuf,
+		     uint64_t voff, void (*cb)(int errcode, uint64_t dt, int64_t res), uint64_t dt)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !cb || (vbuflen && !vbuf) || vbuflen > ARK_MAX_LEN ||
+	    voff > ARK_MAX_LEN)
+		return EINVAL;
+	return kv_async_submit(s, 1, klen, key, 0, NULL, vbuflen, vbuf, voff, cb, dt);
+}
+
+int ark_del_async_cb(ARK *ark, uint64_t klen, void *key,
+		     void (*cb)(int errcode, uint64_t dt, int64_t res), uint64_t dt)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !cb)
+		return EINVAL;
+	return kv_async_submit(s, 2, klen, key, 0, NULL, 0, NULL, 0, cb, dt);
+}
+
+int ark_exists_async_cb(ARK *ark, uint64_t klen, void *key,
+			void (*cb)(int errcode, uint64_t dt, int64_t res), uint64_t dt)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !key_ok(klen, key) || !cb)
+		return EINVAL;
+	return kv_async_submit(s, 3, klen, key, 0, NULL, 0, NULL, 0, cb, dt);
+}
+
+int ark_count(ARK *ark, int64_t *count)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !count)
+		return EINVAL;
+	*count = (int64_t)kv_count(s);
+	return 0;
+}
+
+int ark_allocated(ARK *ark, uint64_t *size)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !size)
+		return EINVAL;
+	if (s->memory) {
+		*size = ARK_VERBOSE_PLUN_SIZE_DEF;
+		return 0;
+	}
+	*size = kv_dev_blocks(s->dev) * KV_BLOCK;
+	return 0;
+}
+
+int ark_inuse(ARK *ark, uint64_t *size)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !size)
+		return EINVAL;
+	if (s->memory)
+		return ark_actual(ark, size);
+	pthread_mutex_lock(&s->seg_lock);
+	*size = (s->nsegs - s->nfree) * (uint64_t)s->seg_blocks * KV_BLOCK;
+	pthread_mutex_unlock(&s->seg_lock);
+	return 0;
+}
+
+int ark_actual(ARK *ark, uint64_t *size)
+{
+	struct ark_impl *s = ark_impl(ark);
+	uint64_t n = 0;
+
+	if (!s || !size)
+		return EINVAL;
+	for (int i = 0; i < KV_NSHARDS; i++) {
+		pthread_mutex_lock(&s->shards[i].lock);
+		n += s->shards[i].key_bytes;
+		pthread_mutex_unlock(&s->shards[i].lock);
+	}
+	*size = n;
+	return 0;
+}
+
+int ark_stats(ARK *ark, uint64_t *ops, uint64_t *ios)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s || !ops || !ios)
+		return EINVAL;
+	*ops = __atomic_load_n(&s->ops, __ATOMIC_RELAXED);
+	*ios = __atomic_load_n(&s->ios, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int ark_flush(ARK *ark)
+{
+	struct ark_impl *s = ark_impl(ark);
+
+	if (!s)
+		return EINVAL;
+	return kv_op_clear(s);
+}

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * async.c - the *_async_cb calls: a queue of at most nqueue requests
+ * (EAGAIN beyond) served by nthreads pool threads, which also run the
+ * callbacks, as IBM's did. A set or del on a LUN store does not hold its
+ * thread while the batch is written: the writer hands the finished
+ * requests back to the pool, whose threads call their callbacks.
+ */
+#include "kv/kv_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum kv_aop { AOP_SET, AOP_GET, AOP_DEL, AOP_EXISTS };
+
+struct kv_areq {
+	struct kv_waiter w;        /* first: the writer hands back &w */
+	enum kv_aop op;
+	uint64_t klen;
+	const void *key;
+	uint64_t vlen;
+	const void *val;
+	uint64_t vbuflen, voff;
+	void *vbuf;
+	struct kv_areq *next;
+};
+
+struct kv_async {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct kv_areq *slots;
+	struct kv_areq *free_list;
+	struct kv_areq *q_head, **q_tail;     /* to execute */
+	struct kv_waiter *done_head, **done_tail; /* to call back */
+	uint64_t busy;                        /* slots taken */
+	int nthreads;
+	pthread_t *threads;
+	bool stop;
+};
+
+static __thread struct ark_impl *pool_of;   /* set on pool threads */
+
+static void finish(struct ark_impl *s, struct kv_waiter *w)
+{
+	struct kv_async *a = s->async;
+	struct kv_areq *r = (struct kv_areq *)w;
+
+	w->cb(w->rc, w->dt, w->res);
+	pthread_mutex_lock(&a->lock);
+	r->next = a->free_list;
+	a->free_list = r;
+	a->busy--;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void kv_async_complete(struct ark_impl *s, struct kv_waiter *list)
+{
+	struct kv_async *a = s->async;
+
+	if (pool_of == s) {
+		/* Already on a pool thread: call back here. */
+		for (struct kv_waiter *w = list, *n; w; w = n) {
+			n = w->next;
+			finish(s, w);
+		}
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	for (struct kv_waiter *w = list, *n; w; w = n) {
+		n = w->next;
+		w->next = NULL;
+		*a->done_tail = w;
+		a->done_tail = &w->next;
+	}
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void execute(struct ark_impl *s, struct kv_areq *r)
+{
+	struct kv_waiter *w = &r->w;
+	int64_t res = -1;
+	int rc;
+
+	switch (r->op) {
+	case AOP_SET:
+		rc = kv_op_set(s, r->klen, r->key, r->vlen, r->val, &res, w);
+		break;
+	case AOP_DEL:
+		rc = kv_op_del(s, r->klen, r->key, &res, w);
+		break;
+	case AOP_GET:
+		rc = kv_op_get(s, r->klen, r->key, r->vbuflen, r->vbuf, r->voff, &res);
+		w->rc = rc;
+		w->res = rc ? -1 : res;
+		finish(s, w);
+		return;
+	default:
+		rc = kv_op_exists(s, r->klen, r->key, &res);
+		w->rc = rc;
+		w->res = rc ? -1 : res;
+		finish(s, w);
+		return;
+	}
+	/* A set or del that failed before reaching the log completes now; one
+	 * that reached it completes when its batch is written (or, on a memory
+	 * store, already has). */
+	if (rc) {
+		w->rc = rc;
+		w->res = -1;
+		finish(s, w);
+	}
+}
+
+static void *pool_main(void *arg)
+{
+	struct ark_impl *s = arg;
+	struct kv_async *a = s->async;
+
+	pool_of = s;
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		if (a->done_head) {
+			struct kv_waiter *list = a->done_head;
+			a->done_head = NULL;
+			a->done_tail = &a->done_head;
+			pthread_mutex_unlock(&a->lock);
+			for (struct kv_waiter *w = list, *n; w; w = n) {
+				n = w->next;
+				finish(s, w);
+			}
+			pthread_mutex_lock(&a->lock);
+			continue;
+		}
+		if (a->q_head) {
+			struct kv_areq *r = a->q_head;
+			a->q_head = r->next;
+			if (!a->q_head)
+				a->q_tail = &a->q_head;
+			pthread_mutex_unlock(&a->lock);
+			execute(s, r);
+			pthread_mutex_lock(&a->lock);
+			continue;
+		}
+		if (a->stop && !a->busy)
+			break;
+		pthread_cond_wait(&a->cv, &a->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+int kv_async_start(struct ark_impl *s, int nthreads, int nqueue)
+{
+	struct kv_async *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	if (nqueue <= 0)
+		nqueue = ARK_MAX_NASYNCS;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->slots = calloc((size_t)nqueue, sizeof(*a->slots));
+	a->threads = calloc((size_t)nthreads, sizeof(*a->threads));
+	if (!a->slots || !a->threads) {
+		free(a->slots);
+		free(a->threads);
+		free(a);
+		return -ENOMEM;
+	}
+	for (int i = nqueue - 1; i >= 0; i--) {
+		a->slots[i].next = a->free_list;
+		a->free_list = &a->slots[i];
+	}
+	a->q_tail = &a->q_head;
+	a->done_tail = &a->done_head;
+	s->async = a;
+	for (int i = 0; i < nthreads; i++) {
+		int rc = pthread_create(&a->threads[i], NULL, pool_main, s);
+		if (rc) {
+			kv_async_stop(s);
+			return -rc;
+		}
+		a->nthreads++;
+	}
+	return 0;
+}
+
+/* Stop the pool after every accepted request has called back. */
+void kv_async_stop(struct ark_impl *s)
+{
+	struct kv_async *a = s->async;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->stop = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+	for (int i = 0; i < a->nthreads; i++)
+		pthread_join(a->threads[i], NULL);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->cv);
+	free(a->slots);
+	free(a->threads);
+	free(a);
+	s->async = NULL;
+}
+
+uint64_t kv_async_pending(struct ark_impl *s)
+{
+	struct kv_async *a = s->async;
+
+	if (!a)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	uint64_t n = a->busy;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+/* Queue a request; EAGAIN when all nqueue slots are taken. */
+static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void *key,
+		  uint64_t vlen, const void *val, uint64_t vbuflen, void *vbuf, uint64_t voff,
+		  void (*cb)(int, uint64_t, int64_t), uint64_t dt)
+{
+	struct kv_async *a = s->async;
+
+	pthread_mutex_lock(&a->lock);
+	struct kv_areq *r = a->free_list;
+	if (!r || a->stop) {
+		pthread_mutex_unlock(&a->lock);
+		return EAGAIN;
+	}
+	a->free_list = r->next;
+	a->busy++;
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->klen = klen;
+	r->key = key;
+	r->vlen = vlen;
+	r->val = val;
+	r->vbuflen = vbuflen;
+	r->vbuf = vbuf;
+	r->voff = voff;
+	r->w.cb = cb;
+	r->w.dt = dt;
+	r->w.ark = s;
+	*a->q_tail = r;
+	a->q_tail = &r->next;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+int kv_async_submit(struct ark_impl *s, int op, uint64_t klen, const void *key, uint64_t vlen,
+		    const void *val, uint64_t vbuflen, void *vbuf, uint64_t voff,
+		    void (*cb)(int, uint64_t, int64_t), uint64_t dt)
+{
+	return submit(s, (enum kv_aop)op, klen, key, vlen, val, vbuflen, vbuf, voff, cb, dt);
+}

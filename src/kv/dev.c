@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dev.c - the store's LUN, reached only through capiblock.h, as IBM's
+ * arkdb did: a chunk (physical or virtual) or, for "a:b" paths, a RAID0
+ * chunk group. Requests are split to the chunk's max_transfer_size and run
+ * in parallel with cblk_aread/cblk_awrite, each waited for by its own tag,
+ * so the writer, the cleaner and readers can share the chunk.
+ */
+#include "kv/kv_internal.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KV_DEV_WINDOW 32   /* requests one caller keeps in flight */
+
+struct kv_dev {
+	int id;                /* chunk id or chunk group id */
+	int gflags;            /* CBLK_GROUP_RAID0 for a RAID0 group */
+	bool vlun;
+	uint64_t blocks;       /* current size */
+	uint64_t max_xfer;
+	pthread_mutex_t lock;  /* size changes */
+};
+
+void *kv_blk_alloc(size_t nblocks)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, KV_BLOCK, nblocks ? nblocks * KV_BLOCK : KV_BLOCK))
+		return NULL;
+	return p;
+}
+
+/* A plain path that does not exist is created (IBM's README promised it;
+ * its code did not): as a sparse file of @size bytes, at least 1 GiB. */
+static char *resolve_path(const char *path, uint64_t size)
+{
+	struct stat st;
+	char *spec = NULL;
+
+	if (strchr(path, ':') || stat(path, &st) == 0 || errno != ENOENT)
+		return strdup(path);
+	if (size < ARK_VERBOSE_PLUN_SIZE_DEF)
+		size = ARK_VERBOSE_PLUN_SIZE_DEF;
+	if (asprintf(&spec, "file:%s?size=%llu", path, (unsigned long long)size) < 0)
+		return NULL;
+	return spec;
+}
+
+int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool persist,
+		struct kv_dev **out)
+{
+	struct kv_dev *d = calloc(1, sizeof(*d));
+	chunk_attrs_t attrs;
+	size_t n = 0;
+	int qd = basyncs > 0 ? basyncs : 256;
+	int rc;
+
+	(void)persist;
+	if (!d)
+		return -ENOMEM;
+	if (qd > 8192)
+		qd = 8192;
+	pthread_mutex_init(&d->lock, NULL);
+	d->vlun = vlun;
+	char *spec = resolve_path(path, size);
+	if (!spec) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->id = cblk_open(spec, qd, O_RDWR, 0, vlun ? CBLK_OPN_VIRT_LUN : 0);
+	if (d->id == NULL_CHUNK_ID && strchr(spec, ':') && errno != EBUSY) {
+		/* "a:b": the members of a RAID0 group, as IBM's store accepted. */
+		int err = errno;
+		d->id = cblk_cg_open(spec, qd, O_RDWR, 1, 0,
+				     CBLK_GROUP_RAID0 | (vlun ? CBLK_OPN_VIRT_LUN : 0));
+		if (d->id == NULL_CHUNK_ID)
+			errno = err;
+		else
+			d->gflags = CBLK_GROUP_RAID0;
+	}
+	free(spec);
+	if (d->id == NULL_CHUNK_ID) {
+		rc = -errno;
+		free(d);
+		return rc ? rc : -EIO;
+	}
+	if (cblk_get_attrs(d->id, &attrs, d->gflags) == 0 && attrs.max_transfer_size)
+		d->max_xfer = attrs.max_transfer_size;
+	else
+		d->max_xfer = 1;
+	if (d->gflags)
+		d->max_xfer = 1;   /* RAID0 async requests are one block */
+	if (vlun) {
+		uint64_t want = (size + KV_BLOCK - 1) / KV_BLOCK;
+		if (want < 1024)
+			want = 1024;
+		if (cblk_set_size(d->id, want, d->gflags)) {
+			rc = -errno;
+			cblk_close(d->id, d->gflags);
+			free(d);
+			return rc == -ENOMEM ? -ENOSPC : rc;
+		}
+	}
+	if (cblk_get_size(d->id, &n, d->gflags)) {
+		rc = -errno;
+		cblk_close(d->id, d->gflags);
+		free(d);
+		return rc;
+	}
+	d->blocks = n;
+	*out = d;
+	return 0;
+}
+
+void kv_dev_close(struct kv_dev *d)
+{
+	if (!d)
+		return;
+	cblk_close(d->id, d->gflags);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+uint64_t kv_dev_blocks(struct kv_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	uint64_t n = d->blocks;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+bool kv_dev_is_vlun(struct kv_dev *d)
+{
+	return d->vlun;
+}
+
+/* kv_dev_grow() - make a virtual LUN @blocks long. -ENOSPC when the LUN has no room. */
+int kv_dev_grow(struct kv_dev *d, uint64_t blocks)
+{
+	size_t n = 0;
+	int rc = 0;
+
+	if (!d->vlun)
+		return -ENOSPC;
+	pthread_mutex_lock(&d->lock);
+	if (blocks > d->blocks) {
+		if (cblk_set_size(d->id, blocks, d->gflags))
+			rc = errno == ENOMEM ? -ENOSPC : -errno;
+		else if (cblk_get_size(d->id, &n, d->gflags) == 0)
+			d->blocks = n;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+/* One in-flight piece of a kv_dev_rw() call. */
+struct piece {
+	struct kv_io *io;
+	union {
+		int tag;
+		cflsh_cg_tag_t cgtag;
+	};
+};
+
+static int issue(struct kv_dev *d, struct kv_io *io, uint64_t lba, uint32_t n, void *buf,
+		 struct piece *p)
+{
+	int rc;
+
+	p->io = io;
+	if (d->gflags)
+		rc = io->write ? cblk_cg_awrite(d->id, buf, lba, n, &p->cgtag, NULL, d->gflags)
+			       : cblk_cg_aread(d->id, buf, lba, n, &p->cgtag, NULL, d->gflags);
+	else
+		rc = io->write ? cblk_awrite(d->id, buf, lba, n, &p->tag, NULL, 0)
+			       : cblk_aread(d->id, buf, lba, n, &p->tag, NULL, 0);
+	if (rc < 0)
+		return -errno;
+	return rc > 0 ? 1 : 0;   /* 1: already complete */
+}
+
+static int reap(struct kv_dev *d, struct piece *p)
+{
+	uint64_t status = 0;
+	int rc;
+
+	do {
+		if (d->gflags)
+			rc = cblk_cg_aresult(d->id, &p->cgtag, &status, CBLK_ARESULT_BLOCKING | d->gflags);
+		else
+			rc = cblk_aresult(d->id, &p->tag, &status, CBLK_ARESULT_BLOCKING);
+	} while (rc == 0);
+	return rc < 0 ? (errno ? -errno : -EIO) : 0;
+}
+
+int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
+{
+	struct piece win[KV_DEV_WINDOW];
+	unsigned head = 0, count = 0;
+	int first = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		io[i].rc = 0;
+		for (uint32_t done = 0; done < io[i].nblocks;) {
+			uint32_t len = (uint32_t)kv_min(io[i].nblocks - done, d->max_xfer);
+			struct piece *p = &win[(head + count) % KV_DEV_WINDOW];
+			int rc;
+
+			if (count == KV_DEV_WINDOW) {
+				struct piece *old = &win[head];
+				rc = reap(d, old);
+				if (rc && !old->io->rc)
+					old->io->rc = rc;
+				head = (head + 1) % KV_DEV_WINDOW;
+				count--;
+				continue;
+			}
+			rc = issue(d, &io[i], io[i].lba + done, len,
+				   (uint8_t *)io[i].buf + (size_t)done * KV_BLOCK, p);
+			if (rc == -EWOULDBLOCK || rc == -EAGAIN) {
+				/* Other users hold the commands: finish one of ours, or wait. */
+				if (count) {
+					struct piece *old = &win[head];
+					rc = reap(d, old);
+					if (rc && !old->io->rc)
+						old->io->rc = rc;
+					head = (head + 1) % KV_DEV_WINDOW;
+					count--;
+				} else {
+					sched_yield();
+				}
+				continue;
+			}
+			if (rc < 0) {
+				io[i].rc = rc;
+				break;
+			}
+			if (rc == 0)
+				count++;
+			done += len;
+		}
+	}
+	while (count) {
+		struct piece *old = &win[head];
+		int rc = reap(d, old);
+		if (rc && !old->io->rc)
+			old->io->rc = rc;
+		head = (head + 1) % KV_DEV_WINDOW;
+		count--;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (io[i].rc && !first)
+			first = io[i].rc;
+	return first;
+}
+
+int kv_dev_read(struct kv_dev *d, uint64_t lba, uint32_t nblocks, void *buf)
+{
+	if (nblocks <= d->max_xfer) {
+		if (cblk_read(d->id, buf, (cflash_offset_t)lba, nblocks, d->gflags) < 0)
+			return errno ? -errno : -EIO;
+		return 0;
+	}
+	struct kv_io io = { .write = false, .lba = lba, .nblocks = nblocks, .buf = buf };
+	return kv_dev_rw(d, &io, 1);
+}
+
+int kv_dev_flush(struct kv_dev *d)
+{
+	if (cblk_sync(d->id, d->gflags))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* kv_dev_unmap() - give dead blocks back (a vLUN's backend may free them).
+ * Best effort: a LUN that cannot unmap keeps them. */
+int kv_dev_unmap(struct kv_dev *d, uint64_t lba, uint32_t nblocks)
+{
+	static uint8_t zero[KV_BLOCK] __attribute__((aligned(KV_BLOCK)));
+	chunk_attrs_t attrs;
+
+	if (cblk_get_attrs(d->id, &attrs, d->gflags) || !(attrs.flags1 & CFLSH_ATTR_UNMAP))
+		return 0;
+	for (uint32_t done = 0; done < nblocks;) {
+		uint32_t len = (uint32_t)kv_min(nblocks - done, d->max_xfer);
+		if (cblk_unmap(d->id, zero, (cflash_offset_t)(lba + done), len, d->gflags) < 0)
+			return -errno;
+		done += len;
+	}
+	return 0;
+}
+
+/* In a forked child: a read-only view of the parent's chunk. */
+int kv_dev_fork_child(struct kv_dev *d)
+{
+	int rc = d->gflags ? cblk_cg_clone_after_fork(d->id, O_RDONLY, d->gflags)
+			   : cblk_clone_after_fork(d->id, O_RDONLY, 0);
+	return rc ? -errno : 0;
+}
+
+/* The LUN under the chunk (what a virtual LUN could grow to). */
+uint64_t kv_dev_lun_blocks(struct kv_dev *d)
+{
+	size_t n = 0;
+
+	if (cblk_get_lun_size(d->id, &n, d->gflags))
+		return kv_dev_blocks(d);
+	return n;
+}

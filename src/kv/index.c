@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * index.c - the in-memory index: every key of a store in one of 64 shards
+ * (by the top bits of its hash), each a chained hash table with its own
+ * lock that doubles when it holds more keys than buckets. Keeping every
+ * key in memory makes gets one LUN read (none on a memory store) and
+ * iteration, count and random keys free of I/O.
+ */
+#include "kv/kv_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+	__uint128_t r = (__uint128_t)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* kv_hash() - a 64-bit hash of the key (multiply-mix, 8 bytes at a time). */
+uint64_t kv_hash(const void *key, uint64_t klen)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (klen * 0xa0761d6478bd642full);
+	uint64_t n = klen;
+
+	while (n >= 16) {
+		h = mix(rd64(p) ^ 0xe7037ed1a0b428dbull, rd64(p + 8) ^ h);
+		p += 16;
+		n -= 16;
+	}
+	uint64_t a = 0, b = 0;
+	if (n >= 8) {
+		a = rd64(p);
+		b = rd64(p + n - 8);
+	} else if (n > 0) {
+		uint8_t t[8] = { 0 };
+		memcpy(t, p, n);
+		a = rd64(t);
+	}
+	h = mix(a ^ 0x8ebc6af09c88c6e3ull, b ^ h);
+	return mix(h, 0x589965cc75374cc3ull ^ klen);
+}
+
+int kv_index_init(struct ark_impl *s, uint64_t hcount)
+{
+	uint64_t per = 16;
+
+	/* hcount is IBM's hash-slot count; use it as the expected key count. */
+	while (per < hcount / KV_NSHARDS && per < (1ull << 24))
+		per <<= 1;
+	for (int i = 0; i < KV_NSHARDS; i++) {
+		struct kv_shard *sh = &s->shards[i];
+		pthread_mutex_init(&sh->lock, NULL);
+		sh->nbuckets = per;
+		sh->buckets = calloc(per, sizeof(*sh->buckets));
+		if (!sh->buckets)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void kv_loc_free(struct kv_loc *l)
+{
+	free(l->pieces);
+	l->pieces = NULL;
+	l->npieces = 0;
+}
+
+void kv_ent_free(struct kv_ent *e)
+{
+	if (!e)
+		return;
+	free(e->val);
+	kv_loc_free(&e->loc);
+	free(e);
+}
+
+void kv_index_destroy(struct ark_impl *s)
+{
+	for (int i = 0; i < KV_NSHARDS; i++) {
+		struct kv_shard *sh = &s->shards[i];
+		if (!sh->buckets)
+			continue;
+		for (uint64_t b = 0; b < sh->nbuckets; b++) {
+			struct kv_ent *e = sh->buckets[b], *n;
+			for (; e; e = n) {
+				n = e->next;
+				kv_ent_free(e);
+			}
+		}
+		free(sh->buckets);
+		sh->buckets = NULL;
+		pthread_mutex_destroy(&sh->lock);
+	}
+}
+
+struct kv_shard *kv_shard_of(struct ark_impl *s, uint64_t hash)
+{
+	return &s->shards[hash >> 58];
+}
+
+struct kv_ent *kv_find_locked(struct kv_shard *sh, uint64_t hash, const void *key, uint64_t klen)
+{
+	struct kv_ent *e = sh->buckets[hash & (sh->nbuckets - 1)];
+
+	for (; e; e = e->next)
+		if (e->hash == hash && e->klen == klen && !memcmp(e->key, key, klen))
+			return e;
+	return NULL;
+}
+
+struct kv_ent *kv_ent_new(uint64_t hash, const void *key, uint64_t klen)
+{
+	struct kv_ent *e = calloc(1, sizeof(*e) + klen);
+
+	if (!e)
+		return NULL;
+	e->hash = hash;
+	e->klen = (uint32_t)klen;
+	memcpy(e->key, key, klen);
+	return e;
+}
+
+/* Double the table; on allocation failure keep the longer chains. */
+static void grow_locked(struct kv_shard *sh)
+{
+	uint64_t n = sh->nbuckets * 2;
+	struct kv_ent **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return;
+	for (uint64_t b = 0; b < sh->nbuckets; b++) {
+		struct kv_ent *e = sh->buckets[b], *next;
+		for (; e; e = next) {
+			next = e->next;
+			struct kv_ent **slot = &nb[e->hash & (n - 1)];
+			e->next = *slot;
+			*slot = e;
+		}
+	}
+	free(sh->buckets);
+	sh->buckets = nb;
+	sh->nbuckets = n;
+}
+
+void kv_insert_locked(struct kv_shard *sh, struct kv_ent *e)
+{
+	if (sh->count >= sh->nbuckets)
+		grow_locked(sh);
+	struct kv_ent **slot = &sh->buckets[e->hash & (sh->nbuckets - 1)];
+	e->next = *slot;
+	*slot = e;
+	sh->count++;
+}
+
+void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e)
+{
+	struct kv_ent **pp = &sh->buckets[e->hash & (sh->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			sh->count--;
+			return;
+		}
+	}
+}
+
+uint64_t kv_count(struct ark_impl *s)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < KV_NSHARDS; i++) {
+		pthread_mutex_lock(&s->shards[i].lock);
+		n += s->shards[i].count;
+		pthread_mutex_unlock(&s->shards[i].lock);
+	}
+	return n;
+}
+
+/* Every shard lock held. */
+uint64_t kv_count_locked(struct ark_impl *s)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < KV_NSHARDS; i++)
+		n += s->shards[i].count;
+	return n;
+}

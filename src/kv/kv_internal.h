@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kv_internal.h - the insides of libarkdb.
+ *
+ * A store ("ark") is an in-memory index of every key (index.c) over either
+ * memory (the entry holds the value) or a LUN reached through capiblock.h
+ * only (dev.c). On a LUN the store is log-structured (log.c): an operation
+ * appends a record to the open batch and updates the index under the key's
+ * shard lock, so the index changes in log order; one writer thread writes
+ * each batch, flushes it when the store is durable, and only then wakes the
+ * callers (group commit). Checkpoints of the index (ckpt.c) bound recovery
+ * (recover.c); a cleaner (gc.c) moves live data out of mostly dead
+ * segments so space is reused.
+ *
+ * Lock order: shard lock, then log_lock, then seg_lock. Functions named
+ * *_locked say which lock they expect.
+ */
+#ifndef CXLFLASH_KV_INTERNAL_H
+#define CXLFLASH_KV_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <arkdb.h>
+#include <capiblock.h>
+
+#include "kv/kv_format.h"
+
+#define KV_NSHARDS        64
+#define KV_KEY_INLINE_MAX 1024u    /* longer keys go to raw blocks */
+#define KV_VAL_INLINE_MAX 1024u    /* longer values go to raw blocks */
+#define KV_SEG_BLOCKS     256u     /* 1 MiB segments */
+#define KV_RESERVE_SEGS   4u       /* kept for deletes, the cleaner and checkpoints */
+#define KV_CKPT_LOG_BYTES (64ull << 20) /* log written between checkpoints */
+#define KV_MAX_BATCH_BLKS 4096u    /* blocks one batch writes at most before sealing */
+
+/* Where a value lives. */
+struct kv_loc {
+	uint64_t lba;          /* inline: the meta block; raw: unused */
+	uint16_t off;          /* inline: payload offset of the value */
+	uint16_t npieces;      /* 0: inline */
+	uint32_t dcrc;         /* raw: CRC-32C of key || value */
+	struct kv_piece *pieces; /* npieces runs (key if not inline, then value) */
+	bool key_raw;          /* the key is in the raw blocks too */
+};
+
+/* An index entry: one key. */
+struct kv_ent {
+	struct kv_ent *next;   /* hash chain */
+	uint64_t hash;
+	uint64_t vlen;
+	uint64_t ver;          /* bumped at every change (the cleaner checks it) */
+	uint64_t lsn;          /* the batch that holds its record; readable once written */
+	void *val;             /* memory store: the value (NULL when vlen 0) */
+	struct kv_loc loc;     /* LUN store */
+	uint32_t klen;
+	uint8_t key[];
+};
+
+struct kv_shard {
+	pthread_mutex_t lock;
+	struct kv_ent **buckets;
+	uint64_t nbuckets;     /* a power of two */
+	uint64_t count;
+	uint64_t key_bytes;    /* keys + values, for ark_actual */
+};
+
+/* A pending acknowledgement: a sync caller or an async callback. */
+struct kv_waiter {
+	struct kv_waiter *next;
+	int rc;
+	int64_t res;
+	bool done;
+	void (*cb)(int errcode, uint64_t dt, int64_t res);
+	uint64_t dt;
+	struct ark_impl *ark;
+};
+
+/* A raw-data write of a batch. */
+struct kv_raw {
+	uint64_t lba;
+	uint32_t nblocks;
+	uint8_t *buf;          /* nblocks * 4 KiB, owned */
+};
+
+/* The batch being filled, or being written. */
+struct kv_batch {
+	uint8_t *meta;         /* nmeta blocks of 4 KiB */
+	uint64_t *meta_lba;
+	unsigned nmeta, cap_meta;
+	unsigned meta_used;    /* payload bytes used in the last meta block */
+	struct kv_raw *raw;
+	unsigned nraw, cap_raw;
+	uint64_t blocks;       /* meta + raw blocks */
+	uint64_t nrec;
+	uint64_t lsn;          /* batch number */
+	uint64_t reserved;     /* LBA of its first meta block, reserved by the batch before */
+	struct kv_waiter *waiters, **wtail;
+};
+
+enum kv_seg_state {
+	SEG_FREE = 0,
+	SEG_LOG,               /* holds log blocks (the head, or sealed) */
+	SEG_CKPT,              /* holds the newest checkpoint */
+	SEG_PENDING,           /* dead, but a recovery may still read it: free after the next checkpoint */
+};
+
+struct kv_seg {
+	uint8_t state;
+	bool head;             /* the log is being written into it */
+	bool zero;             /* live reached 0: free it once nothing writes it */
+	bool unmap;            /* freed on a vLUN: unmap its blocks */
+	uint32_t readers;      /* gets reading it now (atomic) */
+	uint64_t live;         /* bytes of live data (index-referenced) */
+	uint64_t last_lsn;     /* the last batch with blocks in it */
+};
+
+struct kv_dev;
+
+struct kv_async_req;
+
+/* The store. ARK * handed to users points at it. */
+struct ark_impl {
+	uint64_t magic;
+	uint64_t flags;
+	bool memory;           /* no LUN */
+	bool durable;          /* PERSIST_STORE or _LOAD: flushed, checkpointed, recoverable */
+	bool readonly;         /* a fork child's snapshot */
+	struct kv_shard shards[KV_NSHARDS];
+
+	/* Counters (atomic) */
+	uint64_t ops, ios;
+
+	/* LUN store */
+	struct kv_dev *dev;
+	uint32_t seg_blocks;
+	uint64_t nsegs;
+	struct kv_seg **segtab;      /* KV_SEGS_PER_TAB segments per table; never moved */
+	uint64_t segtab_n;
+	uint64_t nfree;        /* SEG_FREE segments */
+	uint64_t npending;
+	uint32_t epoch;
+	uint64_t store_id;
+	uint64_t super_gen;
+	pthread_mutex_t seg_lock;
+
+	pthread_mutex_t log_lock;
+	pthread_cond_t log_cv;       /* writer: work; callers: a batch was written */
+	struct kv_batch open;        /* being filled */
+	uint64_t head_lba;           /* next free block in the head segment */
+	uint64_t head_end;           /* end of the head segment */
+	uint64_t head_seg;
+	uint64_t next_seq;           /* meta block sequence */
+	uint64_t next_lsn;           /* batch number of the open batch */
+	uint64_t written_lsn;        /* every batch below is on the LUN */
+	uint64_t log_bytes;          /* since the last checkpoint */
+	bool ckpt_wanted;
+	bool writer_stop;
+	int writer_err;              /* a failed write: the store is read-only from here (EIO) */
+	pthread_t writer;
+	bool writer_running;
+	uint64_t ckpt_segs_n;        /* segments the newest checkpoint occupies */
+	uint32_t *ckpt_segs;
+	pthread_mutex_t ckpt_lock;   /* one checkpoint at a time */
+
+	/* Async requests */
+	struct kv_async *async;
+
+	/* ark_fork */
+	bool fork_hold;              /* segments are not reused while a child reads */
+};
+
+#define KV_SEGS_PER_TAB 4096u
+
+static inline struct kv_seg *kv_seg(struct ark_impl *s, uint64_t i)
+{
+	return &s->segtab[i / KV_SEGS_PER_TAB][i % KV_SEGS_PER_TAB];
+}
+
+#define ARK_MAGIC 0x41524b2d53544f52ull /* "ARK-STOR" */
+
+static inline struct ark_impl *ark_impl(ARK *a)
+{
+	struct ark_impl *s = (struct ark_impl *)a;
+	return (s && s->magic == ARK_MAGIC) ? s : NULL;
+}
+
+/* ---- index.c ---------------------------------------------------------- */
+uint64_t kv_hash(const void *key, uint64_t klen);
+int kv_index_init(struct ark_impl *s, uint64_t hcount);
+void kv_index_destroy(struct ark_impl *s);
+struct kv_shard *kv_shard_of(struct ark_impl *s, uint64_t hash);
+struct kv_ent *kv_find_locked(struct kv_shard *sh, uint64_t hash, const void *key, uint64_t klen);
+struct kv_ent *kv_ent_new(uint64_t hash, const void *key, uint64_t klen);
+void kv_insert_locked(struct kv_shard *sh, struct kv_ent *e);
+void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e);
+void kv_ent_free(struct kv_ent *e);
+void kv_loc_free(struct kv_loc *l);
+uint64_t kv_count(struct ark_impl *s);
+uint64_t kv_count_locked(struct ark_impl *s);
+
+/* ---- dev.c: the LUN through capiblock.h ---------------------------------- */
+struct kv_io {
+	bool write;
+	uint64_t lba;
+	uint32_t nblocks;
+	void *buf;
+	int rc;                /* 0 or -errno */
+};
+int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool persist,
+		struct kv_dev **out);
+void kv_dev_close(struct kv_dev *d);
+uint64_t kv_dev_blocks(struct kv_dev *d);
+int kv_dev_grow(struct kv_dev *d, uint64_t blocks);
+bool kv_dev_is_vlun(struct kv_dev *d);
+uint64_t kv_dev_lun_blocks(struct kv_dev *d);
+/* kv_dev_rw() - run @n I/Os in parallel, waiting for all. 0 or the first -errno. */
+int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n);
+int kv_dev_read(struct kv_dev *d, uint64_t lba, uint32_t nblocks, void *buf);
+int kv_dev_flush(struct kv_dev *d);
+int kv_dev_unmap(struct kv_dev *d, uint64_t lba, uint32_t nblocks);
+int kv_dev_fork_child(struct kv_dev *d);
+void *kv_blk_alloc(size_t nblocks);
+
+/* ---- log.c ---------------------------------------------------------------- */
+int kv_log_start(struct ark_impl *s);
+void kv_log_stop(struct ark_impl *s);
+void kv_log_free(struct ark_impl *s);
+/* kv_log_set_locked() - append a SET (or, with @val NULL and del, a DEL) of
+ * @e's key; update @e's location. Shard lock held. */
+int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e,
+			 const void *val, uint64_t vlen, struct kv_waiter *w);
+void kv_waiter_wait(struct ark_impl *s, struct kv_waiter *w);
+int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed);
+int kv_write_sealed(struct ark_impl *s, struct kv_batch *b);
+int kv_take_blocks(struct ark_impl *s, uint64_t want, uint64_t *lba, uint64_t *got);
+void kv_reap_dead_segments(struct ark_impl *s);
+void kv_wait_written(struct ark_impl *s, uint64_t lsn);
+void kv_seg_release_locked(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
+			   uint64_t vlen);
+void kv_seg_charge(struct ark_impl *s, const struct kv_loc *l, uint64_t klen, uint64_t vlen);
+int kv_seg_alloc_locked(struct ark_impl *s, uint64_t *seg);
+int kv_segs_init(struct ark_impl *s, uint64_t nsegs, uint64_t max_segs);
+int kv_segs_extend_locked(struct ark_impl *s, uint64_t nsegs);
+void kv_seg_free_locked(struct ark_impl *s, uint64_t seg);
+uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t flags);
+int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
+		  uint64_t vlen, uint8_t *out);
+void kv_seg_readers(struct ark_impl *s, const struct kv_loc *l, int delta);
+
+/* ---- ckpt.c / recover.c ---------------------------------------------------- */
+int kv_format(struct ark_impl *s);
+int kv_recover(struct ark_impl *s);
+int kv_checkpoint(struct ark_impl *s);
+int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_nsegs,
+		   uint64_t ckpt_bytes, uint32_t ckpt_crc, uint64_t log_lba, uint64_t log_seq);
+/* Blocks are checksummed with the store's id as the CRC seed, so blocks
+ * another store left on the LUN never pass for ours. */
+void kv_blk_seal(struct ark_impl *s, void *blk, uint32_t magic, uint16_t used, uint16_t flags,
+		 uint64_t seq, uint64_t next);
+int kv_blk_check(struct ark_impl *s, const void *blk, uint32_t magic);
+int kv_blk_check_seed(const void *blk, uint32_t seed, uint32_t magic);
+int kv_layout(struct ark_impl *s);
+
+/* ---- ops.c: the operations, shared by the sync and async calls --------------- */
+int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen, const void *val,
+	      int64_t *res, struct kv_waiter *w);
+int kv_op_get(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vbuflen, void *vbuf,
+	      uint64_t voff, int64_t *res);
+int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
+	      struct kv_waiter *w);
+int kv_op_exists(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res);
+int kv_op_clear(struct ark_impl *s);
+
+/* ---- async.c ------------------------------------------------------------------ */
+int kv_async_start(struct ark_impl *s, int nthreads, int nqueue);
+void kv_async_stop(struct ark_impl *s);
+uint64_t kv_async_pending(struct ark_impl *s);
+/* @op: 0 set, 1 get, 2 del, 3 exists. 0 or EAGAIN. */
+int kv_async_submit(struct ark_impl *s, int op, uint64_t klen, const void *key, uint64_t vlen,
+		    const void *val, uint64_t vbuflen, void *vbuf, uint64_t voff,
+		    void (*cb)(int, uint64_t, int64_t), uint64_t dt);
+/* kv_async_complete() - run the callbacks of a list of finished waiters on the pool. */
+void kv_async_complete(struct ark_impl *s, struct kv_waiter *list);
+
+/* Messages (stderr, with the store's id): damaged blocks and the like. */
+void kv_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static inline uint64_t kv_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+#endif /* CXLFLASH_KV_INTERNAL_H */

@@ -1,0 +1,852 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * log.c - the log of a LUN store: appending records to the open batch,
+ * block and segment allocation, and the writer thread (group commit).
+ *
+ * An operation appends its record under its key's shard lock and the log
+ * lock, so the log order is the order the index changed in. The writer
+ * takes the whole open batch at once, writes its meta and raw blocks in
+ * parallel, flushes when the store is durable, and only then acknowledges
+ * every operation of the batch: one flush for everything that arrived
+ * while the previous batch was being written. Only one batch is on its
+ * way at a time, so when a batch's first meta block is on the LUN, every
+ * earlier batch is durable: recovery only has to check the last one.
+ */
+#include "kv/kv_internal.h"
+#include "kv/crc32c.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint64_t seg_first_lba(struct ark_impl *s, uint64_t seg)
+{
+	return (seg + 1) * s->seg_blocks;
+}
+
+static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
+{
+	return lba / s->seg_blocks - 1;
+}
+
+uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t flags)
+{
+	uint64_t n = sizeof(struct kv_rec);
+
+	if (flags & KV_REC_KEY_INLINE)
+		n += klen;
+	if (flags & KV_REC_VAL_INLINE)
+		n += vlen;
+	n = (n + 7) & ~7ull;
+	return n + (uint64_t)npieces * sizeof(struct kv_piece);
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+/* A free segment for the log or a checkpoint, lowest first. seg_lock held. */
+int kv_seg_alloc_locked(struct ark_impl *s, uint64_t *seg)
+{
+	for (uint64_t i = 0; i < s->nsegs; i++) {
+		struct kv_seg *g = kv_seg(s, i);
+		if (g->state == SEG_FREE && !__atomic_load_n(&g->readers, __ATOMIC_ACQUIRE)) {
+			g->state = SEG_LOG;
+			g->live = 0;
+			s->nfree--;
+			*seg = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void kv_seg_free_locked(struct ark_impl *s, uint64_t seg)
+{
+	struct kv_seg *g = kv_seg(s, seg);
+
+	if (g->state == SEG_FREE)
+		return;
+	if (g->state == SEG_PENDING)
+		s->npending--;
+	g->state = SEG_FREE;
+	g->live = 0;
+	g->head = false;
+	s->nfree++;
+}
+
+/* A segment no index entry needs: free at once, or after the next
+ * checkpoint when a recovery from the current one may still read it. */
+static void seg_dead_locked(struct ark_impl *s, uint64_t seg)
+{
+	struct kv_seg *g = kv_seg(s, seg);
+
+	if (g->state != SEG_LOG || g->head || g->live || g->last_lsn >= s->written_lsn)
+		return;
+	if (s->durable || s->fork_hold) {
+		g->state = SEG_PENDING;
+		s->npending++;
+	} else {
+		g->state = SEG_FREE;
+		s->nfree++;
+		if (kv_dev_is_vlun(s->dev))
+			g->unmap = true;
+	}
+}
+
+static void seg_add_live_locked(struct ark_impl *s, uint64_t lba, int64_t bytes)
+{
+	uint64_t seg = lba_seg(s, lba);
+
+	if (seg >= s->nsegs)
+		return;
+	kv_seg(s, seg)->live += (uint64_t)bytes;
+	if (bytes < 0 && kv_seg(s, seg)->live == 0)
+		kv_seg(s, seg)->zero = true;
+}
+
+/* Charge (or, with @sign -1, release) the bytes a location keeps alive. */
+static void loc_account_locked(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
+			       uint64_t vlen, int sign)
+{
+	if (!l->lba && !l->npieces)
+		return;
+	if (!l->npieces) {
+		seg_add_live_locked(s, l->lba, sign * (int64_t)kv_rec_bytes(klen, vlen, 0,
+			KV_REC_KEY_INLINE | KV_REC_VAL_INLINE));
+		return;
+	}
+	for (unsigned i = 0; i < l->npieces; i++)
+		seg_add_live_locked(s, l->pieces[i].lba, sign * (int64_t)l->pieces[i].nblocks * KV_BLOCK);
+}
+
+void kv_seg_charge(struct ark_impl *s, const struct kv_loc *l, uint64_t klen, uint64_t vlen)
+{
+	pthread_mutex_lock(&s->seg_lock);
+	loc_account_locked(s, l, klen, vlen, 1);
+	pthread_mutex_unlock(&s->seg_lock);
+}
+
+void kv_seg_release_locked(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
+			   uint64_t vlen)
+{
+	pthread_mutex_lock(&s->seg_lock);
+	loc_account_locked(s, l, klen, vlen, -1);
+	pthread_mutex_unlock(&s->seg_lock);
+}
+
+/* Segments whose live bytes reached zero: free those nothing still writes. */
+static void reap_dead_segments(struct ark_impl *s)
+{
+	uint64_t unmap_segs[64];
+	unsigned nunmap = 0;
+
+	pthread_mutex_lock(&s->seg_lock);
+	for (uint64_t i = 0; i < s->nsegs; i++) {
+		struct kv_seg *g = kv_seg(s, i);
+		if (g->zero) {
+			g->zero = false;
+			seg_dead_locked(s, i);
+			if (g->state == SEG_LOG && !g->live)
+				g->zero = true;   /* still being written: later */
+		}
+		if (g->unmap && nunmap < 64) {
+			g->unmap = false;
+			unmap_segs[nunmap++] = i;
+		}
+	}
+	pthread_mutex_unlock(&s->seg_lock);
+	for (unsigned i = 0; i < nunmap; i++)
+		kv_dev_unmap(s->dev, seg_first_lba(s, unmap_segs[i]), s->seg_blocks);
+}
+
+/* ---- block allocation (log_lock held) -------------------------------------- */
+
+/* Move the head to a new segment; grow a virtual LUN when none is free. */
+static int new_head_locked(struct ark_impl *s)
+{
+	uint64_t seg;
+	int rc;
+
+	pthread_mutex_lock(&s->seg_lock);
+	rc = kv_seg_alloc_locked(s, &seg);
+	if (rc && kv_dev_is_vlun(s->dev)) {
+		uint64_t grow = s->nsegs / 4 + 64;
+		uint64_t want = (s->nsegs + grow + 1) * s->seg_blocks;
+		pthread_mutex_unlock(&s->seg_lock);
+		rc = kv_dev_grow(s->dev, want);
+		pthread_mutex_lock(&s->seg_lock);
+		if (!rc) {
+			uint64_t n = kv_dev_blocks(s->dev) / s->seg_blocks - 1;
+			rc = kv_segs_extend_locked(s, n);
+			if (!rc)
+				rc = kv_seg_alloc_locked(s, &seg);
+		}
+	}
+	if (!rc) {
+		if (s->head_seg < s->nsegs && kv_seg(s, s->head_seg)->head) {
+			kv_seg(s, s->head_seg)->head = false;
+			if (!kv_seg(s, s->head_seg)->live)
+				kv_seg(s, s->head_seg)->zero = true;
+		}
+		kv_seg(s, seg)->head = true;
+		kv_seg(s, seg)->last_lsn = s->open.lsn;
+		s->head_seg = seg;
+		s->head_lba = seg_first_lba(s, seg);
+		s->head_end = s->head_lba + s->seg_blocks;
+	}
+	pthread_mutex_unlock(&s->seg_lock);
+	return rc;
+}
+
+/* Up to @want contiguous blocks at the head (at least one). */
+static int take_blocks_locked(struct ark_impl *s, uint64_t want, uint64_t *lba, uint64_t *got)
+{
+	if (s->head_lba >= s->head_end) {
+		int rc = new_head_locked(s);
+		if (rc)
+			return rc;
+	}
+	*lba = s->head_lba;
+	*got = kv_min(want, s->head_end - s->head_lba);
+	s->head_lba += *got;
+	kv_seg(s, s->head_seg)->last_lsn = s->open.lsn;
+	return 0;
+}
+
+/* Free blocks left for the log, counting free segments. seg_lock taken. */
+static uint64_t free_blocks_locked(struct ark_impl *s)
+{
+	pthread_mutex_lock(&s->seg_lock);
+	uint64_t n = s->nfree * s->seg_blocks + (s->head_end - s->head_lba);
+	pthread_mutex_unlock(&s->seg_lock);
+	return n;
+}
+
+/* ---- the open batch --------------------------------------------------------- */
+
+static int batch_add_meta_locked(struct ark_impl *s, struct kv_batch *b)
+{
+	uint64_t lba, got;
+
+	if (b->nmeta == b->cap_meta) {
+		unsigned cap = b->cap_meta ? b->cap_meta * 2 : 4;
+		uint8_t *m = NULL;
+		if (posix_memalign((void **)&m, KV_BLOCK, (size_t)cap * KV_BLOCK))
+			return -ENOMEM;
+		uint64_t *ml = realloc(b->meta_lba, cap * sizeof(*ml));
+		if (!ml) {
+			free(m);
+			return -ENOMEM;
+		}
+		if (b->nmeta)
+			memcpy(m, b->meta, (size_t)b->nmeta * KV_BLOCK);
+		free(b->meta);
+		b->meta = m;
+		b->meta_lba = ml;
+		b->cap_meta = cap;
+	}
+	if (b->nmeta) {
+		/* The full block keeps its fill in its header until sealed. */
+		struct kv_blk_hdr *prev = (struct kv_blk_hdr *)(b->meta + (size_t)(b->nmeta - 1) * KV_BLOCK);
+		prev->used = (uint16_t)b->meta_used;
+	}
+	if (b->nmeta == 0) {
+		lba = b->reserved;    /* the previous batch points at it */
+	} else {
+		int rc = take_blocks_locked(s, 1, &lba, &got);
+		if (rc)
+			return rc;
+	}
+	memset(b->meta + (size_t)b->nmeta * KV_BLOCK, 0, KV_BLOCK);
+	b->meta_lba[b->nmeta++] = lba;
+	b->meta_used = 0;
+	b->blocks++;
+	return 0;
+}
+
+static int batch_add_raw_locked(struct ark_impl *s, struct kv_batch *b, uint64_t nblocks,
+				struct kv_piece *pieces, unsigned *npieces, unsigned maxp)
+{
+	*npieces = 0;
+	while (nblocks) {
+		uint64_t lba, got;
+		if (*npieces == maxp)
+			return -EFBIG;
+		int rc = take_blocks_locked(s, nblocks, &lba, &got);
+		if (rc)
+			return rc;
+		if (b->nraw == b->cap_raw) {
+			unsigned cap = b->cap_raw ? b->cap_raw * 2 : 8;
+			struct kv_raw *r = realloc(b->raw, cap * sizeof(*r));
+			if (!r)
+				return -ENOMEM;
+			b->raw = r;
+			b->cap_raw = cap;
+		}
+		struct kv_raw *r = &b->raw[b->nraw];
+		r->buf = kv_blk_alloc(got);
+		if (!r->buf)
+			return -ENOMEM;
+		r->lba = lba;
+		r->nblocks = (uint32_t)got;
+		b->nraw++;
+		b->blocks += got;
+		pieces[*npieces].lba = lba;
+		pieces[*npieces].nblocks = (uint32_t)got;
+		pieces[*npieces].rsvd = 0;
+		(*npieces)++;
+		nblocks -= got;
+	}
+	return 0;
+}
+
+/* Copy @len bytes at byte offset @off of the raw stream that starts at the
+ * batch's raw entry @first. */
+static void raw_copy(struct kv_batch *b, unsigned first, uint64_t off, const void *src, uint64_t len)
+{
+	const uint8_t *p = src;
+	unsigned i = first;
+
+	while (len) {
+		uint64_t sz = (uint64_t)b->raw[i].nblocks * KV_BLOCK;
+		if (off >= sz) {
+			off -= sz;
+			i++;
+			continue;
+		}
+		uint64_t n = kv_min(len, sz - off);
+		memcpy(b->raw[i].buf + off, p, n);
+		p += n;
+		len -= n;
+		off += n;
+	}
+}
+
+/* Room for @bytes in the last meta block, or a new one. */
+static int meta_room_locked(struct ark_impl *s, struct kv_batch *b, uint64_t bytes)
+{
+	if (!b->nmeta || b->meta_used + bytes > KV_PAYLOAD)
+		return batch_add_meta_locked(s, b);
+	return 0;
+}
+
+static uint8_t *meta_cur(struct kv_batch *b)
+{
+	return b->meta + (size_t)(b->nmeta - 1) * KV_BLOCK + sizeof(struct kv_blk_hdr) + b->meta_used;
+}
+
+#define KV_MAX_PIECES ((KV_PAYLOAD - sizeof(struct kv_rec) - KV_KEY_INLINE_MAX) / sizeof(struct kv_piece))
+
+int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e,
+			 const void *val, uint64_t vlen, struct kv_waiter *w)
+{
+	struct kv_batch *b = &s->open;
+	uint64_t klen = e ? e->klen : 0;
+	uint8_t flags = 0;
+	uint64_t raw_bytes = 0;
+	struct kv_piece pieces[64];
+	struct kv_piece *pv = pieces;
+	unsigned np = 0;
+	int rc;
+
+	if (op != KV_REC_CLEAR && klen <= KV_KEY_INLINE_MAX)
+		flags |= KV_REC_KEY_INLINE;
+	else
+		raw_bytes += klen;
+	if (op == KV_REC_SET && vlen <= KV_VAL_INLINE_MAX)
+		flags |= KV_REC_VAL_INLINE;
+	else if (op == KV_REC_SET)
+		raw_bytes += vlen;
+	if (op != KV_REC_SET)
+		flags |= KV_REC_VAL_INLINE;   /* no value */
+
+	uint64_t raw_blocks = (raw_bytes + KV_BLOCK - 1) / KV_BLOCK;
+	unsigned maxp = (unsigned)KV_MAX_PIECES;
+	if (raw_blocks && raw_blocks / s->seg_blocks + 2 > 64) {
+		pv = malloc(maxp * sizeof(*pv));
+		if (!pv)
+			return -ENOMEM;
+	} else if (maxp > 64) {
+		maxp = 64;
+	}
+
+	pthread_mutex_lock(&s->log_lock);
+	if (s->writer_err) {
+		rc = s->writer_err;
+		goto out;
+	}
+	if (s->readonly) {
+		rc = -EROFS;
+		goto out;
+	}
+	/* Keep a reserve for deletes, the cleaner and checkpoints. */
+	uint64_t need = raw_blocks + 2 + (op == KV_REC_SET ? (uint64_t)KV_RESERVE_SEGS * s->seg_blocks : 0);
+	if (free_blocks_locked(s) < need && !kv_dev_is_vlun(s->dev)) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	unsigned first_raw = b->nraw;
+	if (raw_blocks) {
+		rc = batch_add_raw_locked(s, b, raw_blocks, pv, &np, maxp);
+		if (rc)
+			goto undo;
+	}
+	uint64_t rbytes = kv_rec_bytes(klen, op == KV_REC_SET ? vlen : 0, (uint16_t)np, flags);
+	if (rbytes > KV_PAYLOAD) {
+		rc = -EFBIG;
+		goto undo;
+	}
+	rc = meta_room_locked(s, b, rbytes);
+	if (rc)
+		goto undo;
+
+	uint8_t *p = meta_cur(b);
+	struct kv_rec *r = (struct kv_rec *)p;
+	uint64_t vl = op == KV_REC_SET ? vlen : 0;
+	uint32_t dcrc = e ? kv_crc32c(0, e->key, klen) : 0;
+	if (vl)
+		dcrc = kv_crc32c(dcrc, val, vl);
+	r->op = (uint8_t)op;
+	r->flags = flags;
+	r->npieces = (uint16_t)np;
+	r->klen = (uint32_t)klen;
+	r->vlen = vl;
+	r->dcrc = dcrc;
+	r->rsvd = 0;
+	uint8_t *q = p + sizeof(*r);
+	uint16_t val_off = 0;
+	if ((flags & KV_REC_KEY_INLINE) && klen) {
+		memcpy(q, e->key, klen);
+		q += klen;
+	}
+	if ((flags & KV_REC_VAL_INLINE) && vl) {
+		val_off = (uint16_t)(q - (b->meta + (size_t)(b->nmeta - 1) * KV_BLOCK));
+		memcpy(q, val, vl);
+	} else if (flags & KV_REC_VAL_INLINE) {
+		val_off = (uint16_t)(q - (b->meta + (size_t)(b->nmeta - 1) * KV_BLOCK));
+	}
+	if (np) {
+		uint8_t *pp = p + ((sizeof(*r) + ((flags & KV_REC_KEY_INLINE) ? klen : 0) +
+			((flags & KV_REC_VAL_INLINE) ? vl : 0) + 7) & ~7ull);
+		memcpy(pp, pv, np * sizeof(*pv));
+		uint64_t off = 0;
+		if (!(flags & KV_REC_KEY_INLINE)) {
+			raw_copy(b, first_raw, 0, e->key, klen);
+			off = klen;
+		}
+		if (!(flags & KV_REC_VAL_INLINE))
+			raw_copy(b, first_raw, off, val, vl);
+	}
+	b->meta_used += (unsigned)rbytes;
+	b->nrec++;
+
+	/* The index follows the log. */
+	if (e && op == KV_REC_SET) {
+		struct kv_loc nl = { 0 };
+		if (np) {
+			nl.pieces = malloc(np * sizeof(*pv));
+			if (!nl.pieces) {
+				rc = -ENOMEM;   /* the record stays: a later replay sees it */
+				goto out;
+			}
+			memcpy(nl.pieces, pv, np * sizeof(*pv));
+			nl.npieces = (uint16_t)np;
+			nl.dcrc = dcrc;
+			nl.key_raw = !(flags & KV_REC_KEY_INLINE);
+		} else {
+			nl.lba = b->meta_lba[b->nmeta - 1];
+			nl.off = val_off;
+		}
+		kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+		kv_loc_free(&e->loc);
+		e->loc = nl;
+		e->vlen = vl;
+		kv_seg_charge(s, &e->loc, e->klen, e->vlen);
+	} else if (e) {
+		kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+		kv_loc_free(&e->loc);
+	}
+	if (e) {
+		e->lsn = b->lsn;
+		e->ver++;
+	}
+	if (w) {
+		w->next = NULL;
+		*b->wtail = w;
+		b->wtail = &w->next;
+	}
+	pthread_cond_broadcast(&s->log_cv);
+	rc = 0;
+	goto out;
+undo:
+	/* Blocks taken for a record that was not written stay unused in the batch
+	 * (zero-filled raw buffers); the batch is still consistent. */
+out:
+	pthread_mutex_unlock(&s->log_lock);
+	if (pv != pieces)
+		free(pv);
+	return rc;
+}
+
+/* ---- the writer --------------------------------------------------------------- */
+
+static void batch_reset(struct ark_impl *s, struct kv_batch *b)
+{
+	for (unsigned i = 0; i < b->nraw; i++)
+		free(b->raw[i].buf);
+	b->nraw = 0;
+	b->nmeta = 0;
+	b->meta_used = 0;
+	b->blocks = 0;
+	b->nrec = 0;
+	b->waiters = NULL;
+	b->wtail = &b->waiters;
+	b->lsn = s->next_lsn++;
+}
+
+static void batch_free(struct kv_batch *b)
+{
+	for (unsigned i = 0; i < b->nraw; i++)
+		free(b->raw[i].buf);
+	free(b->raw);
+	free(b->meta);
+	free(b->meta_lba);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * seal_locked() - take the open batch for writing: finish its meta blocks'
+ * headers (the last one points at a block reserved for the next batch's
+ * first meta block) and start a new open batch there.
+ */
+static int seal_locked(struct ark_impl *s, struct kv_batch *out)
+{
+	struct kv_batch *b = &s->open;
+	uint64_t next_lba, got;
+	int rc;
+
+	rc = take_blocks_locked(s, 1, &next_lba, &got);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < b->nmeta; i++) {
+		uint8_t *blk = b->meta + (size_t)i * KV_BLOCK;
+		struct kv_blk_hdr *h = (struct kv_blk_hdr *)blk;
+		bool last = i + 1 == b->nmeta;
+		kv_blk_seal(s, blk, KV_MAGIC_META, (uint16_t)(last ? b->meta_used : h->used),
+			    last ? KV_META_BATCH_END : 0, s->next_seq++,
+			    last ? next_lba : b->meta_lba[i + 1]);
+	}
+	*out = *b;
+	memset(b, 0, sizeof(*b));
+	batch_reset(s, b);
+	b->reserved = next_lba;
+	pthread_mutex_lock(&s->seg_lock);
+	kv_seg(s, lba_seg(s, next_lba))->last_lsn = b->lsn;
+	pthread_mutex_unlock(&s->seg_lock);
+	return 0;
+}
+
+/* Write a sealed batch; flush it when the store is durable. */
+static int batch_write(struct ark_impl *s, struct kv_batch *b)
+{
+	unsigned n = b->nmeta + b->nraw;
+	struct kv_io stack[64];
+	struct kv_io *io = n <= 64 ? stack : calloc(n, sizeof(*io));
+	int rc;
+
+	if (!io)
+		return -ENOMEM;
+	for (unsigned i = 0; i < b->nmeta; i++)
+		io[i] = (struct kv_io){ .write = true, .lba = b->meta_lba[i], .nblocks = 1,
+					.buf = b->meta + (size_t)i * KV_BLOCK };
+	for (unsigned i = 0; i < b->nraw; i++)
+		io[b->nmeta + i] = (struct kv_io){ .write = true, .lba = b->raw[i].lba,
+						   .nblocks = b->raw[i].nblocks, .buf = b->raw[i].buf };
+	rc = kv_dev_rw(s->dev, io, n);
+	if (!rc && s->durable)
+		rc = kv_dev_flush(s->dev);
+	__atomic_add_fetch(&s->ios, b->blocks + (s->durable ? 1 : 0), __ATOMIC_RELAXED);
+	if (io != stack)
+		free(io);
+	return rc;
+}
+
+/* Acknowledge a written batch: sync callers wake, async callbacks go to the pool. */
+static void batch_ack(struct ark_impl *s, struct kv_batch *b, int rc)
+{
+	struct kv_waiter *w = b->waiters, *next, *async_head = NULL, **async_tail = &async_head;
+
+	pthread_mutex_lock(&s->log_lock);
+	s->written_lsn = b->lsn + 1;
+	for (; w; w = next) {
+		next = w->next;
+		if (rc)
+			w->rc = rc;
+		if (w->cb) {
+			w->next = NULL;
+			*async_tail = w;
+			async_tail = &w->next;
+		} else {
+			w->done = true;
+		}
+	}
+	pthread_cond_broadcast(&s->log_cv);
+	pthread_mutex_unlock(&s->log_lock);
+	if (async_head)
+		kv_async_complete(s, async_head);
+}
+
+/*
+ * Write one batch (or checkpoint when asked). Returns false when there was
+ * nothing to do. log_lock held on entry and exit.
+ */
+static bool writer_step_locked(struct ark_impl *s)
+{
+	struct kv_batch b;
+	int rc;
+
+	if (s->ckpt_wanted && s->durable && !s->writer_err) {
+		s->ckpt_wanted = false;
+		pthread_mutex_unlock(&s->log_lock);
+		rc = kv_checkpoint(s);
+		pthread_mutex_lock(&s->log_lock);
+		if (rc && !s->writer_err) {
+			kv_msg("arkdb: checkpoint failed: %s; the store is read-only", strerror(-rc));
+			s->writer_err = rc;
+		}
+		return true;
+	}
+	if (!s->open.nrec)
+		return false;
+	rc = seal_locked(s, &b);
+	if (rc) {
+		/* No block for the next batch: fail this batch's operations. */
+		s->writer_err = rc;
+		return true;
+	}
+	pthread_mutex_unlock(&s->log_lock);
+	rc = kv_write_sealed(s, &b);
+	pthread_mutex_lock(&s->log_lock);
+	return true;
+}
+
+/* Write, acknowledge and free a sealed batch (the checkpoint uses it too). */
+int kv_write_sealed(struct ark_impl *s, struct kv_batch *b)
+{
+	int rc = batch_write(s, b);
+
+	if (rc) {
+		kv_msg("arkdb: writing the log failed: %s; the store is read-only", strerror(-rc));
+		pthread_mutex_lock(&s->log_lock);
+		if (!s->writer_err)
+			s->writer_err = rc;
+		pthread_mutex_unlock(&s->log_lock);
+	}
+	batch_ack(s, b, rc);
+	pthread_mutex_lock(&s->log_lock);
+	s->log_bytes += b->blocks * KV_BLOCK;
+	if (s->durable && s->log_bytes >= KV_CKPT_LOG_BYTES)
+		s->ckpt_wanted = true;
+	pthread_mutex_unlock(&s->log_lock);
+	batch_free(b);
+	reap_dead_segments(s);
+	return rc;
+}
+
+static void *writer_main(void *arg)
+{
+	struct ark_impl *s = arg;
+
+	pthread_mutex_lock(&s->log_lock);
+	for (;;) {
+		if (writer_step_locked(s))
+			continue;
+		if (s->writer_stop)
+			break;
+		pthread_cond_wait(&s->log_cv, &s->log_lock);
+	}
+	pthread_mutex_unlock(&s->log_lock);
+	return NULL;
+}
+
+/* kv_seal_open_locked() - seal the open batch when it has records (checkpoint). */
+int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed)
+{
+	*sealed = false;
+	if (!s->open.nrec)
+		return 0;
+	int rc = seal_locked(s, out);
+	if (!rc)
+		*sealed = true;
+	return rc;
+}
+
+/* Start the log at the reserved block @lba (format or recovery). */
+int kv_log_start(struct ark_impl *s)
+{
+	int rc;
+
+	s->open.wtail = &s->open.waiters;
+	s->open.lsn = s->next_lsn++;
+	s->written_lsn = s->open.lsn;
+	if (s->readonly)
+		return 0;
+	rc = pthread_create(&s->writer, NULL, writer_main, s);
+	if (rc)
+		return -rc;
+	s->writer_running = true;
+	return 0;
+}
+
+/* Stop the writer after it has written everything appended so far. */
+void kv_log_stop(struct ark_impl *s)
+{
+	if (s->writer_running) {
+		pthread_mutex_lock(&s->log_lock);
+		s->writer_stop = true;
+		pthread_cond_broadcast(&s->log_cv);
+		pthread_mutex_unlock(&s->log_lock);
+		pthread_join(s->writer, NULL);
+		s->writer_running = false;
+	}
+}
+
+/* Free the open batch's buffers (the store is closing). */
+void kv_log_free(struct ark_impl *s)
+{
+	batch_free(&s->open);
+}
+
+void kv_waiter_wait(struct ark_impl *s, struct kv_waiter *w)
+{
+	pthread_mutex_lock(&s->log_lock);
+	while (!w->done)
+		pthread_cond_wait(&s->log_cv, &s->log_lock);
+	pthread_mutex_unlock(&s->log_lock);
+}
+
+/* Wait until batch @lsn is on the LUN (a get of a key just set). */
+void kv_wait_written(struct ark_impl *s, uint64_t lsn)
+{
+	pthread_mutex_lock(&s->log_lock);
+	while (lsn >= s->written_lsn && !s->writer_err && s->writer_running)
+		pthread_cond_wait(&s->log_cv, &s->log_lock);
+	pthread_mutex_unlock(&s->log_lock);
+}
+
+/* ---- reading values ----------------------------------------------------------- */
+
+/*
+ * kv_read_value() - the whole value of an entry whose location is @loc
+ * (a copy the caller made under the shard lock) into @out (@vlen bytes),
+ * checked against its block's or record's checksum. -EIO, with a message
+ * naming the block, when it does not match.
+ */
+int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
+		  uint64_t vlen, uint8_t *out)
+{
+	int rc;
+
+	if (!loc->npieces) {
+		uint8_t *blk = kv_blk_alloc(1);
+		if (!blk)
+			return -ENOMEM;
+		rc = kv_dev_read(s->dev, loc->lba, 1, blk);
+		__atomic_add_fetch(&s->ios, 1, __ATOMIC_RELAXED);
+		if (!rc && kv_blk_check(s, blk, KV_MAGIC_META)) {
+			kv_msg("arkdb: meta block %llu is damaged (checksum); key of %u bytes unreadable",
+			       (unsigned long long)loc->lba, klen);
+			rc = -EIO;
+		}
+		if (!rc) {
+			if ((uint64_t)loc->off + vlen > KV_BLOCK)
+				rc = -EIO;
+			else
+				memcpy(out, blk + loc->off, vlen);
+		}
+		free(blk);
+		return rc;
+	}
+	uint64_t total = 0;
+	for (unsigned i = 0; i < loc->npieces; i++)
+		total += loc->pieces[i].nblocks;
+	uint8_t *buf = kv_blk_alloc(total);
+	if (!buf)
+		return -ENOMEM;
+	struct kv_io stack[8];
+	struct kv_io *io = loc->npieces <= 8 ? stack : calloc(loc->npieces, sizeof(*io));
+	if (!io) {
+		free(buf);
+		return -ENOMEM;
+	}
+	uint64_t off = 0;
+	for (unsigned i = 0; i < loc->npieces; i++) {
+		io[i] = (struct kv_io){ .write = false, .lba = loc->pieces[i].lba,
+					.nblocks = loc->pieces[i].nblocks, .buf = buf + off * KV_BLOCK };
+		off += loc->pieces[i].nblocks;
+	}
+	rc = kv_dev_rw(s->dev, io, loc->npieces);
+	__atomic_add_fetch(&s->ios, total, __ATOMIC_RELAXED);
+	if (io != stack)
+		free(io);
+	if (!rc) {
+		uint64_t koff = loc->key_raw ? klen : 0;
+		uint32_t crc = kv_crc32c(0, key, klen);
+		crc = kv_crc32c(crc, buf + koff, vlen);
+		if (crc != loc->dcrc || (loc->key_raw && memcmp(buf, key, klen))) {
+			kv_msg("arkdb: value in blocks %llu.. (%u runs) is damaged (checksum); key of %u bytes unreadable",
+			       (unsigned long long)loc->pieces[0].lba, loc->npieces, klen);
+			rc = -EIO;
+		} else {
+			memcpy(out, buf + koff, vlen);
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* Count a reader of the segments of @l in (@delta 1) or out (-1): a
+ * segment with readers is not reused. */
+void kv_seg_readers(struct ark_impl *s, const struct kv_loc *l, int delta)
+{
+	if (!l->npieces) {
+		__atomic_add_fetch(&kv_seg(s, lba_seg(s, l->lba))->readers, (uint32_t)delta,
+				   __ATOMIC_ACQ_REL);
+		return;
+	}
+	for (unsigned i = 0; i < l->npieces; i++) {
+		__atomic_add_fetch(&kv_seg(s, lba_seg(s, l->pieces[i].lba))->readers, (uint32_t)delta,
+				   __ATOMIC_ACQ_REL);
+	}
+}
+
+/* The segment table: room for @max_segs (what the LUN could ever hold),
+ * tables allocated for the first @nsegs. */
+int kv_segs_init(struct ark_impl *s, uint64_t nsegs, uint64_t max_segs)
+{
+	s->segtab_n = (max_segs + KV_SEGS_PER_TAB - 1) / KV_SEGS_PER_TAB;
+	if (!s->segtab_n)
+		s->segtab_n = 1;
+	s->segtab = calloc(s->segtab_n, sizeof(*s->segtab));
+	if (!s->segtab)
+		return -ENOMEM;
+	s->nsegs = 0;
+	s->nfree = 0;
+	return kv_segs_extend_locked(s, nsegs);
+}
+
+int kv_segs_extend_locked(struct ark_impl *s, uint64_t nsegs)
+{
+	if (nsegs > s->segtab_n * KV_SEGS_PER_TAB)
+		nsegs = s->segtab_n * KV_SEGS_PER_TAB;
+	for (uint64_t t = 0; t * KV_SEGS_PER_TAB < nsegs; t++) {
+		if (s->segtab[t])
+			continue;
+		s->segtab[t] = calloc(KV_SEGS_PER_TAB, sizeof(struct kv_seg));
+		if (!s->segtab[t])
+			return -ENOMEM;
+	}
+	if (nsegs > s->nsegs) {
+		s->nfree += nsegs - s->nsegs;
+		s->nsegs = nsegs;
+	}
+	return 0;
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * backend_fault.c - the fault wrapper's write cache: spec parsing, writes
+ * then a flush then more writes and a power cut (all: exactly the flushed
+ * data remains; random: every block is either its flushed or its newest
+ * contents, and a seed repeats itself), multi-block writes over journaled
+ * and fresh blocks, zeroing and discard, asynchronous writes on an io_uring
+ * engine, a journal left by a SIGKILLed writer (kept, first touch still
+ * counts across opens), a torn last record, and read-only opens.
+ */
+#include "t_util.h"
+#include "backend/backend.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BS    4096u
+#define NBLK  2048u   /* 8 MiB */
+
+static char g_spec[4200];
+static char g_journal[4200];
+static const char *g_file;
+
+static struct backend *open_spec(const char *name)
+{
+	struct be_spec s;
+	struct backend *be = NULL;
+
+	T_EQ(be_parse_spec(name, &s), 0);
+	T_EQ(be_open(&s, &be), 0);
+	T_ASSERT(be);
+	return be;
+}
+
+/* A fresh zeroed 8 MiB LUN file, no journal; g_spec wraps it. */
+static void fresh(void)
+{
+	g_file = t_path("fault_lun");
+	unlink(g_file);
+	snprintf(g_journal, sizeof(g_journal), "%s.wcache", g_file);
+	unlink(g_journal);
+	snprintf(g_spec, sizeof(g_spec), "fault:file:%s?size=8M", g_file);
+}
+
+static void *blocks(size_t n)
+{
+	void *p = NULL;
+
+	T_ASSERT(posix_memalign(&p, BS, n * BS) == 0);
+	memset(p, 0, n * BS);
+	return p;
+}
+
+static void put(struct backend *be, uint64_t lba, uint32_t n, uint64_t seed)
+{
+	uint8_t *b = blocks(n);
+
+	t_pattern_fill(b, (size_t)n * BS, seed, lba);
+	T_EQ(be_write_sync(be, lba, n, b), 0);
+	free(b);
+}
+
+/* Block @lba holds pattern @seed (0: zeroes). */
+static bool holds(struct backend *be, uint64_t lba, uint64_t seed)
+{
+	uint8_t *b = blocks(1), *z = blocks(1);
+	bool ok;
+
+	T_EQ(be_read_sync(be, lba, 1, b), 0);
+	ok = seed ? t_pattern_check(b, BS, seed, lba) == 0 : memcmp(b, z, BS) == 0;
+	free(b);
+	free(z);
+	return ok;
+}
+
+static off_t journal_size(void)
+{
+	struct stat st;
+
+	return stat(g_journal, &st) ? -1 : st.st_size;
+}
+
+static void parse(void)
+{
+	struct be_spec s;
+
+	T_EQ(be_parse_spec("fault:ram:1G", &s), 0);
+	T_ASSERT(s.fault.on && s.fault.wcache && !s.fault.journal[0]);
+	T_EQ(strcmp(s.kind, "ram"), 0);
+	T_EQ(s.size, 1ull << 30);
+	T_EQ(be_parse_spec("fault[wcache,journal=/tmp/j.x]:file:/tmp/l.img?size=1G&ro", &s), 0);
+	T_ASSERT(s.fault.on && s.fault.wcache && s.readonly && s.create);
+	T_EQ(strcmp(s.fault.journal, "/tmp/j.x"), 0);
+	T_EQ(strcmp(s.path, "/tmp/l.img"), 0);
+	T_EQ(be_parse_spec("fault[journal=/j]:/some/path", &s), 0);
+	T_ASSERT(s.fault.wcache);   /* no fault named: the write cache */
+	T_EQ(strcmp(s.kind, "file"), 0);
+	T_EQ(strcmp(s.path, "/some/path"), 0);
+	T_EQ(be_parse_spec("ram:1G", &s), 0);
+	T_ASSERT(!s.fault.on);
+	T_EQ(be_parse_spec("fault:", &s), -EINVAL);
+	T_EQ(be_parse_spec("fault[wcache]", &s), -EINVAL);
+	T_EQ(be_parse_spec("fault[bogus]:ram:1G", &s), -EINVAL);
+	T_EQ(be_parse_spec("fault[journal=]:ram:1G", &s), -EINVAL);
+	T_EQ(be_parse_spec("fault[wcache:ram:1G", &s), -EINVAL);
+	T_EQ(be_parse_spec("fault:fault:ram:1G", &s), -EINVAL);
+	T_EQ(be_parse_spec("fault:ram:0", &s), -EINVAL);
+}
+
+/* Write, flush, write again, cut: the flushed data and nothing newer. */
+static void cut_all(void)
+{
+	struct backend *be;
+
+	fresh();
+	be = open_spec(g_spec);
+	put(be, 10, 4, 1);                 /* 10..13 = 1 */
+	T_EQ(be_flush_sync(be), 0);
+	T_EQ(journal_size(), 0);
+	put(be, 12, 4, 2);                 /* 12..15 = 2: 12, 13 journaled with 1 */
+	put(be, 13, 1, 3);                 /* already journaled: no new record */
+	put(be, 100, 300, 4);              /* more than one record's worth */
+	T_EQ(be_zero_sync(be, 11, 1), 0);
+	T_EQ(be->ops->io_sync(be, BE_OP_DISCARD, 10, 1, NULL), 0);
+	T_ASSERT(journal_size() > 0);
+	T_ASSERT(holds(be, 13, 3) && holds(be, 10, 0));
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), 2 + 2 + 300 + 2);
+	T_EQ(journal_size(), 0);
+	for (uint64_t l = 10; l < 14; l++)
+		T_ASSERT(holds(be, l, 1));
+	T_ASSERT(holds(be, 14, 0) && holds(be, 15, 0) && holds(be, 100, 0) && holds(be, 399, 0));
+	/* A cut with nothing journaled changes nothing. */
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), 0);
+	T_ASSERT(holds(be, 12, 1));
+	be_close(be);
+	unlink(g_file);
+	unlink(g_journal);
+}
+
+/* Random: each block is old or new; the same seed gives the same result. */
+static uint64_t cut_random_once(uint64_t seed, uint8_t *kept)
+{
+	struct backend *be;
+	int64_t n;
+	uint64_t lost = 0;
+
+	fresh();
+	be = open_spec(g_spec);
+	put(be, 0, 64, 1);
+	T_EQ(be_flush_sync(be), 0);
+	put(be, 0, 64, 2);
+	n = be_fault_powercut(be, BE_CUT_RANDOM, seed);
+	T_ASSERT(n > 0 && n < 64);    /* 2^-64 odds of a false failure */
+	for (uint64_t l = 0; l < 64; l++) {
+		bool old = holds(be, l, 1);
+
+		T_ASSERT(old || holds(be, l, 2));
+		kept[l] = !old;
+		lost += old;
+	}
+	T_EQ(lost, n);
+	be_close(be);
+	unlink(g_file);
+	unlink(g_journal);
+	return lost;
+}
+
+static void cut_random(void)
+{
+	uint8_t a[64], b[64];
+
+	cut_random_once(42, a);
+	cut_random_once(42, b);
+	T_EQ(memcmp(a, b, sizeof(a)), 0);
+	cut_random_once(43, b);
+	T_ASSERT(memcmp(a, b, sizeof(a)) != 0);
+}
+
+static void on_done(struct be_io *io, int res)
+{
+	int *r = io->cb_arg;
+
+	*r = res;
+}
+
+/* Writes and a flush submitted on an engine (io_uring when available). */
+static void async_engine(void)
+{
+	struct be_engine *eng;
+	struct backend *be;
+	struct be_io io[8];
+	int res[8];
+	uint8_t *b = blocks(8);
+
+	fresh();
+	be = open_spec(g_spec);
+	T_EQ(be_engine_create(&eng, 8), 0);
+	put(be, 0, 8, 1);
+	T_EQ(be_flush_sync(be), 0);
+	t_pattern_fill(b, 8 * BS, 2, 0);
+	for (int i = 0; i < 8; i++) {
+		io[i] = (struct be_io){ .op = BE_OP_WRITE, .lba = (uint64_t)i, .nblocks = 1,
+					.buf = b + (size_t)i * BS, .cb = on_done,
+					.cb_arg = &res[i] };
+		res[i] = 1;
+		T_EQ(be->ops->submit(be, eng, &io[i]), 0);
+		if (i == 3) {
+			/* Half written and flushed: those stay. */
+			while (be_engine_inflight(eng)) {
+				T_ASSERT(be_engine_wait(eng, 100000) >= 0);
+				T_ASSERT(be_engine_poll(eng, 0) >= 0);
+			}
+			io[7] = (struct be_io){ .op = BE_OP_FLUSH, .cb = on_done, .cb_arg = &res[7] };
+			res[7] = 1;
+			T_EQ(be->ops->submit(be, eng, &io[7]), 0);
+			while (be_engine_inflight(eng) || res[7] == 1) {
+				T_ASSERT(be_engine_wait(eng, 100000) >= 0);
+				T_ASSERT(be_engine_poll(eng, 0) >= 0);
+			}
+			T_EQ(res[7], 0);
+		}
+		if (i == 6)
+			break;
+	}
+	while (be_engine_inflight(eng)) {
+		T_ASSERT(be_engine_wait(eng, 100000) >= 0);
+		T_ASSERT(be_engine_poll(eng, 0) >= 0);
+	}
+	for (int i = 0; i < 7; i++)
+		T_EQ(res[i], 0);
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), 3);
+	for (uint64_t l = 0; l < 4; l++)
+		T_ASSERT(holds(be, l, 2));
+	for (uint64_t l = 4; l < 7; l++)
+		T_ASSERT(holds(be, l, 1));
+	T_ASSERT(holds(be, 7, 1));
+	be_engine_destroy(eng);
+	be_close(be);
+	free(b);
+	unlink(g_file);
+	unlink(g_journal);
+}
+
+/*
+ * A writer killed with SIGKILL leaves its journal; a later opener keeps it
+ * (first touch still counts: its own write to a journaled block adds no
+ * record) and the cut brings back what the writer had flushed.
+ */
+static void killed_writer(void)
+{
+	int pfd[2];
+	pid_t pid;
+	char c;
+	struct backend *be;
+
+	fresh();
+	T_EQ(pipe(pfd), 0);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		be = open_spec(g_spec);
+		put(be, 5, 3, 1);
+		T_EQ(be_flush_sync(be), 0);
+		put(be, 5, 3, 2);
+		put(be, 50, 2, 2);
+		T_EQ(write(pfd[1], "x", 1), 1);
+		pause();
+		_exit(T_FAIL);
+	}
+	close(pfd[1]);
+	T_EQ(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	kill(pid, SIGKILL);
+	T_EQ(waitpid(pid, NULL, 0), pid);
+
+	T_ASSERT(journal_size() > 0);
+	be = open_spec(g_spec);
+	T_ASSERT(holds(be, 5, 2));
+	put(be, 5, 1, 3);                 /* journaled by the writer: stays as it was */
+	put(be, 60, 1, 3);                /* new: journaled now */
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), 3 + 2 + 1);
+	for (uint64_t l = 5; l < 8; l++)
+		T_ASSERT(holds(be, l, 1));
+	T_ASSERT(holds(be, 50, 0) && holds(be, 51, 0) && holds(be, 60, 0));
+	be_close(be);
+	unlink(g_file);
+	unlink(g_journal);
+}
+
+/* A torn last record (a writer killed while appending) is ignored and overwritten. */
+static void torn_tail(void)
+{
+	struct backend *be;
+	char junk[100];
+	int fd;
+
+	fresh();
+	be = open_spec(g_spec);
+	put(be, 1, 1, 1);
+	T_EQ(be_flush_sync(be), 0);
+	put(be, 1, 1, 2);
+	be_close(be);
+	memset(junk, 0x5a, sizeof(junk));
+	fd = open(g_journal, O_WRONLY | O_APPEND);
+	T_ASSERT(fd >= 0);
+	T_EQ(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+
+	be = open_spec(g_spec);
+	put(be, 2, 1, 2);
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), 2);
+	T_ASSERT(holds(be, 1, 1) && holds(be, 2, 0));
+	be_close(be);
+	unlink(g_file);
+	unlink(g_journal);
+}
+
+/* Read-only opens journal nothing and cannot cut; memory LUNs cut in-process. */
+static void readonly_and_ram(void)
+{
+	struct backend *be;
+	char spec[4300];
+
+	fresh();
+	be = open_spec(g_spec);
+	be_close(be);
+	unlink(g_journal);
+	snprintf(spec, sizeof(spec), "fault:file:%s?ro", g_file);
+	be = open_spec(spec);
+	T_EQ(journal_size(), -1);
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), -EINVAL);
+	be_close(be);
+	unlink(g_file);
+
+	be = open_spec("fault:ram:8M");
+	put(be, 3, 1, 1);
+	T_EQ(be_flush_sync(be), 0);
+	put(be, 3, 2, 2);
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), 2);
+	T_ASSERT(holds(be, 3, 1) && holds(be, 4, 0));
+	be_close(be);
+
+	be = open_spec("ram:8M");
+	T_EQ(be_fault_powercut(be, BE_CUT_ALL, 0), -EINVAL);   /* not a fault LUN */
+	be_close(be);
+}
+
+int main(void)
+{
+	T_RUN(parse);
+	T_RUN(cut_all);
+	T_RUN(cut_random);
+	T_RUN(async_engine);
+	T_RUN(killed_writer);
+	T_RUN(torn_tail);
+	T_RUN(readonly_and_ram);
+	return T_PASS;
+}
