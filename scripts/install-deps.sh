@@ -6,9 +6,11 @@ set -euo pipefail
 # Debian package names this project builds and tests with.
 # libnbd-bin and qemu-utils: the NBD tests' clients; nbdkit and fio: the NBD
 # benchmark; jq, gnuplot-nox and valgrind: the benchmarks (bench/);
-# util-linux gives losetup.
+# util-linux gives losetup; librocksdb-dev and liblmdb-dev: the key/value
+# benchmark's peers (bench/kvpeer_rocksdb.c, bench/kvpeer_lmdb.c, built only
+# when found).
 PACKAGES=(build-essential cmake pkg-config liburing-dev libnbd-bin qemu-utils nbdkit fio
-	jq gnuplot-nox valgrind util-linux)
+	jq gnuplot-nox valgrind util-linux librocksdb-dev liblmdb-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * arkbench.c - libarkdb (arkdb.h) under set / get / mixed / del phases at a
+ * given key and value size, synchronous calls from --threads threads or
+ * --async N requests in flight per thread through the *_async_cb calls.
+ * The options, phases and output are kvbench.h's, shared with
+ * kvpeer_rocksdb and kvpeer_lmdb; bench/run-bench-kv.sh runs the three.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arkdb.h>
+
+#include "kvbench.h"
+
+#define MAX_ARKS 64
+
+struct arkb {
+	ARK *arks[MAX_ARKS];
+	unsigned n;
+};
+
+static ARK *ark_of(struct kvb *b, const void *key)
+{
+	struct arkb *a = b->priv;
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));   /* keys are >= 8 bytes, the first 8 a hash */
+	return a->arks[h % a->n];
+}
+
+static int arkb_open(struct kvb *b)
+{
+	static struct arkb a;
+	const char *p = b->o.path;
+	uint64_t flags = 0;
+
+	if (p && (!*p || !strcmp(p, "memory") || !strcmp(p, "mem")))
+		p = NULL;
+	if (b->o.persist)
+		flags |= ARK_KV_PERSIST_STORE;
+	if (b->o.vlun)
+		flags |= ARK_KV_VIRTUAL_LUN;
+	b->priv = &a;
+	for (a.n = 0; a.n < b->o.arks; a.n++) {
+		ARK *ark = NULL;
+		int rc;
+
+		if (b->o.ark_threads)
+			rc = ark_create_verbose((char *)p, &ark, ARK_VERBOSE_SIZE_DEF,
+						ARK_VERBOSE_BSIZE_DEF, ARK_VERBOSE_HASH_DEF,
+						(int)b->o.ark_threads, ARK_MAX_NASYNCS,
+						ARK_MAX_BASYNCS, flags);
+		else
+			rc = ark_create((char *)p, &ark, flags);
+		if (rc || !ark) {
+			fprintf(stderr, "arkbench: ark_create %s (ark %u of %u): %s\n",
+				p ? p : "(memory)", a.n + 1, b->o.arks, strerror(rc ? rc : EIO));
+			while (a.n)
+				ark_delete(a.arks[--a.n]);
+			return rc ? rc : EIO;
+		}
+		a.arks[a.n] = ark;
+	}
+	return 0;
+}
+
+static int arkb_close(struct kvb *b)
+{
+	struct arkb *a = b->priv;
+	int rc, first = 0;
+
+	while (a->n) {
+		rc = ark_delete(a->arks[--a->n]);
+		if (rc) {
+			fprintf(stderr, "arkbench: ark_delete: %s\n", strerror(rc));
+			first = first ? first : rc;
+		}
+	}
+	return first;
+}
+
+static int arkb_set(struct kvb *b, const void *key, uint64_t klen, const void *val, uint64_t vlen)
+{
+	int64_t res = -1;
+	int rc;
+
+	while ((rc = ark_set(ark_of(b, key), klen, (void *)key, vlen, (void *)val, &res)) == EAGAIN)
+		sched_yield();
+	if (!rc && res != (int64_t)vlen) {
+		fprintf(stderr, "arkbench: ark_set returned res %" PRId64 ", not %" PRIu64 "\n", res,
+			vlen);
+		return EPROTO;
+	}
+	return rc;
+}
+
+static int arkb_get(struct kvb *b, const void *key, uint64_t klen, void *buf, uint64_t buflen,
+		    uint64_t *vlen)
+{
+	int64_t res = -1;
+	int rc;
+
+	while ((rc = ark_get(ark_of(b, key), klen, (void *)key, buflen, buf, 0, &res)) == EAGAIN)
+		sched_yield();
+	*vlen = res < 0 ? 0 : (uint64_t)res;
+	return rc;
+}
+
+static int arkb_del(struct kvb *b, const void *key, uint64_t klen)
+{
+	int64_t res = -1;
+	int rc;
+
+	while ((rc = ark_del(ark_of(b, key), klen, (void *)key, &res)) == EAGAIN)
+		sched_yield();
+	return rc;
+}
+
+static int arkb_ios(struct kvb *b, uint64_t *ops, uint64_t *ios)
+{
+	struct arkb *a = b->priv;
+
+	*ops = *ios = 0;
+	for (unsigned i = 0; i < a->n; i++) {
+		uint64_t o = 0, io = 0;
+		int rc = ark_stats(a->arks[i], &o, &io);
+
+		if (rc)
+			return rc;
+		*ops += o;
+		*ios += io;
+	}
+	return 0;
+}
+
+/* ---- asynchronous: --async N requests in flight per thread ---- */
+
+struct aq;
+
+struct aslot {
+	struct aq *q;
+	struct aslot *next;
+	enum kvb_op op;
+	uint64_t k, t0, t1;
+	int err;
+	int64_t res;
+	uint8_t *key, *val, *buf;
+};
+
+/* Completed requests, pushed by the library's callback threads. */
+struct aq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct aslot *done;
+};
+
+static void arkb_cb(int errcode, uint64_t dt, int64_t res)
+{
+	struct aslot *s = (struct aslot *)(uintptr_t)dt;
+	struct aq *q = s->q;
+
+	s->t1 = bench_now_ns();
+	s->err = errcode;
+	s->res = res;
+	pthread_mutex_lock(&q->mu);
+	s->next = q->done;
+	q->done = s;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static int arkb_submit(struct kvb *b, struct aslot *s)
+{
+	ARK *ark = ark_of(b, s->key);
+	uint64_t dt = (uint64_t)(uintptr_t)s;
+
+	s->t0 = bench_now_ns();
+	switch (s->op) {
+	case KVB_SET:
+		return ark_set_async_cb(ark, b->o.ksize, s->key, b->o.vsize, s->val, arkb_cb, dt);
+	case KVB_GET:
+		return ark_get_async_cb(ark, b->o.ksize, s->key, b->o.vsize, s->buf, 0, arkb_cb, dt);
+	case KVB_DEL:
+		return ark_del_async_cb(ark, b->o.ksize, s->key, arkb_cb, dt);
+	}
+	return EINVAL;
+}
+
+static int arkb_run_async(struct kvb *b, struct kvb_thread *t)
+{
+	unsigned depth = b->o.depth, inflight = 0;
+	struct aq q = { .done = NULL };
+	struct aslot *slots = calloc(depth, sizeof(*slots)), *free_list = NULL, *pending = NULL;
+	bool stop = false;
+	int rc = 0;
+
+	pthread_mutex_init(&q.mu, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	if (!slots)
+		return ENOMEM;
+	for (unsigned i = 0; i < depth; i++) {
+		struct aslot *s = &slots[i];
+
+		s->q = &q;
+		s->key = malloc(b->o.ksize);
+		s->val = malloc(b->o.vsize);
+		s->buf = malloc(b->o.vsize);
+		if (!s->key || !s->val || !s->buf) {
+			rc = ENOMEM;
+			stop = true;
+		}
+		s->next = free_list;
+		free_list = s;
+	}
+	for (;;) {
+		struct aslot *done;
+
+		/* fill the window */
+		while (!stop && inflight < depth) {
+			struct aslot *s = pending;
+			int src;
+
+			if (!s) {
+				enum kvb_op op;
+				uint64_t k;
+
+				if (!kvb_next(t, &op, &k, bench_now_ns())) {
+					stop = true;
+					break;
+				}
+				s = free_list;
+				free_list = s->next;
+				s->op = op;
+				s->k = k;
+				kvb_key(b, k, s->key);
+				if (op == KVB_SET)
+					kvb_value(b, k, s->val);
+			}
+			src = arkb_submit(b, s);
+			if (src == EAGAIN) {     /* the ark's queue is full: retry later */
+				pending = s;
+				break;
+			}
+			pending = NULL;
+			if (src) {
+				fprintf(stderr, "arkbench: async submit: %s\n", strerror(src));
+				rc = src;
+				stop = true;
+				s->next = free_list;
+				free_list = s;
+				break;
+			}
+			inflight++;
+		}
+		if (!inflight) {
+			if (pending && !stop) {
+				sched_yield();
+				continue;
+			}
+			if (stop || !pending)
+				break;
+		}
+		/* harvest */
+		pthread_mutex_lock(&q.mu);
+		while (!q.done)
+			pthread_cond_wait(&q.cv, &q.mu);
+		done = q.done;
+		q.done = NULL;
+		pthread_mutex_unlock(&q.mu);
+		while (done) {
+			struct aslot *s = done;
+			int err = s->err;
+
+			done = s->next;
+			inflight--;
+			if (!err && s->op == KVB_SET && s->res != (int64_t)b->o.vsize) {
+				fprintf(stderr, "arkbench: ark_set_async_cb res %" PRId64 ", not %" PRIu64
+					"\n", s->res, b->o.vsize);
+				err = EPROTO;
+			}
+			if (!rc && kvb_done(t, s->op, s->k, err, s->buf,
+					    s->res < 0 ? 0 : (uint64_t)s->res, s->t1 - s->t0)) {
+				rc = t->rc;
+				stop = true;
+			}
+			s->next = free_list;
+			free_list = s;
+		}
+		if (stop && pending) {   /* claimed but never accepted: it counts as not done */
+			pending->next = free_list;
+			free_list = pending;
+			pending = NULL;
+			if (!rc)
+				rc = EAGAIN;
+			fprintf(stderr, "arkbench: a request stayed refused with EAGAIN\n");
+		}
+	}
+	for (unsigned i = 0; i < depth; i++) {
+		free(slots[i].key);
+		free(slots[i].val);
+		free(slots[i].buf);
+	}
+	free(slots);
+	pthread_mutex_destroy(&q.mu);
+	pthread_cond_destroy(&q.cv);
+	return rc;
+}
+
+static const struct kv_engine ark_engine = {
+	.name = "ark",
+	.prog = "arkbench",
+	.path_help = "the store: memory (default), ram:SIZE, file:/p?size=4G, a LUN",
+	.extra_help = "  -a, --arks N        N arks on the path, keys spread by hash (default 1)\n"
+		      "      --vlun          ARK_KV_VIRTUAL_LUN (each ark in a vLUN)\n"
+		      "      --ark-threads N ark_create_verbose with N library threads\n"
+		      "                      (default: ark_create's)\n"
+		      "\nios= and io_s= are ark_stats' block I/Os during the phase.\n",
+	.has_async = true,
+	.open = arkb_open,
+	.set = arkb_set,
+	.get = arkb_get,
+	.del = arkb_del,
+	.close = arkb_close,
+	.ios = arkb_ios,
+	.run_async = arkb_run_async,
+};
+
+int main(int argc, char **argv)
+{
+	return kvb_main(&ark_engine, argc, argv);
+}
