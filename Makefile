@@ -60,6 +60,9 @@ soak: build
 			grep -E '^(-- |[0-9]+ iterations|hostile|victim|[0-9]+ s,)|failed|mismatch|SKIP'; \
 		rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || [ $$rc = 77 ] || exit 1; \
 	done
+	@echo "== tests/kv-crash (soak: 300 kill / power-cut rounds)"
+	@cd $(BUILD) && CXLFLASH_SOAK=1 CXLFLASH_TEST_DIR=$$PWD/testdata ./tests/kv-crash 2>&1 | \
+		grep -E 'rounds passed|round [0-9]+:|failed'; exit $${PIPESTATUS[0]}
 
 # Benchmarks (bench/run-bench.sh --help): the full run takes minutes and
 # prints the tables; the smoke takes seconds and checks only that it ran.
