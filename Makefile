@@ -7,7 +7,8 @@ JOBS       ?= $(shell nproc)
 SHELL      := /bin/bash
 CMAKE_FLAGS ?= $(if $(CI),-DCXLFLASH_WERROR=ON,)
 
-.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke clean
+.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke \
+	bench-kv bench-kv-quick clean
 
 all: build
 
@@ -71,6 +72,14 @@ bench: build
 
 bench-smoke: build
 	@bench/run-bench.sh --build $(BUILD) --smoke --out $(BUILD)/bench-smoke
+
+# The key/value stores (bench/run-bench-kv.sh --help): libarkdb against
+# RocksDB and LMDB; about 10 minutes, or under a minute with bench-kv-quick.
+bench-kv: build
+	@bench/run-bench-kv.sh --build $(BUILD)
+
+bench-kv-quick: build
+	@bench/run-bench-kv.sh --build $(BUILD) --quick --out $(BUILD)/bench-kv-quick
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
