@@ -92,6 +92,8 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 		if ((flags & ARK_KV_PERSIST_LOAD) && (rc = kv_checkpoint(s)))
 			goto fail;
 		rc = kv_log_start(s);
+		if (!rc)
+			rc = kv_cleaner_start(s);
 		if (rc)
 			goto fail;
 	}
@@ -101,6 +103,7 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 	*ark = (ARK *)s;
 	return 0;
 fail:
+	kv_cleaner_stop(s);
 	kv_log_stop(s);
 	kv_dev_close(s->dev);
 	ark_free(s);
@@ -123,6 +126,7 @@ int ark_delete(ARK *ark)
 		return EINVAL;
 	kv_async_stop(s);
 	if (!s->memory) {
+		kv_cleaner_stop(s);
 		kv_log_stop(s);
 		/* A last checkpoint makes the next open quick. */
 		if (s->durable && !s->readonly && !s->writer_err)

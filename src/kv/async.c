@@ -50,7 +50,8 @@ static void finish(struct ark_impl *s, struct kv_waiter *w)
 	r->next = a->free_list;
 	a->free_list = r;
 	a->busy--;
-	pthread_cond_broadcast(&a->cv);
+	if (a->stop && !a->busy)
+		pthread_cond_broadcast(&a->cv);   /* the pool may end */
 	pthread_mutex_unlock(&a->lock);
 }
 

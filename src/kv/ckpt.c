@@ -345,6 +345,9 @@ int kv_checkpoint(struct ark_impl *s)
 	s->ckpt_segs = segs;
 	s->ckpt_segs_n = nsegs_ck;
 	segs = NULL;
+	pthread_mutex_lock(&s->log_lock);
+	pthread_cond_broadcast(&s->log_cv);   /* space came back */
+	pthread_mutex_unlock(&s->log_lock);
 out:
 	pthread_mutex_unlock(&s->ckpt_lock);
 	free(segs);

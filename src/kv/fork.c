@@ -23,6 +23,7 @@ static void child_reset(struct ark_impl *s)
 	pthread_cond_init(&s->log_cv, NULL);
 	s->readonly = true;
 	s->writer_running = false;
+	s->cleaner_running = false;
 	s->async = NULL;   /* the parent's pool (its memory stays, unused) */
 }
 

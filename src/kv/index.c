@@ -59,6 +59,7 @@ int kv_index_init(struct ark_impl *s, uint64_t hcount)
 	for (int i = 0; i < KV_NSHARDS; i++) {
 		struct kv_shard *sh = &s->shards[i];
 		pthread_mutex_init(&sh->lock, NULL);
+		sh->index_bytes = &s->index_bytes;
 		sh->nbuckets = per;
 		sh->buckets = calloc(per, sizeof(*sh->buckets));
 		if (!sh->buckets)
@@ -159,6 +160,7 @@ void kv_insert_locked(struct kv_shard *sh, struct kv_ent *e)
 	e->next = *slot;
 	*slot = e;
 	sh->count++;
+	__atomic_add_fetch(sh->index_bytes, sizeof(struct kv_ckpt_ent) + e->klen + 16, __ATOMIC_RELAXED);
 }
 
 void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e)
@@ -169,6 +171,8 @@ void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e)
 		if (*pp == e) {
 			*pp = e->next;
 			sh->count--;
+			__atomic_sub_fetch(sh->index_bytes, sizeof(struct kv_ckpt_ent) + e->klen + 16,
+					   __ATOMIC_RELAXED);
 			return;
 		}
 	}

@@ -66,6 +66,7 @@ struct kv_shard {
 	uint64_t nbuckets;     /* a power of two */
 	uint64_t count;
 	uint64_t key_bytes;    /* keys + values, for ark_actual */
+	uint64_t *index_bytes; /* the store's estimate of its checkpoint size (atomic) */
 };
 
 /* A pending acknowledgement: a sync caller or an async callback. */
@@ -166,6 +167,16 @@ struct ark_impl {
 	uint32_t *ckpt_segs;
 	pthread_mutex_t ckpt_lock;   /* one checkpoint at a time */
 
+	/* Cleaner (gc.c); its flags are under log_lock */
+	pthread_t cleaner;
+	bool cleaner_running;
+	bool cleaner_stop;
+	bool clean_wanted;
+	bool gc_progress;            /* the last pass moved something */
+	pthread_cond_t cleaner_cv;
+	uint64_t gc_passes, gc_moved;
+	uint64_t index_bytes;        /* checkpoint size estimate (atomic) */
+
 	/* Async requests */
 	struct kv_async *async;
 
@@ -232,7 +243,11 @@ void kv_log_free(struct ark_impl *s);
 /* kv_log_set_locked() - append a SET (or, with @val NULL and del, a DEL) of
  * @e's key; update @e's location. Shard lock held. */
 int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e,
-			 const void *val, uint64_t vlen, struct kv_waiter *w);
+			 const void *val, uint64_t vlen, struct kv_waiter *w, bool gc);
+/* kv_log_reserve() - wait (without locks) until the log has room for a set
+ * of @klen/@vlen (@set) or a delete, letting the cleaner and checkpoints
+ * free space. 0 or -ENOSPC. */
+int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set);
 void kv_waiter_wait(struct ark_impl *s, struct kv_waiter *w);
 int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed);
 int kv_write_sealed(struct ark_impl *s, struct kv_batch *b);
@@ -264,6 +279,11 @@ void kv_blk_seal(struct ark_impl *s, void *blk, uint32_t magic, uint16_t used, u
 int kv_blk_check(struct ark_impl *s, const void *blk, uint32_t magic);
 int kv_blk_check_seed(const void *blk, uint32_t seed, uint32_t magic);
 int kv_layout(struct ark_impl *s);
+
+/* ---- gc.c ------------------------------------------------------------------- */
+int kv_cleaner_start(struct ark_impl *s);
+void kv_cleaner_stop(struct ark_impl *s);
+void kv_cleaner_kick_locked(struct ark_impl *s);
 
 /* ---- ops.c: the operations, shared by the sync and async calls --------------- */
 int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen, const void *val,

@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static inline uint64_t seg_first_lba(struct ark_impl *s, uint64_t seg)
 {
@@ -335,8 +336,76 @@ static uint8_t *meta_cur(struct kv_batch *b)
 
 #define KV_MAX_PIECES ((KV_PAYLOAD - sizeof(struct kv_rec) - KV_KEY_INLINE_MAX) / sizeof(struct kv_piece))
 
+/* Blocks user sets leave free: for deletes, the cleaner's moves and the
+ * next checkpoint (twice the index's estimated size). */
+static uint64_t reserve_blocks(struct ark_impl *s)
+{
+	uint64_t n = (uint64_t)KV_RESERVE_SEGS * s->seg_blocks;
+
+	if (s->durable)
+		n += 2 * (__atomic_load_n(&s->index_bytes, __ATOMIC_RELAXED) / KV_PAYLOAD + 1);
+	return n;
+}
+
+/* Blocks a record needs in the log, and whether it may use the reserve. */
+static uint64_t need_blocks(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set, bool gc)
+{
+	uint64_t raw = (klen > KV_KEY_INLINE_MAX ? klen : 0) +
+		       (set && vlen > KV_VAL_INLINE_MAX ? vlen : 0);
+	uint64_t n = (raw + KV_BLOCK - 1) / KV_BLOCK + 2;
+
+	return set && !gc ? n + reserve_blocks(s) : n;
+}
+
+int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
+{
+	uint64_t need = need_blocks(s, klen, vlen, set, false);
+	uint64_t passes = 0;
+	int rc = 0;
+
+	if (kv_dev_is_vlun(s->dev))
+		return 0;   /* it grows */
+	pthread_mutex_lock(&s->log_lock);
+	for (int waited = 0; free_blocks_locked(s) < need; waited++) {
+		if (s->writer_err) {
+			rc = s->writer_err;
+			break;
+		}
+		/* Give up once a cleaner pass found nothing to move and no
+		 * checkpoint can free anything more. */
+		pthread_mutex_lock(&s->seg_lock);
+		uint64_t pending = s->npending;
+		pthread_mutex_unlock(&s->seg_lock);
+		if (waited && passes != s->gc_passes && !s->gc_progress && !pending &&
+		    !s->ckpt_wanted) {
+			rc = -ENOSPC;
+			break;
+		}
+		if (waited > 600) {   /* 60 s without enough progress */
+			rc = -ENOSPC;
+			break;
+		}
+		if (!waited)
+			passes = s->gc_passes;
+		if (pending && s->durable)
+			s->ckpt_wanted = true;
+		kv_cleaner_kick_locked(s);
+		pthread_cond_broadcast(&s->log_cv);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->log_cv, &s->log_lock, &ts);
+	}
+	pthread_mutex_unlock(&s->log_lock);
+	return rc;
+}
+
 int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e,
-			 const void *val, uint64_t vlen, struct kv_waiter *w)
+			 const void *val, uint64_t vlen, struct kv_waiter *w, bool gc)
 {
 	struct kv_batch *b = &s->open;
 	uint64_t klen = e ? e->klen : 0;
@@ -378,8 +447,9 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 		goto out;
 	}
 	/* Keep a reserve for deletes, the cleaner and checkpoints. */
-	uint64_t need = raw_blocks + 2 + (op == KV_REC_SET ? (uint64_t)KV_RESERVE_SEGS * s->seg_blocks : 0);
-	if (free_blocks_locked(s) < need && !kv_dev_is_vlun(s->dev)) {
+	if (!kv_dev_is_vlun(s->dev) &&
+	    free_blocks_locked(s) < need_blocks(s, klen, vlen, op == KV_REC_SET, gc)) {
+		kv_cleaner_kick_locked(s);
 		rc = -ENOSPC;
 		goto out;
 	}
@@ -641,13 +711,25 @@ int kv_write_sealed(struct ark_impl *s, struct kv_batch *b)
 		pthread_mutex_unlock(&s->log_lock);
 	}
 	batch_ack(s, b, rc);
-	pthread_mutex_lock(&s->log_lock);
-	s->log_bytes += b->blocks * KV_BLOCK;
-	if (s->durable && s->log_bytes >= KV_CKPT_LOG_BYTES)
-		s->ckpt_wanted = true;
-	pthread_mutex_unlock(&s->log_lock);
+	uint64_t blocks = b->blocks;
 	batch_free(b);
 	reap_dead_segments(s);
+	pthread_mutex_lock(&s->log_lock);
+	s->log_bytes += blocks * KV_BLOCK;
+	if (s->durable && s->log_bytes >= KV_CKPT_LOG_BYTES)
+		s->ckpt_wanted = true;
+	/* Free segments running low: clean, and let a checkpoint free the dead. */
+	pthread_mutex_lock(&s->seg_lock);
+	bool low = s->nfree * s->seg_blocks < 2 * reserve_blocks(s) + s->nsegs / 8 * s->seg_blocks;
+	bool pending = s->npending > 0;
+	pthread_mutex_unlock(&s->seg_lock);
+	if (low) {
+		kv_cleaner_kick_locked(s);
+		if (pending && s->durable)
+			s->ckpt_wanted = true;
+	}
+	pthread_cond_broadcast(&s->log_cv);   /* callers waiting for space look again */
+	pthread_mutex_unlock(&s->log_lock);
 	return rc;
 }
 

@@ -58,6 +58,9 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 		return 0;
 	}
 
+	rc = kv_log_reserve(s, klen, vlen, true);
+	if (rc)
+		return -rc;
 	if (!w)
 		w = &sync;
 	w->res = (int64_t)vlen;
@@ -72,7 +75,7 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 		}
 	}
 	uint64_t old_vlen = created ? 0 : e->vlen;
-	rc = kv_log_append_locked(s, KV_REC_SET, e, val, vlen, w);
+	rc = kv_log_append_locked(s, KV_REC_SET, e, val, vlen, w, false);
 	if (rc) {
 		if (created)
 			kv_ent_free(e);
@@ -201,6 +204,8 @@ int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
 
 	if (s->readonly)
 		return EROFS;
+	if (!s->memory && (rc = kv_log_reserve(s, klen, 0, false)))
+		return -rc;
 	pthread_mutex_lock(&sh->lock);
 	struct kv_ent *e = kv_find_locked(sh, h, key, klen);
 	if (!e) {
@@ -212,7 +217,7 @@ int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
 		if (!w)
 			w = &sync;
 		w->res = (int64_t)vlen;
-		rc = kv_log_append_locked(s, KV_REC_DEL, e, NULL, 0, w);
+		rc = kv_log_append_locked(s, KV_REC_DEL, e, NULL, 0, w, false);
 		if (rc) {
 			pthread_mutex_unlock(&sh->lock);
 			return -rc;
@@ -249,7 +254,7 @@ int kv_op_clear(struct ark_impl *s)
 	for (int i = 0; i < KV_NSHARDS; i++)
 		pthread_mutex_lock(&s->shards[i].lock);
 	if (!s->memory)
-		rc = kv_log_append_locked(s, KV_REC_CLEAR, NULL, NULL, 0, &sync);
+		rc = kv_log_append_locked(s, KV_REC_CLEAR, NULL, NULL, 0, &sync, false);
 	if (!rc) {
 		for (int i = 0; i < KV_NSHARDS; i++) {
 			struct kv_shard *sh = &s->shards[i];
@@ -265,6 +270,7 @@ int kv_op_clear(struct ark_impl *s)
 			}
 			sh->count = 0;
 			sh->key_bytes = 0;
+			__atomic_store_n(&s->index_bytes, 0, __ATOMIC_RELAXED);
 		}
 	}
 	for (int i = KV_NSHARDS - 1; i >= 0; i--)

@@ -138,6 +138,7 @@ static void apply_clear(struct ark_impl *s)
 		}
 		sh->count = 0;
 		sh->key_bytes = 0;
+		__atomic_store_n(&s->index_bytes, 0, __ATOMIC_RELAXED);
 	}
 }
 
