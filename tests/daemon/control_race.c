@@ -190,8 +190,11 @@ static int churn_clone(struct d_shared *sh, int k)
 	uint64_t tag = (uint64_t)getpid() << 8;
 	uint8_t *b = bt_buf(1);
 
-	if (id == NULL_CHUNK_ID || cblk_set_size(id, 1024, 0))
+	if (id == NULL_CHUNK_ID || cblk_set_size(id, 1024, 0)) {
+		fprintf(stderr, "clone churner %d: %s: %s\n", k,
+			id == NULL_CHUNK_ID ? "cblk_open" : "cblk_set_size", strerror(errno));
 		return 66;
+	}
 	t_pattern_fill(b, BLK, tag, 7);
 	if (cblk_write(id, b, 7, 1, 0) != 1)
 		return 67;

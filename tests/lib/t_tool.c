@@ -3,6 +3,7 @@
 #include "t_tool.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,16 +34,28 @@ int t_run_argv(const char *const *argv, const char *env, int flags, char *out, s
 		_exit(127);
 	}
 	close(pfd[1]);
+	/* Read everything the tool writes (a full buffer must not make it die
+	 * of SIGPIPE); keep the head, or with T_RUN_TAIL the last half buffer
+	 * or more, so a result line printed last survives any amount of output. */
+	bool full = false;
 	for (;;) {
-		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
+		char sink[4096];
+		ssize_t n = full ? read(pfd[0], sink, sizeof(sink))
+				 : read(pfd[0], out + len, outsz - 1 - len);
 
 		if (n <= 0)
 			break;
+		if (full)
+			continue;
 		len += (size_t)n;
 		if (len == outsz - 1) {
-			if (!(flags & T_RUN_TAIL))
-				break;
-			len = 0; /* keep the tail */
+			if (!(flags & T_RUN_TAIL)) {
+				full = true;
+				continue;
+			}
+			size_t keep = len / 2;
+			memmove(out, out + len - keep, keep);
+			len = keep;
 		}
 	}
 	out[len] = '\0';

@@ -7,8 +7,10 @@
 
 /* Run @argv (argv[0] a path, or looked up in PATH) with @env ("NAME=VALUE",
  * or NULL) added; its stdout (and with T_RUN_STDERR its stderr) in @out.
- * Output past @outsz ends the reading, or with T_RUN_TAIL only the tail
- * is kept. Killed after 60 s. Return: the exit status, or 128 + signal. */
+ * All output is read (the tool never dies of a full pipe); @out keeps its
+ * head, or with T_RUN_TAIL at least the last half of @outsz, so a result
+ * line printed last survives. Killed after 60 s. Return: the exit status,
+ * or 128 + signal. */
 #define T_RUN_STDERR 0x1
 #define T_RUN_TAIL   0x2
 int t_run_argv(const char *const *argv, const char *env, int flags, char *out, size_t outsz);
