@@ -20,7 +20,7 @@ void kv_msg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void ark_free(struct ark_impl *s)
+void kv_ark_free(struct ark_impl *s)
 {
 	kv_log_free(s);
 	kv_index_destroy(s);
@@ -38,6 +38,27 @@ static void ark_free(struct ark_impl *s)
 	free(s);
 }
 
+/* A store with its locks and index, nothing opened yet. */
+struct ark_impl *kv_ark_alloc(uint64_t flags, uint64_t hcount)
+{
+	struct ark_impl *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->magic = ARK_MAGIC;
+	s->flags = flags;
+	pthread_mutex_init(&s->seg_lock, NULL);
+	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->ckpt_lock, NULL);
+	pthread_cond_init(&s->log_cv, NULL);
+	s->next_lsn = 1;
+	if (kv_index_init(s, hcount)) {
+		kv_ark_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uint64_t hcount,
 		       int nthreads, int nqueue, int basyncs, uint64_t flags)
 {
@@ -52,26 +73,16 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 	if ((memory || (flags & ARK_KV_VIRTUAL_LUN)) && (flags & persist))
 		return EINVAL;   /* nothing durable to keep it on (IBM's rule) */
 	*ark = NULL;
-	s = calloc(1, sizeof(*s));
+	s = kv_ark_alloc(flags, hcount ? hcount : ARK_VERBOSE_HASH_DEF);
 	if (!s)
 		return ENOMEM;
-	s->magic = ARK_MAGIC;
-	s->flags = flags;
 	s->memory = memory;
 	s->durable = (flags & persist) != 0;
-	pthread_mutex_init(&s->seg_lock, NULL);
-	pthread_mutex_init(&s->log_lock, NULL);
-	pthread_mutex_init(&s->ckpt_lock, NULL);
-	pthread_cond_init(&s->log_cv, NULL);
-	s->next_lsn = 1;
-	rc = kv_index_init(s, hcount ? hcount : ARK_VERBOSE_HASH_DEF);
-	if (rc)
-		goto fail;
 	if (!memory) {
 		if (flags & ARK_KV_VIRTUAL_LUN && size < (256ull << 20))
 			size = 256ull << 20;   /* the master's chunk: it is taken whole anyway */
 		rc = kv_dev_open(path, flags & ARK_KV_VIRTUAL_LUN, size ? size : ARK_VERBOSE_SIZE_DEF,
-				 basyncs, s->durable, &s->dev);
+				 basyncs, false, &s->dev);
 		if (rc)
 			goto fail;
 		if (flags & ARK_KV_PERSIST_LOAD) {
@@ -106,7 +117,7 @@ fail:
 	kv_cleaner_stop(s);
 	kv_log_stop(s);
 	kv_dev_close(s->dev);
-	ark_free(s);
+	kv_ark_free(s);
 	return -rc;
 }
 
@@ -135,7 +146,7 @@ int ark_delete(ARK *ark)
 			rc = -s->writer_err;
 		kv_dev_close(s->dev);
 	}
-	ark_free(s);
+	kv_ark_free(s);
 	return rc;
 }
 

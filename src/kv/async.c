@@ -33,6 +33,8 @@ struct kv_async {
 	struct kv_areq *q_head, **q_tail;     /* to execute */
 	struct kv_waiter *done_head, **done_tail; /* to call back */
 	uint64_t busy;                        /* slots taken */
+	uint64_t qlen;                        /* requests queued, not yet taken */
+	int idle;                             /* pool threads waiting for work */
 	int nthreads;
 	pthread_t *threads;
 	bool stop;
@@ -40,19 +42,52 @@ struct kv_async {
 
 static __thread struct ark_impl *pool_of;   /* set on pool threads */
 
-static void finish(struct ark_impl *s, struct kv_waiter *w)
-{
-	struct kv_async *a = s->async;
-	struct kv_areq *r = (struct kv_areq *)w;
+#define POOL_BATCH 64   /* requests a pool thread takes at once */
 
-	w->cb(w->rc, w->dt, w->res);
+/* Slots whose callbacks ran, returned to the free list in one go. */
+struct slot_batch {
+	struct kv_areq *head;
+	uint64_t n;
+};
+
+static void release(struct kv_async *a, struct slot_batch *b)
+{
+	if (!b->n)
+		return;
 	pthread_mutex_lock(&a->lock);
-	r->next = a->free_list;
-	a->free_list = r;
-	a->busy--;
+	for (struct kv_areq *r = b->head, *n; r; r = n) {
+		n = r->next;
+		r->next = a->free_list;
+		a->free_list = r;
+	}
+	a->busy -= b->n;
 	if (a->stop && !a->busy)
 		pthread_cond_broadcast(&a->cv);   /* the pool may end */
 	pthread_mutex_unlock(&a->lock);
+	b->head = NULL;
+	b->n = 0;
+}
+
+/* Call back, then keep the slot for release(). */
+static void finish(struct kv_waiter *w, struct slot_batch *b)
+{
+	struct kv_areq *r = (struct kv_areq *)w;
+
+	w->cb(w->rc, w->dt, w->res);
+	r->next = b->head;
+	b->head = r;
+	b->n++;
+}
+
+static void finish_list(struct kv_async *a, struct kv_waiter *list)
+{
+	struct slot_batch b = { 0 };
+
+	for (struct kv_waiter *w = list, *n; w; w = n) {
+		n = w->next;
+		finish(w, &b);
+	}
+	release(a, &b);
 }
 
 void kv_async_complete(struct ark_impl *s, struct kv_waiter *list)
@@ -61,10 +96,7 @@ void kv_async_complete(struct ark_impl *s, struct kv_waiter *list)
 
 	if (pool_of == s) {
 		/* Already on a pool thread: call back here. */
-		for (struct kv_waiter *w = list, *n; w; w = n) {
-			n = w->next;
-			finish(s, w);
-		}
+		finish_list(a, list);
 		return;
 	}
 	pthread_mutex_lock(&a->lock);
@@ -74,11 +106,13 @@ void kv_async_complete(struct ark_impl *s, struct kv_waiter *list)
 		*a->done_tail = w;
 		a->done_tail = &w->next;
 	}
-	pthread_cond_broadcast(&a->cv);
+	if (a->idle)
+		pthread_cond_signal(&a->cv);   /* one thread takes the whole list */
 	pthread_mutex_unlock(&a->lock);
 }
 
-static void execute(struct ark_impl *s, struct kv_areq *r)
+/* Run one request; gets, exists and failures call back at once (into @b). */
+static void execute(struct ark_impl *s, struct kv_areq *r, struct slot_batch *b)
 {
 	struct kv_waiter *w = &r->w;
 	int64_t res = -1;
@@ -95,22 +129,22 @@ static void execute(struct ark_impl *s, struct kv_areq *r)
 		rc = kv_op_get(s, r->klen, r->key, r->vbuflen, r->vbuf, r->voff, &res);
 		w->rc = rc;
 		w->res = rc ? -1 : res;
-		finish(s, w);
+		finish(w, b);
 		return;
 	default:
 		rc = kv_op_exists(s, r->klen, r->key, &res);
 		w->rc = rc;
 		w->res = rc ? -1 : res;
-		finish(s, w);
+		finish(w, b);
 		return;
 	}
 	/* A set or del that failed before reaching the log completes now; one
 	 * that reached it completes when its batch is written (or, on a memory
-	 * store, already has). */
+	 * store, already has, through kv_async_complete). */
 	if (rc) {
 		w->rc = rc;
 		w->res = -1;
-		finish(s, w);
+		finish(w, b);
 	}
 }
 
@@ -118,6 +152,7 @@ static void *pool_main(void *arg)
 {
 	struct ark_impl *s = arg;
 	struct kv_async *a = s->async;
+	struct kv_areq *batch[POOL_BATCH];
 
 	pool_of = s;
 	pthread_mutex_lock(&a->lock);
@@ -127,26 +162,34 @@ static void *pool_main(void *arg)
 			a->done_head = NULL;
 			a->done_tail = &a->done_head;
 			pthread_mutex_unlock(&a->lock);
-			for (struct kv_waiter *w = list, *n; w; w = n) {
-				n = w->next;
-				finish(s, w);
-			}
+			finish_list(a, list);
 			pthread_mutex_lock(&a->lock);
 			continue;
 		}
 		if (a->q_head) {
-			struct kv_areq *r = a->q_head;
-			a->q_head = r->next;
+			unsigned n = 0;
+			while (a->q_head && n < POOL_BATCH) {
+				batch[n++] = a->q_head;
+				a->q_head = a->q_head->next;
+				a->qlen--;
+			}
 			if (!a->q_head)
 				a->q_tail = &a->q_head;
+			else if (a->idle)
+				pthread_cond_signal(&a->cv);   /* more for another thread */
 			pthread_mutex_unlock(&a->lock);
-			execute(s, r);
+			struct slot_batch b = { 0 };
+			for (unsigned i = 0; i < n; i++)
+				execute(s, batch[i], &b);
+			release(a, &b);
 			pthread_mutex_lock(&a->lock);
 			continue;
 		}
 		if (a->stop && !a->busy)
 			break;
+		a->idle++;
 		pthread_cond_wait(&a->cv, &a->lock);
+		a->idle--;
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
@@ -250,7 +293,9 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	r->w.ark = s;
 	*a->q_tail = r;
 	a->q_tail = &r->next;
-	pthread_cond_signal(&a->cv);
+	/* A thread already at work takes what queues behind it in batches. */
+	if (a->qlen++ == 0 && a->idle)
+		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
 }

@@ -35,15 +35,16 @@ void *kv_blk_alloc(size_t nblocks)
 	return p;
 }
 
-/* A plain path that does not exist is created (IBM's README promised it;
- * its code did not): as a sparse file of @size bytes, at least 1 GiB. */
-static char *resolve_path(const char *path, uint64_t size)
+/* A plain path that names nothing (no file, no LUN a daemon serves) is
+ * created (IBM's README promised it; its code did not): a sparse file of
+ * @size bytes, at least 1 GiB. NULL when @path is not such a name. */
+static char *create_spec(const char *path, uint64_t size)
 {
 	struct stat st;
 	char *spec = NULL;
 
 	if (strchr(path, ':') || stat(path, &st) == 0 || errno != ENOENT)
-		return strdup(path);
+		return NULL;
 	if (size < ARK_VERBOSE_PLUN_SIZE_DEF)
 		size = ARK_VERBOSE_PLUN_SIZE_DEF;
 	if (asprintf(&spec, "file:%s?size=%llu", path, (unsigned long long)size) < 0)
@@ -51,7 +52,7 @@ static char *resolve_path(const char *path, uint64_t size)
 	return spec;
 }
 
-int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool persist,
+int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool readonly,
 		struct kv_dev **out)
 {
 	struct kv_dev *d = calloc(1, sizeof(*d));
@@ -60,30 +61,33 @@ int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool pe
 	int qd = basyncs > 0 ? basyncs : 256;
 	int rc;
 
-	(void)persist;
 	if (!d)
 		return -ENOMEM;
 	if (qd > 8192)
 		qd = 8192;
 	pthread_mutex_init(&d->lock, NULL);
 	d->vlun = vlun;
-	char *spec = resolve_path(path, size);
-	if (!spec) {
-		free(d);
-		return -ENOMEM;
+	int oflags = vlun ? CBLK_OPN_VIRT_LUN : 0;
+	int mode = readonly ? O_RDONLY : O_RDWR;
+	d->id = cblk_open(path, qd, mode, 0, oflags);
+	if (d->id == NULL_CHUNK_ID && errno == ENOENT) {
+		char *spec = create_spec(path, size);
+		if (spec) {
+			d->id = readonly ? NULL_CHUNK_ID : cblk_open(spec, qd, mode, 0, oflags);
+			free(spec);
+		} else {
+			errno = ENOENT;
+		}
 	}
-	d->id = cblk_open(spec, qd, O_RDWR, 0, vlun ? CBLK_OPN_VIRT_LUN : 0);
-	if (d->id == NULL_CHUNK_ID && strchr(spec, ':') && errno != EBUSY) {
+	if (d->id == NULL_CHUNK_ID && strchr(path, ':') && errno != EBUSY) {
 		/* "a:b": the members of a RAID0 group, as IBM's store accepted. */
 		int err = errno;
-		d->id = cblk_cg_open(spec, qd, O_RDWR, 1, 0,
-				     CBLK_GROUP_RAID0 | (vlun ? CBLK_OPN_VIRT_LUN : 0));
+		d->id = cblk_cg_open(path, qd, mode, 1, 0, CBLK_GROUP_RAID0 | oflags);
 		if (d->id == NULL_CHUNK_ID)
 			errno = err;
 		else
 			d->gflags = CBLK_GROUP_RAID0;
 	}
-	free(spec);
 	if (d->id == NULL_CHUNK_ID) {
 		rc = -errno;
 		free(d);

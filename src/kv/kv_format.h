@@ -26,7 +26,7 @@
 #define KV_MAGIC_CKPT     0x50434b41u  /* "AKCP": a checkpoint block */
 #define KV_FORMAT_VERSION 1u
 
-/* Header of every self-describing block (meta, checkpoint). */
+/* Header of every self-describing block (meta, checkpoint, superblock). */
 struct kv_blk_hdr {
 	uint32_t magic;
 	uint32_t crc;         /* CRC-32C of the block with this field 0 */
@@ -35,6 +35,7 @@ struct kv_blk_hdr {
 	uint16_t flags;       /* KV_META_BATCH_END: last meta block of a batch */
 	uint64_t seq;         /* meta: the meta block's sequence; ckpt: block index */
 	uint64_t next;        /* meta: LBA of the next meta block; ckpt: its generation */
+	uint64_t batch;       /* meta: sequence of its batch's first meta block; else 0 */
 };
 #define KV_META_BATCH_END 0x1
 #define KV_PAYLOAD (KV_BLOCK - sizeof(struct kv_blk_hdr))

@@ -180,6 +180,9 @@ struct ark_impl {
 	/* Async requests */
 	struct kv_async *async;
 
+	/* What the last recovery found (arkdb-check reports it) */
+	uint64_t replay_batches, replay_records;
+
 	/* ark_fork */
 	bool fork_hold;              /* segments are not reused while a child reads */
 };
@@ -221,7 +224,7 @@ struct kv_io {
 	void *buf;
 	int rc;                /* 0 or -errno */
 };
-int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool persist,
+int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool readonly,
 		struct kv_dev **out);
 void kv_dev_close(struct kv_dev *d);
 uint64_t kv_dev_blocks(struct kv_dev *d);
@@ -305,6 +308,14 @@ int kv_async_submit(struct ark_impl *s, int op, uint64_t klen, const void *key, 
 		    void (*cb)(int, uint64_t, int64_t), uint64_t dt);
 /* kv_async_complete() - run the callbacks of a list of finished waiters on the pool. */
 void kv_async_complete(struct ark_impl *s, struct kv_waiter *list);
+
+/* ---- ark.c / check.c ----------------------------------------------------- */
+struct ark_impl *kv_ark_alloc(uint64_t flags, uint64_t hcount);
+void kv_ark_free(struct ark_impl *s);
+/* kv_check() - verify the durable store on @path offline: every block of
+ * the checkpoint and log, every value's checksum, no two keys sharing a
+ * block. Prints what it finds to @out. 0 sound, 1 damaged, 2 not checked. */
+int kv_check(const char *path, FILE *out, bool verbose);
 
 /* Messages (stderr, with the store's id): damaged blocks and the like. */
 void kv_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -596,10 +596,12 @@ static int seal_locked(struct ark_impl *s, struct kv_batch *out)
 	rc = take_blocks_locked(s, 1, &next_lba, &got);
 	if (rc)
 		return rc;
+	uint64_t first = s->next_seq;
 	for (unsigned i = 0; i < b->nmeta; i++) {
 		uint8_t *blk = b->meta + (size_t)i * KV_BLOCK;
 		struct kv_blk_hdr *h = (struct kv_blk_hdr *)blk;
 		bool last = i + 1 == b->nmeta;
+		h->batch = first;
 		kv_blk_seal(s, blk, KV_MAGIC_META, (uint16_t)(last ? b->meta_used : h->used),
 			    last ? KV_META_BATCH_END : 0, s->next_seq++,
 			    last ? next_lba : b->meta_lba[i + 1]);

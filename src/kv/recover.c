@@ -26,14 +26,6 @@ static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
 	return lba / s->seg_blocks - 1;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 /* The newer sound superblock copy into @out (the whole block). */
 static int read_super(struct ark_impl *s, uint8_t *out)
 {
@@ -64,15 +56,25 @@ static int read_super(struct ark_impl *s, uint8_t *out)
 			best_gen = sb->gen;
 		}
 	}
-	if (best >= 0)
+	if (best >= 0) {
 		memcpy(out, blk + best * KV_BLOCK, KV_BLOCK);
-	else if (ours)
-		kv_msg("arkdb: both superblocks are damaged (checksum)");
-	bool blank = all_zero(blk, 2 * KV_BLOCK);
-	free(blk);
-	if (best >= 0)
+		free(blk);
 		return 0;
-	return ours ? -EIO : (blank ? -ENOENT : -ENOENT);
+	}
+	/* Neither copy is sound. Is this a store whose superblocks were
+	 * destroyed? Its log starts at the first segment, whatever the
+	 * segment size: look for a block of ours there before calling the
+	 * LUN blank (which ARK_KV_PERSIST_STORE would format). */
+	for (uint32_t sb = 8; !ours && sb <= KV_SEG_BLOCKS && sb < kv_dev_blocks(s->dev); sb *= 2) {
+		const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)blk;
+		if (kv_dev_read(s->dev, sb, 1, blk) == 0 &&
+		    (h->magic == KV_MAGIC_META || h->magic == KV_MAGIC_CKPT))
+			ours = true;
+	}
+	free(blk);
+	if (ours)
+		kv_msg("arkdb: both superblocks are damaged (checksum), and the LUN holds a store");
+	return ours ? -EIO : -ENOENT;
 }
 
 /* Apply one SET from a checkpoint or the log to the index. */
@@ -255,9 +257,13 @@ struct rbatch {
 	uint64_t next;          /* the block after the batch */
 };
 
-/* Read a meta block; true when it is the expected next one. */
-static bool meta_ok(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t min_epoch,
-		    uint8_t *blk)
+/*
+ * Read a meta block; true when it is the expected next one. The log after
+ * a checkpoint is written by the open that wrote it (every open starts with
+ * a checkpoint): its blocks carry exactly the superblock's epoch, so blocks
+ * an earlier open wrote and never acknowledged are never taken for it.
+ */
+static bool meta_ok(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch, uint8_t *blk)
 {
 	const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)blk;
 
@@ -265,8 +271,45 @@ static bool meta_ok(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t min
 		return false;
 	if (kv_dev_read(s->dev, lba, 1, blk))
 		return false;
-	return !kv_blk_check(s, blk, KV_MAGIC_META) && h->seq == seq && h->epoch >= min_epoch &&
-	       h->epoch <= s->epoch;
+	return !kv_blk_check(s, blk, KV_MAGIC_META) && h->seq == seq && h->epoch == epoch;
+}
+
+/*
+ * The log ended at @lba, where the meta block with sequence @seq should
+ * be. A crash can only tear the last batch; if a later batch of this open
+ * is on the LUN after it (looked for in the rest of that segment), the
+ * block at @lba is damaged, and acknowledged operations would be lost.
+ */
+static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch)
+{
+	uint64_t seg = lba_seg(s, lba);
+	uint64_t end = (seg + 2) * s->seg_blocks;
+	int rc = 0;
+
+	if (lba < s->seg_blocks || seg >= s->nsegs)
+		return 0;
+	uint8_t *blks = kv_blk_alloc(end - lba);
+	if (!blks)
+		return -ENOMEM;
+	struct kv_io io = { .write = false, .lba = lba, .nblocks = (uint32_t)(end - lba), .buf = blks };
+	if (kv_dev_rw(s->dev, &io, 1)) {
+		free(blks);
+		return 0;   /* unreadable: nothing more to tell */
+	}
+	for (uint64_t i = 1; i < end - lba; i++) {
+		const uint8_t *b = blks + i * KV_BLOCK;
+		const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)b;
+		if (h->magic != KV_MAGIC_META || h->epoch != epoch || h->batch <= seq ||
+		    kv_blk_check(s, b, KV_MAGIC_META))
+			continue;
+		kv_msg("arkdb: log block %llu (sequence %llu) is damaged: a later batch (sequence %llu) is at LBA %llu",
+		       (unsigned long long)lba, (unsigned long long)seq,
+		       (unsigned long long)h->batch, (unsigned long long)(lba + i));
+		rc = -EIO;
+		break;
+	}
+	free(blks);
+	return rc;
 }
 
 /* Read the batch starting at @lba; false when it is not whole. */
@@ -423,6 +466,7 @@ static int apply_rec(struct ark_impl *s, uint64_t meta_lba, const uint8_t *blk,
 	int rc = 0;
 
 	(void)arg;
+	s->replay_records++;
 	mark_used(s, meta_lba);
 	if (r->op == KV_REC_CLEAR) {
 		apply_clear(s);
@@ -494,7 +538,7 @@ int kv_recover(struct ark_impl *s)
 
 	/* The log after the checkpoint. */
 	uint64_t lba = sb->log_lba, seq = sb->log_seq;
-	uint32_t epoch = 0;
+	uint32_t epoch = sb->epoch;
 	uint64_t batches = 0;
 	if (!read_batch(s, lba, seq, &epoch, &rb))
 		goto end;
@@ -513,6 +557,7 @@ int kv_recover(struct ark_impl *s)
 			goto out;
 		}
 		batches++;
+		s->replay_batches++;
 		seq += rb.n;
 		lba = rb.next;
 		if (!more)
@@ -523,6 +568,9 @@ int kv_recover(struct ark_impl *s)
 		epoch = e2;
 	}
 end:
+	rc = check_log_end(s, lba, seq, sb->epoch);
+	if (rc)
+		goto out;
 	/* The log goes on at @lba: its segment is the head. */
 	if (lba < s->seg_blocks || lba_seg(s, lba) >= s->nsegs) {
 		rc = -EIO;

@@ -1,156 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kv/crash: a durable store survives SIGKILL of its writer at random
- * points, with and without a simulated power cut that drops every write
- * since the last flush (or a random subset of them).
- *
- * Each round a child opens the store (recovering it), and 8 threads set
- * and delete keys of their own, recording in shared memory the state each
- * key had when its last operation was acknowledged and the operation in
- * flight. The parent kills the child at a random moment, optionally cuts
- * the power, reopens the store and checks every key: its value must be the
- * acknowledged one or the one in flight, whole and intact.
- *
- * Rounds: CXLFLASH_KV_CRASH_ROUNDS (default 30; `make soak` runs 300).
+ * kv/crash: a durable store in the writer's own process survives SIGKILL
+ * of its writer at random points, and a simulated power cut that drops
+ * every write since the last flush (or a random subset of them): see
+ * crash_loop.h. Rounds: CXLFLASH_KV_CRASH_ROUNDS (default 30; 300 under
+ * CXLFLASH_SOAK, as `make soak` runs it).
  */
-#include "kv_test.h"
-
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-
-#include "backend/backend.h"
-#include "master/powercut.h"
-
-#define NTHREADS 8
-#define NKEYS    4096          /* keys, NKEYS / NTHREADS per thread */
-#define ABSENT   0
-
-/* Per key: the acknowledged generation (0 = absent) and the one in flight
- * (0 = none; a deletion in flight is UINT32_MAX). */
-struct kstate {
-	_Atomic uint32_t acked;
-	_Atomic uint32_t inflight;
-};
-
-static struct kstate *st;
-static ARK *ark;
-
-static size_t vlen_of(uint64_t k, uint32_t gen)
-{
-	static const size_t lens[] = { 0, 5, 100, 1000, 1500, 4096, 9000, 40000 };
-	return lens[(k + gen) % 8];
-}
-
-static void *writer(void *arg)
-{
-	uint64_t t = (uint64_t)(uintptr_t)arg;
-	uint64_t rnd = 0x1234567 + t * 7919 + (uint64_t)getpid();
-	static __thread uint8_t val[40000];
-
-	for (;;) {
-		uint64_t k = t + NTHREADS * (t_rand(&rnd) % (NKEYS / NTHREADS));
-		uint32_t cur = atomic_load(&st[k].acked);
-		int64_t res;
-		int rc;
-		if (cur != ABSENT && t_rand(&rnd) % 4 == 0) {
-			atomic_store(&st[k].inflight, UINT32_MAX);
-			rc = ark_del(ark, sizeof(k), &k, &res);
-			if (rc) {
-				fprintf(stderr, "child: del failed: %d\n", rc);
-				_exit(3);
-			}
-			atomic_store(&st[k].acked, ABSENT);
-		} else {
-			uint32_t gen = cur + 1 + (uint32_t)(t_rand(&rnd) % 3);
-			if (gen >= UINT32_MAX - 4)
-				gen = 1;
-			size_t n = vlen_of(k, gen);
-			kv_t_value(val, n, k, gen);
-			atomic_store(&st[k].inflight, gen);
-			rc = ark_set(ark, sizeof(k), &k, n, val, &res);
-			if (rc) {
-				fprintf(stderr, "child: set failed: %d\n", rc);
-				_exit(3);
-			}
-			atomic_store(&st[k].acked, gen);
-		}
-		atomic_store(&st[k].inflight, 0);
-	}
-	return NULL;
-}
-
-static void child(const char *spec)
-{
-	pthread_t th[NTHREADS];
-
-	int rc = kv_t_open(spec, &ark, 2, ARK_KV_PERSIST_STORE | ARK_KV_PERSIST_LOAD);
-	if (rc) {
-		fprintf(stderr, "child: ark_create: %d (%s)\n", rc, strerror(rc));
-		_exit(2);
-	}
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_create(&th[i], NULL, writer, (void *)(uintptr_t)i);
-	for (;;)
-		pause();
-}
-
-/* Reopen and check every key; settle the shared state to what is there. */
-static void verify(const char *spec, int round)
-{
-	static uint8_t buf[40000];
-	int64_t res, count = 0, want = 0;
-	ARK *a = NULL;
-	int rc = kv_t_open(spec, &a, 2, ARK_KV_PERSIST_STORE | ARK_KV_PERSIST_LOAD);
-
-	if (rc) {
-		fprintf(stderr, "round %d: reopen failed: %d (%s)\n", round, rc, strerror(rc));
-		exit(T_FAIL);
-	}
-	for (uint64_t k = 0; k < NKEYS; k++) {
-		uint32_t acked = atomic_load(&st[k].acked);
-		uint32_t fl = atomic_load(&st[k].inflight);
-		rc = ark_get(a, sizeof(k), &k, sizeof(buf), buf, 0, &res);
-		uint32_t seen;
-		if (rc == ENOENT) {
-			seen = ABSENT;
-			if (acked != ABSENT && fl != UINT32_MAX) {
-				fprintf(stderr, "round %d: key %llu lost (acknowledged gen %u, in flight %u)\n",
-					round, (unsigned long long)k, acked, fl);
-				exit(T_FAIL);
-			}
-		} else if (rc) {
-			fprintf(stderr, "round %d: key %llu: get failed: %d (%s)\n", round,
-				(unsigned long long)k, rc, strerror(rc));
-			exit(T_FAIL);
-		} else {
-			if (acked && (size_t)res == vlen_of(k, acked) &&
-			    !kv_t_value_ok_quiet(buf, (size_t)res, k, acked))
-				seen = acked;
-			else if (fl && fl != UINT32_MAX && (size_t)res == vlen_of(k, fl) &&
-				 !kv_t_value_ok_quiet(buf, (size_t)res, k, fl))
-				seen = fl;
-			else {
-				fprintf(stderr, "round %d: key %llu holds %lld bytes that are neither gen %u nor %u\n",
-					round, (unsigned long long)k, (long long)res, acked, fl);
-				exit(T_FAIL);
-			}
-		}
-		atomic_store(&st[k].acked, seen);
-		atomic_store(&st[k].inflight, 0);
-		want += seen != ABSENT;
-	}
-	T_OK(ark_count(a, &count));
-	if (count != want) {
-		fprintf(stderr, "round %d: %lld keys in the store, %lld expected\n", round,
-			(long long)count, (long long)want);
-		exit(T_FAIL);
-	}
-	T_OK(ark_delete(a));
-}
+#include "crash_loop.h"
 
 int main(void)
 {
@@ -158,67 +14,26 @@ int main(void)
 	int rounds = env ? atoi(env) : (getenv("CXLFLASH_SOAK") ? 300 : 30);
 	char spec[600];
 	uint64_t rnd = (uint64_t)time(NULL);
+	int cuts = 0, random_cuts = 0;
 
-	st = mmap(NULL, NKEYS * sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		  -1, 0);
-	T_ASSERT(st != MAP_FAILED);
+	crash_loop_init();
 	const char *img = t_path("kv-crash.img");
 	unlink(img);
 	snprintf(spec, sizeof(spec), "fault:file:%s?size=256M", img);
-	/* The store exists before the first kill. */
-	pid_t first = fork();
-	T_ASSERT(first >= 0);
-	if (first == 0) {
-		ARK *a;
-		T_OK(ark_create(spec, &a, ARK_KV_PERSIST_STORE));
-		T_OK(ark_delete(a));
-		_exit(T_PASS);
-	}
-	int st0;
-	waitpid(first, &st0, 0);
-	T_ASSERT(WIFEXITED(st0) && WEXITSTATUS(st0) == T_PASS);
-	int cuts = 0, random_cuts = 0;
+	/* Every process of its own: the embedded master keeps a LUN it opened
+	 * for the life of its process. */
+	in_child(create_store, spec, -1);
 	for (int r = 0; r < rounds; r++) {
-		pid_t pid = fork();
-		T_ASSERT(pid >= 0);
-		if (pid == 0)
-			child(spec);
+		pid_t pid = start_writer(spec);
 		struct timespec ts = { 0, (long)(20 + t_rand(&rnd) % 400) * 1000000L };
 		nanosleep(&ts, NULL);
 		kill(pid, SIGKILL);
-		int status;
-		waitpid(pid, &status, 0);
-		if (!WIFSIGNALED(status)) {
-			fprintf(stderr, "round %d: the child ended by itself (status %#x)\n", r, status);
-			return T_FAIL;
-		}
+		reap_writer(pid, r);
 		int how = r % 3;   /* kill only, power cut (all), power cut (random) */
-		if (how) {
-			/* The kernel lets go of a killed process's io_uring files (and so
-			 * of its LUN lock) shortly after the process is gone. */
-			uint64_t seed = t_rand(&rnd);
-			int64_t n;
-			for (int tries = 0;; tries++) {
-				n = lun_powercut(spec, how == 1 ? BE_CUT_ALL : BE_CUT_RANDOM, seed);
-				if ((n != -EBUSY && n != -EAGAIN) || tries == 500)
-					break;
-				usleep(10000);
-			}
-			T_ASSERT(n >= 0);
-			cuts++;
-			random_cuts += how == 2;
-		}
-		/* Verify in a process of its own: the embedded master keeps a LUN
-		 * it opened for the life of the process. */
-		pid = fork();
-		T_ASSERT(pid >= 0);
-		if (pid == 0) {
-			verify(spec, r);
-			_exit(T_PASS);
-		}
-		waitpid(pid, &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != T_PASS)
-			return T_FAIL;
+		power_cut(spec, how, t_rand(&rnd));
+		cuts += how != 0;
+		random_cuts += how == 2;
+		in_child(verify, spec, r);
 	}
 	fprintf(stderr, "%d rounds passed (%d with a power cut, %d of them random)\n", rounds, cuts,
 		random_cuts);
