@@ -20,8 +20,63 @@ void kv_msg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/*
+ * The LUNs this process's stores use whole, by the name they were opened
+ * with: a second store on one of them would write over the first (two
+ * physical chunks of one LUN are the same blocks). Names that differ but
+ * reach the same LUN are not caught.
+ */
+static pthread_mutex_t whole_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct whole_lun {
+	char *path;
+	struct whole_lun *next;
+} *whole_luns;
+
+static int whole_claim(const char *path)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&whole_lock);
+	for (struct whole_lun *w = whole_luns; w; w = w->next)
+		if (!strcmp(w->path, path))
+			rc = -EBUSY;
+	if (!rc) {
+		struct whole_lun *w = malloc(sizeof(*w));
+		if (w && (w->path = strdup(path))) {
+			w->next = whole_luns;
+			whole_luns = w;
+		} else {
+			free(w);
+			rc = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&whole_lock);
+	if (rc == -EBUSY)
+		kv_msg("arkdb: %s already holds a store of this process", path);
+	return rc;
+}
+
+static void whole_release(const char *path)
+{
+	pthread_mutex_lock(&whole_lock);
+	for (struct whole_lun **pp = &whole_luns; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->path, path)) {
+			struct whole_lun *w = *pp;
+			*pp = w->next;
+			free(w->path);
+			free(w);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&whole_lock);
+}
+
 void kv_ark_free(struct ark_impl *s)
 {
+	if (s->whole_path) {
+		whole_release(s->whole_path);
+		free(s->whole_path);
+	}
 	kv_log_free(s);
 	kv_index_destroy(s);
 	if (s->segtab) {
@@ -81,6 +136,17 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 	if (!memory) {
 		if (flags & ARK_KV_VIRTUAL_LUN && size < (256ull << 20))
 			size = 256ull << 20;   /* the master's chunk: it is taken whole anyway */
+		if (!(flags & ARK_KV_VIRTUAL_LUN)) {
+			rc = whole_claim(path);
+			if (rc)
+				goto fail;
+			s->whole_path = strdup(path);
+			if (!s->whole_path) {
+				whole_release(path);
+				rc = -ENOMEM;
+				goto fail;
+			}
+		}
 		rc = kv_dev_open(path, flags & ARK_KV_VIRTUAL_LUN, size ? size : ARK_VERBOSE_SIZE_DEF,
 				 basyncs, false, &s->dev);
 		if (rc)

@@ -52,7 +52,7 @@ struct kv_ent {
 	struct kv_ent *next;   /* hash chain */
 	uint64_t hash;
 	uint64_t vlen;
-	uint64_t ver;          /* bumped at every change (the cleaner checks it) */
+	uint64_t ver;          /* unique per change, store-wide (the cleaner checks it) */
 	uint64_t lsn;          /* the batch that holds its record; readable once written */
 	void *val;             /* memory store: the value (NULL when vlen 0) */
 	struct kv_loc loc;     /* LUN store */
@@ -137,6 +137,7 @@ struct ark_impl {
 
 	/* LUN store */
 	struct kv_dev *dev;
+	char *whole_path;            /* the LUN used whole (not a vLUN), by name */
 	uint32_t seg_blocks;
 	uint64_t nsegs;
 	struct kv_seg **segtab;      /* KV_SEGS_PER_TAB segments per table; never moved */
@@ -156,6 +157,7 @@ struct ark_impl {
 	uint64_t head_seg;
 	uint64_t next_seq;           /* meta block sequence */
 	uint64_t next_lsn;           /* batch number of the open batch */
+	uint64_t next_ver;           /* entry versions (the cleaner compares them) */
 	uint64_t written_lsn;        /* every batch below is on the LUN */
 	uint64_t log_bytes;          /* since the last checkpoint */
 	bool ckpt_wanted;

@@ -536,7 +536,7 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 	}
 	if (e) {
 		e->lsn = b->lsn;
-		e->ver++;
+		e->ver = ++s->next_ver;   /* unique: a key deleted and set again is another version */
 	}
 	if (w) {
 		w->next = NULL;
