@@ -345,11 +345,13 @@ int kv_checkpoint(struct ark_impl *s)
 	s->ckpt_segs = segs;
 	s->ckpt_segs_n = nsegs_ck;
 	segs = NULL;
-	pthread_mutex_lock(&s->log_lock);
-	pthread_cond_broadcast(&s->log_cv);   /* space came back */
-	pthread_mutex_unlock(&s->log_lock);
+
 out:
 	pthread_mutex_unlock(&s->ckpt_lock);
+	pthread_mutex_lock(&s->log_lock);
+	s->ckpts++;
+	pthread_cond_broadcast(&s->log_cv);   /* space may have come back */
+	pthread_mutex_unlock(&s->log_lock);
 	free(segs);
 	free(pend);
 	free(blocks);

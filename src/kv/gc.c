@@ -47,8 +47,13 @@ static bool touches(struct ark_impl *s, const struct kv_loc *l, const uint64_t *
 	return false;
 }
 
-/* The emptiest non-head log segments under @limit live bytes. */
-static unsigned pick_victims(struct ark_impl *s, uint64_t *victims, uint64_t limit)
+/*
+ * The emptiest non-head log segments under @limit live bytes, as many as
+ * their live data fits in @budget blocks: moving it must not take the room
+ * a checkpoint needs to free them.
+ */
+static unsigned pick_victims(struct ark_impl *s, uint64_t *victims, uint64_t limit,
+			     uint64_t budget)
 {
 	unsigned nv = 0;
 
@@ -72,8 +77,23 @@ static unsigned pick_victims(struct ark_impl *s, uint64_t *victims, uint64_t lim
 		if (g->live < kv_seg(s, victims[worst])->live)
 			victims[worst] = i;
 	}
+	/* Emptiest first, while the moves fit (with a block a value of slack). */
+	for (unsigned a = 1; a < nv; a++)
+		for (unsigned b = a; b > 0 && kv_seg(s, victims[b])->live < kv_seg(s, victims[b - 1])->live; b--) {
+			uint64_t t = victims[b];
+			victims[b] = victims[b - 1];
+			victims[b - 1] = t;
+		}
+	uint64_t used = 0;
+	unsigned fit = 0;
+	for (; fit < nv; fit++) {
+		uint64_t blocks = kv_seg(s, victims[fit])->live / KV_BLOCK * 2 + s->seg_blocks / 8;
+		if (used + blocks > budget)
+			break;
+		used += blocks;
+	}
 	pthread_mutex_unlock(&s->seg_lock);
-	return nv;
+	return fit;
 }
 
 /* Collect copies of the entries that live in the victims. */
@@ -137,7 +157,6 @@ nomem:
 static int64_t clean_pass(struct ark_impl *s)
 {
 	uint64_t victims[GC_MAX_VICTIMS];
-	uint64_t seg_bytes = (uint64_t)s->seg_blocks * KV_BLOCK;
 	struct gc_item *items = NULL;
 	uint64_t n = 0;
 	int64_t moved = 0;
@@ -146,7 +165,10 @@ static int64_t clean_pass(struct ark_impl *s)
 	pthread_mutex_lock(&s->seg_lock);
 	bool short_of_space = s->nfree < KV_RESERVE_SEGS * 2;
 	pthread_mutex_unlock(&s->seg_lock);
-	unsigned nv = pick_victims(s, victims, short_of_space ? seg_bytes * 9 / 10 : seg_bytes / 2);
+	pthread_mutex_lock(&s->log_lock);
+	uint64_t budget = kv_gc_budget_locked(s);
+	pthread_mutex_unlock(&s->log_lock);
+	unsigned nv = pick_victims(s, victims, kv_gc_limit(s, short_of_space), budget);
 	if (!nv)
 		return 0;
 	int rc = collect(s, victims, nv, &items, &n);
@@ -197,14 +219,19 @@ static void *cleaner_main(void *arg)
 		s->gc_passes++;
 		if (moved > 0) {
 			s->gc_moved += (uint64_t)moved;
-			/* The moves must be durable, and the dead segments free, before
-			 * the space counts: the writer checkpoints next. */
-			if (s->durable)
-				s->ckpt_wanted = true;
 			s->clean_wanted = true;   /* maybe more to do */
 		}
 		s->gc_progress = moved > 0;
 		pthread_cond_broadcast(&s->log_cv);
+		if (moved > 0 && s->durable) {
+			/* The victims are free only after a checkpoint: have one, and
+			 * wait for it before moving more (the moves took room). */
+			uint64_t n = s->ckpts;
+			s->ckpt_wanted = true;
+			pthread_cond_broadcast(&s->log_cv);
+			while (s->ckpts == n && !s->cleaner_stop && !s->writer_err)
+				pthread_cond_wait(&s->log_cv, &s->log_lock);
+		}
 	}
 	pthread_mutex_unlock(&s->log_lock);
 	return NULL;

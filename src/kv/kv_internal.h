@@ -35,7 +35,7 @@
 #define KV_SEG_BLOCKS     256u     /* 1 MiB segments */
 #define KV_RESERVE_SEGS   4u       /* kept for deletes, the cleaner and checkpoints */
 #define KV_CKPT_LOG_BYTES (64ull << 20) /* log written between checkpoints */
-#define KV_MAX_BATCH_BLKS 4096u    /* blocks one batch writes at most before sealing */
+#define KV_SPACE_WAIT_NS  (30ull * 1000000000) /* a set waits this long for the cleaner */
 
 /* Where a value lives. */
 struct kv_loc {
@@ -175,6 +175,7 @@ struct ark_impl {
 	bool cleaner_stop;
 	bool clean_wanted;
 	bool gc_progress;            /* the last pass moved something */
+	uint64_t ckpts;              /* checkpoints attempted (log_lock) */
 	pthread_cond_t cleaner_cv;
 	uint64_t gc_passes, gc_moved;
 	uint64_t index_bytes;        /* checkpoint size estimate (atomic) */
@@ -245,14 +246,25 @@ void *kv_blk_alloc(size_t nblocks);
 int kv_log_start(struct ark_impl *s);
 void kv_log_stop(struct ark_impl *s);
 void kv_log_free(struct ark_impl *s);
-/* kv_log_set_locked() - append a SET (or, with @val NULL and del, a DEL) of
- * @e's key; update @e's location. Shard lock held. */
+/* kv_log_append_locked() - append a SET, DEL or CLEAR of @e's key; update
+ * @e's location. Shard lock held. -EAGAIN: no room just now, wait in
+ * kv_log_reserve() (without the shard lock) and try again. */
 int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e,
 			 const void *val, uint64_t vlen, struct kv_waiter *w, bool gc);
 /* kv_log_reserve() - wait (without locks) until the log has room for a set
  * of @klen/@vlen (@set) or a delete, letting the cleaner and checkpoints
  * free space. 0 or -ENOSPC. */
 int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set);
+uint64_t kv_gc_budget_locked(struct ark_impl *s);
+
+/* Live bytes below which the cleaner takes a segment: half of it, or
+ * nine tenths when free space is short. */
+static inline uint64_t kv_gc_limit(struct ark_impl *s, bool short_of_space)
+{
+	uint64_t seg_bytes = (uint64_t)s->seg_blocks * KV_BLOCK;
+
+	return short_of_space ? seg_bytes * 9 / 10 : seg_bytes / 2;
+}
 void kv_waiter_wait(struct ark_impl *s, struct kv_waiter *w);
 int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed);
 int kv_write_sealed(struct ark_impl *s, struct kv_batch *b);

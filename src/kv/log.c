@@ -14,6 +14,7 @@
  */
 #include "kv/kv_internal.h"
 #include "kv/crc32c.h"
+#include "util/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -212,15 +213,6 @@ static int take_blocks_locked(struct ark_impl *s, uint64_t want, uint64_t *lba, 
 	return 0;
 }
 
-/* Free blocks left for the log, counting free segments. seg_lock taken. */
-static uint64_t free_blocks_locked(struct ark_impl *s)
-{
-	pthread_mutex_lock(&s->seg_lock);
-	uint64_t n = s->nfree * s->seg_blocks + (s->head_end - s->head_lba);
-	pthread_mutex_unlock(&s->seg_lock);
-	return n;
-}
-
 /* ---- the open batch --------------------------------------------------------- */
 
 static int batch_add_meta_locked(struct ark_impl *s, struct kv_batch *b)
@@ -336,57 +328,101 @@ static uint8_t *meta_cur(struct kv_batch *b)
 
 #define KV_MAX_PIECES ((KV_PAYLOAD - sizeof(struct kv_rec) - KV_KEY_INLINE_MAX) / sizeof(struct kv_piece))
 
-/* Blocks user sets leave free: for deletes, the cleaner's moves and the
- * next checkpoint (twice the index's estimated size). */
-static uint64_t reserve_blocks(struct ark_impl *s)
+/* Segments kept for the next checkpoint (twice the index's estimated
+ * size) and one for the writer's next batch: nothing else may take them.
+ * A checkpoint takes whole segments, so the reserve is counted in them. */
+static uint64_t ckpt_reserve_segs(struct ark_impl *s)
 {
-	uint64_t n = (uint64_t)KV_RESERVE_SEGS * s->seg_blocks;
+	uint64_t seg_bytes = (uint64_t)s->seg_blocks * KV_PAYLOAD;
+	uint64_t n = 1;
 
 	if (s->durable)
-		n += 2 * (__atomic_load_n(&s->index_bytes, __ATOMIC_RELAXED) / KV_PAYLOAD + 1);
+		n += (2 * __atomic_load_n(&s->index_bytes, __ATOMIC_RELAXED) + seg_bytes - 1) / seg_bytes;
 	return n;
 }
 
-/* Blocks a record needs in the log, and whether it may use the reserve. */
-static uint64_t need_blocks(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set, bool gc)
+/* Blocks a record takes in the log: its raw blocks and up to two meta blocks. */
+static uint64_t rec_blocks(uint64_t klen, uint64_t vlen, bool set)
 {
 	uint64_t raw = (klen > KV_KEY_INLINE_MAX ? klen : 0) +
 		       (set && vlen > KV_VAL_INLINE_MAX ? vlen : 0);
-	uint64_t n = (raw + KV_BLOCK - 1) / KV_BLOCK + 2;
+	return (raw + KV_BLOCK - 1) / KV_BLOCK + 2;
+}
 
-	return set && !gc ? n + reserve_blocks(s) : n;
+/* Free segments that must stay free after a record: a user's set leaves
+ * room for deletes and the cleaner's moves too, a delete or a move only
+ * the checkpoint's. */
+static uint64_t keep_segs(struct ark_impl *s, bool set, bool gc)
+{
+	return ckpt_reserve_segs(s) + (set && !gc ? KV_RESERVE_SEGS : 0);
+}
+
+/* Would @blocks more fit (the head's rest first, then free segments)
+ * with @keep free segments left? log_lock held. */
+static bool room_locked(struct ark_impl *s, uint64_t blocks, uint64_t keep)
+{
+	uint64_t rest = s->head_end - s->head_lba;
+	uint64_t segs = blocks > rest ? (blocks - rest + s->seg_blocks - 1) / s->seg_blocks : 0;
+
+	pthread_mutex_lock(&s->seg_lock);
+	bool ok = s->nfree >= segs + keep;
+	pthread_mutex_unlock(&s->seg_lock);
+	return ok;
+}
+
+/* Blocks the cleaner may fill with moves and still leave the checkpoint
+ * its room (and a segment of slack). log_lock held. */
+uint64_t kv_gc_budget_locked(struct ark_impl *s)
+{
+	uint64_t keep = ckpt_reserve_segs(s) + 1;
+
+	pthread_mutex_lock(&s->seg_lock);
+	uint64_t n = s->nfree > keep ? (s->nfree - keep) * s->seg_blocks : 0;
+	pthread_mutex_unlock(&s->seg_lock);
+	return n + (s->head_end - s->head_lba);
+}
+
+/* Blocks the cleaner and checkpoints could give back: the dead part of
+ * the sealed log segments the cleaner takes when space is short, and the
+ * segments waiting for a checkpoint. seg_lock held. */
+static uint64_t reclaimable_locked(struct ark_impl *s)
+{
+	uint64_t n = s->npending * s->seg_blocks;
+	uint64_t limit = kv_gc_limit(s, true);
+
+	for (uint64_t i = 0; i < s->nsegs; i++) {
+		struct kv_seg *g = kv_seg(s, i);
+		if (g->state == SEG_LOG && !g->head && g->live < limit)
+			n += s->seg_blocks - kv_min(s->seg_blocks, (g->live + KV_BLOCK - 1) / KV_BLOCK);
+	}
+	return n;
 }
 
 int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
 {
-	uint64_t need = need_blocks(s, klen, vlen, set, false);
-	uint64_t passes = 0;
+	uint64_t blocks = rec_blocks(klen, vlen, set);
 	int rc = 0;
 
 	if (kv_dev_is_vlun(s->dev))
 		return 0;   /* it grows */
+	uint64_t give_up = now_ns() + KV_SPACE_WAIT_NS;
 	pthread_mutex_lock(&s->log_lock);
-	for (int waited = 0; free_blocks_locked(s) < need; waited++) {
+	while (!room_locked(s, blocks, keep_segs(s, set, false))) {
 		if (s->writer_err) {
 			rc = s->writer_err;
 			break;
 		}
-		/* Give up once a cleaner pass found nothing to move and no
-		 * checkpoint can free anything more. */
+		/* Full: even with every dead block back there is no room (two
+		 * segments of slack: the cleaner cannot reach the head's). */
 		pthread_mutex_lock(&s->seg_lock);
-		uint64_t pending = s->npending;
+		uint64_t could = s->nfree * s->seg_blocks + reclaimable_locked(s);
+		bool pending = s->npending > 0;
 		pthread_mutex_unlock(&s->seg_lock);
-		if (waited && passes != s->gc_passes && !s->gc_progress && !pending &&
-		    !s->ckpt_wanted) {
-			rc = -ENOSPC;
+		uint64_t need = blocks + (keep_segs(s, set, false) + 2) * s->seg_blocks;
+		if (could < need || now_ns() > give_up) {
+			rc = -ENOSPC;   /* (or the cleaner did not free enough in time) */
 			break;
 		}
-		if (waited > 600) {   /* 60 s without enough progress */
-			rc = -ENOSPC;
-			break;
-		}
-		if (!waited)
-			passes = s->gc_passes;
 		if (pending && s->durable)
 			s->ckpt_wanted = true;
 		kv_cleaner_kick_locked(s);
@@ -446,11 +482,13 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 		rc = -EROFS;
 		goto out;
 	}
-	/* Keep a reserve for deletes, the cleaner and checkpoints. */
+	/* Keep a reserve for deletes, the cleaner and checkpoints. Room that
+	 * kv_log_reserve() saw may have gone to other callers since: -EAGAIN
+	 * sends the caller back to wait for it (the cleaner may not). */
 	if (!kv_dev_is_vlun(s->dev) &&
-	    free_blocks_locked(s) < need_blocks(s, klen, vlen, op == KV_REC_SET, gc)) {
+	    !room_locked(s, rec_blocks(klen, vlen, op == KV_REC_SET), keep_segs(s, op == KV_REC_SET, gc))) {
 		kv_cleaner_kick_locked(s);
-		rc = -ENOSPC;
+		rc = gc ? -ENOSPC : -EAGAIN;
 		goto out;
 	}
 	unsigned first_raw = b->nraw;
@@ -680,7 +718,9 @@ static bool writer_step_locked(struct ark_impl *s)
 		pthread_mutex_unlock(&s->log_lock);
 		rc = kv_checkpoint(s);
 		pthread_mutex_lock(&s->log_lock);
-		if (rc && !s->writer_err) {
+		if (rc == -ENOSPC) {
+			/* The log is durable without it; what it would free waits. */
+		} else if (rc && !s->writer_err) {
 			kv_msg("arkdb: checkpoint failed: %s; the store is read-only", strerror(-rc));
 			s->writer_err = rc;
 		}
@@ -722,7 +762,7 @@ int kv_write_sealed(struct ark_impl *s, struct kv_batch *b)
 		s->ckpt_wanted = true;
 	/* Free segments running low: clean, and let a checkpoint free the dead. */
 	pthread_mutex_lock(&s->seg_lock);
-	bool low = s->nfree * s->seg_blocks < 2 * reserve_blocks(s) + s->nsegs / 8 * s->seg_blocks;
+	bool low = s->nfree < 2 * keep_segs(s, true, false) + s->nsegs / 8;
 	bool pending = s->npending > 0;
 	pthread_mutex_unlock(&s->seg_lock);
 	if (low) {

@@ -58,12 +58,13 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 		return 0;
 	}
 
-	rc = kv_log_reserve(s, klen, vlen, true);
-	if (rc)
-		return -rc;
 	if (!w)
 		w = &sync;
 	w->res = (int64_t)vlen;
+again:
+	rc = kv_log_reserve(s, klen, vlen, true);
+	if (rc)
+		return -rc;
 	pthread_mutex_lock(&sh->lock);
 	e = kv_find_locked(sh, h, key, klen);
 	bool created = !e;
@@ -80,6 +81,8 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 		if (created)
 			kv_ent_free(e);
 		pthread_mutex_unlock(&sh->lock);
+		if (rc == -EAGAIN)
+			goto again;
 		return -rc;
 	}
 	if (created) {
@@ -204,6 +207,7 @@ int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
 
 	if (s->readonly)
 		return EROFS;
+again:
 	if (!s->memory && (rc = kv_log_reserve(s, klen, 0, false)))
 		return -rc;
 	pthread_mutex_lock(&sh->lock);
@@ -220,6 +224,8 @@ int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
 		rc = kv_log_append_locked(s, KV_REC_DEL, e, NULL, 0, w, false);
 		if (rc) {
 			pthread_mutex_unlock(&sh->lock);
+			if (rc == -EAGAIN)
+				goto again;
 			return -rc;
 		}
 	}
