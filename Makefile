@@ -61,9 +61,12 @@ soak: build
 			grep -E '^(-- |[0-9]+ iterations|hostile|victim|[0-9]+ s,)|failed|mismatch|SKIP'; \
 		rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || [ $$rc = 77 ] || exit 1; \
 	done
-	@echo "== tests/kv-crash (soak: 300 kill / power-cut rounds)"
-	@cd $(BUILD) && CXLFLASH_SOAK=1 CXLFLASH_TEST_DIR=$$PWD/testdata ./tests/kv-crash 2>&1 | \
-		grep -E 'rounds passed|round [0-9]+:|failed'; exit $${PIPESTATUS[0]}
+	@cd $(BUILD) && for t in tests/kv-crash tests/kv-crash_daemon; do \
+		echo "== $$t (soak: 300 / 100 kill and power-cut rounds)"; \
+		CXLFLASH_SOAK=1 CXLFLASH_TEST_DIR=$$PWD/testdata $$t 2>&1 | \
+			grep -E 'rounds passed|round [0-9]+:|failed'; \
+		[ $${PIPESTATUS[0]} = 0 ] || exit 1; \
+	done
 
 # Benchmarks (bench/run-bench.sh --help): the full run takes minutes and
 # prints the tables; the smoke takes seconds and checks only that it ran.
