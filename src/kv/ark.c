@@ -164,9 +164,8 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 		}
 		if (rc)
 			goto fail;
-		/* A recovered store starts from a checkpoint of its own, which also
-		 * makes the new epoch durable before any log block carries it. */
-		if ((flags & ARK_KV_PERSIST_LOAD) && (rc = kv_checkpoint(s)))
+		/* The new epoch is durable before any log block carries it. */
+		if ((flags & ARK_KV_PERSIST_LOAD) && (rc = kv_super_new_epoch(s)))
 			goto fail;
 		rc = kv_log_start(s);
 		if (!rc)

@@ -69,7 +69,8 @@ static inline uint64_t seg_lba(struct ark_impl *s, uint64_t seg)
 
 /* Write the next superblock copy (generation + 1) and flush. */
 int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_nsegs,
-		   uint64_t ckpt_bytes, uint32_t ckpt_crc, uint64_t log_lba, uint64_t log_seq)
+		   uint64_t ckpt_gen, uint64_t ckpt_bytes, uint32_t ckpt_crc, uint64_t log_lba,
+		   uint64_t log_seq)
 {
 	uint8_t *blk = kv_blk_alloc(1);
 	int rc;
@@ -89,7 +90,7 @@ int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_
 	sb->store_id = s->store_id;
 	sb->epoch = s->epoch;
 	sb->ckpt_nsegs = ckpt_nsegs;
-	sb->ckpt_gen = sb->gen;
+	sb->ckpt_gen = ckpt_gen;
 	sb->ckpt_bytes = ckpt_bytes;
 	sb->ckpt_crc = ckpt_crc;
 	sb->log_lba = log_lba;
@@ -162,9 +163,11 @@ int kv_format(struct ark_impl *s)
 		return rc;
 	s->super_gen = 0;
 	/* Both copies, so an older store's superblock cannot win. */
-	rc = kv_super_write(s, NULL, 0, 0, 0, s->open.reserved, s->next_seq);
+	s->ckpt_log_lba = s->open.reserved;
+	s->ckpt_log_seq = s->next_seq;
+	rc = kv_super_write(s, NULL, 0, 0, 0, 0, s->open.reserved, s->next_seq);
 	if (!rc)
-		rc = kv_super_write(s, NULL, 0, 0, 0, s->open.reserved, s->next_seq);
+		rc = kv_super_write(s, NULL, 0, 0, 0, 0, s->open.reserved, s->next_seq);
 	return rc;
 }
 
@@ -254,8 +257,12 @@ int kv_checkpoint(struct ark_impl *s)
 	log_seq = s->next_seq;
 	s->log_bytes = 0;
 	pthread_mutex_unlock(&s->log_lock);
-	if (!rc)
-		rc = serialize_locked(s, &sb);
+	if (!rc) {
+		/* Sized from the index's estimate: no copies while it grows. */
+		sb.cap = __atomic_load_n(&s->index_bytes, __ATOMIC_RELAXED) + (1 << 20);
+		sb.p = malloc(sb.cap);
+		rc = sb.p ? serialize_locked(s, &sb) : -ENOMEM;
+	}
 	if (!rc) {
 		/* What died before this point may go once this checkpoint is durable. */
 		pthread_mutex_lock(&s->seg_lock);
@@ -331,7 +338,7 @@ int kv_checkpoint(struct ark_impl *s)
 	if (!rc)
 		rc = kv_dev_flush(s->dev);
 	if (!rc)
-		rc = kv_super_write(s, segs, (uint32_t)nsegs_ck, sb.len, kv_crc32c(0, sb.p, sb.len),
+		rc = kv_super_write(s, segs, (uint32_t)nsegs_ck, gen, sb.len, kv_crc32c(0, sb.p, sb.len),
 				    log_lba, log_seq);
 	if (rc) {
 		free_listed(s, segs, nsegs_ck, SEG_CKPT);
@@ -344,6 +351,11 @@ int kv_checkpoint(struct ark_impl *s)
 	free(s->ckpt_segs);
 	s->ckpt_segs = segs;
 	s->ckpt_segs_n = nsegs_ck;
+	s->ckpt_gen = gen;
+	s->ckpt_bytes = sb.len;
+	s->ckpt_crc = kv_crc32c(0, sb.p, sb.len);
+	s->ckpt_log_lba = log_lba;
+	s->ckpt_log_seq = log_seq;
 	segs = NULL;
 
 out:
@@ -357,4 +369,16 @@ out:
 	free(blocks);
 	free(sb.p);
 	return rc;
+}
+
+/*
+ * kv_super_new_epoch() - make an open's new epoch durable before any log
+ * block carries it: the same checkpoint, its log where it starts (the log
+ * replayed since goes on being replayed until the next checkpoint, which
+ * comes after 64 MiB of log counting what was replayed).
+ */
+int kv_super_new_epoch(struct ark_impl *s)
+{
+	return kv_super_write(s, s->ckpt_segs, (uint32_t)s->ckpt_segs_n, s->ckpt_gen, s->ckpt_bytes,
+			      s->ckpt_crc, s->ckpt_log_lba, s->ckpt_log_seq);
 }

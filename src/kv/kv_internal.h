@@ -167,6 +167,9 @@ struct ark_impl {
 	bool writer_running;
 	uint64_t ckpt_segs_n;        /* segments the newest checkpoint occupies */
 	uint32_t *ckpt_segs;
+	uint64_t ckpt_gen, ckpt_bytes; /* the newest checkpoint's generation, length, CRC */
+	uint32_t ckpt_crc;
+	uint64_t ckpt_log_lba, ckpt_log_seq; /* where its log starts */
 	pthread_mutex_t ckpt_lock;   /* one checkpoint at a time */
 
 	/* Cleaner (gc.c); its flags are under log_lock */
@@ -288,7 +291,9 @@ int kv_format(struct ark_impl *s);
 int kv_recover(struct ark_impl *s);
 int kv_checkpoint(struct ark_impl *s);
 int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_nsegs,
-		   uint64_t ckpt_bytes, uint32_t ckpt_crc, uint64_t log_lba, uint64_t log_seq);
+		   uint64_t ckpt_gen, uint64_t ckpt_bytes, uint32_t ckpt_crc, uint64_t log_lba,
+		   uint64_t log_seq);
+int kv_super_new_epoch(struct ark_impl *s);
 /* Blocks are checksummed with the store's id as the CRC seed, so blocks
  * another store left on the LUN never pass for ours. */
 void kv_blk_seal(struct ark_impl *s, void *blk, uint32_t magic, uint16_t used, uint16_t flags,

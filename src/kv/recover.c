@@ -237,6 +237,9 @@ static int load_checkpoint(struct ark_impl *s, const struct kv_super *sb)
 	}
 	memcpy(s->ckpt_segs, segs, sb->ckpt_nsegs * sizeof(uint32_t));
 	s->ckpt_segs_n = sb->ckpt_nsegs;
+	s->ckpt_gen = sb->ckpt_gen;
+	s->ckpt_bytes = sb->ckpt_bytes;
+	s->ckpt_crc = sb->ckpt_crc;
 	rc = 0;
 	goto out;
 bad:
@@ -258,27 +261,58 @@ struct rbatch {
 };
 
 /*
- * Read a meta block; true when it is the expected next one. The log after
- * a checkpoint is written by the open that wrote it (every open starts with
- * a checkpoint): its blocks carry exactly the superblock's epoch, so blocks
- * an earlier open wrote and never acknowledged are never taken for it.
+ * Read a meta block; true when it is the expected next one: sound, with
+ * the next sequence, and an epoch no older than the block before it (an
+ * open continues the log where its recovery found the end, with a newer
+ * epoch; blocks an earlier open wrote past that end and never acknowledged
+ * carry an older one) and no newer than the superblock's.
  */
-static bool meta_ok(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch, uint8_t *blk)
+/* Read-ahead for the log walk: up to the rest of a segment in one read. */
+struct rcache {
+	uint8_t *buf;          /* KV_SEG_BLOCKS blocks */
+	uint64_t lba;
+	uint64_t n;            /* blocks held from lba */
+};
+
+static int cached_read(struct ark_impl *s, struct rcache *c, uint64_t lba, uint8_t *blk)
+{
+	if (!c->buf || lba < c->lba || lba >= c->lba + c->n) {
+		if (!c->buf && !(c->buf = kv_blk_alloc(KV_SEG_BLOCKS)))
+			return kv_dev_read(s->dev, lba, 1, blk);
+		uint64_t end = (lba_seg(s, lba) + 2) * s->seg_blocks;
+		c->lba = lba;
+		c->n = kv_min(end - lba, KV_SEG_BLOCKS);
+		struct kv_io io = { .write = false, .lba = lba, .nblocks = (uint32_t)c->n, .buf = c->buf };
+		int rc = kv_dev_rw(s->dev, &io, 1);
+		if (rc) {
+			c->n = 0;
+			return rc;
+		}
+	}
+	memcpy(blk, c->buf + (lba - c->lba) * KV_BLOCK, KV_BLOCK);
+	return 0;
+}
+
+static bool meta_ok(struct ark_impl *s, struct rcache *c, uint64_t lba, uint64_t seq,
+		    uint32_t min_epoch, uint8_t *blk)
 {
 	const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)blk;
 
 	if (lba < s->seg_blocks || lba_seg(s, lba) >= s->nsegs)
 		return false;
-	if (kv_dev_read(s->dev, lba, 1, blk))
+	if (cached_read(s, c, lba, blk))
 		return false;
-	return !kv_blk_check(s, blk, KV_MAGIC_META) && h->seq == seq && h->epoch == epoch;
+	return !kv_blk_check(s, blk, KV_MAGIC_META) && h->seq == seq && h->epoch >= min_epoch &&
+	       h->epoch < s->epoch;
 }
 
 /*
  * The log ended at @lba, where the meta block with sequence @seq should
- * be. A crash can only tear the last batch; if a later batch of this open
- * is on the LUN after it (looked for in the rest of that segment), the
- * block at @lba is damaged, and acknowledged operations would be lost.
+ * be, after blocks of @epoch. A crash can only tear the last batch (each
+ * is written after the one before is flushed); if a later batch of this
+ * epoch or a newer one is on the LUN after it (looked for in the rest of
+ * that segment), the block at @lba is damaged, and acknowledged operations
+ * would be lost.
  */
 static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch)
 {
@@ -299,7 +333,7 @@ static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_
 	for (uint64_t i = 1; i < end - lba; i++) {
 		const uint8_t *b = blks + i * KV_BLOCK;
 		const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)b;
-		if (h->magic != KV_MAGIC_META || h->epoch != epoch || h->batch <= seq ||
+		if (h->magic != KV_MAGIC_META || h->epoch < epoch || h->batch <= seq ||
 		    kv_blk_check(s, b, KV_MAGIC_META))
 			continue;
 		kv_msg("arkdb: log block %llu (sequence %llu) is damaged: a later batch (sequence %llu) is at LBA %llu",
@@ -313,8 +347,8 @@ static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_
 }
 
 /* Read the batch starting at @lba; false when it is not whole. */
-static bool read_batch(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t *epoch,
-		       struct rbatch *rb)
+static bool read_batch(struct ark_impl *s, struct rcache *c, uint64_t lba, uint64_t seq,
+		       uint32_t *epoch, struct rbatch *rb)
 {
 	rb->n = 0;
 	for (;;) {
@@ -336,7 +370,7 @@ static bool read_batch(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t 
 			rb->cap = cap;
 		}
 		uint8_t *blk = rb->blocks + (size_t)rb->n * KV_BLOCK;
-		if (!meta_ok(s, lba, seq, *epoch, blk))
+		if (!meta_ok(s, c, lba, seq, *epoch, blk))
 			return false;
 		const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)blk;
 		*epoch = h->epoch;
@@ -467,6 +501,8 @@ static int apply_rec(struct ark_impl *s, uint64_t meta_lba, const uint8_t *blk,
 
 	(void)arg;
 	s->replay_records++;
+	for (unsigned i = 0; r->op != KV_REC_CLEAR && i < r->npieces; i++)
+		s->log_bytes += (uint64_t)rec_pieces(r)[i].nblocks * KV_BLOCK;
 	mark_used(s, meta_lba);
 	if (r->op == KV_REC_CLEAR) {
 		apply_clear(s);
@@ -508,6 +544,7 @@ int kv_recover(struct ark_impl *s)
 {
 	uint8_t *sblk = kv_blk_alloc(1);
 	struct rbatch rb = { 0 }, peek = { 0 };
+	struct rcache cache = { 0 };
 	int rc;
 
 	if (!sblk)
@@ -538,13 +575,15 @@ int kv_recover(struct ark_impl *s)
 
 	/* The log after the checkpoint. */
 	uint64_t lba = sb->log_lba, seq = sb->log_seq;
-	uint32_t epoch = sb->epoch;
+	uint32_t epoch = 0;
+	s->ckpt_log_lba = sb->log_lba;
+	s->ckpt_log_seq = sb->log_seq;
 	uint64_t batches = 0;
-	if (!read_batch(s, lba, seq, &epoch, &rb))
+	if (!read_batch(s, &cache, lba, seq, &epoch, &rb))
 		goto end;
 	for (;;) {
 		uint32_t e2 = epoch;
-		bool more = read_batch(s, rb.next, seq + rb.n, &e2, &peek);
+		bool more = read_batch(s, &cache, rb.next, seq + rb.n, &e2, &peek);
 		if (!more) {
 			/* The last batch: its raw data must all be there. */
 			if (for_each_rec(s, &rb, verify_rec, NULL))
@@ -558,6 +597,7 @@ int kv_recover(struct ark_impl *s)
 		}
 		batches++;
 		s->replay_batches++;
+		s->log_bytes += (uint64_t)rb.n * KV_BLOCK;
 		seq += rb.n;
 		lba = rb.next;
 		if (!more)
@@ -568,7 +608,7 @@ int kv_recover(struct ark_impl *s)
 		epoch = e2;
 	}
 end:
-	rc = check_log_end(s, lba, seq, sb->epoch);
+	rc = check_log_end(s, lba, seq, epoch);
 	if (rc)
 		goto out;
 	/* The log goes on at @lba: its segment is the head. */
@@ -604,6 +644,7 @@ end:
 	}
 	rc = 0;
 out:
+	free(cache.buf);
 	free(rb.blocks);
 	free(rb.lba);
 	free(peek.blocks);
