@@ -202,6 +202,18 @@ static int reap(struct kv_dev *d, struct piece *p)
 	return rc < 0 ? (errno ? -errno : -EIO) : 0;
 }
 
+/* Wait for the oldest piece of the window; its error goes to its request. */
+static void reap_oldest(struct kv_dev *d, struct piece *win, unsigned *head, unsigned *count)
+{
+	struct piece *old = &win[*head];
+	int rc = reap(d, old);
+
+	if (rc && !old->io->rc)
+		old->io->rc = rc;
+	*head = (*head + 1) % KV_DEV_WINDOW;
+	(*count)--;
+}
+
 int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 {
 	struct piece win[KV_DEV_WINDOW];
@@ -216,28 +228,17 @@ int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 			int rc;
 
 			if (count == KV_DEV_WINDOW) {
-				struct piece *old = &win[head];
-				rc = reap(d, old);
-				if (rc && !old->io->rc)
-					old->io->rc = rc;
-				head = (head + 1) % KV_DEV_WINDOW;
-				count--;
+				reap_oldest(d, win, &head, &count);
 				continue;
 			}
 			rc = issue(d, &io[i], io[i].lba + done, len,
 				   (uint8_t *)io[i].buf + (size_t)done * KV_BLOCK, p);
 			if (rc == -EWOULDBLOCK || rc == -EAGAIN) {
 				/* Other users hold the commands: finish one of ours, or wait. */
-				if (count) {
-					struct piece *old = &win[head];
-					rc = reap(d, old);
-					if (rc && !old->io->rc)
-						old->io->rc = rc;
-					head = (head + 1) % KV_DEV_WINDOW;
-					count--;
-				} else {
+				if (count)
+					reap_oldest(d, win, &head, &count);
+				else
 					sched_yield();
-				}
 				continue;
 			}
 			if (rc < 0) {
@@ -249,14 +250,8 @@ int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 			done += len;
 		}
 	}
-	while (count) {
-		struct piece *old = &win[head];
-		int rc = reap(d, old);
-		if (rc && !old->io->rc)
-			old->io->rc = rc;
-		head = (head + 1) % KV_DEV_WINDOW;
-		count--;
-	}
+	while (count)
+		reap_oldest(d, win, &head, &count);
 	for (unsigned i = 0; i < n; i++)
 		if (io[i].rc && !first)
 			first = io[i].rc;

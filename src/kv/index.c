@@ -199,3 +199,28 @@ uint64_t kv_count_locked(struct ark_impl *s)
 		n += s->shards[i].count;
 	return n;
 }
+
+/*
+ * kv_index_clear_locked() - remove every entry (ark_flush, or a CLEAR
+ * record in the log), giving back what a LUN store's entries keep alive.
+ * Every shard lock held.
+ */
+void kv_index_clear_locked(struct ark_impl *s)
+{
+	for (int i = 0; i < KV_NSHARDS; i++) {
+		struct kv_shard *sh = &s->shards[i];
+		for (uint64_t b = 0; b < sh->nbuckets; b++) {
+			struct kv_ent *e = sh->buckets[b], *n;
+			for (; e; e = n) {
+				n = e->next;
+				if (!s->memory)
+					kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+				kv_ent_free(e);
+			}
+			sh->buckets[b] = NULL;
+		}
+		sh->count = 0;
+		sh->key_bytes = 0;
+	}
+	__atomic_store_n(&s->index_bytes, 0, __ATOMIC_RELAXED);
+}

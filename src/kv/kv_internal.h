@@ -221,6 +221,7 @@ void kv_ent_free(struct kv_ent *e);
 void kv_loc_free(struct kv_loc *l);
 uint64_t kv_count(struct ark_impl *s);
 uint64_t kv_count_locked(struct ark_impl *s);
+void kv_index_clear_locked(struct ark_impl *s);
 
 /* ---- dev.c: the LUN through capiblock.h ---------------------------------- */
 struct kv_io {

@@ -261,24 +261,8 @@ int kv_op_clear(struct ark_impl *s)
 		pthread_mutex_lock(&s->shards[i].lock);
 	if (!s->memory)
 		rc = kv_log_append_locked(s, KV_REC_CLEAR, NULL, NULL, 0, &sync, false);
-	if (!rc) {
-		for (int i = 0; i < KV_NSHARDS; i++) {
-			struct kv_shard *sh = &s->shards[i];
-			for (uint64_t b = 0; b < sh->nbuckets; b++) {
-				struct kv_ent *e = sh->buckets[b], *n;
-				for (; e; e = n) {
-					n = e->next;
-					if (!s->memory)
-						kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
-					kv_ent_free(e);
-				}
-				sh->buckets[b] = NULL;
-			}
-			sh->count = 0;
-			sh->key_bytes = 0;
-			__atomic_store_n(&s->index_bytes, 0, __ATOMIC_RELAXED);
-		}
-	}
+	if (!rc)
+		kv_index_clear_locked(s);
 	for (int i = KV_NSHARDS - 1; i >= 0; i--)
 		pthread_mutex_unlock(&s->shards[i].lock);
 	if (rc)

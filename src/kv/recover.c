@@ -125,25 +125,6 @@ static void apply_del(struct ark_impl *s, const uint8_t *key, uint32_t klen)
 	kv_ent_free(e);
 }
 
-static void apply_clear(struct ark_impl *s)
-{
-	for (int i = 0; i < KV_NSHARDS; i++) {
-		struct kv_shard *sh = &s->shards[i];
-		for (uint64_t b = 0; b < sh->nbuckets; b++) {
-			struct kv_ent *e = sh->buckets[b], *n;
-			for (; e; e = n) {
-				n = e->next;
-				kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
-				kv_ent_free(e);
-			}
-			sh->buckets[b] = NULL;
-		}
-		sh->count = 0;
-		sh->key_bytes = 0;
-		__atomic_store_n(&s->index_bytes, 0, __ATOMIC_RELAXED);
-	}
-}
-
 static int load_checkpoint(struct ark_impl *s, const struct kv_super *sb)
 {
 	const uint32_t *segs = (const uint32_t *)(sb + 1);
@@ -505,7 +486,7 @@ static int apply_rec(struct ark_impl *s, uint64_t meta_lba, const uint8_t *blk,
 		s->log_bytes += (uint64_t)rec_pieces(r)[i].nblocks * KV_BLOCK;
 	mark_used(s, meta_lba);
 	if (r->op == KV_REC_CLEAR) {
-		apply_clear(s);
+		kv_index_clear_locked(s);
 		return 0;
 	}
 	const struct kv_piece *pieces = rec_pieces(r);
