@@ -290,7 +290,6 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	r->voff = voff;
 	r->w.cb = cb;
 	r->w.dt = dt;
-	r->w.ark = s;
 	*a->q_tail = r;
 	a->q_tail = &r->next;
 	/* A thread already at work takes what queues behind it in batches. */

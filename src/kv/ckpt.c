@@ -60,11 +60,6 @@ int kv_blk_check(struct ark_impl *s, const void *blk, uint32_t magic)
 	return kv_blk_check_seed(blk, (uint32_t)s->store_id, magic);
 }
 
-static inline uint64_t seg_lba(struct ark_impl *s, uint64_t seg)
-{
-	return (seg + 1) * s->seg_blocks;
-}
-
 #define SUPER_MAX_SEGS ((KV_PAYLOAD - sizeof(struct kv_super)) / sizeof(uint32_t))
 
 /* Write the next superblock copy (generation + 1) and flush. */

@@ -26,11 +26,6 @@ struct gc_item {
 	struct kv_loc loc;     /* a copy (pieces owned) */
 };
 
-static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
-{
-	return lba / s->seg_blocks - 1;
-}
-
 static bool touches(struct ark_impl *s, const struct kv_loc *l, const uint64_t *victims,
 		    unsigned nv)
 {

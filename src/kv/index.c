@@ -214,7 +214,7 @@ void kv_index_clear_locked(struct ark_impl *s)
 			for (; e; e = n) {
 				n = e->next;
 				if (!s->memory)
-					kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+					kv_seg_release(s, &e->loc, e->klen, e->vlen);
 				kv_ent_free(e);
 			}
 			sh->buckets[b] = NULL;

@@ -77,7 +77,6 @@ struct kv_waiter {
 	bool done;
 	void (*cb)(int errcode, uint64_t dt, int64_t res);
 	uint64_t dt;
-	struct ark_impl *ark;
 };
 
 /* A raw-data write of a batch. */
@@ -200,6 +199,18 @@ static inline struct kv_seg *kv_seg(struct ark_impl *s, uint64_t i)
 	return &s->segtab[i / KV_SEGS_PER_TAB][i % KV_SEGS_PER_TAB];
 }
 
+/* Segment @seg's first LBA, and the segment of @lba (segment 0 starts
+ * after the superblocks' segment-sized slot). */
+static inline uint64_t seg_lba(struct ark_impl *s, uint64_t seg)
+{
+	return (seg + 1) * s->seg_blocks;
+}
+
+static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
+{
+	return lba / s->seg_blocks - 1;
+}
+
 #define ARK_MAGIC 0x41524b2d53544f52ull /* "ARK-STOR" */
 
 static inline struct ark_impl *ark_impl(ARK *a)
@@ -275,7 +286,7 @@ int kv_write_sealed(struct ark_impl *s, struct kv_batch *b);
 int kv_take_blocks(struct ark_impl *s, uint64_t want, uint64_t *lba, uint64_t *got);
 void kv_reap_dead_segments(struct ark_impl *s);
 void kv_wait_written(struct ark_impl *s, uint64_t lsn);
-void kv_seg_release_locked(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
+void kv_seg_release(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
 			   uint64_t vlen);
 void kv_seg_charge(struct ark_impl *s, const struct kv_loc *l, uint64_t klen, uint64_t vlen);
 int kv_seg_alloc_locked(struct ark_impl *s, uint64_t *seg);

@@ -20,16 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-static inline uint64_t seg_first_lba(struct ark_impl *s, uint64_t seg)
-{
-	return (seg + 1) * s->seg_blocks;
-}
-
-static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
-{
-	return lba / s->seg_blocks - 1;
-}
-
 uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t flags)
 {
 	uint64_t n = sizeof(struct kv_rec);
@@ -126,7 +116,7 @@ void kv_seg_charge(struct ark_impl *s, const struct kv_loc *l, uint64_t klen, ui
 	pthread_mutex_unlock(&s->seg_lock);
 }
 
-void kv_seg_release_locked(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
+void kv_seg_release(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
 			   uint64_t vlen)
 {
 	pthread_mutex_lock(&s->seg_lock);
@@ -156,7 +146,7 @@ static void reap_dead_segments(struct ark_impl *s)
 	}
 	pthread_mutex_unlock(&s->seg_lock);
 	for (unsigned i = 0; i < nunmap; i++)
-		kv_dev_unmap(s->dev, seg_first_lba(s, unmap_segs[i]), s->seg_blocks);
+		kv_dev_unmap(s->dev, seg_lba(s, unmap_segs[i]), s->seg_blocks);
 }
 
 /* ---- block allocation (log_lock held) -------------------------------------- */
@@ -191,7 +181,7 @@ static int new_head_locked(struct ark_impl *s)
 		kv_seg(s, seg)->head = true;
 		kv_seg(s, seg)->last_lsn = s->open.lsn;
 		s->head_seg = seg;
-		s->head_lba = seg_first_lba(s, seg);
+		s->head_lba = seg_lba(s, seg);
 		s->head_end = s->head_lba + s->seg_blocks;
 	}
 	pthread_mutex_unlock(&s->seg_lock);
@@ -563,13 +553,13 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 			nl.lba = b->meta_lba[b->nmeta - 1];
 			nl.off = val_off;
 		}
-		kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+		kv_seg_release(s, &e->loc, e->klen, e->vlen);
 		kv_loc_free(&e->loc);
 		e->loc = nl;
 		e->vlen = vl;
 		kv_seg_charge(s, &e->loc, e->klen, e->vlen);
 	} else if (e) {
-		kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+		kv_seg_release(s, &e->loc, e->klen, e->vlen);
 		kv_loc_free(&e->loc);
 	}
 	if (e) {

@@ -16,16 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint64_t seg_lba(struct ark_impl *s, uint64_t seg)
-{
-	return (seg + 1) * s->seg_blocks;
-}
-
-static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
-{
-	return lba / s->seg_blocks - 1;
-}
-
 /* The newer sound superblock copy into @out (the whole block). */
 static int read_super(struct ark_impl *s, uint8_t *out)
 {
@@ -92,7 +82,7 @@ static int apply_set(struct ark_impl *s, const uint8_t *key, uint32_t klen, uint
 		kv_insert_locked(sh, e);
 		sh->key_bytes += klen;
 	} else {
-		kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+		kv_seg_release(s, &e->loc, e->klen, e->vlen);
 		kv_loc_free(&e->loc);
 		sh->key_bytes -= e->vlen;
 	}
@@ -119,7 +109,7 @@ static void apply_del(struct ark_impl *s, const uint8_t *key, uint32_t klen)
 
 	if (!e)
 		return;
-	kv_seg_release_locked(s, &e->loc, e->klen, e->vlen);
+	kv_seg_release(s, &e->loc, e->klen, e->vlen);
 	kv_remove_locked(sh, e);
 	sh->key_bytes -= e->klen + e->vlen;
 	kv_ent_free(e);
