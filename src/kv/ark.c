@@ -89,6 +89,7 @@ void kv_ark_free(struct ark_impl *s)
 	pthread_mutex_destroy(&s->log_lock);
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_cond_destroy(&s->log_cv);
+	pthread_cond_destroy(&s->writer_cv);
 	s->magic = 0;
 	free(s);
 }
@@ -106,6 +107,7 @@ struct ark_impl *kv_ark_alloc(uint64_t flags, uint64_t hcount)
 	pthread_mutex_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_cond_init(&s->log_cv, NULL);
+	pthread_cond_init(&s->writer_cv, NULL);
 	s->next_lsn = 1;
 	if (kv_index_init(s, hcount)) {
 		kv_ark_free(s);

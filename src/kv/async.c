@@ -35,6 +35,7 @@ struct kv_async {
 	uint64_t busy;                        /* slots taken */
 	uint64_t qlen;                        /* requests queued, not yet taken */
 	int idle;                             /* pool threads waiting for work */
+	int blocked;                          /* pool threads in a long wait (kv_async_blocking) */
 	int nthreads;
 	pthread_t *threads;
 	bool stop;
@@ -43,6 +44,7 @@ struct kv_async {
 static __thread struct ark_impl *pool_of;   /* set on pool threads */
 
 #define POOL_BATCH 64   /* requests a pool thread takes at once */
+#define POOL_WAKE_QLEN 16 /* queued behind busy threads: wake another */
 
 /* Slots whose callbacks ran, returned to the free list in one go. */
 struct slot_batch {
@@ -111,7 +113,7 @@ void kv_async_complete(struct ark_impl *s, struct kv_waiter *list)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* Run one request; gets, exists and failures call back at once (into @b). */
+/* Run one set, del or exists; exists and failures call back at once (into @b). */
 static void execute(struct ark_impl *s, struct kv_areq *r, struct slot_batch *b)
 {
 	struct kv_waiter *w = &r->w;
@@ -125,12 +127,6 @@ static void execute(struct ark_impl *s, struct kv_areq *r, struct slot_batch *b)
 	case AOP_DEL:
 		rc = kv_op_del(s, r->klen, r->key, &res, w);
 		break;
-	case AOP_GET:
-		rc = kv_op_get(s, r->klen, r->key, r->vbuflen, r->vbuf, r->voff, &res);
-		w->rc = rc;
-		w->res = rc ? -1 : res;
-		finish(w, b);
-		return;
 	default:
 		rc = kv_op_exists(s, r->klen, r->key, &res);
 		w->rc = rc;
@@ -146,6 +142,44 @@ static void execute(struct ark_impl *s, struct kv_areq *r, struct slot_batch *b)
 		w->res = -1;
 		finish(w, b);
 	}
+}
+
+/* Run gets r[0..n) together: on a LUN store their reads are in flight at once. */
+static void execute_gets(struct ark_impl *s, struct kv_areq **r, unsigned n, struct slot_batch *b)
+{
+	struct kv_get g[POOL_BATCH];
+
+	for (unsigned i = 0; i < n; i++)
+		g[i] = (struct kv_get){ .klen = r[i]->klen, .key = r[i]->key,
+					.vbuflen = r[i]->vbuflen, .vbuf = r[i]->vbuf,
+					.voff = r[i]->voff };
+	kv_op_get_batch(s, g, n);
+	for (unsigned i = 0; i < n; i++) {
+		r[i]->w.rc = g[i].rc;
+		r[i]->w.res = g[i].res;
+		finish(&r[i]->w, b);
+	}
+}
+
+/* Run a batch in order; runs of gets go to execute_gets() together. */
+static void execute_batch(struct ark_impl *s, struct kv_areq **batch, unsigned n)
+{
+	struct slot_batch b = { 0 };
+	unsigned gets = 0;   /* batch[i - gets, i) are gets not yet run */
+
+	for (unsigned i = 0; i < n; i++) {
+		if (batch[i]->op == AOP_GET) {
+			gets++;
+			continue;
+		}
+		if (gets)
+			execute_gets(s, batch + i - gets, gets, &b);
+		gets = 0;
+		execute(s, batch[i], &b);
+	}
+	if (gets)
+		execute_gets(s, batch + n - gets, gets, &b);
+	release(s->async, &b);
 }
 
 static void *pool_main(void *arg)
@@ -178,10 +212,7 @@ static void *pool_main(void *arg)
 			else if (a->idle)
 				pthread_cond_signal(&a->cv);   /* more for another thread */
 			pthread_mutex_unlock(&a->lock);
-			struct slot_batch b = { 0 };
-			for (unsigned i = 0; i < n; i++)
-				execute(s, batch[i], &b);
-			release(a, &b);
+			execute_batch(s, batch, n);
 			pthread_mutex_lock(&a->lock);
 			continue;
 		}
@@ -252,6 +283,25 @@ void kv_async_stop(struct ark_impl *s)
 	s->async = NULL;
 }
 
+/*
+ * kv_async_blocking() - the calling thread enters (@on) or leaves a wait
+ * that may be long (room in the log, a batch being written). On a pool
+ * thread, queued requests must not wait behind it: another thread is woken
+ * for them.
+ */
+void kv_async_blocking(struct ark_impl *s, bool on)
+{
+	struct kv_async *a = s->async;
+
+	if (pool_of != s || !a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->blocked += on ? 1 : -1;
+	if (on && a->qlen && a->idle)
+		pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+}
+
 uint64_t kv_async_pending(struct ark_impl *s)
 {
 	struct kv_async *a = s->async;
@@ -292,8 +342,11 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	r->w.dt = dt;
 	*a->q_tail = r;
 	a->q_tail = &r->next;
-	/* A thread already at work takes what queues behind it in batches. */
-	if (a->qlen++ == 0 && a->idle)
+	/* A thread at work takes what queues behind it in batches when it comes
+	 * back: wake another only when none is at work, or when the queue grows
+	 * long (a thread in a long wait does not count as at work). */
+	a->qlen++;
+	if (a->idle && (a->idle + a->blocked == a->nthreads || a->qlen == POOL_WAKE_QLEN))
 		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	return 0;

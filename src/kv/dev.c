@@ -138,6 +138,12 @@ uint64_t kv_dev_blocks(struct kv_dev *d)
 	return n;
 }
 
+/* The most blocks one command may move (1 on vLUNs and RAID0 groups). */
+uint64_t kv_dev_max_xfer(struct kv_dev *d)
+{
+	return d->max_xfer;
+}
+
 bool kv_dev_is_vlun(struct kv_dev *d)
 {
 	return d->vlun;

@@ -21,6 +21,7 @@ static void child_reset(struct ark_impl *s)
 	pthread_mutex_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_cond_init(&s->log_cv, NULL);
+	pthread_cond_init(&s->writer_cv, NULL);
 	s->readonly = true;
 	s->writer_running = false;
 	s->cleaner_running = false;
@@ -45,7 +46,7 @@ pid_t ark_fork(ARK *ark)
 	if (!s->memory) {
 		/* Everything the snapshot's index points at must be on the LUN. */
 		pthread_mutex_lock(&s->log_lock);
-		pthread_cond_broadcast(&s->log_cv);
+		kv_writer_kick_locked(s);
 		while ((s->open.nrec || s->written_lsn < s->open.lsn) && !s->writer_err)
 			pthread_cond_wait(&s->log_cv, &s->log_lock);
 		pthread_mutex_unlock(&s->log_lock);

@@ -223,7 +223,7 @@ static void *cleaner_main(void *arg)
 			 * wait for it before moving more (the moves took room). */
 			uint64_t n = s->ckpts;
 			s->ckpt_wanted = true;
-			pthread_cond_broadcast(&s->log_cv);
+			kv_writer_kick_locked(s);
 			while (s->ckpts == n && !s->cleaner_stop && !s->writer_err)
 				pthread_cond_wait(&s->log_cv, &s->log_lock);
 		}

@@ -149,7 +149,9 @@ struct ark_impl {
 	pthread_mutex_t seg_lock;
 
 	pthread_mutex_t log_lock;
-	pthread_cond_t log_cv;       /* writer: work; callers: a batch was written */
+	pthread_cond_t log_cv;       /* callers: a batch was written, room came back */
+	pthread_cond_t writer_cv;    /* the writer: work (kv_writer_kick_locked) */
+	bool writer_idle;            /* the writer waits on writer_cv */
 	struct kv_batch open;        /* being filled */
 	uint64_t head_lba;           /* next free block in the head segment */
 	uint64_t head_end;           /* end of the head segment */
@@ -161,6 +163,8 @@ struct ark_impl {
 	uint64_t log_bytes;          /* since the last checkpoint */
 	bool ckpt_wanted;
 	bool writer_stop;
+	uint64_t last_batch_nrec;    /* records in the batch written last */
+	uint64_t last_write_ns;      /* how long writing (and flushing) it took */
 	int writer_err;              /* a failed write: the store is read-only from here (EIO) */
 	pthread_t writer;
 	bool writer_running;
@@ -248,6 +252,7 @@ void kv_dev_close(struct kv_dev *d);
 uint64_t kv_dev_blocks(struct kv_dev *d);
 int kv_dev_grow(struct kv_dev *d, uint64_t blocks);
 bool kv_dev_is_vlun(struct kv_dev *d);
+uint64_t kv_dev_max_xfer(struct kv_dev *d);
 uint64_t kv_dev_lun_blocks(struct kv_dev *d);
 /* kv_dev_rw() - run @n I/Os in parallel, waiting for all. 0 or the first -errno. */
 int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n);
@@ -286,6 +291,7 @@ int kv_write_sealed(struct ark_impl *s, struct kv_batch *b);
 int kv_take_blocks(struct ark_impl *s, uint64_t want, uint64_t *lba, uint64_t *got);
 void kv_reap_dead_segments(struct ark_impl *s);
 void kv_wait_written(struct ark_impl *s, uint64_t lsn);
+void kv_writer_kick_locked(struct ark_impl *s);
 void kv_seg_release(struct ark_impl *s, const struct kv_loc *l, uint64_t klen,
 			   uint64_t vlen);
 void kv_seg_charge(struct ark_impl *s, const struct kv_loc *l, uint64_t klen, uint64_t vlen);
@@ -294,6 +300,11 @@ int kv_segs_init(struct ark_impl *s, uint64_t nsegs, uint64_t max_segs);
 int kv_segs_extend_locked(struct ark_impl *s, uint64_t nsegs);
 void kv_seg_free_locked(struct ark_impl *s, uint64_t seg);
 uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t flags);
+uint64_t kv_value_blocks(const struct kv_loc *loc);
+unsigned kv_value_ios(const struct kv_loc *loc, uint8_t *buf, struct kv_io *io);
+int kv_value_read(struct ark_impl *s, struct kv_io *io, unsigned n);
+int kv_value_check(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
+		   uint64_t vlen, const uint8_t *buf, const uint8_t **val);
 int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
 		  uint64_t vlen, uint8_t *out);
 void kv_seg_readers(struct ark_impl *s, const struct kv_loc *l, int delta);
@@ -324,6 +335,24 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 	      int64_t *res, struct kv_waiter *w);
 int kv_op_get(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vbuflen, void *vbuf,
 	      uint64_t voff, int64_t *res);
+/* One get of a kv_op_get_batch(): the call's arguments, then its result. */
+struct kv_get {
+	uint64_t klen;
+	const void *key;
+	uint64_t vbuflen;
+	void *vbuf;
+	uint64_t voff;
+	int rc;                 /* 0 or an errno value */
+	int64_t res;            /* the value's length, -1 on error */
+	/* kv_op_get_batch()'s own */
+	bool reading;
+	uint64_t vlen, lsn;
+	struct kv_loc loc;      /* a copy of the entry's */
+	struct kv_piece one;
+	unsigned io0, nio;      /* its reads */
+	const uint8_t *val;     /* the value in the read buffer, once checked */
+};
+void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n);
 int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
 	      struct kv_waiter *w);
 int kv_op_exists(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res);
@@ -333,6 +362,7 @@ int kv_op_clear(struct ark_impl *s);
 int kv_async_start(struct ark_impl *s, int nthreads, int nqueue);
 void kv_async_stop(struct ark_impl *s);
 uint64_t kv_async_pending(struct ark_impl *s);
+void kv_async_blocking(struct ark_impl *s, bool on);
 /* @op: 0 set, 1 get, 2 del, 3 exists. 0 or EAGAIN. */
 int kv_async_submit(struct ark_impl *s, int op, uint64_t klen, const void *key, uint64_t vlen,
 		    const void *val, uint64_t vbuflen, void *vbuf, uint64_t voff,
@@ -352,5 +382,6 @@ int kv_check(const char *path, FILE *out, bool verbose);
 void kv_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static inline uint64_t kv_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t kv_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 #endif /* CXLFLASH_KV_INTERNAL_H */

@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t flags)
@@ -396,8 +397,16 @@ int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
 	if (kv_dev_is_vlun(s->dev))
 		return 0;   /* it grows */
 	uint64_t give_up = now_ns() + KV_SPACE_WAIT_NS;
+	bool waited = false;
 	pthread_mutex_lock(&s->log_lock);
 	while (!room_locked(s, blocks, keep_segs(s, set, false))) {
+		if (!waited) {
+			waited = true;
+			pthread_mutex_unlock(&s->log_lock);
+			kv_async_blocking(s, true);
+			pthread_mutex_lock(&s->log_lock);
+			continue;
+		}
 		if (s->writer_err) {
 			rc = s->writer_err;
 			break;
@@ -416,7 +425,7 @@ int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
 		if (pending && s->durable)
 			s->ckpt_wanted = true;
 		kv_cleaner_kick_locked(s);
-		pthread_cond_broadcast(&s->log_cv);
+		kv_writer_kick_locked(s);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100000000;
@@ -427,6 +436,8 @@ int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
 		pthread_cond_timedwait(&s->log_cv, &s->log_lock, &ts);
 	}
 	pthread_mutex_unlock(&s->log_lock);
+	if (waited)
+		kv_async_blocking(s, false);
 	return rc;
 }
 
@@ -571,7 +582,7 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 		*b->wtail = w;
 		b->wtail = &w->next;
 	}
-	pthread_cond_broadcast(&s->log_cv);
+	kv_writer_kick_locked(s);
 	rc = 0;
 	goto out;
 undo:
@@ -644,28 +655,77 @@ static int seal_locked(struct ark_impl *s, struct kv_batch *out)
 	return 0;
 }
 
-/* Write a sealed batch; flush it when the store is durable. */
+/* Coalesced runs are at most this long (1 MiB), and never above the LUN's transfer size. */
+#define KV_WRITE_RUN_MAX 256u
+
+static int io_by_lba(const void *a, const void *b)
+{
+	const struct kv_io *x = a, *y = b;
+
+	return x->lba < y->lba ? -1 : x->lba > y->lba;
+}
+
+/*
+ * Write a sealed batch; flush it when the store is durable. A batch's blocks
+ * lie mostly in one LBA run (its first meta block was reserved right after
+ * the batch before, the rest taken from the head in order), so neighbouring
+ * meta and value blocks are copied into one buffer and written with one
+ * command: on a disk a few large writes cost much less than many 4 KiB ones.
+ */
 static int batch_write(struct ark_impl *s, struct kv_batch *b)
 {
-	unsigned n = b->nmeta + b->nraw;
-	struct kv_io stack[64];
-	struct kv_io *io = n <= 64 ? stack : calloc(n, sizeof(*io));
-	int rc;
+	unsigned n = b->nmeta + b->nraw, nio = 0, nstage = 0;
+	uint32_t run_max = (uint32_t)kv_min(KV_WRITE_RUN_MAX, kv_dev_max_xfer(s->dev));
+	struct kv_io stack[64], out_stack[64];
+	void *stage_stack[32];
+	struct kv_io *in = n <= 64 ? stack : calloc(n, sizeof(*in));
+	struct kv_io *io = n <= 64 ? out_stack : calloc(n, sizeof(*io));
+	void **stage = n / 2 + 1 <= 32 ? stage_stack : calloc(n / 2 + 1, sizeof(*stage));
+	int rc = -ENOMEM;
 
-	if (!io)
-		return -ENOMEM;
+	if (!in || !io || !stage)
+		goto out;
 	for (unsigned i = 0; i < b->nmeta; i++)
-		io[i] = (struct kv_io){ .write = true, .lba = b->meta_lba[i], .nblocks = 1,
+		in[i] = (struct kv_io){ .write = true, .lba = b->meta_lba[i], .nblocks = 1,
 					.buf = b->meta + (size_t)i * KV_BLOCK };
 	for (unsigned i = 0; i < b->nraw; i++)
-		io[b->nmeta + i] = (struct kv_io){ .write = true, .lba = b->raw[i].lba,
+		in[b->nmeta + i] = (struct kv_io){ .write = true, .lba = b->raw[i].lba,
 						   .nblocks = b->raw[i].nblocks, .buf = b->raw[i].buf };
-	rc = kv_dev_rw(s->dev, io, n);
+	qsort(in, n, sizeof(*in), io_by_lba);
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i;
+		uint32_t blocks = in[i].nblocks;
+		while (j + 1 < n && in[j + 1].lba == in[j].lba + in[j].nblocks &&
+		       blocks + in[j + 1].nblocks <= run_max)
+			blocks += in[++j].nblocks;
+		uint8_t *buf = j > i ? kv_blk_alloc(blocks) : NULL;
+		if (!buf) {
+			/* One piece, or no memory for the copy: write the pieces as they are. */
+			for (; i <= j; i++)
+				io[nio++] = in[i];
+			continue;
+		}
+		stage[nstage++] = buf;
+		io[nio++] = (struct kv_io){ .write = true, .lba = in[i].lba, .nblocks = blocks,
+					    .buf = buf };
+		for (; i <= j; i++) {
+			memcpy(buf, in[i].buf, (size_t)in[i].nblocks * KV_BLOCK);
+			buf += (size_t)in[i].nblocks * KV_BLOCK;
+		}
+	}
+	rc = kv_dev_rw(s->dev, io, nio);
 	if (!rc && s->durable)
 		rc = kv_dev_flush(s->dev);
 	__atomic_add_fetch(&s->ios, b->blocks + (s->durable ? 1 : 0), __ATOMIC_RELAXED);
-	if (io != stack)
+out:
+	for (unsigned i = 0; i < nstage; i++)
+		free(stage[i]);
+	if (in != stack)
+		free(in);
+	if (io != out_stack)
 		free(io);
+	if (stage != stage_stack)
+		free(stage);
 	return rc;
 }
 
@@ -694,6 +754,40 @@ static void batch_ack(struct ark_impl *s, struct kv_batch *b, int rc)
 		kv_async_complete(s, async_head);
 }
 
+/* A gather waits at most this long, and at most a quarter of the last write. */
+#define KV_GATHER_MAX_NS 200000u
+#define KV_GATHER_QUIET_NS 15000u
+
+/*
+ * gather_locked() - with several operations in flight, let the batch fill
+ * before sealing it. Callers acknowledged by the last batch come back with
+ * their next operations within microseconds; sealed at once, the batch
+ * would hold only the operations that arrived during the last write, and
+ * the in-flight operations would split into two half batches that take
+ * turns. Waiting while records keep arriving (none for 15 us ends it; a
+ * quarter of the last write's time at most) writes them in one batch: as
+ * many operations per flush as are in flight. A single caller (the last
+ * batch and this one hold one record) never waits.
+ */
+static void gather_locked(struct ark_impl *s)
+{
+	if (s->last_batch_nrec < 2 && s->open.nrec < 2)
+		return;
+	uint64_t start = now_ns();
+	uint64_t limit = kv_min(KV_GATHER_MAX_NS, s->last_write_ns / 4);
+	for (;;) {
+		uint64_t n = s->open.nrec;
+		if (s->writer_stop || s->ckpt_wanted || now_ns() - start + KV_GATHER_QUIET_NS > limit)
+			return;
+		pthread_mutex_unlock(&s->log_lock);
+		struct timespec ts = { 0, KV_GATHER_QUIET_NS };
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&s->log_lock);
+		if (s->open.nrec == n)
+			return;
+	}
+}
+
 /*
  * Write one batch (or checkpoint when asked). Returns false when there was
  * nothing to do. log_lock held on entry and exit.
@@ -718,15 +812,19 @@ static bool writer_step_locked(struct ark_impl *s)
 	}
 	if (!s->open.nrec)
 		return false;
+	gather_locked(s);
 	rc = seal_locked(s, &b);
 	if (rc) {
 		/* No block for the next batch: fail this batch's operations. */
 		s->writer_err = rc;
 		return true;
 	}
+	uint64_t nrec = b.nrec, t0 = now_ns();
 	pthread_mutex_unlock(&s->log_lock);
 	rc = kv_write_sealed(s, &b);
 	pthread_mutex_lock(&s->log_lock);
+	s->last_batch_nrec = nrec;
+	s->last_write_ns = now_ns() - t0;
 	return true;
 }
 
@@ -765,17 +863,27 @@ int kv_write_sealed(struct ark_impl *s, struct kv_batch *b)
 	return rc;
 }
 
+/* Wake the writer for work: records, a checkpoint, or the stop. log_lock held. */
+void kv_writer_kick_locked(struct ark_impl *s)
+{
+	if (s->writer_idle)
+		pthread_cond_signal(&s->writer_cv);
+}
+
 static void *writer_main(void *arg)
 {
 	struct ark_impl *s = arg;
 
+	prctl(PR_SET_TIMERSLACK, 1000UL);   /* the gather's short sleeps: 1 us of slack, not 50 */
 	pthread_mutex_lock(&s->log_lock);
 	for (;;) {
 		if (writer_step_locked(s))
 			continue;
 		if (s->writer_stop)
 			break;
-		pthread_cond_wait(&s->log_cv, &s->log_lock);
+		s->writer_idle = true;
+		pthread_cond_wait(&s->writer_cv, &s->log_lock);
+		s->writer_idle = false;
 	}
 	pthread_mutex_unlock(&s->log_lock);
 	return NULL;
@@ -816,7 +924,7 @@ void kv_log_stop(struct ark_impl *s)
 	if (s->writer_running) {
 		pthread_mutex_lock(&s->log_lock);
 		s->writer_stop = true;
-		pthread_cond_broadcast(&s->log_cv);
+		kv_writer_kick_locked(s);
 		pthread_mutex_unlock(&s->log_lock);
 		pthread_join(s->writer, NULL);
 		s->writer_running = false;
@@ -840,79 +948,127 @@ void kv_waiter_wait(struct ark_impl *s, struct kv_waiter *w)
 /* Wait until batch @lsn is on the LUN (a get of a key just set). */
 void kv_wait_written(struct ark_impl *s, uint64_t lsn)
 {
+	bool waited = false;
+
 	pthread_mutex_lock(&s->log_lock);
-	while (lsn >= s->written_lsn && !s->writer_err && s->writer_running)
+	while (lsn >= s->written_lsn && !s->writer_err && s->writer_running) {
+		if (!waited) {
+			waited = true;
+			pthread_mutex_unlock(&s->log_lock);
+			kv_async_blocking(s, true);
+			pthread_mutex_lock(&s->log_lock);
+			continue;
+		}
 		pthread_cond_wait(&s->log_cv, &s->log_lock);
+	}
 	pthread_mutex_unlock(&s->log_lock);
+	if (waited)
+		kv_async_blocking(s, false);
 }
 
 /* ---- reading values ----------------------------------------------------------- */
 
-/*
- * kv_read_value() - the whole value of an entry whose location is @loc
- * (a copy the caller made under the shard lock) into @out (@vlen bytes),
- * checked against its block's or record's checksum. -EIO, with a message
- * naming the block, when it does not match.
- */
-int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
-		  uint64_t vlen, uint8_t *out)
+/* Blocks a read of the value at @loc takes: its meta block when inline. */
+uint64_t kv_value_blocks(const struct kv_loc *loc)
 {
-	int rc;
-
-	if (!loc->npieces) {
-		uint8_t *blk = kv_blk_alloc(1);
-		if (!blk)
-			return -ENOMEM;
-		rc = kv_dev_read(s->dev, loc->lba, 1, blk);
-		__atomic_add_fetch(&s->ios, 1, __ATOMIC_RELAXED);
-		if (!rc && kv_blk_check(s, blk, KV_MAGIC_META)) {
-			kv_msg("arkdb: meta block %llu is damaged (checksum); key of %u bytes unreadable",
-			       (unsigned long long)loc->lba, klen);
-			rc = -EIO;
-		}
-		if (!rc) {
-			if ((uint64_t)loc->off + vlen > KV_BLOCK)
-				rc = -EIO;
-			else
-				memcpy(out, blk + loc->off, vlen);
-		}
-		free(blk);
-		return rc;
-	}
 	uint64_t total = 0;
+
+	if (!loc->npieces)
+		return 1;
 	for (unsigned i = 0; i < loc->npieces; i++)
 		total += loc->pieces[i].nblocks;
-	uint8_t *buf = kv_blk_alloc(total);
-	if (!buf)
-		return -ENOMEM;
-	struct kv_io stack[8];
-	struct kv_io *io = loc->npieces <= 8 ? stack : calloc(loc->npieces, sizeof(*io));
-	if (!io) {
-		free(buf);
-		return -ENOMEM;
-	}
+	return total;
+}
+
+/* The reads of the value at @loc into @buf (kv_value_blocks() blocks long),
+ * one per run: fills @io and returns how many (at least 1). */
+unsigned kv_value_ios(const struct kv_loc *loc, uint8_t *buf, struct kv_io *io)
+{
 	uint64_t off = 0;
+
+	if (!loc->npieces) {
+		io[0] = (struct kv_io){ .write = false, .lba = loc->lba, .nblocks = 1, .buf = buf };
+		return 1;
+	}
 	for (unsigned i = 0; i < loc->npieces; i++) {
 		io[i] = (struct kv_io){ .write = false, .lba = loc->pieces[i].lba,
 					.nblocks = loc->pieces[i].nblocks, .buf = buf + off * KV_BLOCK };
 		off += loc->pieces[i].nblocks;
 	}
-	rc = kv_dev_rw(s->dev, io, loc->npieces);
-	__atomic_add_fetch(&s->ios, total, __ATOMIC_RELAXED);
+	return loc->npieces;
+}
+
+/*
+ * kv_value_check() - check what kv_value_ios() read into @buf against its
+ * block's or record's checksum and point *@val at the value's @vlen bytes
+ * in it. -EIO, with a message naming the block, when it does not match.
+ */
+int kv_value_check(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
+		   uint64_t vlen, const uint8_t *buf, const uint8_t **val)
+{
+	if (!loc->npieces) {
+		if (kv_blk_check(s, buf, KV_MAGIC_META)) {
+			kv_msg("arkdb: meta block %llu is damaged (checksum); key of %u bytes unreadable",
+			       (unsigned long long)loc->lba, klen);
+			return -EIO;
+		}
+		if ((uint64_t)loc->off + vlen > KV_BLOCK)
+			return -EIO;
+		*val = buf + loc->off;
+		return 0;
+	}
+	uint64_t koff = loc->key_raw ? klen : 0;
+	uint32_t crc = kv_crc32c(0, key, klen);
+	crc = kv_crc32c(crc, buf + koff, vlen);
+	if (crc != loc->dcrc || (loc->key_raw && memcmp(buf, key, klen))) {
+		kv_msg("arkdb: value in blocks %llu.. (%u runs) is damaged (checksum); key of %u bytes unreadable",
+		       (unsigned long long)loc->pieces[0].lba, loc->npieces, klen);
+		return -EIO;
+	}
+	*val = buf + koff;
+	return 0;
+}
+
+/* Read @n value reads (kv_value_ios()); each io's rc says how it went. */
+int kv_value_read(struct ark_impl *s, struct kv_io *io, unsigned n)
+{
+	uint64_t blocks = 0;
+	int rc;
+
+	for (unsigned i = 0; i < n; i++)
+		blocks += io[i].nblocks;
+	if (n == 1)
+		rc = io[0].rc = kv_dev_read(s->dev, io[0].lba, io[0].nblocks, io[0].buf);
+	else
+		rc = kv_dev_rw(s->dev, io, n);
+	__atomic_add_fetch(&s->ios, blocks, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/*
+ * kv_read_value() - the whole value of an entry whose location is @loc
+ * (a copy the caller made under the shard lock) into @out (@vlen bytes),
+ * checked (kv_value_check()).
+ */
+int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const struct kv_loc *loc,
+		  uint64_t vlen, uint8_t *out)
+{
+	unsigned nio = loc->npieces ? loc->npieces : 1;
+	uint8_t *buf = kv_blk_alloc(kv_value_blocks(loc));
+	struct kv_io stack[8];
+	struct kv_io *io = nio <= 8 ? stack : calloc(nio, sizeof(*io));
+	const uint8_t *val;
+	int rc = -ENOMEM;
+
+	if (buf && io) {
+		rc = kv_value_read(s, io, kv_value_ios(loc, buf, io));
+		if (!rc)
+			rc = kv_value_check(s, key, klen, loc, vlen, buf, &val);
+		if (!rc)
+			memcpy(out, val, vlen);
+	}
 	if (io != stack)
 		free(io);
-	if (!rc) {
-		uint64_t koff = loc->key_raw ? klen : 0;
-		uint32_t crc = kv_crc32c(0, key, klen);
-		crc = kv_crc32c(crc, buf + koff, vlen);
-		if (crc != loc->dcrc || (loc->key_raw && memcmp(buf, key, klen))) {
-			kv_msg("arkdb: value in blocks %llu.. (%u runs) is damaged (checksum); key of %u bytes unreadable",
-			       (unsigned long long)loc->pieces[0].lba, loc->npieces, klen);
-			rc = -EIO;
-		} else {
-			memcpy(out, buf + koff, vlen);
-		}
-	}
 	free(buf);
 	return rc;
 }

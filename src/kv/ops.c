@@ -107,80 +107,167 @@ static void copy_range(void *vbuf, uint64_t vbuflen, uint64_t voff, const uint8_
 	memcpy(vbuf, v + voff, kv_min(vbuflen, vlen - voff));
 }
 
+/*
+ * Look @g's key up. Done when the key is missing, on a memory store, or
+ * when nothing needs reading; else @g keeps a copy of where the value is
+ * (the entry may change once unlocked) and its segments count a reader.
+ */
+static void get_lookup(struct ark_impl *s, struct kv_get *g)
+{
+	uint64_t h = kv_hash(g->key, g->klen);
+	struct kv_shard *sh = kv_shard_of(s, h);
+	struct kv_ent *e;
+
+	g->reading = false;
+	g->rc = 0;
+	pthread_mutex_lock(&sh->lock);
+	e = kv_find_locked(sh, h, g->key, g->klen);
+	if (!e) {
+		pthread_mutex_unlock(&sh->lock);
+		g->rc = ENOENT;
+		return;
+	}
+	g->vlen = e->vlen;
+	g->res = (int64_t)e->vlen;
+	if (s->memory) {
+		copy_range(g->vbuf, g->vbuflen, g->voff, e->val, e->vlen);
+	} else if (e->vlen && g->voff < e->vlen && g->vbuflen) {
+		g->loc = e->loc;
+		if (e->loc.npieces == 1) {
+			g->one = e->loc.pieces[0];
+			g->loc.pieces = &g->one;
+		} else if (e->loc.npieces) {
+			g->loc.pieces = malloc(e->loc.npieces * sizeof(*g->loc.pieces));
+			if (!g->loc.pieces) {
+				pthread_mutex_unlock(&sh->lock);
+				g->rc = ENOMEM;
+				return;
+			}
+			memcpy(g->loc.pieces, e->loc.pieces, e->loc.npieces * sizeof(*g->loc.pieces));
+		}
+		g->lsn = e->lsn;
+		g->reading = true;
+		kv_seg_readers(s, &g->loc, 1);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (!g->reading)
+		__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+}
+
+/* A batch's reads go in one buffer of at most this many blocks (16 MiB;
+ * one larger value alone). */
+#define KV_GET_BATCH_BLOCKS 4096u
+
+/* Read the values of the gets g[0..n) that need reading, all in flight at once. */
+static void get_read(struct ark_impl *s, struct kv_get *g, unsigned n)
+{
+	uint64_t lsn = 0, blocks = 0;
+	unsigned nio = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!g[i].reading)
+			continue;
+		lsn = kv_max(lsn, g[i].lsn);
+		blocks += kv_value_blocks(&g[i].loc);
+		nio += g[i].loc.npieces ? g[i].loc.npieces : 1;
+	}
+	if (!nio)
+		return;
+	kv_wait_written(s, lsn);   /* a value set just now may still be on its way */
+
+	struct kv_io stack[64];
+	struct kv_io *io = nio <= 64 ? stack : calloc(nio, sizeof(*io));
+	uint8_t *buf = kv_blk_alloc(blocks);
+	if (!io || !buf) {
+		for (unsigned i = 0; i < n; i++)
+			if (g[i].reading)
+				g[i].rc = ENOMEM;
+		goto out;
+	}
+	unsigned k = 0;
+	uint8_t *p = buf;
+	for (unsigned i = 0; i < n; i++) {
+		if (!g[i].reading)
+			continue;
+		unsigned m = kv_value_ios(&g[i].loc, p, io + k);
+		g[i].io0 = k;
+		g[i].nio = m;
+		k += m;
+		p += kv_value_blocks(&g[i].loc) * KV_BLOCK;
+	}
+	kv_value_read(s, io, nio);
+	/* Check every value before copying any out: a caller's buffer may be
+	 * another get's key. */
+	for (unsigned i = 0; i < n; i++) {
+		if (!g[i].reading)
+			continue;
+		int rc = 0;
+		for (unsigned j = g[i].io0; j < g[i].io0 + g[i].nio && !rc; j++)
+			rc = io[j].rc;
+		if (!rc)
+			rc = kv_value_check(s, g[i].key, (uint32_t)g[i].klen, &g[i].loc, g[i].vlen,
+					    io[g[i].io0].buf, &g[i].val);
+		g[i].rc = -rc;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (g[i].reading && !g[i].rc) {
+			copy_range(g[i].vbuf, g[i].vbuflen, g[i].voff, g[i].val, g[i].vlen);
+			__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+		}
+	}
+out:
+	for (unsigned i = 0; i < n; i++) {
+		if (!g[i].reading)
+			continue;
+		kv_seg_readers(s, &g[i].loc, -1);
+		if (g[i].loc.npieces > 1)
+			free(g[i].loc.pieces);
+		g[i].reading = false;
+	}
+	free(buf);
+	if (io != stack)
+		free(io);
+}
+
+/*
+ * kv_op_get_batch() - @n gets at once: every key looked up, then the
+ * values that need reading read with all their reads in flight together
+ * (in groups of at most KV_GET_BATCH_BLOCKS). Each g[i].rc is 0 or an
+ * errno value, g[i].res the value's length.
+ */
+void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n)
+{
+	unsigned first = 0;
+	uint64_t blocks = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		get_lookup(s, &g[i]);
+		if (!g[i].reading)
+			continue;
+		uint64_t b = kv_value_blocks(&g[i].loc);
+		if (blocks && blocks + b > KV_GET_BATCH_BLOCKS) {
+			get_read(s, g + first, i - first);
+			first = i;
+			blocks = 0;
+		}
+		blocks += b;
+	}
+	get_read(s, g + first, n - first);
+	for (unsigned i = 0; i < n; i++)
+		if (g[i].rc)
+			g[i].res = -1;
+}
+
 int kv_op_get(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vbuflen, void *vbuf,
 	      uint64_t voff, int64_t *res)
 {
-	uint64_t h = kv_hash(key, klen);
-	struct kv_shard *sh = kv_shard_of(s, h);
-	struct kv_ent *e;
-	int rc;
+	struct kv_get g = { .klen = klen, .key = key, .vbuflen = vbuflen, .vbuf = vbuf,
+			    .voff = voff };
 
-	pthread_mutex_lock(&sh->lock);
-	e = kv_find_locked(sh, h, key, klen);
-	if (!e) {
-		pthread_mutex_unlock(&sh->lock);
-		return ENOENT;
-	}
-	uint64_t vlen = e->vlen;
-	if (s->memory) {
-		copy_range(vbuf, vbuflen, voff, e->val, vlen);
-		pthread_mutex_unlock(&sh->lock);
-		*res = (int64_t)vlen;
-		__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	if (!vlen || voff >= vlen || !vbuflen) {
-		pthread_mutex_unlock(&sh->lock);
-		*res = (int64_t)vlen;
-		__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	/* Copy what the read needs; the entry may change once unlocked. */
-	struct kv_loc loc = e->loc;
-	struct kv_piece one;
-	uint8_t kstack[256];
-	uint8_t *kcopy = klen <= sizeof(kstack) ? kstack : malloc(klen);
-	if (loc.npieces == 1) {
-		one = e->loc.pieces[0];
-		loc.pieces = &one;
-	} else if (loc.npieces) {
-		loc.pieces = malloc(loc.npieces * sizeof(*loc.pieces));
-		if (loc.pieces)
-			memcpy(loc.pieces, e->loc.pieces, loc.npieces * sizeof(*loc.pieces));
-	}
-	if (!kcopy || (loc.npieces && !loc.pieces)) {
-		pthread_mutex_unlock(&sh->lock);
-		if (kcopy != kstack)
-			free(kcopy);
-		if (loc.npieces > 1)
-			free(loc.pieces);
-		return ENOMEM;
-	}
-	memcpy(kcopy, key, klen);
-	uint64_t lsn = e->lsn;
-	kv_seg_readers(s, &loc, 1);
-	pthread_mutex_unlock(&sh->lock);
-
-	kv_wait_written(s, lsn);
-	if (voff == 0 && vbuflen >= vlen) {
-		rc = kv_read_value(s, kcopy, (uint32_t)klen, &loc, vlen, vbuf);
-	} else {
-		uint8_t *tmp = malloc(vlen);
-		rc = tmp ? kv_read_value(s, kcopy, (uint32_t)klen, &loc, vlen, tmp) : -ENOMEM;
-		if (!rc)
-			copy_range(vbuf, vbuflen, voff, tmp, vlen);
-		free(tmp);
-	}
-	kv_seg_readers(s, &loc, -1);
-	if (loc.npieces > 1)
-		free(loc.pieces);
-	if (kcopy != kstack)
-		free(kcopy);
-	if (rc)
-		return -rc;
-	*res = (int64_t)vlen;
-	__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
-	return 0;
+	kv_op_get_batch(s, &g, 1);
+	if (!g.rc)
+		*res = g.res;
+	return g.rc;
 }
 
 int kv_op_exists(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res)
