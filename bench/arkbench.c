@@ -144,8 +144,11 @@ static int arkb_ios(struct kvb *b, uint64_t *ops, uint64_t *ios)
 
 struct aq;
 
+struct chain;
+
 struct aslot {
 	struct aq *q;
+	struct chain *c;
 	struct aslot *next;
 	enum kvb_op op;
 	uint64_t k, t0, t1;
@@ -176,19 +179,22 @@ static void arkb_cb(int errcode, uint64_t dt, int64_t res)
 	pthread_mutex_unlock(&q->mu);
 }
 
+static void chain_cb(int errcode, uint64_t dt, int64_t res);
+
 static int arkb_submit(struct kvb *b, struct aslot *s)
 {
 	ARK *ark = ark_of(b, s->key);
 	uint64_t dt = (uint64_t)(uintptr_t)s;
+	void (*cb)(int, uint64_t, int64_t) = b->o.chain ? chain_cb : arkb_cb;
 
 	s->t0 = bench_now_ns();
 	switch (s->op) {
 	case KVB_SET:
-		return ark_set_async_cb(ark, b->o.ksize, s->key, b->o.vsize, s->val, arkb_cb, dt);
+		return ark_set_async_cb(ark, b->o.ksize, s->key, b->o.vsize, s->val, cb, dt);
 	case KVB_GET:
-		return ark_get_async_cb(ark, b->o.ksize, s->key, b->o.vsize, s->buf, 0, arkb_cb, dt);
+		return ark_get_async_cb(ark, b->o.ksize, s->key, b->o.vsize, s->buf, 0, cb, dt);
 	case KVB_DEL:
-		return ark_del_async_cb(ark, b->o.ksize, s->key, arkb_cb, dt);
+		return ark_del_async_cb(ark, b->o.ksize, s->key, cb, dt);
 	}
 	return EINVAL;
 }
@@ -313,6 +319,149 @@ static int arkb_run_async(struct kvb *b, struct kvb_thread *t)
 	return rc;
 }
 
+/* ---- asynchronous, chained (--chain): each callback issues its slot's next
+ * request, as an event-driven program continues its work in the callback;
+ * the runner thread only starts the slots and waits for them to end. ---- */
+
+struct chain {
+	struct kvb *b;
+	struct kvb_thread *t;
+	pthread_mutex_t mu;     /* t's accounting and the fields below */
+	pthread_cond_t cv;
+	unsigned live;          /* slots not yet ended */
+	struct aslot *retry;    /* refused with EAGAIN: the runner issues them again */
+	bool stop;
+	int rc;
+};
+
+/* Claim the slot's next operation; false (the slot ended) when the phase is over. c->mu held. */
+static bool chain_next_locked(struct chain *c, struct aslot *s)
+{
+	enum kvb_op op;
+	uint64_t k;
+
+	if (c->stop || !kvb_next(c->t, &op, &k, bench_now_ns())) {
+		c->live--;
+		if (!c->live)
+			pthread_cond_signal(&c->cv);
+		return false;
+	}
+	s->op = op;
+	s->k = k;
+	return true;
+}
+
+/* Issue the slot's claimed operation (c->mu not held). */
+static void chain_issue(struct chain *c, struct aslot *s)
+{
+	int rc;
+
+	kvb_key(c->b, s->k, s->key);
+	if (s->op == KVB_SET)
+		kvb_value(c->b, s->k, s->val);
+	rc = arkb_submit(c->b, s);
+	if (!rc)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (rc == EAGAIN) {       /* the ark's queue is full: the runner retries */
+		s->next = c->retry;
+		c->retry = s;
+	} else {
+		fprintf(stderr, "arkbench: async submit: %s\n", strerror(rc));
+		if (!c->rc)
+			c->rc = rc;
+		c->stop = true;
+		c->live--;
+	}
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void chain_cb(int errcode, uint64_t dt, int64_t res)
+{
+	struct aslot *s = (struct aslot *)(uintptr_t)dt;
+	struct chain *c = s->c;
+	uint64_t t1 = bench_now_ns();
+	bool more;
+
+	if (!errcode && s->op == KVB_SET && res != (int64_t)c->b->o.vsize) {
+		fprintf(stderr, "arkbench: ark_set_async_cb res %" PRId64 ", not %" PRIu64 "\n", res,
+			c->b->o.vsize);
+		errcode = EPROTO;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (kvb_done(c->t, s->op, s->k, errcode, s->buf, res < 0 ? 0 : (uint64_t)res, t1 - s->t0)) {
+		if (!c->rc)
+			c->rc = c->t->rc;
+		c->stop = true;
+	}
+	more = chain_next_locked(c, s);
+	pthread_mutex_unlock(&c->mu);
+	if (more)
+		chain_issue(c, s);
+}
+
+static int arkb_run_chain(struct kvb *b, struct kvb_thread *t)
+{
+	unsigned depth = b->o.depth;
+	struct aslot *slots = calloc(depth, sizeof(*slots));
+	struct chain c = { .b = b, .t = t };
+	int rc = 0;
+
+	if (!slots)
+		return ENOMEM;
+	for (unsigned i = 0; i < depth && !rc; i++) {
+		slots[i].c = &c;
+		slots[i].key = malloc(b->o.ksize);
+		slots[i].val = malloc(b->o.vsize);
+		slots[i].buf = malloc(b->o.vsize);
+		if (!slots[i].key || !slots[i].val || !slots[i].buf)
+			rc = ENOMEM;
+	}
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	if (!rc) {
+		pthread_mutex_lock(&c.mu);
+		c.live = depth;
+		for (unsigned i = 0; i < depth; i++) {
+			if (!chain_next_locked(&c, &slots[i]))
+				continue;
+			pthread_mutex_unlock(&c.mu);
+			chain_issue(&c, &slots[i]);
+			pthread_mutex_lock(&c.mu);
+		}
+		while (c.live) {
+			struct aslot *s = c.retry;
+
+			if (!s) {
+				pthread_cond_wait(&c.cv, &c.mu);
+				continue;
+			}
+			c.retry = s->next;
+			pthread_mutex_unlock(&c.mu);
+			sched_yield();
+			chain_issue(&c, s);
+			pthread_mutex_lock(&c.mu);
+		}
+		pthread_mutex_unlock(&c.mu);
+		rc = c.rc;
+	}
+	for (unsigned i = 0; i < depth; i++) {
+		free(slots[i].key);
+		free(slots[i].val);
+		free(slots[i].buf);
+	}
+	free(slots);
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	return rc;
+}
+
+static int arkb_run(struct kvb *b, struct kvb_thread *t)
+{
+	return b->o.chain ? arkb_run_chain(b, t) : arkb_run_async(b, t);
+}
+
 static const struct kv_engine ark_engine = {
 	.name = "ark",
 	.prog = "arkbench",
@@ -321,6 +470,9 @@ static const struct kv_engine ark_engine = {
 		      "      --vlun          ARK_KV_VIRTUAL_LUN (each ark in a vLUN)\n"
 		      "      --ark-threads N ark_create_verbose with N library threads\n"
 		      "                      (default: ark_create's)\n"
+		      "      --chain         with --async N: each callback issues its slot's next\n"
+		      "                      request (event-driven use); without it the thread\n"
+		      "                      that issued the requests collects their completions\n"
 		      "\nios= and io_s= are ark_stats' block I/Os during the phase.\n",
 	.has_async = true,
 	.open = arkb_open,
@@ -329,7 +481,7 @@ static const struct kv_engine ark_engine = {
 	.del = arkb_del,
 	.close = arkb_close,
 	.ios = arkb_ios,
-	.run_async = arkb_run_async,
+	.run_async = arkb_run,
 };
 
 int main(int argc, char **argv)

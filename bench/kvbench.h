@@ -56,6 +56,7 @@ struct kvb_opts {
 	double secs;
 	unsigned threads, depth, arks, ark_threads;
 	bool persist, vlun, keep;
+	bool chain;             /* arkbench --chain: callbacks issue the next requests */
 	struct kvb_phase phases[KVB_MAX_PHASES];
 	int nphases;
 };
@@ -311,12 +312,13 @@ static inline void kvb_print(struct kvb *b, const struct kvb_result *r)
 	FILE *f;
 
 	printf("engine=%s label=%s path=%s phase=%s read_pct=%u ksize=%" PRIu64 " vsize=%" PRIu64
-	       " keys=%" PRIu64 " live=%" PRIu64 " arks=%u threads=%u depth=%u inflight=%u durable=%d"
+	       " keys=%" PRIu64 " live=%" PRIu64 " arks=%u threads=%u depth=%u chain=%d inflight=%u"
+	       " durable=%d"
 	       " ops=%" PRIu64 " secs=%.3f ops_s=%.0f p50_us=%.2f p99_us=%.2f p999_us=%.2f"
 	       " cpu_us_op=%.3f",
 	       b->e->name, o->label ? o->label : b->e->name, kvb_store_path(b), r->ph->name,
 	       r->ph->read_pct, o->ksize, o->vsize, o->keys, r->live, o->arks, o->threads,
-	       o->depth, inflight, o->persist, r->ops, r->secs, r->ops_s, r->p50, r->p99, r->p999,
+	       o->depth, o->chain, inflight, o->persist, r->ops, r->secs, r->ops_s, r->p50, r->p99, r->p999,
 	       r->cpu_us);
 	if (r->have_ios)
 		printf(" ios=%" PRIu64 " io_s=%.0f", r->ios, r->io_s);
@@ -334,12 +336,12 @@ static inline void kvb_print(struct kvb *b, const struct kvb_result *r)
 	fprintf(f, ",\"path\":");
 	kvb_json_str(f, kvb_store_path(b));
 	fprintf(f, ",\"phase\":\"%s\",\"read_pct\":%u,\"ksize\":%" PRIu64 ",\"vsize\":%" PRIu64
-		   ",\"keys\":%" PRIu64 ",\"live\":%" PRIu64 ",\"arks\":%u,\"threads\":%u,\"depth\":%u"
+		   ",\"keys\":%" PRIu64 ",\"live\":%" PRIu64 ",\"arks\":%u,\"threads\":%u,\"depth\":%u,\"chain\":%s"
 		   ",\"inflight\":%u,\"durable\":%s,\"ops\":%" PRIu64 ",\"sets\":%" PRIu64
 		   ",\"gets\":%" PRIu64 ",\"dels\":%" PRIu64 ",\"secs\":%.4f,\"ops_s\":%.1f"
 		   ",\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"cpu_us_op\":%.4f",
 		r->ph->name, r->ph->read_pct, o->ksize, o->vsize, o->keys, r->live, o->arks,
-		o->threads, o->depth, inflight, o->persist ? "true" : "false", r->ops, r->sets,
+		o->threads, o->depth, o->chain ? "true" : "false", inflight, o->persist ? "true" : "false", r->ops, r->sets,
 		r->gets, r->dels, r->secs, r->ops_s, r->p50, r->p99, r->p999, r->cpu_us);
 	if (r->have_ios)
 		fprintf(f, ",\"ios\":%" PRIu64 ",\"io_s\":%.1f", r->ios, r->io_s);
@@ -517,8 +519,8 @@ static inline void kvb_usage(const struct kv_engine *e, FILE *f)
 		"Usage: %s [options]\n"
 		"Measure %s with key/value operations in phases; print one line per phase:\n"
 		"  engine= label= path= phase= read_pct= ksize= vsize= keys= live= arks= threads=\n"
-		"  depth= inflight= durable= ops= secs= ops_s= p50_us= p99_us= p999_us= cpu_us_op=\n"
-		"  [ios= io_s=]\n"
+		"  depth= chain= inflight= durable= ops= secs= ops_s= p50_us= p99_us= p999_us=\n"
+		"  cpu_us_op= [ios= io_s=]\n"
 		"\n"
 		"  -p, --path P        %s\n"
 		"  -w, --workload L    phases, comma separated (default set,get,mix:50,mix:95,del):\n"
@@ -556,7 +558,7 @@ static inline void kvb_usage(const struct kv_engine *e, FILE *f)
 }
 
 enum { KVB_OPT_PERSIST = 256, KVB_OPT_SEED, KVB_OPT_ARK_THREADS, KVB_OPT_VLUN, KVB_OPT_MAPSIZE,
-       KVB_OPT_KEEP };
+       KVB_OPT_KEEP, KVB_OPT_CHAIN };
 
 /* Parse argv into b->o. Returns 0, or the exit status (help: -1 for 0). */
 static inline int kvb_parse(struct kvb *b, int argc, char **argv)
@@ -580,6 +582,7 @@ static inline int kvb_parse(struct kvb *b, int argc, char **argv)
 		{ "vlun", no_argument, NULL, KVB_OPT_VLUN },
 		{ "map-size", required_argument, NULL, KVB_OPT_MAPSIZE },
 		{ "keep", no_argument, NULL, KVB_OPT_KEEP },
+		{ "chain", no_argument, NULL, KVB_OPT_CHAIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -667,6 +670,13 @@ static inline int kvb_parse(struct kvb *b, int argc, char **argv)
 		case KVB_OPT_KEEP:
 			o->keep = true;
 			break;
+		case KVB_OPT_CHAIN:
+			if (!b->e->has_async) {
+				fprintf(stderr, "%s: --chain is arkbench's\n", prog);
+				return 2;
+			}
+			o->chain = true;
+			break;
 		case 'h':
 			kvb_usage(b->e, stdout);
 			return -1;
@@ -682,6 +692,10 @@ static inline int kvb_parse(struct kvb *b, int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", prog, argv[optind]);
+		return 2;
+	}
+	if (o->chain && !o->depth) {
+		fprintf(stderr, "%s: --chain needs --async N\n", prog);
 		return 2;
 	}
 	if (o->threads * (o->depth ? o->depth : 1) > 65536) {

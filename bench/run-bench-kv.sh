@@ -4,11 +4,12 @@
 # run-bench-kv.sh - libarkdb against RocksDB and LMDB, in one run, on the
 # same workloads: 16-byte keys with 100 B, 4 KiB and 64 KiB values; set,
 # get, 50/50 and 95/5 mixes of random live keys; 1 and 32 operations in
-# flight (ours: synchronous calls, then 32 *_async_cb requests; the peers: 1
-# and 32 threads, each synchronous). Non-durable rows: our memory store and
+# flight (ours: synchronous calls, then 32 *_async_cb requests whose callbacks
+# issue the next ones, and again with one thread collecting the completions;
+# the peers: 1 and 32 threads, each synchronous). Non-durable rows: our memory store and
 # RAM LUN against the peers on tmpfs; durable rows: our file LUN with
 # ARK_KV_PERSIST_STORE against RocksDB with a synced WAL and LMDB with
-# synced commits, in a directory on the same file system. Prints two tables
+# synced commits, in a directory on the same file system. Prints three tables
 # and writes results.json and results.md.
 set -euo pipefail
 
@@ -120,10 +121,20 @@ for vs in $VSIZES; do
 	# values at QD 1 ran out of space on a RAM LUN)
 	mb=$(((n * ((vs + 64 + 4095) / 4096 * 4096 + 4096) * 2 >> 20) + 256))
 	for qd in $QDS; do
-		if [ "$qd" = 1 ]; then ours=(); peer=(); else ours=(-q "$qd"); peer=(-t "$qd"); fi
+		if [ "$qd" = 1 ]; then
+			ours=() peer=()
+		else
+			ours=(-q "$qd" --chain) peer=(-t "$qd")
+		fi
 		# non-durable: ours in memory and on a RAM LUN, the peers on tmpfs
 		one "ark-mem-$vs-qd$qd" arkbench mem "$vs" "$qd" "${ours[@]}"
 		one "ark-ram-$vs-qd$qd" arkbench ram "$vs" "$qd" -p "ram:${mb}M" "${ours[@]}"
+		if [ "$qd" != 1 ]; then
+			# the same with the issuing thread collecting the completions
+			one "ark-mem-collect-$vs-qd$qd" arkbench mem-collect "$vs" "$qd" -q "$qd"
+			one "ark-ram-collect-$vs-qd$qd" arkbench ram-collect "$vs" "$qd" \
+				-p "ram:${mb}M" -q "$qd"
+		fi
 		mkdir -p "$TMPS" "$DIR/kvpeer-$$"
 		for p in "${PEERS[@]}"; do
 			one "$p-tmpfs-$vs-qd$qd" "kvpeer_$p" tmpfs "$vs" "$qd" -p "$TMPS/$p" "${peer[@]}"
@@ -132,6 +143,11 @@ for vs in $VSIZES; do
 		one "ark-file-$vs-qd$qd" arkbench file "$vs" "$qd" --persist \
 			-p "file:$DIR/kv-$$.img?size=${mb}M" "${ours[@]}"
 		rm -f "$DIR/kv-$$.img"
+		if [ "$qd" != 1 ]; then
+			one "ark-file-collect-$vs-qd$qd" arkbench file-collect "$vs" "$qd" --persist \
+				-p "file:$DIR/kv-$$.img?size=${mb}M" -q "$qd"
+			rm -f "$DIR/kv-$$.img"
+		fi
 		for p in "${PEERS[@]}"; do
 			one "$p-file-$vs-qd$qd" "kvpeer_$p" file "$vs" "$qd" --persist \
 				-p "$DIR/kvpeer-$$/$p" "${peer[@]}"
@@ -152,20 +168,21 @@ jq -s --arg date "$(date -u +%FT%TZ)" --arg ncpu "$(nproc)" --arg kernel "$(unam
 	          skipped: ($skipped | split("\n") | map(select(length > 0))) },
 	  results: . }' "$RAW" >"$OUT/results.json"
 
-# The tables: one row per value size, phase and in-flight count; a cell is
-# "ops/s · p99 us · CPU us/op" of one engine and store.
+# The tables: one row per value size, phase and in-flight count (at least
+# MIN in flight); a cell is "ops/s · p99 us · CPU us/op" of one engine and store.
 table() {
-	local title=$1 cols=$2
+	local title=$1 cols=$2 min=${3:-1}
 	echo "### $title"
 	echo
-	jq -r --argjson cols "$cols" '
+	jq -r --argjson cols "$cols" --argjson min "$min" '
 	  def cell($e; $l): (.results | map(select(.engine == $e and .label == $l)));
 	  def fmt: if . == null then "—" else
 	      "\(.ops_s | floor) · \(.p99_us * 10 | floor / 10) · \(.cpu_us_op * 100 | floor / 100)" end;
 	  . as $all
 	  | ("| value | phase | in flight | " + ($cols | map(.[2]) | join(" | ")) + " |"),
 	    ("|---|---|---|" + ($cols | map("---|") | join(""))),
-	    ( [$all.results[] | select(.label as $l | $cols | map(.[1]) | index($l))
+	    ( [$all.results[] | select(.inflight >= $min)
+	       | select(.label as $l | $cols | map(.[1]) | index($l))
 	       | {vsize, phase, inflight}] | unique
 	       | sort_by(.vsize, .inflight, (.phase | {set:0,get:1,mix50:2,mix95:3,del:4}[.] // 9))[] as $k
 	      | "| \($k.vsize) | \($k.phase) | \($k.inflight) | " +
@@ -185,6 +202,12 @@ table() {
 		'[["ark","mem","ours memory"],["ark","ram","ours ram: LUN"],["rocksdb","tmpfs","RocksDB tmpfs (sync=0)"],["lmdb","tmpfs","LMDB tmpfs (NOSYNC)"]]'
 	table "Durable: our file LUN (ARK_KV_PERSIST_STORE) vs the peers on the same file system ($(df -T "$DIR" | awk 'NR==2 {print $2}'))" \
 		'[["ark","file","ours file LUN --persist"],["rocksdb","file","RocksDB (WAL sync=1)"],["lmdb","file","LMDB (synced commits)"]]'
+	echo "Ours at 32 in flight above: each callback issues the next request (--chain)."
+	echo "Below, the same requests with the issuing thread collecting the completions"
+	echo "(callbacks queue them to it), the other way programs use the async calls."
+	echo
+	table "Ours at 32 in flight: callbacks chained vs a thread collecting completions" \
+		'[["ark","mem","memory, chained"],["ark","mem-collect","memory, collected"],["ark","ram","ram: LUN, chained"],["ark","ram-collect","ram: LUN, collected"],["ark","file","file --persist, chained"],["ark","file-collect","file --persist, collected"]]' 2
 } | tee "$OUT/results.md"
 for s in "${skipped[@]+"${skipped[@]}"}"; do log "skipped: $s"; done
 
