@@ -97,10 +97,12 @@ void kv_ark_free(struct ark_impl *s)
 /* A store with its locks and index, nothing opened yet. */
 struct ark_impl *kv_ark_alloc(uint64_t flags, uint64_t hcount)
 {
-	struct ark_impl *s = calloc(1, sizeof(*s));
+	/* Shards are cache-line aligned: so must the store be. */
+	struct ark_impl *s = aligned_alloc(_Alignof(struct ark_impl), sizeof(*s));
 
 	if (!s)
 		return NULL;
+	memset(s, 0, sizeof(*s));
 	s->magic = ARK_MAGIC;
 	s->flags = flags;
 	pthread_mutex_init(&s->seg_lock, NULL);
@@ -373,13 +375,23 @@ int ark_actual(ARK *ark, uint64_t *size)
 	return 0;
 }
 
+/* Operations since the store was created: before this open, and each shard's since. */
+uint64_t kv_ops(struct ark_impl *s)
+{
+	uint64_t n = __atomic_load_n(&s->ops, __ATOMIC_RELAXED);
+
+	for (int i = 0; i < KV_NSHARDS; i++)
+		n += __atomic_load_n(&s->shards[i].ops, __ATOMIC_RELAXED);
+	return n;
+}
+
 int ark_stats(ARK *ark, uint64_t *ops, uint64_t *ios)
 {
 	struct ark_impl *s = ark_impl(ark);
 
 	if (!s || !ops || !ios)
 		return EINVAL;
-	*ops = __atomic_load_n(&s->ops, __ATOMIC_RELAXED);
+	*ops = kv_ops(s);
 	*ios = __atomic_load_n(&s->ios, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -90,7 +90,7 @@ int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_
 	sb->ckpt_crc = ckpt_crc;
 	sb->log_lba = log_lba;
 	sb->log_seq = log_seq;
-	sb->ops = __atomic_load_n(&s->ops, __ATOMIC_RELAXED);
+	sb->ops = kv_ops(s);
 	sb->ios = __atomic_load_n(&s->ios, __ATOMIC_RELAXED);
 	if (ckpt_nsegs)
 		memcpy(sb + 1, ckpt_segs, ckpt_nsegs * sizeof(uint32_t));

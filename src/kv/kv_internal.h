@@ -62,12 +62,13 @@ struct kv_ent {
 
 struct kv_shard {
 	pthread_mutex_t lock;
+	uint64_t ops;          /* operations on its keys (atomic; kv_ops() sums them) */
 	struct kv_ent **buckets;
 	uint64_t nbuckets;     /* a power of two */
 	uint64_t count;
 	uint64_t key_bytes;    /* keys + values, for ark_actual */
 	uint64_t *index_bytes; /* the store's estimate of its checkpoint size (atomic) */
-};
+} __attribute__((aligned(64)));   /* threads on different shards share no cache line */
 
 /* A pending acknowledgement: a sync caller or an async callback. */
 struct kv_waiter {
@@ -132,7 +133,7 @@ struct ark_impl {
 	struct kv_shard shards[KV_NSHARDS];
 
 	/* Counters (atomic) */
-	uint64_t ops, ios;
+	uint64_t ops, ios;           /* ops: from before this open (kv_ops() adds the shards') */
 
 	/* LUN store */
 	struct kv_dev *dev;
@@ -351,6 +352,7 @@ struct kv_get {
 	struct kv_piece one;
 	unsigned io0, nio;      /* its reads */
 	const uint8_t *val;     /* the value in the read buffer, once checked */
+	struct kv_shard *sh;
 };
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n);
 int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
@@ -363,6 +365,7 @@ int kv_async_start(struct ark_impl *s, int nthreads, int nqueue);
 void kv_async_stop(struct ark_impl *s);
 uint64_t kv_async_pending(struct ark_impl *s);
 void kv_async_blocking(struct ark_impl *s, bool on);
+uint64_t kv_ops(struct ark_impl *s);
 /* @op: 0 set, 1 get, 2 del, 3 exists. 0 or EAGAIN. */
 int kv_async_submit(struct ark_impl *s, int op, uint64_t klen, const void *key, uint64_t vlen,
 		    const void *val, uint64_t vbuflen, void *vbuf, uint64_t voff,
@@ -383,5 +386,12 @@ void kv_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static inline uint64_t kv_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static inline uint64_t kv_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+/* One operation done on a key of @sh (counted per shard: one store-wide
+ * counter would be a cache line every CPU writes on every operation). */
+static inline void kv_count_op(struct kv_shard *sh)
+{
+	__atomic_add_fetch(&sh->ops, 1, __ATOMIC_RELAXED);
+}
 
 #endif /* CXLFLASH_KV_INTERNAL_H */

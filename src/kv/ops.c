@@ -49,7 +49,7 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 		sh->key_bytes += vlen;
 		pthread_mutex_unlock(&sh->lock);
 		*res = (int64_t)vlen;
-		__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+		kv_count_op(sh);
 		if (w) {
 			w->rc = 0;
 			w->res = (int64_t)vlen;
@@ -91,7 +91,7 @@ again:
 	}
 	sh->key_bytes += vlen - old_vlen;
 	pthread_mutex_unlock(&sh->lock);
-	__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+	kv_count_op(sh);
 	*res = (int64_t)vlen;
 	if (w != &sync)
 		return 0;
@@ -120,6 +120,7 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 
 	g->reading = false;
 	g->rc = 0;
+	g->sh = sh;
 	pthread_mutex_lock(&sh->lock);
 	e = kv_find_locked(sh, h, g->key, g->klen);
 	if (!e) {
@@ -151,7 +152,7 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 	}
 	pthread_mutex_unlock(&sh->lock);
 	if (!g->reading)
-		__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+		kv_count_op(sh);
 }
 
 /* A batch's reads go in one buffer of at most this many blocks (16 MiB;
@@ -212,7 +213,7 @@ static void get_read(struct ark_impl *s, struct kv_get *g, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (g[i].reading && !g[i].rc) {
 			copy_range(g[i].vbuf, g[i].vbuflen, g[i].voff, g[i].val, g[i].vlen);
-			__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+			kv_count_op(g[i].sh);
 		}
 	}
 out:
@@ -280,7 +281,7 @@ int kv_op_exists(struct ark_impl *s, uint64_t klen, const void *key, int64_t *re
 	if (e)
 		*res = (int64_t)e->vlen;
 	pthread_mutex_unlock(&sh->lock);
-	__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+	kv_count_op(sh);
 	return e ? 0 : ENOENT;
 }
 
@@ -320,7 +321,7 @@ again:
 	sh->key_bytes -= e->klen + vlen;
 	pthread_mutex_unlock(&sh->lock);
 	kv_ent_free(e);
-	__atomic_add_fetch(&s->ops, 1, __ATOMIC_RELAXED);
+	kv_count_op(sh);
 	*res = (int64_t)vlen;
 	if (s->memory) {
 		if (w) {
