@@ -1,0 +1,47 @@
+# `make uninstall` (cmake --build BUILD --target uninstall): removes every
+# file of the last install, as listed in install_manifest.txt, under
+# $DESTDIR when it is set (the manifest lists paths without it), then the project's own directories left empty. The live
+# configuration is kept when an admin changed it (CONF_EXAMPLE is the
+# shipped one).
+if(NOT EXISTS "${MANIFEST}")
+  message(FATAL_ERROR "uninstall: ${MANIFEST} not found: nothing was installed from this build")
+endif()
+file(STRINGS "${MANIFEST}" files)
+set(removed 0)
+set(dirs "")
+foreach(f ${files})
+  set(f "$ENV{DESTDIR}${f}")
+  if(NOT EXISTS "${f}" AND NOT IS_SYMLINK "${f}")
+    continue()
+  endif()
+  if(f MATCHES "/cxlflash/cxlflashd\\.conf$" AND NOT f MATCHES "/examples/")
+    execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files "${f}" "${CONF_EXAMPLE}"
+      RESULT_VARIABLE differs)
+    if(differs)
+      message(STATUS "Kept (changed since install): ${f}")
+      continue()
+    endif()
+  endif()
+  file(REMOVE "${f}")
+  math(EXPR removed "${removed} + 1")
+  get_filename_component(d "${f}" DIRECTORY)
+  list(APPEND dirs "${d}")
+endforeach()
+# Only directories of our own (include/cxlflash, share/doc/cxlflash[/examples],
+# etc/cxlflash), deepest first, and only when empty.
+list(REMOVE_DUPLICATES dirs)
+list(SORT dirs ORDER DESCENDING)
+foreach(d ${dirs})
+  if(d MATCHES "/cxlflash(/examples)?$")
+    file(GLOB left "${d}/*")
+    if(NOT left)
+      file(REMOVE_RECURSE "${d}")
+      get_filename_component(up "${d}" DIRECTORY)
+      file(GLOB left "${up}/*")
+      if(NOT left AND up MATCHES "/cxlflash$")
+        file(REMOVE_RECURSE "${up}")
+      endif()
+    endif()
+  endif()
+endforeach()
+message(STATUS "Uninstalled ${removed} files listed in ${MANIFEST}")
