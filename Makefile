@@ -1,6 +1,6 @@
 # Thin wrapper over CMake. `make run` shows the engine at work; `make test`
 # builds and runs every test, normally and under ASan+UBSan; `make install`
-# / `make uninstall` install it (docs/install.md).
+# / `make uninstall` / `make deb` install or package it (docs/install.md).
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
@@ -15,7 +15,7 @@ DESTDIR    ?=
 DEPS       := build
 
 .PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke \
-	bench-kv bench-kv-quick install uninstall clean
+	bench-kv bench-kv-quick install uninstall deb test-deb clean
 
 all: build
 
@@ -24,6 +24,7 @@ deps:
 
 # Everything but a plain build needs the tests' packages too.
 run test test-fast test-tsan soak bench bench-smoke bench-kv bench-kv-quick: DEPS := all
+deb test-deb: DEPS := package
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -105,6 +106,17 @@ install: build
 
 uninstall:
 	@DESTDIR="$(DESTDIR)" cmake --build $(BUILD) --target uninstall
+
+# Debian packages (debian/): built from a copy of the tree in
+# $(BUILD)/deb, checked with lintian; the .debs end up in $(BUILD)/deb.
+deb: deps
+	@scripts/build-deb.sh --out $(BUILD)/deb --jobs $(JOBS)
+
+# Installs the packages on this machine (root), starts cxlflashd from the
+# unit's ExecStart line, runs blockio and cxlflash status against it, and
+# purges the packages (tests/packaging/deb-roundtrip.sh; about a minute).
+test-deb: deb
+	@tests/packaging/deb-roundtrip.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
