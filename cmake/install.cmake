@@ -22,8 +22,14 @@ foreach(pc cxlflash cflsh_block arkdb)
 endforeach()
 
 # --- the systemd unit, from a template with this prefix's paths.
-set(CXLFLASH_SYSTEMD_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" CACHE PATH
-  "Where the cxlflashd.service unit is installed")
+# Empty means PREFIX/lib/systemd/system, worked out at every configure so
+# that a new prefix (make install PREFIX=...) moves the unit too.
+set(CXLFLASH_SYSTEMD_UNITDIR "" CACHE PATH
+  "Where cxlflashd.service is installed (empty: PREFIX/lib/systemd/system)")
+set(CXLFLASH_UNITDIR "${CXLFLASH_SYSTEMD_UNITDIR}")
+if(NOT CXLFLASH_UNITDIR)
+  set(CXLFLASH_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+endif()
 configure_file(contrib/cxlflashd.service.in ${CMAKE_BINARY_DIR}/cxlflashd.service @ONLY)
 
 # --- libraries, headers, pkg-config files.
@@ -39,7 +45,7 @@ install(FILES ${CMAKE_BINARY_DIR}/cxlflash.pc ${CMAKE_BINARY_DIR}/cflsh_block.pc
 install(TARGETS cxlflashd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS cxlflash_tool blockio blocklistio run_kv_sync run_kv_async arkdb-check
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(FILES ${CMAKE_BINARY_DIR}/cxlflashd.service DESTINATION ${CXLFLASH_SYSTEMD_UNITDIR})
+install(FILES ${CMAKE_BINARY_DIR}/cxlflashd.service DESTINATION ${CXLFLASH_UNITDIR})
 
 # --- the example configuration: in the docs always; as the live
 # configuration only when there is none yet (an admin's edits survive a

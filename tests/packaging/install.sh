@@ -12,12 +12,13 @@ src=$(cd "$1" && pwd) build=$(cd "$2" && pwd)
 cache() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
 prefix=$(cache CMAKE_INSTALL_PREFIX)
 libdir=$(cache CMAKE_INSTALL_LIBDIR)
-unitdir=$(cache CXLFLASH_SYSTEMD_UNITDIR)
 case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
 case $prefix in /usr) etc=/etc ;; *) etc=$prefix/etc ;; esac
 cc=${CC:-cc}
 command -v pkg-config >/dev/null || { echo "SKIP: no pkg-config"; exit 77; }
 
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
 stage=$(mktemp -d)
 manifest=$build/install_manifest.txt
 # A real `make install` before this test keeps its manifest.
@@ -27,14 +28,16 @@ cleanup() {
 	if [ -f "$stage.manifest" ]; then mv "$stage.manifest" "$manifest"; else rm -f "$manifest"; fi
 }
 trap cleanup EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 root=$stage$prefix
 lib=$stage$libdir
 
 DESTDIR=$stage cmake --install "$build" >"$stage.log" 2>&1 || { cat "$stage.log"; rm -f "$stage.log"; exit 1; }
 rm -f "$stage.log"
 echo "installed $(find "$stage" -type f | wc -l) files, $(find "$stage" -type l | wc -l) symlinks under DESTDIR"
+unit=$(grep '/cxlflashd\.service$' "$manifest")
+unitdir=$(cache CXLFLASH_SYSTEMD_UNITDIR)
+[ -n "$unitdir" ] || unitdir=$prefix/lib/systemd/system
+[ "$unit" = "$unitdir/cxlflashd.service" ] || bad "the unit went to '$unit', not $unitdir"
 
 # 1. The files.
 want=(
@@ -47,7 +50,7 @@ want=(
 	"$lib/pkgconfig/cxlflash.pc" "$lib/pkgconfig/cflsh_block.pc" "$lib/pkgconfig/arkdb.pc"
 	"$root/include/capiblock.h" "$root/include/arkdb.h"
 	"$root/include/cxlflash/cxlflash_ioctl.h" "$root/include/cxlflash/sislite.h"
-	"$stage$unitdir/cxlflashd.service"
+	"$stage$unit"
 	"$stage$etc/cxlflash/cxlflashd.conf"
 	"$root/share/doc/cxlflash/README.md" "$root/share/doc/cxlflash/install.md"
 	"$root/share/doc/cxlflash/examples/cxlflashd.conf"
@@ -67,7 +70,7 @@ fi
 for f in "${want[@]}"; do [ -e "$f" ] || bad "missing: ${f#"$stage"}"; done
 
 # 2. The unit runs the installed daemon on the installed configuration.
-unit=$stage$unitdir/cxlflashd.service
+unit=$stage$unit
 exec_line=$(sed -n 's/^ExecStart=//p' "$unit")
 set -- $exec_line
 [ "$1" = "$prefix/sbin/cxlflashd" ] || bad "unit ExecStart runs $1, not $prefix/sbin/cxlflashd"
