@@ -119,3 +119,14 @@ add_custom_target(uninstall COMMAND ${CMAKE_COMMAND}
   -DMANIFEST=${CMAKE_BINARY_DIR}/install_manifest.txt
   -DCONF_EXAMPLE=${CMAKE_SOURCE_DIR}/contrib/cxlflashd.conf
   -P ${CMAKE_SOURCE_DIR}/cmake/uninstall.cmake)
+
+# --- after a real install (no DESTDIR), refresh the dynamic linker's cache
+# so programs find the new libraries in PREFIX/lib at once (quietly
+# nothing when not root).
+install(CODE "
+  if(\"\$ENV{DESTDIR}\" STREQUAL \"\")
+    find_program(CXLFLASH_LDCONFIG ldconfig PATHS /sbin /usr/sbin)
+    if(CXLFLASH_LDCONFIG)
+      execute_process(COMMAND \${CXLFLASH_LDCONFIG} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+    endif()
+  endif()")
