@@ -1,19 +1,30 @@
 # Thin wrapper over CMake. `make run` shows the engine at work; `make test`
-# builds and runs every test, normally and under ASan+UBSan.
+# builds and runs every test, normally and under ASan+UBSan; `make install`
+# / `make uninstall` / `make deb` install or package it (docs/install.md).
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
 SHELL      := /bin/bash
 CMAKE_FLAGS ?= $(if $(CI),-DCXLFLASH_WERROR=ON,)
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+# scripts/install-deps.sh installs the build's packages for `make build`
+# and also the tests' and packaging's for the targets that need them;
+# SKIP_DEPS=1 skips it.
+DEPS       := build
 
 .PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke \
-	bench-kv bench-kv-quick clean
+	bench-kv bench-kv-quick install uninstall deb test-deb clean
 
 all: build
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh $(DEPS)
+
+# Everything but a plain build needs the tests' packages too.
+run test test-fast test-tsan soak bench bench-smoke bench-kv bench-kv-quick: DEPS := all
+deb test-deb: DEPS := package
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -83,6 +94,29 @@ bench-kv: build
 
 bench-kv-quick: build
 	@bench/run-bench-kv.sh --build $(BUILD) --quick --out $(BUILD)/bench-kv-quick
+
+# Install under $(PREFIX) (default /usr/local), staged under $(DESTDIR) if
+# set: libraries, headers, pkg-config files, tools, the systemd unit, the
+# example configuration, docs and man pages. `make uninstall` removes what
+# the last install put there (build/install_manifest.txt).
+install: build
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+uninstall:
+	@DESTDIR="$(DESTDIR)" cmake --build $(BUILD) --target uninstall
+
+# Debian packages (debian/): built from a copy of the tree in
+# $(BUILD)/deb, checked with lintian; the .debs end up in $(BUILD)/deb.
+deb: deps
+	@scripts/build-deb.sh --out $(BUILD)/deb --jobs $(JOBS)
+
+# Installs the packages on this machine (root), starts cxlflashd from the
+# unit's ExecStart line, runs blockio and cxlflash status against it, and
+# purges the packages (tests/packaging/deb-roundtrip.sh; about a minute).
+test-deb: deb
+	@tests/packaging/deb-roundtrip.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

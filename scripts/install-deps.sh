@@ -1,20 +1,77 @@
 #!/usr/bin/env bash
-# Installs what building and testing the project needs on Debian, if missing.
-# Idempotent and quiet when everything is present; needs root (or sudo) otherwise.
+# Installs the Debian packages this project needs, if missing, and says what
+# it installs and why. Idempotent and quiet when everything is present; needs
+# root (or sudo) otherwise.
+#
+#   scripts/install-deps.sh [build|test|package|all]...   (default: all)
+#     build    what compiling the libraries and tools needs
+#     test     what the tests and benchmarks need besides (make test, make bench*)
+#     package  what the man pages and the Debian packages need (make deb, and
+#              the man-page and install tests of make test)
+#     all      the three
+#
+# SKIP_DEPS=1, or a machine without apt-get and dpkg-query, skips it with a
+# message (then install the packages yourself: README.md lists them).
 set -euo pipefail
 
-# Debian package names this project builds and tests with.
-# libnbd-bin and qemu-utils: the NBD tests' clients; nbdkit and fio: the NBD
-# benchmark; jq, gnuplot-nox and valgrind: the benchmarks (bench/);
-# util-linux gives losetup; librocksdb-dev and liblmdb-dev: the key/value
-# benchmark's peers (bench/kvpeer_rocksdb.c, bench/kvpeer_lmdb.c, built only
-# when found).
-PACKAGES=(build-essential cmake pkg-config liburing-dev libnbd-bin qemu-utils nbdkit fio
-	jq gnuplot-nox valgrind util-linux librocksdb-dev liblmdb-dev)
+# Debian package, then why; one group per array.
+BUILD=(
+	"build-essential:the C compiler, make and libc headers"
+	"cmake:the build system (3.18 or later)"
+	"pkg-config:finds liburing"
+	"liburing-dev:io_uring, the file and block-device backends' I/O path"
+)
+TEST=(
+	"libnbd-bin:nbdinfo and nbdcopy, NBD clients the NBD tests run"
+	"qemu-utils:qemu-img, qemu-io and qemu-nbd, NBD clients the NBD tests run"
+	"nbdkit:the NBD benchmark's peer server"
+	"fio:the NBD benchmark's load generator"
+	"jq:the benchmarks read their JSON results with it"
+	"gnuplot-nox:the benchmarks' charts"
+	"valgrind:callgrind, the benchmarks' instruction counts"
+	"util-linux:losetup, the loop-device rows of the benchmark"
+	"librocksdb-dev:the key/value benchmark's RocksDB peer (bench/kvpeer_rocksdb.c)"
+	"liblmdb-dev:the key/value benchmark's LMDB peer (bench/kvpeer_lmdb.c)"
+)
+PACKAGE=(
+	"scdoc:turns man/*.scd into the man pages"
+	"man-db:man, to check that the man pages render"
+	"debhelper:dh, which builds the .debs (make deb)"
+	"dpkg-dev:dpkg-buildpackage (make deb)"
+	"fakeroot:builds the .debs without root (make deb)"
+	"lintian:checks the .debs (make deb)"
+)
+
+if [ "${SKIP_DEPS:-0}" = 1 ]; then
+	echo "install-deps: SKIP_DEPS=1: not checking or installing packages" >&2
+	exit 0
+fi
+if ! command -v apt-get >/dev/null || ! command -v dpkg-query >/dev/null; then
+	echo "install-deps: no apt-get here: not installing packages (README.md lists what" \
+		"the build needs: cmake, a C compiler, pkg-config, liburing)" >&2
+	exit 0
+fi
+
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(all)
+wanted=()
+for g in "${groups[@]}"; do
+	case "$g" in
+	build) wanted+=("${BUILD[@]}") ;;
+	test) wanted+=("${TEST[@]}") ;;
+	package) wanted+=("${BUILD[@]}" "${PACKAGE[@]}") ;;
+	all) wanted+=("${BUILD[@]}" "${TEST[@]}" "${PACKAGE[@]}") ;;
+	*) echo "install-deps: unknown group '$g' (build, test, package or all)" >&2; exit 2 ;;
+	esac
+done
 
 missing=()
-for p in "${PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for entry in "${wanted[@]}"; do
+	p=${entry%%:*}
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+	case " ${missing[*]} " in *" $p "*) continue ;; esac
+	missing+=("$p")
+	echo "install-deps: $p: ${entry#*:}" >&2
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
