@@ -80,6 +80,7 @@ void kv_ent_free(struct kv_ent *e)
 	if (!e)
 		return;
 	free(e->val);
+	free(e->cache);   /* a bulk free: the caller resets the shard's list */
 	kv_loc_free(&e->loc);
 	free(e);
 }
@@ -99,6 +100,7 @@ void kv_index_destroy(struct ark_impl *s)
 		}
 		free(sh->buckets);
 		sh->buckets = NULL;
+		kv_cache_reset_locked(sh);
 		pthread_mutex_destroy(&sh->lock);
 	}
 }
@@ -171,6 +173,7 @@ void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e)
 		if (*pp == e) {
 			*pp = e->next;
 			sh->count--;
+			kv_cache_drop_locked(sh, e);
 			__atomic_sub_fetch(sh->index_bytes, sizeof(struct kv_ckpt_ent) + e->klen + 16,
 					   __ATOMIC_RELAXED);
 			return;
@@ -221,6 +224,7 @@ void kv_index_clear_locked(struct ark_impl *s)
 		}
 		sh->count = 0;
 		sh->key_bytes = 0;
+		kv_cache_reset_locked(sh);
 	}
 	__atomic_store_n(&s->index_bytes, 0, __ATOMIC_RELAXED);
 }

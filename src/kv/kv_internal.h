@@ -48,6 +48,14 @@ struct kv_loc {
 };
 
 /* An index entry: one key. */
+/* A value of a LUN store kept in memory (cache.c). */
+struct kv_cnode {
+	struct kv_cnode *prev, *next; /* its shard's list, most recently used first */
+	struct kv_ent *e;
+	uint64_t len;
+	uint8_t data[];
+};
+
 struct kv_ent {
 	struct kv_ent *next;   /* hash chain */
 	uint64_t hash;
@@ -56,6 +64,7 @@ struct kv_ent {
 	uint64_t lsn;          /* the batch that holds its record; readable once written */
 	void *val;             /* memory store: the value (NULL when vlen 0) */
 	struct kv_loc loc;     /* LUN store */
+	struct kv_cnode *cache; /* LUN store: a copy of the value, or NULL */
 	uint32_t klen;
 	uint8_t key[];
 };
@@ -68,6 +77,8 @@ struct kv_shard {
 	uint64_t count;
 	uint64_t key_bytes;    /* keys + values, for ark_actual */
 	uint64_t *index_bytes; /* the store's estimate of its checkpoint size (atomic) */
+	struct kv_cnode *lru_head, *lru_tail; /* cached values (cache.c) */
+	uint64_t cache_bytes;
 } __attribute__((aligned(64)));   /* threads on different shards share no cache line */
 
 /* A pending acknowledgement: a sync caller or an async callback. */
@@ -131,6 +142,7 @@ struct ark_impl {
 	bool durable;          /* PERSIST_STORE or _LOAD: flushed, checkpointed, recoverable */
 	bool readonly;         /* a fork child's snapshot */
 	struct kv_shard shards[KV_NSHARDS];
+	uint64_t cache_shard_max;    /* value cache bytes per shard (cache.c); 0: none */
 
 	/* Counters (atomic) */
 	uint64_t ops, ios;           /* ops: from before this open (kv_ops() adds the shards') */
@@ -346,15 +358,27 @@ struct kv_get {
 	int rc;                 /* 0 or an errno value */
 	int64_t res;            /* the value's length, -1 on error */
 	/* kv_op_get_batch()'s own */
-	bool reading;
+	bool reading;           /* its value is to be read from the LUN */
+	bool hit;               /* its value came from the cache */
 	uint64_t vlen, lsn;
 	struct kv_loc loc;      /* a copy of the entry's */
 	struct kv_piece one;
 	unsigned io0, nio;      /* its reads */
 	const uint8_t *val;     /* the value in the read buffer, once checked */
 	struct kv_shard *sh;
+	uint64_t ver;           /* the entry's version when looked up */
 };
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n);
+
+/* ---- cache.c ------------------------------------------------------------------ */
+void kv_cache_init(struct ark_impl *s);
+bool kv_cache_get_locked(struct kv_shard *sh, struct kv_ent *e, struct kv_get *g);
+void kv_cache_drop_locked(struct kv_shard *sh, struct kv_ent *e);
+void kv_cache_fill(struct ark_impl *s, const struct kv_get *g);
+struct kv_cnode *kv_cache_new(struct ark_impl *s, const void *val, uint64_t len);
+void kv_cache_put_locked(struct ark_impl *s, struct kv_shard *sh, struct kv_ent *e,
+			 struct kv_cnode *n);
+void kv_cache_reset_locked(struct kv_shard *sh);
 int kv_op_del(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res,
 	      struct kv_waiter *w);
 int kv_op_exists(struct ark_impl *s, uint64_t klen, const void *key, int64_t *res);

@@ -548,6 +548,8 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 	b->nrec++;
 
 	/* The index follows the log. */
+	if (e)
+		kv_cache_drop_locked(kv_shard_of(s, e->hash), e);
 	if (e && op == KV_REC_SET) {
 		struct kv_loc nl = { 0 };
 		if (np) {
@@ -735,7 +737,7 @@ static void batch_ack(struct ark_impl *s, struct kv_batch *b, int rc)
 	struct kv_waiter *w = b->waiters, *next, *async_head = NULL, **async_tail = &async_head;
 
 	pthread_mutex_lock(&s->log_lock);
-	s->written_lsn = b->lsn + 1;
+	__atomic_store_n(&s->written_lsn, b->lsn + 1, __ATOMIC_RELEASE);   /* cache hits read it unlocked */
 	for (; w; w = next) {
 		next = w->next;
 		if (rc)

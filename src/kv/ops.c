@@ -61,10 +61,13 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 	if (!w)
 		w = &sync;
 	w->res = (int64_t)vlen;
+	struct kv_cnode *cached = kv_cache_new(s, val, vlen);   /* copied before the lock */
 again:
 	rc = kv_log_reserve(s, klen, vlen, true);
-	if (rc)
+	if (rc) {
+		free(cached);
 		return -rc;
+	}
 	pthread_mutex_lock(&sh->lock);
 	e = kv_find_locked(sh, h, key, klen);
 	bool created = !e;
@@ -72,6 +75,7 @@ again:
 		e = kv_ent_new(h, key, klen);
 		if (!e) {
 			pthread_mutex_unlock(&sh->lock);
+			free(cached);
 			return ENOMEM;
 		}
 	}
@@ -83,12 +87,15 @@ again:
 		pthread_mutex_unlock(&sh->lock);
 		if (rc == -EAGAIN)
 			goto again;
+		free(cached);
 		return -rc;
 	}
 	if (created) {
 		kv_insert_locked(sh, e);
 		sh->key_bytes += klen;
 	}
+	if (cached)
+		kv_cache_put_locked(s, sh, e, cached);
 	sh->key_bytes += vlen - old_vlen;
 	pthread_mutex_unlock(&sh->lock);
 	kv_count_op(sh);
@@ -119,6 +126,7 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 	struct kv_ent *e;
 
 	g->reading = false;
+	g->hit = false;
 	g->rc = 0;
 	g->sh = sh;
 	pthread_mutex_lock(&sh->lock);
@@ -130,8 +138,13 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 	}
 	g->vlen = e->vlen;
 	g->res = (int64_t)e->vlen;
+	g->ver = e->ver;
 	if (s->memory) {
 		copy_range(g->vbuf, g->vbuflen, g->voff, e->val, e->vlen);
+	} else if (kv_cache_get_locked(sh, e, g)) {
+		/* No read; but like a read, wait for the value's batch (below). */
+		g->lsn = e->lsn;
+		g->hit = true;
 	} else if (e->vlen && g->voff < e->vlen && g->vbuflen) {
 		g->loc = e->loc;
 		if (e->loc.npieces == 1) {
@@ -216,6 +229,11 @@ static void get_read(struct ark_impl *s, struct kv_get *g, unsigned n)
 			kv_count_op(g[i].sh);
 		}
 	}
+	/* The copies come from the read buffer, not the callers' (which a
+	 * caller may have changed by now): after every value was copied out. */
+	for (unsigned i = 0; i < n; i++)
+		if (g[i].reading && !g[i].rc)
+			kv_cache_fill(s, &g[i]);
 out:
 	for (unsigned i = 0; i < n; i++) {
 		if (!g[i].reading)
@@ -239,10 +257,15 @@ out:
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n)
 {
 	unsigned first = 0;
-	uint64_t blocks = 0;
+	uint64_t blocks = 0, hit_lsn = 0;
+	bool wait = false;
 
 	for (unsigned i = 0; i < n; i++) {
 		get_lookup(s, &g[i]);
+		if (g[i].hit && g[i].lsn >= __atomic_load_n(&s->written_lsn, __ATOMIC_ACQUIRE)) {
+			hit_lsn = kv_max(hit_lsn, g[i].lsn);
+			wait = true;
+		}
 		if (!g[i].reading)
 			continue;
 		uint64_t b = kv_value_blocks(&g[i].loc);
@@ -254,6 +277,13 @@ void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n)
 		blocks += b;
 	}
 	get_read(s, g + first, n - first);
+	if (wait) {
+		/* Values served from the cache whose batch was not written yet. */
+		kv_wait_written(s, hit_lsn);
+		for (unsigned i = 0; i < n; i++)
+			if (g[i].hit && g[i].lsn >= __atomic_load_n(&s->written_lsn, __ATOMIC_ACQUIRE))
+				g[i].rc = EIO;   /* the writer failed: it never reached the LUN */
+	}
 	for (unsigned i = 0; i < n; i++)
 		if (g[i].rc)
 			g[i].res = -1;

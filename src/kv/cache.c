@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cache.c - the value cache of a LUN store: copies of values read from the
+ * LUN, kept in memory so that a get of a value read before needs no I/O.
+ *
+ * Each shard keeps its cached values in a list, newest first, under the
+ * shard's lock, within a share of the store's budget (CXLFLASH_KV_CACHE,
+ * 64 MiB by default; 0 turns the cache off); the least recently used go
+ * first. A set keeps a copy of its value (kv_cache_new, then
+ * kv_cache_put_locked with the record appended), a get one of the value it
+ * read and checked (kv_cache_fill). A get served from the cache still waits
+ * for the batch that holds the value to be written (the entry's lsn), as a
+ * read of the LUN does, so it never shows a value a crash could take back.
+ * A set or del of the key drops the old copy (kv_cache_drop_locked), and a
+ * copy made from a read that a set overtook is not kept (the entry's
+ * version is compared). Values above a quarter of a shard's share are not
+ * cached.
+ */
+#include "kv/kv_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KV_CACHE_DEFAULT (64ull << 20)
+
+/* What a cached value costs its shard's budget. */
+static uint64_t node_cost(uint64_t len)
+{
+	return sizeof(struct kv_cnode) + len;
+}
+
+static void unlink_locked(struct kv_shard *sh, struct kv_cnode *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		sh->lru_head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		sh->lru_tail = n->prev;
+	sh->cache_bytes -= node_cost(n->len);
+}
+
+static void push_locked(struct kv_shard *sh, struct kv_cnode *n)
+{
+	n->prev = NULL;
+	n->next = sh->lru_head;
+	if (sh->lru_head)
+		sh->lru_head->prev = n;
+	else
+		sh->lru_tail = n;
+	sh->lru_head = n;
+	sh->cache_bytes += node_cost(n->len);
+}
+
+/* The budget from CXLFLASH_KV_CACHE (bytes, K/M/G suffixes); LUN stores only. */
+void kv_cache_init(struct ark_impl *s)
+{
+	const char *env = getenv("CXLFLASH_KV_CACHE");
+	uint64_t bytes = KV_CACHE_DEFAULT;
+
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 10);
+		switch (*end) {
+		case 'k': case 'K': v <<= 10; end++; break;
+		case 'm': case 'M': v <<= 20; end++; break;
+		case 'g': case 'G': v <<= 30; end++; break;
+		default: break;
+		}
+		if (*end || end == env)
+			kv_msg("arkdb: CXLFLASH_KV_CACHE='%s' is not a size (e.g. 64M, 0 for none); using %llu MiB",
+			       env, (unsigned long long)(bytes >> 20));
+		else
+			bytes = v;
+	}
+	s->cache_shard_max = s->memory ? 0 : bytes / KV_NSHARDS;
+}
+
+/* Copy the wanted part of @e's cached value to @g; false when it has none. Shard lock held. */
+bool kv_cache_get_locked(struct kv_shard *sh, struct kv_ent *e, struct kv_get *g)
+{
+	struct kv_cnode *n = e->cache;
+
+	if (!n)
+		return false;
+	if (g->voff < n->len && g->vbuflen)
+		memcpy(g->vbuf, n->data + g->voff, kv_min(g->vbuflen, n->len - g->voff));
+	if (sh->lru_head != n) {
+		unlink_locked(sh, n);
+		push_locked(sh, n);
+	}
+	return true;
+}
+
+/* Forget @e's cached value (its value changes or it goes). Shard lock held. */
+void kv_cache_drop_locked(struct kv_shard *sh, struct kv_ent *e)
+{
+	if (!e->cache)
+		return;
+	unlink_locked(sh, e->cache);
+	free(e->cache);
+	e->cache = NULL;
+}
+
+/* A copy of @len bytes at @val to cache, or NULL when the cache is off or
+ * the value too large for it (a few large values would push out the rest). */
+struct kv_cnode *kv_cache_new(struct ark_impl *s, const void *val, uint64_t len)
+{
+	uint64_t max = s->cache_shard_max, cost = node_cost(len);
+	struct kv_cnode *n;
+
+	if (!max || !len || cost > max / 4)
+		return NULL;
+	n = malloc(cost);
+	if (!n)
+		return NULL;
+	memcpy(n->data, val, len);
+	n->len = len;
+	return n;
+}
+
+/* Make @n @e's cached value, making room by the least recently used. Shard lock held. */
+void kv_cache_put_locked(struct ark_impl *s, struct kv_shard *sh, struct kv_ent *e,
+			 struct kv_cnode *n)
+{
+	uint64_t cost = node_cost(n->len);
+
+	kv_cache_drop_locked(sh, e);
+	while (sh->lru_tail && sh->cache_bytes + cost > s->cache_shard_max) {
+		struct kv_cnode *old = sh->lru_tail;
+		unlink_locked(sh, old);
+		old->e->cache = NULL;
+		free(old);
+	}
+	n->e = e;
+	e->cache = n;
+	push_locked(sh, n);
+}
+
+/* Keep a copy of the value @g read and checked, if its key still has that version. */
+void kv_cache_fill(struct ark_impl *s, const struct kv_get *g)
+{
+	struct kv_cnode *n = kv_cache_new(s, g->val, g->vlen);
+
+	if (!n)
+		return;
+	struct kv_shard *sh = g->sh;
+	pthread_mutex_lock(&sh->lock);
+	struct kv_ent *e = kv_find_locked(sh, kv_hash(g->key, g->klen), g->key, g->klen);
+	if (e && e->ver == g->ver && !e->cache) {
+		kv_cache_put_locked(s, sh, e, n);
+		n = NULL;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	free(n);
+}
+
+/* The shard's entries were all freed with their copies (kv_ent_free): an empty cache. */
+void kv_cache_reset_locked(struct kv_shard *sh)
+{
+	sh->lru_head = sh->lru_tail = NULL;
+	sh->cache_bytes = 0;
+}
