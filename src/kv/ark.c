@@ -84,6 +84,7 @@ void kv_ark_free(struct ark_impl *s)
 			free(s->segtab[t]);
 		free(s->segtab);
 	}
+	free(s->reapq);
 	free(s->ckpt_segs);
 	pthread_mutex_destroy(&s->seg_lock);
 	pthread_mutex_destroy(&s->log_lock);

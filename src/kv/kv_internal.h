@@ -125,6 +125,7 @@ struct kv_seg {
 	bool head;             /* the log is being written into it */
 	bool zero;             /* live reached 0: free it once nothing writes it */
 	bool unmap;            /* freed on a vLUN: unmap its blocks */
+	bool queued;           /* on the list reap_dead_segments() looks at */
 	uint32_t readers;      /* gets reading it now (atomic) */
 	uint64_t live;         /* bytes of live data (index-referenced) */
 	uint64_t last_lsn;     /* the last batch with blocks in it */
@@ -155,6 +156,8 @@ struct ark_impl {
 	struct kv_seg **segtab;      /* KV_SEGS_PER_TAB segments per table; never moved */
 	uint64_t segtab_n;
 	uint64_t nfree;        /* SEG_FREE segments */
+	uint64_t *reapq;       /* segments flagged zero or unmap (room for every segment) */
+	uint64_t reapq_n;
 	uint64_t npending;
 	uint32_t epoch;
 	uint64_t store_id;
@@ -312,6 +315,7 @@ int kv_seg_alloc_locked(struct ark_impl *s, uint64_t *seg);
 int kv_segs_init(struct ark_impl *s, uint64_t nsegs, uint64_t max_segs);
 int kv_segs_extend_locked(struct ark_impl *s, uint64_t nsegs);
 void kv_seg_free_locked(struct ark_impl *s, uint64_t seg);
+void kv_seg_zero_locked(struct ark_impl *s, uint64_t seg);
 uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t flags);
 uint64_t kv_value_blocks(const struct kv_loc *loc);
 unsigned kv_value_ios(const struct kv_loc *loc, uint8_t *buf, struct kv_io *io);

@@ -35,12 +35,15 @@ uint64_t kv_rec_bytes(uint64_t klen, uint64_t vlen, uint16_t npieces, uint8_t fl
 
 /* ---- segments ------------------------------------------------------------ */
 
-/* A free segment for the log or a checkpoint, lowest first. seg_lock held. */
+/* A free segment for the log or a checkpoint, lowest first; not one still
+ * to be unmapped (the unmap would wipe what the log writes into it: the
+ * writer unmaps at most 64 segments a batch). seg_lock held. */
 int kv_seg_alloc_locked(struct ark_impl *s, uint64_t *seg)
 {
 	for (uint64_t i = 0; i < s->nsegs; i++) {
 		struct kv_seg *g = kv_seg(s, i);
-		if (g->state == SEG_FREE && !__atomic_load_n(&g->readers, __ATOMIC_ACQUIRE)) {
+		if (g->state == SEG_FREE && !g->unmap &&
+		    !__atomic_load_n(&g->readers, __ATOMIC_ACQUIRE)) {
 			g->state = SEG_LOG;
 			g->live = 0;
 			s->nfree--;
@@ -65,6 +68,26 @@ void kv_seg_free_locked(struct ark_impl *s, uint64_t seg)
 	s->nfree++;
 }
 
+/* Have reap_dead_segments() look at @seg: each segment is on its list once,
+ * and the list has room for all (kv_segs_extend_locked), so the writer
+ * never walks every segment of a large store. seg_lock held. */
+static void reap_queue_locked(struct ark_impl *s, uint64_t seg)
+{
+	struct kv_seg *g = kv_seg(s, seg);
+
+	if (g->queued)
+		return;
+	g->queued = true;
+	s->reapq[s->reapq_n++] = seg;
+}
+
+/* The live bytes of @seg reached zero: free it once nothing writes it. seg_lock held. */
+void kv_seg_zero_locked(struct ark_impl *s, uint64_t seg)
+{
+	kv_seg(s, seg)->zero = true;
+	reap_queue_locked(s, seg);
+}
+
 /* A segment no index entry needs: free at once, or after the next
  * checkpoint when a recovery from the current one may still read it. */
 static void seg_dead_locked(struct ark_impl *s, uint64_t seg)
@@ -79,8 +102,10 @@ static void seg_dead_locked(struct ark_impl *s, uint64_t seg)
 	} else {
 		g->state = SEG_FREE;
 		s->nfree++;
-		if (kv_dev_is_vlun(s->dev))
+		if (kv_dev_is_vlun(s->dev)) {
 			g->unmap = true;
+			reap_queue_locked(s, seg);
+		}
 	}
 }
 
@@ -92,7 +117,7 @@ static void seg_add_live_locked(struct ark_impl *s, uint64_t lba, int64_t bytes)
 		return;
 	kv_seg(s, seg)->live += (uint64_t)bytes;
 	if (bytes < 0 && kv_seg(s, seg)->live == 0)
-		kv_seg(s, seg)->zero = true;
+		kv_seg_zero_locked(s, seg);
 }
 
 /* Charge (or, with @sign -1, release) the bytes a location keeps alive. */
@@ -130,21 +155,28 @@ static void reap_dead_segments(struct ark_impl *s)
 {
 	uint64_t unmap_segs[64];
 	unsigned nunmap = 0;
+	uint64_t kept = 0;
 
 	pthread_mutex_lock(&s->seg_lock);
-	for (uint64_t i = 0; i < s->nsegs; i++) {
-		struct kv_seg *g = kv_seg(s, i);
+	for (uint64_t i = 0; i < s->reapq_n; i++) {
+		uint64_t seg = s->reapq[i];
+		struct kv_seg *g = kv_seg(s, seg);
 		if (g->zero) {
 			g->zero = false;
-			seg_dead_locked(s, i);
+			seg_dead_locked(s, seg);
 			if (g->state == SEG_LOG && !g->live)
 				g->zero = true;   /* still being written: later */
 		}
 		if (g->unmap && nunmap < 64) {
 			g->unmap = false;
-			unmap_segs[nunmap++] = i;
+			unmap_segs[nunmap++] = seg;
 		}
+		if (g->zero || g->unmap)
+			s->reapq[kept++] = seg;   /* look again after the next batch */
+		else
+			g->queued = false;
 	}
+	s->reapq_n = kept;
 	pthread_mutex_unlock(&s->seg_lock);
 	for (unsigned i = 0; i < nunmap; i++)
 		kv_dev_unmap(s->dev, seg_lba(s, unmap_segs[i]), s->seg_blocks);
@@ -177,7 +209,7 @@ static int new_head_locked(struct ark_impl *s)
 		if (s->head_seg < s->nsegs && kv_seg(s, s->head_seg)->head) {
 			kv_seg(s, s->head_seg)->head = false;
 			if (!kv_seg(s, s->head_seg)->live)
-				kv_seg(s, s->head_seg)->zero = true;
+				kv_seg_zero_locked(s, s->head_seg);
 		}
 		kv_seg(s, seg)->head = true;
 		kv_seg(s, seg)->last_lsn = s->open.lsn;
@@ -1117,6 +1149,10 @@ int kv_segs_extend_locked(struct ark_impl *s, uint64_t nsegs)
 			return -ENOMEM;
 	}
 	if (nsegs > s->nsegs) {
+		uint64_t *q = realloc(s->reapq, nsegs * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		s->reapq = q;
 		s->nfree += nsegs - s->nsegs;
 		s->nsegs = nsegs;
 	}

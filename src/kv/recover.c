@@ -611,7 +611,7 @@ end:
 			x->state = SEG_LOG;
 		}
 		if (x->state == SEG_LOG && !x->live && !x->head)
-			x->zero = true;
+			kv_seg_zero_locked(s, i);
 	}
 	rc = 0;
 out:
