@@ -58,6 +58,8 @@ struct run {
 	chunk_id_t id;
 	size_t size;
 	struct list *lists;
+	cblk_io_t *comp;                /* cmds items: cblk_listio's completion list, */
+	cblk_io_t **comp_ptrs;          /* which wants a slot per issued or polled item */
 	unsigned busy;
 	uint64_t cmds_done, lists_done, lat_ns, errors, polls;
 };
@@ -179,8 +181,12 @@ static int setup_lists(struct run *r)
 	unsigned c = r->o.cmds;
 
 	r->lists = calloc(r->o.lists, sizeof(*r->lists));
-	if (!r->lists)
+	r->comp = calloc(c, sizeof(*r->comp));
+	r->comp_ptrs = calloc(c, sizeof(*r->comp_ptrs));
+	if (!r->lists || !r->comp || !r->comp_ptrs)
 		return -1;
+	for (unsigned j = 0; j < c; j++)
+		r->comp_ptrs[j] = &r->comp[j];
 	for (unsigned i = 0; i < r->o.lists; i++) {
 		struct list *l = &r->lists[i];
 
@@ -210,16 +216,18 @@ static void free_lists(struct run *r)
 		free(r->lists[i].bufs);
 	}
 	free(r->lists);
+	free(r->comp);
+	free(r->comp_ptrs);
 }
 
 static int issue_list(struct run *r, struct list *l)
 {
-	int ncomp = 0;
+	int ncomp = (int)r->o.cmds;
 
 	for (unsigned j = 0; j < r->o.cmds; j++)
 		l->io[j].lba = (cflash_offset_t)((uint64_t)lrand48() % r->size);
 	l->start_ns = tool_now_ns();
-	if (cblk_listio(r->id, l->ptrs, (int)r->o.cmds, NULL, 0, NULL, 0, NULL, &ncomp, 0,
+	if (cblk_listio(r->id, l->ptrs, (int)r->o.cmds, NULL, 0, NULL, 0, r->comp_ptrs, &ncomp, 0,
 			CBLK_LISTIO_WAIT_ISSUE_CMD) < 0) {
 		fprintf(stderr, "blocklistio: issuing a list failed: %s\n", strerror(errno));
 		r->errors++;
@@ -283,8 +291,8 @@ static int reap(struct run *r)
 			continue;
 		n = collect_pending(r, l);
 		if (n && !r->o.intr_thread) {
-			ncomp = 0;
-			if (cblk_listio(r->id, NULL, 0, l->pend, n, NULL, 0, NULL, &ncomp, 0,
+			ncomp = n;
+			if (cblk_listio(r->id, NULL, 0, l->pend, n, NULL, 0, r->comp_ptrs, &ncomp, 0,
 					0) < 0) {
 				fprintf(stderr, "blocklistio: polling a list failed: %s\n",
 					strerror(errno));
