@@ -310,8 +310,14 @@ static int reap(struct run *r)
 	}
 	if (done || !oldest)
 		return done;
-	r->polls++;
 	n = collect_pending(r, oldest);
+	if (n == 0) {
+		/* completed meanwhile (the completion thread wrote the
+		 * status words); an empty wait list would be EINVAL */
+		finish_list(r, oldest);
+		return 1;
+	}
+	r->polls++;
 	ncomp = 0;
 	if (cblk_listio(r->id, NULL, 0, NULL, 0, oldest->pend, n, NULL, &ncomp,
 			WAIT_TIMEOUT_US, 0) < 0) {
