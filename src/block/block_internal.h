@@ -228,6 +228,17 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags);
 int blk_aresult_locked(struct chunk *c, int *tag, int flags);
 
+/*
+ * errno: no public call changes it when it succeeds (IBM's tests read errno
+ * after successful calls). Internal functions return -errno; the public
+ * calls turn that into -1 and errno only on failure. Where a call may meet
+ * failures it handles on the way to success (the control path, a futex
+ * nap that times out, a receive that would block), errno is put back:
+ * cblk_open, cblk_close, cblk_set_size and cblk_clone_after_fork keep the
+ * caller's value, and so do the waits in thread.c; tests/block/errno_keep
+ * checks every call.
+ */
+
 /* Return -1 with errno = -@rc when @rc < 0, else @rc. */
 static inline int blk_ret(int rc)
 {
@@ -236,6 +247,14 @@ static inline int blk_ret(int rc)
 		return -1;
 	}
 	return rc;
+}
+
+/* blk_ret(), and on success errno = @saved (the caller's errno at entry). */
+static inline int blk_ret_keep(int rc, int saved)
+{
+	if (rc >= 0)
+		errno = saved;
+	return blk_ret(rc);
 }
 
 #endif /* CXLFLASH_BLOCK_INTERNAL_H */

@@ -642,7 +642,7 @@ chunk_id_t cblk_open(const char *path, int max_num_requests, int mode, chunk_ext
 {
 	struct chunk *c;
 	char *lun = NULL;
-	int acc = mode & O_ACCMODE, rc;
+	int acc = mode & O_ACCMODE, rc, saved_errno = errno;
 	unsigned ncmds;
 
 	/* CBLK_OPN_GROUP is CBLK_GROUP_ID; RAID0 groups open through here too. */
@@ -673,13 +673,13 @@ chunk_id_t cblk_open(const char *path, int max_num_requests, int mode, chunk_ext
 	c->mode = acc;
 	c->flags = flags;
 	c->id = NULL_CHUNK_ID;
-	errno = 0;
 	rc = chunk_attach(c, lun);
 	if (rc) {
 		errno = -rc;
 		return NULL_CHUNK_ID;
 	}
 	table_insert(c);
+	errno = saved_errno;   /* as after every successful call (block_internal.h) */
 	return c->id;
 }
 
@@ -687,6 +687,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 {
 	struct chunk *c;
 	unsigned waited = 0;
+	int saved_errno = errno;
 
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_close(chunk_id, flags);
@@ -700,6 +701,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 		 * is the parent's; only our copies go. */
 		table_remove(c);
 		chunk_forget(c);
+		errno = saved_errno;
 		return 0;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -732,6 +734,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 	pthread_mutex_unlock(&c->lock);
 	table_remove(c);
 	chunk_teardown(c, true, true);
+	errno = saved_errno;
 	return 0;
 }
 
@@ -825,7 +828,7 @@ static int set_size_locked(struct chunk *c, uint64_t nblocks)
 int cblk_set_size(chunk_id_t chunk_id, size_t nblocks, int flags)
 {
 	struct chunk *c;
-	int rc;
+	int rc, saved_errno = errno;
 
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_set_size(chunk_id, nblocks, flags);
@@ -838,7 +841,7 @@ int cblk_set_size(chunk_id_t chunk_id, size_t nblocks, int flags)
 	rc = set_size_locked(c, nblocks);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
-	return blk_ret(rc);
+	return blk_ret_keep(rc, saved_errno);
 }
 
 int cblk_get_stats(chunk_id_t chunk_id, chunk_stats_t *stats, int flags)

@@ -298,11 +298,17 @@ static bool remote_enabled(void)
 	return !(s && !strcmp(s, "none"));
 }
 
+/*
+ * The three calls below leave errno as the caller had it when they succeed
+ * (IBM's tests read errno after successful calls): on the way to success
+ * they may meet failures they handle, e.g. no daemon socket (ENOENT) before
+ * an embedded open, or a receive that would block.
+ */
 int cxlflash_open(const char *lun, int oflags)
 {
 	struct fd_entry *e = NULL;
 	struct mopen *o = NULL;
-	int rc = 0, fd = -1;
+	int rc = 0, fd = -1, saved_errno = errno;
 
 	if (!lun) {
 		errno = EFAULT;
@@ -356,6 +362,7 @@ out:
 		errno = -rc;
 		return -1;
 	}
+	errno = saved_errno;
 	return fd;
 }
 
@@ -387,7 +394,7 @@ int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 	struct fd_entry *e;
 	uint64_t ctx_before;
 	size_t size;
-	int rc;
+	int rc, saved_errno = errno;
 
 	pthread_once(&g_once, init_once);
 	pthread_mutex_lock(&g_lock);
@@ -433,12 +440,14 @@ out:
 		errno = -rc;
 		return -1;
 	}
+	errno = saved_errno;
 	return 0;
 }
 
 int cxlflash_close(int fd1)
 {
 	struct fd_entry **pp, *e = NULL;
+	int saved_errno = errno;
 
 	pthread_once(&g_once, init_once);
 	pthread_mutex_lock(&g_lock);
@@ -464,6 +473,7 @@ int cxlflash_close(int fd1)
 		errno = EBADF;
 		return -1;
 	}
+	errno = saved_errno;
 	return 0;
 }
 
