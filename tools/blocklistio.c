@@ -108,15 +108,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->dev = optarg;
 			break;
 		case 'l':
-			ok = tool_parse_uint(optarg, 1, MAX_CMDS, &v);
+			ok = tool_opt_uint("blocklistio", c, optarg, 1, MAX_CMDS, &v);
 			o->lists = (unsigned)v;
 			break;
 		case 'c':
-			ok = tool_parse_uint(optarg, 1, MAX_CMDS, &v);
+			ok = tool_opt_uint("blocklistio", c, optarg, 1, MAX_CMDS, &v);
 			o->cmds = (unsigned)v;
 			break;
 		case 's':
-			ok = tool_parse_uint(optarg, 0, 86400, &v);
+			ok = tool_opt_uint("blocklistio", c, optarg, 0, 86400, &v);
 			o->secs = (unsigned)v;
 			break;
 		case 'p':
@@ -132,10 +132,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fprintf(stderr, "blocklistio: try --help\n");
 			return -1;
 		}
-		if (!ok) {
-			fprintf(stderr, "blocklistio: bad value '%s' for -%c\n", optarg, c);
-			return -1;
-		}
+		if (!ok)
+			return -1;   /* said why */
 	}
 	if (tool_check_args("blocklistio", argc, argv, optind, o->dev))
 		return -1;
@@ -292,8 +290,8 @@ static int reap(struct run *r)
 		n = collect_pending(r, l);
 		if (n && !r->o.intr_thread) {
 			ncomp = n;
-			if (cblk_listio(r->id, NULL, 0, l->pend, n, NULL, 0, r->comp_ptrs, &ncomp, 0,
-					0) < 0) {
+			if (cblk_listio(r->id, NULL, 0, l->pend, n, NULL, 0, r->comp_ptrs, &ncomp,
+					0, 0) < 0) {
 				fprintf(stderr, "blocklistio: polling a list failed: %s\n",
 					strerror(errno));
 				r->errors++;

@@ -34,6 +34,20 @@ static inline bool tool_parse_uint(const char *s, uint64_t min, uint64_t max, ui
 	return true;
 }
 
+/*
+ * tool_opt_uint() - tool_parse_uint() for the argument of option -@opt;
+ * when it is not a number in [min, max], say so, with the range.
+ */
+static inline bool tool_opt_uint(const char *tool, int opt, const char *s, uint64_t min,
+				 uint64_t max, uint64_t *out)
+{
+	if (tool_parse_uint(s, min, max, out))
+		return true;
+	fprintf(stderr, "%s: -%c %s: want a whole number from %llu to %llu\n", tool, opt, s,
+		(unsigned long long)min, (unsigned long long)max);
+	return false;
+}
+
 /* After getopt: no stray arguments and a -d device. Return 0 or -1 (said why). */
 static inline int tool_check_args(const char *tool, int argc, char **argv, int optind_,
 				  const char *dev)

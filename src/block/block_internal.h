@@ -38,6 +38,7 @@
 #define BLK_CLOSE_WAIT_MS   5000    /* cblk_close waits this long for active commands */
 #define BLK_CLOSE_STEP_MS   10
 #define BLK_FREE_WAIT_MS    30000   /* waiting for a free command, then EBUSY */
+#define BLK_VLUN_CHUNK_BLOCKS 65536ull /* the master's allocation unit (256 MiB) */
 #define BLK_SLEEP_CAP_NS    10000000ull /* longest single futex/condvar nap while I/O flies */
 #define BLK_DEFAULT_SPIN_US 20      /* poll the HRRQ this long before sleeping */
 #define SPIN_SCORE_ONE 1024u        /* chunk.spin_score when every spin succeeds */

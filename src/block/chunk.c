@@ -356,7 +356,17 @@ static int resolve_path(const char *path, char **out)
 		*out = strdup(path);
 		return *out ? 0 : -ENOMEM;
 	}
-	if (stat(real, &st) || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+	if (stat(real, &st)) {
+		int err = errno;
+
+		free(real);
+		return -err;
+	}
+	if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		log_err("%s: %s, not a LUN (a LUN is a regular file, a block device, "
+			"ram:SIZE, null:SIZE or file:PATH?size=SIZE)", path,
+			S_ISDIR(st.st_mode) ? "a directory" :
+			S_ISCHR(st.st_mode) ? "a character device" : "neither a file nor a device");
 		free(real);
 		return -EINVAL;
 	}
@@ -478,7 +488,12 @@ static int chunk_attach(struct chunk *c, const char *lun)
 	bool attached = false, have_handle = false;
 	int rc;
 
-	c->fd1 = cxlflash_open(lun, c->mode == O_RDONLY ? O_RDONLY : O_RDWR);
+	/* A read-only physical chunk needs only a read-only LUN; a virtual
+	 * one needs a writable LUN whatever its own mode, because the master
+	 * scrubs its chunks when it lets them go (the context's permissions
+	 * still come from the mode, at ATTACH). */
+	c->fd1 = cxlflash_open(lun, c->mode == O_RDONLY && !(c->flags & CBLK_OPN_VIRT_LUN) ?
+				    O_RDONLY : O_RDWR);
 	if (c->fd1 < 0)
 		goto fail;
 	rc = blk_attach_context(c, &a);
@@ -501,8 +516,14 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		v.lun_size = 0;
 		if (c->flags & CBLK_OPN_SCRUB_DATA)
 			v.hdr.flags = DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME;
-		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_VIRTUAL, &v))
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_VIRTUAL, &v)) {
+			if (errno == ENOMEM && c->lun_size < BLK_VLUN_CHUNK_BLOCKS)
+				log_err("%s: %llu blocks of 4 KiB, less than one 256 MiB chunk: "
+					"virtual LUNs are made of such chunks, so this LUN can "
+					"only be opened physically (without CBLK_OPN_VIRT_LUN)",
+					lun, (unsigned long long)c->lun_size);
 			goto fail;
+		}
 		have_handle = true;
 		c->virtual_lun = true;
 		c->rsrc_handle = v.rsrc_handle;
