@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 	int sig, rc;
 
 	log_set_ident("cxlflashd");
+	be_file_make_dirs(true);   /* e.g. /var/lib/cxlflash on a fresh system */
 	daemon_config_defaults(&cfg);
 	if (parse_args(argc, argv, &cfg))
 		return 2;

@@ -124,6 +124,15 @@ int be_open(const struct be_spec *spec, struct backend **out);
 
 void be_close(struct backend *be);
 
+/*
+ * be_file_make_dirs() - from now on, a file:PATH?size=SIZE LUN whose
+ * directory is missing gets it created (mode 0750) when the directory's
+ * own parent exists. cxlflashd turns this on for the LUNs it is configured
+ * with (a fresh system's /var/lib/cxlflash); elsewhere a missing directory
+ * stays ENOENT.
+ */
+void be_file_make_dirs(bool on);
+
 /* Per-thread I/O engine (one io_uring). Falls back to synchronous I/O when
  * io_uring is unavailable or CXLFLASH_NO_URING=1 is set. */
 int be_engine_create(struct be_engine **out, unsigned depth);

@@ -381,16 +381,26 @@ static const struct backend_ops file_ops = {
 };
 
 /* Create @spec->path at @spec->size. Return: 0, -EEXIST (use it as it is), or an error. */
+static bool make_dirs;   /* be_file_make_dirs() */
+
+void be_file_make_dirs(bool on)
+{
+	make_dirs = on;
+}
+
 /*
  * make_parent() - create the directory of @path (mode 0750) when it is
  * missing and its own parent exists: a fresh system has /var/lib but not
- * /var/lib/cxlflash. Return: 0 when created, else -errno (nothing done).
+ * /var/lib/cxlflash. Only after be_file_make_dirs(true).
+ * Return: 0 when created, else -errno (nothing done).
  */
 static int make_parent(const char *path)
 {
 	char dir[sizeof(((struct be_spec *)0)->path)];
 	char *slash;
 
+	if (!make_dirs)
+		return -ENOENT;
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
