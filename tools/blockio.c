@@ -31,6 +31,8 @@
 #define BLOCKS_PER_GB   262144ull       /* 1 GiB of 4 KiB blocks */
 #define MAX_QD          8192
 #define MAX_DEVS        8
+#define DISTURBED_PCT   10              /* % of runnable time waiting for a CPU: disturbed */
+#define MAX_LTO_LINES   20              /* -v prints this many LTO lines, then a count */
 #define BUF_POOL_BYTES  (64u << 20)     /* private buffers per slot up to this much */
 
 enum op_kind { OP_READ, OP_WRITE, OP_UNMAP };
@@ -82,7 +84,10 @@ struct run {
 	unsigned rd_left, wr_left;      /* reads and writes left in this round of 100 */
 	uint64_t ops, rd_ops, wr_ops, miss, errors;
 	uint64_t lat_ns, rd_lat_ns, wr_lat_ns;
+	int cpuwait_pct;                /* of runnable time spent waiting for a CPU; -1 unknown */
+	uint64_t lto_seen;              /* commands slower than -l (-v) */
 };
+
 
 static void usage(FILE *f)
 {
@@ -101,8 +106,8 @@ static void usage(FILE *f)
 		"  -s secs          seconds to run (default 4)\n"
 		"  -e eto           early timeout in us: commands slower than this count as\n"
 		"                   miss (default 1000000)\n"
-		"  -l lto           long timeout in us: with -v, print each command slower\n"
-		"                   than this (default 10000)\n"
+		"  -l lto           long timeout in us: with -v, print the first %d commands\n"
+		"                   slower than this, and how many more (default 10000)\n"
 		"  -S vlun_gb       virtual LUN size in GiB of 262144 blocks (default 1,\n"
 		"                   at most the LUN)\n"
 		"  -p               use the physical LUN (default: a virtual LUN)\n"
@@ -116,12 +121,14 @@ static void usage(FILE *f)
 		"\n"
 		"Output keys: r q s p n i v eto (the options), miss (commands slower than eto),\n"
 		"lat (average latency, us), mbps (MiB/s), iops (commands/s), 4k-iops (blocks/s,\n"
-		"when n > 1); with -v also rd wr (commands) rlat wlat (us).\n"
+		"when n > 1); with -v also rd wr (commands) rlat wlat (us) and cpuwait (%% of\n"
+		"the time its threads were ready to run that they waited for a CPU). From\n"
+		"cpuwait %d%% on, a warning on stderr says the run was disturbed.\n"
 		"A run of reads only (-r 100) opens the LUN read-only.\n"
 		"Exit status: 0; 1 when the LUN cannot be opened or on any I/O error\n"
 		"(printed); 2 on bad usage: a bad option or value, or options the LUN\n"
 		"cannot honour (-n above its transfer limit or size, -U without unmap).\n",
-		MAX_DEVS, MAX_QD);
+		MAX_DEVS, MAX_QD, MAX_LTO_LINES, DISTURBED_PCT);
 }
 
 /* Count the devices of a -d list, our "ram:1G"-style names included. */
@@ -414,7 +421,7 @@ static void finish(struct run *r, int s, int rc, uint64_t end_ns)
 		}
 		if (lat / 1000 > r->o.eto_us)
 			r->miss++;
-		if (r->o.verbose && lat / 1000 > r->o.lto_us)
+		if (r->o.verbose && lat / 1000 > r->o.lto_us && ++r->lto_seen <= MAX_LTO_LINES)
 			printf("LTO: %s lba:%" PRIu64 " lat:%" PRIu64 "\n", kind_name(sl->kind),
 			       sl->lba, lat / 1000);
 	}
@@ -635,8 +642,17 @@ static void report(struct run *r, uint64_t elapsed_ns)
 		printf(" rd:%" PRIu64 " wr:%" PRIu64 " rlat:%" PRIu64 " wlat:%" PRIu64, r->rd_ops,
 		       r->wr_ops, r->rd_ops ? r->rd_lat_ns / r->rd_ops / 1000 : 0,
 		       r->wr_ops ? r->wr_lat_ns / r->wr_ops / 1000 : 0);
+	if (r->o.verbose && r->cpuwait_pct >= 0)
+		printf(" cpuwait:%d", r->cpuwait_pct);
 	printf("\n");
 	fflush(stdout);
+	if (r->lto_seen > MAX_LTO_LINES)
+		fprintf(stderr, "blockio: %" PRIu64 " more commands slower than -l %" PRIu64
+			" us not shown\n", r->lto_seen - MAX_LTO_LINES, r->o.lto_us);
+	if (r->cpuwait_pct >= DISTURBED_PCT)
+		fprintf(stderr, "blockio: warning: a disturbed run: its threads waited for a CPU "
+			"%d%% of the time they were ready to run (another busy process on these "
+			"CPUs?); iops and lat above understate the LUN\n", r->cpuwait_pct);
 }
 
 int main(int argc, char **argv)
@@ -660,7 +676,16 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	elapsed = run_io(&r);
+	{
+		uint64_t run0, wait0, run1, wait1;
+		bool known = tool_sched_times(&run0, &wait0);
+
+		elapsed = run_io(&r);
+		r.cpuwait_pct = -1;
+		if (known && tool_sched_times(&run1, &wait1) && run1 + wait1 > run0 + wait0)
+			r.cpuwait_pct = (int)((wait1 - wait0) * 100 /
+					      (run1 - run0 + wait1 - wait0));
+	}
 	if (r.inflight) {
 		fprintf(stderr, "blockio: %u commands still in flight\n", r.inflight);
 		r.errors++;

@@ -8,7 +8,8 @@
  * 2 and say why (a bad value with its range); a LUN that cannot be opened
  * exits 1 with the reason a new user needs (a LUN too small for a virtual
  * LUN, /dev/null or a directory); an unknown CXLFLASH_LOG is warned about;
- * a read-only run opens the LUN read-only.
+ * a read-only run opens the LUN read-only; a run disturbed by busy
+ * processes on the same CPUs says so; -v prints at most 20 LTO lines.
  */
 #include "t_tool.h"
 #include "t_util.h"
@@ -215,6 +216,44 @@ static void test_read_only(void)
 	unlink(path);
 }
 
+/* Three busy loops beside a 2 s run: the run says it was disturbed. */
+static void test_disturbed(void)
+{
+	pid_t hog[3];
+	int status;
+
+	for (int i = 0; i < 3; i++) {
+		hog[i] = fork();
+		T_ASSERT(hog[i] >= 0);
+		if (hog[i] == 0) {
+			alarm(10);   /* never outlive the test */
+			for (volatile unsigned long n = 0;; n++)
+				;
+		}
+	}
+	status = run_err(NULL, (const char *[]){ "-d", "ram:1G", "-p", "-s", "2", "-v", NULL });
+	for (int i = 0; i < 3; i++) {
+		kill(hog[i], SIGKILL);
+		waitpid(hog[i], NULL, 0);
+	}
+	T_EQ(status, 0);
+	T_ASSERT(t_key_value(strstr(out, "r:100"), "cpuwait") >= 10);
+	T_ASSERT(strstr(out, "blockio: warning: a disturbed run"));
+}
+
+/* -v with a 1 us long timeout: 20 LTO lines, then a count of the rest. */
+static void test_lto_capped(void)
+{
+	int lines = 0;
+
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "-p", "-s", "1", "-v", "-l", "1",
+					     NULL }), 0);
+	for (const char *p = out; (p = strstr(p, "LTO: ")); p++)
+		lines++;
+	T_EQ(lines, 20);
+	T_ASSERT(strstr(out, "more commands slower than -l 1 us not shown"));
+}
+
 static void test_physical(void)
 {
 	T_EQ(run((const char *[]){ "-d", "ram:1G", "-p", "-s", "1", "-q", "32", NULL }, out,
@@ -259,6 +298,8 @@ int main(void)
 	T_RUN(test_help_and_errors);
 	T_RUN(test_new_user_errors);
 	T_RUN(test_read_only);
+	T_RUN(test_disturbed);
+	T_RUN(test_lto_capped);
 	T_RUN(test_physical);
 	T_RUN(test_virtual);
 	T_RUN(test_raid0);
