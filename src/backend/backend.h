@@ -174,6 +174,12 @@ static inline int be_zero_sync(struct backend *be, uint64_t lba, uint32_t n)
 {
 	return be->ops->io_sync(be, BE_OP_WRITE_ZEROES, lba, n, NULL);
 }
+/* Unmap: the blocks read back as zeroes and, where the backend can, their
+ * space is given back (a hole in a file, memory returned). */
+static inline int be_discard_sync(struct backend *be, uint64_t lba, uint32_t n)
+{
+	return be->ops->io_sync(be, BE_OP_DISCARD, lba, n, NULL);
+}
 static inline int be_flush_sync(struct backend *be)
 {
 	return be->ops->io_sync(be, BE_OP_FLUSH, 0, 0, NULL);
