@@ -319,9 +319,12 @@ static bool any_legacy(struct cxlfd *d)
 static int start_nbd(struct cxlfd *d)
 {
 	struct nbd_export_provider prov = { nbd_get, nbd_put, nbd_list, d };
+	/* TCP only when asked, or when a LUN starts in legacy mode: a second
+	 * daemon must not fail on a port it would not use. */
+	bool tcp = d->cfg.nbd_tcp_addr[0] && (d->cfg.nbd_tcp_set || any_legacy(d));
 	int rc;
 
-	if (!d->cfg.nbd || (!d->cfg.nbd_socket[0] && !d->cfg.nbd_tcp_addr[0]))
+	if (!d->cfg.nbd || (!d->cfg.nbd_socket[0] && !tcp))
 		return 0;
 	rc = nbd_server_create(NULL, &prov, &d->nbd);
 	if (rc)
@@ -342,9 +345,7 @@ static int start_nbd(struct cxlfd *d)
 		log_err("NBD: cannot set the mode of %s: %s", d->cfg.nbd_socket, strerror(-rc));
 		return rc;
 	}
-	/* TCP only when asked, or when a LUN starts in legacy mode: a second
-	 * daemon must not fail on a port it would not use. */
-	if (d->cfg.nbd_tcp_addr[0] && (d->cfg.nbd_tcp_set || any_legacy(d))) {
+	if (tcp) {
 		rc = nbd_server_listen_tcp(d->nbd, d->cfg.nbd_tcp_addr, d->cfg.nbd_tcp_port,
 					   &d->nbd_port);
 		if (rc) {
