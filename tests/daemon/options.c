@@ -186,6 +186,16 @@ static void tcp_only_when_needed(void)
 	T_EQ(start(&p, "opt-t.log", legacy), 1);
 	T_ASSERT(strstr(slurp(p.log), "cannot listen on TCP 127.0.0.1:10809"));
 	T_ASSERT(strstr(g_text, "--nbd-tcp"));
+
+	/* no NBD socket and no TCP wanted: no NBD server, and it starts */
+	{
+		const char *none[] = { "--socket", sock, "--nbd-socket", "none", "--lun",
+				       "l=ram:1G", NULL };
+
+		T_EQ(start(&p, "opt-t.log", none), 0);
+		T_ASSERT(!strstr(slurp(p.log), "nbd-"));
+		stop(&p);
+	}
 	close(fd);
 	unlink(p.log);
 }
