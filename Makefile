@@ -13,6 +13,8 @@ DESTDIR    ?=
 # and also the tests' and packaging's for the targets that need them;
 # SKIP_DEPS=1 skips it.
 DEPS       := build
+# CMake's makefiles run make recursively: no "Entering directory" pairs.
+MAKEFLAGS  += --no-print-directory
 
 .PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke \
 	bench-kv bench-kv-quick install uninstall deb test-deb clean
@@ -40,13 +42,22 @@ build-tsan: deps
 		-DCXLFLASH_SANITIZE=thread >/dev/null
 	@cmake --build $(BUILD_TSAN) -j $(JOBS)
 
-run: build
+# `make run` fits on a screen or two: the build's progress goes to a log
+# (shown only if it fails), each part is headed, and the end says what to
+# look at.
+run: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@echo "== building (progress in $(BUILD)/build.log)"
+	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || \
+		{ tail -40 $(BUILD)/build.log; echo "build failed: $(BUILD)/build.log"; exit 1; }
+	@echo "== superpipe-demo: the master and the AFU, driven through the raw interface"
 	@cd $(BUILD) && ./tools/superpipe-demo --lun "file:./cxlflash-demo.img?size=2G"
-	@echo "blockio (libcflsh_block, 70% reads, QD32, 2 s) on ram:2G and on the file LUN:"
+	@echo "== blockio (libcflsh_block, 70% reads, QD32, 2 s) on ram:2G and on the file LUN:"
 	@cd $(BUILD) && ./tools/blockio -d ram:2G -r 70 -q 32 -s 2 -S 1
 	@cd $(BUILD) && ./tools/blockio -d ./cxlflash-demo.img -r 70 -q 32 -s 2 -S 1
-	@echo "cxlflashd: one daemon, two client processes on two vLUNs, and its status:"
+	@echo "== cxlflashd: one daemon, two client processes on two vLUNs, and its status:"
 	@scripts/demo-daemon.sh $(BUILD)
+	@scripts/demo-summary.sh
 
 # Normal build, the ASan+UBSan build, and the unit tests under TSan; the
 # last line sums all runs. (Integration tests map each window twice, the

@@ -17,9 +17,11 @@ for _ in $(seq 50); do
 done
 cat "$BUILD/cxlflashd-demo.out"
 echo "two clients, each on its own virtual LUN of 'demo' (blockio -v, QD16, 3 s):"
-"$BUILD/tools/blockio" -d demo -v -q 16 -s 3 -S 1 > "$BUILD/demo-client1.out" &
+# -l 1000000: only commands slower than 1 s are listed one by one
+"$BUILD/tools/blockio" -d demo -v -l 1000000 -q 16 -s 3 -S 1 > "$BUILD/demo-client1.out" 2>&1 &
 c1=$!
-"$BUILD/tools/blockio" -d demo -v -r 70 -q 16 -s 3 -S 1 > "$BUILD/demo-client2.out" &
+"$BUILD/tools/blockio" -d demo -v -l 1000000 -r 70 -q 16 -s 3 -S 1 \
+	> "$BUILD/demo-client2.out" 2>&1 &
 c2=$!
 sleep 1.5
 "$BUILD/tools/cxlflash" status

@@ -31,6 +31,8 @@
 #define BLOCKS_PER_GB   262144ull       /* 1 GiB of 4 KiB blocks */
 #define MAX_QD          8192
 #define MAX_DEVS        8
+#define DISTURBED_PCT   10              /* % of runnable time waiting for a CPU: disturbed */
+#define MAX_LTO_LINES   20              /* -v prints this many LTO lines, then a count */
 #define BUF_POOL_BYTES  (64u << 20)     /* private buffers per slot up to this much */
 
 enum op_kind { OP_READ, OP_WRITE, OP_UNMAP };
@@ -82,7 +84,10 @@ struct run {
 	unsigned rd_left, wr_left;      /* reads and writes left in this round of 100 */
 	uint64_t ops, rd_ops, wr_ops, miss, errors;
 	uint64_t lat_ns, rd_lat_ns, wr_lat_ns;
+	int cpuwait_pct;                /* of runnable time spent waiting for a CPU; -1 unknown */
+	uint64_t lto_seen;              /* commands slower than -l (-v) */
 };
+
 
 static void usage(FILE *f)
 {
@@ -101,8 +106,8 @@ static void usage(FILE *f)
 		"  -s secs          seconds to run (default 4)\n"
 		"  -e eto           early timeout in us: commands slower than this count as\n"
 		"                   miss (default 1000000)\n"
-		"  -l lto           long timeout in us: with -v, print each command slower\n"
-		"                   than this (default 10000)\n"
+		"  -l lto           long timeout in us: with -v, print the first %d commands\n"
+		"                   slower than this, and how many more (default 10000)\n"
 		"  -S vlun_gb       virtual LUN size in GiB of 262144 blocks (default 1,\n"
 		"                   at most the LUN)\n"
 		"  -p               use the physical LUN (default: a virtual LUN)\n"
@@ -116,9 +121,33 @@ static void usage(FILE *f)
 		"\n"
 		"Output keys: r q s p n i v eto (the options), miss (commands slower than eto),\n"
 		"lat (average latency, us), mbps (MiB/s), iops (commands/s), 4k-iops (blocks/s,\n"
-		"when n > 1); with -v also rd wr (commands) rlat wlat (us).\n"
-		"Exit status: 0, 1 on any I/O error (printed), 2 on bad usage.\n",
-		MAX_DEVS, MAX_QD);
+		"when n > 1); with -v also rd wr (commands) rlat wlat (us) and cpuwait (%% of\n"
+		"the time its threads were ready to run that they waited for a CPU). From\n"
+		"cpuwait %d%% on, a warning on stderr says the run was disturbed.\n"
+		"A run of reads only (-r 100) opens the LUN read-only.\n"
+		"Exit status: 0; 1 when the LUN cannot be opened or on any I/O error\n"
+		"(printed); 2 on bad usage: a bad option or value, or options the LUN\n"
+		"cannot honour (-n above its transfer limit or size, -U without unmap).\n",
+		MAX_DEVS, MAX_QD, MAX_LTO_LINES, DISTURBED_PCT);
+}
+
+/* Count the devices of a -d list, our "ram:1G"-style names included. */
+static int count_devs(const char *dev)
+{
+	int n = 0;
+
+	for (const char *p = dev; p;) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+		if (colon && ((len == 3 && !strncmp(p, "ram", 3)) ||
+			      (len == 4 && !strncmp(p, "null", 4)) ||
+			      (len == 4 && !strncmp(p, "file", 4))))
+			colon = strchr(colon + 1, ':');
+		n++;
+		p = colon ? colon + 1 : NULL;
+	}
+	return n;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -140,33 +169,33 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->dev = optarg;
 			break;
 		case 'r':
-			ok = tool_parse_uint(optarg, 0, 100, &v);
+			ok = tool_opt_uint("blockio", c, optarg, 0, 100, &v);
 			o->rd_pct = (unsigned)v;
 			break;
 		case 'q':
-			ok = tool_parse_uint(optarg, 1, MAX_QD, &v);
+			ok = tool_opt_uint("blockio", c, optarg, 1, MAX_QD, &v);
 			o->qd = (unsigned)v;
 			break;
 		case 'n':
-			ok = tool_parse_uint(optarg, 1, 65536, &v);
+			ok = tool_opt_uint("blockio", c, optarg, 1, 65536, &v);
 			o->nblocks = (unsigned)v;
 			break;
 		case 's':
-			ok = tool_parse_uint(optarg, 0, 86400, &v);
+			ok = tool_opt_uint("blockio", c, optarg, 0, 86400, &v);
 			o->secs = (unsigned)v;
 			break;
 		case 'e':
-			ok = tool_parse_uint(optarg, 1, UINT32_MAX, &o->eto_us);
+			ok = tool_opt_uint("blockio", c, optarg, 1, UINT32_MAX, &o->eto_us);
 			break;
 		case 'l':
-			ok = tool_parse_uint(optarg, 1, UINT32_MAX, &o->lto_us);
+			ok = tool_opt_uint("blockio", c, optarg, 1, UINT32_MAX, &o->lto_us);
 			break;
 		case 'S':
-			ok = tool_parse_uint(optarg, 1, 1u << 20, &v);
+			ok = tool_opt_uint("blockio", c, optarg, 1, 1u << 20, &v);
 			o->vlun_gb = (unsigned)v;
 			break;
 		case 'R':
-			ok = tool_parse_uint(optarg, 0, 1, &v);
+			ok = tool_opt_uint("blockio", c, optarg, 0, 1, &v);
 			o->sequential = v == 0;
 			break;
 		case 'p':
@@ -191,35 +220,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fprintf(stderr, "blockio: try --help\n");
 			return -1;
 		}
-		if (!ok) {
-			fprintf(stderr, "blockio: bad value '%s' for -%c\n", optarg, c);
-			return -1;
-		}
+		if (!ok)
+			return -1;   /* said why */
 	}
 	if (tool_check_args("blockio", argc, argv, optind, o->dev))
 		return -1;
 	if (o->unmap)
 		o->rd_pct = 0;
-	return 0;
-}
-
-/* Count the devices of a -d list, our "ram:1G"-style names included. */
-static int count_devs(const char *dev)
-{
-	int n = 0;
-
-	for (const char *p = dev; p;) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-
-		if (colon && ((len == 3 && !strncmp(p, "ram", 3)) ||
-			      (len == 4 && !strncmp(p, "null", 4)) ||
-			      (len == 4 && !strncmp(p, "file", 4))))
-			colon = strchr(colon + 1, ':');
-		n++;
-		p = colon ? colon + 1 : NULL;
+	if (count_devs(o->dev) > MAX_DEVS) {
+		fprintf(stderr, "blockio: at most %d devices\n", MAX_DEVS);
+		return -1;
 	}
-	return n;
+	if (o->nblocks > 1 && (!o->physical || count_devs(o->dev) > 1)) {
+		fprintf(stderr, "blockio: -n > 1 needs -p and a single device\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int dev_open(struct run *r)
@@ -228,25 +244,22 @@ static int dev_open(struct run *r)
 	int ndevs = count_devs(o->dev);
 	int flags = (o->physical ? 0 : CBLK_OPN_VIRT_LUN) |
 		    (o->intr_thread ? 0 : CBLK_OPN_NO_INTRP_THREADS);
+	/* a read-only run opens read-only: it works on a LUN it may not write */
+	int mode = o->rd_pct == 100 ? O_RDONLY : O_RDWR;
 	size_t lun_size = 0, want;
 	chunk_attrs_t attrs;
-	int rc;
+	int rc, usage_rc = -1;
 
-	if (ndevs > MAX_DEVS) {
-		fprintf(stderr, "blockio: at most %d devices\n", MAX_DEVS);
-		return -1;
-	}
 	r->group = ndevs > 1;
-	if (o->nblocks > 1 && (!o->physical || r->group)) {
-		fprintf(stderr, "blockio: -n > 1 needs -p and a single device\n");
-		return -1;
-	}
 	if (r->group)
-		r->id = cblk_cg_open(o->dev, (int)o->qd, O_RDWR, 1, 0, flags | CBLK_GROUP_RAID0);
+		r->id = cblk_cg_open(o->dev, (int)o->qd, mode, 1, 0, flags | CBLK_GROUP_RAID0);
 	else
-		r->id = cblk_open(o->dev, (int)o->qd, O_RDWR, 0, flags);
+		r->id = cblk_open(o->dev, (int)o->qd, mode, 0, flags);
 	if (r->id == NULL_CHUNK_ID) {
 		fprintf(stderr, "blockio: cannot open %s: %s\n", o->dev, strerror(errno));
+		if (errno == ENOMEM && !o->physical)
+			fprintf(stderr, "blockio: a virtual LUN needs at least one free 256 MiB "
+				"chunk; -p uses the LUN physically, whatever its size\n");
 		return -1;
 	}
 	rc = r->group ? cblk_cg_get_lun_size(r->id, &lun_size, CBLK_GROUP_RAID0)
@@ -259,6 +272,13 @@ static int dev_open(struct run *r)
 			want = lun_size;
 		rc = r->group ? cblk_cg_set_size(r->id, want, CBLK_GROUP_RAID0)
 			      : cblk_set_size(r->id, want, 0);
+		if (rc < 0 && errno == ENOMEM) {
+			fprintf(stderr, "blockio: %s: no room for a virtual LUN of %zu blocks "
+				"(the LUN's 256 MiB chunks are taken): use a smaller -S, or -p\n",
+				o->dev, want);
+			errno = 0;
+			goto fail;
+		}
 		if (rc < 0)
 			goto fail;
 	}
@@ -275,17 +295,20 @@ static int dev_open(struct run *r)
 		fprintf(stderr, "blockio: -n %u exceeds the LUN's max transfer of %" PRIu64
 			" blocks\n", o->nblocks, (uint64_t)attrs.max_transfer_size);
 		errno = 0;
+		usage_rc = -2;
 		goto fail;
 	}
 	if (o->unmap && !(attrs.flags1 & CFLSH_ATTR_UNMAP)) {
 		fprintf(stderr, "blockio: %s does not support unmap\n", o->dev);
 		errno = 0;
+		usage_rc = -2;
 		goto fail;
 	}
 	if (r->size < o->nblocks) {
 		fprintf(stderr, "blockio: %s has %zu blocks, fewer than -n %u\n", o->dev, r->size,
 			o->nblocks);
 		errno = 0;
+		usage_rc = -2;
 		goto fail;
 	}
 	return 0;
@@ -296,7 +319,7 @@ fail:
 		cblk_cg_close(r->id, CBLK_GROUP_RAID0);
 	else
 		cblk_close(r->id, 0);
-	return -1;
+	return usage_rc;
 }
 
 static int setup_buffers(struct run *r)
@@ -398,7 +421,7 @@ static void finish(struct run *r, int s, int rc, uint64_t end_ns)
 		}
 		if (lat / 1000 > r->o.eto_us)
 			r->miss++;
-		if (r->o.verbose && lat / 1000 > r->o.lto_us)
+		if (r->o.verbose && lat / 1000 > r->o.lto_us && ++r->lto_seen <= MAX_LTO_LINES)
 			printf("LTO: %s lba:%" PRIu64 " lat:%" PRIu64 "\n", kind_name(sl->kind),
 			       sl->lba, lat / 1000);
 	}
@@ -619,8 +642,17 @@ static void report(struct run *r, uint64_t elapsed_ns)
 		printf(" rd:%" PRIu64 " wr:%" PRIu64 " rlat:%" PRIu64 " wlat:%" PRIu64, r->rd_ops,
 		       r->wr_ops, r->rd_ops ? r->rd_lat_ns / r->rd_ops / 1000 : 0,
 		       r->wr_ops ? r->wr_lat_ns / r->wr_ops / 1000 : 0);
+	if (r->o.verbose && r->cpuwait_pct >= 0)
+		printf(" cpuwait:%d", r->cpuwait_pct);
 	printf("\n");
 	fflush(stdout);
+	if (r->lto_seen > MAX_LTO_LINES)
+		fprintf(stderr, "blockio: %" PRIu64 " more commands slower than -l %" PRIu64
+			" us not shown\n", r->lto_seen - MAX_LTO_LINES, r->o.lto_us);
+	if (r->cpuwait_pct >= DISTURBED_PCT)
+		fprintf(stderr, "blockio: warning: a disturbed run: its threads waited for a CPU "
+			"%d%% of the time they were ready to run (another busy process on these "
+			"CPUs?); iops and lat above understate the LUN\n", r->cpuwait_pct);
 }
 
 int main(int argc, char **argv)
@@ -636,14 +668,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blockio: cblk_init: %s\n", strerror(errno));
 		return 1;
 	}
-	if (dev_open(&r) < 0)
-		return 1;
+	rc = dev_open(&r);
+	if (rc < 0)
+		return rc == -2 ? 2 : 1;
 	if (setup_buffers(&r) < 0) {
 		fprintf(stderr, "blockio: out of memory\n");
 		rc = 1;
 		goto out;
 	}
-	elapsed = run_io(&r);
+	{
+		uint64_t run0, wait0, run1, wait1;
+		bool known = tool_sched_times(&run0, &wait0);
+
+		elapsed = run_io(&r);
+		r.cpuwait_pct = -1;
+		if (known && tool_sched_times(&run1, &wait1) && run1 + wait1 > run0 + wait0)
+			r.cpuwait_pct = (int)((wait1 - wait0) * 100 /
+					      (run1 - run0 + wait1 - wait0));
+	}
 	if (r.inflight) {
 		fprintf(stderr, "blockio: %u commands still in flight\n", r.inflight);
 		r.errors++;

@@ -58,6 +58,8 @@ struct run {
 	chunk_id_t id;
 	size_t size;
 	struct list *lists;
+	cblk_io_t *comp;                /* cmds items: cblk_listio's completion list, */
+	cblk_io_t **comp_ptrs;          /* which wants a slot per issued or polled item */
 	unsigned busy;
 	uint64_t cmds_done, lists_done, lat_ns, errors, polls;
 };
@@ -106,15 +108,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->dev = optarg;
 			break;
 		case 'l':
-			ok = tool_parse_uint(optarg, 1, MAX_CMDS, &v);
+			ok = tool_opt_uint("blocklistio", c, optarg, 1, MAX_CMDS, &v);
 			o->lists = (unsigned)v;
 			break;
 		case 'c':
-			ok = tool_parse_uint(optarg, 1, MAX_CMDS, &v);
+			ok = tool_opt_uint("blocklistio", c, optarg, 1, MAX_CMDS, &v);
 			o->cmds = (unsigned)v;
 			break;
 		case 's':
-			ok = tool_parse_uint(optarg, 0, 86400, &v);
+			ok = tool_opt_uint("blocklistio", c, optarg, 0, 86400, &v);
 			o->secs = (unsigned)v;
 			break;
 		case 'p':
@@ -130,10 +132,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fprintf(stderr, "blocklistio: try --help\n");
 			return -1;
 		}
-		if (!ok) {
-			fprintf(stderr, "blocklistio: bad value '%s' for -%c\n", optarg, c);
-			return -1;
-		}
+		if (!ok)
+			return -1;   /* said why */
 	}
 	if (tool_check_args("blocklistio", argc, argv, optind, o->dev))
 		return -1;
@@ -179,8 +179,12 @@ static int setup_lists(struct run *r)
 	unsigned c = r->o.cmds;
 
 	r->lists = calloc(r->o.lists, sizeof(*r->lists));
-	if (!r->lists)
+	r->comp = calloc(c, sizeof(*r->comp));
+	r->comp_ptrs = calloc(c, sizeof(*r->comp_ptrs));
+	if (!r->lists || !r->comp || !r->comp_ptrs)
 		return -1;
+	for (unsigned j = 0; j < c; j++)
+		r->comp_ptrs[j] = &r->comp[j];
 	for (unsigned i = 0; i < r->o.lists; i++) {
 		struct list *l = &r->lists[i];
 
@@ -210,16 +214,18 @@ static void free_lists(struct run *r)
 		free(r->lists[i].bufs);
 	}
 	free(r->lists);
+	free(r->comp);
+	free(r->comp_ptrs);
 }
 
 static int issue_list(struct run *r, struct list *l)
 {
-	int ncomp = 0;
+	int ncomp = (int)r->o.cmds;
 
 	for (unsigned j = 0; j < r->o.cmds; j++)
 		l->io[j].lba = (cflash_offset_t)((uint64_t)lrand48() % r->size);
 	l->start_ns = tool_now_ns();
-	if (cblk_listio(r->id, l->ptrs, (int)r->o.cmds, NULL, 0, NULL, 0, NULL, &ncomp, 0,
+	if (cblk_listio(r->id, l->ptrs, (int)r->o.cmds, NULL, 0, NULL, 0, r->comp_ptrs, &ncomp, 0,
 			CBLK_LISTIO_WAIT_ISSUE_CMD) < 0) {
 		fprintf(stderr, "blocklistio: issuing a list failed: %s\n", strerror(errno));
 		r->errors++;
@@ -283,9 +289,9 @@ static int reap(struct run *r)
 			continue;
 		n = collect_pending(r, l);
 		if (n && !r->o.intr_thread) {
-			ncomp = 0;
-			if (cblk_listio(r->id, NULL, 0, l->pend, n, NULL, 0, NULL, &ncomp, 0,
-					0) < 0) {
+			ncomp = n;
+			if (cblk_listio(r->id, NULL, 0, l->pend, n, NULL, 0, r->comp_ptrs, &ncomp,
+					0, 0) < 0) {
 				fprintf(stderr, "blocklistio: polling a list failed: %s\n",
 					strerror(errno));
 				r->errors++;
@@ -302,8 +308,14 @@ static int reap(struct run *r)
 	}
 	if (done || !oldest)
 		return done;
-	r->polls++;
 	n = collect_pending(r, oldest);
+	if (n == 0) {
+		/* completed meanwhile (the completion thread wrote the
+		 * status words); an empty wait list would be EINVAL */
+		finish_list(r, oldest);
+		return 1;
+	}
+	r->polls++;
 	ncomp = 0;
 	if (cblk_listio(r->id, NULL, 0, NULL, 0, oldest->pend, n, NULL, &ncomp,
 			WAIT_TIMEOUT_US, 0) < 0) {

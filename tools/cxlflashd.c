@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "backend/backend.h"
 #include "daemon/daemon.h"
 #include "util/log.h"
+
+static bool g_syslog;   /* --syslog took effect */
 
 static void usage(FILE *f)
 {
@@ -37,11 +40,15 @@ static void usage(FILE *f)
 		"\n"
 		"Listening:\n"
 		"  -s, --socket PATH       control socket (default $CXLFLASH_SOCKET or %s)\n"
-		"  -m, --socket-mode OCT   its permissions (default 0666; the allow-lists decide)\n"
+		"  -m, --socket-mode OCT   its permissions, octal up to 0777 (default 0666; the\n"
+		"                          allow-lists decide)\n"
 		"      --nbd-socket PATH   NBD on a Unix socket (default: nbd.sock beside the\n"
 		"                          control socket; 'none' to disable)\n"
-		"      --nbd-tcp [ADDR:]PORT  NBD on TCP (default 127.0.0.1:10809; port 0 picks a\n"
-		"                          free one; 'none' to disable)\n"
+		"      --nbd-socket-mode OCT  its permissions (default: as created, by the umask;\n"
+		"                          NBD clients are not identified, the mode is the gate)\n"
+		"      --nbd-tcp [ADDR:]PORT  NBD on TCP at [ADDR:]PORT (port 0 picks a free one;\n"
+		"                          'none' to disable). Without it, TCP is 127.0.0.1:10809\n"
+		"                          and only when a LUN starts in legacy mode\n"
 		"      --no-nbd            no NBD server\n"
 		"\n"
 		"Other:\n"
@@ -53,27 +60,6 @@ static void usage(FILE *f)
 		"\n"
 		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
 		"/run/cxlflash/cxlflashd.sock");
-}
-
-static int parse_tcp(struct daemon_config *cfg, const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long port;
-
-	if (!strcmp(s, "none")) {
-		cfg->nbd_tcp_addr[0] = 0;
-		return 0;
-	}
-	port = strtoul(colon ? colon + 1 : s, &end, 10);
-	if (*end || port > 65535) {
-		fprintf(stderr, "cxlflashd: --nbd-tcp wants [ADDR:]PORT, not '%s'\n", s);
-		return -EINVAL;
-	}
-	if (colon)
-		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "%.*s", (int)(colon - s), s);
-	cfg->nbd_tcp_port = (uint16_t)port;
-	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
@@ -92,6 +78,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "max-dma", required_argument, NULL, 4 },
 		{ "ioarrin", no_argument, NULL, 5 },
 		{ "syslog", no_argument, NULL, 6 },
+		{ "nbd-socket-mode", required_argument, NULL, 7 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -106,19 +93,28 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		case 'L': rc = daemon_lun_option(cfg, "legacy", optarg); break;
 		case 'c': rc = daemon_read_config(cfg, optarg); break;
 		case 's': snprintf(cfg->socket, sizeof(cfg->socket), "%s", optarg); break;
-		case 'm': cfg->socket_mode = (mode_t)strtoul(optarg, NULL, 8); break;
+		case 'm': rc = daemon_parse_mode("--socket-mode", optarg, &cfg->socket_mode); break;
+		case 7:
+			rc = daemon_parse_mode("--nbd-socket-mode", optarg, &cfg->nbd_socket_mode);
+			break;
 		case 1:
 			snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%s",
 				 strcmp(optarg, "none") ? optarg : "");
 			break;
-		case 2: rc = parse_tcp(cfg, optarg); break;
+		case 2: rc = daemon_parse_tcp(cfg, optarg); break;
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))
 				rc = -EINVAL;
 			break;
 		case 5: cfg->sq_mode = false; break;
-		case 6: log_to_syslog("cxlflashd"); break;
+		case 6:
+			if (log_to_syslog("cxlflashd") == 0)
+				g_syslog = true;
+			else
+				fprintf(stderr, "cxlflashd: --syslog: %s is missing (no syslog "
+					"daemon?); logging to stderr\n", LOG_SYSLOG_SOCKET);
+			break;
 		case 'v': log_set_level(LOG_INFO); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -143,6 +139,8 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int sig, rc;
 
+	log_set_ident("cxlflashd");
+	be_file_make_dirs(true);   /* e.g. /var/lib/cxlflash on a fresh system */
 	daemon_config_defaults(&cfg);
 	if (parse_args(argc, argv, &cfg))
 		return 2;
@@ -172,7 +170,8 @@ int main(int argc, char **argv)
 	daemon_describe(d, where, sizeof(where));
 	printf("cxlflashd: ready %s\n", where);
 	fflush(stdout);
-	log_notice("ready: %s", where);
+	if (g_syslog)   /* on a terminal the line above says it already */
+		log_notice("ready: %s", where);
 	do {
 		sig = 0;
 		sigwait(&set, &sig);

@@ -6,6 +6,7 @@
 #ifndef CXLFLASH_TOOL_UTIL_H
 #define CXLFLASH_TOOL_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +33,56 @@ static inline bool tool_parse_uint(const char *s, uint64_t min, uint64_t max, ui
 		return false;
 	*out = v;
 	return true;
+}
+
+/*
+ * tool_opt_uint() - tool_parse_uint() for the argument of option -@opt;
+ * when it is not a number in [min, max], say so, with the range.
+ */
+static inline bool tool_opt_uint(const char *tool, int opt, const char *s, uint64_t min,
+				 uint64_t max, uint64_t *out)
+{
+	if (tool_parse_uint(s, min, max, out))
+		return true;
+	fprintf(stderr, "%s: -%c %s: want a whole number from %llu to %llu\n", tool, opt, s,
+		(unsigned long long)min, (unsigned long long)max);
+	return false;
+}
+
+/*
+ * tool_sched_times() - this process's threads' time on a CPU and time ready
+ * to run but waiting for one (the kernel's /proc/self/task/N/schedstat),
+ * in ns, summed. Waiting is what another busy process on the same CPUs
+ * costs a measurement. Return: false when the kernel does not say.
+ */
+static inline bool tool_sched_times(uint64_t *run_ns, uint64_t *wait_ns)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	bool any = false;
+
+	*run_ns = *wait_ns = 0;
+	while (d && (e = readdir(d))) {
+		char path[64];
+		unsigned long long run, wait;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+			*run_ns += run;
+			*wait_ns += wait;
+			any = true;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return any && *run_ns > 0;
 }
 
 /* After getopt: no stray arguments and a -d device. Return 0 or -1 (said why). */

@@ -212,7 +212,10 @@ int cblk_aunmap(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nblo
 /* cblk_aresult() - > 0 blocks when complete, 0 not yet, -1 the request failed (errno). */
 int cblk_aresult(chunk_id_t chunk_id, int *tag, uint64_t *status, int flags);
 
-/* cblk_listio() - issue a list of requests and wait for some or all of them. */
+/* cblk_listio() - issue a list of requests and wait for some or all of them.
+ * EINVAL, before anything is issued, unless *completion_items (not NULL) +
+ * wait_items >= issue_items + pending_items, at least one list is non-empty
+ * and every issue item has a buffer. */
 int cblk_listio(chunk_id_t chunk_id,
 		cblk_io_t *issue_io_list[], int issue_items,
 		cblk_io_t *pending_io_list[], int pending_items,

@@ -182,6 +182,8 @@ int admin_lun_main(int argc, char **argv)
 		       lun, mode, rc ? "false" : "true", rc < 0 ? -rc : 0, msg);
 	} else if (rc) {
 		fprintf(stderr, "cxlflash lun mode: %s: %s\n", lun, msg[0] ? msg : strerror(-rc));
+	} else if (msg[0]) {
+		printf("%s\n", msg);   /* e.g. it was in that mode already */
 	} else {
 		printf("LUN %s is in %s mode\n", lun, mode);
 	}

@@ -124,6 +124,15 @@ int be_open(const struct be_spec *spec, struct backend **out);
 
 void be_close(struct backend *be);
 
+/*
+ * be_file_make_dirs() - from now on, a file:PATH?size=SIZE LUN whose
+ * directory is missing gets it created (mode 0750) when the directory's
+ * own parent exists. cxlflashd turns this on for the LUNs it is configured
+ * with (a fresh system's /var/lib/cxlflash); elsewhere a missing directory
+ * stays ENOENT.
+ */
+void be_file_make_dirs(bool on);
+
 /* Per-thread I/O engine (one io_uring). Falls back to synchronous I/O when
  * io_uring is unavailable or CXLFLASH_NO_URING=1 is set. */
 int be_engine_create(struct be_engine **out, unsigned depth);
@@ -164,6 +173,12 @@ static inline int be_write_sync(struct backend *be, uint64_t lba, uint32_t n, co
 static inline int be_zero_sync(struct backend *be, uint64_t lba, uint32_t n)
 {
 	return be->ops->io_sync(be, BE_OP_WRITE_ZEROES, lba, n, NULL);
+}
+/* Unmap: the blocks read back as zeroes and, where the backend can, their
+ * space is given back (a hole in a file, memory returned). */
+static inline int be_discard_sync(struct backend *be, uint64_t lba, uint32_t n)
+{
+	return be->ops->io_sync(be, BE_OP_DISCARD, lba, n, NULL);
 }
 static inline int be_flush_sync(struct backend *be)
 {

@@ -381,10 +381,44 @@ static const struct backend_ops file_ops = {
 };
 
 /* Create @spec->path at @spec->size. Return: 0, -EEXIST (use it as it is), or an error. */
+static bool make_dirs;   /* be_file_make_dirs() */
+
+void be_file_make_dirs(bool on)
+{
+	make_dirs = on;
+}
+
+/*
+ * make_parent() - create the directory of @path (mode 0750) when it is
+ * missing and its own parent exists: a fresh system has /var/lib but not
+ * /var/lib/cxlflash. Only after be_file_make_dirs(true).
+ * Return: 0 when created, else -errno (nothing done).
+ */
+static int make_parent(const char *path)
+{
+	char dir[sizeof(((struct be_spec *)0)->path)];
+	char *slash;
+
+	if (!make_dirs)
+		return -ENOENT;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return -ENOENT;
+	*slash = 0;
+	if (mkdir(dir, 0750))
+		return -errno;
+	log_notice("%s: created the directory", dir);
+	return 0;
+}
+
 static int create_file(const struct be_spec *spec)
 {
 	int fd = open(spec->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	int err;
+
+	if (fd < 0 && errno == ENOENT && make_parent(spec->path) == 0)
+		fd = open(spec->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd < 0) {
 		err = errno;

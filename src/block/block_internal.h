@@ -38,6 +38,7 @@
 #define BLK_CLOSE_WAIT_MS   5000    /* cblk_close waits this long for active commands */
 #define BLK_CLOSE_STEP_MS   10
 #define BLK_FREE_WAIT_MS    30000   /* waiting for a free command, then EBUSY */
+#define BLK_VLUN_CHUNK_BLOCKS 65536ull /* the master's allocation unit (256 MiB) */
 #define BLK_SLEEP_CAP_NS    10000000ull /* longest single futex/condvar nap while I/O flies */
 #define BLK_DEFAULT_SPIN_US 20      /* poll the HRRQ this long before sleeping */
 #define SPIN_SCORE_ONE 1024u        /* chunk.spin_score when every spin succeeds */
@@ -228,6 +229,17 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags);
 int blk_aresult_locked(struct chunk *c, int *tag, int flags);
 
+/*
+ * errno: no public call changes it when it succeeds (IBM's tests read errno
+ * after successful calls). Internal functions return -errno; the public
+ * calls turn that into -1 and errno only on failure. Where a call may meet
+ * failures it handles on the way to success (the control path, a futex
+ * nap that times out, a receive that would block), errno is put back:
+ * cblk_open, cblk_close, cblk_set_size and cblk_clone_after_fork keep the
+ * caller's value, and so do the waits in thread.c; tests/block/errno_keep
+ * checks every call.
+ */
+
 /* Return -1 with errno = -@rc when @rc < 0, else @rc. */
 static inline int blk_ret(int rc)
 {
@@ -236,6 +248,14 @@ static inline int blk_ret(int rc)
 		return -1;
 	}
 	return rc;
+}
+
+/* blk_ret(), and on success errno = @saved (the caller's errno at entry). */
+static inline int blk_ret_keep(int rc, int saved)
+{
+	if (rc >= 0)
+		errno = saved;
+	return blk_ret(rc);
 }
 
 #endif /* CXLFLASH_BLOCK_INTERNAL_H */

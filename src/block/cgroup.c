@@ -270,8 +270,11 @@ int cblk_cg_close(chunk_cg_id_t cgid, int flags)
 	}
 	pthread_mutex_unlock(&cg_lock);
 	free(g);
-	errno = err;
-	return err ? -1 : 0;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 /**

@@ -356,7 +356,17 @@ static int resolve_path(const char *path, char **out)
 		*out = strdup(path);
 		return *out ? 0 : -ENOMEM;
 	}
-	if (stat(real, &st) || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+	if (stat(real, &st)) {
+		int err = errno;
+
+		free(real);
+		return -err;
+	}
+	if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		log_err("%s: %s, not a LUN (a LUN is a regular file, a block device, "
+			"ram:SIZE, null:SIZE or file:PATH?size=SIZE)", path,
+			S_ISDIR(st.st_mode) ? "a directory" :
+			S_ISCHR(st.st_mode) ? "a character device" : "neither a file nor a device");
 		free(real);
 		return -EINVAL;
 	}
@@ -478,7 +488,12 @@ static int chunk_attach(struct chunk *c, const char *lun)
 	bool attached = false, have_handle = false;
 	int rc;
 
-	c->fd1 = cxlflash_open(lun, c->mode == O_RDONLY ? O_RDONLY : O_RDWR);
+	/* A read-only physical chunk needs only a read-only LUN; a virtual
+	 * one needs a writable LUN whatever its own mode, because the master
+	 * scrubs its chunks when it lets them go (the context's permissions
+	 * still come from the mode, at ATTACH). */
+	c->fd1 = cxlflash_open(lun, c->mode == O_RDONLY && !(c->flags & CBLK_OPN_VIRT_LUN) ?
+				    O_RDONLY : O_RDWR);
 	if (c->fd1 < 0)
 		goto fail;
 	rc = blk_attach_context(c, &a);
@@ -501,8 +516,14 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		v.lun_size = 0;
 		if (c->flags & CBLK_OPN_SCRUB_DATA)
 			v.hdr.flags = DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME;
-		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_VIRTUAL, &v))
+		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_VIRTUAL, &v)) {
+			if (errno == ENOMEM && c->lun_size < BLK_VLUN_CHUNK_BLOCKS)
+				log_err("%s: %llu blocks of 4 KiB, less than one 256 MiB chunk: "
+					"virtual LUNs are made of such chunks, so this LUN can "
+					"only be opened physically (without CBLK_OPN_VIRT_LUN)",
+					lun, (unsigned long long)c->lun_size);
 			goto fail;
+		}
 		have_handle = true;
 		c->virtual_lun = true;
 		c->rsrc_handle = v.rsrc_handle;
@@ -642,7 +663,7 @@ chunk_id_t cblk_open(const char *path, int max_num_requests, int mode, chunk_ext
 {
 	struct chunk *c;
 	char *lun = NULL;
-	int acc = mode & O_ACCMODE, rc;
+	int acc = mode & O_ACCMODE, rc, saved_errno = errno;
 	unsigned ncmds;
 
 	/* CBLK_OPN_GROUP is CBLK_GROUP_ID; RAID0 groups open through here too. */
@@ -673,13 +694,13 @@ chunk_id_t cblk_open(const char *path, int max_num_requests, int mode, chunk_ext
 	c->mode = acc;
 	c->flags = flags;
 	c->id = NULL_CHUNK_ID;
-	errno = 0;
 	rc = chunk_attach(c, lun);
 	if (rc) {
 		errno = -rc;
 		return NULL_CHUNK_ID;
 	}
 	table_insert(c);
+	errno = saved_errno;   /* as after every successful call (block_internal.h) */
 	return c->id;
 }
 
@@ -687,6 +708,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 {
 	struct chunk *c;
 	unsigned waited = 0;
+	int saved_errno = errno;
 
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_close(chunk_id, flags);
@@ -700,6 +722,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 		 * is the parent's; only our copies go. */
 		table_remove(c);
 		chunk_forget(c);
+		errno = saved_errno;
 		return 0;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -732,6 +755,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 	pthread_mutex_unlock(&c->lock);
 	table_remove(c);
 	chunk_teardown(c, true, true);
+	errno = saved_errno;
 	return 0;
 }
 
@@ -825,7 +849,7 @@ static int set_size_locked(struct chunk *c, uint64_t nblocks)
 int cblk_set_size(chunk_id_t chunk_id, size_t nblocks, int flags)
 {
 	struct chunk *c;
-	int rc;
+	int rc, saved_errno = errno;
 
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_set_size(chunk_id, nblocks, flags);
@@ -838,7 +862,7 @@ int cblk_set_size(chunk_id_t chunk_id, size_t nblocks, int flags)
 	rc = set_size_locked(c, nblocks);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
-	return blk_ret(rc);
+	return blk_ret_keep(rc, saved_errno);
 }
 
 int cblk_get_stats(chunk_id_t chunk_id, chunk_stats_t *stats, int flags)

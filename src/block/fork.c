@@ -36,7 +36,7 @@ static bool narrows(int parent, int mode)
 int cblk_clone_after_fork(chunk_id_t chunk_id, int mode, int flags)
 {
 	struct chunk *c;
-	int rc, acc = mode & O_ACCMODE;
+	int rc, acc = mode & O_ACCMODE, saved_errno = errno;
 
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_clone_after_fork(chunk_id, mode, flags & ~CBLK_GROUP_MASK);
@@ -60,6 +60,7 @@ int cblk_clone_after_fork(chunk_id_t chunk_id, int mode, int flags)
 		errno = -rc;
 		return -1;
 	}
+	errno = saved_errno;
 	return 0;
 }
 

@@ -24,7 +24,14 @@
  * - timeout: in microseconds, for the wait list only; 0 waits without a
  *   limit (IBM's documented meaning). When it expires the call returns
  *   -1/ETIMEDOUT; wait items that did complete have their stat updated.
- * - A NULL list with a non-zero count, or a negative count, is EINVAL.
+ * - Argument checks, as IBM's library makes them, fail the whole call with
+ *   EINVAL before anything is issued: a NULL list with a non-zero count, a
+ *   negative count, all of the issue, pending and wait lists empty, a NULL
+ *   completion_items, fewer wait plus completion slots than issue plus
+ *   pending items (wait_items + *completion_items < issue_items +
+ *   pending_items), and an issue item that is NULL or has a NULL buffer.
+ *   An issue item with an unknown request_type is still only marked
+ *   INVALID.
  *
  * Requests issued here are async requests of the chunk like any other;
  * cblk_aresult with NEXT_TAG may reap them too (the item then stays
@@ -109,12 +116,10 @@ static void do_issue(struct chunk *c, struct lio_ctx *l, int flags, bool *wouldb
 		cblk_io_t *w;
 		int aflags = 0, rc;
 
-		if (!io)
-			continue;
 		io->stat.blocks_transferred = 0;
 		io->stat.fail_errno = 0;
 		io->stat.status = CBLK_ARW_STATUS_PENDING;
-		if (!io->buf || !valid_type(io->request_type)) {
+		if (!valid_type(io->request_type)) {
 			io->stat.fail_errno = EINVAL;
 			io->stat.status = CBLK_ARW_STATUS_INVALID;
 			finished(l, io, false);
@@ -252,6 +257,28 @@ static int do_wait(struct chunk *c, struct lio_ctx *l, const struct timespec *de
 	}
 }
 
+/*
+ * args_ok() - the argument checks IBM's cblk_listio makes before it issues
+ * anything (see the top of this file). Nothing is changed when they fail.
+ */
+static bool args_ok(const struct lio_ctx *l, const int *completion_items)
+{
+	if (l->n_issue < 0 || l->n_pending < 0 || l->n_wait < 0 || !completion_items ||
+	    *completion_items < 0)
+		return false;
+	if ((l->n_issue && !l->issue) || (l->n_pending && !l->pending) ||
+	    (l->n_wait && !l->wait) || (*completion_items && !l->comp))
+		return false;
+	if (l->n_issue == 0 && l->n_pending == 0 && l->n_wait == 0)
+		return false;
+	if ((int64_t)l->n_wait + *completion_items < (int64_t)l->n_issue + l->n_pending)
+		return false;
+	for (int i = 0; i < l->n_issue; i++)
+		if (!l->issue[i] || !l->issue[i]->buf)
+			return false;
+	return true;
+}
+
 int cblk_listio(chunk_id_t chunk_id,
 		cblk_io_t *issue_io_list[], int issue_items,
 		cblk_io_t *pending_io_list[], int pending_items,
@@ -269,17 +296,11 @@ int cblk_listio(chunk_id_t chunk_id,
 	struct chunk *c;
 	int rc = 0;
 
-	if (issue_items < 0 || pending_items < 0 || wait_items < 0 ||
-	    (issue_items && !issue_io_list) || (pending_items && !pending_io_list) ||
-	    (wait_items && !wait_io_list) || (flags & CBLK_GROUP_MASK)) {
+	if (!args_ok(&l, completion_items) || (flags & CBLK_GROUP_MASK)) {
 		errno = EINVAL;
 		return -1;
 	}
-	l.n_avail = completion_items ? *completion_items : 0;
-	if (l.n_avail < 0 || (l.n_avail && !completion_io_list)) {
-		errno = EINVAL;
-		return -1;
-	}
+	l.n_avail = *completion_items;
 	c = blk_chunk_get(chunk_id);
 	if (!c) {
 		errno = EINVAL;
@@ -294,8 +315,7 @@ int cblk_listio(chunk_id_t chunk_id,
 		rc = do_wait(c, &l, timeout ? &deadline : NULL);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
-	if (completion_items)
-		*completion_items = l.n_comp;
+	*completion_items = l.n_comp;
 	if (rc)
 		return blk_ret(rc);
 	if (wouldblock) {

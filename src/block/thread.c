@@ -145,9 +145,12 @@ static bool poll_then_sleep(struct sisl_host_map *map, const uint64_t *peek, uin
 	__atomic_fetch_add(&map->host_waiting, 1, __ATOMIC_SEQ_CST);
 	v = __atomic_load_n(&map->host_wake, __ATOMIC_SEQ_CST);
 	if (!hrrq_ready(peek, toggle) && !blk_window_dead(map)) {
+		int saved_errno = errno;   /* ETIMEDOUT, EAGAIN, EINTR: all fine */
+
 		ns_to_ts(max_ns, &ts);
 		/* Not FUTEX_PRIVATE: the AFU wakes through its own mapping. */
 		syscall(SYS_futex, &map->host_wake, FUTEX_WAIT, v, &ts, NULL, 0);
+		errno = saved_errno;
 	}
 	__atomic_fetch_sub(&map->host_waiting, 1, __ATOMIC_SEQ_CST);
 	return false;

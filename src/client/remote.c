@@ -13,6 +13,7 @@
 
 #include "master/master.h"
 #include "server/wire.h"
+#include "util/log.h"
 
 int remote_open(const char *server, const char *lun, int oflags)
 {
@@ -57,6 +58,8 @@ static int call(int sock, unsigned long request, union cxlflash_ioctls *u, size_
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
+		if (h.len)   /* the master's reason, e.g. a LUN in legacy mode */
+			log_err("%.*s", (int)h.len, (const char *)&reply);
 		return h.status;
 	}
 	if (h.len != size) {

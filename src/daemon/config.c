@@ -35,6 +35,47 @@ void daemon_config_defaults(struct daemon_config *cfg)
 	cfg->sq_mode = true;
 }
 
+int daemon_parse_mode(const char *opt, const char *s, mode_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || end == s || *end || *s == '-' || *s == '+' || v > 0777) {
+		fprintf(stderr, "cxlflashd: %s wants an octal mode from 0 to 0777 (e.g. 0660 "
+			"or 0666), not '%s'\n", opt, s);
+		return -EINVAL;
+	}
+	*out = (mode_t)v;
+	return 0;
+}
+
+int daemon_parse_tcp(struct daemon_config *cfg, const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	const char *p = colon ? colon + 1 : s;
+	char *end;
+	unsigned long port;
+
+	cfg->nbd_tcp_set = true;
+	if (!strcmp(s, "none")) {
+		cfg->nbd_tcp_addr[0] = 0;
+		return 0;
+	}
+	errno = 0;
+	port = strtoul(p, &end, 10);
+	if (errno || end == p || *end || port > 65535 || (colon && colon == s) ||
+	    (colon && (size_t)(colon - s) >= sizeof(cfg->nbd_tcp_addr))) {
+		fprintf(stderr, "cxlflashd: --nbd-tcp wants [ADDR:]PORT or none, not '%s'\n", s);
+		return -EINVAL;
+	}
+	if (colon)
+		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "%.*s", (int)(colon - s), s);
+	cfg->nbd_tcp_port = (uint16_t)port;
+	return 0;
+}
+
 static struct dlun_config *find(struct daemon_config *cfg, const char *name, size_t len)
 {
 	for (unsigned i = 0; i < cfg->nluns; i++)
@@ -225,22 +266,14 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 		} else if (!strcmp(w[0], "socket") && n == 2) {
 			snprintf(cfg->socket, sizeof(cfg->socket), "%s", w[1]);
 		} else if (!strcmp(w[0], "socket-mode") && n == 2) {
-			cfg->socket_mode = (mode_t)strtoul(w[1], NULL, 8);
+			rc = daemon_parse_mode("socket-mode", w[1], &cfg->socket_mode);
 		} else if (!strcmp(w[0], "nbd-socket") && n == 2) {
 			snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%s",
 				 strcmp(w[1], "none") ? w[1] : "");
+		} else if (!strcmp(w[0], "nbd-socket-mode") && n == 2) {
+			rc = daemon_parse_mode("nbd-socket-mode", w[1], &cfg->nbd_socket_mode);
 		} else if (!strcmp(w[0], "nbd-tcp") && n == 2) {
-			char *colon = strrchr(w[1], ':');
-
-			if (!strcmp(w[1], "none")) {
-				cfg->nbd_tcp_addr[0] = 0;
-			} else if (colon) {
-				*colon = 0;
-				snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "%s", w[1]);
-				cfg->nbd_tcp_port = (uint16_t)atoi(colon + 1);
-			} else {
-				cfg->nbd_tcp_port = (uint16_t)atoi(w[1]);
-			}
+			rc = daemon_parse_tcp(cfg, w[1]);
 		} else {
 			rc = -EINVAL;
 		}
@@ -254,6 +287,8 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 void daemon_config_finish(struct daemon_config *cfg)
 {
 	char dir[sizeof(cfg->socket)];
+	const char *base;
+	size_t len;
 
 	if (strcmp(cfg->nbd_socket, "auto"))
 		return;
@@ -262,5 +297,17 @@ void daemon_config_finish(struct daemon_config *cfg)
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s", cfg->socket);
-	snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.90s/nbd.sock", dirname(dir));
+	base = strrchr(cfg->socket, '/');
+	base = base ? base + 1 : cfg->socket;
+	if (!strcmp(base, "cxlflashd.sock")) {
+		snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.90s/nbd.sock", dirname(dir));
+		return;
+	}
+	/* Another control socket: a daemon of its own, so an NBD socket of
+	 * its own too (X.sock -> X-nbd.sock), not the first daemon's. */
+	len = strlen(cfg->socket);
+	if (len > 5 && !strcmp(cfg->socket + len - 5, ".sock"))
+		len -= 5;
+	snprintf(cfg->nbd_socket, sizeof(cfg->nbd_socket), "%.*s-nbd.sock",
+		 (int)(len < 90 ? len : 90), cfg->socket);
 }

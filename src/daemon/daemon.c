@@ -34,6 +34,7 @@ struct cxlfd {
 	struct msrv *srv;
 	struct nbd_server *nbd;
 	uint16_t nbd_port;
+	bool nbd_tcp_on;           /* listening on TCP (asked, or a legacy LUN at start) */
 	struct dlun luns[DAEMON_MAX_LUNS];
 	unsigned nluns;
 };
@@ -168,6 +169,7 @@ static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 	struct dk_cxlflash_manage_lun ml;
 	struct dlun *l = find_lun(d, payload);
 	char msg[256] = "";
+	bool was;
 	int rc;
 
 	if (cr->uid != 0 && cr->uid != geteuid()) {
@@ -188,6 +190,9 @@ static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 	}
 	memset(&ml, 0, sizeof(ml));
 	memcpy(ml.wwid, l->lun->wwid, sizeof(ml.wwid));
+	pthread_mutex_lock(&d->m->lock);
+	was = l->lun->superpipe;
+	pthread_mutex_unlock(&d->m->lock);
 	ml.hdr.flags = req->request ? DK_CXLFLASH_MANAGE_LUN_ENABLE_SUPERPIPE
 				    : DK_CXLFLASH_MANAGE_LUN_DISABLE_SUPERPIPE;
 	/*
@@ -209,9 +214,15 @@ static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 				      : "superpipe resource handles are open");
 	else if (rc)
 		snprintf(msg, sizeof(msg), "MANAGE_LUN failed: %s", strerror(-rc));
+	else if (was == (req->request != 0))
+		snprintf(msg, sizeof(msg), "LUN %s was already in %s mode", l->cfg.name,
+			 req->request ? "superpipe" : "legacy");
 	else
-		log_notice("LUN %s is now in %s mode", l->cfg.name,
-			   req->request ? "superpipe" : "legacy");
+		log_notice("LUN %s is now in %s mode%s", l->cfg.name,
+			   req->request ? "superpipe" : "legacy",
+			   !req->request && d->nbd && !d->nbd_tcp_on && !d->cfg.nbd_tcp_set ?
+			   " (NBD on the Unix socket only: no TCP listener without "
+			   "--nbd-tcp)" : "");
 	return msrv_reply_text(sock, req, rc, msg, strlen(msg));
 }
 
@@ -293,32 +304,57 @@ static void nbd_list(void *arg, void (*emit)(void *ctx, const char *name, const 
 	}
 }
 
+/* Whether some LUN is in legacy mode now. */
+static bool any_legacy(struct cxlfd *d)
+{
+	bool legacy = false;
+
+	pthread_mutex_lock(&d->m->lock);
+	for (unsigned i = 0; i < d->nluns && !legacy; i++)
+		legacy = !d->luns[i].lun->superpipe;
+	pthread_mutex_unlock(&d->m->lock);
+	return legacy;
+}
+
 static int start_nbd(struct cxlfd *d)
 {
 	struct nbd_export_provider prov = { nbd_get, nbd_put, nbd_list, d };
+	/* TCP only when asked, or when a LUN starts in legacy mode: a second
+	 * daemon must not fail on a port it would not use. */
+	bool tcp = d->cfg.nbd_tcp_addr[0] && (d->cfg.nbd_tcp_set || any_legacy(d));
 	int rc;
 
-	if (!d->cfg.nbd || (!d->cfg.nbd_socket[0] && !d->cfg.nbd_tcp_addr[0]))
+	if (!d->cfg.nbd || (!d->cfg.nbd_socket[0] && !tcp))
 		return 0;
 	rc = nbd_server_create(NULL, &prov, &d->nbd);
 	if (rc)
 		return rc;
 	if (d->cfg.nbd_socket[0]) {
-		unlink(d->cfg.nbd_socket);
+		/* A stale socket file is replaced; a live one (another daemon's)
+		 * is not taken over. */
 		rc = nbd_server_listen_unix(d->nbd, d->cfg.nbd_socket);
 		if (rc) {
-			log_err("NBD: cannot listen on %s: %s", d->cfg.nbd_socket, strerror(-rc));
+			log_err("NBD: cannot listen on %s: %s (--nbd-socket PATH picks another, "
+				"--nbd-socket none none at all)", d->cfg.nbd_socket, strerror(-rc));
 			return rc;
 		}
 	}
-	if (d->cfg.nbd_tcp_addr[0]) {
+	if (d->cfg.nbd_socket[0] && d->cfg.nbd_socket_mode &&
+	    chmod(d->cfg.nbd_socket, d->cfg.nbd_socket_mode)) {
+		rc = -errno;
+		log_err("NBD: cannot set the mode of %s: %s", d->cfg.nbd_socket, strerror(-rc));
+		return rc;
+	}
+	if (tcp) {
 		rc = nbd_server_listen_tcp(d->nbd, d->cfg.nbd_tcp_addr, d->cfg.nbd_tcp_port,
 					   &d->nbd_port);
 		if (rc) {
-			log_err("NBD: cannot listen on %s:%u: %s", d->cfg.nbd_tcp_addr,
+			log_err("NBD: cannot listen on TCP %s:%u: %s (--nbd-tcp [ADDR:]PORT picks "
+				"another port, --nbd-tcp none none at all)", d->cfg.nbd_tcp_addr,
 				d->cfg.nbd_tcp_port, strerror(-rc));
 			return rc;
 		}
+		d->nbd_tcp_on = true;
 	}
 	return nbd_server_start(d->nbd);
 }
@@ -451,7 +487,7 @@ void daemon_describe(struct cxlfd *d, char *buf, size_t len)
 
 	if (d->nbd && d->cfg.nbd_socket[0] && n > 0 && (size_t)n < len)
 		n += snprintf(buf + n, len - (size_t)n, " nbd-socket=%s", d->cfg.nbd_socket);
-	if (d->nbd && d->cfg.nbd_tcp_addr[0] && n > 0 && (size_t)n < len)
+	if (d->nbd && d->nbd_tcp_on && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, " nbd-tcp=%s:%u", d->cfg.nbd_tcp_addr,
 			 d->nbd_port);
 }

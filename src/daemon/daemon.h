@@ -42,8 +42,10 @@ struct daemon_config {
 	mode_t socket_mode;
 	bool nbd;                  /* serve legacy LUNs over NBD */
 	char nbd_socket[108];      /* "" = none */
+	mode_t nbd_socket_mode;    /* 0 = as created (umask) */
 	char nbd_tcp_addr[64];     /* "" = no TCP */
 	uint16_t nbd_tcp_port;     /* 0 = any free port */
+	bool nbd_tcp_set;          /* asked for: listen even with no legacy LUN at start */
 	uint64_t max_dma;          /* per context; 0 = default */
 	bool sq_mode;
 };
@@ -59,6 +61,12 @@ void daemon_config_finish(struct daemon_config *cfg);
 int daemon_add_lun(struct daemon_config *cfg, const char *arg);
 /* daemon_lun_option() - "NAME=VALUE" for --allow / --wwid / --legacy. */
 int daemon_lun_option(struct daemon_config *cfg, const char *opt, const char *arg);
+/* daemon_parse_mode() - a socket mode for @opt: octal, at most 0777.
+ * Return 0 or -EINVAL (message printed). */
+int daemon_parse_mode(const char *opt, const char *s, mode_t *out);
+/* daemon_parse_tcp() - "[ADDR:]PORT" or "none" for --nbd-tcp (sets
+ * nbd_tcp_set). Return 0 or -EINVAL (message printed). */
+int daemon_parse_tcp(struct daemon_config *cfg, const char *s);
 /* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
 int daemon_read_config(struct daemon_config *cfg, const char *path);
 

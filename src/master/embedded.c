@@ -51,6 +51,7 @@ struct fd_entry {
 	bool remote;
 	char server[108];
 	pid_t conn_pid;
+	bool lost;                 /* the master went away; said once, until reconnected */
 	/* contexts attached through this fd that have a DMA area mapped here */
 	uint64_t *ctxs;
 	unsigned nctxs, cap;
@@ -170,6 +171,10 @@ static int reconnect(struct fd_entry *e)
 	}
 	close(sock);
 	e->conn_pid = getpid();
+	if (e->lost) {
+		log_notice("reconnected to the master serving %s", e->name);
+		e->lost = false;
+	}
 	return 0;
 }
 
@@ -290,6 +295,28 @@ static int open_lun(const char *name, int oflags, struct mopen **out)
 	return master_open_lun(g_master, name, be, NULL, getpid(), out);
 }
 
+/*
+ * A bare name (no '/', no "kind:") that is neither a file here nor a LUN the
+ * daemon serves: say which daemon was asked, after the backend's "no such
+ * file", so a user who meant a cxlflashd LUN sees why it was not found.
+ */
+static void explain_unserved(const char *lun, const char *server)
+{
+	int sock;
+
+	if (strchr(lun, '/') || strchr(lun, ':'))
+		return;
+	sock = wire_connect(server);
+	if (sock >= 0) {
+		close(sock);
+		log_err("%s: nor is it a LUN of the cxlflashd on %s (`cxlflash status` lists "
+			"them)", lun, server);
+	} else {
+		log_err("%s: nor is it served by a cxlflashd: none listens on %s (start "
+			"cxlflashd, or point CXLFLASH_SOCKET at its socket)", lun, server);
+	}
+}
+
 /* CXLFLASH_SOCKET=none keeps every LUN in-process. */
 static bool remote_enabled(void)
 {
@@ -298,11 +325,17 @@ static bool remote_enabled(void)
 	return !(s && !strcmp(s, "none"));
 }
 
+/*
+ * The three calls below leave errno as the caller had it when they succeed
+ * (IBM's tests read errno after successful calls): on the way to success
+ * they may meet failures they handle, e.g. no daemon socket (ENOENT) before
+ * an embedded open, or a receive that would block.
+ */
 int cxlflash_open(const char *lun, int oflags)
 {
 	struct fd_entry *e = NULL;
 	struct mopen *o = NULL;
-	int rc = 0, fd = -1;
+	int rc = 0, fd = -1, saved_errno = errno;
 
 	if (!lun) {
 		errno = EFAULT;
@@ -332,6 +365,8 @@ int cxlflash_open(const char *lun, int oflags)
 		}
 	}
 	rc = open_lun(lun, oflags, &o);
+	if (rc == -ENOENT && remote_enabled())
+		explain_unserved(lun, wire_socket_path());
 	if (rc)
 		goto out;
 	fd = eventfd(0, EFD_CLOEXEC);
@@ -356,6 +391,7 @@ out:
 		errno = -rc;
 		return -1;
 	}
+	errno = saved_errno;
 	return fd;
 }
 
@@ -387,7 +423,7 @@ int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 	struct fd_entry *e;
 	uint64_t ctx_before;
 	size_t size;
-	int rc;
+	int rc, saved_errno = errno;
 
 	pthread_once(&g_once, init_once);
 	pthread_mutex_lock(&g_lock);
@@ -415,7 +451,10 @@ int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 			/* The master is gone (cxlflashd restarted): the next one,
 			 * if it is up, gets the request; contexts of the old one
 			 * are unknown to it (EINVAL), as after a host reset. */
-			log_notice("the master serving %s went away; reconnecting", e->name);
+			if (!e->lost)   /* once: a program retries many times */
+				log_notice("the master serving %s went away; reconnecting",
+					   e->name);
+			e->lost = true;
 			rc = reconnect(e);
 			if (!rc)
 				rc = remote_ioctl(e->fd, request, &buf);
@@ -433,12 +472,14 @@ out:
 		errno = -rc;
 		return -1;
 	}
+	errno = saved_errno;
 	return 0;
 }
 
 int cxlflash_close(int fd1)
 {
 	struct fd_entry **pp, *e = NULL;
+	int saved_errno = errno;
 
 	pthread_once(&g_once, init_once);
 	pthread_mutex_lock(&g_lock);
@@ -464,6 +505,7 @@ int cxlflash_close(int fd1)
 		errno = EBADF;
 		return -1;
 	}
+	errno = saved_errno;
 	return 0;
 }
 

@@ -98,15 +98,18 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want)
  * Scrub (unless a clone still maps it) and free one chunk. Always, not
  * only when USER_VIRTUAL asked for NEED_WRITE_SAME as the kernel did: the
  * next owner may be another tenant (ARCHITECTURE.md, invariant 2). The
- * backends zero 256 MiB cheaply (huge-page madvise, fallocate ZERO_RANGE,
- * BLKZEROOUT).
+ * scrub is a discard, which reads back as zeroes like a zeroing write but
+ * gives the space back: a hole punched in a file (so a thin LUN file stays
+ * thin, even after a vLUN that was only read), memory returned; where a
+ * file system or device cannot punch, the backend zeroes instead
+ * (ZERO_RANGE, BLKZEROOUT, writing zeroes).
  */
 static int free_chunk(struct mctx *c, struct mlun *lun, unsigned h, uint64_t chunk)
 {
 	(void)c;
 	(void)h;
 	if (ca_refs(&lun->ca, chunk) == 1) {
-		int rc = be_zero_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
+		int rc = be_discard_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
 
 		if (rc) {
 			/* Never hand out a chunk that may still hold data. */

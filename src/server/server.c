@@ -102,8 +102,31 @@ static int reply_fd(unsigned long request, union cxlflash_ioctls *u)
 	return -1;
 }
 
+/*
+ * A LUN in legacy mode refuses superpipe requests with the kernel's EINVAL;
+ * the reply carries the reason too, which the client library prints (it
+ * fits the reply buffer of every request: 144 bytes).
+ */
+static int reply_legacy(struct msrv *s, struct mopen *o, int sock, const struct wire_msg *h,
+			const char *name)
+{
+	char why[128];
+	bool legacy;
+	int n;
+
+	pthread_mutex_lock(&s->m->lock);
+	legacy = !o->lun->superpipe;
+	pthread_mutex_unlock(&s->m->lock);
+	if (!legacy)
+		return reply(sock, h, -EINVAL, NULL, 0, -1);
+	n = snprintf(why, sizeof(why), "LUN %s is in legacy mode (served over NBD): "
+		     "`cxlflash lun mode %s superpipe` switches it", name, name);
+	n = n < 0 ? 0 : n >= (int)sizeof(why) ? (int)sizeof(why) - 1 : n;
+	return reply(sock, h, -EINVAL, why, (size_t)n, -1);
+}
+
 static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct wire_msg *h,
-		       const void *payload, const struct wire_cred *cr)
+		       const void *payload, const struct wire_cred *cr, const char *name)
 {
 	union cxlflash_ioctls u;
 	/* The parent matters only to VLUN_CLONE; /proc is not read for the rest. */
@@ -116,7 +139,9 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 		return reply(sock, h, -EINVAL, NULL, 0, -1);
 	memcpy(&u, payload, size);
 	rc = master_ioctl(o, &who, h->request, &u);
-	if (rc) {
+	if (rc == -EINVAL) {
+		rc = reply_legacy(s, o, sock, h, name);
+	} else if (rc) {
 		rc = reply(sock, h, rc, NULL, 0, -1);
 	} else {
 		fd = reply_fd(h->request, &u);
@@ -170,6 +195,7 @@ static void *conn_thread(void *arg)
 	struct msrv *s = c->srv;
 	struct mopen *o = NULL;
 	char *payload = malloc(WIRE_MAX_PAYLOAD);
+	char name[64] = "";   /* the LUN as the client named it, for messages */
 
 	while (payload) {
 		struct wire_msg h;
@@ -193,9 +219,11 @@ static void *conn_thread(void *arg)
 		switch (h.op) {
 		case WIRE_OP_OPEN:
 			rc = serve_open(s, c->sock, &h, payload, &cr, &o);
+			if (o && !name[0])
+				snprintf(name, sizeof(name), "%s", payload);
 			break;
 		case WIRE_OP_IOCTL:
-			rc = o ? serve_ioctl(s, o, c->sock, &h, payload, &cr)
+			rc = o ? serve_ioctl(s, o, c->sock, &h, payload, &cr, name)
 			       : reply(c->sock, &h, -EBADF, NULL, 0, -1);
 			break;
 		case WIRE_OP_CTX_ERROR:

@@ -65,12 +65,14 @@ static ssize_t recv_spin(int sock, struct msghdr *mh, int flags, uint64_t spin_n
 {
 	struct msghdr m0 = *mh;
 	uint64_t start = 0;
+	int saved_errno = errno;
 	ssize_t n;
 
 	while (spin_ns) {
 		n = recvmsg(sock, mh, flags | MSG_DONTWAIT);
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 			return n;
+		errno = saved_errno;   /* a miss is no error for the caller */
 		*mh = m0;
 		if (!start)
 			start = now_ns();

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* syslog_sink.c: <syslog.h> names clash with our level names. */
 void syslog_sink_open(const char *ident);
@@ -13,6 +14,7 @@ void syslog_sink_write(int lvl, const char *msg);
 
 static int level = -1;
 static int use_syslog;
+static const char *log_ident = "cxlflash";
 
 static int current_level(void)
 {
@@ -29,8 +31,15 @@ static int current_level(void)
 				l = LOG_WARN;
 			else if (!strcmp(e, "info"))
 				l = LOG_INFO;
+			else if (!strcmp(e, "notice"))
+				l = LOG_NOTICE;
 			else if (!strcmp(e, "debug"))
 				l = LOG_DEBUG;
+			else if (__atomic_exchange_n(&level, LOG_NOTICE, __ATOMIC_RELAXED) < 0)
+				/* once, whoever gets here first */
+				fprintf(stderr, "%s: warning: CXLFLASH_LOG=%s is not a level "
+					"(quiet, err, warn, notice, info, debug); using notice\n",
+					log_ident, e);
 		}
 		__atomic_store_n(&level, l, __ATOMIC_RELAXED);
 	}
@@ -58,9 +67,14 @@ void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 		return;
 	}
 	if (lvl >= LOG_INFO)
-		fprintf(stderr, "cxlflash: %s: %s: %s\n", names[lvl], func, buf);
+		fprintf(stderr, "%s: %s: %s: %s\n", log_ident, names[lvl], func, buf);
 	else
-		fprintf(stderr, "cxlflash: %s: %s\n", names[lvl], buf);
+		fprintf(stderr, "%s: %s: %s\n", log_ident, names[lvl], buf);
+}
+
+void log_set_ident(const char *name)
+{
+	log_ident = name;
 }
 
 void log_set_level(enum log_level lvl)
@@ -68,8 +82,11 @@ void log_set_level(enum log_level lvl)
 	__atomic_store_n(&level, (int)lvl, __ATOMIC_RELAXED);
 }
 
-void log_to_syslog(const char *ident)
+int log_to_syslog(const char *ident)
 {
+	if (access(LOG_SYSLOG_SOCKET, F_OK))
+		return -1;
 	syslog_sink_open(ident);
 	use_syslog = 1;
+	return 0;
 }

@@ -2,9 +2,9 @@
 /*
  * listio.c - cblk_listio: issue + wait on the same items and on copies,
  * issue then poll through the pending list with a completion list, user
- * tags and user status words, invalid items, EINVAL for NULL lists,
- * ETIMEDOUT, EWOULDBLOCK and CBLK_LISTIO_WAIT_ISSUE_CMD, in both completion
- * models.
+ * tags and user status words, invalid items, IBM's argument checks (EINVAL
+ * before anything is issued), ETIMEDOUT, EWOULDBLOCK and
+ * CBLK_LISTIO_WAIT_ISSUE_CMD, in both completion models.
  */
 #include "blk_afu.h"
 
@@ -72,7 +72,7 @@ static void issue_then_poll(int oflags)
 {
 	chunk_id_t id = bt_open("ram:1G", 64, O_RDWR, oflags);
 	uint8_t *r = bt_buf(N);
-	cblk_io_t io[N], comp[N], *il[N], *cl[N];
+	cblk_io_t io[N], comp[N], *il[N], *cl[N], *pl[N];
 	int ncomp = N, total = 0, seen[N] = { 0 };
 
 	for (int i = 0; i < N; i++) {
@@ -92,8 +92,16 @@ static void issue_then_poll(int oflags)
 			T_EQ(io[i].tag, 5000 + i);
 	for (int loops = 0; total < N; loops++) {
 		T_ASSERT(loops < 100000);
+		int np = 0;
+
+		/* only the items still pending: IBM's check wants a completion
+		 * slot for each */
+		for (int i = 0; i < N; i++)
+			if (io[i].stat.status == CBLK_ARW_STATUS_PENDING)
+				pl[np++] = &io[i];
+		T_EQ(np, N - total);
 		ncomp = N - total;
-		T_EQ(cblk_listio(id, NULL, 0, il, N, NULL, 0, cl + total, &ncomp, 0, 0), 0);
+		T_EQ(cblk_listio(id, NULL, 0, pl, np, NULL, 0, cl + total, &ncomp, 0, 0), 0);
 		total += ncomp;
 	}
 	T_EQ(total, N);
@@ -127,13 +135,12 @@ static void bad_items(void)
 	cblk_io_t io[3], *il[3] = { &io[0], &io[1], &io[2] };
 	int ncomp = 0;
 
-	prep(&io[0], CBLK_IO_TYPE_READ, NULL, 0, 1);
+	/* an unknown type is INVALID, a bad LBA FAIL: the call itself succeeds */
 	prep(&io[1], 9, b, 0, 1);
 	prep(&io[2], CBLK_IO_TYPE_READ, b, 300000, 1);
-	T_EQ(cblk_listio(id, il, 3, NULL, 0, il, 3, NULL, &ncomp, 0, 0), 0);
-	T_EQ(io[0].stat.status, CBLK_ARW_STATUS_INVALID);
-	T_EQ(io[0].stat.fail_errno, EINVAL);
+	T_EQ(cblk_listio(id, il + 1, 2, NULL, 0, il + 1, 2, NULL, &ncomp, 0, 0), 0);
 	T_EQ(io[1].stat.status, CBLK_ARW_STATUS_INVALID);
+	T_EQ(io[1].stat.fail_errno, EINVAL);
 	T_EQ(io[2].stat.status, CBLK_ARW_STATUS_FAIL);
 	T_EQ(io[2].stat.fail_errno, EINVAL);
 
@@ -148,6 +155,89 @@ static void bad_items(void)
 	free(b);
 }
 
+/*
+ * IBM's argument checks: each fails the whole call with EINVAL before any
+ * item is issued (the items keep the status they had, nothing is left for
+ * cblk_aresult to reap).
+ */
+static void nothing_issued(chunk_id_t id, cblk_io_t *io, int n)
+{
+	uint64_t st;
+	int tag;
+
+	for (int i = 0; i < n; i++)
+		T_EQ(io[i].stat.status, (cblk_status_type_t)77);
+	T_ERRNO(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG), ENOENT);
+}
+
+static void ibm_arg_checks(void)
+{
+	chunk_id_t id = bt_open("ram:1G", 16, O_RDWR, CBLK_OPN_NO_INTRP_THREADS);
+	uint8_t *b = bt_buf(4);
+	cblk_io_t io[4], comp[4], *il[4], *cl[4];
+	int ncomp;
+
+	for (int i = 0; i < 4; i++) {
+		prep(&io[i], CBLK_IO_TYPE_READ, b + (size_t)i * BLK, (uint64_t)i, 1);
+		io[i].stat.status = (cblk_status_type_t)77;
+		il[i] = &io[i];
+		cl[i] = &comp[i];
+	}
+	/* a NULL completion_items */
+	T_ERRNO(cblk_listio(id, il, 1, NULL, 0, il, 1, cl, NULL, 0, 0), EINVAL);
+	nothing_issued(id, io, 4);
+	/* all three lists empty, with or without completion room */
+	ncomp = 0;
+	T_ERRNO(cblk_listio(id, NULL, 0, NULL, 0, NULL, 0, NULL, &ncomp, 0, 0), EINVAL);
+	ncomp = 4;
+	T_ERRNO(cblk_listio(id, il, 0, il, 0, il, 0, cl, &ncomp, 0, 0), EINVAL);
+	T_EQ(ncomp, 4);
+	/* an issue item with a NULL buffer fails the call, not just the item */
+	io[2].buf = NULL;
+	ncomp = 4;
+	T_ERRNO(cblk_listio(id, il, 4, NULL, 0, NULL, 0, cl, &ncomp, 0, 0), EINVAL);
+	T_EQ(ncomp, 4);
+	nothing_issued(id, io, 4);
+	io[2].buf = b + 2 * BLK;
+	/* a NULL item in the issue list likewise */
+	il[3] = NULL;
+	T_ERRNO(cblk_listio(id, il, 4, NULL, 0, il, 3, cl, &ncomp, 0, 0), EINVAL);
+	nothing_issued(id, io, 4);
+	il[3] = &io[3];
+	/* wait + completion slots fewer than issue + pending items */
+	ncomp = 2;
+	T_ERRNO(cblk_listio(id, il, 4, NULL, 0, il, 1, cl, &ncomp, 0, 0), EINVAL);
+	nothing_issued(id, io, 4);
+	ncomp = 0;
+	T_ERRNO(cblk_listio(id, il, 4, NULL, 0, NULL, 0, NULL, &ncomp, 0, 0), EINVAL);
+	T_ERRNO(cblk_listio(id, NULL, 0, il, 2, il, 1, NULL, &ncomp, 0, 0), EINVAL);
+	nothing_issued(id, io, 4);
+	/* exactly enough: 4 issued, 1 waited for, 3 completion slots */
+	ncomp = 3;
+	T_EQ(cblk_listio(id, il, 4, NULL, 0, il, 1, cl, &ncomp, 0, 0), 0);
+	T_EQ(io[0].stat.status, CBLK_ARW_STATUS_SUCCESS);
+	T_ASSERT(ncomp >= 0 && ncomp <= 3);
+	{
+		cblk_io_t *pl[3];
+		int np = 0, got = ncomp;
+
+		for (int loops = 0; got < 3; loops++) {
+			T_ASSERT(loops < 100000);
+			np = 0;
+			for (int i = 1; i < 4; i++)
+				if (io[i].stat.status == CBLK_ARW_STATUS_PENDING)
+					pl[np++] = &io[i];
+			ncomp = np;
+			T_EQ(cblk_listio(id, NULL, 0, pl, np, NULL, 0, cl + got, &ncomp, 0, 0), 0);
+			got += ncomp;
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		T_EQ(io[i].stat.status, CBLK_ARW_STATUS_SUCCESS);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
 /* The AFU holds the request: the wait times out, then completes later. */
 static void timeout(void)
 {
@@ -155,18 +245,19 @@ static void timeout(void)
 	uint8_t *b = bt_buf(1);
 	cblk_io_t io, *il[1] = { &io };
 	struct timespec t0, t1;
+	int ncomp = 0;
 	long us;
 
 	prep(&io, CBLK_IO_TYPE_READ, b, 0, 1);
 	bt_pause(id);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	T_ERRNO(cblk_listio(id, il, 1, NULL, 0, il, 1, NULL, NULL, 30000, 0), ETIMEDOUT);
+	T_ERRNO(cblk_listio(id, il, 1, NULL, 0, il, 1, NULL, &ncomp, 30000, 0), ETIMEDOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	T_ASSERT(us >= 30000 && us < 2000000);
 	T_EQ(io.stat.status, CBLK_ARW_STATUS_PENDING);
 	bt_resume(id);
-	T_EQ(cblk_listio(id, NULL, 0, il, 1, il, 1, NULL, NULL, 0, 0), 0);
+	T_EQ(cblk_listio(id, NULL, 0, il, 1, il, 1, NULL, &ncomp, 0, 0), 0);
 	T_EQ(io.stat.status, CBLK_ARW_STATUS_SUCCESS);
 	T_EQ(cblk_close(id, 0), 0);
 	free(b);
@@ -177,15 +268,17 @@ static void issue_waits(void)
 {
 	chunk_id_t id = bt_open("ram:1G", 4, O_RDWR, 0);
 	uint8_t *b = bt_buf(8);
-	cblk_io_t io[8], *il[8];
-	int fails = 0;
+	cblk_io_t io[8], comp[8], *il[8], *cl[8];
+	int fails = 0, ncomp = 8;
 
 	for (int i = 0; i < 8; i++) {
 		prep(&io[i], CBLK_IO_TYPE_READ, b + (size_t)i * BLK, (uint64_t)i, 1);
 		il[i] = &io[i];
+		cl[i] = &comp[i];
 	}
 	bt_pause(id);
-	T_ERRNO(cblk_listio(id, il, 8, NULL, 0, NULL, 0, NULL, NULL, 0, 0), EWOULDBLOCK);
+	T_ERRNO(cblk_listio(id, il, 8, NULL, 0, NULL, 0, cl, &ncomp, 0, 0), EWOULDBLOCK);
+	T_EQ(ncomp, 4);   /* the four that failed are final: copied out */
 	for (int i = 0; i < 8; i++) {
 		if (io[i].stat.status == CBLK_ARW_STATUS_FAIL) {
 			T_EQ(io[i].stat.fail_errno, EWOULDBLOCK);
@@ -196,12 +289,13 @@ static void issue_waits(void)
 	}
 	T_EQ(fails, 4);
 	bt_resume(id);
-	T_EQ(cblk_listio(id, NULL, 0, il, 8, il, 8, NULL, NULL, 0, 0), 0);
+	ncomp = 0;
+	T_EQ(cblk_listio(id, NULL, 0, il, 8, il, 8, NULL, &ncomp, 0, 0), 0);
 
 	/* User status words free their commands at completion: WAIT_ISSUE_CMD gets them all out. */
 	for (int i = 0; i < 8; i++)
 		io[i].flags = CBLK_IO_USER_STATUS;
-	T_EQ(cblk_listio(id, il, 8, NULL, 0, il, 8, NULL, NULL, 0, CBLK_LISTIO_WAIT_ISSUE_CMD), 0);
+	T_EQ(cblk_listio(id, il, 8, NULL, 0, il, 8, NULL, &ncomp, 0, CBLK_LISTIO_WAIT_ISSUE_CMD), 0);
 	for (int i = 0; i < 8; i++)
 		T_EQ(io[i].stat.status, CBLK_ARW_STATUS_SUCCESS);
 	T_EQ(cblk_close(id, 0), 0);
@@ -241,7 +335,9 @@ static void user_status_watch(void)
 	/* without a completion thread a status word is refused */
 	prep(&io[0], CBLK_IO_TYPE_READ, b, 0, 1);
 	io[0].flags = CBLK_IO_USER_STATUS;
-	T_EQ(cblk_listio(np, il, 1, NULL, 0, NULL, 0, NULL, NULL, 0, 0), 0);
+	ncomp = 1;
+	T_EQ(cblk_listio(np, il, 1, NULL, 0, NULL, 0, cl, &ncomp, 0, 0), 0);
+	T_EQ(ncomp, 1);
 	T_EQ(io[0].stat.status, CBLK_ARW_STATUS_FAIL);
 	T_EQ(io[0].stat.fail_errno, EINVAL);
 	T_EQ(cblk_close(np, 0), 0);
@@ -256,6 +352,7 @@ int main(void)
 	T_RUN(ip_thread);
 	T_RUN(ip_polled);
 	T_RUN(bad_items);
+	T_RUN(ibm_arg_checks);
 	T_RUN(timeout);
 	T_RUN(issue_waits);
 	T_RUN(user_status_watch);

@@ -5,11 +5,17 @@
  * thread, mixed reads and writes, -n > 1, sequential, RAID0 over two
  * devices. Its one output line must carry IBM's keys in IBM's order with
  * iops > 0; --help exits 0; bad options and impossible combinations exit
- * non-zero.
+ * 2 and say why (a bad value with its range); a LUN that cannot be opened
+ * exits 1 with the reason a new user needs (a LUN too small for a virtual
+ * LUN, /dev/null or a directory); an unknown CXLFLASH_LOG is warned about;
+ * a read-only run opens the LUN read-only; a run disturbed by busy
+ * processes on the same CPUs says so; -v prints at most 20 LTO lines.
  */
 #include "t_tool.h"
 #include "t_util.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +94,166 @@ static void test_help_and_errors(void)
 		     out, sizeof(out)) != 0);
 }
 
+/* Run blockio with @args; stdout and stderr in out. Return: its exit status. */
+static int run_err(const char *env, const char *const *args)
+{
+	const char *argv[24] = { tool };
+	int n = 1;
+
+	for (int i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return t_run_argv(argv, env, T_RUN_STDERR, out, sizeof(out));
+}
+
+/* What a new user gets wrong: exit 2 for usage, 1 for the LUN, and why. */
+static void test_new_user_errors(void)
+{
+	char dir[4200];
+
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "-q", "99999", NULL }), 2);
+	T_ASSERT(strstr(out, "-q 99999: want a whole number from 1 to 8192"));
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "-r", "abc", NULL }), 2);
+	T_ASSERT(strstr(out, "from 0 to 100"));
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "-n", "2", "-s", "1", NULL }), 2);
+	T_ASSERT(strstr(out, "-n > 1 needs -p"));
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1M:ram:2M:ram:3M:ram:4M:ram:5M:ram:6M:"
+					     "ram:7M:ram:8M:ram:9M", "-p", NULL }), 2);
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "-p", "-n", "9999", "-s", "1",
+					     NULL }), 2);
+	T_ASSERT(strstr(out, "max transfer"));
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "extra", NULL }), 2);
+
+	/* smaller than one 256 MiB chunk: virtual refused with the reason, -p works */
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:100M", "-s", "1", NULL }), 1);
+	T_ASSERT(strstr(out, "less than one 256 MiB chunk"));
+	T_ASSERT(strstr(out, "-p uses the LUN physically"));
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:100M", "-p", "-s", "1", NULL }), 0);
+
+	/* not LUNs */
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "/dev/null", "-p", "-s", "1", NULL }), 1);
+	T_ASSERT(strstr(out, "/dev/null: a character device, not a LUN"));
+	snprintf(dir, sizeof(dir), "%s", t_path("blockio-dir"));
+	T_EQ(mkdir(dir, 0700), 0);
+	T_EQ(run_err(NULL, (const char *[]){ "-d", dir, "-p", "-s", "1", NULL }), 1);
+	T_ASSERT(strstr(out, "a directory, not a LUN"));
+	rmdir(dir);
+
+	/* CXLFLASH_LOG that is no level */
+	T_EQ(run_err("CXLFLASH_LOG=bogus", (const char *[]){ "-d", "ram:1G", "-p", "-s", "1",
+							     NULL }), 0);
+	T_ASSERT(strstr(out, "CXLFLASH_LOG=bogus is not a level"));
+}
+
+/* The access mode blockio (@pid) has its descriptor of @path open with, or -1. */
+static int open_mode_of(pid_t pid, const char *path)
+{
+	char fdpath[64], link[4096], info[128], line[256];
+	int mode = -1;
+
+	for (int fd = 0; fd < 256 && mode < 0; fd++) {
+		ssize_t n;
+		FILE *f;
+
+		snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(fdpath, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strcmp(link, path))
+			continue;
+		snprintf(info, sizeof(info), "/proc/%d/fdinfo/%d", (int)pid, fd);
+		f = fopen(info, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "flags:", 6))
+				mode = (int)(strtol(line + 6, NULL, 8) & O_ACCMODE);
+		if (f)
+			fclose(f);
+	}
+	return mode;
+}
+
+/* -r 100 opens the LUN read-only; -r 70 read-write (seen in /proc while it runs). */
+static void test_read_only(void)
+{
+	const char *pcts[2] = { "100", "70" };
+	int want[2] = { O_RDONLY, O_RDWR };
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s", t_path("blockio-ro.img"));
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	T_ASSERT(fd >= 0);
+	T_EQ(ftruncate(fd, 64 << 20), 0);
+	close(fd);
+	{
+		char real[4096];
+
+		T_ASSERT(realpath(path, real));
+		snprintf(path, sizeof(path), "%s", real);
+	}
+	for (int k = 0; k < 2; k++) {
+		int status, mode = -1;
+		pid_t pid = fork();
+
+		T_ASSERT(pid >= 0);
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+
+			dup2(null, 1);
+			execl(tool, tool, "-d", path, "-p", "-s", "2", "-q", "4", "-r", pcts[k],
+			      (char *)NULL);
+			_exit(127);
+		}
+		for (int i = 0; i < 150 && mode < 0; i++) {
+			usleep(10000);
+			mode = open_mode_of(pid, path);
+		}
+		T_EQ(waitpid(pid, &status, 0), pid);
+		T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		T_EQ(mode, want[k]);
+	}
+	unlink(path);
+}
+
+/* Three busy loops beside a 2 s run: the run says it was disturbed. */
+static void test_disturbed(void)
+{
+	pid_t hog[3];
+	int status;
+
+	for (int i = 0; i < 3; i++) {
+		hog[i] = fork();
+		T_ASSERT(hog[i] >= 0);
+		if (hog[i] == 0) {
+			alarm(10);   /* never outlive the test */
+			for (volatile unsigned long n = 0;; n++)
+				;
+		}
+	}
+	status = run_err(NULL, (const char *[]){ "-d", "ram:1G", "-p", "-s", "2", "-v", NULL });
+	for (int i = 0; i < 3; i++) {
+		kill(hog[i], SIGKILL);
+		waitpid(hog[i], NULL, 0);
+	}
+	T_EQ(status, 0);
+	T_ASSERT(t_key_value(strstr(out, "r:100"), "cpuwait") >= 10);
+	T_ASSERT(strstr(out, "blockio: warning: a disturbed run"));
+}
+
+/* -v with a 1 us long timeout: 20 LTO lines, then a count of the rest. */
+static void test_lto_capped(void)
+{
+	int lines = 0;
+
+	T_EQ(run_err(NULL, (const char *[]){ "-d", "ram:1G", "-p", "-s", "1", "-v", "-l", "1",
+					     NULL }), 0);
+	for (const char *p = out; (p = strstr(p, "LTO: ")); p++)
+		lines++;
+	T_EQ(lines, 20);
+	T_ASSERT(strstr(out, "more commands slower than -l 1 us not shown"));
+}
+
 static void test_physical(void)
 {
 	T_EQ(run((const char *[]){ "-d", "ram:1G", "-p", "-s", "1", "-q", "32", NULL }, out,
@@ -130,6 +296,10 @@ int main(void)
 	snprintf(tool, sizeof(tool), "%s/../tools/blockio", dir && *dir ? dir : "build/testdata");
 	T_SKIP_IF(stat(tool, &st) != 0, "the blockio binary is not built");
 	T_RUN(test_help_and_errors);
+	T_RUN(test_new_user_errors);
+	T_RUN(test_read_only);
+	T_RUN(test_disturbed);
+	T_RUN(test_lto_capped);
 	T_RUN(test_physical);
 	T_RUN(test_virtual);
 	T_RUN(test_raid0);
