@@ -54,7 +54,7 @@ static void fill(bool clean)
 	int64_t res;
 
 	unlink(g_path);
-	T_OK(ark_create(g_spec, &ark, ARK_KV_PERSIST_STORE));
+	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_STORE));
 	for (uint64_t k = 0; k < 200; k++) {
 		size_t n = k % 2 ? 6000 : 100;
 		kv_t_value(val, n, k, 1);
@@ -84,14 +84,14 @@ static void value_blocks(void)
 	int64_t res;
 
 	fill(true);
-	T_OK(ark_create(g_spec, &ark, ARK_KV_PERSIST_LOAD));
+	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD));
 	uint64_t raw_key = 7, inline_key = 8;
 	uint64_t raw_lba = value_lba(ark, raw_key), meta_lba = value_lba(ark, inline_key);
 	T_OK(ark_delete(ark));
 	scribble(raw_lba, 1);
 	scribble(meta_lba, 1);
 	T_EQ(run_check(), 1);
-	T_OK(ark_create(g_spec, &ark, ARK_KV_PERSIST_LOAD));
+	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD));
 	T_RC(ark_get(ark, sizeof(raw_key), &raw_key, sizeof(out), out, 0, &res), EIO);
 	T_RC(ark_get(ark, sizeof(inline_key), &inline_key, sizeof(out), out, 0, &res), EIO);
 	int bad = 0;
@@ -134,14 +134,14 @@ static void superblocks(void)
 	const struct kv_super *s1 = (const void *)(blk[1] + sizeof(struct kv_blk_hdr));
 	uint64_t older = s0->gen < s1->gen ? 0 : 1;
 	scribble(older, 1);
-	T_OK(ark_create(g_spec, &ark, ARK_KV_PERSIST_LOAD));
+	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD));
 	T_OK(ark_count(ark, &count));
 	T_EQ(count, 200);
 	T_OK(ark_delete(ark));
 	/* Both copies: EIO, and never formatted over. */
 	scribble(0, 2);
-	T_RC(ark_create(g_spec, &ark, ARK_KV_PERSIST_LOAD), EIO);
-	T_RC(ark_create(g_spec, &ark, ARK_KV_PERSIST_LOAD | ARK_KV_PERSIST_STORE), EIO);
+	T_RC(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD), EIO);
+	T_RC(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD | ARK_KV_PERSIST_STORE), EIO);
 	T_EQ(run_check(), 1);
 }
 
@@ -161,7 +161,7 @@ static void checkpoint_block(void)
 	T_ASSERT(sb->ckpt_nsegs > 0);
 	const uint32_t *segs = (const uint32_t *)(sb + 1);
 	scribble(((uint64_t)segs[0] + 1) * sb->seg_blocks, 1);
-	T_RC(ark_create(g_spec, &ark, ARK_KV_PERSIST_LOAD), EIO);
+	T_RC(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD), EIO);
 	T_EQ(run_check(), 1);
 }
 

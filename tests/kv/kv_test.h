@@ -88,4 +88,18 @@ static inline int kv_t_open(const char *spec, ARK **ark, int nthreads, uint64_t 
 	}
 }
 
+/* ark_create, retried while the LUN is still locked by a process that just
+ * ended (arkdb-check, a child that crashed on purpose): the kernel lets go
+ * of its io_uring files, and the LUN's lock with them, a moment later. */
+static inline int kv_t_create(const char *spec, ARK **ark, uint64_t flags)
+{
+	int rc;
+	for (int tries = 0;; tries++) {
+		rc = ark_create((char *)spec, ark, flags);
+		if (rc != EBUSY || tries == 500)
+			return rc;
+		usleep(10000);
+	}
+}
+
 #endif
