@@ -199,29 +199,49 @@ static int arkb_submit(struct kvb *b, struct aslot *s)
 	return EINVAL;
 }
 
+static void slots_free(struct aslot *slots, unsigned depth)
+{
+	for (unsigned i = 0; i < depth; i++) {
+		free(slots[i].key);
+		free(slots[i].val);
+		free(slots[i].buf);
+	}
+	free(slots);
+}
+
+/* @depth request slots with their key, value and get buffers; NULL without memory. */
+static struct aslot *slots_new(struct kvb *b, unsigned depth)
+{
+	struct aslot *slots = calloc(depth, sizeof(*slots));
+
+	for (unsigned i = 0; slots && i < depth; i++) {
+		slots[i].key = malloc(b->o.ksize);
+		slots[i].val = malloc(b->o.vsize);
+		slots[i].buf = malloc(b->o.vsize);
+		if (!slots[i].key || !slots[i].val || !slots[i].buf) {
+			slots_free(slots, depth);
+			return NULL;
+		}
+	}
+	return slots;
+}
+
 static int arkb_run_async(struct kvb *b, struct kvb_thread *t)
 {
 	unsigned depth = b->o.depth, inflight = 0;
 	struct aq q = { .done = NULL };
-	struct aslot *slots = calloc(depth, sizeof(*slots)), *free_list = NULL, *pending = NULL;
+	struct aslot *slots = slots_new(b, depth), *free_list = NULL, *pending = NULL;
 	bool stop = false;
 	int rc = 0;
 
-	pthread_mutex_init(&q.mu, NULL);
-	pthread_cond_init(&q.cv, NULL);
 	if (!slots)
 		return ENOMEM;
+	pthread_mutex_init(&q.mu, NULL);
+	pthread_cond_init(&q.cv, NULL);
 	for (unsigned i = 0; i < depth; i++) {
 		struct aslot *s = &slots[i];
 
 		s->q = &q;
-		s->key = malloc(b->o.ksize);
-		s->val = malloc(b->o.vsize);
-		s->buf = malloc(b->o.vsize);
-		if (!s->key || !s->val || !s->buf) {
-			rc = ENOMEM;
-			stop = true;
-		}
 		s->next = free_list;
 		free_list = s;
 	}
@@ -308,12 +328,7 @@ static int arkb_run_async(struct kvb *b, struct kvb_thread *t)
 			fprintf(stderr, "arkbench: a request stayed refused with EAGAIN\n");
 		}
 	}
-	for (unsigned i = 0; i < depth; i++) {
-		free(slots[i].key);
-		free(slots[i].val);
-		free(slots[i].buf);
-	}
-	free(slots);
+	slots_free(slots, depth);
 	pthread_mutex_destroy(&q.mu);
 	pthread_cond_destroy(&q.cv);
 	return rc;
@@ -404,57 +419,42 @@ static void chain_cb(int errcode, uint64_t dt, int64_t res)
 static int arkb_run_chain(struct kvb *b, struct kvb_thread *t)
 {
 	unsigned depth = b->o.depth;
-	struct aslot *slots = calloc(depth, sizeof(*slots));
+	struct aslot *slots = slots_new(b, depth);
 	struct chain c = { .b = b, .t = t };
-	int rc = 0;
 
 	if (!slots)
 		return ENOMEM;
-	for (unsigned i = 0; i < depth && !rc; i++) {
+	for (unsigned i = 0; i < depth; i++)
 		slots[i].c = &c;
-		slots[i].key = malloc(b->o.ksize);
-		slots[i].val = malloc(b->o.vsize);
-		slots[i].buf = malloc(b->o.vsize);
-		if (!slots[i].key || !slots[i].val || !slots[i].buf)
-			rc = ENOMEM;
-	}
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_cond_init(&c.cv, NULL);
-	if (!rc) {
-		pthread_mutex_lock(&c.mu);
-		c.live = depth;
-		for (unsigned i = 0; i < depth; i++) {
-			if (!chain_next_locked(&c, &slots[i]))
-				continue;
-			pthread_mutex_unlock(&c.mu);
-			chain_issue(&c, &slots[i]);
-			pthread_mutex_lock(&c.mu);
-		}
-		while (c.live) {
-			struct aslot *s = c.retry;
-
-			if (!s) {
-				pthread_cond_wait(&c.cv, &c.mu);
-				continue;
-			}
-			c.retry = s->next;
-			pthread_mutex_unlock(&c.mu);
-			sched_yield();
-			chain_issue(&c, s);
-			pthread_mutex_lock(&c.mu);
-		}
-		pthread_mutex_unlock(&c.mu);
-		rc = c.rc;
-	}
+	pthread_mutex_lock(&c.mu);
+	c.live = depth;
 	for (unsigned i = 0; i < depth; i++) {
-		free(slots[i].key);
-		free(slots[i].val);
-		free(slots[i].buf);
+		if (!chain_next_locked(&c, &slots[i]))
+			continue;
+		pthread_mutex_unlock(&c.mu);
+		chain_issue(&c, &slots[i]);
+		pthread_mutex_lock(&c.mu);
 	}
-	free(slots);
+	while (c.live) {
+		struct aslot *s = c.retry;
+
+		if (!s) {
+			pthread_cond_wait(&c.cv, &c.mu);
+			continue;
+		}
+		c.retry = s->next;
+		pthread_mutex_unlock(&c.mu);
+		sched_yield();
+		chain_issue(&c, s);
+		pthread_mutex_lock(&c.mu);
+	}
+	pthread_mutex_unlock(&c.mu);
+	slots_free(slots, depth);
 	pthread_mutex_destroy(&c.mu);
 	pthread_cond_destroy(&c.cv);
-	return rc;
+	return c.rc;
 }
 
 static int arkb_run(struct kvb *b, struct kvb_thread *t)

@@ -421,6 +421,24 @@ static uint64_t reclaimable_locked(struct ark_impl *s)
 	return n;
 }
 
+/*
+ * The first time a caller finds it must wait (for room, for a batch): tell
+ * the async pool, which hands its queue to another thread when the caller
+ * is one of its own, and have the caller look again (log_lock was let go
+ * meanwhile). The caller calls kv_async_blocking(s, false) once done when
+ * *@waited. log_lock held.
+ */
+static bool long_wait_begins_locked(struct ark_impl *s, bool *waited)
+{
+	if (*waited)
+		return false;
+	*waited = true;
+	pthread_mutex_unlock(&s->log_lock);
+	kv_async_blocking(s, true);
+	pthread_mutex_lock(&s->log_lock);
+	return true;
+}
+
 int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
 {
 	uint64_t blocks = rec_blocks(klen, vlen, set);
@@ -432,13 +450,8 @@ int kv_log_reserve(struct ark_impl *s, uint64_t klen, uint64_t vlen, bool set)
 	bool waited = false;
 	pthread_mutex_lock(&s->log_lock);
 	while (!room_locked(s, blocks, keep_segs(s, set, false))) {
-		if (!waited) {
-			waited = true;
-			pthread_mutex_unlock(&s->log_lock);
-			kv_async_blocking(s, true);
-			pthread_mutex_lock(&s->log_lock);
+		if (long_wait_begins_locked(s, &waited))
 			continue;
-		}
 		if (s->writer_err) {
 			rc = s->writer_err;
 			break;
@@ -986,13 +999,8 @@ void kv_wait_written(struct ark_impl *s, uint64_t lsn)
 
 	pthread_mutex_lock(&s->log_lock);
 	while (lsn >= s->written_lsn && !s->writer_err && s->writer_running) {
-		if (!waited) {
-			waited = true;
-			pthread_mutex_unlock(&s->log_lock);
-			kv_async_blocking(s, true);
-			pthread_mutex_lock(&s->log_lock);
+		if (long_wait_begins_locked(s, &waited))
 			continue;
-		}
 		pthread_cond_wait(&s->log_cv, &s->log_lock);
 	}
 	pthread_mutex_unlock(&s->log_lock);
