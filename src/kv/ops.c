@@ -229,8 +229,8 @@ static void get_read(struct ark_impl *s, struct kv_get *g, unsigned n)
 			kv_count_op(g[i].sh);
 		}
 	}
-	/* The copies come from the read buffer, not the callers' (which a
-	 * caller may have changed by now): after every value was copied out. */
+	/* The cache keeps copies of what was read (from the read buffer: a
+	 * caller's may already be changed, or be another get's key). */
 	for (unsigned i = 0; i < n; i++)
 		if (g[i].reading && !g[i].rc)
 			kv_cache_fill(s, &g[i]);
