@@ -277,43 +277,70 @@ static bool meta_ok(struct ark_impl *s, struct rcache *c, uint64_t lba, uint64_t
 	       h->epoch < s->epoch;
 }
 
+/* Segments the log may have gone on in, besides its end's own and the next:
+ * the lowest with no live data (the writer takes the lowest free one). */
+#define KV_END_SCAN_SEGS 8
+
 /*
- * The log ended at @lba, where the meta block with sequence @seq should
- * be, after blocks of @epoch. A crash can only tear the last batch (each
- * is written after the one before is flushed); if a later batch of this
- * epoch or a newer one is on the LUN after it (looked for in the rest of
- * that segment), the block at @lba is damaged, and acknowledged operations
- * would be lost.
+ * Look in [@from, @to) for a meta block of a batch after the one that
+ * should start at @lba (sequence @seq, blocks of @epoch or newer): -EIO,
+ * naming both, when there is one; 0 when not (or unreadable: nothing more
+ * to tell).
  */
-static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch)
+static int later_batch_in(struct ark_impl *s, uint64_t from, uint64_t to, uint64_t lba,
+			  uint64_t seq, uint32_t epoch)
 {
-	uint64_t seg = lba_seg(s, lba);
-	uint64_t end = (seg + 2) * s->seg_blocks;
+	uint8_t *blks = kv_blk_alloc(to - from);
 	int rc = 0;
 
-	if (lba < s->seg_blocks || seg >= s->nsegs)
-		return 0;
-	uint8_t *blks = kv_blk_alloc(end - lba);
 	if (!blks)
 		return -ENOMEM;
-	struct kv_io io = { .write = false, .lba = lba, .nblocks = (uint32_t)(end - lba), .buf = blks };
+	struct kv_io io = { .write = false, .lba = from, .nblocks = (uint32_t)(to - from), .buf = blks };
 	if (kv_dev_rw(s->dev, &io, 1)) {
 		free(blks);
-		return 0;   /* unreadable: nothing more to tell */
+		return 0;
 	}
-	for (uint64_t i = 1; i < end - lba; i++) {
+	for (uint64_t i = 0; i < to - from; i++) {
 		const uint8_t *b = blks + i * KV_BLOCK;
 		const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)b;
-		if (h->magic != KV_MAGIC_META || h->epoch < epoch || h->batch <= seq ||
-		    kv_blk_check(s, b, KV_MAGIC_META))
+		if (from + i == lba || h->magic != KV_MAGIC_META || h->epoch < epoch ||
+		    h->batch <= seq || kv_blk_check(s, b, KV_MAGIC_META))
 			continue;
 		kv_msg("arkdb: log block %llu (sequence %llu) is damaged: a later batch (sequence %llu) is at LBA %llu",
 		       (unsigned long long)lba, (unsigned long long)seq,
-		       (unsigned long long)h->batch, (unsigned long long)(lba + i));
+		       (unsigned long long)h->batch, (unsigned long long)(from + i));
 		rc = -EIO;
 		break;
 	}
 	free(blks);
+	return rc;
+}
+
+/*
+ * The log ended at @lba, where the meta block with sequence @seq should
+ * be, after blocks of @epoch. A crash can only tear the last batch (each
+ * is written after the one before is flushed); if a later batch of this
+ * epoch or a newer one is on the LUN (looked for in the rest of that
+ * segment and the next, and in the lowest segments holding no live data,
+ * where the writer would have gone on), the block at @lba is damaged, and
+ * acknowledged operations would be lost.
+ */
+static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch)
+{
+	uint64_t seg = lba_seg(s, lba);
+	int rc;
+
+	if (lba < s->seg_blocks || seg >= s->nsegs)
+		return 0;
+	uint64_t end = seg + 1 < s->nsegs ? seg_lba(s, seg + 2) : seg_lba(s, seg + 1);
+	rc = later_batch_in(s, lba, end, lba, seq, epoch);
+	for (uint64_t i = 0, n = 0; !rc && i < s->nsegs && n < KV_END_SCAN_SEGS; i++) {
+		struct kv_seg *g = kv_seg(s, i);
+		if (i == seg || i == seg + 1 || g->state == SEG_CKPT || g->live)
+			continue;
+		rc = later_batch_in(s, seg_lba(s, i), seg_lba(s, i) + s->seg_blocks, lba, seq, epoch);
+		n++;
+	}
 	return rc;
 }
 

@@ -195,6 +195,65 @@ static void mid_log(void)
 	T_EQ(run_check(), 1);
 }
 
+/*
+ * The same where the log went on in a segment that is not the next one
+ * (the writer takes the lowest free segment, which need not follow): a
+ * batch's first meta block in the log's second segment is damaged and what
+ * follows it in that segment moves to a free segment further on. The open
+ * still finds the later batch there and fails with EIO.
+ */
+static void mid_log_elsewhere(void)
+{
+	static uint8_t blk[4096], zero[4096];
+	ARK *ark;
+
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0)
+		fill(false);
+	int st;
+	T_ASSERT(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == T_PASS);
+	int fd = open(g_path, O_RDWR);
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, blk, sizeof(blk), 0), 4096);
+	const struct kv_super *sb = (const void *)(blk + sizeof(struct kv_blk_hdr));
+	uint64_t segb = sb->seg_blocks;
+	T_ASSERT(segb >= 16 && segb <= 4096);
+	/* The log's last segment (the highest holding meta blocks), and in it
+	 * the first batch's first meta block: later batches follow it there. */
+	uint64_t last = 0, x = 0, later = 0;
+	for (uint64_t lba = segb; lba < 16 * segb; lba++) {
+		T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+		const struct kv_blk_hdr *h = (const void *)blk;
+		if (h->magic == KV_MAGIC_META && h->batch == h->seq)
+			last = lba;
+	}
+	T_ASSERT(last);
+	for (uint64_t lba = last / segb * segb; lba <= last; lba++) {
+		T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+		const struct kv_blk_hdr *h = (const void *)blk;
+		if (h->magic != KV_MAGIC_META || h->batch != h->seq)
+			continue;
+		if (!x)
+			x = lba;
+		else
+			later++;
+	}
+	T_ASSERT(x && later > 0);
+	uint64_t seg_start = x / segb * segb, far = seg_start + 3 * segb;
+	/* Move what follows it to the free segment three further on. */
+	for (uint64_t lba = x + 1; lba < seg_start + segb; lba++) {
+		T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+		T_EQ(pwrite(fd, blk, sizeof(blk), (off_t)((far + lba - seg_start) * 4096)), 4096);
+		T_EQ(pwrite(fd, zero, sizeof(zero), (off_t)(lba * 4096)), 4096);
+	}
+	T_EQ(fsync(fd), 0);
+	close(fd);
+	scribble(x, 1);
+	T_RC(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD), EIO);
+	T_EQ(run_check(), 1);
+}
+
 int main(void)
 {
 	snprintf(g_path, sizeof(g_path), "%s", t_path("kv-damage.img"));
@@ -203,6 +262,7 @@ int main(void)
 	T_RUN(superblocks);
 	T_RUN(checkpoint_block);
 	T_RUN(mid_log);
+	T_RUN(mid_log_elsewhere);
 	unlink(g_path);
 	return T_PASS;
 }
