@@ -46,10 +46,20 @@ static __thread struct ark_impl *pool_of;   /* set on pool threads */
 #define POOL_BATCH 64   /* requests a pool thread takes at once */
 #define POOL_WAKE_QLEN 16 /* queued behind busy threads: wake another */
 
-/* Slots whose callbacks ran, returned to the free list in one go. */
+/*
+ * Finished requests: their slots go back to the free list in one go, and
+ * only then are their callbacks called (with copies of what they report),
+ * so a caller that has seen every callback finds every slot free again.
+ */
 struct slot_batch {
-	struct kv_areq *head;
-	uint64_t n;
+	struct kv_areq *slot[POOL_BATCH];
+	struct {
+		void (*cb)(int, uint64_t, int64_t);
+		int rc;
+		uint64_t dt;
+		int64_t res;
+	} call[POOL_BATCH];
+	unsigned n;
 };
 
 static void release(struct kv_async *a, struct slot_batch *b)
@@ -57,37 +67,39 @@ static void release(struct kv_async *a, struct slot_batch *b)
 	if (!b->n)
 		return;
 	pthread_mutex_lock(&a->lock);
-	for (struct kv_areq *r = b->head, *n; r; r = n) {
-		n = r->next;
-		r->next = a->free_list;
-		a->free_list = r;
+	for (unsigned i = 0; i < b->n; i++) {
+		b->slot[i]->next = a->free_list;
+		a->free_list = b->slot[i];
 	}
 	a->busy -= b->n;
 	if (a->stop && !a->busy)
 		pthread_cond_broadcast(&a->cv);   /* the pool may end */
 	pthread_mutex_unlock(&a->lock);
-	b->head = NULL;
+	for (unsigned i = 0; i < b->n; i++)
+		b->call[i].cb(b->call[i].rc, b->call[i].dt, b->call[i].res);
 	b->n = 0;
 }
 
-/* Call back, then keep the slot for release(). */
-static void finish(struct kv_waiter *w, struct slot_batch *b)
+/* Keep the request's callback and slot for release(). */
+static void finish(struct kv_async *a, struct kv_waiter *w, struct slot_batch *b)
 {
-	struct kv_areq *r = (struct kv_areq *)w;
-
-	w->cb(w->rc, w->dt, w->res);
-	r->next = b->head;
-	b->head = r;
-	b->n++;
+	b->slot[b->n] = (struct kv_areq *)w;
+	b->call[b->n].cb = w->cb;
+	b->call[b->n].rc = w->rc;
+	b->call[b->n].dt = w->dt;
+	b->call[b->n].res = w->res;
+	if (++b->n == POOL_BATCH)
+		release(a, b);
 }
 
 static void finish_list(struct kv_async *a, struct kv_waiter *list)
 {
-	struct slot_batch b = { 0 };
+	struct slot_batch b;
 
+	b.n = 0;
 	for (struct kv_waiter *w = list, *n; w; w = n) {
 		n = w->next;
-		finish(w, &b);
+		finish(a, w, &b);
 	}
 	release(a, &b);
 }
@@ -131,7 +143,7 @@ static void execute(struct ark_impl *s, struct kv_areq *r, struct slot_batch *b)
 		rc = kv_op_exists(s, r->klen, r->key, &res);
 		w->rc = rc;
 		w->res = rc ? -1 : res;
-		finish(w, b);
+		finish(s->async, w, b);
 		return;
 	}
 	/* A set or del that failed before reaching the log completes now; one
@@ -140,7 +152,7 @@ static void execute(struct ark_impl *s, struct kv_areq *r, struct slot_batch *b)
 	if (rc) {
 		w->rc = rc;
 		w->res = -1;
-		finish(w, b);
+		finish(s->async, w, b);
 	}
 }
 
@@ -157,15 +169,17 @@ static void execute_gets(struct ark_impl *s, struct kv_areq **r, unsigned n, str
 	for (unsigned i = 0; i < n; i++) {
 		r[i]->w.rc = g[i].rc;
 		r[i]->w.res = g[i].res;
-		finish(&r[i]->w, b);
+		finish(s->async, &r[i]->w, b);
 	}
 }
 
 /* Run a batch in order; runs of gets go to execute_gets() together. */
 static void execute_batch(struct ark_impl *s, struct kv_areq **batch, unsigned n)
 {
-	struct slot_batch b = { 0 };
+	struct slot_batch b;
 	unsigned gets = 0;   /* batch[i - gets, i) are gets not yet run */
+
+	b.n = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		if (batch[i]->op == AOP_GET) {
@@ -342,11 +356,14 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	r->w.dt = dt;
 	*a->q_tail = r;
 	a->q_tail = &r->next;
-	/* A thread at work takes what queues behind it in batches when it comes
-	 * back: wake another only when none is at work, or when the queue grows
-	 * long (a thread in a long wait does not count as at work). */
+	/* A request from outside the pool wakes a thread when the queue was
+	 * empty (threads at work take what queues behind it in batches). One a
+	 * callback issues on a pool thread is taken by that thread once its
+	 * batch is done: another is woken only when the queue grows long, or
+	 * none is at work (a thread in a long wait does not count). */
 	a->qlen++;
-	if (a->idle && (a->idle + a->blocked == a->nthreads || a->qlen == POOL_WAKE_QLEN))
+	if (a->idle && (pool_of == s ? a->idle + a->blocked == a->nthreads || a->qlen == POOL_WAKE_QLEN
+				     : a->qlen == 1))
 		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
