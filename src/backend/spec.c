@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -256,8 +257,18 @@ int be_open(const struct be_spec *spec, struct backend **out)
 
 void be_close(struct backend *be)
 {
-	if (be)
-		be->ops->destroy(be);
+	if (!be)
+		return;
+	if (be->lock_fd >= 0) {
+		/* Let go of the LUN's lock (master/lunlock.c) before the close: an
+		 * io_uring instance being torn down may keep the open file, and so
+		 * its lock, a moment longer, and this process's next open of the
+		 * LUN failed with EBUSY meanwhile. */
+		struct flock un = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 2 };
+		fcntl(be->lock_fd, F_OFD_SETLK, &un);
+		fcntl(be->lock_fd, F_SETLK, &un);
+	}
+	be->ops->destroy(be);
 }
 
 int be_check_io(const struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks,
