@@ -34,8 +34,9 @@ struct be_engine;
 enum be_op {
 	BE_OP_READ,         /* blocks -> buf */
 	BE_OP_WRITE,        /* buf -> blocks */
-	BE_OP_WRITE_ZEROES, /* zero blocks; buf unused */
-	BE_OP_DISCARD,      /* unmap blocks; they read back as zeroes afterwards */
+	BE_OP_WRITE_ZEROES, /* zero blocks, left allocated (never a hole); buf unused */
+	BE_OP_DISCARD,      /* unmap blocks (a hole where the backend can); they
+	                     * read back as zeroes afterwards */
 	BE_OP_FLUSH,        /* make completed writes durable; lba/nblocks unused */
 };
 

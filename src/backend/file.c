@@ -157,9 +157,11 @@ static bool try_fallocate(struct be_file *f, int *refused, int mode, uint64_t of
 /*
  * Make [off, off + len) read back as zeroes. DISCARD prefers punching a hole
  * (frees the space; on a block device it is an unmapping write-zeroes that
- * the kernel refuses unless the device guarantees zeroes), WRITE_ZEROES
- * prefers an allocated zero range; both fall back to the other, then to
- * BLKZEROOUT on a device, then to writing zeroes.
+ * the kernel refuses unless the device guarantees zeroes), then an allocated
+ * zero range. WRITE_ZEROES must leave the range allocated (NBD's NO_HOLE,
+ * WRITE SAME without UNMAP), so it never punches: an allocated zero range,
+ * BLKZEROOUT on a device (the kernel asks it not to unmap), else written
+ * zeroes (tmpfs has no ZERO_RANGE). DISCARD falls back to the same.
  */
 static int zero_range(struct be_file *f, enum be_op op, uint64_t off, uint64_t len)
 {
@@ -171,10 +173,6 @@ static int zero_range(struct be_file *f, enum be_op op, uint64_t off, uint64_t l
 	if (op == BE_OP_DISCARD && try_fallocate(f, &f->no_punch, punch, off, len))
 		return 0;
 	if (try_fallocate(f, &f->no_zero_range, zero, off, len))
-		return 0;
-	/* A hole reads as zeroes too; tmpfs, for one, has no ZERO_RANGE. */
-	if (op == BE_OP_WRITE_ZEROES && !f->bdev &&
-	    try_fallocate(f, &f->no_punch, punch, off, len))
 		return 0;
 	if (f->bdev && !__atomic_load_n(&f->no_zeroout, __ATOMIC_RELAXED)) {
 		uint64_t range[2] = { off, len };

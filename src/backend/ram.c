@@ -14,8 +14,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HUGE_SIZE (2ul << 20)
-
 struct be_ram {
 	struct backend be;
 	uint8_t *base;
@@ -67,9 +65,9 @@ static int ram_do(struct be_ram *r, enum be_op op, uint64_t lba, uint32_t nblock
 		memcpy(r->base + off, buf, len);
 		break;
 	case BE_OP_WRITE_ZEROES:
-		/* Small zeroing is cheaper as memset than a page fault later;
-		 * only whole huge pages go back to the kernel. */
-		ram_zero(r->base + off, len, HUGE_SIZE);
+		/* The blocks stay allocated (NBD's NO_HOLE, WRITE SAME without
+		 * UNMAP): written zeroes, never pages given back. */
+		memset(r->base + off, 0, len);
 		break;
 	case BE_OP_DISCARD:
 		/* Unmap means free the memory: release every whole page. */
