@@ -362,13 +362,15 @@ static int check_request(struct nbd_conn *c, const struct nbd_req *r, const char
 		*why = "unknown command";
 		return -EINVAL;
 	}
-	if (r->flags & ~allowed_flags(c, r->type)) {
-		*why = "command flag not valid for this command";
-		return -EINVAL;
-	}
+	/* Writes to a read-only export are EPERM whatever their flags (FUA is
+	 * not advertised there, but a write is refused for being a write). */
 	if (writes && c->readonly) {
 		*why = "export is read-only";
 		return -EPERM;
+	}
+	if (r->flags & ~allowed_flags(c, r->type)) {
+		*why = "command flag not valid for this command";
+		return -EINVAL;
 	}
 	if (!has_range)
 		return 0;
