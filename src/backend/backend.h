@@ -34,8 +34,9 @@ struct be_engine;
 enum be_op {
 	BE_OP_READ,         /* blocks -> buf */
 	BE_OP_WRITE,        /* buf -> blocks */
-	BE_OP_WRITE_ZEROES, /* zero blocks; buf unused */
-	BE_OP_DISCARD,      /* unmap blocks; they read back as zeroes afterwards */
+	BE_OP_WRITE_ZEROES, /* zero blocks, left allocated (never a hole); buf unused */
+	BE_OP_DISCARD,      /* unmap blocks (a hole where the backend can); they
+	                     * read back as zeroes afterwards */
 	BE_OP_FLUSH,        /* make completed writes durable; lba/nblocks unused */
 };
 
@@ -72,6 +73,12 @@ struct backend_ops {
 	/* Synchronous I/O for the control path; same ops as submit. */
 	int (*io_sync)(struct backend *be, enum be_op op, uint64_t lba,
 		       uint32_t nblocks, void *buf);
+	/* Zero blocks only where that costs no writing of zeroes (NBD's
+	 * FAST_ZERO): @op is BE_OP_DISCARD (a hole is fine) or
+	 * BE_OP_WRITE_ZEROES (the blocks stay allocated). Synchronous.
+	 * Return: 0, -EOPNOTSUPP when only writing zeroes would do (nothing
+	 * changed), or another negative errno. Optional: NULL means never. */
+	int (*zero_fast)(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks);
 	/* Re-read the capacity (a file that grew or shrank). Optional. */
 	int (*refresh)(struct backend *be);
 	void (*destroy)(struct backend *be);

@@ -377,6 +377,24 @@ static int fault_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32
 	return f->inner->ops->io_sync(f->inner, op, lba, nblocks, buf);
 }
 
+/* The wrapped backend's fast zeroing, journaled like any write. */
+static int fault_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks)
+{
+	struct be_fault *f = to_fault(be);
+	int ret = be_check_io(be, op, lba, nblocks, NULL, f->readonly);
+
+	if (ret)
+		return ret;
+	if (op != BE_OP_DISCARD && op != BE_OP_WRITE_ZEROES)
+		return -EINVAL;
+	if (!f->inner->ops->zero_fast)
+		return -EOPNOTSUPP;
+	ret = wc_journal(f, lba, nblocks);
+	if (ret)
+		return ret;
+	return f->inner->ops->zero_fast(f->inner, op, lba, nblocks);
+}
+
 /*
  * Reads and (once journaled) writes go to the wrapped backend as they are,
  * so they complete through its callback path and the engine sees only its
@@ -434,6 +452,7 @@ static const struct backend_ops fault_ops = {
 	.name = "fault",
 	.submit = fault_submit,
 	.io_sync = fault_io_sync,
+	.zero_fast = fault_zero_fast,
 	.refresh = fault_refresh,
 	.destroy = fault_destroy,
 };

@@ -142,24 +142,29 @@ static bool unsupported(int err)
 	return err == EOPNOTSUPP || err == ENOSYS || err == ENOTTY || err == EINVAL;
 }
 
-/* Try one fallocate mode unless it is known to be refused. */
-static bool try_fallocate(struct be_file *f, int *refused, int mode, uint64_t off, uint64_t len)
+/* Try one fallocate mode unless it is known to be refused. Return: 0,
+ * -EOPNOTSUPP (refused, now or before), or another negative errno. */
+static int try_fallocate(struct be_file *f, int *refused, int mode, uint64_t off, uint64_t len)
 {
 	if (__atomic_load_n(refused, __ATOMIC_RELAXED))
-		return false;
+		return -EOPNOTSUPP;
 	if (!fallocate(f->fd, mode, (off_t)off, (off_t)len))
-		return true;
-	if (unsupported(errno))
+		return 0;
+	if (unsupported(errno)) {
 		__atomic_store_n(refused, 1, __ATOMIC_RELAXED);
-	return false;
+		return -EOPNOTSUPP;
+	}
+	return -errno;
 }
 
 /*
  * Make [off, off + len) read back as zeroes. DISCARD prefers punching a hole
  * (frees the space; on a block device it is an unmapping write-zeroes that
- * the kernel refuses unless the device guarantees zeroes), WRITE_ZEROES
- * prefers an allocated zero range; both fall back to the other, then to
- * BLKZEROOUT on a device, then to writing zeroes.
+ * the kernel refuses unless the device guarantees zeroes), then an allocated
+ * zero range. WRITE_ZEROES must leave the range allocated (NBD's NO_HOLE,
+ * WRITE SAME without UNMAP), so it never punches: an allocated zero range,
+ * BLKZEROOUT on a device (the kernel asks it not to unmap), else written
+ * zeroes (tmpfs has no ZERO_RANGE). DISCARD falls back to the same.
  */
 static int zero_range(struct be_file *f, enum be_op op, uint64_t off, uint64_t len)
 {
@@ -168,13 +173,9 @@ static int zero_range(struct be_file *f, enum be_op op, uint64_t off, uint64_t l
 
 	if (!len)
 		return 0;
-	if (op == BE_OP_DISCARD && try_fallocate(f, &f->no_punch, punch, off, len))
+	if (op == BE_OP_DISCARD && !try_fallocate(f, &f->no_punch, punch, off, len))
 		return 0;
-	if (try_fallocate(f, &f->no_zero_range, zero, off, len))
-		return 0;
-	/* A hole reads as zeroes too; tmpfs, for one, has no ZERO_RANGE. */
-	if (op == BE_OP_WRITE_ZEROES && !f->bdev &&
-	    try_fallocate(f, &f->no_punch, punch, off, len))
+	if (!try_fallocate(f, &f->no_zero_range, zero, off, len))
 		return 0;
 	if (f->bdev && !__atomic_load_n(&f->no_zeroout, __ATOMIC_RELAXED)) {
 		uint64_t range[2] = { off, len };
@@ -185,6 +186,37 @@ static int zero_range(struct be_file *f, enum be_op op, uint64_t off, uint64_t l
 			__atomic_store_n(&f->no_zeroout, 1, __ATOMIC_RELAXED);
 	}
 	return write_zeroes_by_hand(f, off, len);
+}
+
+/*
+ * zero_range() without the slow ways: a punched hole (DISCARD; on a block
+ * device the kernel punches only where the device unmaps to zeroes) or an
+ * allocated zero range on a regular file. ZERO_RANGE and BLKZEROOUT on a
+ * device may be the kernel writing zeroes, so a device never claims a fast
+ * WRITE_ZEROES.
+ */
+static int file_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks)
+{
+	struct be_file *f = to_file(be);
+	uint64_t off = lba << BE_BLOCK_SHIFT, len = (uint64_t)nblocks << BE_BLOCK_SHIFT;
+	int ret = be_check_io(be, op, lba, nblocks, NULL, f->readonly);
+
+	if (ret)
+		return ret;
+	if (op != BE_OP_DISCARD && op != BE_OP_WRITE_ZEROES)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (op == BE_OP_DISCARD) {
+		ret = try_fallocate(f, &f->no_punch, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				    off, len);
+		if (ret != -EOPNOTSUPP)
+			return ret;
+	}
+	if (f->bdev)
+		return -EOPNOTSUPP;
+	return try_fallocate(f, &f->no_zero_range, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+			     off, len);
 }
 
 static int file_do_sync(struct be_file *f, enum be_op op, uint64_t lba, uint32_t nblocks,
@@ -376,6 +408,7 @@ static const struct backend_ops file_ops = {
 	.name = "file",
 	.submit = file_submit,
 	.io_sync = file_io_sync,
+	.zero_fast = file_zero_fast,
 	.refresh = file_refresh,
 	.destroy = file_destroy,
 };

@@ -36,6 +36,14 @@ static int null_submit(struct backend *be, struct be_engine *eng, struct be_io *
 	return 0;
 }
 
+/* Nothing is stored, so nothing is written: always fast. */
+static int null_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks)
+{
+	if (op != BE_OP_DISCARD && op != BE_OP_WRITE_ZEROES)
+		return -EINVAL;
+	return null_io_sync(be, op, lba, nblocks, NULL);
+}
+
 static void null_destroy(struct backend *be)
 {
 	free(be);
@@ -45,6 +53,7 @@ static const struct backend_ops null_ops = {
 	.name = "null",
 	.submit = null_submit,
 	.io_sync = null_io_sync,
+	.zero_fast = null_zero_fast,
 	.destroy = null_destroy,
 };
 

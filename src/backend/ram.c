@@ -14,8 +14,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HUGE_SIZE (2ul << 20)
-
 struct be_ram {
 	struct backend be;
 	uint8_t *base;
@@ -67,9 +65,9 @@ static int ram_do(struct be_ram *r, enum be_op op, uint64_t lba, uint32_t nblock
 		memcpy(r->base + off, buf, len);
 		break;
 	case BE_OP_WRITE_ZEROES:
-		/* Small zeroing is cheaper as memset than a page fault later;
-		 * only whole huge pages go back to the kernel. */
-		ram_zero(r->base + off, len, HUGE_SIZE);
+		/* The blocks stay allocated (NBD's NO_HOLE, WRITE SAME without
+		 * UNMAP): written zeroes, never pages given back. */
+		memset(r->base + off, 0, len);
 		break;
 	case BE_OP_DISCARD:
 		/* Unmap means free the memory: release every whole page. */
@@ -102,6 +100,23 @@ static int ram_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_t
 	return ram_do(to_ram(be), op, lba, nblocks, buf);
 }
 
+/* Giving pages back is fast; allocated zeroes are a memset, a write. */
+static int ram_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks)
+{
+	struct be_ram *r = to_ram(be);
+	int ret = be_check_io(be, op, lba, nblocks, NULL, r->readonly);
+
+	if (ret)
+		return ret;
+	if (op == BE_OP_WRITE_ZEROES)
+		return -EOPNOTSUPP;
+	if (op != BE_OP_DISCARD)
+		return -EINVAL;
+	ram_zero(r->base + ((size_t)lba << BE_BLOCK_SHIFT), (size_t)nblocks << BE_BLOCK_SHIFT,
+		 r->page);
+	return 0;
+}
+
 static void ram_destroy(struct backend *be)
 {
 	struct be_ram *r = to_ram(be);
@@ -114,6 +129,7 @@ static const struct backend_ops ram_ops = {
 	.name = "ram",
 	.submit = ram_submit,
 	.io_sync = ram_io_sync,
+	.zero_fast = ram_zero_fast,
 	.destroy = ram_destroy,
 };
 

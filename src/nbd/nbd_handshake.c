@@ -106,10 +106,15 @@ static int get_export(struct nbd_conn *c, const char *name, char *why, size_t le
 	c->ref = ref;
 	c->have_ref = true;
 	c->size = be->nblocks << BE_BLOCK_SHIFT;
-	c->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-		    NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
+	c->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_CACHE;
+	/* A read-only export offers nothing that writes: clients then do not
+	 * try (those that do anyway get EPERM). FAST_ZERO goes with
+	 * WRITE_ZEROES: a zero that would be slow fails at once with ENOTSUP. */
 	if (ro)
 		c->tflags |= NBD_FLAG_READ_ONLY;
+	else
+		c->tflags |= NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES |
+			     NBD_FLAG_SEND_FAST_ZERO;
 	if (!srv->cfg.no_multi_conn)
 		c->tflags |= NBD_FLAG_CAN_MULTI_CONN;
 	/* Every read goes out as one chunk, so "don't fragment" is free. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nbd_transmit.c - the transmission phase: READ, WRITE, FLUSH, TRIM,
- * WRITE_ZEROES (NO_HOLE) with FUA, and DISC.
+ * WRITE_ZEROES (NO_HOLE, FAST_ZERO) with FUA, CACHE and DISC.
  *
  * One thread per connection reads requests and submits them on its own
  * be_engine, so many are in flight at once; between reads it reaps
@@ -276,6 +276,31 @@ static int unaligned_zero(struct nbd_conn *c, uint64_t off, uint32_t len, enum b
 	return rc;
 }
 
+/*
+ * WRITE_ZEROES with FAST_ZERO: the whole blocks first, by the backend's
+ * zero_fast (a hole, or an allocated zero range, per @op), so that a zero
+ * that would mean writing zeroes fails with ENOTSUP having changed
+ * nothing; then the partial head and tail blocks by read-modify-write. A
+ * range with no whole block in it is only read-modify-write: ENOTSUP.
+ * Synchronous.
+ */
+static int fast_zero(struct nbd_conn *c, uint64_t off, uint32_t len, enum be_op op)
+{
+	uint64_t end = off + len;
+	uint64_t a = (off + BLK_MASK) & ~BLK_MASK, b = end & ~BLK_MASK;
+	struct backend *be = c->be;
+	int rc;
+
+	if (a >= b || !be->ops->zero_fast)
+		return -EOPNOTSUPP;
+	rc = be->ops->zero_fast(be, op, a >> BE_BLOCK_SHIFT, (uint32_t)((b - a) >> BE_BLOCK_SHIFT));
+	if (!rc && off < a)
+		rc = rmw_write(c, off, (uint32_t)(a - off), NULL);
+	if (!rc && b < end)
+		rc = rmw_write(c, b, (uint32_t)(end - b), NULL);
+	return rc;
+}
+
 static bool aligned(uint64_t off, uint32_t len)
 {
 	return !(off & BLK_MASK) && !(len & BLK_MASK);
@@ -342,7 +367,7 @@ static uint16_t allowed_flags(const struct nbd_conn *c, uint16_t type)
 	if (type == NBD_CMD_READ && c->structured)
 		f |= NBD_CMD_FLAG_DF;
 	if (type == NBD_CMD_WRITE_ZEROES)
-		f |= NBD_CMD_FLAG_NO_HOLE;
+		f |= NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
 	return f;
 }
 
@@ -354,7 +379,8 @@ static uint16_t allowed_flags(const struct nbd_conn *c, uint16_t type)
 static int check_request(struct nbd_conn *c, const struct nbd_req *r, const char **why)
 {
 	bool has_range = r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
-			 r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES;
+			 r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES ||
+			 r->type == NBD_CMD_CACHE;
 	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
 		      r->type == NBD_CMD_WRITE_ZEROES;
 
@@ -362,13 +388,15 @@ static int check_request(struct nbd_conn *c, const struct nbd_req *r, const char
 		*why = "unknown command";
 		return -EINVAL;
 	}
-	if (r->flags & ~allowed_flags(c, r->type)) {
-		*why = "command flag not valid for this command";
-		return -EINVAL;
-	}
+	/* Writes to a read-only export are EPERM whatever their flags (FUA is
+	 * not advertised there, but a write is refused for being a write). */
 	if (writes && c->readonly) {
 		*why = "export is read-only";
 		return -EPERM;
+	}
+	if (r->flags & ~allowed_flags(c, r->type)) {
+		*why = "command flag not valid for this command";
+		return -EINVAL;
 	}
 	if (!has_range)
 		return 0;
@@ -460,7 +488,7 @@ static int handle_request(struct nbd_conn *c)
 	}
 
 	r->flush_after = (r->flags & NBD_CMD_FLAG_FUA) && r->type != NBD_CMD_READ &&
-			 r->type != NBD_CMD_FLUSH;
+			 r->type != NBD_CMD_FLUSH && r->type != NBD_CMD_CACHE;
 	switch (r->type) {
 	case NBD_CMD_READ:
 		do_read(r);
@@ -474,10 +502,22 @@ static int handle_request(struct nbd_conn *c)
 	case NBD_CMD_TRIM:
 		do_zero(r, BE_OP_DISCARD);
 		break;
-	case NBD_CMD_WRITE_ZEROES:
+	case NBD_CMD_WRITE_ZEROES: {
 		/* NO_HOLE: the client wants allocated zeroes, not a hole. */
-		do_zero(r, (r->flags & NBD_CMD_FLAG_NO_HOLE) || !c->be->can_unmap
-			   ? BE_OP_WRITE_ZEROES : BE_OP_DISCARD);
+		enum be_op op = (r->flags & NBD_CMD_FLAG_NO_HOLE) || !c->be->can_unmap
+				? BE_OP_WRITE_ZEROES : BE_OP_DISCARD;
+
+		if (r->flags & NBD_CMD_FLAG_FAST_ZERO)
+			finish_sync(r, fast_zero(c, r->offset, r->len, op));
+		else
+			do_zero(r, op);
+		break;
+	}
+	case NBD_CMD_CACHE:
+		/* Nothing to prefetch into: file LUNs are read with O_DIRECT
+		 * where the file system allows it, RAM LUNs are memory. The
+		 * range was checked like a READ's. */
+		req_finish(r, 0, NULL);
 		break;
 	}
 	return 1;

@@ -57,6 +57,10 @@ int main(void)
 	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
 	T_EQ(nt_run((const char *[]){ "nbdinfo", uri, NULL }, out, sizeof(out)), 0);
 	T_ASSERT(strstr(out, "is_read_only: true"));
+	/* Nothing that writes is offered on it. */
+	T_ASSERT(strstr(out, "can_trim: false"));
+	T_ASSERT(strstr(out, "can_zero: false"));
+	T_ASSERT(strstr(out, "can_fua: false"));
 	T_EQ(nt_server_stop(&s, SIGTERM), 0);
 	return T_PASS;
 }
