@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum kv_aop { AOP_SET, AOP_GET, AOP_DEL, AOP_EXISTS };
 
@@ -37,6 +38,7 @@ struct kv_async {
 	int idle;                             /* pool threads waiting for work */
 	int blocked;                          /* pool threads in a long wait (kv_async_blocking) */
 	int nthreads;
+	int max_at_work;                      /* outside requests wake up to this many (CPUs) */
 	pthread_t *threads;
 	bool stop;
 };
@@ -264,6 +266,8 @@ int kv_async_start(struct ark_impl *s, int nthreads, int nqueue)
 	}
 	a->q_tail = &a->q_head;
 	a->done_tail = &a->done_head;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	a->max_at_work = cpus > 0 ? (int)cpus : 1;
 	s->async = a;
 	for (int i = 0; i < nthreads; i++) {
 		int rc = pthread_create(&a->threads[i], NULL, pool_main, s);
@@ -357,13 +361,15 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	*a->q_tail = r;
 	a->q_tail = &r->next;
 	/* A request from outside the pool wakes a thread when the queue was
-	 * empty (threads at work take what queues behind it in batches). One a
-	 * callback issues on a pool thread is taken by that thread once its
-	 * batch is done: another is woken only when the queue grows long, or
-	 * none is at work (a thread in a long wait does not count). */
+	 * empty, up to as many at work as there are CPUs (threads at work take
+	 * what queues behind them in batches). One a callback issues on a pool
+	 * thread is taken by that thread once its batch is done: another is
+	 * woken only when the queue grows long, or none is at work (a thread
+	 * in a long wait does not count). */
 	a->qlen++;
-	if (a->idle && (pool_of == s ? a->idle + a->blocked == a->nthreads || a->qlen == POOL_WAKE_QLEN
-				     : a->qlen == 1))
+	int at_work = a->nthreads - a->idle - a->blocked;
+	if (a->idle && (pool_of == s ? !at_work || a->qlen == POOL_WAKE_QLEN
+				     : a->qlen == 1 && at_work < a->max_at_work))
 		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
