@@ -6,6 +6,7 @@
  */
 #include "backend/backend_internal.h"
 #include "util/log.h"
+#include "util/size.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,36 +18,7 @@
 
 int be_parse_size(const char *s, uint64_t *bytes)
 {
-	uint64_t v = 0, mult = 1;
-	const char *p = s;
-
-	if (!s || !isdigit((unsigned char)*p))
-		return -EINVAL;  /* empty, sign, blank or garbage */
-	for (; isdigit((unsigned char)*p); p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	switch (tolower((unsigned char)*p)) {
-	case 'k': mult = 1ull << 10; p++; break;
-	case 'm': mult = 1ull << 20; p++; break;
-	case 'g': mult = 1ull << 30; p++; break;
-	case 't': mult = 1ull << 40; p++; break;
-	default: break;
-	}
-	/* "8G", "8GB" and "8GiB" all mean 8 << 30; a bare "4096B" is bytes. */
-	if (mult > 1 && tolower((unsigned char)p[0]) == 'i' && tolower((unsigned char)p[1]) == 'b')
-		p += 2;
-	else if (tolower((unsigned char)*p) == 'b')
-		p++;
-	if (*p)
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -EINVAL;
-	*bytes = v * mult;
-	return 0;
+	return parse_size(s, bytes);
 }
 
 /* A size from a LUN name: parseable, non-zero and whole 4 KiB blocks. */

@@ -182,7 +182,6 @@ static void execute_batch(struct ark_impl *s, struct kv_areq **batch, unsigned n
 	unsigned gets = 0;   /* batch[i - gets, i) are gets not yet run */
 
 	b.n = 0;
-
 	for (unsigned i = 0; i < n; i++) {
 		if (batch[i]->op == AOP_GET) {
 			gets++;

@@ -17,6 +17,7 @@
  * cached.
  */
 #include "kv/kv_internal.h"
+#include "util/size.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,44 +55,30 @@ static void push_locked(struct kv_shard *sh, struct kv_cnode *n)
 	sh->cache_bytes += node_cost(n->len);
 }
 
-/* The budget from CXLFLASH_KV_CACHE (bytes, K/M/G suffixes); LUN stores only. */
+/* The budget from CXLFLASH_KV_CACHE (a size, as LUN specs take); LUN stores only. */
 void kv_cache_init(struct ark_impl *s)
 {
 	const char *env = getenv("CXLFLASH_KV_CACHE");
 	uint64_t bytes = KV_CACHE_DEFAULT;
 
-	if (env && *env) {
-		char *end;
-		unsigned long long v = strtoull(env, &end, 10);
-		switch (*end) {
-		case 'k': case 'K': v <<= 10; end++; break;
-		case 'm': case 'M': v <<= 20; end++; break;
-		case 'g': case 'G': v <<= 30; end++; break;
-		default: break;
-		}
-		if (*end || end == env)
-			kv_msg("arkdb: CXLFLASH_KV_CACHE='%s' is not a size (e.g. 64M, 0 for none); using %llu MiB",
-			       env, (unsigned long long)(bytes >> 20));
-		else
-			bytes = v;
+	if (env && *env && parse_size(env, &bytes)) {
+		bytes = KV_CACHE_DEFAULT;
+		kv_msg("arkdb: CXLFLASH_KV_CACHE='%s' is not a size (e.g. 64M, 0 for none); using %llu MiB",
+		       env, (unsigned long long)(bytes >> 20));
 	}
 	s->cache_shard_max = s->memory ? 0 : bytes / KV_NSHARDS;
 }
 
-/* Copy the wanted part of @e's cached value to @g; false when it has none. Shard lock held. */
-bool kv_cache_get_locked(struct kv_shard *sh, struct kv_ent *e, struct kv_get *g)
+/* @e's cached value, now the most recently used, or NULL. Shard lock held. */
+const struct kv_cnode *kv_cache_get_locked(struct kv_shard *sh, struct kv_ent *e)
 {
 	struct kv_cnode *n = e->cache;
 
-	if (!n)
-		return false;
-	if (g->voff < n->len && g->vbuflen)
-		memcpy(g->vbuf, n->data + g->voff, kv_min(g->vbuflen, n->len - g->voff));
-	if (sh->lru_head != n) {
+	if (n && sh->lru_head != n) {
 		unlink_locked(sh, n);
 		push_locked(sh, n);
 	}
-	return true;
+	return n;
 }
 
 /* Forget @e's cached value (its value changes or it goes). Shard lock held. */
@@ -128,12 +115,8 @@ void kv_cache_put_locked(struct ark_impl *s, struct kv_shard *sh, struct kv_ent 
 	uint64_t cost = node_cost(n->len);
 
 	kv_cache_drop_locked(sh, e);
-	while (sh->lru_tail && sh->cache_bytes + cost > s->cache_shard_max) {
-		struct kv_cnode *old = sh->lru_tail;
-		unlink_locked(sh, old);
-		old->e->cache = NULL;
-		free(old);
-	}
+	while (sh->lru_tail && sh->cache_bytes + cost > s->cache_shard_max)
+		kv_cache_drop_locked(sh, sh->lru_tail->e);
 	n->e = e;
 	e->cache = n;
 	push_locked(sh, n);

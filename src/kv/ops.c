@@ -139,10 +139,12 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 	g->vlen = e->vlen;
 	g->res = (int64_t)e->vlen;
 	g->ver = e->ver;
+	const struct kv_cnode *cached;
 	if (s->memory) {
 		copy_range(g->vbuf, g->vbuflen, g->voff, e->val, e->vlen);
-	} else if (kv_cache_get_locked(sh, e, g)) {
+	} else if ((cached = kv_cache_get_locked(sh, e))) {
 		/* No read; but like a read, wait for the value's batch (below). */
+		copy_range(g->vbuf, g->vbuflen, g->voff, cached->data, cached->len);
 		g->lsn = e->lsn;
 		g->hit = true;
 	} else if (e->vlen && g->voff < e->vlen && g->vbuflen) {
