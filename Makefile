@@ -4,6 +4,9 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ       ?=
 JOBS       ?= $(shell nproc)
 SHELL      := /bin/bash
 CMAKE_FLAGS ?= $(if $(CI),-DCXLFLASH_WERROR=ON,)
@@ -16,8 +19,8 @@ DEPS       := build
 # CMake's makefiles run make recursively: no "Entering directory" pairs.
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build build-asan build-tsan run test test-fast test-tsan soak bench bench-smoke \
-	bench-kv bench-kv-quick install uninstall deb test-deb clean
+.PHONY: all deps build build-asan build-tsan build-fuzz run test test-fast test-tsan soak bench \
+	bench-smoke bench-kv bench-kv-quick fuzz fuzz-ci install uninstall deb test-deb clean
 
 all: build
 
@@ -25,7 +28,7 @@ deps:
 	@scripts/install-deps.sh $(DEPS)
 
 # Everything but a plain build needs the tests' packages too.
-run test test-fast test-tsan soak bench bench-smoke bench-kv bench-kv-quick: DEPS := all
+run test test-fast test-tsan soak bench bench-smoke bench-kv bench-kv-quick build-fuzz: DEPS := all
 deb test-deb: DEPS := package
 
 build: deps
@@ -41,6 +44,23 @@ build-tsan: deps
 	@cmake -S . -B $(BUILD_TSAN) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug \
 		-DCXLFLASH_SANITIZE=thread >/dev/null
 	@cmake --build $(BUILD_TSAN) -j $(JOBS)
+
+# The libFuzzer harnesses (docs/fuzz.md): clang, ASan+UBSan, only the
+# libraries and tests/fuzz/fuzz_*.c. CMAKE_FLAGS is not passed: -Werror is
+# for the GCC builds' warnings.
+build-fuzz: deps
+	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+		-DCXLFLASH_FUZZ=ON >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzzers
+
+# Each harness in turn for FUZZ_TIME seconds (default 60) over its corpus;
+# FUZZ="wire nbd" picks some. fuzz-ci is the short pass `make test` runs
+# (about 30 s each; CXLFLASH_FUZZ_CI_TIME in CMake).
+fuzz: build-fuzz
+	@scripts/run-fuzz.sh --build $(BUILD_FUZZ) --time $(FUZZ_TIME) $(FUZZ)
+
+fuzz-ci: build-fuzz
+	@scripts/run-tests.sh "$(BUILD_FUZZ):-L fuzz"
 
 # `make run` fits on a screen or two: the build's progress goes to a log
 # (shown only if it fails), each part is headed, and the end says what to
@@ -59,12 +79,13 @@ run: deps
 	@scripts/demo-daemon.sh $(BUILD)
 	@scripts/demo-summary.sh
 
-# Normal build, the ASan+UBSan build, and the unit tests under TSan; the
-# last line sums all runs. (Integration tests map each window twice, the
+# Normal build, the ASan+UBSan build, the unit tests under TSan, and each
+# fuzz harness for about 30 s over its corpus (ctest -L fuzz in
+# build-fuzz); the last line sums all runs. (Integration tests map each window twice, the
 # program's mapping and the AFU's, and TSan cannot pair atomics across two
 # mappings of one page, so they run under ASan but not TSan.)
-test: build build-asan build-tsan
-	@scripts/run-tests.sh $(BUILD) $(BUILD_ASAN) "$(BUILD_TSAN):-L unit"
+test: build build-asan build-tsan build-fuzz
+	@scripts/run-tests.sh $(BUILD) $(BUILD_ASAN) "$(BUILD_TSAN):-L unit" "$(BUILD_FUZZ):-L fuzz"
 
 test-fast: build
 	@scripts/run-tests.sh $(BUILD)
@@ -130,4 +151,4 @@ test-deb: deb
 	@tests/packaging/deb-roundtrip.sh $(BUILD)/deb
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)
