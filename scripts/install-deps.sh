@@ -32,6 +32,8 @@ TEST=(
 	"util-linux:losetup, the loop-device rows of the benchmark"
 	"librocksdb-dev:the key/value benchmark's RocksDB peer (bench/kvpeer_rocksdb.c)"
 	"liblmdb-dev:the key/value benchmark's LMDB peer (bench/kvpeer_lmdb.c)"
+	"clang:the compiler of the fuzz harnesses (make build-fuzz, make fuzz; libFuzzer is clang's)"
+	"libclang-rt-dev:libFuzzer and clang's ASan/UBSan runtimes, which the fuzz harnesses link"
 )
 PACKAGE=(
 	"scdoc:turns man/*.scd into the man pages"

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Writes the binary seed inputs of tests/fuzz/corpus/ (docs/fuzz.md): valid
+wire messages of every type, NBD handshakes and requests, IOARCBs with CDBs
+of every opcode, kv store patch lists. The text seeds (lunspec, config) are
+files of their own. Seeds are named seed-*; regression inputs (crashes that
+were fixed) are named regress-* and are never rewritten here.
+
+    tests/fuzz/make-seeds.py [CORPUS_DIR]     (default tests/fuzz/corpus)
+"""
+import os
+import struct
+import sys
+
+ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
+
+
+def write(harness, name, data):
+    d = os.path.join(ROOT, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+# ---- wire (fuzz_wire.c) -------------------------------------------------
+RAW, FD, SIZE, CTX24, CTX32, RES32, NEWCONN = 1, 2, 4, 8, 16, 32, 64
+OPEN, IOCTL, STATUS, LUN_MODE, CHECK, CTX_ERROR = 1, 2, 3, 4, 5, 6
+ATTACH, UDIRECT, RELEASE, DETACH, VERIFY, RECOVER, MANAGE, UVIRTUAL, RESIZE, CLONE, \
+    PROVISION, DEBUG, BOGUS = range(13)
+WIRE_MAGIC = 0x46534C43
+
+
+def rec(flags, op, sel, payload=b""):
+    return struct.pack("<BBBH", flags, op, sel, len(payload)) + payload
+
+
+def hdr(flags=0):
+    return struct.pack("<HHHHQQ", 0, 0, 0, 0, flags, 0)
+
+
+def u64s(*v):
+    return b"".join(struct.pack("<Q", x) for x in v)
+
+
+O_RDWR = 2
+attach = rec(SIZE, IOCTL, ATTACH, hdr(O_RDWR) + u64s(4))
+attach_dma = rec(SIZE, IOCTL, ATTACH, hdr(O_RDWR) + u64s(4, 0, 0, 0, 0, 0, 0, 65536))
+open0 = rec(0, OPEN, 0, b"lun0")
+write("wire", "open-attach-direct-release-detach",
+      open0 + attach + rec(SIZE | CTX24, IOCTL, UDIRECT, hdr() + u64s(0)) +
+      rec(SIZE | CTX24 | RES32, IOCTL, VERIFY, hdr() + u64s(0, 0)) +
+      rec(SIZE | CTX24 | RES32, IOCTL, RELEASE, hdr() + u64s(0, 0)) +
+      rec(SIZE | CTX24, IOCTL, DETACH, hdr() + u64s(0)))
+write("wire", "virtual-resize-clone",
+      open0 + attach_dma + rec(SIZE | CTX24, IOCTL, UVIRTUAL, hdr() + u64s(0, 65536 * 3)) +
+      rec(SIZE | CTX24 | RES32, IOCTL, RESIZE, hdr() + u64s(0, 0, 65536)) +
+      rec(SIZE | CTX24 | RES32, IOCTL, RESIZE, hdr() + u64s(0, 0, 65536 * 8)) +
+      rec(SIZE | CTX24 | CTX32, IOCTL, CLONE, hdr() + u64s(0, 0)) +
+      rec(SIZE | CTX24 | RES32, IOCTL, RELEASE, hdr() + u64s(0, 0)))
+write("wire", "recover-ctx-error",
+      open0 + attach + rec(SIZE | CTX32, IOCTL, RECOVER, hdr() + u64s(1, 0)) +
+      rec(CTX24, CTX_ERROR, 0) + rec(SIZE | CTX32, IOCTL, RECOVER, hdr() + u64s(1, 0)) +
+      rec(SIZE | CTX32, IOCTL, ATTACH, hdr(O_RDWR | (1 << 63)) + u64s(4, 0)))
+write("wire", "manage-lun",
+      open0 + rec(SIZE, IOCTL, MANAGE,
+                  hdr(1 << 62) + bytes.fromhex("600a0b800026a5b40000000000000001")) +
+      rec(SIZE, IOCTL, MANAGE, hdr(1 << 63) + bytes.fromhex("600a0b800026a5b40000000000000001")))
+write("wire", "admin", rec(0, STATUS, 0) + rec(0, STATUS, 1) + rec(0, STATUS, 2) +
+      rec(0, STATUS, 3) + rec(0, LUN_MODE, 0, b"lun1") + rec(0, LUN_MODE, 1, b"lun1") +
+      rec(0, LUN_MODE, 0, b"600a0b800026a5b40000000000000001") + rec(0, LUN_MODE, 1, b"nosuch") +
+      rec(0, CHECK, 0) + rec(0, CTX_ERROR, 5) + rec(0, 7, 0, b"x"))
+write("wire", "legacy-lun", rec(0, OPEN, 0, b"lun1") + attach +
+      rec(NEWCONN, OPEN, 0, b"ram:16M") + rec(0, OPEN, 0, b"lun0"))
+write("wire", "open-errors", rec(0, IOCTL, ATTACH, hdr()) + rec(0, OPEN, 0, b"") +
+      rec(0, OPEN, 0, b"nosuch") + rec(0, OPEN, 0, b"lun0\0x") + rec(FD, OPEN, 0, b"lun0") +
+      rec(0, OPEN, 0, b"lun0") + rec(0, IOCTL, BOGUS, hdr()) +
+      rec(0, IOCTL, PROVISION, hdr()) + rec(SIZE, IOCTL, DEBUG, hdr()) +
+      rec(0, IOCTL, ATTACH, hdr(O_RDWR)))
+msg = struct.pack("<IHHQiIII", WIRE_MAGIC, 1, STATUS, 0, 0, 0, 0, 0)
+write("wire", "raw", rec(RAW, 0, 0, msg) + rec(RAW | FD, 0, 0, msg) +
+      rec(RAW, 0, 0, struct.pack("<IHHQiIII", WIRE_MAGIC, 1, OPEN, 0, 0, 4, 0, 0) + b"lun0") +
+      rec(RAW, 0, 0, struct.pack("<IHHQiIII", WIRE_MAGIC, 2, STATUS, 0, 0, 0, 0, 0)) +
+      rec(RAW, 0, 0, struct.pack("<IHHQiIII", WIRE_MAGIC, 1, STATUS, 0, 0, 9, 0, 0)) +
+      rec(RAW, 0, 0, b"CLSF"))
