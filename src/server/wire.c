@@ -116,8 +116,6 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns);
 	if (n < 0)
 		return -errno;
-	if (n == 0)
-		return -ECONNRESET;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET)
 			continue;
@@ -142,6 +140,14 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 			cred->gid = uc.gid;
 			have_cred = true;
 		}
+	}
+	if (n == 0) {
+		/* End of stream, or an empty message: one that carried a
+		 * descriptor had it installed all the same (fuzz_wire found
+		 * every such message leaking one into the daemon). */
+		if (got_fd >= 0)
+			close(got_fd);
+		return -ECONNRESET;
 	}
 	if (got_fd >= 0) {
 		if (fd_out)
