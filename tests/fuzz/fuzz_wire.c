@@ -27,7 +27,8 @@
  * after each input the master's own consistency check (WIRE_OP_CHECK:
  * open handles against LUN users, chunk references against LXT entries)
  * passes once the connection is gone, i.e. its contexts were detached, and
- * the process holds no more descriptors than before it.
+ * the process holds no more descriptors than before it (but for the
+ * master's spare window).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +74,7 @@ static uint64_t last_ctx, last_res;
 static uint8_t *reply_buf;
 static int base_fds;          /* descriptors open between inputs */
 
-static int count_fds(void);
+static int count_fds(bool show);
 static void master_consistent(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -105,7 +106,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (null_fd < 0 || !reply_buf)
 		abort();
 	master_consistent();   /* the first connection's one-time allocations */
-	base_fds = count_fds();
+	base_fds = count_fds(false);
 	return 0;
 }
 
@@ -225,16 +226,27 @@ static void conn_close(int s)
 	close(s);
 }
 
-/* Descriptors open in this process (the daemon's included). */
-static int count_fds(void)
+/* Descriptors open in this process (the daemon's included); @show lists them. */
+static int count_fds(bool show)
 {
 	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
 	int n = 0;
 
 	if (!d)
 		abort();
-	while (readdir(d))
+	while ((e = readdir(d))) {
+		char path[300], target[256];
+		ssize_t len;
+
 		n++;
+		if (!show || e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		target[len > 0 ? len : 0] = 0;
+		dprintf(2, "  fd %s -> %s\n", e->d_name, target);
+	}
 	closedir(d);
 	return n;
 }
@@ -325,10 +337,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conn_close(s);
 	master_consistent();
 	/* Every connection is gone: the daemon holds no more descriptors than
-	 * before the input (a descriptor a client sent must not stay). */
-	n = count_fds();
-	if (n > base_fds)
-		dprintf(2, "fuzz_wire: %d descriptors open, %d at the start\n", n, base_fds);
-	FUZZ_CHECK(n <= base_fds);
+	 * before the input (a descriptor a client sent must not stay), but
+	 * for the master's one spare window, made ahead for the next ATTACH. */
+	n = count_fds(false);
+	if (n > base_fds + 1) {
+		dprintf(2, "fuzz_wire: %d descriptors open, %d at the start:\n", n, base_fds);
+		count_fds(true);
+	}
+	FUZZ_CHECK(n <= base_fds + 1);
 	return 0;
 }

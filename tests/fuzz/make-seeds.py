@@ -82,3 +82,48 @@ write("wire", "raw", rec(RAW, 0, 0, msg) + rec(RAW | FD, 0, 0, msg) +
       rec(RAW, 0, 0, struct.pack("<IHHQiIII", WIRE_MAGIC, 2, STATUS, 0, 0, 0, 0, 0)) +
       rec(RAW, 0, 0, struct.pack("<IHHQiIII", WIRE_MAGIC, 1, STATUS, 0, 0, 9, 0, 0)) +
       rec(RAW, 0, 0, b"CLSF"))
+
+# ---- nbd (fuzz_nbd.c) ---------------------------------------------------
+IHAVEOPT = 0x49484156454F5054
+OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_STARTTLS, OPT_INFO, OPT_GO, OPT_STRUCTURED = 1, 2, 3, 5, 6, 7, 8
+INFO_NAME, INFO_DESCRIPTION, INFO_BLOCK_SIZE = 1, 2, 3
+REQ_MAGIC = 0x25609513
+READ, WRITE, DISC, FLUSH, TRIM, CACHE, WZEROES, BLOCK_STATUS = 0, 1, 2, 3, 4, 5, 6, 7
+FUA, NO_HOLE, DF, FAST_ZERO = 1, 2, 4, 16
+
+
+def opt(o, data=b""):
+    return struct.pack(">QII", IHAVEOPT, o, len(data)) + data
+
+
+def go(o, name, infos=()):
+    n = name.encode()
+    return opt(o, struct.pack(">I", len(n)) + n + struct.pack(">H", len(infos)) +
+               b"".join(struct.pack(">H", i) for i in infos))
+
+
+def req(typ, offset=0, length=0, flags=0, cookie=1, data=b""):
+    return struct.pack(">IHHQQI", REQ_MAGIC, flags, typ, cookie, offset, length) + data
+
+
+requests = (req(READ, 0, 4096) + req(WRITE, 0, 4096, data=b"\xa5" * 4096, cookie=2) +
+            req(READ, 513, 100, cookie=3) + req(WRITE, 4090, 10, data=b"x" * 10, cookie=4) +
+            req(WRITE, 8192, 4096, FUA, data=b"\x5a" * 4096, cookie=5) + req(FLUSH, cookie=6) +
+            req(TRIM, 8192, 8192, cookie=7) + req(WZEROES, 0, 8192, NO_HOLE, cookie=8) +
+            req(WZEROES, 100, 5000, FAST_ZERO, cookie=9) + req(CACHE, 0, 65536, cookie=10) +
+            req(READ, 0, 8192, DF, cookie=11) + req(READ, (1 << 20) - 4096, 8192, cookie=12) +
+            req(BLOCK_STATUS, 0, 4096, cookie=13) + req(99, cookie=14) + req(DISC, cookie=15))
+FLAGS = struct.pack(">I", 3)
+write("nbd", "handshake-list-info-go", b"\0" + FLAGS + opt(OPT_LIST) +
+      go(OPT_INFO, "lun0", (INFO_NAME, INFO_DESCRIPTION, INFO_BLOCK_SIZE, 9)) +
+      go(OPT_GO, "lun0", (INFO_BLOCK_SIZE,)) + req(READ, 0, 512) + req(DISC))
+write("nbd", "handshake-export-name", b"\0" + struct.pack(">I", 1) +
+      opt(OPT_EXPORT_NAME, b"lun0") + req(READ, 0, 4096) + req(DISC))
+write("nbd", "handshake-refusals", b"\0" + FLAGS + opt(42) + opt(OPT_STARTTLS) +
+      opt(OPT_STRUCTURED, b"x") + go(OPT_GO, "busy") + go(OPT_GO, "nosuch") +
+      go(OPT_INFO, "ro") + opt(OPT_INFO, b"\0\0\0\xff") + opt(OPT_LIST, b"x") + opt(OPT_ABORT))
+write("nbd", "handshake-bad-flags", b"\0" + struct.pack(">I", 0x80000001))
+write("nbd", "transmit", b"\x01" + requests)
+write("nbd", "transmit-structured", b"\x03" + requests)
+write("nbd", "transmit-readonly", b"\x05" + requests)
+write("nbd", "transmit-bad-magic", b"\x01" + struct.pack(">IHHQQI", 0x12345678, 0, 0, 1, 0, 4096))
