@@ -99,8 +99,10 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 	while (n) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 
+		if (w < 0 && errno == EINTR)
+			continue;   /* libFuzzer's SIGALRM */
 		if (w <= 0)
-			return;   /* the server hung up early: fine */
+			return;     /* the server hung up early: fine */
 		p += w;
 		n -= (size_t)w;
 	}
@@ -114,8 +116,12 @@ static void *client_main(void *arg)
 	write_all(cl->fd, cl->pre, cl->npre);
 	write_all(cl->fd, cl->data, cl->ndata);
 	shutdown(cl->fd, SHUT_WR);
-	while (read(cl->fd, sink, sizeof(sink)) > 0)
-		;
+	for (;;) {
+		ssize_t r = read(cl->fd, sink, sizeof(sink));
+
+		if (r == 0 || (r < 0 && errno != EINTR))
+			break;
+	}
 	return NULL;
 }
 

@@ -75,6 +75,8 @@ static uint8_t *reply_buf;
 static int base_fds;          /* descriptors open between inputs */
 
 static int count_fds(bool show);
+static int count_fds_like(bool show, const char *prefix);
+static int base_sockets;      /* the daemon's listening socket */
 static void master_consistent(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -107,6 +109,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	master_consistent();   /* the first connection's one-time allocations */
 	base_fds = count_fds(false);
+	base_sockets = count_fds_like(false, "socket:");
 	return 0;
 }
 
@@ -125,14 +128,22 @@ static int conn_open(void)
 static void wait_readable(int s)
 {
 	struct pollfd p = { .fd = s, .events = POLLIN };
+	int r;
 
-	if (poll(&p, 1, REPLY_TIMEOUT_MS) != 1) {
-		dprintf(2, "fuzz_wire: no reply for %d ms\n", REPLY_TIMEOUT_MS);
+	/* libFuzzer's SIGALRM (its -timeout watchdog) interrupts poll(). */
+	do
+		r = poll(&p, 1, REPLY_TIMEOUT_MS);
+	while (r < 0 && errno == EINTR);
+	if (r != 1) {
+		dprintf(2, "fuzz_wire: no reply for %d ms on descriptor %d; open now:\n",
+			REPLY_TIMEOUT_MS, s);
+		count_fds(true);
 		if (getenv("FUZZ_HANG_GDB")) {
-			char cmd[128];
+			char cmd[256];
 
-			snprintf(cmd, sizeof(cmd), "gdb -q -batch -p %d -ex 'thread apply all bt' >&2",
-				 (int)getpid());
+			snprintf(cmd, sizeof(cmd), "ss -xpn | grep 'pid=%d,' >&2; "
+				 "gdb -q -batch -p %d -ex 'thread apply all bt' >&2",
+				 (int)getpid(), (int)getpid());
 			if (system(cmd) != 0)
 				dprintf(2, "fuzz_wire: gdb failed\n");
 		}
@@ -226,8 +237,14 @@ static void conn_close(int s)
 	close(s);
 }
 
-/* Descriptors open in this process (the daemon's included); @show lists them. */
+/* Descriptors open in this process (the daemon's included) but pipes;
+ * @show lists them. */
 static int count_fds(bool show)
+{
+	return count_fds_like(show, NULL);
+}
+
+static int count_fds_like(bool show, const char *prefix)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -239,13 +256,20 @@ static int count_fds(bool show)
 		char path[300], target[256];
 		ssize_t len;
 
-		n++;
-		if (!show || e->d_name[0] == '.')
+		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
 		len = readlink(path, target, sizeof(target) - 1);
 		target[len > 0 ? len : 0] = 0;
-		dprintf(2, "  fd %s -> %s\n", e->d_name, target);
+		/* libFuzzer's symbolizer (llvm-symbolizer, started the first
+		 * time it names a new function) talks through pipes. */
+		if (!strncmp(target, "pipe:", 5))
+			continue;
+		if (prefix && strncmp(target, prefix, strlen(prefix)))
+			continue;
+		n++;
+		if (show)
+			dprintf(2, "  fd %s -> %s\n", e->d_name, target);
 	}
 	closedir(d);
 	return n;
@@ -345,5 +369,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		count_fds(true);
 	}
 	FUZZ_CHECK(n <= base_fds + 1);
+	/* Every connection is gone: no socket of one is left either. */
+	n = count_fds_like(false, "socket:");
+	if (n != base_sockets) {
+		dprintf(2, "fuzz_wire: %d sockets open, %d at the start:\n", n, base_sockets);
+		count_fds(true);
+	}
+	FUZZ_CHECK(n == base_sockets);
 	return 0;
 }
