@@ -127,3 +127,58 @@ write("nbd", "transmit", b"\x01" + requests)
 write("nbd", "transmit-structured", b"\x03" + requests)
 write("nbd", "transmit-readonly", b"\x05" + requests)
 write("nbd", "transmit-bad-magic", b"\x01" + struct.pack(">IHHQQI", 0x12345678, 0, 0, 1, 0, 4096))
+
+# ---- afu (fuzz_afu.c) ---------------------------------------------------
+RES_HNDL, SUP_UNDERRUN, TMF, AFU_CMD, HOST_WRITE = 0x8000, 0x4000, 0x4, 0x2, 0x1
+
+
+def cmd(cdb, flags=RES_HNDL, res=0, data_len=4096, data=0, route=0, lun=0, skew=0):
+    cdb = cdb + bytes(16 - len(cdb))
+    return (struct.pack("<BHIBIQB", route, flags, res, lun, data_len, data, 0) + cdb +
+            bytes([skew]))
+
+
+def be(fmt, *v):
+    return struct.pack(">" + fmt, *v)
+
+
+READ16 = lambda lba, n: b"\x88\0" + be("QI", lba, n) + b"\0\0"
+WRITE16 = lambda lba, n: b"\x8a\0" + be("QI", lba, n) + b"\0\0"
+READ10 = lambda lba, n: b"\x28\0" + be("IBH", lba, 0, n) + b"\0"
+WRITE10 = lambda lba, n: b"\x2a\0" + be("IBH", lba, 0, n) + b"\0"
+WSAME16 = lambda lba, n, unmap=0: b"\x93" + bytes([unmap << 3]) + be("QI", lba, n) + b"\0\0"
+RCAP16 = b"\x9e\x10" + bytes(8) + be("I", 32) + b"\0\0"
+INQ = lambda evpd, page, alloc: b"\x12" + bytes([evpd, page]) + be("H", alloc) + b"\0"
+REPORT_LUNS = b"\xa0\0\0\0\0\0" + be("I", 256) + b"\0\0"
+TUR = b"\0" * 6
+SYNC10 = b"\x35" + bytes(9)
+SYNC16 = b"\x91" + bytes(15)
+UNMAP = b"\x42" + bytes(6) + be("H", 24) + b"\0"
+unmap_param = be("HH", 22, 16) + bytes(4) + be("QI", 8, 4) + bytes(4)
+CFG = bytes([0])
+every = (cmd(WRITE16(0, 1)) + cmd(READ16(0, 1)) + cmd(WRITE10(1, 2), data_len=8192) +
+         cmd(READ10(1, 2), data_len=8192) + cmd(WSAME16(4, 8)) + cmd(WSAME16(4, 8, 1)) +
+         cmd(RCAP16, data_len=32) + cmd(INQ(0, 0, 96), data_len=96) +
+         cmd(INQ(1, 0x00, 64), data_len=64) + cmd(INQ(1, 0x80, 64), data_len=64) +
+         cmd(INQ(1, 0x83, 64), data_len=64) + cmd(INQ(1, 0xb0, 64), data_len=64) +
+         cmd(INQ(1, 0xb2, 64), data_len=64) + cmd(REPORT_LUNS, data_len=256) +
+         cmd(TUR, data_len=0) + cmd(SYNC10, data_len=0) + cmd(SYNC16, data_len=0) +
+         cmd(UNMAP, data_len=24, data=0x8000) + cmd(b"\xff", data_len=0))
+write("afu", "every-opcode-ioarrin", CFG + every)
+write("afu", "every-opcode-sq", CFG + b"".join(
+    bytes([1]) + every[i + 1:i + 38] for i in range(0, len(every), 38)))
+write("afu", "virtual-handles", CFG + cmd(WRITE16(0, 4), res=2, data_len=16384) +
+      cmd(READ16(65530, 12), res=2, data_len=49152) + cmd(READ16(0, 1), res=3) +
+      cmd(READ16(0, 1), res=4) + cmd(WRITE16(0, 1), res=6) + cmd(READ16(0, 1), res=5) +
+      cmd(WRITE16(0, 1), res=1) + cmd(READ16(255, 2), res=0, data_len=8192))
+write("afu", "real-mode-and-afu-cmds", bytes([1 | 8]) + cmd(READ16(0, 1), flags=0, lun=1) +
+      cmd(READ16(0, 1), flags=0, lun=5) + cmd(b"\xc0\x00", flags=AFU_CMD, data_len=0) +
+      cmd(b"\xc0\x01", flags=AFU_CMD, data_len=0) + cmd(TUR, flags=RES_HNDL | TMF, data_len=0))
+write("afu", "bad-eas-and-resets", bytes([2]) + cmd(READ16(0, 1), route=2, data=0x1000) +
+      cmd(READ16(0, 1), route=2, data=(0x7e0000000000 + (256 << 10) - 100)) +
+      cmd(READ16(0, 1), route=4, data=0x7e0000000000 + 0x2ff8) +
+      cmd(WRITE16(0, 1), route=8 | 16) + cmd(READ16(0, 1), route=1 | 8) +
+      cmd(READ16(0, 1), route=1, skew=0x85) + cmd(READ16(0, 1), route=32, res=0xffffffff))
+write("afu", "garbage-queues", bytes([16 | 32]) + struct.pack("<QQQQ", 0x7e0000000008,
+      0x7e0000000000, 1, 0x7e0000000000 + (1 << 30)) + cmd(READ16(0, 1)) +
+      cmd(READ16(0, 1), route=1))
