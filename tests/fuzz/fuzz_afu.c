@@ -24,9 +24,11 @@
  *   u64 data (offset or EA), u8 timeout, cdb[16], u8 sq_tail_skew
  *
  * Checks: the AFU never touches memory outside the window (ASan); every
- * command fetched completes exactly once, with one HRRQ entry naming its
- * IOARCB (or IOASA) EA with the current toggle bit, unless a reset or a
- * broken HRRQ dropped it; nothing is left in flight after each command.
+ * command fetched through IOARRIN completes exactly once, with one HRRQ
+ * entry naming its IOARCB EA with the current toggle bit, unless a reset
+ * or a broken HRRQ dropped it (checked until an input uses a raw EA, which
+ * may point into the HRRQ itself); nothing is left in flight after each
+ * command.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -222,6 +224,14 @@ static void run(struct afu_ctx *c)
 static uint64_t *hrrq_cur;
 static uint64_t host_toggle;
 
+/* After a context reset the AFU posts from the start with toggle 1 again. */
+static void host_hrrq_reset(void)
+{
+	hrrq_cur = (uint64_t *)(win + HRRQ_OFF);
+	host_toggle = SISL_RESP_HANDLE_T_BIT;
+	memset(win + HRRQ_OFF, 0, HRRQ_N * 8);
+}
+
 /* The next HRRQ entry the AFU posted into *@ea. Return: false if none. */
 static bool reap_one(uint64_t *ea_out)
 {
@@ -260,6 +270,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t cap = SISL_CTX_CAP_READ_CMD | SISL_CTX_CAP_WRITE_CMD;
 	struct afu_ctx *c;
 	unsigned ncmd = 0, sq_next = 0;
+	uint64_t resets;
+	bool trust_hrrq = !(cfg & 16);
 
 	if (cfg & 1)
 		cap |= SISL_CTX_CAP_REAL_MODE;
@@ -272,8 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(map, 0, SISL_HOST_MAP_SIZE);
 	memset(win, 0, WIN_SIZE);
 	c = ctx_new(cap);
-	hrrq_cur = (uint64_t *)(win + HRRQ_OFF);
-	host_toggle = SISL_RESP_HANDLE_T_BIT;
+	host_hrrq_reset();
 	map->rrq_start = cfg & 16 ? fuzz_u64(&in) : ea(HRRQ_OFF);
 	map->rrq_end = cfg & 16 ? fuzz_u64(&in) : ea(HRRQ_OFF + (HRRQ_N - 1) * 8);
 	map->sq_start = cfg & 32 ? fuzz_u64(&in) : ea(SQ_OFF);
@@ -319,17 +330,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			map->ioarrin = post_ea;
 		}
 		ncmd++;
+		resets = c->stats.resets;
 		run(c);
 		FUZZ_CHECK(c->cmds_inflight == 0 && c->ioarrin_inflight == 0);
 		FUZZ_CHECK(w->nfree == AFU_POOL_CMDS);
+		if (c->stats.resets != resets) {
+			/* An IOARCB EA of 1 is a reset request: the HRRQ starts
+			 * over, as after the explicit resets below. */
+			host_hrrq_reset();
+			continue;
+		}
 		/* One completion for a command the AFU could fetch and post,
 		 * none for one it could not; never two. A skewed SQ tail may
 		 * make it run slots written earlier (each naming its IOASA). */
-		if (!(route & 1)) {
+		/* A raw EA may name the HRRQ itself (a client may scribble on
+		 * its own queue): from then on the entries prove nothing. */
+		if (route & 6)
+			trust_hrrq = false;
+		if (!trust_hrrq) {
+			uint64_t e;
+
+			for (unsigned n = 0; n <= HRRQ_N && reap_one(&e); n++)
+				;
+		} else if (!(route & 1)) {
 			unsigned n = reap(post_ea);
 
 			FUZZ_CHECK(n <= 1);
-			if (c->rrq_latched && !(cfg & 16) && !(route & 4))
+			if (c->rrq_latched)
 				FUZZ_CHECK(n == 1);
 		} else {
 			uint64_t e;
@@ -344,9 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				map->ioarrin = 1;
 			run(c);
 			FUZZ_CHECK(map->ioarrin == 0 && map->sq_ctx_reset == 0);
-			hrrq_cur = (uint64_t *)(win + HRRQ_OFF);
-			host_toggle = SISL_RESP_HANDLE_T_BIT;
-			memset(win + HRRQ_OFF, 0, HRRQ_N * 8);
+			host_hrrq_reset();
 			sq_next = 0;
 		}
 	}
