@@ -182,3 +182,37 @@ write("afu", "bad-eas-and-resets", bytes([2]) + cmd(READ16(0, 1), route=2, data=
 write("afu", "garbage-queues", bytes([16 | 32]) + struct.pack("<QQQQ", 0x7e0000000008,
       0x7e0000000000, 1, 0x7e0000000000 + (1 << 30)) + cmd(READ16(0, 1)) +
       cmd(READ16(0, 1), route=1))
+
+# ---- kv (fuzz_kv.c) -----------------------------------------------------
+# Mode byte, then patches: u8 kind (1 = a block the store wrote, 2 = reseal,
+# 4 = xor), u16 block, u16 offset, u8 len, bytes. The store is built by the
+# harness; seed-intact and seed-intact-open are its unpatched image.
+USED, RESEAL, XOR = 1, 2, 4
+HDR = 40   # struct kv_blk_hdr
+
+
+def patch(kind, block, off, data):
+    return struct.pack("<BHHB", kind, block, off, len(data)) + data
+
+
+def super_field(off, data):
+    return patch(USED | RESEAL, 0, HDR + off, data) + patch(USED | RESEAL, 1, HDR + off, data)
+
+
+write("kv", "intact", b"\0")
+write("kv", "intact-open", b"\1")
+write("kv", "super-torn", b"\1" + patch(USED | XOR, 0, 100, b"\xff" * 8))
+write("kv", "super-both-torn", b"\1" + patch(USED | XOR, 0, 8, b"\1") + patch(USED | XOR, 1, 8, b"\1"))
+write("kv", "super-seg-blocks-0", b"\1" + super_field(12, struct.pack("<I", 0)))
+write("kv", "super-seg-blocks-huge", b"\1" + super_field(12, struct.pack("<I", 0x80000000)))
+write("kv", "super-nsegs-huge", b"\1" + super_field(16, struct.pack("<Q", 1 << 40)))
+write("kv", "super-ckpt-huge", b"\1" + super_field(36, struct.pack("<I", 0xffffffff)) +
+      super_field(48, struct.pack("<Q", 1 << 62)))
+write("kv", "super-log-beyond", b"\1" + super_field(64, struct.pack("<QQ", 1 << 50, 7)))
+for i in range(2, 12):
+    write("kv", "block%d-records" % i, b"\1" + patch(USED | RESEAL, i, HDR,
+          struct.pack("<BBHIQII", 1, 0, 0xffff, 0xffffffff, 1 << 60, 0, 0)))
+write("kv", "block-header-used", b"\1" + patch(USED | RESEAL, 3, 12, struct.pack("<H", 0xffff)))
+write("kv", "block-next-loop", b"\1" + patch(USED | RESEAL, 4, 24, struct.pack("<Q", 4)))
+write("kv", "raw-damaged", b"\0" + patch(USED | XOR, 20, 0, b"\x5a" * 64) +
+      patch(USED | XOR, 30, 100, b"\x5a"))
