@@ -367,8 +367,9 @@ static uint64_t ckpt_reserve_segs(struct ark_impl *s)
 /* Blocks a record takes in the log: its raw blocks and up to two meta blocks. */
 static uint64_t rec_blocks(uint64_t klen, uint64_t vlen, bool set)
 {
-	uint64_t raw = (klen > KV_KEY_INLINE_MAX ? klen : 0) +
-		       (set && vlen > KV_VAL_INLINE_MAX ? vlen : 0);
+	bool key_raw = klen > KV_KEY_INLINE_MAX;
+	uint64_t raw = (key_raw ? klen : 0) +
+		       (set && (key_raw || vlen > KV_VAL_INLINE_MAX) ? vlen : 0);
 	return (raw + KV_BLOCK - 1) / KV_BLOCK + 2;
 }
 
@@ -502,7 +503,11 @@ int kv_log_append_locked(struct ark_impl *s, enum kv_rec_op op, struct kv_ent *e
 		flags |= KV_REC_KEY_INLINE;
 	else
 		raw_bytes += klen;
-	if (op == KV_REC_SET && vlen <= KV_VAL_INLINE_MAX)
+	/* A raw key takes its value to the raw blocks too: an index location
+	 * is either inline (the value in the meta block) or raw (the key if
+	 * not inline, then the value). A raw key with an inline value was
+	 * written here once and read back as damaged (EIO) after a reopen. */
+	if (op == KV_REC_SET && vlen <= KV_VAL_INLINE_MAX && (flags & KV_REC_KEY_INLINE))
 		flags |= KV_REC_VAL_INLINE;
 	else if (op == KV_REC_SET)
 		raw_bytes += vlen;
