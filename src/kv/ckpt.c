@@ -60,7 +60,6 @@ int kv_blk_check(struct ark_impl *s, const void *blk, uint32_t magic)
 	return kv_blk_check_seed(blk, (uint32_t)s->store_id, magic);
 }
 
-#define SUPER_MAX_SEGS ((KV_PAYLOAD - sizeof(struct kv_super)) / sizeof(uint32_t))
 
 /* Write the next superblock copy (generation + 1) and flush. */
 int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_nsegs,
@@ -72,7 +71,7 @@ int kv_super_write(struct ark_impl *s, const uint32_t *ckpt_segs, uint32_t ckpt_
 
 	if (!blk)
 		return -ENOMEM;
-	if (ckpt_nsegs > SUPER_MAX_SEGS) {
+	if (ckpt_nsegs > KV_SUPER_MAX_SEGS) {
 		free(blk);
 		return -ENOSPC;
 	}

@@ -91,6 +91,8 @@ struct kv_super {
 	uint64_t ios;
 	/* uint32_t ckpt_seg[ckpt_nsegs] follows, as many as fit */
 };
+/* Checkpoint segments a superblock can name. */
+#define KV_SUPER_MAX_SEGS ((KV_PAYLOAD - sizeof(struct kv_super)) / sizeof(uint32_t))
 
 /* One index entry in a checkpoint stream (then key, then pieces or the
  * inline location). */

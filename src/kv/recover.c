@@ -124,8 +124,17 @@ static int load_checkpoint(struct ark_impl *s, const struct kv_super *sb)
 
 	if (!sb->ckpt_nsegs)
 		return 0;
-	if (nblk > (uint64_t)sb->ckpt_nsegs * s->seg_blocks)
+	/* A sound superblock may still name a checkpoint that cannot be
+	 * (fuzz_kv resealed such ones): it has exactly the segments its
+	 * stream needs, no more than the block holds, and its count. More
+	 * segments than needed had a read land past @blocks; a larger count
+	 * had segs[] read past the superblock; a shorter stream, the count. */
+	if (sb->ckpt_bytes < sizeof(uint64_t) || sb->ckpt_nsegs > KV_SUPER_MAX_SEGS ||
+	    sb->ckpt_nsegs != (nblk + s->seg_blocks - 1) / s->seg_blocks) {
+		kv_msg("arkdb: the superblock's checkpoint (%u segments, %llu bytes) is impossible",
+		       sb->ckpt_nsegs, (unsigned long long)sb->ckpt_bytes);
 		return -EIO;
+	}
 	blocks = kv_blk_alloc(nblk);
 	stream = malloc(sb->ckpt_bytes ? sb->ckpt_bytes : 1);
 	struct kv_io *io = calloc(sb->ckpt_nsegs, sizeof(*io));
