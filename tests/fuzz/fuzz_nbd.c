@@ -172,6 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c->fd = sv[0];
 
 	rc = nbd_handshake(c);
+	if (log_enabled(LOG_DEBUG))   /* FUZZ_VERBOSE=1 */
+		dprintf(2, "fuzz_nbd: handshake %d%s\n", rc, rc == 1 ? ", transmission" : "");
 	if (rc == 1)
 		nbd_transmit(c);
 	FUZZ_CHECK(c->inflight == 0 && c->inflight_bytes == 0);
