@@ -14,7 +14,9 @@
  *
  * Input: byte 0 sets the context (bit 0 REAL_MODE, bit 1 no WRITE_CMD,
  * bit 2 no READ_CMD, bit 3 AFU_CMD and GSCSI_CMD capabilities, bit 4 a
- * garbage HRRQ, bit 5 a garbage SQ), then commands of 38 bytes:
+ * garbage HRRQ: u64 start, u64 end follow; bit 5 a garbage SQ: the same;
+ * bit 6 data: u8 n, then n bytes for the start of the data area), then
+ * commands of 38 bytes:
  *   u8 route    bit 0 through the SQ (else IOARRIN); bit 1 data_ea is the
  *               raw u64 below (else an offset into the data area); bit 2 the
  *               IOARCB EA is the raw u64 (IOARRIN) / the IOASA EA (SQ);
@@ -135,8 +137,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	w->nfree = AFU_POOL_CMDS;
 
-	/* LUN 0: 1 MiB (256 blocks); LUN 1: 64 KiB; slots 2.. empty. */
-	afu_set_lun(afu, 0, open_ram("ram:1M"), wwid0);
+	/* LUN 0: 4 MiB (1024 blocks); LUN 1: 64 KiB; slots 2.. empty. */
+	afu_set_lun(afu, 0, open_ram("ram:4M"), wwid0);
 	afu_set_lun(afu, 1, open_ram("ram:64K"), wwid1);
 
 	/* The RHT as the master builds it: two physical handles, a virtual
@@ -289,6 +291,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	map->rrq_end = cfg & 16 ? fuzz_u64(&in) : ea(HRRQ_OFF + (HRRQ_N - 1) * 8);
 	map->sq_start = cfg & 32 ? fuzz_u64(&in) : ea(SQ_OFF);
 	map->sq_end = cfg & 32 ? fuzz_u64(&in) : ea(SQ_OFF + (SQ_N - 1) * 64);
+	if (cfg & 64) {
+		/* Data the host put in its buffers first (an UNMAP parameter
+		 * list, a WRITE SAME block): at the data area's start. */
+		size_t n = fuzz_u8(&in);
+
+		fuzz_bytes(&in, win + DATA_OFF, n);
+	}
 
 	while (in.left >= CMD_BYTES) {
 		uint8_t route = fuzz_u8(&in);

@@ -179,6 +179,14 @@ write("afu", "bad-eas-and-resets", bytes([2]) + cmd(READ16(0, 1), route=2, data=
       cmd(READ16(0, 1), route=4, data=0x7e0000000000 + 0x2ff8) +
       cmd(WRITE16(0, 1), route=8 | 16) + cmd(READ16(0, 1), route=1 | 8) +
       cmd(READ16(0, 1), route=1, skew=0x85) + cmd(READ16(0, 1), route=32, res=0xffffffff))
+# UNMAP with its parameter list (two descriptors) at the data area's start,
+# on the physical handle and the virtual one; WRITE SAMEs, one past the end.
+unmap2 = be("HH", 6 + 32, 32) + bytes(4) + be("QI", 8, 4) + bytes(4) + be("QI", 900, 10) + bytes(4)
+write("afu", "unmap-params", bytes([64, len(unmap2)]) + unmap2 +
+      cmd(b"\x42" + bytes(6) + be("H", len(unmap2)) + b"\0", data_len=len(unmap2), data=0) +
+      cmd(b"\x42" + bytes(6) + be("H", len(unmap2)) + b"\0", data_len=len(unmap2), data=0, res=2) +
+      cmd(WSAME16(0, 600), data=0) + cmd(WSAME16(1000, 100), data=0) +
+      cmd(WSAME16(0, 70000), res=2, data=0))
 write("afu", "garbage-queues", bytes([16 | 32]) + struct.pack("<QQQQ", 0x7e0000000008,
       0x7e0000000000, 1, 0x7e0000000000 + (1 << 30)) + cmd(READ16(0, 1)) +
       cmd(READ16(0, 1), route=1))
