@@ -103,6 +103,11 @@ static void build_store(void)
 		die("the crashed writer", EIO);
 }
 
+static void remove_lun(void)
+{
+	unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *dir = getenv("CXLFLASH_FUZZ_DIR");
@@ -115,6 +120,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	snprintf(path, sizeof(path), "%s/cxlflash-fuzz-kv-%d.img", dir, (int)getpid());
 	snprintf(spec, sizeof(spec), "file:%s?size=%u", path, LUN_BYTES);
+	atexit(remove_lun);   /* at the end of a run (a crash leaves it, to look at) */
 	devnull = fopen("/dev/null", "w");
 	base = malloc(LUN_BYTES);
 	img = malloc(LUN_BYTES);
