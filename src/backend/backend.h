@@ -43,6 +43,12 @@ enum be_op {
 struct be_io;
 typedef void (*be_io_cb)(struct be_io *io, int res);
 
+/* be_io flags */
+#define BE_IO_FUA 1u        /* WRITE: durable when it completes (SCSI's FUA bit:
+                             * RWF_DSYNC on a file); the other writes are not
+                             * made durable by it. Backends without a volatile
+                             * cache (ram, null) need do nothing. */
+
 /*
  * One request. The submitter owns the struct until the callback runs; the
  * callback is called exactly once with 0 or a negative errno (a short
@@ -53,6 +59,7 @@ struct be_io {
 	uint64_t lba;       /* first block */
 	uint32_t nblocks;   /* number of 4 KiB blocks */
 	void *buf;          /* READ/WRITE: nblocks * 4 KiB, any alignment */
+	uint32_t flags;     /* BE_IO_*; 0 unless the submitter sets one */
 	be_io_cb cb;
 	void *cb_arg;       /* for the submitter */
 	/* private to the backend */

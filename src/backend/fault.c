@@ -10,6 +10,12 @@
  * them. The journal is written with plain pwrite: tests kill processes,
  * they do not cut power, and the page cache keeps what was written.
  *
+ * A write with BE_IO_FUA is durable when it completes: once it has, a
+ * marker record (WC_F_DURABLE, no data) says its blocks must not be put
+ * back to anything journaled before the marker, and the blocks count as
+ * untouched again (a later write journals the FUA contents). Other
+ * journaled blocks stay as they were: FUA flushes nothing else.
+ *
  * The journal is a sequence of records, each a header (struct wc_rec) and
  * the old contents of nblocks blocks (none when they were all zeroes), with
  * a checksum over both. A killed process may leave a torn last record; its
@@ -36,6 +42,7 @@
 
 #define WC_MAGIC     0x31435746u  /* "FWC1" */
 #define WC_F_ZERO    1u           /* the old contents were zeroes: no data follows */
+#define WC_F_DURABLE 2u           /* a FUA write made these blocks durable: no data */
 #define WC_MAX_RUN   256u         /* blocks per record */
 #define SUM_SEED     0xcbf29ce484222325ull
 
@@ -94,7 +101,7 @@ static uint64_t rec_sum(const struct wc_rec *r, const void *data)
 
 	h.sum = 0;
 	s = wc_sum(SUM_SEED, &h, sizeof(h));
-	if (!(r->flags & WC_F_ZERO))
+	if (!(r->flags & (WC_F_ZERO | WC_F_DURABLE)))
 		s = wc_sum(s, data, (size_t)r->nblocks << BE_BLOCK_SHIFT);
 	return s;
 }
@@ -117,6 +124,12 @@ static bool test_bit(const struct be_fault *f, uint64_t b)
 static void set_bit(struct be_fault *f, uint64_t b)
 {
 	f->touched[b / 64] |= 1ull << (b % 64);
+}
+
+static void clear_bit(struct be_fault *f, uint64_t b)
+{
+	if (b < f->nbits)
+		f->touched[b / 64] &= ~(1ull << (b % 64));
 }
 
 /* Cover blocks [0, @n): the wrapped backend may have grown (refresh). */
@@ -198,11 +211,12 @@ static int rec_read(struct be_fault *f, uint64_t off, struct wc_rec *r)
 
 	if (ret)
 		return ret;
-	if (r->magic != WC_MAGIC || r->flags & ~WC_F_ZERO || !r->nblocks ||
+	if (r->magic != WC_MAGIC || r->flags & ~(WC_F_ZERO | WC_F_DURABLE) ||
+	    (r->flags & WC_F_ZERO && r->flags & WC_F_DURABLE) || !r->nblocks ||
 	    r->nblocks > WC_MAX_RUN || r->lba > be_capacity(f->inner) ||
 	    r->nblocks > be_capacity(f->inner) - r->lba)
 		return -EILSEQ;
-	if (!(r->flags & WC_F_ZERO)) {
+	if (!(r->flags & (WC_F_ZERO | WC_F_DURABLE))) {
 		ret = pread_all(f->jfd, f->buf, (size_t)r->nblocks << BE_BLOCK_SHIFT,
 				off + sizeof(*r));
 		if (ret)
@@ -213,7 +227,8 @@ static int rec_read(struct be_fault *f, uint64_t off, struct wc_rec *r)
 
 static uint64_t rec_len(const struct wc_rec *r)
 {
-	return sizeof(*r) + (r->flags & WC_F_ZERO ? 0 : (uint64_t)r->nblocks << BE_BLOCK_SHIFT);
+	return sizeof(*r) + (r->flags & (WC_F_ZERO | WC_F_DURABLE) ? 0 :
+			     (uint64_t)r->nblocks << BE_BLOCK_SHIFT);
 }
 
 /*
@@ -252,9 +267,14 @@ static int mark_rec(struct be_fault *f, const struct wc_rec *r, uint64_t off, vo
 	(void)arg;
 	if (ret)
 		return ret;
-	for (uint32_t i = 0; i < r->nblocks; i++)
-		set_bit(f, r->lba + i);
-	f->nrecorded += r->nblocks;
+	for (uint32_t i = 0; i < r->nblocks; i++) {
+		if (r->flags & WC_F_DURABLE)
+			clear_bit(f, r->lba + i);
+		else
+			set_bit(f, r->lba + i);
+	}
+	if (!(r->flags & WC_F_DURABLE))
+		f->nrecorded += r->nblocks;
 	return 0;
 }
 
@@ -328,6 +348,79 @@ static int wc_journal(struct be_fault *f, uint64_t lba, uint32_t n)
 	if (ret)
 		log_err("%s: cannot journal old contents to %s: %s", f->be.id, f->jpath,
 			strerror(-ret));
+	return ret;
+}
+
+/*
+ * A FUA write of [lba, lba + n) completed: append markers so a power cut
+ * keeps what it wrote, and let the next write of these blocks journal them
+ * afresh. Only blocks journaled since the last flush need one.
+ */
+static int wc_durable(struct be_fault *f, uint64_t lba, uint32_t n)
+{
+	uint64_t end = lba + n;
+	int ret;
+
+	pthread_mutex_lock(&f->lock);
+	ret = wc_load(f);
+	while (!ret && lba < end) {
+		struct wc_rec r = { .magic = WC_MAGIC, .flags = WC_F_DURABLE, .lba = lba };
+		struct iovec iov = { &r, sizeof(r) };
+
+		if (!test_bit(f, lba)) {
+			lba++;
+			continue;
+		}
+		while (lba + r.nblocks < end && r.nblocks < WC_MAX_RUN)
+			r.nblocks++;
+		r.sum = rec_sum(&r, NULL);
+		ret = pwrite_all(f->jfd, &iov, 1, f->jend);
+		if (ret)
+			break;
+		f->jend += rec_len(&r);
+		for (uint32_t i = 0; i < r.nblocks; i++)
+			clear_bit(f, lba + i);
+		lba += r.nblocks;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (ret)
+		log_err("%s: cannot journal a FUA write to %s: %s", f->be.id, f->jpath,
+			strerror(-ret));
+	return ret;
+}
+
+/* A FUA write on its way through the wrapped backend. */
+struct fua_write {
+	struct be_io io;        /* first: the wrapped backend's callback gets it */
+	struct be_io *orig;
+	struct be_fault *f;
+};
+
+static void fua_done(struct be_io *io, int res)
+{
+	struct fua_write *w = (struct fua_write *)io;
+	struct be_io *orig = w->orig;
+
+	if (!res)
+		res = wc_durable(w->f, orig->lba, orig->nblocks);
+	free(w);
+	orig->cb(orig, res);
+}
+
+static int fua_submit(struct be_fault *f, struct be_engine *eng, struct be_io *io)
+{
+	struct fua_write *w = malloc(sizeof(*w));
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->io = (struct be_io){ .op = io->op, .lba = io->lba, .nblocks = io->nblocks,
+				.buf = io->buf, .flags = io->flags, .cb = fua_done, .cb_arg = w };
+	w->orig = io;
+	w->f = f;
+	ret = f->inner->ops->submit(f->inner, eng, &w->io);
+	if (ret)
+		free(w);
 	return ret;
 }
 
@@ -420,6 +513,8 @@ static int fault_submit(struct backend *be, struct be_engine *eng, struct be_io 
 		if (ret)
 			return ret;
 	}
+	if (io->op == BE_OP_WRITE && (io->flags & BE_IO_FUA) && f->jfd >= 0)
+		return fua_submit(f, eng, io);
 	return f->inner->ops->submit(f->inner, eng, io);
 }
 
@@ -584,6 +679,11 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+static bool is_durable(const uint64_t *durable, uint64_t b)
+{
+	return (durable[b / 64] >> (b % 64)) & 1;
+}
+
 /* Put back blocks [i, i + n) of record @r (data in f->buf). */
 static int restore(struct be_fault *f, const struct wc_rec *r, uint32_t i, uint32_t n)
 {
@@ -599,6 +699,7 @@ int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t see
 {
 	struct be_fault *f;
 	struct cut c = { NULL, 0, 0 };
+	uint64_t *durable = NULL;
 	uint64_t rng = seed;
 	int64_t restored = 0;
 	int ret;
@@ -609,17 +710,25 @@ int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t see
 	pthread_mutex_lock(&f->lock);
 	/* Read the journal afresh: another process may have written it since. */
 	ret = wc_walk(f, collect, &c);
+	/* A bit per block a FUA write made durable after the record at hand. */
+	if (!ret && !(durable = calloc((size_t)(be_capacity(f->inner) / 64) + 1, sizeof(*durable))))
+		ret = -ENOMEM;
 	/* Newest first, so a block journaled twice ends with its oldest contents. */
 	for (size_t k = c.n; k-- > 0 && !ret;) {
 		struct wc_rec r;
 		uint32_t i = 0;
 
 		ret = rec_read(f, c.offs[k], &r);
+		if (!ret && r.flags & WC_F_DURABLE) {
+			for (uint32_t j = 0; j < r.nblocks; j++)
+				durable[(r.lba + j) / 64] |= 1ull << ((r.lba + j) % 64);
+			continue;
+		}
 		while (!ret && i < r.nblocks) {
 			uint32_t n = 0;
 
 			/* A run of blocks to put back, then one to keep. */
-			while (i + n < r.nblocks &&
+			while (i + n < r.nblocks && !is_durable(durable, r.lba + i + n) &&
 			       (how == BE_CUT_ALL || (splitmix64(&rng) & 1)))
 				n++;
 			if (n)
@@ -628,6 +737,7 @@ int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t see
 			i += n + 1;
 		}
 	}
+	free(durable);
 	if (!ret)
 		ret = f->inner->ops->io_sync(f->inner, BE_OP_FLUSH, 0, 0, NULL);
 	if (!ret)

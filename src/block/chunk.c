@@ -906,6 +906,7 @@ int cblk_get_attrs(chunk_id_t chunk_id, chunk_attrs_t *attrs, int flags)
 	pthread_mutex_lock(&c->lock);
 	if (c->unmap_ok)
 		attrs->flags1 |= CFLSH_ATTR_UNMAP;
+	attrs->flags1 |= CFLSH_ATTR_FUA;   /* every backend of the AFU honours it */
 	attrs->block_size = BLK_BLOCK_SIZE;
 	attrs->num_paths = 1;
 	attrs->max_transfer_size = c->max_xfer;

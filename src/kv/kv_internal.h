@@ -257,6 +257,7 @@ void kv_index_clear_locked(struct ark_impl *s);
 /* ---- dev.c: the LUN through capiblock.h ---------------------------------- */
 struct kv_io {
 	bool write;
+	bool fua;              /* a write durable on completion (kv_dev_fua()) */
 	uint64_t lba;
 	uint32_t nblocks;
 	void *buf;
@@ -265,6 +266,9 @@ struct kv_io {
 int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool readonly,
 		struct kv_dev **out);
 void kv_dev_close(struct kv_dev *d);
+/* kv_dev_fua() - writes can be made durable one by one (CFLSH_ATTR_FUA),
+ * unless CXLFLASH_KV_NO_FUA=1 asks for write + flush. */
+bool kv_dev_fua(struct kv_dev *d);
 uint64_t kv_dev_blocks(struct kv_dev *d);
 int kv_dev_grow(struct kv_dev *d, uint64_t blocks);
 bool kv_dev_is_vlun(struct kv_dev *d);

@@ -6,7 +6,9 @@
  * contents, and a seed repeats itself), multi-block writes over journaled
  * and fresh blocks, zeroing and discard, asynchronous writes on an io_uring
  * engine, a journal left by a SIGKILLed writer (kept, first touch still
- * counts across opens), a torn last record, and read-only opens.
+ * counts across opens), a torn last record, read-only opens, and FUA
+ * writes (kept by every power cut, before and after a reopen, while the
+ * writes around them are lost).
  */
 #include "t_util.h"
 #include "backend/backend.h"
@@ -244,6 +246,82 @@ static void async_engine(void)
 	unlink(g_journal);
 }
 
+/* One write with BE_IO_FUA of pattern @seed, waited for on @eng. */
+static void fua_put(struct backend *be, struct be_engine *eng, uint64_t lba, uint32_t n,
+		    uint64_t seed)
+{
+	uint8_t *b = blocks(n);
+	int res = 1;
+	struct be_io io = { .op = BE_OP_WRITE, .lba = lba, .nblocks = n, .buf = b,
+			    .flags = BE_IO_FUA, .cb = on_done, .cb_arg = &res };
+
+	t_pattern_fill(b, (size_t)n * BS, seed, lba);
+	T_EQ(be->ops->submit(be, eng, &io), 0);
+	while (res == 1) {
+		T_ASSERT(be_engine_wait(eng, 100000) >= 0);
+		T_ASSERT(be_engine_poll(eng, 0) >= 0);
+	}
+	T_EQ(res, 0);
+	free(b);
+}
+
+/* Flushed 1 everywhere, then 2 on 0..3, FUA 3 on 2..5, then 4 on 5..6. */
+static struct backend *fua_sequence(struct be_engine *eng, bool reopen)
+{
+	struct backend *be = open_spec(g_spec);
+
+	put(be, 0, 8, 1);
+	T_EQ(be_flush_sync(be), 0);
+	put(be, 0, 4, 2);
+	fua_put(be, eng, 2, 4, 3);
+	put(be, 5, 2, 4);
+	if (reopen) {
+		/* Another process's view: the journal as it was left. */
+		be_close(be);
+		be = open_spec(g_spec);
+		put(be, 4, 1, 5);          /* untouched since the FUA write: journaled with 3 */
+	}
+	return be;
+}
+
+/* FUA writes survive power cuts; the writes around them do not. */
+static void fua_writes(void)
+{
+	struct be_engine *eng;
+	struct backend *be;
+
+	T_EQ(be_engine_create(&eng, 8), 0);
+	for (int reopen = 0; reopen < 2; reopen++) {
+		fresh();
+		be = fua_sequence(eng, reopen);
+		T_ASSERT(be_fault_powercut(be, BE_CUT_ALL, 0) > 0);
+		T_ASSERT(holds(be, 0, 1) && holds(be, 1, 1));
+		for (uint64_t l = 2; l < 6; l++)
+			T_ASSERT(holds(be, l, 3));
+		T_ASSERT(holds(be, 6, 1) && holds(be, 7, 1));
+		be_close(be);
+		for (uint64_t seed = 1; seed <= 8; seed++) {
+			fresh();
+			be = fua_sequence(eng, reopen);
+			T_ASSERT(be_fault_powercut(be, BE_CUT_RANDOM, seed) >= 0);
+			for (uint64_t l = 2; l < 4; l++)
+				T_ASSERT(holds(be, l, 3));
+			T_ASSERT(holds(be, 4, 3) || (reopen && holds(be, 4, 5)));
+			T_ASSERT(holds(be, 5, 3) || holds(be, 5, 4));
+			T_ASSERT(holds(be, 0, 1) || holds(be, 0, 2));
+			be_close(be);
+		}
+	}
+	/* Without a write cache in the way FUA is a plain durable write. */
+	be = open_spec("ram:8M");
+	fua_put(be, eng, 1, 2, 6);
+	T_ASSERT(holds(be, 1, 6) && holds(be, 2, 6));
+	be_close(be);
+	be_engine_destroy(eng);
+	unlink(g_file);
+	unlink(g_journal);
+}
+
 /*
  * A writer killed with SIGKILL leaves its journal; a later opener keeps it
  * (first touch still counts: its own write to a journaled block adds no
@@ -354,6 +432,7 @@ int main(void)
 	T_RUN(cut_all);
 	T_RUN(cut_random);
 	T_RUN(async_engine);
+	T_RUN(fua_writes);
 	T_RUN(killed_writer);
 	T_RUN(torn_tail);
 	T_RUN(readonly_and_ram);
