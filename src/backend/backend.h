@@ -102,12 +102,33 @@ struct backend {
 	int lock_fd;            /* fd holding the cross-process lock, or -1 */
 };
 
+/* Injected I/O errors and latency (docs/fault.md); all 0: none. */
+struct be_fault_inject {
+	uint64_t fail_nth;      /* the Nth data request from now fails (EIO), once */
+	uint64_t fail_lba_first, fail_lba_last; /* requests touching these blocks fail */
+	bool fail_lba;          /* the range above is set */
+	bool fail_reads, fail_writes; /* which requests fail_lba / fail_nth hit */
+	uint64_t tear_nth;      /* the Nth multi-block write writes half, then fails */
+	uint32_t delay_us;      /* every data request waits this long first */
+};
+
 /* The fault wrapper's options ("fault[OPTS]:INNER"); off for a plain LUN. */
 struct be_fault_spec {
 	bool on;
 	bool wcache;            /* a volatile write cache: power cuts lose unflushed writes */
 	char journal[4096];     /* wcache undo journal; empty: INNER's path + ".wcache" */
+	char ctl[4096];         /* a control file of injected faults, read when it changes */
+	struct be_fault_inject inject;
 };
+
+/*
+ * be_parse_fault_inject() - parse injected-fault options ("fail-nth=N",
+ * "fail-lba=A[-B]", "fail-on=read|write|all", "tear-nth=N", "delay=USEC",
+ * "none"), separated by commas, blanks or newlines, into @inj (cleared
+ * first). What a fault wrapper's control file holds.
+ * Return: 0 or -EINVAL (a message says which option).
+ */
+int be_parse_fault_inject(const char *text, struct be_fault_inject *inj);
 
 /* Options parsed from a LUN name. */
 struct be_spec {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -78,10 +79,104 @@ static int parse_file_options(const char *name, const char *opts, struct be_spec
 	return 0;
 }
 
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return errno || *end ? -EINVAL : 0;
+}
+
+/* One injected-fault option into @inj. Return: 0, -EINVAL, or 1 when @tok is none of them. */
+static int parse_inject_option(const char *tok, struct be_fault_inject *inj)
+{
+	uint64_t v;
+	char *dash;
+
+	if (!strncmp(tok, "fail-nth=", 9)) {
+		if (parse_u64(tok + 9, &inj->fail_nth) || !inj->fail_nth)
+			return -EINVAL;
+	} else if (!strncmp(tok, "tear-nth=", 9)) {
+		if (parse_u64(tok + 9, &inj->tear_nth) || !inj->tear_nth)
+			return -EINVAL;
+	} else if (!strncmp(tok, "delay=", 6)) {
+		if (parse_u64(tok + 6, &v) || v > 10000000)
+			return -EINVAL;
+		inj->delay_us = (uint32_t)v;
+	} else if (!strncmp(tok, "fail-lba=", 9)) {
+		char first[32];
+		size_t n;
+
+		dash = strchr(tok + 9, '-');
+		n = dash ? (size_t)(dash - (tok + 9)) : strlen(tok + 9);
+		if (n == 0 || n >= sizeof(first))
+			return -EINVAL;
+		memcpy(first, tok + 9, n);
+		first[n] = '\0';
+		if (parse_u64(first, &inj->fail_lba_first))
+			return -EINVAL;
+		inj->fail_lba_last = inj->fail_lba_first;
+		if (dash && (parse_u64(dash + 1, &inj->fail_lba_last) ||
+			     inj->fail_lba_last < inj->fail_lba_first))
+			return -EINVAL;
+		inj->fail_lba = true;
+	} else if (!strncmp(tok, "fail-on=", 8)) {
+		inj->fail_reads = !strcmp(tok + 8, "read") || !strcmp(tok + 8, "all");
+		inj->fail_writes = !strcmp(tok + 8, "write") || !strcmp(tok + 8, "all");
+		if (!inj->fail_reads && !inj->fail_writes)
+			return -EINVAL;
+	} else if (!strcmp(tok, "none")) {
+		memset(inj, 0, sizeof(*inj));
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* fail-on defaults to every request. */
+static void inject_defaults(struct be_fault_inject *inj, bool fail_on_given)
+{
+	if (!fail_on_given)
+		inj->fail_reads = inj->fail_writes = true;
+}
+
+#define INJECT_KNOWN "fail-nth=N, fail-lba=A[-B], fail-on=read|write|all, tear-nth=N, " \
+		     "delay=USEC, none"
+
+int be_parse_fault_inject(const char *text, struct be_fault_inject *inj)
+{
+	char buf[4096];
+	char *save = NULL, *tok;
+	bool fail_on = false;
+
+	memset(inj, 0, sizeof(*inj));
+	if (strlen(text) >= sizeof(buf)) {
+		log_err("fault control: too long");
+		return -EINVAL;
+	}
+	strcpy(buf, text);
+	for (tok = strtok_r(buf, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
+		int rc = parse_inject_option(tok, inj);
+
+		if (rc) {
+			log_err("fault control: %s option '%s' (known: %s)",
+				rc > 0 ? "unknown" : "bad", tok, INJECT_KNOWN);
+			return -EINVAL;
+		}
+		fail_on |= !strncmp(tok, "fail-on=", 8);
+	}
+	inject_defaults(inj, fail_on);
+	return 0;
+}
+
 /*
  * The fault wrapper's options, comma-separated (a ',' or ']' cannot be in
  * them, so the inner name keeps its own '?' and '&' syntax): "wcache",
- * "journal=PATH". Naming no fault means "wcache".
+ * "journal=PATH", "ctl=PATH" and the injected faults of
+ * be_parse_fault_inject(). Naming no fault means "wcache".
  */
 static int parse_fault_options(const char *name, const char *opts, size_t len,
 			       struct be_fault_spec *f)
@@ -89,6 +184,8 @@ static int parse_fault_options(const char *name, const char *opts, size_t len,
 	char buf[4096 + 16];
 	char *save = NULL, *tok;
 	bool named = false;   /* a fault was asked for by name */
+	bool fail_on = false;
+	int rc;
 
 	if (len >= sizeof(buf)) {
 		log_err("'%.64s...': fault options too long", name);
@@ -106,12 +203,27 @@ static int parse_fault_options(const char *name, const char *opts, size_t len,
 				return -EINVAL;
 			}
 			strcpy(f->journal, tok + 8);
+		} else if (!strncmp(tok, "ctl=", 4) && tok[4]) {
+			if (strlen(tok + 4) >= sizeof(f->ctl)) {
+				log_err("'%.64s...': control file path too long", name);
+				return -EINVAL;
+			}
+			strcpy(f->ctl, tok + 4);
+			named = true;
+		} else if ((rc = parse_inject_option(tok, &f->inject)) <= 0) {
+			if (rc) {
+				log_err("'%s': bad fault option '%s'", name, tok);
+				return -EINVAL;
+			}
+			named |= strcmp(tok, "none") != 0;
+			fail_on |= !strncmp(tok, "fail-on=", 8);
 		} else {
-			log_err("'%s': unknown fault option '%s' (known: wcache, journal=PATH)",
-				name, tok);
+			log_err("'%s': unknown fault option '%s' (known: wcache, journal=PATH, "
+				"ctl=PATH, " INJECT_KNOWN ")", name, tok);
 			return -EINVAL;
 		}
 	}
+	inject_defaults(&f->inject, fail_on);
 	f->on = true;
 	if (!named)
 		f->wcache = true;  /* "fault:LUN" alone is a write cache */
