@@ -186,8 +186,9 @@ static void storm(void)
 		"%llu resets recovered, %llu verified ops\n", secs,
 		(unsigned long long)injected, (unsigned long long)refused,
 		(unsigned long long)total_resets, (unsigned long long)ops);
+	/* An error injected twice before the client noticed is one reset. */
 	T_ASSERT(injected > 0);
-	T_ASSERT(total_resets >= injected);
+	T_ASSERT(total_resets > 0 && total_resets <= injected);
 	T_EQ(t_daemon_check("lun0", why, sizeof(why)), 0);
 	T_EQ(cxlflash_close(fd1), 0);
 	T_EQ(t_daemon_stop(&g_d), 0);
