@@ -165,13 +165,14 @@ static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
 static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 			  const char *payload, const struct wire_cred *cr)
 {
-	struct mcaller who = { getpid(), getppid(), false };
+	struct mcaller who;
 	struct dk_cxlflash_manage_lun ml;
 	struct dlun *l = find_lun(d, payload);
 	char msg[256] = "";
 	bool was;
 	int rc;
 
+	mcaller_local(&who);
 	if (cr->uid != 0 && cr->uid != geteuid()) {
 		snprintf(msg, sizeof(msg), "changing a LUN's mode needs root");
 		return msrv_reply_text(sock, req, -EPERM, msg, strlen(msg));

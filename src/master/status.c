@@ -73,14 +73,14 @@ static void vlun_rows(struct master *m, FILE *f, const struct master_status_name
 			blocks = virt ? (uint64_t)e->lxt_cnt * MC_CHUNK_SIZE : l->max_lba + 1;
 			if (json) {
 				fprintf(f, "%s{\"context\":\"0x%" PRIx64 "\",\"owner\":%d,\"handle\":%u,"
-					"\"lun\":", *first ? "" : ",", c->ctxid, (int)c->owner, h);
+					"\"lun\":", *first ? "" : ",", c->ctxid, (int)c->owner.pid, h);
 				json_str(f, lun_label(names, l));
 				fprintf(f, ",\"kind\":\"%s\",\"chunks\":%u,\"blocks\":%" PRIu64
 					",\"error\":%s}", virt ? "virtual" : "physical",
 					virt ? e->lxt_cnt : 0, blocks, c->err ? "true" : "false");
 			} else {
 				fprintf(f, "  0x%-14" PRIx64 " %7d %6u %-9s %-16s %8u %12" PRIu64 "%s\n",
-					c->ctxid, (int)c->owner, h, virt ? "virtual" : "physical",
+					c->ctxid, (int)c->owner.pid, h, virt ? "virtual" : "physical",
 					lun_label(names, l), virt ? e->lxt_cnt : 0, blocks,
 					c->err ? "  (error)" : "");
 			}

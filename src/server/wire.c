@@ -16,6 +16,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Linux 6.5; older C library headers lack them. */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
 int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int pass_fd)
 {
 	union {
@@ -96,7 +104,8 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		   struct wire_cred *cred, uint64_t spin_ns)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) +
+			 CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov[2] = {
@@ -113,6 +122,8 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 
 	if (fd_out)
 		*fd_out = -1;
+	if (cred)
+		cred->pidfd = -1;
 	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns);
 	if (n < 0)
 		return -errno;
@@ -141,6 +152,15 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 			cred->uid = uc.uid;
 			cred->gid = uc.gid;
 			have_cred = true;
+		} else if (cm->cmsg_type == SCM_PIDFD &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+			if (cred && cred->pidfd < 0)
+				cred->pidfd = fd;
+			else
+				close(fd);
 		}
 	}
 	if (got_fd >= 0) {
@@ -156,6 +176,10 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		if (fd_out && *fd_out >= 0) {
 			close(*fd_out);
 			*fd_out = -1;
+		}
+		if (cred && cred->pidfd >= 0) {
+			close(cred->pidfd);
+			cred->pidfd = -1;
 		}
 		return -EMFILE;
 	}
@@ -180,6 +204,10 @@ bad:
 	if (fd_out && *fd_out >= 0) {
 		close(*fd_out);
 		*fd_out = -1;
+	}
+	if (cred && cred->pidfd >= 0) {
+		close(cred->pidfd);
+		cred->pidfd = -1;
 	}
 	return -EPROTO;
 }
@@ -264,4 +292,11 @@ int wire_listen(const char *path, int backlog)
 		return rc;
 	}
 	return s;
+}
+
+int wire_pass_pidfd(int sock)
+{
+	int one = 1;
+
+	return setsockopt(sock, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) ? -errno : 0;
 }
