@@ -205,11 +205,15 @@ size_t master_ioctl_size(unsigned long request);
 const char *master_ioctl_name(unsigned long request);
 
 /* How the status shows LUNs: a label (cxlflashd's LUN name) and the number
- * of legacy-mode (NBD) clients. Both optional; called with the master lock held. */
+ * of legacy-mode (NBD) clients. Both optional; called with the master lock
+ * held. @only_uid: list (and count) only the contexts attached by @uid, for
+ * a caller who is not an administrator. */
 struct master_status_names {
 	const char *(*label)(void *arg, const struct mlun *l);
 	unsigned (*legacy_clients)(void *arg, const struct mlun *l);
 	void *arg;
+	bool only_uid;
+	uid_t uid;
 };
 /* master_status() - print LUNs, contexts and resource handles to @f as a
  * table or as JSON; @vluns_only: just the resource handles. */

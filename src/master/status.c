@@ -53,13 +53,20 @@ static unsigned nbd_users(const struct master_status_names *names, const struct 
 	return names && names->legacy_clients ? names->legacy_clients(names->arg, l) : 0;
 }
 
+/* Is context @c shown? A caller who is not an administrator sees only the
+ * contexts its own uid attached. */
+static bool visible(const struct master_status_names *names, const struct mctx *c)
+{
+	return c && (!names || !names->only_uid || c->owner_uid == names->uid);
+}
+
 static void vlun_rows(struct master *m, FILE *f, const struct master_status_names *names,
 		      bool json, bool *first)
 {
 	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++) {
 		struct mctx *c = m->ctx_tbl[i];
 
-		if (!c)
+		if (!visible(names, c))
 			continue;
 		for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++) {
 			const struct sisl_rht_entry *e = &c->rht[h];
@@ -97,7 +104,7 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 
 	pthread_mutex_lock(&m->lock);
 	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++)
-		nctx += m->ctx_tbl[i] != NULL;
+		nctx += visible(names, m->ctx_tbl[i]);
 	if (vluns_only) {
 		if (json) {
 			fputs("{\"vluns\":[", f);
@@ -159,7 +166,12 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 	} else {
 		if (first)
 			fputs("  (none)\n", f);
-		fprintf(f, "Contexts: %u\nResource handles:\n", nctx);
+		if (names && names->only_uid)
+			fprintf(f, "Contexts: %u (of uid %u: only your own are shown)\n", nctx,
+				(unsigned)names->uid);
+		else
+			fprintf(f, "Contexts: %u\n", nctx);
+		fputs("Resource handles:\n", f);
 		fprintf(f, "  %-16s %7s %6s %-9s %-16s %8s %12s\n", "CONTEXT", "OWNER", "HANDLE", "KIND",
 			"LUN", "CHUNKS", "BLOCKS");
 		first = true;
