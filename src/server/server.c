@@ -190,12 +190,22 @@ static void *conn_thread(void *arg)
 	while (payload) {
 		struct wire_msg h;
 		struct wire_cred cr = { .pidfd = -1 };
+		int no_pidfd = 0;
 		/* A client's requests come in bursts (ATTACH, USER_VIRTUAL,
 		 * ...): after a reply, look for the next one a little before
 		 * sleeping. */
 		int rc = wire_recv_spin(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr,
 					o ? MSRV_NEXT_SPIN_NS : 0);
 
+		if (rc == -EMFILE) {
+			/* Out of descriptors (the sender's pidfd came with no
+			 * room for it): this request fails, the connection and
+			 * its contexts stay. */
+			log_warn("pid %d: no descriptor free for a request", (int)cr.pid);
+			if (reply(c->sock, &h, -EMFILE, NULL, 0, -1))
+				break;
+			continue;
+		}
 		if (rc) {
 			if (rc == -EPROTO)
 				log_warn("connection from pid %d: malformed message, closing",
@@ -203,9 +213,21 @@ static void *conn_thread(void *arg)
 			break;
 		}
 		/* The kernel's pidfd of the sender (SCM_PIDFD) names the very
-		 * process that sent; a kernel without it: opened by pid. */
-		if (cr.pidfd < 0)
+		 * process that sent; a kernel without it: opened by pid. With
+		 * none (the sender is gone: -ESRCH) a request owns nothing;
+		 * out of descriptors, requests that need it fail. */
+		if (cr.pidfd < 0) {
 			cr.pidfd = pident_pidfd_open(cr.pid);
+			no_pidfd = cr.pidfd == -EMFILE || cr.pidfd == -ENFILE ? cr.pidfd : 0;
+			if (cr.pidfd < 0)
+				cr.pidfd = -1;
+		}
+		if (s->ops.may_connect && no_pidfd) {
+			/* Who it is cannot be told now: not served, not dropped. */
+			if (reply(c->sock, &h, no_pidfd, NULL, 0, -1))
+				break;
+			continue;
+		}
 		if (s->ops.may_connect && !s->ops.may_connect(s->ops.arg, &cr)) {
 			reply(c->sock, &h, -EACCES, NULL, 0, -1);
 			if (cr.pidfd >= 0)
@@ -219,11 +241,13 @@ static void *conn_thread(void *arg)
 				snprintf(name, sizeof(name), "%s", payload);
 			break;
 		case WIRE_OP_IOCTL:
-			rc = o ? serve_ioctl(s, o, c->sock, &h, payload, &cr, name)
-			       : reply(c->sock, &h, -EBADF, NULL, 0, -1);
+			rc = !o ? reply(c->sock, &h, -EBADF, NULL, 0, -1)
+				: no_pidfd ? reply(c->sock, &h, no_pidfd, NULL, 0, -1)
+				: serve_ioctl(s, o, c->sock, &h, payload, &cr, name);
 			break;
 		case WIRE_OP_CTX_ERROR:
-			rc = serve_ctx_error(s, c->sock, &h, &cr);
+			rc = no_pidfd ? reply(c->sock, &h, no_pidfd, NULL, 0, -1)
+				      : serve_ctx_error(s, c->sock, &h, &cr);
 			break;
 		case WIRE_OP_CHECK: {
 			char why[256] = "";

@@ -156,10 +156,12 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 			   cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
 			int fd;
 
+			/* A negative value: the kernel could not make one
+			 * (-EMFILE: our table is full). */
 			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-			if (cred && cred->pidfd < 0)
+			if (fd >= 0 && cred && cred->pidfd < 0)
 				cred->pidfd = fd;
-			else
+			else if (fd >= 0)
 				close(fd);
 		}
 	}
@@ -169,10 +171,15 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		else
 			close(got_fd);
 	}
+	if ((size_t)n < sizeof(*h) || (mh.msg_flags & MSG_TRUNC) ||
+	    h->magic != WIRE_MAGIC || h->version != WIRE_VERSION ||
+	    h->len != (size_t)n - sizeof(*h))
+		goto bad;
 	if (mh.msg_flags & MSG_CTRUNC) {
 		/* Room is made for every control message we expect: a
 		 * descriptor the kernel could not install (our descriptor
-		 * table is full) is what truncates. */
+		 * table is full: one sent, or the sender's pidfd) is what
+		 * truncates. The message itself is whole, in @h. */
 		if (fd_out && *fd_out >= 0) {
 			close(*fd_out);
 			*fd_out = -1;
@@ -183,10 +190,6 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		}
 		return -EMFILE;
 	}
-	if ((size_t)n < sizeof(*h) || (mh.msg_flags & MSG_TRUNC) ||
-	    h->magic != WIRE_MAGIC || h->version != WIRE_VERSION ||
-	    h->len != (size_t)n - sizeof(*h))
-		goto bad;
 	if (cred && !have_cred) {
 		/* No SCM_CREDENTIALS (should not happen with SO_PASSCRED): the
 		 * connecting process then. */

@@ -71,8 +71,9 @@ int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int
  * @cred->pidfd is the sender's pidfd or -1, to be closed by the caller.
  * Return: 0, -ECONNRESET at end of stream, -EPROTO for a malformed
  * message (bad magic or version, truncated, payload over @cap), -EMFILE
- * when a descriptor sent with it could not be received (no free slot),
- * or -errno.
+ * when a descriptor sent with it (or the sender's pidfd) could not be
+ * received (no free slot: the message is in @h all the same, but without
+ * them), or -errno.
  */
 int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
 	      struct wire_cred *cred);
