@@ -45,6 +45,7 @@ struct msrv {
 	bool reaping;               /* it has started */
 	pthread_t reaper;
 	int reaper_stop;            /* eventfd: end it */
+	bool pidfd_passed;          /* the kernel gives each sender's pidfd (SO_PASSPIDFD) */
 };
 
 int msrv_reply_text(int sock, const struct wire_msg *req, int status, const char *text,
@@ -213,14 +214,21 @@ static void *conn_thread(void *arg)
 			break;
 		}
 		/* The kernel's pidfd of the sender (SCM_PIDFD) names the very
-		 * process that sent; a kernel without it: opened by pid. With
-		 * none (the sender is gone: -ESRCH) a request owns nothing;
-		 * out of descriptors, requests that need it fail. */
+		 * process that sent. Only a kernel without SO_PASSPIDFD has it
+		 * opened by pid: where the kernel could have given one, a pid
+		 * is never trusted instead (it may be someone else's by now).
+		 * With none, a request owns nothing; out of descriptors,
+		 * requests that need one fail. */
 		if (cr.pidfd < 0) {
-			cr.pidfd = pident_pidfd_open(cr.pid);
-			no_pidfd = cr.pidfd == -EMFILE || cr.pidfd == -ENFILE ? cr.pidfd : 0;
-			if (cr.pidfd < 0)
-				cr.pidfd = -1;
+			int err = cr.pidfd_err ? cr.pidfd_err : s->pidfd_passed ? -ESRCH : 0;
+
+			if (!err) {
+				cr.pidfd = pident_pidfd_open(cr.pid);
+				err = cr.pidfd < 0 ? cr.pidfd : 0;
+				if (cr.pidfd < 0)
+					cr.pidfd = -1;
+			}
+			no_pidfd = err == -EMFILE || err == -ENFILE ? err : 0;
 		}
 		if (s->ops.may_connect && no_pidfd) {
 			/* Who it is cannot be told now: not served, not dropped. */
@@ -411,7 +419,8 @@ int msrv_listen(struct msrv *s, const char *path, mode_t mode)
 	if (fd < 0)
 		return fd;
 	/* Before the first connection: its first message carries a pidfd. */
-	if (wire_pass_pidfd(fd))
+	s->pidfd_passed = wire_pass_pidfd(fd) == 0;
+	if (!s->pidfd_passed)
 		log_info("no SO_PASSPIDFD (Linux < 6.5): senders' pidfds are opened by pid");
 	if (mode && path[0] != '@' && chmod(path, mode) != 0) {
 		int rc = -errno;

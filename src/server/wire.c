@@ -122,8 +122,10 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 
 	if (fd_out)
 		*fd_out = -1;
-	if (cred)
+	if (cred) {
 		cred->pidfd = -1;
+		cred->pidfd_err = 0;
+	}
 	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns);
 	if (n < 0)
 		return -errno;
@@ -163,6 +165,8 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 				cred->pidfd = fd;
 			else if (fd >= 0)
 				close(fd);
+			else if (cred)
+				cred->pidfd_err = fd;
 		}
 	}
 	if (got_fd >= 0) {

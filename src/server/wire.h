@@ -49,12 +49,14 @@ struct wire_msg {
 
 /* Who sent a message, as the kernel says. @pidfd: the sender's pidfd
  * (SCM_PIDFD, when the socket has SO_PASSPIDFD: see wire_pass_pidfd), or
- * -1; the receiver closes it. */
+ * -1; the receiver closes it. @pidfd_err: the kernel sent SCM_PIDFD but
+ * could not make the pidfd (-EMFILE: our table is full), else 0. */
 struct wire_cred {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 	int pidfd;
+	int pidfd_err;
 };
 
 /*
