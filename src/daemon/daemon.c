@@ -139,9 +139,16 @@ static unsigned legacy_clients(void *arg, const struct mlun *m)
 	return m->legacy_users;
 }
 
-static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
+/* Root and the daemon's own user administer it: they see every context. */
+static bool is_admin(const struct wire_cred *cr)
 {
-	struct master_status_names names = { label, legacy_clients, d };
+	return cr->uid == 0 || cr->uid == geteuid();
+}
+
+static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req,
+			const struct wire_cred *cr)
+{
+	struct master_status_names names = { label, legacy_clients, d, !is_admin(cr), cr->uid };
 	bool json = req->request & WIRE_STATUS_JSON;
 	char *text = NULL;
 	size_t len = 0;
@@ -165,14 +172,15 @@ static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
 static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 			  const char *payload, const struct wire_cred *cr)
 {
-	struct mcaller who = { getpid(), getppid(), false };
+	struct mcaller who;
 	struct dk_cxlflash_manage_lun ml;
 	struct dlun *l = find_lun(d, payload);
 	char msg[256] = "";
 	bool was;
 	int rc;
 
-	if (cr->uid != 0 && cr->uid != geteuid()) {
+	mcaller_local(&who);
+	if (!is_admin(cr)) {
 		snprintf(msg, sizeof(msg), "changing a LUN's mode needs root");
 		return msrv_reply_text(sock, req, -EPERM, msg, strlen(msg));
 	}
@@ -233,7 +241,7 @@ static int admin(void *arg, int sock, const struct wire_msg *req, const char *pa
 
 	switch (req->op) {
 	case WIRE_OP_STATUS:
-		return admin_status(d, sock, req);
+		return admin_status(d, sock, req, cr);
 	case WIRE_OP_LUN_MODE:
 		return admin_lun_mode(d, sock, req, payload, cr);
 	default:
