@@ -246,6 +246,9 @@ void kv_index_destroy(struct ark_impl *s);
 struct kv_shard *kv_shard_of(struct ark_impl *s, uint64_t hash);
 struct kv_ent *kv_find_locked(struct kv_shard *sh, uint64_t hash, const void *key, uint64_t klen);
 struct kv_ent *kv_ent_new(uint64_t hash, const void *key, uint64_t klen);
+struct kv_ent *kv_ent_new_val(uint64_t hash, const void *key, uint64_t klen, const void *val,
+			      uint64_t vlen);
+void kv_replace_locked(struct kv_shard *sh, struct kv_ent *old, struct kv_ent *n);
 void kv_insert_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_ent_free(struct kv_ent *e);
