@@ -3,8 +3,9 @@
  * options.c - cxlflashd's start-up, as a new user meets it: socket modes
  * are validated (--socket-mode 999 or abc refused) and the NBD socket has
  * one (--nbd-socket-mode); a second daemon on another control socket starts
- * although the default NBD TCP port is taken (TCP only when asked or when a
- * LUN starts legacy, and then an error naming --nbd-tcp); its NBD socket
+ * although the default NBD TCP port is taken (TCP only when asked, even with
+ * a LUN in legacy mode: issue 14; asked for a busy port, an error naming
+ * --nbd-tcp); its NBD socket
  * is its own; log lines say "cxlflashd:"; the ready line is printed once;
  * --syslog without /dev/log keeps logging to stderr; a mode switch to the
  * mode a LUN is in logs no change; a file LUN's missing directory is made.
@@ -150,18 +151,21 @@ static void modes_and_lines(void)
 }
 
 /*
- * The default TCP port busy (we hold it, or someone does): a daemon that
- * exports nothing over TCP starts anyway, with an NBD socket named after its
- * control socket; one that starts a LUN in legacy mode fails and names the
- * option.
+ * The default TCP port busy (we hold it, or someone does): a daemon not
+ * asked for TCP starts anyway, with an NBD socket named after its control
+ * socket, and so does one that starts a LUN in legacy mode (TCP is never
+ * opened unasked: its clients are not identified); one asked for the busy
+ * port fails and names the option.
  */
-static void tcp_only_when_needed(void)
+static void tcp_only_when_asked(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(10809) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	char sock[4096], nbd[4200];
 	const char *plain[] = { "--socket", sock, "--lun", "l=ram:1G", NULL };
 	const char *legacy[] = { "--socket", sock, "--lun", "l=ram:1G", "--legacy", "l", NULL };
+	const char *asked[] = { "--socket", sock, "--lun", "l=ram:1G", "--legacy", "l",
+				"--nbd-tcp", "10809", NULL };
 	struct proc p;
 	size_t len;
 
@@ -183,7 +187,12 @@ static void tcp_only_when_needed(void)
 	T_EQ(access(nbd, F_OK), 0);
 	stop(&p);
 
-	T_EQ(start(&p, "opt-t.log", legacy), 1);
+	T_EQ(start(&p, "opt-t.log", legacy), 0);
+	T_ASSERT(!strstr(slurp(p.log), "nbd-tcp="));
+	T_ASSERT(strstr(g_text, nbd));
+	stop(&p);
+
+	T_EQ(start(&p, "opt-t.log", asked), 1);
 	T_ASSERT(strstr(slurp(p.log), "cannot listen on TCP 127.0.0.1:10809"));
 	T_ASSERT(strstr(g_text, "--nbd-tcp"));
 
@@ -294,7 +303,7 @@ int main(void)
 	unsetenv("CXLFLASH_LOG");
 	T_RUN(bad_modes);
 	T_RUN(modes_and_lines);
-	T_RUN(tcp_only_when_needed);
+	T_RUN(tcp_only_when_asked);
 	T_RUN(nbd_socket_kept);
 	T_RUN(syslog_missing);
 	T_RUN(mode_noop);
