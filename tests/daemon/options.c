@@ -8,7 +8,10 @@
  * --nbd-tcp); its NBD socket
  * is its own; log lines say "cxlflashd:"; the ready line is printed once;
  * --syslog without /dev/log keeps logging to stderr; a mode switch to the
- * mode a LUN is in logs no change; a file LUN's missing directory is made.
+ * mode a LUN is in logs no change; a file LUN's missing directory is made;
+ * the NBD limits (--nbd-max-conns..., --nbd-handshake-timeout, the lun keys
+ * nbd-max-conns= and nbd-tcp-anonymous=) refuse nonsense, and a config
+ * file's take effect.
  *
  * The daemons here are started by hand, not with t_daemon_start, which
  * always adds --nbd-tcp.
@@ -24,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../nbd/nbd_test.h"
 #include "t_daemon.h"
 #include "t_tool.h"
 #include "t_util.h"
@@ -297,6 +301,74 @@ static void missing_dir(void)
 	unlink(p.log);
 }
 
+/* NBD limits: bad numbers refused, naming the option; a config file's
+ * directives and lun keys accepted and applied. */
+static void nbd_limit_options(void)
+{
+	const char *opts[] = { "--nbd-max-conns", "--nbd-max-conns-per-user",
+			       "--nbd-max-conns-per-lun", "--nbd-handshake-timeout", NULL };
+	const char *bad[] = { "0", "-1", "abc", "99999999999", "", NULL };
+	char sock[4096], nbd[4096], conf[4096], msg[512];
+	const char *cargs[] = { "--socket", sock, "--nbd-socket", nbd, "--config", conf, NULL };
+	struct proc p;
+	FILE *f;
+	int a, b;
+
+	for (int o = 0; opts[o]; o++) {
+		for (int i = 0; bad[i]; i++) {
+			const char *args[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+					       opts[o], bad[i], NULL };
+
+			T_EQ(start(&p, "opt-l.log", args), 2);
+			T_ASSERT(strstr(slurp(p.log), "wants a whole number"));
+		}
+	}
+	{
+		const char *a1[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+				     "--nbd-lun-max-conns", "l=0", NULL };
+		const char *a2[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+				     "--nbd-tcp-anonymous", "m", NULL };
+
+		T_EQ(start(&p, "opt-l.log", a1), 2);
+		T_ASSERT(strstr(slurp(p.log), "nbd-max-conns wants a whole number"));
+		T_EQ(start(&p, "opt-l.log", a2), 2);
+		T_ASSERT(strstr(slurp(p.log), "no LUN of that name"));
+	}
+	snprintf(sock, sizeof(sock), "%s", t_path("opt-l.sock"));
+	snprintf(nbd, sizeof(nbd), "%s", t_path("opt-l-nbd.sock"));
+	snprintf(conf, sizeof(conf), "%s", t_path("opt-l.conf"));
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G mode=legacy nbd-max-conns=1 nbd-tcp-anonymous=no\n"
+		   "nbd-max-conns 10\nnbd-max-conns-per-user 5\nnbd-max-conns-per-lun 4\n"
+		   "nbd-handshake-timeout 3\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 0);
+	T_ASSERT(!strstr(g_text, "nbd-tcp="));
+	a = nc_open(nbd, "l", false, NULL);
+	b = nc_connect(nbd);
+	nc_hello(b, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	T_EQ(nc_go(b, "l", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
+	T_ASSERT(strstr(msg, "LUN l has 1, its limit"));
+	nc_disc(a);
+	close(b);
+	stop(&p);
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G\nnbd-max-conns 0\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), ":2: cannot use this line"));
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G nbd-tcp-anonymous=maybe\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), "nbd-tcp-anonymous is yes or no"));
+	unlink(conf);
+	unlink(p.log);
+}
+
 int main(void)
 {
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");
@@ -308,5 +380,6 @@ int main(void)
 	T_RUN(syslog_missing);
 	T_RUN(mode_noop);
 	T_RUN(missing_dir);
+	T_RUN(nbd_limit_options);
 	return T_PASS;
 }
