@@ -223,7 +223,7 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	/* GO is where the limits bite: refused, the client may try again. */
 	if (opt == NBD_OPT_GO && (rc = nbd_conn_admit(c, why, sizeof(why)))) {
 		nbd_conn_put_export(c);
-		return send_error(c, opt, NBD_REP_ERR_POLICY, "%s", why);
+		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
 	}
 	rc = send_info_export(c, opt);
 	if (!rc && want_name)

@@ -310,15 +310,19 @@ static void *conn_main(void *arg)
 	 * still be queued; the socket blocks now. */
 	if (nbd_flush_out(c) == 0)
 		nbd_transmit(c);
-	nbd_conn_put_export(c);
 	shutdown(c->fd, SHUT_RDWR);
+	/* Out of the server's counts before the export's: once the LUN shows
+	 * one client fewer, a GO refused for a limit succeeds again. */
 	pthread_mutex_lock(&srv->lock);
-	c->finished = true;
 	if (c->admitted) {
 		srv->nestablished--;
 		c->ident->established--;
 		c->admitted = false;
 	}
+	pthread_mutex_unlock(&srv->lock);
+	nbd_conn_put_export(c);
+	pthread_mutex_lock(&srv->lock);
+	c->finished = true;
 	ident_release_locked(srv, c->ident);
 	c->ident = NULL;
 	pthread_mutex_unlock(&srv->lock);
@@ -662,17 +666,19 @@ static void peer_of(int fd, bool unix_sock, struct nbd_peer *p)
 	snprintf(p->addr, sizeof(p->addr), "tcp:%s:%u", host, port);
 }
 
-/* Make room for one more handshake of user @id: beyond a limit, the
- * oldest handshake of that user, or of all, is closed. */
+/* A new handshake of user @id (already counted and last on the list)
+ * went past a limit: the oldest handshake of that user, or of all, is
+ * closed. Never the new one, and never the last of @id's (it is pinned by
+ * the new one's count). */
 static void hs_make_room(struct nbd_server *srv, struct nbd_ident *id)
 {
 	struct nbd_conn *old;
 
-	if (id->handshakes >= srv->cfg.max_handshakes_per_user &&
+	if (id->handshakes > srv->cfg.max_handshakes_per_user &&
 	    (old = hs_oldest(srv, id)))
 		hs_close(srv, old, "dropped: its user has too many connections in the handshake "
 			 "(the oldest goes)");
-	if (srv->nhandshakes >= srv->cfg.max_handshakes && (old = hs_oldest(srv, NULL)))
+	if (srv->nhandshakes > srv->cfg.max_handshakes && (old = hs_oldest(srv, NULL)))
 		hs_close(srv, old, "dropped: too many connections in the handshake (the oldest "
 			 "goes)");
 }
@@ -721,17 +727,16 @@ static bool accept_some(struct nbd_server *srv, int i)
 		peer_of(fd, srv->lunix[i], &c->peer);
 		pthread_mutex_lock(&srv->lock);
 		id = srv->stopping ? NULL : ident_get_locked(srv, &c->peer);
+		if (id) {
+			c->ident = id;
+			id->handshakes++;
+			srv->nhandshakes++;
+		}
 		pthread_mutex_unlock(&srv->lock);
 		if (!id) {
 			conn_free(c);
 			continue;
 		}
-		hs_make_room(srv, id);
-		pthread_mutex_lock(&srv->lock);
-		c->ident = id;
-		id->handshakes++;
-		srv->nhandshakes++;
-		pthread_mutex_unlock(&srv->lock);
 		c->in_hs = true;
 		c->hs_prev = srv->hs_tail;
 		if (srv->hs_tail)
@@ -739,6 +744,7 @@ static bool accept_some(struct nbd_server *srv, int i)
 		else
 			srv->hs_head = c;
 		srv->hs_tail = c;
+		hs_make_room(srv, id);
 		c->deadline_ms = now_ms() + srv->cfg.handshake_timeout_ms;
 		c->events = EPOLLIN;
 		e = (struct epoll_event){ .events = EPOLLIN, .data.ptr = c };
