@@ -813,8 +813,8 @@ out:
 
 /*
  * Many idle clients need many descriptors: take the hard limit, and keep
- * the handshake limit within what is left (established connections and a
- * margin for LUN files and the embedder come first).
+ * the handshake limit within what is left (established connections, two
+ * descriptors each, and a margin for LUN files and the embedder first).
  */
 static void raise_nofile(struct nbd_server *srv)
 {
@@ -828,8 +828,9 @@ static void raise_nofile(struct nbd_server *srv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	room = rl.rlim_cur > (rlim_t)srv->cfg.max_conns + 256
-	       ? rl.rlim_cur - srv->cfg.max_conns - 256 : 16;
+	/* An established connection holds two: its socket and its io_uring. */
+	room = rl.rlim_cur > 2 * (rlim_t)srv->cfg.max_conns + 256
+	       ? rl.rlim_cur - 2 * (rlim_t)srv->cfg.max_conns - 256 : 16;
 	if (srv->cfg.max_handshakes > room) {
 		log_notice("NBD: at most %llu connections in the handshake (descriptor limit %llu)",
 			   (unsigned long long)room, (unsigned long long)rl.rlim_cur);
