@@ -50,8 +50,18 @@ static void oldest_goes(void)
 		fds[i] = nc_connect(sock);
 		usleep(20000);   /* accepted in this order */
 	}
-	/* The first was closed to make room for the fifth ... */
-	T_ASSERT(nc_closed(fds[0]));
+	/* The first was closed to make room for the fifth, at once (not at
+	 * the 1 s deadline), and the second was not ... */
+	{
+		uint8_t h[NBD_HELLO_LEN];
+		struct pollfd p = { .fd = fds[1], .events = POLLIN };
+		double t0 = now_s();
+
+		T_ASSERT(nc_closed(fds[0]));
+		T_ASSERT(now_s() - t0 < 0.5);
+		T_EQ(nc_recv(fds[1], h, sizeof(h)), 0);
+		T_EQ(poll(&p, 1, 0), 0);
+	}
 	/* ... which negotiates. */
 	nc_hello(fds[4], NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
 	T_EQ(nc_go(fds[4], "lun", NULL, NULL, NULL, 0), NBD_REP_ACK);
