@@ -270,9 +270,25 @@ static bool nbd_may_use(struct cxlfd *d, const struct dlun *l, const struct nbd_
 			 l->cfg.name, d->cfg.nbd_socket[0] ? " " : "", d->cfg.nbd_socket);
 		return false;
 	}
-	cr = (struct wire_cred){ .pid = peer->pid, .uid = peer->uid, .gid = peer->gid };
-	if (allowed(l, &cr))
-		return true;
+	if (peer->ngroups >= 0) {
+		/* The allow-list, with the groups the kernel gave at connect. */
+		if (peer->uid == 0 || peer->uid == geteuid() || l->cfg.allow_all)
+			return true;
+		for (unsigned i = 0; i < l->cfg.nuids; i++)
+			if (l->cfg.uids[i] == peer->uid)
+				return true;
+		for (unsigned i = 0; i < l->cfg.ngids; i++) {
+			if (l->cfg.gids[i] == peer->gid)
+				return true;
+			for (int k = 0; k < peer->ngroups; k++)
+				if (l->cfg.gids[i] == peer->groups[k])
+					return true;
+		}
+	} else {
+		cr = (struct wire_cred){ .pid = peer->pid, .uid = peer->uid, .gid = peer->gid };
+		if (allowed(l, &cr))
+			return true;
+	}
 	snprintf(why, len, "uid %u may not use LUN %s: not root, the daemon's user or in its "
 		 "allow-list", (unsigned)peer->uid, l->cfg.name);
 	return false;

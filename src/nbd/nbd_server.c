@@ -634,15 +634,23 @@ static void peer_of(int fd, bool unix_sock, struct nbd_peer *p)
 	unsigned port = 0;
 
 	memset(p, 0, sizeof(*p));
+	p->ngroups = -1;
 	if (unix_sock) {
 		struct ucred uc;
 		socklen_t ul = sizeof(uc);
 
+		socklen_t gl = sizeof(p->groups);
+
+		p->ngroups = -1;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0) {
 			p->identified = true;
 			p->pid = uc.pid;
 			p->uid = uc.uid;
 			p->gid = uc.gid;
+			/* The groups as it connected, not /proc of a pid that may
+			 * be gone (or reused) by the time it asks for an export. */
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &gl) == 0)
+				p->ngroups = (int)(gl / sizeof(gid_t));
 			snprintf(p->addr, sizeof(p->addr), "unix:uid=%u,pid=%d", (unsigned)uc.uid,
 				 (int)uc.pid);
 		} else {

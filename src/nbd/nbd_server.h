@@ -36,12 +36,17 @@ struct nbd_server;
  * (SO_PEERCRED, as it connected); a TCP peer is not (no TLS yet): only its
  * address is known, which proves nothing, loopback included.
  */
+#define NBD_PEER_GROUPS_MAX 64
+
 struct nbd_peer {
 	bool identified;             /* a Unix socket peer: pid, uid, gid are the kernel's */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	char addr[64];               /* TCP "ADDR:PORT", or "unix" (for messages) */
+	int ngroups;                 /* its supplementary groups as it connected
+				      * (SO_PEERGROUPS), or -1: unknown */
+	gid_t groups[NBD_PEER_GROUPS_MAX];
+	char addr[64];               /* "tcp:ADDR:PORT" or "unix:uid=N,pid=N" (for messages) */
 };
 
 /* Export names are at most this long (the protocol's string limit). */

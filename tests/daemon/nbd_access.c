@@ -7,7 +7,8 @@
  * TCP; only a LUN with --nbd-tcp-anonymous is served over TCP. On the Unix
  * socket the kernel's SO_PEERCRED is held to each LUN's allow-list at
  * NBD_OPT_GO (NBD_REP_ERR_POLICY naming the uid), NBD_OPT_INFO and
- * EXPORT_NAME, and NBD_OPT_LIST shows each peer only what it may use.
+ * EXPORT_NAME, supplementary groups as the kernel gave them at connect
+ * (SO_PEERGROUPS), and NBD_OPT_LIST shows each peer only what it may use.
  * Needs root (to become nobody).
  */
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@
 #include "dnbd_test.h"
 
 #define NOBODY 65534
+#define GROUP  4242
 
 static struct t_daemon g_d;
 static char out[65536];
@@ -57,22 +59,24 @@ static void list_names(int fd, char *names, size_t len)
 	T_EQ(type, NBD_REP_ACK);
 }
 
-static int become(uid_t uid)
+static int become(uid_t uid, const gid_t *groups, size_t ngroups)
 {
-	if (setgroups(0, NULL) || setgid(uid) || setuid(uid))
+	if (setgroups(ngroups, groups) || setgid(uid) || setuid(uid))
 		return -1;
 	return geteuid() == uid ? 0 : -1;
 }
 
-/* Run @fn as nobody in a child; T_ASSERT failures there fail us here. */
-static void as_nobody(void (*fn)(void))
+/* Run @fn as nobody (with supplementary group GROUP if @in_group) in a
+ * child; T_ASSERT failures there fail us here. */
+static void as_nobody_groups(void (*fn)(void), bool in_group)
 {
+	gid_t g = GROUP;
 	pid_t pid = fork();
 	int st;
 
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
-		if (become(NOBODY))
+		if (become(NOBODY, in_group ? &g : NULL, in_group))
 			_exit(60);
 		fn();
 		_exit(0);
@@ -80,6 +84,11 @@ static void as_nobody(void (*fn)(void))
 	T_ASSERT(waitpid(pid, &st, 0) == pid);
 	T_ASSERT(WIFEXITED(st));
 	T_EQ(WEXITSTATUS(st), 0);
+}
+
+static void as_nobody(void (*fn)(void))
+{
+	as_nobody_groups(fn, false);
 }
 
 /* The reproducer: nobody writes over TCP to a root-only LUN. */
@@ -151,6 +160,7 @@ static void nobody_on_unix(void)
 
 	T_EQ(nc_go(fd, "rootonly", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(msg, "uid 65534 may not use LUN rootonly"));
+	T_EQ(nc_go(fd, "grp", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	/* INFO too */
 	put_be32(d, 8);
 	memcpy(d + 4, "rootonly", 8);
@@ -167,6 +177,18 @@ static void nobody_on_unix(void)
 	close(fd);
 }
 
+/* nobody in group GROUP: grp (allow=gid:GROUP) is offered and served. */
+static void nobody_in_group(void)
+{
+	char names[512];
+	int fd = hello(nc_connect(g_d.nbd_socket));
+
+	list_names(fd, names, sizeof(names));
+	T_ASSERT(!strcmp(names, "open,tcpok,grp,"));
+	T_EQ(nc_go(fd, "grp", NULL, NULL, NULL, 0), NBD_REP_ACK);
+	nc_disc(fd);
+}
+
 /* Per export, per peer: nobody is refused rootonly, served open; root is
  * served both; LIST follows. */
 static void unix_peercred(void)
@@ -175,6 +197,7 @@ static void unix_peercred(void)
 	int fd;
 
 	as_nobody(nobody_on_unix);
+	as_nobody_groups(nobody_in_group, true);
 	if (nt_have("qemu-io")) {
 		T_ASSERT(dn_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
 						      "--clear-groups", "qemu-io", "-f", "raw", "-c",
@@ -185,7 +208,7 @@ static void unix_peercred(void)
 	}
 	fd = hello(nc_connect(g_d.nbd_socket));
 	list_names(fd, names, sizeof(names));
-	T_ASSERT(!strcmp(names, "rootonly,open,tcpok,"));
+	T_ASSERT(!strcmp(names, "rootonly,open,tcpok,grp,"));
 	T_EQ(nc_go(fd, "rootonly", NULL, NULL, NULL, 0), NBD_REP_ACK);
 	nc_disc(fd);
 }
@@ -195,7 +218,8 @@ int main(void)
 	const char *args[] = { "--lun", "rootonly=ram:16M", "--lun", "open=ram:16M", "--allow",
 			       "open=all", "--lun", "tcpok=ram:16M", "--allow", "tcpok=all",
 			       "--legacy", "rootonly", "--legacy", "open", "--legacy", "tcpok",
-			       "--nbd-tcp-anonymous", "tcpok", "--nbd-socket-mode", "0666", NULL };
+			       "--nbd-tcp-anonymous", "tcpok", "--nbd-socket-mode", "0666", "--lun",
+			       "grp=ram:16M", "--allow", "grp=gid:4242", "--legacy", "grp", NULL };
 
 	signal(SIGPIPE, SIG_IGN);
 	T_SKIP_IF(geteuid() != 0, "needs root (to become nobody)");
