@@ -138,7 +138,7 @@ static int opt_export_name(struct nbd_conn *c, char *data, uint32_t len)
 	}
 	rc = get_export(c, data, why, sizeof(why));
 	if (!rc) {
-		rc = nbd_conn_admit(c, why, sizeof(why));
+		rc = nbd_conn_admit(c, false, why, sizeof(why));
 		if (rc)
 			nbd_conn_put_export(c);
 	}
@@ -220,8 +220,10 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	rc = get_export(c, name, why, sizeof(why));
 	if (rc)
 		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
-	/* GO is where the limits bite: refused, the client may try again. */
-	if (opt == NBD_OPT_GO && (rc = nbd_conn_admit(c, why, sizeof(why)))) {
+	/* GO is where the limits bite (INFO says whether GO would pass):
+	 * refused, the client may try again. */
+	rc = nbd_conn_admit(c, opt == NBD_OPT_INFO, why, sizeof(why));
+	if (rc) {
 		nbd_conn_put_export(c);
 		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
 	}

@@ -160,9 +160,10 @@ void nbd_conn_put_export(struct nbd_conn *c);
 /* nbd_transmit.c: serve requests until DISC, EOF or an error. */
 void nbd_transmit(struct nbd_conn *c);
 
-/* nbd_server.c: may @c become established (limits)? 0 and counted, or
- * -EUSERS with why in @why. Undone when the connection ends. */
-int nbd_conn_admit(struct nbd_conn *c, char *why, size_t len);
+/* nbd_server.c: may @c become established (limits)? 0 and counted (not
+ * with @dry: only asking, for INFO), or -EUSERS / -ESHUTDOWN with why in
+ * @why. Undone when the connection ends. */
+int nbd_conn_admit(struct nbd_conn *c, bool dry, char *why, size_t len);
 
 /* Map a negative errno to an NBD error value. */
 uint32_t nbd_errno_to_nbd(int err);

@@ -255,7 +255,7 @@ static void ident_name(const struct nbd_ident *id, char *buf, size_t len)
 		snprintf(buf, len, "uid %u", (unsigned)id->uid);
 }
 
-int nbd_conn_admit(struct nbd_conn *c, char *why, size_t len)
+int nbd_conn_admit(struct nbd_conn *c, bool dry, char *why, size_t len)
 {
 	struct nbd_server *srv = c->srv;
 	struct nbd_ident *id = c->ident;
@@ -278,13 +278,13 @@ int nbd_conn_admit(struct nbd_conn *c, char *why, size_t len)
 			 "user; try again when one closes", who, id->tcp ? "have" : "has",
 			 id->established);
 		rc = -EUSERS;
-	} else {
+	} else if (!dry) {
 		srv->nestablished++;
 		id->established++;
 		c->admitted = true;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	if (rc)
+	if (rc && !dry)
 		log_notice("NBD client %s refused: %s", c->peer.addr, why);
 	return rc;
 }

@@ -4,7 +4,8 @@
  * small numbers: past the per-user handshake limit the oldest silent
  * connection is closed and the newest negotiates; the handshake deadline
  * closes a client that stops mid-option; GO past max_conns is refused with
- * NBD_REP_ERR_POLICY and a message and works again once a client leaves;
+ * NBD_REP_ERR_POLICY and a message (INFO says so too) and works again once
+ * a client leaves;
  * options split across many tiny writes are read whole; the server stops
  * cleanly (no leak under ASan) with handshakes and clients still open.
  */
@@ -123,6 +124,18 @@ static void max_conns(void)
 	nc_hello(c, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
 	T_EQ(nc_go(c, "lun", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(msg, "too many NBD connections"));
+	/* INFO says the same (and takes nothing) */
+	{
+		uint8_t d[4 + 3 + 2];
+
+		put_be32(d, 3);
+		memcpy(d + 4, "lun", 3);
+		put_be16(d + 7, 0);
+		nc_option(c, NBD_OPT_INFO, d, sizeof(d));
+		T_EQ(nc_opt_reply(c, NBD_OPT_INFO, msg, sizeof(msg) - 1, NULL),
+		     NBD_REP_ERR_POLICY);
+		T_ASSERT(strstr(msg, "the server has 2, its limit"));
+	}
 	T_EQ(nt_export_refs(&exp_), 2);
 	nc_disc(a);
 	for (int i = 0; i < 300 && nt_export_refs(&exp_) != 1; i++)
