@@ -319,12 +319,12 @@ static void *conn_main(void *arg)
 		c->ident->established--;
 		c->admitted = false;
 	}
+	ident_release_locked(srv, c->ident);   /* may free it: not touched again */
+	c->ident = NULL;
 	pthread_mutex_unlock(&srv->lock);
 	nbd_conn_put_export(c);
 	pthread_mutex_lock(&srv->lock);
 	c->finished = true;
-	ident_release_locked(srv, c->ident);
-	c->ident = NULL;
 	pthread_mutex_unlock(&srv->lock);
 	return NULL;
 }
@@ -365,11 +365,16 @@ static void hs_set_events(struct nbd_server *srv, struct nbd_conn *c, uint32_t e
 		c->events = ev;
 }
 
-/* Off the handshake list and out of epoll; the user's count drops. */
-static void hs_unlink(struct nbd_server *srv, struct nbd_conn *c)
+/*
+ * Off the handshake list and out of epoll. Return whether it was on it:
+ * the caller then takes it out of the handshake counts, under the same
+ * lock as whatever else it does with its user (which the last count to
+ * drop frees; another connection's thread may be dropping one meanwhile).
+ */
+static bool hs_unlink(struct nbd_server *srv, struct nbd_conn *c)
 {
 	if (!c->in_hs)
-		return;
+		return false;
 	if (c->hs_prev)
 		c->hs_prev->hs_next = c->hs_next;
 	else
@@ -381,18 +386,20 @@ static void hs_unlink(struct nbd_server *srv, struct nbd_conn *c)
 	c->hs_prev = c->hs_next = NULL;
 	c->in_hs = false;
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	pthread_mutex_lock(&srv->lock);
-	srv->nhandshakes--;
-	c->ident->handshakes--;
-	pthread_mutex_unlock(&srv->lock);
+	return true;
 }
 
-/* Forget a connection that is off the handshake list: its export, its
- * counts; closed, and freed after this round of events. */
-static void conn_drop(struct nbd_server *srv, struct nbd_conn *c)
+/* Forget a connection that is off the handshake list (@was_hs: still in
+ * the handshake counts): its export, its counts; closed, and freed after
+ * this round of events. */
+static void conn_drop(struct nbd_server *srv, struct nbd_conn *c, bool was_hs)
 {
 	nbd_conn_put_export(c);
 	pthread_mutex_lock(&srv->lock);
+	if (was_hs) {
+		srv->nhandshakes--;
+		c->ident->handshakes--;
+	}
 	if (c->admitted) {
 		srv->nestablished--;
 		c->ident->established--;
@@ -414,8 +421,7 @@ static void hs_close(struct nbd_server *srv, struct nbd_conn *c, const char *why
 		return;
 	if (why)
 		log_info("NBD client %s: %s", c->peer.addr, why);
-	hs_unlink(srv, c);
-	conn_drop(srv, c);
+	conn_drop(srv, c, hs_unlink(srv, c));
 }
 
 static void hs_bury(struct nbd_server *srv)
@@ -434,7 +440,13 @@ static void hs_handoff(struct nbd_server *srv, struct nbd_conn *c)
 	pthread_attr_t attr;
 	int flags, rc;
 
-	hs_unlink(srv, c);
+	/* Admitted, so its user is held by the established count. */
+	if (hs_unlink(srv, c)) {
+		pthread_mutex_lock(&srv->lock);
+		srv->nhandshakes--;
+		c->ident->handshakes--;
+		pthread_mutex_unlock(&srv->lock);
+	}
 	c->out_mode = false;
 	c->rbuf = malloc(NBD_RX_BUF);
 	flags = fcntl(c->fd, F_GETFL);
@@ -458,7 +470,7 @@ static void hs_handoff(struct nbd_server *srv, struct nbd_conn *c)
 fail:
 	log_warn("NBD client %s: cannot start its connection thread: %s", c->peer.addr,
 		 strerror(rc));
-	conn_drop(srv, c);
+	conn_drop(srv, c, false);
 }
 
 /* A whole option has arrived (or been drained): answer it. Return false
