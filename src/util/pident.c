@@ -121,10 +121,19 @@ int pident_self(struct pident *out)
 		return 0;
 	}
 	fd = pident_pidfd_open(pid);
-	if (fd < 0)
-		return fd;
-	rc = pident_of(fd, pid, out);
-	close(fd);
+	if (fd >= 0) {
+		rc = pident_of(fd, pid, out);
+		close(fd);
+	} else {
+		/* No pidfd_open (a kernel before 5.3, valgrind): our own pid
+		 * cannot be recycled while we run, so the start time will do. */
+		uint64_t start;
+		pid_t ppid;
+
+		rc = proc_stat(pid, &ppid, &start);
+		out->pid = pid;
+		out->id = start | 1ull << 63;
+	}
 	if (!rc)
 		self = *out;
 	return rc;
