@@ -19,16 +19,7 @@ static char g_ctl[4200];
 
 static void set_faults(const char *text)
 {
-	char tmp[4300];
-	FILE *fp;
-
-	/* A rename, so the wrapper never reads a half-written file. */
-	snprintf(tmp, sizeof(tmp), "%s.new", g_ctl);
-	fp = fopen(tmp, "w");
-	T_ASSERT(fp);
-	fputs(text, fp);
-	T_EQ(fclose(fp), 0);
-	T_EQ(rename(tmp, g_ctl), 0);
+	t_set_faults(g_ctl, text);
 }
 
 /* Synchronous reads and writes of failing blocks, the rest untouched. */

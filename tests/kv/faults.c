@@ -17,15 +17,7 @@ static char g_file[512], g_ctl[600], g_spec[1400];
 
 static void set_faults(const char *text)
 {
-	char tmp[700];
-	FILE *fp;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", g_ctl);
-	fp = fopen(tmp, "w");
-	T_ASSERT(fp);
-	fputs(text, fp);
-	T_EQ(fclose(fp), 0);
-	T_EQ(rename(tmp, g_ctl), 0);
+	t_set_faults(g_ctl, text);
 }
 
 static void fresh(const char *name)

@@ -15,15 +15,7 @@ static char sock[4096], ctl[4096];
 
 static void set_faults(const char *text)
 {
-	char tmp[4200];
-	FILE *fp;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", ctl);
-	fp = fopen(tmp, "w");
-	T_ASSERT(fp);
-	fputs(text, fp);
-	T_EQ(fclose(fp), 0);
-	T_EQ(rename(tmp, ctl), 0);
+	t_set_faults(ctl, text);
 }
 
 static void test_errors(void)
