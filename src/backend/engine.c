@@ -150,6 +150,11 @@ int be_engine_foreign_begin(struct be_engine *eng)
 	return 0;
 }
 
+void be_engine_foreign_cancel(struct be_engine *eng)
+{
+	eng->foreign_inflight--;
+}
+
 void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
 {
 	struct be_foreign *head = __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED);

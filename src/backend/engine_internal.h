@@ -74,6 +74,9 @@ struct be_foreign {
  * nothing is counted and the caller completes the request itself). */
 int be_engine_foreign_begin(struct be_engine *eng);
 
+/* Undo a begin whose request never started (engine's thread). */
+void be_engine_foreign_cancel(struct be_engine *eng);
+
 /* Hand @f, begun on @eng, back to @eng from any thread. Never blocks. */
 void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f);
 
