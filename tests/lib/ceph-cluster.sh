@@ -113,7 +113,6 @@ paxos min wait = 0.01
 client mount timeout = 15
 rados osd op timeout = 30
 rados mon op timeout = 30
-rbd cache = false
 CONF
 	export CEPH_CONF=$d/ceph.conf
 	# Tear down what was started if anything below fails.
