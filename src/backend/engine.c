@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -157,10 +158,14 @@ void be_engine_foreign_cancel(struct be_engine *eng)
 
 void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
 {
-	struct be_foreign *head = __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED);
+	struct be_foreign *head;
 	uint64_t one = 1;
 	ssize_t r;
 
+	/* Counted until the eventfd write: once @f is pushed the engine may
+	 * reap it and be destroyed, and destroy waits for this to fall to 0. */
+	__atomic_add_fetch(&eng->foreign_signalling, 1, __ATOMIC_ACQ_REL);
+	head = __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED);
 	do {
 		f->next = head;
 	} while (!__atomic_compare_exchange_n(&eng->foreign_head, &head, f, true,
@@ -171,6 +176,7 @@ void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
 	do
 		r = write(eng->efd, &one, sizeof(one));
 	while (r < 0 && errno == EINTR);
+	__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
 }
 
 /* Reset the eventfd (the list is looked at directly; this only stops
@@ -187,40 +193,26 @@ static void efd_drain(struct be_engine *eng)
 /* Run up to @max (0: all) foreign completions, oldest first. Return: how many. */
 static unsigned foreign_reap(struct be_engine *eng, unsigned max)
 {
-	struct be_foreign *list, *prev = NULL, *next;
+	struct be_foreign *f;
 	unsigned n = 0;
 
-	if (!__atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED))
-		return 0;
-	list = __atomic_exchange_n(&eng->foreign_head, NULL, __ATOMIC_ACQUIRE);
-	/* Pushed newest first: reverse. */
-	while (list) {
-		next = list->next;
-		list->next = prev;
-		prev = list;
-		list = next;
-	}
-	list = prev;
-	while (list) {
-		if (max && n == max) {
-			/* Put the rest back (ahead of newer ones is not kept:
-			 * order between completions is not promised). */
-			struct be_foreign *tail = list, *head;
+	if (!eng->foreign_ready && __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED)) {
+		/* Pushed newest first: reverse into the ready list. */
+		struct be_foreign *list = __atomic_exchange_n(&eng->foreign_head, NULL,
+							      __ATOMIC_ACQUIRE), *next;
 
-			while (tail->next)
-				tail = tail->next;
-			head = __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED);
-			do {
-				tail->next = head;
-			} while (!__atomic_compare_exchange_n(&eng->foreign_head, &head, list, true,
-							      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-			break;
+		while (list) {
+			next = list->next;
+			list->next = eng->foreign_ready;
+			eng->foreign_ready = list;
+			list = next;
 		}
-		next = list->next;
+	}
+	while ((f = eng->foreign_ready) && (!max || n < max)) {
+		eng->foreign_ready = f->next;
 		eng->foreign_inflight--;
 		n++;
-		list->complete(list);
-		list = next;
+		f->complete(f);
 	}
 	return n;
 }
@@ -273,6 +265,9 @@ void be_engine_destroy(struct be_engine *eng)
 	}
 	if (total_inflight(eng))
 		log_err("io engine destroyed with %u requests in flight", total_inflight(eng));
+	/* A thread that handed back the last request may still be signalling. */
+	while (__atomic_load_n(&eng->foreign_signalling, __ATOMIC_ACQUIRE))
+		sched_yield();
 	if (eng->use_uring)
 		io_uring_queue_exit(&eng->ring);
 	if (eng->efd >= 0)
@@ -354,7 +349,7 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	if (!eng || !total_inflight(eng))
 		return 0;
 	if (eng->foreign_inflight) {
-		if (__atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
+		if (eng->foreign_ready || __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
 			return 1;
 		if (!eng->use_uring)
 			return foreign_wait(eng, timeout_us);

@@ -23,7 +23,9 @@ struct be_engine {
 	int efd;                        /* eventfd other threads signal */
 	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */
 	unsigned foreign_inflight;      /* begun, completion not yet run */
-	struct be_foreign *foreign_head; /* pushed by other threads (atomic) */
+	struct be_foreign *foreign_head; /* pushed by other threads (atomic), newest first */
+	struct be_foreign *foreign_ready; /* taken off it, oldest first (engine's thread) */
+	unsigned foreign_signalling;    /* threads inside be_engine_foreign_done() (atomic) */
 };
 
 /* True when requests on @eng must run synchronously (no engine, no ring). */
