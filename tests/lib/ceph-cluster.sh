@@ -30,10 +30,11 @@ stop() {
 	for f in osd mon; do
 		[ -f "$d/$f.pid" ] || continue
 		p=$(cat "$d/$f.pid")
-		# Only our daemon: its command line names this directory's config.
+		# Only our daemon: its environment names this directory's config.
 		if [ -r "/proc/$p/environ" ] && tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
 			grep -qx "CEPH_CONF=$d/ceph.conf"; then
 			kill -TERM "$p" 2>/dev/null && pids+=("$p")
+			kill -CONT "$p" 2>/dev/null  # a paused (SIGSTOP) daemon too
 		fi
 	done
 	for ((i = 0; i < 60; i++)); do

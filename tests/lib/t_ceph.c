@@ -3,6 +3,7 @@
 #include "t_ceph.h"
 #include "t_util.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -32,6 +33,45 @@ void t_ceph_stop(void)
 	g_dir[0] = 0;
 }
 
+/*
+ * A test killed outright (CTest's timeout, SIGKILL) runs no atexit handler,
+ * and the daemons, started under setsid, would outlive it. So a watchdog,
+ * double-forked away from the test's process tree and its output, waits for
+ * the end of a pipe only the test holds, then stops the cluster (nothing to
+ * do when t_ceph_stop() already removed the directory).
+ */
+static void start_watchdog(void)
+{
+	int p[2], fd;
+	pid_t pid;
+
+	T_ASSERT(pipe2(p, O_CLOEXEC) == 0);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		char cmd[512], c;
+
+		if (fork() != 0)
+			_exit(0);
+		setsid();
+		close(p[1]);
+		fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		snprintf(cmd, sizeof(cmd), "[ -d %s ] && exec %s stop %s", g_dir, script(), g_dir);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(0);
+	}
+	T_ASSERT(waitpid(pid, NULL, 0) == pid);
+	close(p[0]);
+	/* p[1] stays open, close-on-exec, until this process ends. */
+}
+
 const char *t_ceph_start(const char *pools)
 {
 	char cmd[512], conf[128];
@@ -57,6 +97,7 @@ const char *t_ceph_start(const char *pools)
 		fprintf(stderr, "t_ceph: the cluster did not come up (status 0x%x)\n", st);
 		exit(T_FAIL);
 	}
+	start_watchdog();
 	snprintf(conf, sizeof(conf), "%s/ceph.conf", g_dir);
 	setenv("CEPH_CONF", conf, 1);
 	fprintf(stderr, "t_ceph: cluster up in %s in %.2f s\n", g_dir,
