@@ -12,8 +12,10 @@
  *
  * Backends: ram (mmap'd memory, memcpy), file (regular file or block device,
  * O_DIRECT when the file system allows it, io_uring with a pread/pwrite
- * fallback), null (completes with no data movement), and fault, a wrapper
- * around any of them that injects faults for tests (docs/fault.md).
+ * fallback), null (completes with no data movement), rbd (a Ceph RBD image
+ * through librbd's aio calls, when built with librbd; docs/scale-out.md),
+ * and fault, a wrapper around any of them that injects faults for tests
+ * (docs/fault.md).
  *
  * Errors are negative errno values everywhere in this interface.
  */
@@ -130,19 +132,32 @@ struct be_fault_spec {
  */
 int be_parse_fault_inject(const char *text, struct be_fault_inject *inj);
 
+/* Where an rbd LUN is: "rbd:POOL[/NAMESPACE]/IMAGE?OPTIONS" (docs/scale-out.md). */
+struct be_rbd_spec {
+	char pool[128];
+	char ns[128];           /* RADOS namespace; empty: the default one */
+	char image[128];
+	char conf[4096];        /* conf=PATH; empty: $CEPH_CONF or the default search */
+	char user[128];         /* id=USER (without "client."); empty: librados's default */
+	char keyring[4096];     /* keyring=PATH; empty: from the configuration */
+	char cluster[64];       /* cluster=NAME; empty: "ceph" */
+};
+
 /* Options parsed from a LUN name. */
 struct be_spec {
-	char kind[8];           /* "ram", "null", "file": the storage, wrapped or not */
-	char path[4096];        /* file: path; ram/null: empty */
+	char kind[8];           /* "ram", "null", "file", "rbd": the storage, wrapped or not */
+	char path[4096];        /* file: path; ram/null/rbd: empty */
 	uint64_t size;          /* bytes; 0 = use the existing size (file) */
 	bool create;            /* file: create at size if absent */
 	bool readonly;
+	struct be_rbd_spec rbd; /* rbd: the image and how to reach it */
 	struct be_fault_spec fault;
 };
 
 /*
- * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G", a plain
- * path, or "fault[OPTS]:" followed by any of those, into @spec.
+ * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G",
+ * "rbd:pool/image?size=1G", a plain path, or "fault[OPTS]:" followed by any
+ * of those, into @spec.
  * Return: 0 or -EINVAL (a message explains on stderr).
  */
 int be_parse_spec(const char *name, struct be_spec *spec);

@@ -268,6 +268,142 @@ static int parse_fault_spec(const char *name, struct be_spec *spec)
 	return 0;
 }
 
+/* ---- rbd:POOL[/NAMESPACE]/IMAGE?OPTIONS (docs/scale-out.md) ---- */
+
+/* Copy one option's value into @dst (@cap bytes); empty or too long is an error. */
+static int set_field(const char *name, const char *what, char *dst, size_t cap, const char *val,
+		     size_t len)
+{
+	if (len == 0) {
+		log_err("'%s': empty %s", name, what);
+		return -EINVAL;
+	}
+	if (len >= cap) {
+		log_err("'%.64s...': %s longer than %zu bytes", name, what, cap - 1);
+		return -EINVAL;
+	}
+	if (dst[0]) {
+		log_err("'%s': %s given twice", name, what);
+		return -EINVAL;
+	}
+	memcpy(dst, val, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+#define RBD_OPTS_KNOWN "size=SIZE, conf=PATH, id=USER, keyring=PATH, cluster=NAME, ro"
+
+static int parse_rbd_options(const char *name, const char *opts, struct be_spec *spec)
+{
+	struct be_rbd_spec *r = &spec->rbd;
+	const char *tok = opts;
+
+	if (!*opts) {
+		log_err("'%s': nothing after '?' (known options: " RBD_OPTS_KNOWN ")", name);
+		return -EINVAL;
+	}
+	while (tok) {
+		const char *amp = strchr(tok, '&');
+		size_t len = amp ? (size_t)(amp - tok) : strlen(tok);
+		const char *eq = memchr(tok, '=', len);
+		size_t klen = eq ? (size_t)(eq - tok) : len;
+		const char *val = eq ? eq + 1 : NULL;
+		size_t vlen = eq ? len - klen - 1 : 0;
+		int rc;
+
+#define KEY(k) (klen == sizeof(k) - 1 && !strncmp(tok, k, klen))
+		if (KEY("ro") || KEY("readonly")) {
+			rc = eq ? -EINVAL : 0;
+			if (rc)
+				log_err("'%s': option '%.*s' takes no value", name, (int)klen, tok);
+			spec->readonly = true;
+		} else if (!eq) {
+			log_err("'%s': option '%.*s' needs a value (known: " RBD_OPTS_KNOWN ")",
+				name, (int)len, tok);
+			rc = -EINVAL;
+		} else if (KEY("size")) {
+			char v[64];
+
+			if (spec->create) {
+				log_err("'%s': size given twice", name);
+				return -EINVAL;
+			}
+			if (vlen == 0 || vlen >= sizeof(v)) {
+				log_err("'%s': bad size '%.*s'", name, (int)vlen, val);
+				return -EINVAL;
+			}
+			memcpy(v, val, vlen);
+			v[vlen] = '\0';
+			rc = parse_block_size(name, v, &spec->size);
+			spec->create = rc == 0;
+		} else if (KEY("conf")) {
+			rc = set_field(name, "conf path", r->conf, sizeof(r->conf), val, vlen);
+		} else if (KEY("id")) {
+			/* "client.admin" or "admin" */
+			if (vlen > 7 && !strncmp(val, "client.", 7)) {
+				val += 7;
+				vlen -= 7;
+			}
+			rc = set_field(name, "id", r->user, sizeof(r->user), val, vlen);
+		} else if (KEY("keyring")) {
+			rc = set_field(name, "keyring path", r->keyring, sizeof(r->keyring), val, vlen);
+		} else if (KEY("cluster")) {
+			rc = set_field(name, "cluster name", r->cluster, sizeof(r->cluster), val, vlen);
+		} else {
+			log_err("'%s': unknown option '%.*s' (known: " RBD_OPTS_KNOWN ")", name,
+				(int)klen, tok);
+			rc = -EINVAL;
+		}
+#undef KEY
+		if (rc)
+			return -EINVAL;
+		tok = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* A pool, namespace or image name: not empty, no '@' (snapshots are not LUNs). */
+static int set_rbd_name(const char *name, const char *what, char *dst, size_t cap,
+			const char *val, size_t len)
+{
+	if (memchr(val, '@', len)) {
+		log_err("'%s': snapshots ('@') cannot be LUNs", name);
+		return -EINVAL;
+	}
+	return set_field(name, what, dst, cap, val, len);
+}
+
+static int parse_rbd_spec(const char *name, struct be_spec *spec)
+{
+	struct be_rbd_spec *r = &spec->rbd;
+	const char *p = name + 4, *q = strchr(p, '?');
+	size_t len = q ? (size_t)(q - p) : strlen(p);
+	const char *s1 = memchr(p, '/', len), *s2 = NULL;
+	int rc;
+
+	strcpy(spec->kind, "rbd");
+	if (s1)
+		s2 = memchr(s1 + 1, '/', len - (size_t)(s1 + 1 - p));
+	if (!s1 || (s2 && memchr(s2 + 1, '/', len - (size_t)(s2 + 1 - p)))) {
+		log_err("'%s': want rbd:POOL/IMAGE or rbd:POOL/NAMESPACE/IMAGE, then "
+			"optionally ?" RBD_OPTS_KNOWN, name);
+		return -EINVAL;
+	}
+	rc = set_rbd_name(name, "pool", r->pool, sizeof(r->pool), p, (size_t)(s1 - p));
+	if (!rc && s2)
+		rc = set_rbd_name(name, "namespace", r->ns, sizeof(r->ns), s1 + 1,
+				  (size_t)(s2 - s1 - 1));
+	if (!rc) {
+		const char *img = s2 ? s2 + 1 : s1 + 1;
+
+		rc = set_rbd_name(name, "image name", r->image, sizeof(r->image), img,
+				  len - (size_t)(img - p));
+	}
+	if (!rc && q)
+		rc = parse_rbd_options(name, q + 1, spec);
+	return rc ? -EINVAL : 0;
+}
+
 int be_parse_spec(const char *name, struct be_spec *spec)
 {
 	const char *colon;
@@ -288,6 +424,8 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 		}
 		return parse_block_size(name, colon + 1, &spec->size);
 	}
+	if (!strncmp(name, "rbd:", 4))
+		return parse_rbd_spec(name, spec);
 	strcpy(spec->kind, "file");
 	if (!strncmp(name, "file:", 5)) {
 		const char *path = name + 5, *q = strchr(path, '?');
@@ -310,7 +448,7 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 		while (c < colon && (isalnum((unsigned char)*c) || *c == '_'))
 			c++;
 		if (c == colon) {
-			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file, fault)",
+			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file, rbd, fault)",
 				name, (int)(colon - name), name);
 			return -EINVAL;
 		}
@@ -335,6 +473,8 @@ int be_open(const struct be_spec *spec, struct backend **out)
 	}
 	if (!strcmp(spec->kind, "file"))
 		return be_file_create(spec, out);
+	if (!strcmp(spec->kind, "rbd"))
+		return be_rbd_create(spec, out);
 	log_err("unknown backend kind '%.*s'", (int)sizeof(spec->kind), spec->kind);
 	return -EINVAL;
 }
