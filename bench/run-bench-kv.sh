@@ -134,6 +134,10 @@ for vs in $VSIZES; do
 			one "ark-mem-collect-$vs-qd$qd" arkbench mem-collect "$vs" "$qd" -q "$qd"
 			one "ark-ram-collect-$vs-qd$qd" arkbench ram-collect "$vs" "$qd" \
 				-p "ram:${mb}M" -q "$qd"
+			# and as the peers run: that many threads, one synchronous call each
+			one "ark-mem-threads-$vs-qd$qd" arkbench mem-threads "$vs" "$qd" -t "$qd"
+			one "ark-ram-threads-$vs-qd$qd" arkbench ram-threads "$vs" "$qd" \
+				-p "ram:${mb}M" -t "$qd"
 		fi
 		mkdir -p "$TMPS" "$DIR/kvpeer-$$"
 		for p in "${PEERS[@]}"; do
@@ -204,10 +208,11 @@ table() {
 		'[["ark","file","ours file LUN --persist"],["rocksdb","file","RocksDB (WAL sync=1)"],["lmdb","file","LMDB (synced commits)"]]'
 	echo "Ours at 32 in flight above: each callback issues the next request (--chain)."
 	echo "Below, the same requests with the issuing thread collecting the completions"
-	echo "(callbacks queue them to it), the other way programs use the async calls."
+	echo "(callbacks queue them to it), the other way programs use the async calls,"
+	echo "and 32 threads each making synchronous calls, as the peers run."
 	echo
-	table "Ours at 32 in flight: callbacks chained vs a thread collecting completions" \
-		'[["ark","mem","memory, chained"],["ark","mem-collect","memory, collected"],["ark","ram","ram: LUN, chained"],["ark","ram-collect","ram: LUN, collected"],["ark","file","file --persist, chained"],["ark","file-collect","file --persist, collected"]]' 2
+	table "Ours at 32 in flight: callbacks chained, a thread collecting completions, 32 synchronous threads" \
+		'[["ark","mem","memory, chained"],["ark","mem-collect","memory, collected"],["ark","mem-threads","memory, 32 threads"],["ark","ram","ram: LUN, chained"],["ark","ram-collect","ram: LUN, collected"],["ark","ram-threads","ram: LUN, 32 threads"],["ark","file","file --persist, chained"],["ark","file-collect","file --persist, collected"]]' 2
 } | tee "$OUT/results.md"
 for s in "${skipped[@]+"${skipped[@]}"}"; do log "skipped: $s"; done
 

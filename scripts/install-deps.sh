@@ -20,6 +20,8 @@ BUILD=(
 	"cmake:the build system (3.18 or later)"
 	"pkg-config:finds liburing"
 	"liburing-dev:io_uring, the file and block-device backends' I/O path"
+	"librbd-dev:librbd.h, for the rbd backend (Ceph RBD images as LUNs; librbd is loaded at run time)"
+	"librados-dev:librados.h, which librbd.h includes (the rbd backend)"
 )
 TEST=(
 	"libnbd-bin:nbdinfo and nbdcopy, NBD clients the NBD tests run"
@@ -32,6 +34,9 @@ TEST=(
 	"util-linux:losetup, the loop-device rows of the benchmark"
 	"librocksdb-dev:the key/value benchmark's RocksDB peer (bench/kvpeer_rocksdb.c)"
 	"liblmdb-dev:the key/value benchmark's LMDB peer (bench/kvpeer_lmdb.c)"
+	"ceph-mon:the monitor of the one-node Ceph cluster the rbd tests start (tests/lib/ceph-cluster.sh)"
+	"ceph-osd:the (memstore) OSD of that cluster"
+	"ceph-common:the ceph and rbd commands that set that cluster up"
 	"clang:the compiler of the fuzz harnesses (make build-fuzz, make fuzz; libFuzzer is clang's)"
 	"libclang-rt-dev:libFuzzer and clang's ASan/UBSan runtimes, which the fuzz harnesses link"
 )

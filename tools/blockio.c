@@ -142,7 +142,8 @@ static int count_devs(const char *dev)
 
 		if (colon && ((len == 3 && !strncmp(p, "ram", 3)) ||
 			      (len == 4 && !strncmp(p, "null", 4)) ||
-			      (len == 4 && !strncmp(p, "file", 4))))
+			      (len == 4 && !strncmp(p, "file", 4)) ||
+			      (len == 3 && !strncmp(p, "rbd", 3))))
 			colon = strchr(colon + 1, ':');
 		n++;
 		p = colon ? colon + 1 : NULL;

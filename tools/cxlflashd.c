@@ -15,6 +15,7 @@
 
 #include "backend/backend.h"
 #include "daemon/daemon.h"
+#include "nbd/nbd_server.h"
 #include "util/log.h"
 
 static bool g_syslog;   /* --syslog took effect */
@@ -36,6 +37,10 @@ static void usage(FILE *f)
 		"  -w, --wwid NAME=HEX     the LUN's 32-hex-digit WWID (default: kept in the file's\n"
 		"                          user.cxlflash.wwid attribute, random for memory)\n"
 		"  -L, --legacy NAME       start NAME in legacy mode (exported over NBD)\n"
+		"      --nbd-tcp-anonymous NAME  NBD clients over TCP (not identified) may use\n"
+		"                          NAME; by default TCP clients are refused every LUN\n"
+		"      --nbd-lun-max-conns NAME=N  NBD clients of NAME at once (default:\n"
+		"                          --nbd-max-conns-per-lun)\n"
 		"  -c, --config FILE       read LUNs and options from FILE (docs/daemon.md)\n"
 		"\n"
 		"Listening:\n"
@@ -44,11 +49,16 @@ static void usage(FILE *f)
 		"                          allow-lists decide)\n"
 		"      --nbd-socket PATH   NBD on a Unix socket (default: nbd.sock beside the\n"
 		"                          control socket; 'none' to disable)\n"
-		"      --nbd-socket-mode OCT  its permissions (default: as created, by the umask;\n"
-		"                          NBD clients are not identified, the mode is the gate)\n"
-		"      --nbd-tcp [ADDR:]PORT  NBD on TCP at [ADDR:]PORT (port 0 picks a free one;\n"
-		"                          'none' to disable). Without it, TCP is 127.0.0.1:10809\n"
-		"                          and only when a LUN starts in legacy mode\n"
+		"      --nbd-socket-mode OCT  its permissions (default: as created, by the umask);\n"
+		"                          its clients are identified and held to the allow-lists\n"
+		"      --nbd-tcp [ADDR:]PORT  NBD on TCP at [ADDR:]PORT (ADDR default 127.0.0.1,\n"
+		"                          port 0 picks a free one). Off unless given; its clients\n"
+		"                          are not identified (see --nbd-tcp-anonymous)\n"
+		"      --nbd-max-conns N   NBD connections at once, all LUNs (default %u)\n"
+		"      --nbd-max-conns-per-user N  per uid; all TCP clients are one (default %u)\n"
+		"      --nbd-max-conns-per-lun N   per LUN (default %u)\n"
+		"      --nbd-handshake-timeout SEC  an NBD client must be done negotiating\n"
+		"                          within SEC seconds (default %u)\n"
 		"      --no-nbd            no NBD server\n"
 		"\n"
 		"Other:\n"
@@ -59,7 +69,8 @@ static void usage(FILE *f)
 		"  -h, --help              this text\n"
 		"\n"
 		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
-		"/run/cxlflash/cxlflashd.sock");
+		"/run/cxlflash/cxlflashd.sock", NBD_DEFAULT_MAX_CONNS, NBD_DEFAULT_MAX_CONNS_PER_USER,
+		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000);
 }
 
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
@@ -79,6 +90,12 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "ioarrin", no_argument, NULL, 5 },
 		{ "syslog", no_argument, NULL, 6 },
 		{ "nbd-socket-mode", required_argument, NULL, 7 },
+		{ "nbd-tcp-anonymous", required_argument, NULL, 8 },
+		{ "nbd-lun-max-conns", required_argument, NULL, 9 },
+		{ "nbd-max-conns", required_argument, NULL, 10 },
+		{ "nbd-max-conns-per-user", required_argument, NULL, 11 },
+		{ "nbd-max-conns-per-lun", required_argument, NULL, 12 },
+		{ "nbd-handshake-timeout", required_argument, NULL, 13 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -102,6 +119,12 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 				 strcmp(optarg, "none") ? optarg : "");
 			break;
 		case 2: rc = daemon_parse_tcp(cfg, optarg); break;
+		case 8: rc = daemon_lun_option(cfg, "nbd-tcp-anonymous", optarg); break;
+		case 9: rc = daemon_lun_option(cfg, "nbd-lun-max-conns", optarg); break;
+		case 10: rc = daemon_nbd_option(cfg, "nbd-max-conns", optarg); break;
+		case 11: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-user", optarg); break;
+		case 12: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-lun", optarg); break;
+		case 13: rc = daemon_nbd_option(cfg, "nbd-handshake-timeout", optarg); break;
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))

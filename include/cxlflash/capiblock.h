@@ -93,6 +93,7 @@ typedef struct chunk_stats_s {
 
 /* Chunk attributes (cblk_get_attrs). */
 #define CFLSH_ATTR_UNMAP 0x0001ULL     /* flags1: the chunk supports unmap */
+#define CFLSH_ATTR_FUA   0x0002ULL     /* flags1: writes honour CBLK_ARW_FUA_FLAG (extension) */
 typedef struct chunk_attrs_s {
 	uint64_t flags1;
 	uint64_t flags2;
@@ -158,6 +159,10 @@ typedef struct cflsh_cg_tag_s {
 #define CBLK_ARW_WAIT_CMD_FLAGS   1     /* wait for a free command instead of EWOULDBLOCK */
 #define CBLK_ARW_USER_TAG_FLAG    2     /* *tag is the caller's */
 #define CBLK_ARW_USER_STATUS_FLAG 4     /* write *status at completion */
+/* Extension (not IBM's), also taken by cblk_write: the write is durable when
+ * it completes (SCSI FUA), as if cblk_sync() had followed it, but without
+ * making other writes durable. Ignored on reads and unmaps. */
+#define CBLK_ARW_FUA_FLAG         0x1000
 
 /* cblk_aresult flags */
 #define CBLK_ARESULT_NEXT_TAG     1     /* any completed request; its tag in *tag */

@@ -44,6 +44,13 @@
 #define AFU_WS_CHUNK      256u  /* blocks written per request when replicating */
 #define AFU_UNMAP_MAX_DESC 64u  /* UNMAP block descriptors per command */
 #define AFU_UNMAP_MAX_LBAS (16u * 65536u) /* blocks UNMAP frees per command */
+/* A command's backend work goes out in slices of at most this many blocks
+ * (1 MiB), one slice per worker pass, with at most AFU_SLICE_INFLIGHT of
+ * its requests at the backend: a 256 MiB WRITE SAME or a large UNMAP does
+ * not hold the worker (RAM: one long memset; files: a full ring and the
+ * rest written synchronously) while other contexts' commands wait. */
+#define AFU_SLICE_BLOCKS   256u
+#define AFU_SLICE_INFLIGHT 8u
 
 /* Alignment of every control structure EA (IOARCB, IOASA, HRRQ, SQ). */
 #define AFU_EA_ALIGN 8u
@@ -85,7 +92,10 @@ struct afu_cmd {
 	bool counted;                   /* counted in ctx->gen_inflight[parity] */
 	uint8_t parity;
 	bool write_err;                 /* backend failure -> WRITE ERROR (else READ) */
-	uint32_t pending;               /* backend requests outstanding */
+	uint32_t pending;               /* backend requests outstanding, + 1 while
+					 * requests are left to issue */
+	uint32_t next_io;               /* ios[next_io..] not issued yet */
+	struct afu_cmd *cont_next;      /* worker's list of commands to continue */
 	int io_err;                     /* first backend error */
 	uint32_t blocks;                /* blocks moved on success (stats) */
 	bool blocks_write;
@@ -192,6 +202,7 @@ struct afu_worker {
 	struct afu_cmd *cmds;              /* the pool's storage */
 	struct afu_cmd *free;
 	unsigned nfree;
+	struct afu_cmd *cont_head, **cont_tail; /* commands with slices left */
 	void *waitv;                       /* struct futex_waitv[FUTEX_WAITV_MAX] */
 };
 
@@ -282,8 +293,11 @@ bool afu_ctx_has_work(struct afu_ctx *c);
 void afu_ctx_do_reset(struct afu_ctx *c);
 /* Fill a drained context's window with ones and wake host sleepers. */
 void afu_ctx_fill_error(struct afu_ctx *c);
-/* Issue the command's backend requests; it completes when the last does. */
+/* Issue the command's backend requests, a first slice now and the rest in
+ * later passes (afu_cmds_continue); it completes when the last one does. */
 void afu_cmd_issue(struct afu_cmd *cmd);
+/* One more slice of every command with requests left. Return: slices issued. */
+unsigned afu_cmds_continue(struct afu_worker *w);
 /* Complete a command: post its IOASA and HRRQ entry (or drop it), free it. */
 void afu_cmd_done(struct afu_cmd *cmd);
 /* Append a backend request to a command. Return: 0 or -ENOMEM. */

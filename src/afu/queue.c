@@ -459,35 +459,126 @@ static void io_done(struct be_io *io, int res)
 }
 
 /*
- * afu_cmd_issue() - start every backend request of @cmd. The command
- * completes (afu_cmd_done) when the last request does, maybe before this
- * returns; the first error wins. With no request it completes at once.
+ * Cut every request of @cmd longer than AFU_SLICE_BLOCKS into pieces, so a
+ * slice is bounded whatever one request would have moved. Without memory
+ * for the longer array the requests stay whole (correct, only less fair).
  */
-void afu_cmd_issue(struct afu_cmd *cmd)
+static void cut_requests(struct afu_cmd *cmd)
 {
-	struct be_engine *eng = cmd->ctx->worker->eng;
-	uint32_t n = cmd->nios;
+	uint32_t total = 0, k = 0;
+	struct afu_io *n;
 
-	if (n == 0) {
-		afu_cmd_done(cmd);
+	for (uint32_t i = 0; i < cmd->nios; i++)
+		total += cmd->ios[i].io.nblocks > AFU_SLICE_BLOCKS ?
+			 (cmd->ios[i].io.nblocks + AFU_SLICE_BLOCKS - 1) / AFU_SLICE_BLOCKS : 1;
+	if (total == cmd->nios)
 		return;
+	n = malloc(total * sizeof(*n));
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < cmd->nios; i++) {
+		const struct afu_io *o = &cmd->ios[i];
+		bool data = o->io.op == BE_OP_READ || o->io.op == BE_OP_WRITE;
+
+		if (o->io.nblocks <= AFU_SLICE_BLOCKS) {
+			n[k++] = *o;
+			continue;
+		}
+		for (uint32_t b = 0; b < o->io.nblocks; b += AFU_SLICE_BLOCKS, k++) {
+			uint32_t left = o->io.nblocks - b;
+
+			n[k] = *o;
+			n[k].io.lba = o->io.lba + b;
+			n[k].io.nblocks = left < AFU_SLICE_BLOCKS ? left : AFU_SLICE_BLOCKS;
+			if (data)
+				n[k].buf_off = o->buf_off + ((uint64_t)b << BE_BLOCK_SHIFT);
+		}
 	}
-	cmd->pending = 1;   /* held until every request is out */
-	for (uint32_t i = 0; i < n; i++) {
-		struct afu_io *aio = &cmd->ios[i];
+	if (cmd->ios != cmd->inline_ios)
+		free(cmd->ios);
+	cmd->ios = n;
+	cmd->nios = cmd->ios_cap = total;
+}
+
+/*
+ * issue_slice() - start @cmd's next requests: up to AFU_SLICE_BLOCKS blocks
+ * (at least one request), while fewer than AFU_SLICE_INFLIGHT of its
+ * requests are at the backend. With requests left the command goes on the
+ * worker's list for the next pass; else its issuing reference is dropped,
+ * which completes it when nothing is in flight. A context no longer active
+ * (reset, stop, error: its results are dropped) gets nothing more issued.
+ * Return: requests issued.
+ */
+static unsigned issue_slice(struct afu_cmd *cmd)
+{
+	struct afu_worker *w = cmd->ctx->worker;
+	uint64_t blocks = 0;
+	unsigned issued = 0;
+
+	if (cmd->ctx->state != AFU_CTX_ACTIVE && cmd->next_io) {
+		if (!cmd->io_err)
+			cmd->io_err = -EIO;
+		cmd->next_io = cmd->nios;
+	}
+	while (cmd->next_io < cmd->nios && blocks < AFU_SLICE_BLOCKS &&
+	       cmd->pending - 1 < AFU_SLICE_INFLIGHT) {
+		struct afu_io *aio = &cmd->ios[cmd->next_io++];
 		int rc;
 
+		blocks += aio->io.nblocks ? aio->io.nblocks : 1;
 		aio->io.buf = (aio->io.op == BE_OP_READ || aio->io.op == BE_OP_WRITE) ?
 			      cmd->data + aio->buf_off : NULL;
 		aio->io.cb = io_done;
 		aio->io.cb_arg = cmd;
 		cmd->pending++;
-		rc = aio->be->ops->submit(aio->be, eng, &aio->io);
+		issued++;
+		rc = aio->be->ops->submit(aio->be, w->eng, &aio->io);
 		if (rc < 0)
 			io_done(&aio->io, rc);
 	}
+	if (cmd->next_io < cmd->nios) {
+		cmd->cont_next = NULL;
+		*w->cont_tail = cmd;
+		w->cont_tail = &cmd->cont_next;
+		return issued;
+	}
 	if (--cmd->pending == 0)
 		afu_cmd_done(cmd);
+	return issued;
+}
+
+/*
+ * afu_cmd_issue() - start the backend requests of @cmd: a first slice now,
+ * the rest one slice per worker pass. The command completes (afu_cmd_done)
+ * when the last request does, maybe before this returns; the first error
+ * wins. With no request it completes at once.
+ */
+void afu_cmd_issue(struct afu_cmd *cmd)
+{
+	if (cmd->nios == 0) {
+		afu_cmd_done(cmd);
+		return;
+	}
+	cut_requests(cmd);
+	cmd->next_io = 0;
+	cmd->pending = 1;   /* held until every request is out */
+	issue_slice(cmd);
+}
+
+unsigned afu_cmds_continue(struct afu_worker *w)
+{
+	struct afu_cmd *list = w->cont_head;
+	unsigned issued = 0;
+
+	w->cont_head = NULL;
+	w->cont_tail = &w->cont_head;
+	while (list) {
+		struct afu_cmd *cmd = list;
+
+		list = cmd->cont_next;
+		issued += issue_slice(cmd);
+	}
+	return issued;
 }
 
 /* Write the 32 status bytes of the IOASA (never host_use) and the HRRQ entry. */

@@ -123,7 +123,11 @@ static void data_in(struct afu_cmd *cmd, const void *src, uint32_t avail, uint32
  * Data commands.
  */
 
-/* READ(10/16), WRITE(10/16). */
+/*
+ * READ(10/16), WRITE(10/16). A write with FUA completes once durable: each
+ * backend request carries BE_IO_FUA (RWF_DSYNC on a file). On a read FUA
+ * asks for nothing here: there is no cache to bypass.
+ */
 static void exec_rw(struct afu_cmd *cmd, bool write, uint64_t lba, uint32_t nblocks)
 {
 	uint64_t need = (uint64_t)nblocks << BE_BLOCK_SHIFT;
@@ -149,6 +153,9 @@ static void exec_rw(struct afu_cmd *cmd, bool write, uint64_t lba, uint32_t nblo
 		afu_cmd_done(cmd);
 		return;
 	}
+	if (write && (cmd->rcb.cdb[1] & SCSI_RW_FUA))
+		for (uint32_t i = 0; i < cmd->nios; i++)
+			cmd->ios[i].io.flags |= BE_IO_FUA;
 	if (nblocks) {
 		cmd->data = data_ptr(cmd, need);
 		if (!cmd->data) {

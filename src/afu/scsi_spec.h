@@ -52,6 +52,7 @@
 #define SCSI_INQ_CMDDT           0x02
 #define SCSI_WS_NDOB             0x01   /* WRITE SAME: no data-out buffer */
 #define SCSI_WS_UNMAP            0x08
+#define SCSI_RW_FUA              0x08   /* READ/WRITE(10/16) byte 1: force unit access */
 
 /* INQUIRY */
 #define SCSI_INQ_STD_LEN         36

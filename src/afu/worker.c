@@ -231,6 +231,7 @@ static unsigned worker_control(struct afu_worker *w)
 	req = w->ctl_head;
 	w->ctl_head = NULL;
 	w->ctl_tail = &w->ctl_head;
+	w->cont_tail = &w->cont_head;
 	pthread_mutex_unlock(&afu->ctl_lock);
 
 	for (; req; req = next, n++) {
@@ -318,6 +319,8 @@ static unsigned worker_pass(struct afu_worker *w)
 			did++;
 		}
 	}
+	if (w->cont_head)
+		did += afu_cmds_continue(w);
 	if (be_engine_inflight(w->eng)) {
 		r = be_engine_poll(w->eng, 64);
 		if (r > 0)

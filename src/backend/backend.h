@@ -12,8 +12,10 @@
  *
  * Backends: ram (mmap'd memory, memcpy), file (regular file or block device,
  * O_DIRECT when the file system allows it, io_uring with a pread/pwrite
- * fallback), null (completes with no data movement), and fault, a wrapper
- * around any of them that injects faults for tests (docs/fault.md).
+ * fallback), null (completes with no data movement), rbd (a Ceph RBD image
+ * through librbd's aio calls, when built with librbd; docs/scale-out.md),
+ * and fault, a wrapper around any of them that injects faults for tests
+ * (docs/fault.md).
  *
  * Errors are negative errno values everywhere in this interface.
  */
@@ -43,6 +45,12 @@ enum be_op {
 struct be_io;
 typedef void (*be_io_cb)(struct be_io *io, int res);
 
+/* be_io flags */
+#define BE_IO_FUA 1u        /* WRITE: durable when it completes (SCSI's FUA bit:
+                             * RWF_DSYNC on a file); the other writes are not
+                             * made durable by it. Backends without a volatile
+                             * cache (ram, null) need do nothing. */
+
 /*
  * One request. The submitter owns the struct until the callback runs; the
  * callback is called exactly once with 0 or a negative errno (a short
@@ -53,6 +61,7 @@ struct be_io {
 	uint64_t lba;       /* first block */
 	uint32_t nblocks;   /* number of 4 KiB blocks */
 	void *buf;          /* READ/WRITE: nblocks * 4 KiB, any alignment */
+	uint32_t flags;     /* BE_IO_*; 0 unless the submitter sets one */
 	be_io_cb cb;
 	void *cb_arg;       /* for the submitter */
 	/* private to the backend */
@@ -95,26 +104,60 @@ struct backend {
 	int lock_fd;            /* fd holding the cross-process lock, or -1 */
 };
 
+/* Injected I/O errors and latency (docs/fault.md); all 0: none. */
+struct be_fault_inject {
+	uint64_t fail_nth;      /* the Nth data request from now fails (EIO), once */
+	uint64_t fail_lba_first, fail_lba_last; /* requests touching these blocks fail */
+	bool fail_lba;          /* the range above is set */
+	bool fail_reads, fail_writes; /* which requests fail_lba / fail_nth hit */
+	uint64_t tear_nth;      /* the Nth multi-block write writes half, then fails */
+	uint32_t delay_us;      /* every data request waits this long first */
+};
+
 /* The fault wrapper's options ("fault[OPTS]:INNER"); off for a plain LUN. */
 struct be_fault_spec {
 	bool on;
 	bool wcache;            /* a volatile write cache: power cuts lose unflushed writes */
 	char journal[4096];     /* wcache undo journal; empty: INNER's path + ".wcache" */
+	char ctl[4096];         /* a control file of injected faults, read when it changes */
+	struct be_fault_inject inject;
+};
+
+/*
+ * be_parse_fault_inject() - parse injected-fault options ("fail-nth=N",
+ * "fail-lba=A[-B]", "fail-on=read|write|all", "tear-nth=N", "delay=USEC",
+ * "none"), separated by commas, blanks or newlines, into @inj (cleared
+ * first). What a fault wrapper's control file holds.
+ * Return: 0 or -EINVAL (a message says which option).
+ */
+int be_parse_fault_inject(const char *text, struct be_fault_inject *inj);
+
+/* Where an rbd LUN is: "rbd:POOL[/NAMESPACE]/IMAGE?OPTIONS" (docs/scale-out.md). */
+struct be_rbd_spec {
+	char pool[128];
+	char ns[128];           /* RADOS namespace; empty: the default one */
+	char image[128];
+	char conf[4096];        /* conf=PATH; empty: $CEPH_CONF or the default search */
+	char user[128];         /* id=USER (without "client."); empty: librados's default */
+	char keyring[4096];     /* keyring=PATH; empty: from the configuration */
+	char cluster[64];       /* cluster=NAME; empty: "ceph" */
 };
 
 /* Options parsed from a LUN name. */
 struct be_spec {
-	char kind[8];           /* "ram", "null", "file": the storage, wrapped or not */
-	char path[4096];        /* file: path; ram/null: empty */
+	char kind[8];           /* "ram", "null", "file", "rbd": the storage, wrapped or not */
+	char path[4096];        /* file: path; ram/null/rbd: empty */
 	uint64_t size;          /* bytes; 0 = use the existing size (file) */
 	bool create;            /* file: create at size if absent */
 	bool readonly;
+	struct be_rbd_spec rbd; /* rbd: the image and how to reach it */
 	struct be_fault_spec fault;
 };
 
 /*
- * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G", a plain
- * path, or "fault[OPTS]:" followed by any of those, into @spec.
+ * be_parse_spec() - parse "ram:4G", "null:1G", "file:/p?size=8G",
+ * "rbd:pool/image?size=1G", a plain path, or "fault[OPTS]:" followed by any
+ * of those, into @spec.
  * Return: 0 or -EINVAL (a message explains on stderr).
  */
 int be_parse_spec(const char *name, struct be_spec *spec);

@@ -12,6 +12,8 @@
 int be_ram_create(const struct be_spec *spec, struct backend **out);
 int be_null_create(const struct be_spec *spec, struct backend **out);
 int be_file_create(const struct be_spec *spec, struct backend **out);
+/* rbd.c; -ENOTSUP with a message in a build without librbd. */
+int be_rbd_create(const struct be_spec *spec, struct backend **out);
 /* Wraps the backend @spec describes without its fault options. */
 int be_fault_create(const struct be_spec *spec, struct backend **out);
 

@@ -4,17 +4,32 @@
  * queue SQEs on, submitted in batches and reaped by be_engine_poll(). Where
  * io_uring cannot be used (disabled, seccomp, CXLFLASH_NO_URING=1) the
  * engine is a shell and the file backend does pread/pwrite inside submit.
+ * Requests that other threads finish (librbd's) come back through the
+ * engine's "foreign completions" (engine_internal.h): a list and an eventfd.
  */
 #include "backend/engine_internal.h"
 #include "util/log.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define ENGINE_DEFAULT_DEPTH 128u
 #define ENGINE_MAX_DEPTH     4096u
 #define REAP_BATCH           32u
+/* user_data of the POLL_ADD on the foreign-completion eventfd; never a
+ * struct be_io pointer. */
+#define ENGINE_UDATA_FOREIGN 1ull
+
+/* Everything in flight: ring requests and foreign ones. */
+static unsigned total_inflight(const struct be_engine *eng)
+{
+	return eng->inflight + eng->foreign_inflight;
+}
 
 int be_engine_create(struct be_engine **out, unsigned depth)
 {
@@ -33,6 +48,7 @@ int be_engine_create(struct be_engine **out, unsigned depth)
 	if (depth > ENGINE_MAX_DEPTH)
 		depth = ENGINE_MAX_DEPTH;
 	eng->depth = depth;
+	eng->efd = -1;
 
 	if (env && !strcmp(env, "1")) {
 		log_info("CXLFLASH_NO_URING=1: file I/O uses pread/pwrite");
@@ -87,7 +103,7 @@ static int engine_submit(struct be_engine *eng)
 	if (!eng->queued) {
 		/* Deferred completions run only when we enter the kernel; with
 		 * TASKRUN_FLAG only when the kernel has flagged some. */
-		if (eng->defer_taskrun && eng->inflight &&
+		if (eng->defer_taskrun && (eng->inflight || eng->efd_armed) &&
 		    !io_uring_cq_ready(&eng->ring) &&
 		    (!eng->taskrun_flag ||
 		     (IO_URING_READ_ONCE(*eng->ring.sq.kflags) & IORING_SQ_TASKRUN)))
@@ -118,21 +134,144 @@ struct io_uring_sqe *be_engine_get_sqe(struct be_engine *eng)
 	return sqe;
 }
 
+/* ---- foreign completions (engine_internal.h) ---- */
+
+int be_engine_foreign_begin(struct be_engine *eng)
+{
+	if (eng->efd < 0) {
+		eng->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (eng->efd < 0) {
+			int err = errno;
+
+			log_err("io engine: no eventfd for foreign completions: %s", strerror(err));
+			return -err;
+		}
+	}
+	eng->foreign_inflight++;
+	return 0;
+}
+
+void be_engine_foreign_cancel(struct be_engine *eng)
+{
+	eng->foreign_inflight--;
+}
+
+void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
+{
+	struct be_foreign *head;
+	uint64_t one = 1;
+	ssize_t r;
+
+	/* Counted until the eventfd write: once @f is pushed the engine may
+	 * reap it and be destroyed, and destroy waits for this to fall to 0. */
+	__atomic_add_fetch(&eng->foreign_signalling, 1, __ATOMIC_ACQ_REL);
+	head = __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED);
+	do {
+		f->next = head;
+	} while (!__atomic_compare_exchange_n(&eng->foreign_head, &head, f, true,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	/* After the push: a waiter that found the list empty wakes up. An
+	 * eventfd write fails only when its counter would overflow, and then
+	 * it is readable anyway. */
+	do
+		r = write(eng->efd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+	__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
+}
+
+/* Reset the eventfd (the list is looked at directly; this only stops
+ * be_engine_wait() from waking again for pushes already seen). */
+static void efd_drain(struct be_engine *eng)
+{
+	uint64_t v;
+
+	if (eng->efd >= 0 && read(eng->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing to reset */
+	}
+}
+
+/* Run up to @max (0: all) foreign completions, oldest first. Return: how many. */
+static unsigned foreign_reap(struct be_engine *eng, unsigned max)
+{
+	struct be_foreign *f;
+	unsigned n = 0;
+
+	if (!eng->foreign_ready && __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED)) {
+		/* Pushed newest first: reverse into the ready list. */
+		struct be_foreign *list = __atomic_exchange_n(&eng->foreign_head, NULL,
+							      __ATOMIC_ACQUIRE), *next;
+
+		while (list) {
+			next = list->next;
+			list->next = eng->foreign_ready;
+			eng->foreign_ready = list;
+			list = next;
+		}
+	}
+	while ((f = eng->foreign_ready) && (!max || n < max)) {
+		eng->foreign_ready = f->next;
+		eng->foreign_inflight--;
+		n++;
+		f->complete(f);
+	}
+	return n;
+}
+
+/* Keep a POLL_ADD on the eventfd in the ring while foreign requests are in
+ * flight, so waiting for a CQE also wakes for them. */
+static void foreign_arm(struct be_engine *eng)
+{
+	struct io_uring_sqe *sqe;
+
+	if (eng->efd_armed)
+		return;
+	sqe = io_uring_get_sqe(&eng->ring);
+	if (!sqe) {
+		engine_submit(eng);
+		sqe = io_uring_get_sqe(&eng->ring);
+		if (!sqe)
+			return;  /* the wait times out and the next pass tries again */
+	}
+	io_uring_prep_poll_add(sqe, eng->efd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ENGINE_UDATA_FOREIGN);
+	eng->queued++;
+	eng->efd_armed = true;
+}
+
+/* be_engine_wait() on an engine without a ring: poll(2) the eventfd. */
+static int foreign_wait(struct be_engine *eng, unsigned timeout_us)
+{
+	struct pollfd pfd = { .fd = eng->efd, .events = POLLIN };
+	int ret;
+
+	if (!timeout_us)
+		return 0;
+	ret = poll(&pfd, 1, (int)((timeout_us + 999) / 1000));
+	if (ret <= 0)
+		return ret < 0 && errno != EINTR ? -errno : 0;
+	efd_drain(eng);
+	return 1;
+}
+
 void be_engine_destroy(struct be_engine *eng)
 {
 	if (!eng)
 		return;
-	if (eng->use_uring) {
-		/* The kernel may still be writing into request buffers: let every
-		 * request finish and its callback run before the ring goes. */
-		while (eng->inflight) {
-			if (be_engine_wait(eng, 100000) < 0 || be_engine_poll(eng, 0) < 0)
-				break;
-		}
-		if (eng->inflight)
-			log_err("io engine destroyed with %u requests in flight", eng->inflight);
-		io_uring_queue_exit(&eng->ring);
+	/* The kernel or another library may still be writing into request
+	 * buffers: let every request finish and its callback run first. */
+	while (total_inflight(eng)) {
+		if (be_engine_wait(eng, 100000) < 0 || be_engine_poll(eng, 0) < 0)
+			break;
 	}
+	if (total_inflight(eng))
+		log_err("io engine destroyed with %u requests in flight", total_inflight(eng));
+	/* A thread that handed back the last request may still be signalling. */
+	while (__atomic_load_n(&eng->foreign_signalling, __ATOMIC_ACQUIRE))
+		sched_yield();
+	if (eng->use_uring)
+		io_uring_queue_exit(&eng->ring);
+	if (eng->efd >= 0)
+		close(eng->efd);
 	free(eng);
 }
 
@@ -144,8 +283,10 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 	unsigned reaped = 0;
 	int ret;
 
-	if (!eng || !eng->use_uring)
+	if (!eng)
 		return 0;
+	if (!eng->use_uring)
+		return (int)foreign_reap(eng, max);
 	ret = engine_submit(eng);
 	if (ret < 0)
 		return ret;
@@ -170,11 +311,18 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 			/* liburing's own timeout SQE on kernels without EXT_ARG */
 			if (done[i].data == LIBURING_UDATA_TIMEOUT)
 				continue;
+			if (done[i].data == ENGINE_UDATA_FOREIGN) {
+				eng->efd_armed = false;
+				efd_drain(eng);
+				continue;
+			}
 			eng->inflight--;
 			reaped++;
 			be_file_complete(eng, (struct be_io *)(uintptr_t)done[i].data, done[i].res);
 		}
 	}
+	if (eng->foreign_inflight && (!max || reaped < max))
+		reaped += foreign_reap(eng, max ? max - reaped : 0);
 	/* Resubmissions made by the completions above go out now. */
 	ret = engine_submit(eng);
 	if (ret < 0)
@@ -184,7 +332,7 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 
 unsigned be_engine_inflight(const struct be_engine *eng)
 {
-	return eng ? eng->inflight : 0;
+	return eng ? total_inflight(eng) : 0;
 }
 
 /* Return: 1 when a completion is ready, 0 on timeout or with nothing in
@@ -198,8 +346,15 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	struct io_uring_cqe *cqe = NULL;
 	int ret;
 
-	if (!eng || !eng->use_uring || !eng->inflight)
+	if (!eng || !total_inflight(eng))
 		return 0;
+	if (eng->foreign_inflight) {
+		if (eng->foreign_ready || __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
+			return 1;
+		if (!eng->use_uring)
+			return foreign_wait(eng, timeout_us);
+		foreign_arm(eng);
+	}
 	ret = engine_submit(eng);
 	if (ret < 0)
 		return ret;

@@ -19,6 +19,13 @@ struct be_engine {
 	unsigned queued;    /* SQEs prepared and not yet given to the kernel */
 	bool defer_taskrun; /* completions wait until we enter the kernel */
 	bool taskrun_flag;  /* ... and the kernel says when there are some */
+	/* Foreign completions (below); efd is -1 until the first one. */
+	int efd;                        /* eventfd other threads signal */
+	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */
+	unsigned foreign_inflight;      /* begun, completion not yet run */
+	struct be_foreign *foreign_head; /* pushed by other threads (atomic), newest first */
+	struct be_foreign *foreign_ready; /* taken off it, oldest first (engine's thread) */
+	unsigned foreign_signalling;    /* threads inside be_engine_foreign_done() (atomic) */
 };
 
 /* True when requests on @eng must run synchronously (no engine, no ring). */
@@ -39,5 +46,40 @@ struct io_uring_sqe *be_engine_get_sqe(struct be_engine *eng);
 
 /* Called by the engine for each CQE of a file request (file.c). */
 void be_file_complete(struct be_engine *eng, struct be_io *io, int res);
+
+/*
+ * Foreign completions: requests that a library finishes on a thread of its
+ * own (librbd's callbacks, rbd.c) complete on the engine's thread, with no
+ * thread per request. The backend embeds a struct be_foreign in its
+ * per-request state and:
+ *   1. on the engine's thread, calls be_engine_foreign_begin() before it
+ *      starts the request: from then on be_engine_inflight() counts it, so
+ *      the caller waits on the engine rather than sleeping;
+ *   2. on any thread, when the library says the request is done, calls
+ *      be_engine_foreign_done(): the request goes on a lock-free list and an
+ *      eventfd is signalled, which be_engine_wait() sleeps on (a POLL_ADD in
+ *      the ring, or poll(2) without one);
+ *   3. be_engine_poll() then runs @complete on the engine's thread, after
+ *      the request stopped counting as in flight. @complete may begin more
+ *      foreign requests (a FUA write's flush) or do anything a be_io
+ *      callback may.
+ * Works on an engine without io_uring too. Between begin and done the
+ * engine must not be destroyed (be_engine_destroy() waits for them).
+ */
+struct be_foreign {
+	struct be_foreign *next;                 /* the engine's */
+	void (*complete)(struct be_foreign *f);  /* runs on the engine's thread */
+};
+
+/* Count one foreign request in flight on @eng (engine's thread).
+ * Return: 0, or a negative errno when no eventfd could be had (then
+ * nothing is counted and the caller completes the request itself). */
+int be_engine_foreign_begin(struct be_engine *eng);
+
+/* Undo a begin whose request never started (engine's thread). */
+void be_engine_foreign_cancel(struct be_engine *eng);
+
+/* Hand @f, begun on @eng, back to @eng from any thread. Never blocks. */
+void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f);
 
 #endif /* CXLFLASH_BACKEND_ENGINE_INTERNAL_H */

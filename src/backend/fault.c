@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fault.c - the "fault" wrapper: any other backend with faults injected for
- * tests. So far one fault, a volatile write cache (wcache): before a
+ * tests: injected errors, torn writes and latency (below), and a volatile
+ * write cache (wcache): before a
  * modifying request reaches the wrapped backend, the old contents of every
  * block it touches for the first time since the last completed flush are
  * appended to an undo journal; a flush flushes the wrapped backend and then
@@ -9,6 +10,12 @@
  * so the writes since the last flush are lost as a drive's cache would lose
  * them. The journal is written with plain pwrite: tests kill processes,
  * they do not cut power, and the page cache keeps what was written.
+ *
+ * A write with BE_IO_FUA is durable when it completes: once it has, a
+ * marker record (WC_F_DURABLE, no data) says its blocks must not be put
+ * back to anything journaled before the marker, and the blocks count as
+ * untouched again (a later write journals the FUA contents). Other
+ * journaled blocks stay as they were: FUA flushes nothing else.
  *
  * The journal is a sequence of records, each a header (struct wc_rec) and
  * the old contents of nblocks blocks (none when they were all zeroes), with
@@ -18,6 +25,14 @@
  * power cut empties the journal: a reopened LUN keeps the records (and the
  * first-touch rule) of the process before. The journal is read at the first
  * modifying request, when the opener holds the LUN's lock, not at open.
+ *
+ * Injected faults (struct be_fault_inject, from the name's options or a
+ * control file a test rewrites at run time): a data request that is the
+ * Nth since they were set, or touches a range of blocks, fails with EIO
+ * before it reaches the storage (the AFU reports MEDIUM ERROR); the Nth
+ * write of more than one block writes its first half and then fails; every
+ * data request can wait a while first (the calling worker sleeps: a slow
+ * device serving one request at a time).
  */
 #include "backend/backend_internal.h"
 #include "util/log.h"
@@ -31,11 +46,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WC_MAGIC     0x31435746u  /* "FWC1" */
 #define WC_F_ZERO    1u           /* the old contents were zeroes: no data follows */
+#define WC_F_DURABLE 2u           /* a FUA write made these blocks durable: no data */
 #define WC_MAX_RUN   256u         /* blocks per record */
 #define SUM_SEED     0xcbf29ce484222325ull
 
@@ -63,6 +81,14 @@ struct be_fault {
 	uint64_t jend;            /* end of the last good record */
 	uint64_t nrecorded;       /* blocks in the journal */
 	uint8_t *buf;             /* WC_MAX_RUN blocks, aligned */
+
+	/* Injected faults, under inj_lock. */
+	pthread_mutex_t inj_lock;
+	struct be_fault_inject inj;
+	uint64_t nreq;            /* data requests since @inj was set */
+	uint64_t nmulti;          /* writes of more than one block since then */
+	char ctl[PATH_MAX];       /* control file, or "" */
+	struct stat ctl_st;       /* what it was when last read (st_ino 0: never) */
 };
 
 static const struct backend_ops fault_ops;
@@ -94,7 +120,7 @@ static uint64_t rec_sum(const struct wc_rec *r, const void *data)
 
 	h.sum = 0;
 	s = wc_sum(SUM_SEED, &h, sizeof(h));
-	if (!(r->flags & WC_F_ZERO))
+	if (!(r->flags & (WC_F_ZERO | WC_F_DURABLE)))
 		s = wc_sum(s, data, (size_t)r->nblocks << BE_BLOCK_SHIFT);
 	return s;
 }
@@ -117,6 +143,12 @@ static bool test_bit(const struct be_fault *f, uint64_t b)
 static void set_bit(struct be_fault *f, uint64_t b)
 {
 	f->touched[b / 64] |= 1ull << (b % 64);
+}
+
+static void clear_bit(struct be_fault *f, uint64_t b)
+{
+	if (b < f->nbits)
+		f->touched[b / 64] &= ~(1ull << (b % 64));
 }
 
 /* Cover blocks [0, @n): the wrapped backend may have grown (refresh). */
@@ -198,11 +230,12 @@ static int rec_read(struct be_fault *f, uint64_t off, struct wc_rec *r)
 
 	if (ret)
 		return ret;
-	if (r->magic != WC_MAGIC || r->flags & ~WC_F_ZERO || !r->nblocks ||
+	if (r->magic != WC_MAGIC || r->flags & ~(WC_F_ZERO | WC_F_DURABLE) ||
+	    (r->flags & WC_F_ZERO && r->flags & WC_F_DURABLE) || !r->nblocks ||
 	    r->nblocks > WC_MAX_RUN || r->lba > be_capacity(f->inner) ||
 	    r->nblocks > be_capacity(f->inner) - r->lba)
 		return -EILSEQ;
-	if (!(r->flags & WC_F_ZERO)) {
+	if (!(r->flags & (WC_F_ZERO | WC_F_DURABLE))) {
 		ret = pread_all(f->jfd, f->buf, (size_t)r->nblocks << BE_BLOCK_SHIFT,
 				off + sizeof(*r));
 		if (ret)
@@ -213,7 +246,8 @@ static int rec_read(struct be_fault *f, uint64_t off, struct wc_rec *r)
 
 static uint64_t rec_len(const struct wc_rec *r)
 {
-	return sizeof(*r) + (r->flags & WC_F_ZERO ? 0 : (uint64_t)r->nblocks << BE_BLOCK_SHIFT);
+	return sizeof(*r) + (r->flags & (WC_F_ZERO | WC_F_DURABLE) ? 0 :
+			     (uint64_t)r->nblocks << BE_BLOCK_SHIFT);
 }
 
 /*
@@ -252,9 +286,14 @@ static int mark_rec(struct be_fault *f, const struct wc_rec *r, uint64_t off, vo
 	(void)arg;
 	if (ret)
 		return ret;
-	for (uint32_t i = 0; i < r->nblocks; i++)
-		set_bit(f, r->lba + i);
-	f->nrecorded += r->nblocks;
+	for (uint32_t i = 0; i < r->nblocks; i++) {
+		if (r->flags & WC_F_DURABLE)
+			clear_bit(f, r->lba + i);
+		else
+			set_bit(f, r->lba + i);
+	}
+	if (!(r->flags & WC_F_DURABLE))
+		f->nrecorded += r->nblocks;
 	return 0;
 }
 
@@ -308,6 +347,9 @@ static int wc_journal(struct be_fault *f, uint64_t lba, uint32_t n)
 	uint64_t end = lba + n;
 	int ret;
 
+	if (f->jfd < 0)
+		return 0;   /* no write cache */
+
 	pthread_mutex_lock(&f->lock);
 	ret = wc_load(f);
 	if (!ret)
@@ -328,6 +370,167 @@ static int wc_journal(struct be_fault *f, uint64_t lba, uint32_t n)
 	if (ret)
 		log_err("%s: cannot journal old contents to %s: %s", f->be.id, f->jpath,
 			strerror(-ret));
+	return ret;
+}
+
+/*
+ * A FUA write of [lba, lba + n) completed: append markers so a power cut
+ * keeps what it wrote, and let the next write of these blocks journal them
+ * afresh. Only blocks journaled since the last flush need one.
+ */
+static int wc_durable(struct be_fault *f, uint64_t lba, uint32_t n)
+{
+	uint64_t end = lba + n;
+	int ret;
+
+	pthread_mutex_lock(&f->lock);
+	ret = wc_load(f);
+	while (!ret && lba < end) {
+		struct wc_rec r = { .magic = WC_MAGIC, .flags = WC_F_DURABLE, .lba = lba };
+		struct iovec iov = { &r, sizeof(r) };
+
+		if (!test_bit(f, lba)) {
+			lba++;
+			continue;
+		}
+		while (lba + r.nblocks < end && r.nblocks < WC_MAX_RUN)
+			r.nblocks++;
+		r.sum = rec_sum(&r, NULL);
+		ret = pwrite_all(f->jfd, &iov, 1, f->jend);
+		if (ret)
+			break;
+		f->jend += rec_len(&r);
+		for (uint32_t i = 0; i < r.nblocks; i++)
+			clear_bit(f, lba + i);
+		lba += r.nblocks;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (ret)
+		log_err("%s: cannot journal a FUA write to %s: %s", f->be.id, f->jpath,
+			strerror(-ret));
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------
+ * Injected faults
+ */
+
+/* Re-read the control file when it changed (a missing file: no faults). inj_lock held. */
+static void ctl_reload_locked(struct be_fault *f)
+{
+	struct be_fault_inject inj;
+	struct stat st;
+	char text[4096];
+	ssize_t n;
+	int fd;
+
+	if (stat(f->ctl, &st)) {
+		if (f->ctl_st.st_ino) {
+			memset(&f->ctl_st, 0, sizeof(f->ctl_st));
+			memset(&f->inj, 0, sizeof(f->inj));
+		}
+		return;
+	}
+	if (st.st_ino == f->ctl_st.st_ino && st.st_size == f->ctl_st.st_size &&
+	    st.st_mtim.tv_sec == f->ctl_st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == f->ctl_st.st_mtim.tv_nsec)
+		return;
+	f->ctl_st = st;
+	fd = open(f->ctl, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0)
+		return;
+	text[n] = '\0';
+	if (be_parse_fault_inject(text, &inj)) {
+		log_err("%s: control file %s not applied (the faults before stay)", f->be.id, f->ctl);
+		return;
+	}
+	f->inj = inj;
+	f->nreq = f->nmulti = 0;
+}
+
+static bool is_write_op(enum be_op op)
+{
+	return op == BE_OP_WRITE || op == BE_OP_WRITE_ZEROES || op == BE_OP_DISCARD;
+}
+
+/*
+ * inject() - the injected fault for a data request, if any: -EIO to fail
+ * it, 0 to let it through (*@tear: write its first half, then fail). Sleeps
+ * the configured delay first.
+ */
+static int inject(struct be_fault *f, enum be_op op, uint64_t lba, uint32_t n, bool *tear)
+{
+	struct be_fault_inject *in = &f->inj;
+	bool hit_kind;
+	uint32_t delay;
+	int ret = 0;
+
+	*tear = false;
+	pthread_mutex_lock(&f->inj_lock);
+	if (f->ctl[0])
+		ctl_reload_locked(f);
+	hit_kind = is_write_op(op) ? in->fail_writes : in->fail_reads;
+	f->nreq++;
+	if (hit_kind && in->fail_nth && f->nreq == in->fail_nth)
+		ret = -EIO;
+	if (hit_kind && in->fail_lba && n && lba <= in->fail_lba_last &&
+	    lba + n - 1 >= in->fail_lba_first)
+		ret = -EIO;
+	if (!ret && op == BE_OP_WRITE && n > 1 && in->tear_nth && ++f->nmulti == in->tear_nth)
+		*tear = true;
+	delay = in->delay_us;
+	pthread_mutex_unlock(&f->inj_lock);
+	if (delay) {
+		struct timespec ts = { delay / 1000000, (long)(delay % 1000000) * 1000 };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
+	return ret;
+}
+
+/* A write on its way through the wrapped backend that needs more when it
+ * completes: a FUA write's durability marker, or a torn write's error. */
+struct fault_wrap {
+	struct be_io io;        /* first: the wrapped backend's callback gets it */
+	struct be_io *orig;
+	struct be_fault *f;
+	bool tear;
+};
+
+static void wrap_done(struct be_io *io, int res)
+{
+	struct fault_wrap *w = (struct fault_wrap *)io;
+	struct be_io *orig = w->orig;
+
+	if (!res && w->tear)
+		res = -EIO;     /* half written: as a device failing mid-way */
+	else if (!res && (orig->flags & BE_IO_FUA) && w->f->jfd >= 0)
+		res = wc_durable(w->f, orig->lba, orig->nblocks);
+	free(w);
+	orig->cb(orig, res);
+}
+
+static int wrap_submit(struct be_fault *f, struct be_engine *eng, struct be_io *io, bool tear)
+{
+	struct fault_wrap *w = malloc(sizeof(*w));
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->io = (struct be_io){ .op = io->op, .lba = io->lba,
+				.nblocks = tear ? io->nblocks / 2 : io->nblocks,
+				.buf = io->buf, .flags = io->flags, .cb = wrap_done, .cb_arg = w };
+	w->orig = io;
+	w->f = f;
+	w->tear = tear;
+	ret = f->inner->ops->submit(f->inner, eng, &w->io);
+	if (ret)
+		free(w);
 	return ret;
 }
 
@@ -364,15 +567,23 @@ static int fault_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32
 {
 	struct be_fault *f = to_fault(be);
 	int ret = be_check_io(be, op, lba, nblocks, buf, f->readonly);
+	bool tear;
 
 	if (ret)
 		return ret;
 	if (op == BE_OP_FLUSH)
 		return wc_flush(f);
+	ret = inject(f, op, lba, nblocks, &tear);
+	if (ret)
+		return ret;
 	if (op != BE_OP_READ) {
 		ret = wc_journal(f, lba, nblocks);
 		if (ret)
 			return ret;
+	}
+	if (tear) {
+		ret = f->inner->ops->io_sync(f->inner, op, lba, nblocks / 2, buf);
+		return ret ? ret : -EIO;
 	}
 	return f->inner->ops->io_sync(f->inner, op, lba, nblocks, buf);
 }
@@ -382,6 +593,7 @@ static int fault_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint
 {
 	struct be_fault *f = to_fault(be);
 	int ret = be_check_io(be, op, lba, nblocks, NULL, f->readonly);
+	bool tear;
 
 	if (ret)
 		return ret;
@@ -389,6 +601,9 @@ static int fault_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint
 		return -EINVAL;
 	if (!f->inner->ops->zero_fast)
 		return -EOPNOTSUPP;
+	ret = inject(f, op, lba, nblocks, &tear);
+	if (ret)
+		return ret;
 	ret = wc_journal(f, lba, nblocks);
 	if (ret)
 		return ret;
@@ -405,6 +620,7 @@ static int fault_submit(struct backend *be, struct be_engine *eng, struct be_io 
 {
 	struct be_fault *f = to_fault(be);
 	int ret = be_check_io(be, io->op, io->lba, io->nblocks, io->buf, f->readonly);
+	bool tear;
 
 	if (ret)
 		return ret;
@@ -415,11 +631,21 @@ static int fault_submit(struct backend *be, struct be_engine *eng, struct be_io 
 		io->cb(io, wc_flush(f));
 		return 0;
 	}
+	ret = inject(f, io->op, io->lba, io->nblocks, &tear);
+	if (ret) {
+		io->be = be;
+		io->bounce = NULL;
+		io->done = 0;
+		io->cb(io, ret);   /* completes with an error, as the device would */
+		return 0;
+	}
 	if (io->op != BE_OP_READ) {
 		ret = wc_journal(f, io->lba, io->nblocks);
 		if (ret)
 			return ret;
 	}
+	if (tear || (io->op == BE_OP_WRITE && (io->flags & BE_IO_FUA) && f->jfd >= 0))
+		return wrap_submit(f, eng, io, tear);
 	return f->inner->ops->submit(f->inner, eng, io);
 }
 
@@ -443,6 +669,7 @@ static void fault_destroy(struct backend *be)
 		close(f->jfd);
 	be_close(f->inner);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->inj_lock);
 	free(f->touched);
 	free(f->buf);
 	free(f);
@@ -507,6 +734,10 @@ int be_fault_create(const struct be_spec *spec, struct backend **out)
 	f->jfd = -1;
 	f->readonly = spec->readonly;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->inj_lock, NULL);
+	f->inj = spec->fault.inject;
+	if (spec->fault.ctl[0])
+		snprintf(f->ctl, sizeof(f->ctl), "%s", spec->fault.ctl);
 	in.fault.on = false;
 	ret = be_open(&in, &f->inner);
 	if (ret)
@@ -542,6 +773,7 @@ fail:
 		close(f->jfd);
 	be_close(f->inner);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->inj_lock);
 	free(f->touched);
 	free(f);
 	return ret;
@@ -584,6 +816,11 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+static bool is_durable(const uint64_t *durable, uint64_t b)
+{
+	return (durable[b / 64] >> (b % 64)) & 1;
+}
+
 /* Put back blocks [i, i + n) of record @r (data in f->buf). */
 static int restore(struct be_fault *f, const struct wc_rec *r, uint32_t i, uint32_t n)
 {
@@ -599,6 +836,7 @@ int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t see
 {
 	struct be_fault *f;
 	struct cut c = { NULL, 0, 0 };
+	uint64_t *durable = NULL;
 	uint64_t rng = seed;
 	int64_t restored = 0;
 	int ret;
@@ -609,17 +847,25 @@ int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t see
 	pthread_mutex_lock(&f->lock);
 	/* Read the journal afresh: another process may have written it since. */
 	ret = wc_walk(f, collect, &c);
+	/* A bit per block a FUA write made durable after the record at hand. */
+	if (!ret && !(durable = calloc((size_t)(be_capacity(f->inner) / 64) + 1, sizeof(*durable))))
+		ret = -ENOMEM;
 	/* Newest first, so a block journaled twice ends with its oldest contents. */
 	for (size_t k = c.n; k-- > 0 && !ret;) {
 		struct wc_rec r;
 		uint32_t i = 0;
 
 		ret = rec_read(f, c.offs[k], &r);
+		if (!ret && r.flags & WC_F_DURABLE) {
+			for (uint32_t j = 0; j < r.nblocks; j++)
+				durable[(r.lba + j) / 64] |= 1ull << ((r.lba + j) % 64);
+			continue;
+		}
 		while (!ret && i < r.nblocks) {
 			uint32_t n = 0;
 
 			/* A run of blocks to put back, then one to keep. */
-			while (i + n < r.nblocks &&
+			while (i + n < r.nblocks && !is_durable(durable, r.lba + i + n) &&
 			       (how == BE_CUT_ALL || (splitmix64(&rng) & 1)))
 				n++;
 			if (n)
@@ -628,6 +874,7 @@ int64_t be_fault_powercut(struct backend *be, enum be_powercut how, uint64_t see
 			i += n + 1;
 		}
 	}
+	free(durable);
 	if (!ret)
 		ret = f->inner->ops->io_sync(f->inner, BE_OP_FLUSH, 0, 0, NULL);
 	if (!ret)

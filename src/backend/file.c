@@ -55,7 +55,8 @@ static bool needs_bounce(const struct be_file *f, const void *buf)
 }
 
 /* pread/pwrite all of [off, off + len); @buf must suit the fd's alignment. */
-static int rw_sync(struct be_file *f, enum be_op op, uint64_t off, void *buf, size_t len)
+static int rw_sync(struct be_file *f, enum be_op op, uint64_t off, void *buf, size_t len,
+		   uint32_t flags)
 {
 	uint8_t *p = buf;
 
@@ -63,10 +64,15 @@ static int rw_sync(struct be_file *f, enum be_op op, uint64_t off, void *buf, si
 		size_t n = len > INT_MAX ? (INT_MAX & ~(size_t)(ALIGN - 1)) : len;
 		ssize_t r;
 
-		if (op == BE_OP_READ)
+		if (op == BE_OP_READ) {
 			r = pread(f->fd, p, n, (off_t)off);
-		else
+		} else if (flags & BE_IO_FUA) {
+			struct iovec iov = { p, n };
+
+			r = pwritev2(f->fd, &iov, 1, (off_t)off, RWF_DSYNC);
+		} else {
 			r = pwrite(f->fd, p, n, (off_t)off);
+		}
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -82,14 +88,15 @@ static int rw_sync(struct be_file *f, enum be_op op, uint64_t off, void *buf, si
 }
 
 /* rw_sync() for any buffer: unaligned ones go through a bounce in chunks. */
-static int rw_sync_any(struct be_file *f, enum be_op op, uint64_t off, void *buf, size_t len)
+static int rw_sync_any(struct be_file *f, enum be_op op, uint64_t off, void *buf, size_t len,
+		       uint32_t flags)
 {
 	uint8_t *p = buf;
 	void *bounce;
 	int ret = 0;
 
 	if (!needs_bounce(f, buf))
-		return rw_sync(f, op, off, buf, len);
+		return rw_sync(f, op, off, buf, len, flags);
 	if (posix_memalign(&bounce, ALIGN, len < SYNC_CHUNK ? len : SYNC_CHUNK))
 		return -ENOMEM;
 	while (len && !ret) {
@@ -97,7 +104,7 @@ static int rw_sync_any(struct be_file *f, enum be_op op, uint64_t off, void *buf
 
 		if (op == BE_OP_WRITE)
 			memcpy(bounce, p, n);
-		ret = rw_sync(f, op, off, bounce, n);
+		ret = rw_sync(f, op, off, bounce, n, flags);
 		if (!ret && op == BE_OP_READ)
 			memcpy(p, bounce, n);
 		p += n;
@@ -129,7 +136,7 @@ static int write_zeroes_by_hand(struct be_file *f, uint64_t off, uint64_t len)
 	while (len && !ret) {
 		size_t n = len < sz ? (size_t)len : sz;
 
-		ret = rw_sync(f, BE_OP_WRITE, off, z, n);
+		ret = rw_sync(f, BE_OP_WRITE, off, z, n, 0);
 		off += n;
 		len -= n;
 	}
@@ -220,14 +227,14 @@ static int file_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint3
 }
 
 static int file_do_sync(struct be_file *f, enum be_op op, uint64_t lba, uint32_t nblocks,
-			void *buf)
+			void *buf, uint32_t flags)
 {
 	uint64_t off = lba << BE_BLOCK_SHIFT, len = (uint64_t)nblocks << BE_BLOCK_SHIFT;
 
 	switch (op) {
 	case BE_OP_READ:
 	case BE_OP_WRITE:
-		return len ? rw_sync_any(f, op, off, buf, (size_t)len) : 0;
+		return len ? rw_sync_any(f, op, off, buf, (size_t)len, flags) : 0;
 	case BE_OP_WRITE_ZEROES:
 	case BE_OP_DISCARD:
 		return zero_range(f, op, off, len);
@@ -243,7 +250,7 @@ static int file_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_
 	struct be_file *f = to_file(be);
 	int ret = be_check_io(be, op, lba, nblocks, buf, f->readonly);
 
-	return ret ? ret : file_do_sync(f, op, lba, nblocks, buf);
+	return ret ? ret : file_do_sync(f, op, lba, nblocks, buf, 0);
 }
 
 static size_t io_bytes(const struct be_io *io)
@@ -279,6 +286,8 @@ static int rw_queue(struct be_file *f, struct be_engine *eng, struct be_io *io)
 		io_uring_prep_read(sqe, f->fd, p, (unsigned)len, off);
 	else
 		io_uring_prep_write(sqe, f->fd, p, (unsigned)len, off);
+	if (io->op == BE_OP_WRITE && (io->flags & BE_IO_FUA))
+		sqe->rw_flags = RWF_DSYNC;
 	io_uring_sqe_set_data(sqe, io);
 	return 0;
 }
@@ -289,7 +298,7 @@ static void rw_rest_sync(struct be_file *f, struct be_io *io)
 	uint8_t *p = (uint8_t *)(io->bounce ? io->bounce : io->buf) + io->done;
 
 	rw_finish(io, rw_sync(f, io->op, (io->lba << BE_BLOCK_SHIFT) + io->done, p,
-			      io_bytes(io) - io->done));
+			      io_bytes(io) - io->done, io->flags));
 }
 
 void be_file_complete(struct be_engine *eng, struct be_io *io, int res)
@@ -363,7 +372,7 @@ static int file_submit(struct backend *be, struct be_engine *eng, struct be_io *
 		break;
 	}
 	/* Everything else runs here and now. */
-	io->cb(io, file_do_sync(f, io->op, io->lba, io->nblocks, io->buf));
+	io->cb(io, file_do_sync(f, io->op, io->lba, io->nblocks, io->buf, io->flags));
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -78,10 +79,104 @@ static int parse_file_options(const char *name, const char *opts, struct be_spec
 	return 0;
 }
 
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return errno || *end ? -EINVAL : 0;
+}
+
+/* One injected-fault option into @inj. Return: 0, -EINVAL, or 1 when @tok is none of them. */
+static int parse_inject_option(const char *tok, struct be_fault_inject *inj)
+{
+	uint64_t v;
+	char *dash;
+
+	if (!strncmp(tok, "fail-nth=", 9)) {
+		if (parse_u64(tok + 9, &inj->fail_nth) || !inj->fail_nth)
+			return -EINVAL;
+	} else if (!strncmp(tok, "tear-nth=", 9)) {
+		if (parse_u64(tok + 9, &inj->tear_nth) || !inj->tear_nth)
+			return -EINVAL;
+	} else if (!strncmp(tok, "delay=", 6)) {
+		if (parse_u64(tok + 6, &v) || v > 10000000)
+			return -EINVAL;
+		inj->delay_us = (uint32_t)v;
+	} else if (!strncmp(tok, "fail-lba=", 9)) {
+		char first[32];
+		size_t n;
+
+		dash = strchr(tok + 9, '-');
+		n = dash ? (size_t)(dash - (tok + 9)) : strlen(tok + 9);
+		if (n == 0 || n >= sizeof(first))
+			return -EINVAL;
+		memcpy(first, tok + 9, n);
+		first[n] = '\0';
+		if (parse_u64(first, &inj->fail_lba_first))
+			return -EINVAL;
+		inj->fail_lba_last = inj->fail_lba_first;
+		if (dash && (parse_u64(dash + 1, &inj->fail_lba_last) ||
+			     inj->fail_lba_last < inj->fail_lba_first))
+			return -EINVAL;
+		inj->fail_lba = true;
+	} else if (!strncmp(tok, "fail-on=", 8)) {
+		inj->fail_reads = !strcmp(tok + 8, "read") || !strcmp(tok + 8, "all");
+		inj->fail_writes = !strcmp(tok + 8, "write") || !strcmp(tok + 8, "all");
+		if (!inj->fail_reads && !inj->fail_writes)
+			return -EINVAL;
+	} else if (!strcmp(tok, "none")) {
+		memset(inj, 0, sizeof(*inj));
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* fail-on defaults to every request. */
+static void inject_defaults(struct be_fault_inject *inj, bool fail_on_given)
+{
+	if (!fail_on_given)
+		inj->fail_reads = inj->fail_writes = true;
+}
+
+#define INJECT_KNOWN "fail-nth=N, fail-lba=A[-B], fail-on=read|write|all, tear-nth=N, " \
+		     "delay=USEC, none"
+
+int be_parse_fault_inject(const char *text, struct be_fault_inject *inj)
+{
+	char buf[4096];
+	char *save = NULL, *tok;
+	bool fail_on = false;
+
+	memset(inj, 0, sizeof(*inj));
+	if (strlen(text) >= sizeof(buf)) {
+		log_err("fault control: too long");
+		return -EINVAL;
+	}
+	strcpy(buf, text);
+	for (tok = strtok_r(buf, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
+		int rc = parse_inject_option(tok, inj);
+
+		if (rc) {
+			log_err("fault control: %s option '%s' (known: %s)",
+				rc > 0 ? "unknown" : "bad", tok, INJECT_KNOWN);
+			return -EINVAL;
+		}
+		fail_on |= !strncmp(tok, "fail-on=", 8);
+	}
+	inject_defaults(inj, fail_on);
+	return 0;
+}
+
 /*
  * The fault wrapper's options, comma-separated (a ',' or ']' cannot be in
  * them, so the inner name keeps its own '?' and '&' syntax): "wcache",
- * "journal=PATH". Naming no fault means "wcache".
+ * "journal=PATH", "ctl=PATH" and the injected faults of
+ * be_parse_fault_inject(). Naming no fault means "wcache".
  */
 static int parse_fault_options(const char *name, const char *opts, size_t len,
 			       struct be_fault_spec *f)
@@ -89,6 +184,8 @@ static int parse_fault_options(const char *name, const char *opts, size_t len,
 	char buf[4096 + 16];
 	char *save = NULL, *tok;
 	bool named = false;   /* a fault was asked for by name */
+	bool fail_on = false;
+	int rc;
 
 	if (len >= sizeof(buf)) {
 		log_err("'%.64s...': fault options too long", name);
@@ -106,12 +203,27 @@ static int parse_fault_options(const char *name, const char *opts, size_t len,
 				return -EINVAL;
 			}
 			strcpy(f->journal, tok + 8);
+		} else if (!strncmp(tok, "ctl=", 4) && tok[4]) {
+			if (strlen(tok + 4) >= sizeof(f->ctl)) {
+				log_err("'%.64s...': control file path too long", name);
+				return -EINVAL;
+			}
+			strcpy(f->ctl, tok + 4);
+			named = true;
+		} else if ((rc = parse_inject_option(tok, &f->inject)) <= 0) {
+			if (rc) {
+				log_err("'%s': bad fault option '%s'", name, tok);
+				return -EINVAL;
+			}
+			named |= strcmp(tok, "none") != 0;
+			fail_on |= !strncmp(tok, "fail-on=", 8);
 		} else {
-			log_err("'%s': unknown fault option '%s' (known: wcache, journal=PATH)",
-				name, tok);
+			log_err("'%s': unknown fault option '%s' (known: wcache, journal=PATH, "
+				"ctl=PATH, " INJECT_KNOWN ")", name, tok);
 			return -EINVAL;
 		}
 	}
+	inject_defaults(&f->inject, fail_on);
 	f->on = true;
 	if (!named)
 		f->wcache = true;  /* "fault:LUN" alone is a write cache */
@@ -156,6 +268,142 @@ static int parse_fault_spec(const char *name, struct be_spec *spec)
 	return 0;
 }
 
+/* ---- rbd:POOL[/NAMESPACE]/IMAGE?OPTIONS (docs/scale-out.md) ---- */
+
+/* Copy one option's value into @dst (@cap bytes); empty or too long is an error. */
+static int set_field(const char *name, const char *what, char *dst, size_t cap, const char *val,
+		     size_t len)
+{
+	if (len == 0) {
+		log_err("'%s': empty %s", name, what);
+		return -EINVAL;
+	}
+	if (len >= cap) {
+		log_err("'%.64s...': %s longer than %zu bytes", name, what, cap - 1);
+		return -EINVAL;
+	}
+	if (dst[0]) {
+		log_err("'%s': %s given twice", name, what);
+		return -EINVAL;
+	}
+	memcpy(dst, val, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+#define RBD_OPTS_KNOWN "size=SIZE, conf=PATH, id=USER, keyring=PATH, cluster=NAME, ro"
+
+static int parse_rbd_options(const char *name, const char *opts, struct be_spec *spec)
+{
+	struct be_rbd_spec *r = &spec->rbd;
+	const char *tok = opts;
+
+	if (!*opts) {
+		log_err("'%s': nothing after '?' (known options: " RBD_OPTS_KNOWN ")", name);
+		return -EINVAL;
+	}
+	while (tok) {
+		const char *amp = strchr(tok, '&');
+		size_t len = amp ? (size_t)(amp - tok) : strlen(tok);
+		const char *eq = memchr(tok, '=', len);
+		size_t klen = eq ? (size_t)(eq - tok) : len;
+		const char *val = eq ? eq + 1 : NULL;
+		size_t vlen = eq ? len - klen - 1 : 0;
+		int rc;
+
+#define KEY(k) (klen == sizeof(k) - 1 && !strncmp(tok, k, klen))
+		if (KEY("ro") || KEY("readonly")) {
+			rc = eq ? -EINVAL : 0;
+			if (rc)
+				log_err("'%s': option '%.*s' takes no value", name, (int)klen, tok);
+			spec->readonly = true;
+		} else if (!eq) {
+			log_err("'%s': option '%.*s' needs a value (known: " RBD_OPTS_KNOWN ")",
+				name, (int)len, tok);
+			rc = -EINVAL;
+		} else if (KEY("size")) {
+			char v[64];
+
+			if (spec->create) {
+				log_err("'%s': size given twice", name);
+				return -EINVAL;
+			}
+			if (vlen == 0 || vlen >= sizeof(v)) {
+				log_err("'%s': bad size '%.*s'", name, (int)vlen, val);
+				return -EINVAL;
+			}
+			memcpy(v, val, vlen);
+			v[vlen] = '\0';
+			rc = parse_block_size(name, v, &spec->size);
+			spec->create = rc == 0;
+		} else if (KEY("conf")) {
+			rc = set_field(name, "conf path", r->conf, sizeof(r->conf), val, vlen);
+		} else if (KEY("id")) {
+			/* "client.admin" or "admin" */
+			if (vlen > 7 && !strncmp(val, "client.", 7)) {
+				val += 7;
+				vlen -= 7;
+			}
+			rc = set_field(name, "id", r->user, sizeof(r->user), val, vlen);
+		} else if (KEY("keyring")) {
+			rc = set_field(name, "keyring path", r->keyring, sizeof(r->keyring), val, vlen);
+		} else if (KEY("cluster")) {
+			rc = set_field(name, "cluster name", r->cluster, sizeof(r->cluster), val, vlen);
+		} else {
+			log_err("'%s': unknown option '%.*s' (known: " RBD_OPTS_KNOWN ")", name,
+				(int)klen, tok);
+			rc = -EINVAL;
+		}
+#undef KEY
+		if (rc)
+			return -EINVAL;
+		tok = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* A pool, namespace or image name: not empty, no '@' (snapshots are not LUNs). */
+static int set_rbd_name(const char *name, const char *what, char *dst, size_t cap,
+			const char *val, size_t len)
+{
+	if (memchr(val, '@', len)) {
+		log_err("'%s': snapshots ('@') cannot be LUNs", name);
+		return -EINVAL;
+	}
+	return set_field(name, what, dst, cap, val, len);
+}
+
+static int parse_rbd_spec(const char *name, struct be_spec *spec)
+{
+	struct be_rbd_spec *r = &spec->rbd;
+	const char *p = name + 4, *q = strchr(p, '?');
+	size_t len = q ? (size_t)(q - p) : strlen(p);
+	const char *s1 = memchr(p, '/', len), *s2 = NULL;
+	int rc;
+
+	strcpy(spec->kind, "rbd");
+	if (s1)
+		s2 = memchr(s1 + 1, '/', len - (size_t)(s1 + 1 - p));
+	if (!s1 || (s2 && memchr(s2 + 1, '/', len - (size_t)(s2 + 1 - p)))) {
+		log_err("'%s': want rbd:POOL/IMAGE or rbd:POOL/NAMESPACE/IMAGE, then "
+			"optionally ?" RBD_OPTS_KNOWN, name);
+		return -EINVAL;
+	}
+	rc = set_rbd_name(name, "pool", r->pool, sizeof(r->pool), p, (size_t)(s1 - p));
+	if (!rc && s2)
+		rc = set_rbd_name(name, "namespace", r->ns, sizeof(r->ns), s1 + 1,
+				  (size_t)(s2 - s1 - 1));
+	if (!rc) {
+		const char *img = s2 ? s2 + 1 : s1 + 1;
+
+		rc = set_rbd_name(name, "image name", r->image, sizeof(r->image), img,
+				  len - (size_t)(img - p));
+	}
+	if (!rc && q)
+		rc = parse_rbd_options(name, q + 1, spec);
+	return rc ? -EINVAL : 0;
+}
+
 int be_parse_spec(const char *name, struct be_spec *spec)
 {
 	const char *colon;
@@ -176,6 +424,8 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 		}
 		return parse_block_size(name, colon + 1, &spec->size);
 	}
+	if (!strncmp(name, "rbd:", 4))
+		return parse_rbd_spec(name, spec);
 	strcpy(spec->kind, "file");
 	if (!strncmp(name, "file:", 5)) {
 		const char *path = name + 5, *q = strchr(path, '?');
@@ -198,7 +448,7 @@ int be_parse_spec(const char *name, struct be_spec *spec)
 		while (c < colon && (isalnum((unsigned char)*c) || *c == '_'))
 			c++;
 		if (c == colon) {
-			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file, fault)",
+			log_err("'%s': unknown backend kind '%.*s' (known: ram, null, file, rbd, fault)",
 				name, (int)(colon - name), name);
 			return -EINVAL;
 		}
@@ -223,6 +473,8 @@ int be_open(const struct be_spec *spec, struct backend **out)
 	}
 	if (!strcmp(spec->kind, "file"))
 		return be_file_create(spec, out);
+	if (!strcmp(spec->kind, "rbd"))
+		return be_rbd_create(spec, out);
 	log_err("unknown backend kind '%.*s'", (int)sizeof(spec->kind), spec->kind);
 	return -EINVAL;
 }

@@ -55,6 +55,7 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 		return -EINVAL;
 	}
 	cmd->op = op;
+	cmd->fua = op == BLK_OP_WRITE && (flags & CBLK_ARW_FUA_FLAG);
 	cmd->buf = buf;
 	cmd->lba = (uint64_t)lba;
 	cmd->nblocks = (uint32_t)nblocks;

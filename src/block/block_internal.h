@@ -66,6 +66,7 @@ struct blk_cmd {
 	int utag;                    /* caller's tag (CBLK_ARW_USER_TAG_FLAG) */
 	cblk_arw_status_t *ustatus;  /* written at completion (CBLK_ARW_USER_STATUS_FLAG) */
 	enum blk_op op;
+	bool fua;                    /* WRITE with the FUA bit (CBLK_ARW_FUA_FLAG) */
 	void *buf;
 	uint64_t lba;
 	uint32_t nblocks;

@@ -331,8 +331,8 @@ static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
 }
 
 /*
- * resolve_path() - the LUN name for cxlflash_open: "ram:", "null:" and
- * "file:" names as they are; an existing path must name a regular file or
+ * resolve_path() - the LUN name for cxlflash_open: "ram:", "null:",
+ * "file:" and "rbd:" names as they are; an existing path must name a regular file or
  * block device and is made absolute (symlinks resolved); anything else is
  * passed on as a name cxlflashd may serve.
  * Return: 0 and a malloc'ed *@out, or -errno (ENOENT, EINVAL, ENOMEM).
@@ -343,7 +343,7 @@ static int resolve_path(const char *path, char **out)
 	char *real;
 
 	if (!strncmp(path, "ram:", 4) || !strncmp(path, "null:", 5) ||
-	    !strncmp(path, "file:", 5)) {
+	    !strncmp(path, "file:", 5) || !strncmp(path, "rbd:", 4)) {
 		*out = strdup(path);
 		return *out ? 0 : -ENOMEM;
 	}
@@ -906,6 +906,7 @@ int cblk_get_attrs(chunk_id_t chunk_id, chunk_attrs_t *attrs, int flags)
 	pthread_mutex_lock(&c->lock);
 	if (c->unmap_ok)
 		attrs->flags1 |= CFLSH_ATTR_UNMAP;
+	attrs->flags1 |= CFLSH_ATTR_FUA;   /* every backend of the AFU honours it */
 	attrs->block_size = BLK_BLOCK_SIZE;
 	attrs->num_paths = 1;
 	attrs->max_transfer_size = c->max_xfer;

@@ -22,6 +22,7 @@
 
 #define SCSI_READ_16       0x88
 #define SCSI_WRITE_16      0x8A
+#define SCSI_RW_FUA        0x08   /* byte 1 of WRITE(16): force unit access */
 #define SCSI_WRITE_SAME_16 0x93
 #define SCSI_WS_UNMAP      0x08
 #define SCSI_SYNC_CACHE_16 0x91
@@ -108,6 +109,7 @@ int blk_cmd_get_locked(struct chunk *c, bool wait, struct blk_cmd **out)
 	cmd->in_flight = false;
 	cmd->has_utag = false;
 	cmd->utag = 0;
+	cmd->fua = false;
 	cmd->ustatus = NULL;
 	cmd->result = 0;
 	cmd->retries = 0;
@@ -332,6 +334,7 @@ void blk_cmd_build(struct chunk *c, struct blk_cmd *cmd)
 		break;
 	case BLK_OP_WRITE:
 		r->cdb[0] = SCSI_WRITE_16;
+		r->cdb[1] = cmd->fua ? SCSI_RW_FUA : 0;
 		r->data_len = cmd->nblocks * BLK_BLOCK_SIZE;
 		break;
 	case BLK_OP_UNMAP:

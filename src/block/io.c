@@ -42,7 +42,7 @@ int blk_check_rw(struct chunk *c, enum blk_op op, const void *buf, cflash_offset
 
 /* Issue one command and sleep until it completes. Return: its result. */
 static int issue_wait_locked(struct chunk *c, enum blk_op op, void *buf, uint64_t lba,
-			     uint32_t nblocks)
+			     uint32_t nblocks, int flags)
 {
 	struct blk_cmd *cmd;
 	int rc = blk_cmd_get_locked(c, true, &cmd);
@@ -50,6 +50,7 @@ static int issue_wait_locked(struct chunk *c, enum blk_op op, void *buf, uint64_
 	if (rc)
 		return rc;
 	cmd->op = op;
+	cmd->fua = op == BLK_OP_WRITE && (flags & CBLK_ARW_FUA_FLAG);
 	cmd->buf = buf;
 	cmd->lba = lba;
 	cmd->nblocks = nblocks;
@@ -69,7 +70,7 @@ static int issue_wait_locked(struct chunk *c, enum blk_op op, void *buf, uint64_
 
 /* sync_io() - one synchronous request. Return: blocks transferred or -errno. */
 static int sync_io(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_offset_t lba,
-		   size_t nblocks)
+		   size_t nblocks, int flags)
 {
 	struct chunk *c;
 	int rc;
@@ -83,7 +84,7 @@ static int sync_io(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_offset
 	rc = blk_check_rw(c, op, buf, lba, nblocks);
 	if (rc)
 		goto out;
-	rc = issue_wait_locked(c, op, buf, (uint64_t)lba, (uint32_t)nblocks);
+	rc = issue_wait_locked(c, op, buf, (uint64_t)lba, (uint32_t)nblocks, flags);
 out:
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
@@ -94,14 +95,14 @@ int cblk_read(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nblock
 {
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_read(chunk_id, buf, lba, nblocks, flags);
-	return blk_ret(sync_io(chunk_id, BLK_OP_READ, buf, lba, nblocks));
+	return blk_ret(sync_io(chunk_id, BLK_OP_READ, buf, lba, nblocks, flags));
 }
 
 int cblk_write(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nblocks, int flags)
 {
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_write(chunk_id, buf, lba, nblocks, flags);
-	return blk_ret(sync_io(chunk_id, BLK_OP_WRITE, buf, lba, nblocks));
+	return blk_ret(sync_io(chunk_id, BLK_OP_WRITE, buf, lba, nblocks, flags));
 }
 
 /*
@@ -113,7 +114,7 @@ int cblk_unmap(chunk_id_t chunk_id, void *buf, cflash_offset_t lba, size_t nbloc
 {
 	if (flags & CBLK_GROUP_MASK)
 		return cblk_cg_unmap(chunk_id, buf, lba, nblocks, flags);
-	return blk_ret(sync_io(chunk_id, BLK_OP_UNMAP, buf, lba, nblocks));
+	return blk_ret(sync_io(chunk_id, BLK_OP_UNMAP, buf, lba, nblocks, flags));
 }
 
 /*
@@ -138,7 +139,7 @@ int cblk_sync(chunk_id_t chunk_id, int flags)
 	else if (c->failed)
 		rc = -EIO;
 	else
-		rc = issue_wait_locked(c, BLK_OP_SYNC, NULL, 0, 0);
+		rc = issue_wait_locked(c, BLK_OP_SYNC, NULL, 0, 0, 0);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
 	return blk_ret(rc);

@@ -24,10 +24,11 @@
 
 #define R0_BOUNCE_MAX 256       /* blocks per bounced piece (1 MiB) */
 
-/* Our LUN names whose argument follows a ':' ("ram:1G", "file:/p?size=1G"). */
+/* Our LUN names whose argument follows a ':' ("ram:1G", "file:/p?size=1G",
+ * "rbd:pool/image"). */
 static bool is_kind(const char *tok, size_t len)
 {
-	static const char *const kinds[] = { "ram", "null", "file" };
+	static const char *const kinds[] = { "ram", "null", "file", "rbd" };
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strlen(kinds[i]) == len && !memcmp(tok, kinds[i], len))

@@ -22,6 +22,7 @@
 #include "backend/backend.h"
 #include "master/master.h"
 #include "server/server.h"
+#include "util/pident.h"
 
 static struct msrv *g_srv;
 static struct master *g_srv_master;
@@ -54,8 +55,11 @@ static int resolve(void *arg, const char *name, int oflags, const struct wire_cr
 
 static bool may_connect(void *arg, const struct wire_cred *cr)
 {
+	struct pident parent, self;
+
 	(void)arg;
-	return cr->uid == getuid() && msrv_parent_of(cr->pid) == getpid();
+	return cr->uid == getuid() && !pident_parent(cr->pidfd, cr->pid, &parent) &&
+	       !pident_self(&self) && pident_same(&parent, &self);
 }
 
 int children_server_start(struct master *m)

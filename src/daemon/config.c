@@ -9,6 +9,7 @@
  *   socket-mode 0666
  *   nbd-socket /run/cxlflash/nbd.sock
  *   nbd-tcp 127.0.0.1:10809
+ *   nbd-max-conns 256
  */
 #include "daemon/daemon.h"
 
@@ -51,6 +52,44 @@ int daemon_parse_mode(const char *opt, const char *s, mode_t *out)
 	return 0;
 }
 
+int daemon_parse_count(const char *opt, const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *s == '+' || v < 1 || v > max) {
+		fprintf(stderr, "cxlflashd: %s wants a whole number from 1 to %u, not '%s'\n", opt,
+			max, s);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Global NBD limits, named as in the config file (--NAME on the command
+ * line). Return 0, -EINVAL (message printed), or 1: not such a name. */
+int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *val)
+{
+	unsigned secs;
+	int rc;
+
+	if (!strcmp(name, "nbd-max-conns"))
+		return daemon_parse_count(name, val, 1000000, &cfg->nbd_max_conns);
+	if (!strcmp(name, "nbd-max-conns-per-user"))
+		return daemon_parse_count(name, val, 1000000, &cfg->nbd_max_conns_per_user);
+	if (!strcmp(name, "nbd-max-conns-per-lun"))
+		return daemon_parse_count(name, val, 1000000, &cfg->nbd_max_conns_per_lun);
+	if (!strcmp(name, "nbd-handshake-timeout")) {
+		rc = daemon_parse_count(name, val, 3600, &secs);
+		if (!rc)
+			cfg->nbd_handshake_timeout_ms = secs * 1000;
+		return rc;
+	}
+	return 1;
+}
+
 int daemon_parse_tcp(struct daemon_config *cfg, const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -72,6 +111,8 @@ int daemon_parse_tcp(struct daemon_config *cfg, const char *s)
 	}
 	if (colon)
 		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "%.*s", (int)(colon - s), s);
+	else if (!cfg->nbd_tcp_addr[0])
+		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "127.0.0.1");
 	cfg->nbd_tcp_port = (uint16_t)port;
 	return 0;
 }
@@ -203,6 +244,16 @@ static int apply(struct dlun_config *l, const char *key, const char *val)
 		l->legacy = !strcmp(val, "legacy");
 		return 0;
 	}
+	if (!strcmp(key, "nbd-tcp-anonymous")) {
+		if (strcmp(val, "yes") && strcmp(val, "no")) {
+			fprintf(stderr, "cxlflashd: nbd-tcp-anonymous is yes or no, not '%s'\n", val);
+			return -EINVAL;
+		}
+		l->nbd_tcp_anonymous = !strcmp(val, "yes");
+		return 0;
+	}
+	if (!strcmp(key, "nbd-max-conns"))
+		return daemon_parse_count("nbd-max-conns", val, 1000000, &l->nbd_max_conns);
 	fprintf(stderr, "cxlflashd: unknown LUN option '%s'\n", key);
 	return -EINVAL;
 }
@@ -219,10 +270,14 @@ int daemon_lun_option(struct daemon_config *cfg, const char *opt, const char *ar
 	}
 	if (!strcmp(opt, "legacy"))
 		return apply(l, "mode", "legacy");
+	if (!strcmp(opt, "nbd-tcp-anonymous"))
+		return apply(l, "nbd-tcp-anonymous", "yes");
 	if (!eq) {
 		fprintf(stderr, "cxlflashd: --%s wants NAME=VALUE\n", opt);
 		return -EINVAL;
 	}
+	if (!strcmp(opt, "nbd-lun-max-conns"))
+		return apply(l, "nbd-max-conns", eq + 1);
 	return apply(l, opt, eq + 1);
 }
 
@@ -274,6 +329,10 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 			rc = daemon_parse_mode("nbd-socket-mode", w[1], &cfg->nbd_socket_mode);
 		} else if (!strcmp(w[0], "nbd-tcp") && n == 2) {
 			rc = daemon_parse_tcp(cfg, w[1]);
+		} else if ((!strcmp(w[0], "nbd-max-conns") || !strcmp(w[0], "nbd-max-conns-per-user") ||
+			    !strcmp(w[0], "nbd-max-conns-per-lun") ||
+			    !strcmp(w[0], "nbd-handshake-timeout")) && n == 2) {
+			rc = daemon_nbd_option(cfg, w[0], w[1]);
 		} else {
 			rc = -EINVAL;
 		}

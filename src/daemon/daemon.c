@@ -139,9 +139,16 @@ static unsigned legacy_clients(void *arg, const struct mlun *m)
 	return m->legacy_users;
 }
 
-static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
+/* Root and the daemon's own user administer it: they see every context. */
+static bool is_admin(const struct wire_cred *cr)
 {
-	struct master_status_names names = { label, legacy_clients, d };
+	return cr->uid == 0 || cr->uid == geteuid();
+}
+
+static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req,
+			const struct wire_cred *cr)
+{
+	struct master_status_names names = { label, legacy_clients, d, !is_admin(cr), cr->uid };
 	bool json = req->request & WIRE_STATUS_JSON;
 	char *text = NULL;
 	size_t len = 0;
@@ -165,14 +172,15 @@ static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req)
 static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 			  const char *payload, const struct wire_cred *cr)
 {
-	struct mcaller who = { getpid(), getppid(), false };
+	struct mcaller who;
 	struct dk_cxlflash_manage_lun ml;
 	struct dlun *l = find_lun(d, payload);
 	char msg[256] = "";
 	bool was;
 	int rc;
 
-	if (cr->uid != 0 && cr->uid != geteuid()) {
+	mcaller_local(&who);
+	if (!is_admin(cr)) {
 		snprintf(msg, sizeof(msg), "changing a LUN's mode needs root");
 		return msrv_reply_text(sock, req, -EPERM, msg, strlen(msg));
 	}
@@ -233,7 +241,7 @@ static int admin(void *arg, int sock, const struct wire_msg *req, const char *pa
 
 	switch (req->op) {
 	case WIRE_OP_STATUS:
-		return admin_status(d, sock, req);
+		return admin_status(d, sock, req, cr);
 	case WIRE_OP_LUN_MODE:
 		return admin_lun_mode(d, sock, req, payload, cr);
 	default:
@@ -250,22 +258,78 @@ static struct dlun *nbd_find(struct cxlfd *d, const char *name)
 	return find_lun(d, name);
 }
 
-static int nbd_get(void *arg, const char *name, struct backend **be, bool *readonly, void **ref,
-		   char *why, size_t len)
+/*
+ * May @peer use LUN @l over NBD? A Unix socket peer is who the kernel says
+ * (SO_PEERCRED), held to the LUN's allow-list as on the control socket. A
+ * TCP peer is nobody in particular (no TLS yet; loopback proves nothing):
+ * only a LUN that admits anonymous TCP clients is offered to it.
+ */
+static bool nbd_may_use(struct cxlfd *d, const struct dlun *l, const struct nbd_peer *peer,
+			char *why, size_t len)
+{
+	struct wire_cred cr;
+
+	if (!peer->identified) {
+		if (l->cfg.nbd_tcp_anonymous)
+			return true;
+		snprintf(why, len, "TCP clients are not identified; LUN %s does not admit "
+			 "anonymous TCP clients (nbd-tcp-anonymous=yes in its lun line, or "
+			 "--nbd-tcp-anonymous %s); use the NBD Unix socket%s%s", l->cfg.name,
+			 l->cfg.name, d->cfg.nbd_socket[0] ? " " : "", d->cfg.nbd_socket);
+		return false;
+	}
+	if (peer->ngroups >= 0) {
+		/* The allow-list, with the groups the kernel gave at connect. */
+		if (peer->uid == 0 || peer->uid == geteuid() || l->cfg.allow_all)
+			return true;
+		for (unsigned i = 0; i < l->cfg.nuids; i++)
+			if (l->cfg.uids[i] == peer->uid)
+				return true;
+		for (unsigned i = 0; i < l->cfg.ngids; i++) {
+			if (l->cfg.gids[i] == peer->gid)
+				return true;
+			for (int k = 0; k < peer->ngroups; k++)
+				if (l->cfg.gids[i] == peer->groups[k])
+					return true;
+		}
+	} else {
+		cr = (struct wire_cred){ .pid = peer->pid, .uid = peer->uid, .gid = peer->gid };
+		if (allowed(l, &cr))
+			return true;
+	}
+	snprintf(why, len, "uid %u may not use LUN %s: not root, the daemon's user or in its "
+		 "allow-list", (unsigned)peer->uid, l->cfg.name);
+	return false;
+}
+
+static int nbd_get(void *arg, const struct nbd_peer *peer, const char *name,
+		   struct backend **be, bool *readonly, void **ref, char *why, size_t len)
 {
 	struct cxlfd *d = arg;
 	struct dlun *l = nbd_find(d, name);
+	unsigned limit;
 	int rc = 0;
 
 	if (!l) {
 		snprintf(why, len, "no LUN named '%s'", name);
 		return -ENOENT;
 	}
+	if (!nbd_may_use(d, l, peer, why, len)) {
+		log_warn("NBD client %s may not use LUN %s", peer->addr, l->cfg.name);
+		return -EACCES;
+	}
+	limit = l->cfg.nbd_max_conns ? l->cfg.nbd_max_conns
+	      : d->cfg.nbd_max_conns_per_lun ? d->cfg.nbd_max_conns_per_lun
+	      : DAEMON_NBD_MAX_CONNS_PER_LUN;
 	pthread_mutex_lock(&d->m->lock);
 	if (l->lun->superpipe) {
 		snprintf(why, len, "LUN %s is in superpipe mode; `cxlflash lun mode %s legacy` "
 			 "exports it", l->cfg.name, l->cfg.name);
 		rc = -EBUSY;
+	} else if (l->lun->legacy_users >= limit) {
+		snprintf(why, len, "too many NBD connections: LUN %s has %u, its limit; try again "
+			 "when one closes", l->cfg.name, l->lun->legacy_users);
+		rc = -EUSERS;
 	} else {
 		l->lun->legacy_users++;
 	}
@@ -288,14 +352,18 @@ static void nbd_put(void *arg, void *ref)
 	pthread_mutex_unlock(&d->m->lock);
 }
 
-static void nbd_list(void *arg, void (*emit)(void *ctx, const char *name, const char *desc),
-		     void *ctx)
+/* NBD_OPT_LIST: the LUNs in legacy mode that @peer may use. */
+static void nbd_list(void *arg, const struct nbd_peer *peer,
+		     void (*emit)(void *ctx, const char *name, const char *desc), void *ctx)
 {
 	struct cxlfd *d = arg;
+	char why[512];
 
 	for (unsigned i = 0; i < d->nluns; i++) {
 		bool legacy;
 
+		if (!nbd_may_use(d, &d->luns[i], peer, why, sizeof(why)))
+			continue;
 		pthread_mutex_lock(&d->m->lock);
 		legacy = !d->luns[i].lun->superpipe;
 		pthread_mutex_unlock(&d->m->lock);
@@ -304,29 +372,22 @@ static void nbd_list(void *arg, void (*emit)(void *ctx, const char *name, const 
 	}
 }
 
-/* Whether some LUN is in legacy mode now. */
-static bool any_legacy(struct cxlfd *d)
-{
-	bool legacy = false;
-
-	pthread_mutex_lock(&d->m->lock);
-	for (unsigned i = 0; i < d->nluns && !legacy; i++)
-		legacy = !d->luns[i].lun->superpipe;
-	pthread_mutex_unlock(&d->m->lock);
-	return legacy;
-}
-
 static int start_nbd(struct cxlfd *d)
 {
 	struct nbd_export_provider prov = { nbd_get, nbd_put, nbd_list, d };
-	/* TCP only when asked, or when a LUN starts in legacy mode: a second
-	 * daemon must not fail on a port it would not use. */
-	bool tcp = d->cfg.nbd_tcp_addr[0] && (d->cfg.nbd_tcp_set || any_legacy(d));
+	struct nbd_server_config sc = {
+		.max_conns = d->cfg.nbd_max_conns,
+		.max_conns_per_user = d->cfg.nbd_max_conns_per_user,
+		.handshake_timeout_ms = d->cfg.nbd_handshake_timeout_ms,
+	};
+	/* TCP only when asked (--nbd-tcp, an nbd-tcp line): its clients are
+	 * not identified, so it must never come up by itself. */
+	bool tcp = d->cfg.nbd_tcp_addr[0] && d->cfg.nbd_tcp_set;
 	int rc;
 
 	if (!d->cfg.nbd || (!d->cfg.nbd_socket[0] && !tcp))
 		return 0;
-	rc = nbd_server_create(NULL, &prov, &d->nbd);
+	rc = nbd_server_create(&sc, &prov, &d->nbd);
 	if (rc)
 		return rc;
 	if (d->cfg.nbd_socket[0]) {

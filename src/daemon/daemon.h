@@ -33,7 +33,12 @@ struct dlun_config {
 	uid_t uids[DAEMON_MAX_ALLOW];
 	gid_t gids[DAEMON_MAX_ALLOW];
 	bool legacy;               /* start in legacy mode (exported over NBD) */
+	bool nbd_tcp_anonymous;    /* NBD clients over TCP (not identified) may use it */
+	unsigned nbd_max_conns;    /* NBD clients at once; 0: daemon's nbd_max_conns_per_lun */
 };
+
+/* NBD limit defaults (docs/nbd.md); the server's own are in nbd_server.h. */
+#define DAEMON_NBD_MAX_CONNS_PER_LUN 64u
 
 struct daemon_config {
 	struct dlun_config luns[DAEMON_MAX_LUNS];
@@ -45,21 +50,27 @@ struct daemon_config {
 	mode_t nbd_socket_mode;    /* 0 = as created (umask) */
 	char nbd_tcp_addr[64];     /* "" = no TCP */
 	uint16_t nbd_tcp_port;     /* 0 = any free port */
-	bool nbd_tcp_set;          /* asked for: listen even with no legacy LUN at start */
+	bool nbd_tcp_set;          /* asked for: TCP is opened only then */
+	unsigned nbd_max_conns;    /* established NBD connections; 0: server default */
+	unsigned nbd_max_conns_per_user;   /* 0: server default */
+	unsigned nbd_max_conns_per_lun;    /* 0: DAEMON_NBD_MAX_CONNS_PER_LUN */
+	unsigned nbd_handshake_timeout_ms; /* 0: server default */
 	uint64_t max_dma;          /* per context; 0 = default */
 	bool sq_mode;
 };
 
 /* config.c */
 /* daemon_config_defaults() - socket from $CXLFLASH_SOCKET or the default,
- * NBD on <socket dir>/nbd.sock (see daemon_config_finish) and 127.0.0.1:10809. */
+ * NBD on <socket dir>/nbd.sock (see daemon_config_finish); no NBD TCP
+ * unless asked (--nbd-tcp; then 127.0.0.1:10809 by default). */
 void daemon_config_defaults(struct daemon_config *cfg);
 /* daemon_config_finish() - after parsing: the NBD socket beside the
  * control socket unless one was given. */
 void daemon_config_finish(struct daemon_config *cfg);
 /* daemon_add_lun() - "NAME=SPEC". Return 0 or -EINVAL (message printed). */
 int daemon_add_lun(struct daemon_config *cfg, const char *arg);
-/* daemon_lun_option() - "NAME=VALUE" for --allow / --wwid / --legacy. */
+/* daemon_lun_option() - "NAME=VALUE" for --allow / --wwid / --nbd-lun-max-conns,
+ * "NAME" for --legacy / --nbd-tcp-anonymous. */
 int daemon_lun_option(struct daemon_config *cfg, const char *opt, const char *arg);
 /* daemon_parse_mode() - a socket mode for @opt: octal, at most 0777.
  * Return 0 or -EINVAL (message printed). */
@@ -67,6 +78,13 @@ int daemon_parse_mode(const char *opt, const char *s, mode_t *out);
 /* daemon_parse_tcp() - "[ADDR:]PORT" or "none" for --nbd-tcp (sets
  * nbd_tcp_set). Return 0 or -EINVAL (message printed). */
 int daemon_parse_tcp(struct daemon_config *cfg, const char *s);
+/* daemon_parse_count() - a whole number from 1 to @max for @opt. Return 0
+ * or -EINVAL (message printed). */
+int daemon_parse_count(const char *opt, const char *s, unsigned max, unsigned *out);
+/* daemon_nbd_option() - a global NBD limit by its config-file name
+ * (nbd-max-conns, -per-user, -per-lun, nbd-handshake-timeout SECONDS).
+ * Return 0, -EINVAL (message printed), or 1 for another name. */
+int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *val);
 /* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
 int daemon_read_config(struct daemon_config *cfg, const char *path);
 

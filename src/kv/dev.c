@@ -21,6 +21,7 @@ struct kv_dev {
 	int id;                /* chunk id or chunk group id */
 	int gflags;            /* CBLK_GROUP_RAID0 for a RAID0 group */
 	bool vlun;
+	bool fua;              /* CFLSH_ATTR_FUA, and not turned off */
 	uint64_t blocks;       /* current size */
 	uint64_t max_xfer;
 	pthread_mutex_t lock;  /* size changes */
@@ -57,6 +58,7 @@ int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool re
 {
 	struct kv_dev *d = calloc(1, sizeof(*d));
 	chunk_attrs_t attrs;
+	const char *no_fua;
 	size_t n = 0;
 	int qd = basyncs > 0 ? basyncs : 256;
 	int rc;
@@ -93,10 +95,13 @@ int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool re
 		free(d);
 		return rc ? rc : -EIO;
 	}
+	memset(&attrs, 0, sizeof(attrs));
 	if (cblk_get_attrs(d->id, &attrs, d->gflags) == 0 && attrs.max_transfer_size)
 		d->max_xfer = attrs.max_transfer_size;
 	else
 		d->max_xfer = 1;
+	no_fua = getenv("CXLFLASH_KV_NO_FUA");
+	d->fua = (attrs.flags1 & CFLSH_ATTR_FUA) && !(no_fua && !strcmp(no_fua, "1"));
 	if (d->gflags)
 		d->max_xfer = 1;   /* RAID0 async requests are one block */
 	if (vlun) {
@@ -144,6 +149,11 @@ uint64_t kv_dev_max_xfer(struct kv_dev *d)
 	return d->max_xfer;
 }
 
+bool kv_dev_fua(struct kv_dev *d)
+{
+	return d->fua;
+}
+
 bool kv_dev_is_vlun(struct kv_dev *d)
 {
 	return d->vlun;
@@ -180,14 +190,16 @@ struct piece {
 static int issue(struct kv_dev *d, struct kv_io *io, uint64_t lba, uint32_t n, void *buf,
 		 struct piece *p)
 {
+	int wflags = io->fua ? CBLK_ARW_FUA_FLAG : 0;
 	int rc;
 
 	p->io = io;
 	if (d->gflags)
-		rc = io->write ? cblk_cg_awrite(d->id, buf, lba, n, &p->cgtag, NULL, d->gflags)
+		rc = io->write ? cblk_cg_awrite(d->id, buf, lba, n, &p->cgtag, NULL,
+						d->gflags | wflags)
 			       : cblk_cg_aread(d->id, buf, lba, n, &p->cgtag, NULL, d->gflags);
 	else
-		rc = io->write ? cblk_awrite(d->id, buf, lba, n, &p->tag, NULL, 0)
+		rc = io->write ? cblk_awrite(d->id, buf, lba, n, &p->tag, NULL, wflags)
 			       : cblk_aread(d->id, buf, lba, n, &p->tag, NULL, 0);
 	if (rc < 0)
 		return -errno;

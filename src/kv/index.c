@@ -75,11 +75,18 @@ void kv_loc_free(struct kv_loc *l)
 	l->npieces = 0;
 }
 
+/* A memory store's value lives in its entry's allocation, after the key. */
+static void *inline_val(struct kv_ent *e)
+{
+	return e->key + e->klen;
+}
+
 void kv_ent_free(struct kv_ent *e)
 {
 	if (!e)
 		return;
-	free(e->val);
+	if (e->val != inline_val(e))
+		free(e->val);
 	free(e->cache);   /* a bulk free: the caller resets the shard's list */
 	kv_loc_free(&e->loc);
 	free(e);
@@ -130,6 +137,46 @@ struct kv_ent *kv_ent_new(uint64_t hash, const void *key, uint64_t klen)
 	e->klen = (uint32_t)klen;
 	memcpy(e->key, key, klen);
 	return e;
+}
+
+/*
+ * kv_ent_new_val() - an entry of a memory store with its value in the same
+ * allocation, right after the key: a get then misses on one object, not on
+ * the entry and again on a separate value.
+ */
+struct kv_ent *kv_ent_new_val(uint64_t hash, const void *key, uint64_t klen, const void *val,
+			      uint64_t vlen)
+{
+	struct kv_ent *e;
+
+	if (vlen > SIZE_MAX - sizeof(*e) - klen)
+		return NULL;
+	e = malloc(sizeof(*e) + klen + vlen);
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->hash = hash;
+	e->klen = (uint32_t)klen;
+	memcpy(e->key, key, klen);
+	e->val = vlen ? inline_val(e) : NULL;
+	e->vlen = vlen;
+	if (vlen)
+		memcpy(e->val, val, vlen);
+	return e;
+}
+
+/* kv_replace_locked() - put @n where @old is in its chain (same key). */
+void kv_replace_locked(struct kv_shard *sh, struct kv_ent *old, struct kv_ent *n)
+{
+	struct kv_ent **pp = &sh->buckets[old->hash & (sh->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == old) {
+			n->next = old->next;
+			*pp = n;
+			return;
+		}
+	}
 }
 
 /* Double the table; on allocation failure keep the longer chains. */

@@ -246,6 +246,9 @@ void kv_index_destroy(struct ark_impl *s);
 struct kv_shard *kv_shard_of(struct ark_impl *s, uint64_t hash);
 struct kv_ent *kv_find_locked(struct kv_shard *sh, uint64_t hash, const void *key, uint64_t klen);
 struct kv_ent *kv_ent_new(uint64_t hash, const void *key, uint64_t klen);
+struct kv_ent *kv_ent_new_val(uint64_t hash, const void *key, uint64_t klen, const void *val,
+			      uint64_t vlen);
+void kv_replace_locked(struct kv_shard *sh, struct kv_ent *old, struct kv_ent *n);
 void kv_insert_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_ent_free(struct kv_ent *e);
@@ -257,6 +260,7 @@ void kv_index_clear_locked(struct ark_impl *s);
 /* ---- dev.c: the LUN through capiblock.h ---------------------------------- */
 struct kv_io {
 	bool write;
+	bool fua;              /* a write durable on completion (kv_dev_fua()) */
 	uint64_t lba;
 	uint32_t nblocks;
 	void *buf;
@@ -265,6 +269,9 @@ struct kv_io {
 int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool readonly,
 		struct kv_dev **out);
 void kv_dev_close(struct kv_dev *d);
+/* kv_dev_fua() - writes can be made durable one by one (CFLSH_ATTR_FUA),
+ * unless CXLFLASH_KV_NO_FUA=1 asks for write + flush. */
+bool kv_dev_fua(struct kv_dev *d);
 uint64_t kv_dev_blocks(struct kv_dev *d);
 int kv_dev_grow(struct kv_dev *d, uint64_t blocks);
 bool kv_dev_is_vlun(struct kv_dev *d);

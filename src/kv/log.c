@@ -727,6 +727,7 @@ static int io_by_lba(const void *a, const void *b)
 static int batch_write(struct ark_impl *s, struct kv_batch *b)
 {
 	unsigned n = b->nmeta + b->nraw, nio = 0, nstage = 0;
+	bool fua = s->durable && kv_dev_fua(s->dev);
 	uint32_t run_max = (uint32_t)kv_min(KV_WRITE_RUN_MAX, kv_dev_max_xfer(s->dev));
 	struct kv_io stack[64], out_stack[64];
 	void *stage_stack[32];
@@ -765,10 +766,15 @@ static int batch_write(struct ark_impl *s, struct kv_batch *b)
 			buf += (size_t)in[i].nblocks * KV_BLOCK;
 		}
 	}
+	/* With FUA every write is durable when it completes: no flush round
+	 * trip, and nothing else is flushed with the batch (it need not be:
+	 * the batches before it were durable when acknowledged). */
+	for (unsigned i = 0; i < nio; i++)
+		io[i].fua = fua;
 	rc = kv_dev_rw(s->dev, io, nio);
-	if (!rc && s->durable)
+	if (!rc && s->durable && !fua)
 		rc = kv_dev_flush(s->dev);
-	__atomic_add_fetch(&s->ios, b->blocks + (s->durable ? 1 : 0), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->ios, b->blocks + (s->durable && !fua ? 1 : 0), __ATOMIC_RELAXED);
 out:
 	for (unsigned i = 0; i < nstage; i++)
 		free(stage[i]);

@@ -22,32 +22,23 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 	if (s->readonly)
 		return EROFS;
 	if (s->memory) {
-		void *copy = NULL;
-		if (vlen) {
-			copy = malloc(vlen);
-			if (!copy)
-				return ENOMEM;
-			memcpy(copy, val, vlen);
-		}
+		/* A new entry with the value inside, built before the lock;
+		 * it takes the old one's place. */
+		struct kv_ent *n = kv_ent_new_val(h, key, klen, val, vlen);
+		if (!n)
+			return ENOMEM;
 		pthread_mutex_lock(&sh->lock);
 		e = kv_find_locked(sh, h, key, klen);
 		if (!e) {
-			e = kv_ent_new(h, key, klen);
-			if (!e) {
-				pthread_mutex_unlock(&sh->lock);
-				free(copy);
-				return ENOMEM;
-			}
-			kv_insert_locked(sh, e);
+			kv_insert_locked(sh, n);
 			sh->key_bytes += klen;
 		} else {
+			kv_replace_locked(sh, e, n);
 			sh->key_bytes -= e->vlen;
-			free(e->val);
 		}
-		e->val = copy;
-		e->vlen = vlen;
 		sh->key_bytes += vlen;
 		pthread_mutex_unlock(&sh->lock);
+		kv_ent_free(e);
 		*res = (int64_t)vlen;
 		kv_count_op(sh);
 		if (w) {

@@ -419,7 +419,7 @@ static int copy_user(void *dst, const void *src, size_t len, bool in)
 int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 {
 	union cxlflash_ioctls buf;
-	struct mcaller who = { getpid(), getppid(), false };
+	struct mcaller who;
 	struct fd_entry *e;
 	uint64_t ctx_before;
 	size_t size;
@@ -460,6 +460,7 @@ int cxlflash_ioctl(int fd1, unsigned long request, void *arg)
 				rc = remote_ioctl(e->fd, request, &buf);
 		}
 	} else {
+		mcaller_local(&who);
 		rc = master_ioctl(e->open, &who, request, &buf);
 	}
 	if (!rc)

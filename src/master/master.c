@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "util/log.h"
@@ -22,6 +23,7 @@ int master_create(const struct master_config *cfg, struct master **out)
 		return -ENOMEM;
 	m->cfg = *cfg;
 	m->spare.fd = -1;
+	m->owner_ep = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	rc = afu_create(&cfg->afu, &m->afu);
 	if (rc) {
@@ -38,6 +40,8 @@ void master_destroy(struct master *m)
 	if (!m)
 		return;
 	master_windows_free(m);
+	if (m->owner_ep >= 0)
+		close(m->owner_ep);
 	afu_destroy(m->afu);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

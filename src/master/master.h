@@ -34,6 +34,7 @@
 
 #include "afu/afu.h"
 #include "master/chunk_alloc.h"
+#include "util/pident.h"
 
 struct backend;
 
@@ -72,13 +73,21 @@ struct mopen {
 	pid_t pid;                 /* who opened it */
 };
 
-/* Who is asking: the kernel's tgid and, for VLUN_CLONE, its parent.
+/*
+ * Who is asking: a process identity that is never reused (pident.h), not
+ * a bare pid, and for VLUN_CLONE its parent's. A context belongs to the
+ * identity that attached it; every request naming a context must come
+ * from that identity (VLUN_CLONE's source: from its child).
  * @remote: the caller is another process (a daemon client, or a child of
  * the embedded master's process); its contexts' EAs are bounded by their
- * DMA area. */
+ * DMA area, and @pidfd (a pidfd of the caller, or -1) is watched while it
+ * owns contexts: its death detaches them (owner.c).
+ */
 struct mcaller {
-	pid_t pid;
-	pid_t ppid;
+	struct pident id;
+	struct pident parent;      /* VLUN_CLONE only; { 0 }: unknown, matches nothing */
+	uid_t uid;
+	int pidfd;
 	bool remote;
 };
 
@@ -92,7 +101,10 @@ struct mlun_access {
 struct mctx {
 	uint64_t ctxid;            /* cookie: generation << 32 | handle */
 	uint16_t handle;
-	pid_t owner;
+	struct pident owner;       /* who attached it (see struct mcaller) */
+	uid_t owner_uid;
+	int owner_fd;              /* remote: the owner's pidfd, watched; -1: none */
+	uint64_t serial;           /* never reused: names the context to the owner watch */
 	uint8_t perms;             /* SISL_RHT_PERM_* from ATTACH */
 	bool err;                  /* in the error state, awaiting RECOVER_AFU */
 	struct sisl_rht_entry *rht;
@@ -140,6 +152,9 @@ struct master {
 	struct mwin *dead_windows;  /* detached remote contexts' windows */
 	struct mwin spare;          /* a fresh window for the next remote ATTACH */
 	size_t spare_want;          /* its size: that of the last one */
+	/* Remote contexts' owners (owner.c). */
+	int owner_ep;               /* epoll of their pidfds; -1 until a server asks */
+	uint64_t next_serial;
 };
 
 /* master.c */
@@ -190,11 +205,15 @@ size_t master_ioctl_size(unsigned long request);
 const char *master_ioctl_name(unsigned long request);
 
 /* How the status shows LUNs: a label (cxlflashd's LUN name) and the number
- * of legacy-mode (NBD) clients. Both optional; called with the master lock held. */
+ * of legacy-mode (NBD) clients. Both optional; called with the master lock
+ * held. @only_uid: list (and count) only the contexts attached by @uid, for
+ * a caller who is not an administrator. */
 struct master_status_names {
 	const char *(*label)(void *arg, const struct mlun *l);
 	unsigned (*legacy_clients)(void *arg, const struct mlun *l);
 	void *arg;
+	bool only_uid;
+	uid_t uid;
 };
 /* master_status() - print LUNs, contexts and resource handles to @f as a
  * table or as JSON; @vluns_only: just the resource handles. */
@@ -205,8 +224,24 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 /* master_ctx_error() - put a context in the error state, as an AFU reset
  * would (its window then reads all ones until RECOVER_AFU). */
 int master_ctx_error(struct master *m, uint64_t ctxid);
-/* master_ctx_owner() - the pid owning context @ctxid, or -1. */
-pid_t master_ctx_owner(struct master *m, uint64_t ctxid);
+/* master_ctx_owned() - does @id own context @ctxid? 1 yes, 0 no, -EINVAL:
+ * no such context. */
+int master_ctx_owned(struct master *m, uint64_t ctxid, const struct pident *id);
+
+/* owner.c: who owns a context, and what happens when the owner dies. */
+/* mcaller_local() - @who for a request made by this process itself. */
+void mcaller_local(struct mcaller *who);
+/*
+ * master_owner_fd() - a descriptor that polls readable when the owner of a
+ * remote context has died (made on first call; -errno if it cannot be).
+ * The server serving the master polls it and then calls
+ * master_reap_dead_owners(). Caller holds no lock.
+ */
+int master_owner_fd(struct master *m);
+/* master_reap_dead_owners() - detach every context whose owner has died,
+ * whoever still holds the connection it came through; the number detached.
+ * Caller holds no lock. */
+unsigned master_reap_dead_owners(struct master *m);
 /* master_check() - verify allocator and user-count invariants of every LUN.
  * Return 0, or -1 with the first violation in @why. */
 int master_check(struct master *m, char *why, size_t len);
@@ -228,6 +263,9 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 int release_handle(struct mctx *c, struct mlun *lun, unsigned h);
 void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun);
 void master_reap_closed_fds(struct master *m);
+void ctx_detach_all(struct master *m, struct mctx *c);
+int owner_watch(struct master *m, struct mctx *c, const struct mcaller *who);
+void owner_unwatch(struct master *m, struct mctx *c);
 void lun_derive_wwid(struct backend *be, uint8_t wwid[CXLFLASH_WWID_LEN]);
 
 int handle_attach(struct mopen *o, const struct mcaller *who, void *arg);

@@ -53,13 +53,20 @@ static unsigned nbd_users(const struct master_status_names *names, const struct 
 	return names && names->legacy_clients ? names->legacy_clients(names->arg, l) : 0;
 }
 
+/* Is context @c shown? A caller who is not an administrator sees only the
+ * contexts its own uid attached. */
+static bool visible(const struct master_status_names *names, const struct mctx *c)
+{
+	return c && (!names || !names->only_uid || c->owner_uid == names->uid);
+}
+
 static void vlun_rows(struct master *m, FILE *f, const struct master_status_names *names,
 		      bool json, bool *first)
 {
 	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++) {
 		struct mctx *c = m->ctx_tbl[i];
 
-		if (!c)
+		if (!visible(names, c))
 			continue;
 		for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++) {
 			const struct sisl_rht_entry *e = &c->rht[h];
@@ -73,14 +80,14 @@ static void vlun_rows(struct master *m, FILE *f, const struct master_status_name
 			blocks = virt ? (uint64_t)e->lxt_cnt * MC_CHUNK_SIZE : l->max_lba + 1;
 			if (json) {
 				fprintf(f, "%s{\"context\":\"0x%" PRIx64 "\",\"owner\":%d,\"handle\":%u,"
-					"\"lun\":", *first ? "" : ",", c->ctxid, (int)c->owner, h);
+					"\"lun\":", *first ? "" : ",", c->ctxid, (int)c->owner.pid, h);
 				json_str(f, lun_label(names, l));
 				fprintf(f, ",\"kind\":\"%s\",\"chunks\":%u,\"blocks\":%" PRIu64
 					",\"error\":%s}", virt ? "virtual" : "physical",
 					virt ? e->lxt_cnt : 0, blocks, c->err ? "true" : "false");
 			} else {
 				fprintf(f, "  0x%-14" PRIx64 " %7d %6u %-9s %-16s %8u %12" PRIu64 "%s\n",
-					c->ctxid, (int)c->owner, h, virt ? "virtual" : "physical",
+					c->ctxid, (int)c->owner.pid, h, virt ? "virtual" : "physical",
 					lun_label(names, l), virt ? e->lxt_cnt : 0, blocks,
 					c->err ? "  (error)" : "");
 			}
@@ -97,7 +104,7 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 
 	pthread_mutex_lock(&m->lock);
 	for (unsigned i = 0; i < AFU_MAX_CONTEXTS; i++)
-		nctx += m->ctx_tbl[i] != NULL;
+		nctx += visible(names, m->ctx_tbl[i]);
 	if (vluns_only) {
 		if (json) {
 			fputs("{\"vluns\":[", f);
@@ -159,7 +166,12 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 	} else {
 		if (first)
 			fputs("  (none)\n", f);
-		fprintf(f, "Contexts: %u\nResource handles:\n", nctx);
+		if (names && names->only_uid)
+			fprintf(f, "Contexts: %u (of uid %u: only your own are shown)\n", nctx,
+				(unsigned)names->uid);
+		else
+			fprintf(f, "Contexts: %u\n", nctx);
+		fputs("Resource handles:\n", f);
 		fprintf(f, "  %-16s %7s %6s %-9s %-16s %8s %12s\n", "CONTEXT", "OWNER", "HANDLE", "KIND",
 			"LUN", "CHUNKS", "BLOCKS");
 		first = true;

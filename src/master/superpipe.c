@@ -27,22 +27,26 @@
 /*
  * ctx_get() - the context named by @ctxid, if @who may use it on @lun.
  * All 64 bits of the cookie must match, so a stale cookie whose slot was
- * reused fails. CTX_CLONE looks for a context owned by the caller's parent;
- * CTX_ERR_FALLBACK also finds contexts in error; CTX_ANY_LUN skips the check
- * that the context is attached to @lun.
+ * reused fails, and the owner's identity must be @who's (pid and never-
+ * reused id: a recycled pid is someone else). CTX_CLONE looks for a context
+ * owned by the caller's parent, which must still live; CTX_ERR_FALLBACK also
+ * finds contexts in error; CTX_ANY_LUN skips the check that the context is
+ * attached to @lun.
  */
 struct mctx *ctx_get(struct master *m, uint64_t ctxid, struct mlun *lun,
 		     const struct mcaller *who, int flags)
 {
 	uint64_t slot = ctxid & 0xFFFFFFFFull;
-	pid_t owner = (flags & CTX_CLONE) ? who->ppid : who->pid;
+	const struct pident *owner = (flags & CTX_CLONE) ? &who->parent : &who->id;
 	struct mctx *c;
 
 	if (slot >= AFU_MAX_CONTEXTS)
 		return NULL;
 	c = m->ctx_tbl[slot];
-	if (!c || c->ctxid != ctxid || c->owner != owner)
+	if (!c || c->ctxid != ctxid || !pident_same(&c->owner, owner))
 		return NULL;
+	if ((flags & CTX_CLONE) && c->owner_fd >= 0 && pident_exited(c->owner_fd))
+		return NULL; /* dead, not yet reaped: its vLUNs are not to be had */
 	if (c->err && !(flags & CTX_ERR_FALLBACK))
 		return NULL;
 	if (!(flags & CTX_ANY_LUN) && !ctx_access(c, lun))
@@ -357,12 +361,14 @@ static int ctx_create(struct master *m, const struct mcaller *who,
 		return -ENOMEM;
 	}
 	memset(c->rht, 0, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
-	c->owner = who->pid;
 	c->perms = perms;
-	rc = dma_params(m, who, req, c);
+	rc = owner_watch(m, c, who);
+	if (!rc)
+		rc = dma_params(m, who, req, c);
 	if (!rc)
 		rc = ctx_start(m, c);
 	if (rc) {
+		owner_unwatch(m, c);
 		free(c->rht);
 		free(c);
 		return rc;
@@ -373,6 +379,7 @@ static int ctx_create(struct master *m, const struct mcaller *who,
 
 static void ctx_destroy(struct master *m, struct mctx *c)
 {
+	owner_unwatch(m, c);
 	ctx_stop(m, c);
 	free(c->rht);
 	free(c);
@@ -416,6 +423,19 @@ void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun)
 		ctx_destroy(m, c);
 }
 
+/* ctx_detach_all() - DETACH of @c from every LUN: @c is gone after. */
+void ctx_detach_all(struct master *m, struct mctx *c)
+{
+	while (c->luns) {
+		struct mlun_access *a = c->luns;
+		bool last = a->next == NULL;
+
+		ctx_detach_lun(m, c, a->lun);
+		if (last)
+			break; /* c is gone */
+	}
+}
+
 /* Does any descriptor of this process refer to the file (dev, ino)? */
 static bool fd_open_for(dev_t dev, ino_t ino)
 {
@@ -457,14 +477,7 @@ void master_reap_closed_fds(struct master *m)
 		if (fd_open_for(c->adap_dev, c->adap_ino))
 			continue;
 		log_info("context 0x%llx: adap_fd closed, detaching", (unsigned long long)c->ctxid);
-		while (c->luns) {
-			struct mlun_access *a = c->luns;
-			bool last = a->next == NULL;
-
-			ctx_detach_lun(m, c, a->lun);
-			if (last)
-				break; /* c is gone */
-		}
+		ctx_detach_all(m, c);
 	}
 }
 
@@ -550,18 +563,6 @@ int handle_detach(struct mopen *o, const struct mcaller *who, void *arg)
 	ctx_detach_lun(o->m, c, o->lun);
 	req->hdr.return_flags = 0;
 	return 0;
-}
-
-pid_t master_ctx_owner(struct master *m, uint64_t ctxid)
-{
-	uint64_t slot = ctxid & 0xFFFFFFFFull;
-	pid_t owner = -1;
-
-	pthread_mutex_lock(&m->lock);
-	if (slot < AFU_MAX_CONTEXTS && m->ctx_tbl[slot] && m->ctx_tbl[slot]->ctxid == ctxid)
-		owner = m->ctx_tbl[slot]->owner;
-	pthread_mutex_unlock(&m->lock);
-	return owner;
 }
 
 int master_ctx_error(struct master *m, uint64_t ctxid)

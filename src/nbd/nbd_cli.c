@@ -32,11 +32,12 @@ struct cli_export {
 	atomic_uint users;
 };
 
-static int cli_get(void *arg, const char *name, struct backend **be, bool *readonly,
-		   void **ref, char *why, size_t len)
+static int cli_get(void *arg, const struct nbd_peer *peer, const char *name,
+		   struct backend **be, bool *readonly, void **ref, char *why, size_t len)
 {
 	struct cli_export *e = arg;
 
+	(void)peer;   /* whoever reaches the sockets: the user chose where to listen */
 	/* "" is the default export: the only one. */
 	if (name[0] && strcmp(name, e->name)) {
 		snprintf(why, len, "no export named '%s' (this server exports '%s')", name,
@@ -58,10 +59,12 @@ static void cli_put(void *arg, void *ref)
 	atomic_fetch_sub(&e->users, 1);
 }
 
-static void cli_list(void *arg, void (*emit)(void *, const char *, const char *), void *ctx)
+static void cli_list(void *arg, const struct nbd_peer *peer,
+		     void (*emit)(void *, const char *, const char *), void *ctx)
 {
 	struct cli_export *e = arg;
 
+	(void)peer;
 	emit(ctx, e->name, e->be->id);
 }
 

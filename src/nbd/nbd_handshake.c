@@ -5,6 +5,12 @@
  * meta-context options are answered NBD_REP_ERR_UNSUP like any unknown
  * option. The export reference is taken here (GO / EXPORT_NAME) and dropped
  * by nbd_conn_put_export() when the connection ends.
+ *
+ * These functions run on the server's loop thread, one whole option at a
+ * time (nbd_server.c reads it without blocking); their replies are queued
+ * in the connection's out buffer. The provider decides who may use which
+ * export (it is told the peer); the server's limits are checked here when
+ * GO / EXPORT_NAME is about to enter transmission.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,10 +24,6 @@
 #include "util/byteorder.h"
 #include "util/log.h"
 
-/* Longest option payload we read: GO/INFO carry a name (4096) and a few
- * info requests. Longer ones are drained and refused, up to a point. */
-#define OPT_MAX_LEN     (NBD_MAX_STRING + 64u)
-#define OPT_DRAIN_MAX   (1u << 20)
 
 static int send_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
 		      uint32_t len)
@@ -93,7 +95,7 @@ static int get_export(struct nbd_conn *c, const char *name, char *why, size_t le
 	int rc;
 
 	why[0] = 0;
-	rc = srv->prov.get(srv->prov.arg, name, &be, &ro, &ref, why, len);
+	rc = srv->prov.get(srv->prov.arg, &c->peer, name, &be, &ro, &ref, why, len);
 	if (rc == 0 && !be)
 		rc = -EIO;
 	if (rc) {
@@ -126,7 +128,7 @@ static int get_export(struct nbd_conn *c, const char *name, char *why, size_t le
 static int opt_export_name(struct nbd_conn *c, char *data, uint32_t len)
 {
 	uint8_t reply[10 + NBD_EXPORT_NAME_PAD] = { 0 };
-	char why[256];
+	char why[512];
 	int rc;
 
 	data[len] = 0;
@@ -135,9 +137,15 @@ static int opt_export_name(struct nbd_conn *c, char *data, uint32_t len)
 		return -EINVAL;
 	}
 	rc = get_export(c, data, why, sizeof(why));
+	if (!rc) {
+		rc = nbd_conn_admit(c, false, why, sizeof(why));
+		if (rc)
+			nbd_conn_put_export(c);
+	}
 	if (rc) {
 		/* No way to refuse but hanging up (the protocol says so). */
-		log_info("EXPORT_NAME '%s' refused: %s", data, why);
+		log_notice("NBD client %s: EXPORT_NAME '%s' refused (closing; NBD_OPT_GO would "
+			   "have told it why): %s", c->peer.addr, data, why);
 		return rc;
 	}
 	put_be64(reply, c->size);
@@ -188,7 +196,7 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	uint16_t nreq;
 	bool want_name = false;
 	char name[NBD_MAX_STRING + 1];
-	char why[256];
+	char why[512];
 	int rc;
 
 	if (len < 6)
@@ -212,6 +220,13 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	rc = get_export(c, name, why, sizeof(why));
 	if (rc)
 		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
+	/* GO is where the limits bite (INFO says whether GO would pass):
+	 * refused, the client may try again. */
+	rc = nbd_conn_admit(c, opt == NBD_OPT_INFO, why, sizeof(why));
+	if (rc) {
+		nbd_conn_put_export(c);
+		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
+	}
 	rc = send_info_export(c, opt);
 	if (!rc && want_name)
 		rc = send_info_name(c, opt, name, nlen);
@@ -266,45 +281,21 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 		return send_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
 				  "LIST takes no data (got %u bytes)", len);
 	if (srv->prov.list)
-		srv->prov.list(srv->prov.arg, list_emit, &lc);
+		srv->prov.list(srv->prov.arg, &c->peer, list_emit, &lc);
 	if (lc.rc)
 		return lc.rc;
 	return send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
-/* One option. Return 1: go to transmission; 0: next option; 2: the client
- * aborted; negative: hang up. */
-static int handle_option(struct nbd_conn *c)
+int nbd_hs_option(struct nbd_conn *c, bool drained)
 {
-	uint8_t hdr[NBD_OPT_HDR_LEN];
-	uint8_t data[OPT_MAX_LEN + 1];
-	uint32_t opt, len;
-	int rc;
+	uint32_t opt = c->opt, len = c->optlen;
+	uint8_t *data = c->data;
 
-	rc = nbd_recv(c, hdr, sizeof(hdr));
-	if (rc)
-		return rc == -ECONNRESET ? 2 : rc;
-	if (get_be64(hdr) != NBD_IHAVEOPT) {
-		log_info("bad option magic %#llx: closing", (unsigned long long)get_be64(hdr));
-		return -EPROTO;
-	}
-	opt = get_be32(hdr + 8);
-	len = get_be32(hdr + 12);
-	if (len > OPT_MAX_LEN) {
-		if (opt == NBD_OPT_EXPORT_NAME || len > OPT_DRAIN_MAX) {
-			log_info("option %u with %u bytes of data: closing", opt, len);
-			return -EPROTO;
-		}
-		rc = nbd_discard(c, len);
-		if (rc)
-			return rc;
+	if (drained)
 		return send_error(c, opt, NBD_REP_ERR_TOO_BIG,
-				  "option data of %u bytes exceeds the limit of %u", len, OPT_MAX_LEN);
-	}
-	rc = nbd_recv(c, data, len);
-	if (rc)
-		return rc;
-
+				  "option data of %u bytes exceeds the limit of %u", len,
+				  NBD_OPT_MAX_LEN);
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME:
 		return opt_export_name(c, (char *)data, len);
@@ -330,34 +321,24 @@ static int handle_option(struct nbd_conn *c)
 	}
 }
 
-int nbd_handshake(struct nbd_conn *c)
+int nbd_hs_hello(struct nbd_conn *c)
 {
 	uint8_t hello[NBD_HELLO_LEN];
-	uint8_t cflags_b[4];
-	uint32_t cflags;
-	int rc;
 
 	put_be64(hello, NBD_MAGIC);
 	put_be64(hello + 8, NBD_IHAVEOPT);
 	put_be16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	rc = nbd_send(c, hello, sizeof(hello));
-	if (rc)
-		return rc;
-	rc = nbd_recv(c, cflags_b, sizeof(cflags_b));
-	if (rc)
-		return rc == -ECONNRESET ? 0 : rc;
-	cflags = get_be32(cflags_b);
+	return nbd_send(c, hello, sizeof(hello));
+}
+
+int nbd_hs_flags(struct nbd_conn *c)
+{
+	uint32_t cflags = get_be32(c->hbuf);
+
 	if (cflags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
 		log_info("unknown client flags %#x: closing", cflags);
 		return -EPROTO;
 	}
 	c->no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
-	for (;;) {
-		rc = handle_option(c);
-		if (rc == 0)
-			continue;
-		if (rc == 2)
-			return 0;
-		return rc;
-	}
+	return 0;
 }

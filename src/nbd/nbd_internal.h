@@ -4,10 +4,14 @@
  * connection structs, socket I/O helpers (nbd_sock.c), the handshake
  * (nbd_handshake.c) and the transmission phase (nbd_transmit.c).
  *
- * Threads: one accept thread per server; one thread per connection, which
- * does everything for its client (reads requests, submits them on its own
- * be_engine, runs their completions and writes the replies), so nothing on a
- * connection needs a lock. The server lock guards the connection list.
+ * Threads: one loop thread per server accepts and runs every handshake on
+ * non-blocking sockets (epoll; a connection's replies are queued in its
+ * out buffer and flushed when the socket takes them). A connection whose
+ * GO / EXPORT_NAME succeeds is handed to a thread of its own, which does
+ * everything for its client (reads requests, submits them on its own
+ * be_engine, runs their completions and writes the replies), so nothing on
+ * a connection needs a lock. The server lock guards the established list
+ * and the per-user counts.
  */
 #ifndef CXLFLASH_NBD_INTERNAL_H
 #define CXLFLASH_NBD_INTERNAL_H
@@ -18,6 +22,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "nbd/nbd_proto.h"
 #include "nbd/nbd_server.h"
 
 #define NBD_MAX_LISTENERS   8
@@ -27,21 +32,48 @@
 #define NBD_PREF_BLOCK      4096u
 #define NBD_MAX_PAYLOAD     (32u << 20)
 #define NBD_RX_BUF          (64u << 10)
+#define NBD_IDENT_BUCKETS   64
+#define NBD_CONN_STACK      (1u << 20)   /* an established connection's thread */
 
 struct be_engine;
+
+/* A user, for the per-user limits: a Unix peer's uid, or every TCP client. */
+struct nbd_ident {
+	struct nbd_ident *next;
+	bool tcp;
+	uid_t uid;
+	unsigned handshakes;                   /* connections in the handshake */
+	unsigned established;
+};
+
+/* Where a connection is in the handshake (read by the loop thread). */
+enum nbd_hs_state {
+	HS_FLAGS,                              /* reading the client's 4 flag bytes */
+	HS_OPT_HDR,                            /* reading a 16-byte option header */
+	HS_OPT_DATA,                           /* reading its data */
+	HS_DRAIN,                              /* dropping an option too big to read */
+};
 
 struct nbd_server {
 	struct nbd_server_config cfg;
 	struct nbd_export_provider prov;
 	int lfds[NBD_MAX_LISTENERS];
 	char *unix_paths[NBD_MAX_LISTENERS];   /* to unlink at destroy, or NULL */
+	bool lunix[NBD_MAX_LISTENERS];         /* a Unix socket (peers identified) */
 	int nlfds;
 	int stop_fd;                           /* eventfd: wakes the accept thread */
+	int epfd;                              /* the loop thread's epoll */
 	pthread_t accept_thread;
 	bool started, stopped;
-	pthread_mutex_t lock;                  /* conns, nconns, stopping */
-	struct nbd_conn *conns;
-	unsigned nconns;
+	/* Loop thread only: connections in the handshake, oldest first, and
+	 * those closed during this round of events (freed after it). */
+	struct nbd_conn *hs_head, *hs_tail, *graveyard;
+	pthread_mutex_t lock;                  /* below */
+	struct nbd_conn *conns;                /* established (with a thread) */
+	unsigned nconns;                       /* established, threads not yet joined */
+	unsigned nestablished;                 /* counted against max_conns */
+	unsigned nhandshakes;
+	struct nbd_ident *idents[NBD_IDENT_BUCKETS];
 	bool stopping;
 	/* Sub-block writes read-modify-write under the stripe of their block,
 	 * so two clients writing different bytes of one block both land. */
@@ -54,6 +86,25 @@ struct nbd_conn {
 	int fd;
 	pthread_t thread;
 	bool finished;                         /* thread is about to exit (under srv->lock) */
+	struct nbd_peer peer;
+	struct nbd_ident *ident;               /* its user (under srv->lock) */
+	bool admitted;                         /* counted as established */
+
+	/* handshake (loop thread) */
+	struct nbd_conn *hs_prev, *hs_next;
+	bool in_hs;                            /* on the handshake list, in epoll */
+	bool closed;                           /* in the graveyard: skip its events */
+	uint32_t events;                       /* what epoll waits for */
+	int64_t deadline_ms;                   /* CLOCK_MONOTONIC */
+	enum nbd_hs_state hs;
+	uint8_t hbuf[NBD_OPT_HDR_LEN];             /* flags or option header */
+	uint32_t hhave;
+	uint32_t opt, optlen, dhave;
+	uint8_t *data;                         /* option data (optlen + 1) */
+	uint64_t drain;
+	bool out_mode;                         /* sends are queued in out, not written */
+	uint8_t *out;                          /* replies not yet written */
+	size_t out_len, out_off, out_cap;
 
 	/* negotiated */
 	bool no_zeroes;
@@ -71,12 +122,15 @@ struct nbd_conn {
 	size_t inflight_bytes;
 	bool dead;                             /* client gone or protocol broken */
 
-	/* buffered receive */
+	/* buffered receive (allocated when transmission starts) */
 	size_t rpos, rlen;
-	uint8_t rbuf[NBD_RX_BUF];
+	uint8_t *rbuf;
 };
 
 /* nbd_sock.c */
+/* Write what the handshake queued in c->out (blocking or not, as the socket
+ * is). Return 0 when all is out, -EAGAIN when the socket is full, -errno. */
+int nbd_flush_out(struct nbd_conn *c);
 /* Read exactly @len bytes. Return 0, -ECONNRESET at EOF, or -errno. */
 int nbd_recv(struct nbd_conn *c, void *buf, size_t len);
 /* Read and drop @len bytes. */
@@ -87,14 +141,29 @@ bool nbd_rx_ready(struct nbd_conn *c);
 int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n);
 int nbd_send(struct nbd_conn *c, const void *buf, size_t len);
 
-/* nbd_handshake.c: Return 1 to enter transmission, 0 when the client left
- * cleanly (ABORT, EOF between options), or a negative errno. */
-int nbd_handshake(struct nbd_conn *c);
+/* nbd_handshake.c: the greeting (queued in c->out). */
+int nbd_hs_hello(struct nbd_conn *c);
+/* The client's flags (in c->hbuf). Return 0, or a negative errno: hang up. */
+int nbd_hs_flags(struct nbd_conn *c);
+/* One whole option: c->opt, c->optlen bytes at c->data; or, with @drained,
+ * one whose data was too long and has been dropped. Return 1 to enter
+ * transmission, 0 for the next option, 2 when the client aborted, or a
+ * negative errno: hang up. */
+int nbd_hs_option(struct nbd_conn *c, bool drained);
+/* Longest option data read (GO/INFO: a name and a few info requests);
+ * longer is drained and refused up to NBD_OPT_DRAIN_MAX, else closed. */
+#define NBD_OPT_MAX_LEN     (4096u + 64u)
+#define NBD_OPT_DRAIN_MAX   (1u << 20)
 /* Drop the export reference (if held). */
 void nbd_conn_put_export(struct nbd_conn *c);
 
 /* nbd_transmit.c: serve requests until DISC, EOF or an error. */
 void nbd_transmit(struct nbd_conn *c);
+
+/* nbd_server.c: may @c become established (limits)? 0 and counted (not
+ * with @dry: only asking, for INFO), or -EUSERS / -ESHUTDOWN with why in
+ * @why. Undone when the connection ends. */
+int nbd_conn_admit(struct nbd_conn *c, bool dry, char *why, size_t len);
 
 /* Map a negative errno to an NBD error value. */
 uint32_t nbd_errno_to_nbd(int err);

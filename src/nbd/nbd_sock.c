@@ -3,10 +3,13 @@
  * nbd_sock.c - socket I/O for an NBD connection: exact reads through a
  * small receive buffer (a pipelining client sends many 28-byte requests in
  * one segment; one recv() takes them all), and writes that never raise
- * SIGPIPE and mark the connection dead on failure.
+ * SIGPIPE and mark the connection dead on failure. During the handshake
+ * (c->out_mode) writes are queued in c->out instead, for the loop thread to
+ * flush as the non-blocking socket takes them.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -44,7 +47,7 @@ int nbd_recv(struct nbd_conn *c, void *buf, size_t len)
 			continue;
 		}
 		/* Big payloads go straight to their buffer. */
-		if (len >= sizeof(c->rbuf)) {
+		if (len >= NBD_RX_BUF) {
 			n = recv_some(c, p, len);
 			if (n < 0)
 				return (int)n;
@@ -52,7 +55,7 @@ int nbd_recv(struct nbd_conn *c, void *buf, size_t len)
 			len -= (size_t)n;
 			continue;
 		}
-		n = recv_some(c, c->rbuf, sizeof(c->rbuf));
+		n = recv_some(c, c->rbuf, NBD_RX_BUF);
 		if (n < 0)
 			return (int)n;
 		c->rpos = 0;
@@ -85,12 +88,61 @@ bool nbd_rx_ready(struct nbd_conn *c)
 	return poll(&p, 1, 0) > 0;
 }
 
+/* Append @iov to c->out. The handshake's replies are small and the loop
+ * reads no option while replies are pending, so this stays small. */
+static int queue_out(struct nbd_conn *c, const struct iovec *iov, int n)
+{
+	size_t need = c->out_len;
+
+	for (int i = 0; i < n; i++)
+		need += iov[i].iov_len;
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 256;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (!p)
+			return -ENOMEM;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	for (int i = 0; i < n; i++) {
+		memcpy(c->out + c->out_len, iov[i].iov_base, iov[i].iov_len);
+		c->out_len += iov[i].iov_len;
+	}
+	return 0;
+}
+
+int nbd_flush_out(struct nbd_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -EAGAIN;
+			c->dead = true;
+			return -errno;
+		}
+		c->out_off += (size_t)w;
+	}
+	c->out_off = c->out_len = 0;
+	return 0;
+}
+
 int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 
 	if (c->dead)
 		return -EPIPE;
+	if (c->out_mode)
+		return queue_out(c, iov, n);
 	while (msg.msg_iovlen) {
 		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 

@@ -185,15 +185,22 @@ static void req_done(struct be_io *io, int res)
 	req_finish(r, res, NULL);
 }
 
-static void submit_op(struct nbd_req *r, enum be_op op, uint64_t lba, uint32_t nblocks,
-		      void *buf)
+static void submit_io(struct nbd_req *r, enum be_op op, uint64_t lba, uint32_t nblocks,
+		      void *buf, uint32_t flags)
 {
 	memset(&r->io, 0, sizeof(r->io));
 	r->io.op = op;
 	r->io.lba = lba;
 	r->io.nblocks = nblocks;
 	r->io.buf = buf;
+	r->io.flags = flags;
 	req_submit(r);
+}
+
+static void submit_op(struct nbd_req *r, enum be_op op, uint64_t lba, uint32_t nblocks,
+		      void *buf)
+{
+	submit_io(r, op, lba, nblocks, buf, 0);
 }
 
 /* Lock the stripes of blocks @a and @b (a <= b) in index order. */
@@ -340,9 +347,14 @@ static void do_write(struct nbd_req *r, uint8_t *data)
 	int rc;
 
 	if (aligned(r->offset, r->len)) {
+		/* FUA: the write itself is made durable (RWF_DSYNC on a file),
+		 * not the whole LUN flushed after it. */
+		uint32_t flags = r->flush_after ? BE_IO_FUA : 0;
+
+		r->flush_after = false;
 		r->buf = data;
-		submit_op(r, BE_OP_WRITE, r->offset >> BE_BLOCK_SHIFT,
-			  r->len >> BE_BLOCK_SHIFT, data);
+		submit_io(r, BE_OP_WRITE, r->offset >> BE_BLOCK_SHIFT,
+			  r->len >> BE_BLOCK_SHIFT, data, flags);
 		return;
 	}
 	rc = rmw_write(r->c, r->offset, r->len, data);

@@ -6,16 +6,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "master/master.h"
 #include "util/log.h"
+#include "util/pident.h"
 
 #define MSRV_NEXT_SPIN_NS 50000ull   /* a connection waits for its next request */
 
@@ -38,29 +41,12 @@ struct msrv {
 	unsigned nconns;
 	bool stopping;
 	bool accepting;             /* the accept thread has started */
+	/* The owner watch: a thread detaching contexts whose owner died. */
+	bool reaping;               /* it has started */
+	pthread_t reaper;
+	int reaper_stop;            /* eventfd: end it */
+	bool pidfd_passed;          /* the kernel gives each sender's pidfd (SO_PASSPIDFD) */
 };
-
-pid_t msrv_parent_of(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd, ppid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return 0;
-	return (pid_t)ppid;
-}
 
 int msrv_reply_text(int sock, const struct wire_msg *req, int status, const char *text,
 		    size_t len)
@@ -129,14 +115,19 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 		       const void *payload, const struct wire_cred *cr, const char *name)
 {
 	union cxlflash_ioctls u;
-	/* The parent matters only to VLUN_CLONE; /proc is not read for the rest. */
-	struct mcaller who = { .pid = cr->pid, .remote = true,
-			       .ppid = h->request == DK_CXLFLASH_VLUN_CLONE ? msrv_parent_of(cr->pid) : 0 };
+	struct mcaller who = { .id = { cr->pid, 0 }, .uid = cr->uid, .pidfd = cr->pidfd,
+			       .remote = true };
 	size_t size = master_ioctl_size(h->request);
 	int rc, fd;
 
 	if (!size || h->len != size)
 		return reply(sock, h, -EINVAL, NULL, 0, -1);
+	/* A sender that cannot be identified (gone already) keeps id 0: it
+	 * owns nothing, and ATTACH refuses it. The parent matters only to
+	 * VLUN_CLONE. */
+	pident_of(cr->pidfd, cr->pid, &who.id);
+	if (h->request == DK_CXLFLASH_VLUN_CLONE)
+		pident_parent(cr->pidfd, cr->pid, &who.parent);
 	memcpy(&u, payload, size);
 	rc = master_ioctl(o, &who, h->request, &u);
 	if (rc == -EINVAL) {
@@ -177,14 +168,14 @@ static int serve_open(struct msrv *s, int sock, struct wire_msg *h, char *payloa
 static int serve_ctx_error(struct msrv *s, int sock, const struct wire_msg *h,
 			   const struct wire_cred *cr)
 {
-	pid_t owner = master_ctx_owner(s->m, h->request);
+	struct pident id = { cr->pid, 0 };
 	int rc;
 
-	if (owner < 0)
-		rc = -EINVAL;
-	else if (owner != cr->pid && cr->uid != 0)
-		rc = -EPERM;
-	else
+	pident_of(cr->pidfd, cr->pid, &id);
+	rc = master_ctx_owned(s->m, h->request, &id);
+	if (rc == 0)
+		rc = cr->uid == 0 ? master_ctx_error(s->m, h->request) : -EPERM;
+	else if (rc > 0)
 		rc = master_ctx_error(s->m, h->request);
 	return reply(sock, h, rc, NULL, 0, -1);
 }
@@ -199,21 +190,56 @@ static void *conn_thread(void *arg)
 
 	while (payload) {
 		struct wire_msg h;
-		struct wire_cred cr = { 0 };
+		struct wire_cred cr = { .pidfd = -1 };
+		int no_pidfd = 0;
 		/* A client's requests come in bursts (ATTACH, USER_VIRTUAL,
 		 * ...): after a reply, look for the next one a little before
 		 * sleeping. */
 		int rc = wire_recv_spin(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr,
 					o ? MSRV_NEXT_SPIN_NS : 0);
 
+		if (rc == -EMFILE) {
+			/* Out of descriptors (the sender's pidfd came with no
+			 * room for it): this request fails, the connection and
+			 * its contexts stay. */
+			log_warn("pid %d: no descriptor free for a request", (int)cr.pid);
+			if (reply(c->sock, &h, -EMFILE, NULL, 0, -1))
+				break;
+			continue;
+		}
 		if (rc) {
 			if (rc == -EPROTO)
 				log_warn("connection from pid %d: malformed message, closing",
 					 (int)cr.pid);
 			break;
 		}
+		/* The kernel's pidfd of the sender (SCM_PIDFD) names the very
+		 * process that sent. Only a kernel without SO_PASSPIDFD has it
+		 * opened by pid: where the kernel could have given one, a pid
+		 * is never trusted instead (it may be someone else's by now).
+		 * With none, a request owns nothing; out of descriptors,
+		 * requests that need one fail. */
+		if (cr.pidfd < 0) {
+			int err = cr.pidfd_err ? cr.pidfd_err : s->pidfd_passed ? -ESRCH : 0;
+
+			if (!err) {
+				cr.pidfd = pident_pidfd_open(cr.pid);
+				err = cr.pidfd < 0 ? cr.pidfd : 0;
+				if (cr.pidfd < 0)
+					cr.pidfd = -1;
+			}
+			no_pidfd = err == -EMFILE || err == -ENFILE ? err : 0;
+		}
+		if (s->ops.may_connect && no_pidfd) {
+			/* Who it is cannot be told now: not served, not dropped. */
+			if (reply(c->sock, &h, no_pidfd, NULL, 0, -1))
+				break;
+			continue;
+		}
 		if (s->ops.may_connect && !s->ops.may_connect(s->ops.arg, &cr)) {
 			reply(c->sock, &h, -EACCES, NULL, 0, -1);
+			if (cr.pidfd >= 0)
+				close(cr.pidfd);
 			break;
 		}
 		switch (h.op) {
@@ -223,11 +249,13 @@ static void *conn_thread(void *arg)
 				snprintf(name, sizeof(name), "%s", payload);
 			break;
 		case WIRE_OP_IOCTL:
-			rc = o ? serve_ioctl(s, o, c->sock, &h, payload, &cr, name)
-			       : reply(c->sock, &h, -EBADF, NULL, 0, -1);
+			rc = !o ? reply(c->sock, &h, -EBADF, NULL, 0, -1)
+				: no_pidfd ? reply(c->sock, &h, no_pidfd, NULL, 0, -1)
+				: serve_ioctl(s, o, c->sock, &h, payload, &cr, name);
 			break;
 		case WIRE_OP_CTX_ERROR:
-			rc = serve_ctx_error(s, c->sock, &h, &cr);
+			rc = no_pidfd ? reply(c->sock, &h, no_pidfd, NULL, 0, -1)
+				      : serve_ctx_error(s, c->sock, &h, &cr);
 			break;
 		case WIRE_OP_CHECK: {
 			char why[256] = "";
@@ -242,6 +270,8 @@ static void *conn_thread(void *arg)
 					  : reply(c->sock, &h, -EOPNOTSUPP, NULL, 0, -1);
 			break;
 		}
+		if (cr.pidfd >= 0)
+			close(cr.pidfd);
 		if (rc)
 			break;
 	}
@@ -292,6 +322,7 @@ static void *accept_thread(void *arg)
 			break; /* shut down */
 		}
 		setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+		wire_pass_pidfd(fd);
 		c = calloc(1, sizeof(*c));
 		pthread_mutex_lock(&s->lock);
 		if (!c || s->stopping) {
@@ -321,6 +352,36 @@ static void *accept_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * reaper_thread() - the owner watch: when the owner of a remote context
+ * dies, its contexts are detached now, not when its connection closes (a
+ * child that inherited the connection may keep it open for ever).
+ */
+static void *reaper_thread(void *arg)
+{
+	struct msrv *s = arg;
+	struct pollfd p[2] = { { .fd = master_owner_fd(s->m), .events = POLLIN },
+			       { .fd = s->reaper_stop, .events = POLLIN } };
+
+	pthread_mutex_lock(&s->lock);
+	s->reaping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("owner watch: poll: %s", strerror(errno));
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[0].revents && master_reap_dead_owners(s->m))
+			master_deferred_work(s->m, false);
+	}
+	return NULL;
+}
+
 int msrv_create(struct master *m, const struct msrv_ops *ops, struct msrv **out)
 {
 	struct msrv *s = calloc(1, sizeof(*s));
@@ -330,6 +391,7 @@ int msrv_create(struct master *m, const struct msrv_ops *ops, struct msrv **out)
 	s->m = m;
 	s->ops = *ops;
 	s->lsock = -1;
+	s->reaper_stop = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	*out = s;
@@ -356,6 +418,10 @@ int msrv_listen(struct msrv *s, const char *path, mode_t mode)
 	fd = wire_listen(path, 128);
 	if (fd < 0)
 		return fd;
+	/* Before the first connection: its first message carries a pidfd. */
+	s->pidfd_passed = wire_pass_pidfd(fd) == 0;
+	if (!s->pidfd_passed)
+		log_info("no SO_PASSPIDFD (Linux < 6.5): senders' pidfds are opened by pid");
 	if (mode && path[0] != '@' && chmod(path, mode) != 0) {
 		int rc = -errno;
 
@@ -374,15 +440,35 @@ int msrv_start(struct msrv *s)
 
 	if (s->lsock < 0)
 		return -EINVAL;
-	rc = pthread_create(&s->acceptor, NULL, accept_thread, s);
-	if (rc)
+	rc = master_owner_fd(s->m);
+	if (rc < 0)
+		return rc;
+	s->reaper_stop = eventfd(0, EFD_CLOEXEC);
+	if (s->reaper_stop < 0)
+		return -errno;
+	rc = pthread_create(&s->reaper, NULL, reaper_thread, s);
+	if (rc) {
+		close(s->reaper_stop);
+		s->reaper_stop = -1;
 		return -rc;
+	}
+	rc = pthread_create(&s->acceptor, NULL, accept_thread, s);
+	if (rc) {
+		uint64_t one = 1;
+
+		if (write(s->reaper_stop, &one, sizeof(one)) != sizeof(one))
+			log_warn("cannot stop the owner watch");
+		pthread_join(s->reaper, NULL);
+		close(s->reaper_stop);
+		s->reaper_stop = -1;
+		return -rc;
+	}
 	s->started = true;
-	/* Return only once the thread runs: a process may fork right after
+	/* Return only once the threads run: a process may fork right after
 	 * (children.c), and a thread still starting up may hold allocator
 	 * locks the child would inherit locked. */
 	pthread_mutex_lock(&s->lock);
-	while (!s->accepting)
+	while (!s->accepting || !s->reaping)
 		pthread_cond_wait(&s->cv, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -415,6 +501,16 @@ void msrv_destroy(struct msrv *s)
 	while (s->nconns)
 		pthread_cond_wait(&s->cv, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	if (s->started) {
+		uint64_t one = 1;
+
+		if (write(s->reaper_stop, &one, sizeof(one)) == sizeof(one))
+			pthread_join(s->reaper, NULL);
+		else
+			log_warn("cannot stop the owner watch");
+	}
+	if (s->reaper_stop >= 0)
+		close(s->reaper_stop);
 	if (s->lsock >= 0) {
 		close(s->lsock);
 		if (s->path[0] && s->path[0] != '@')

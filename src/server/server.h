@@ -4,10 +4,13 @@
  * cxlflashd's front end, and the embedded master serving forked children.
  *
  * One thread accepts; each connection gets a thread that runs its requests
- * through master_ioctl() with the sender's credentials (SCM_CREDENTIALS), so
- * contexts belong to processes as in the kernel. A connection that ends
+ * through master_ioctl() with the sender's credentials (SCM_CREDENTIALS) and
+ * identity (its pidfd, SCM_PIDFD: pident.h), so contexts belong to processes
+ * as in the kernel, and a recycled pid owns nothing. A connection that ends
  * (close, exit, kill -9) closes its open, which detaches everything attached
- * through it.
+ * through it; a thread watching the owners' pidfds detaches a context as
+ * soon as its owner dies, even while a child that inherited the connection
+ * keeps it open.
  */
 #ifndef CXLFLASH_SERVER_H
 #define CXLFLASH_SERVER_H
@@ -50,9 +53,6 @@ unsigned msrv_connections(struct msrv *s);
 /* msrv_destroy() - stop accepting, end every connection (each one's
  * contexts detached), join all threads, remove the socket file. */
 void msrv_destroy(struct msrv *s);
-
-/* msrv_parent_of() - the parent of @pid, from /proc (0 if it cannot be read). */
-pid_t msrv_parent_of(pid_t pid);
 
 /* msrv_reply_text() - an admin reply of @len bytes of text in parts. */
 int msrv_reply_text(int sock, const struct wire_msg *req, int status, const char *text,

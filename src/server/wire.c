@@ -16,6 +16,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Linux 6.5; older C library headers lack them. */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
 int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int pass_fd)
 {
 	union {
@@ -96,7 +104,8 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		   struct wire_cred *cred, uint64_t spin_ns)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) +
+			 CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov[2] = {
@@ -113,6 +122,10 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 
 	if (fd_out)
 		*fd_out = -1;
+	if (cred) {
+		cred->pidfd = -1;
+		cred->pidfd_err = 0;
+	}
 	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns);
 	if (n < 0)
 		return -errno;
@@ -139,6 +152,19 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 			cred->uid = uc.uid;
 			cred->gid = uc.gid;
 			have_cred = true;
+		} else if (cm->cmsg_type == SCM_PIDFD &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int fd;
+
+			/* A negative value: the kernel could not make one
+			 * (-EMFILE: our table is full). */
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+			if (fd >= 0 && cred && cred->pidfd < 0)
+				cred->pidfd = fd;
+			else if (fd >= 0)
+				close(fd);
+			else if (cred)
+				cred->pidfd_err = fd;
 		}
 	}
 	if (n == 0) {
@@ -155,20 +181,25 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		else
 			close(got_fd);
 	}
-	if (mh.msg_flags & MSG_CTRUNC) {
-		/* Room is made for every control message we expect: a
-		 * descriptor the kernel could not install (our descriptor
-		 * table is full) is what truncates. */
-		if (fd_out && *fd_out >= 0) {
-			close(*fd_out);
-			*fd_out = -1;
-		}
-		return -EMFILE;
-	}
 	if ((size_t)n < sizeof(*h) || (mh.msg_flags & MSG_TRUNC) ||
 	    h->magic != WIRE_MAGIC || h->version != WIRE_VERSION ||
 	    h->len != (size_t)n - sizeof(*h))
 		goto bad;
+	if (mh.msg_flags & MSG_CTRUNC) {
+		/* Room is made for every control message we expect: a
+		 * descriptor the kernel could not install (our descriptor
+		 * table is full: one sent, or the sender's pidfd) is what
+		 * truncates. The message itself is whole, in @h. */
+		if (fd_out && *fd_out >= 0) {
+			close(*fd_out);
+			*fd_out = -1;
+		}
+		if (cred && cred->pidfd >= 0) {
+			close(cred->pidfd);
+			cred->pidfd = -1;
+		}
+		return -EMFILE;
+	}
 	if (cred && !have_cred) {
 		/* No SCM_CREDENTIALS (should not happen with SO_PASSCRED): the
 		 * connecting process then. */
@@ -186,6 +217,10 @@ bad:
 	if (fd_out && *fd_out >= 0) {
 		close(*fd_out);
 		*fd_out = -1;
+	}
+	if (cred && cred->pidfd >= 0) {
+		close(cred->pidfd);
+		cred->pidfd = -1;
 	}
 	return -EPROTO;
 }
@@ -270,4 +305,11 @@ int wire_listen(const char *path, int backlog)
 		return rc;
 	}
 	return s;
+}
+
+int wire_pass_pidfd(int sock)
+{
+	int one = 1;
+
+	return setsockopt(sock, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) ? -errno : 0;
 }

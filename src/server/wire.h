@@ -47,11 +47,16 @@ struct wire_msg {
 	uint32_t pad;
 };
 
-/* Who sent a message, as the kernel says. */
+/* Who sent a message, as the kernel says. @pidfd: the sender's pidfd
+ * (SCM_PIDFD, when the socket has SO_PASSPIDFD: see wire_pass_pidfd), or
+ * -1; the receiver closes it. @pidfd_err: the kernel sent SCM_PIDFD but
+ * could not make the pidfd (-EMFILE: our table is full), else 0. */
 struct wire_cred {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	int pidfd;
+	int pidfd_err;
 };
 
 /*
@@ -64,11 +69,13 @@ int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int
 /*
  * wire_recv() - one message into @h and up to @cap bytes of @payload.
  * @fd_out: a descriptor that came with it, or -1 (NULL: close any).
- * @cred: the sender (SO_PASSCRED must be on), or NULL.
+ * @cred: the sender (SO_PASSCRED must be on), or NULL; on success
+ * @cred->pidfd is the sender's pidfd or -1, to be closed by the caller.
  * Return: 0, -ECONNRESET at end of stream, -EPROTO for a malformed
  * message (bad magic or version, truncated, payload over @cap), -EMFILE
- * when a descriptor sent with it could not be received (no free slot),
- * or -errno.
+ * when a descriptor sent with it (or the sender's pidfd) could not be
+ * received (no free slot: the message is in @h all the same, but without
+ * them), or -errno.
  */
 int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
 	      struct wire_cred *cred);
@@ -104,5 +111,10 @@ int wire_connect(const char *path);
 /* wire_listen() - bind and listen on @path ("@name" = abstract), with
  * SO_PASSCRED on. Return: the socket, or -errno. */
 int wire_listen(const char *path, int backlog);
+
+/* wire_pass_pidfd() - ask the kernel for the sender's pidfd with every
+ * message received on @sock (SO_PASSPIDFD, Linux 6.5; on a listening
+ * socket, for the connections it accepts). Return 0 or -errno. */
+int wire_pass_pidfd(int sock);
 
 #endif /* CXLFLASH_WIRE_H */

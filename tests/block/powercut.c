@@ -4,7 +4,8 @@
  * fault wrapper's write cache: a child writes through cblk_* on a
  * "fault:" file LUN, syncs, writes more and is killed with SIGKILL; then
  * `cxlflash powercut` (mode all) runs and a reopen finds exactly the synced
- * data. Physical chunks with a completion thread and polled, a virtual
+ * data, and what was written with CBLK_ARW_FUA_FLAG (cblk_write and
+ * cblk_awrite) after the sync. Physical chunks with a completion thread and polled, a virtual
  * chunk (its blocks found in the LUN file), through cxlflashd, and the
  * cut refused (EBUSY, naming the holder) while the LUN is open.
  */
@@ -17,6 +18,8 @@
 
 #define SYNCED 1   /* pattern seeds */
 #define LOST   2
+#define FUA    3
+#define NFUA   2   /* blocks of [0, NB) overwritten with FUA after LOST */
 #define NB     16  /* blocks written each time */
 
 static char g_spec[4200];
@@ -73,6 +76,22 @@ static pid_t writer(const char *lun, int flags, bool virt)
 			t_pattern_fill(b, BLK, LOST, 200 + (uint64_t)i);
 			T_EQ(cblk_write(id, b, 200 + i, 1, 0), 1);
 		}
+		/* FUA: durable one by one, without a sync: [0, NFUA) and
+		 * [300 + NFUA, 300 + NB). */
+		for (int i = 0; i < NB; i++) {
+			uint64_t lba = i < NFUA ? (uint64_t)i : 300 + (uint64_t)i;
+			int tag = 0;
+			uint64_t st;
+
+			t_pattern_fill(b, BLK, FUA, lba);
+			if (i % 2) {
+				T_EQ(cblk_write(id, b, (cflash_offset_t)lba, 1, CBLK_ARW_FUA_FLAG), 1);
+				continue;
+			}
+			T_ASSERT(cblk_awrite(id, b, (cflash_offset_t)lba, 1, &tag, NULL,
+					     CBLK_ARW_FUA_FLAG) >= 0);
+			T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+		}
 		T_EQ(write(pfd[1], "x", 1), 1);
 		pause();
 		_exit(T_FAIL);
@@ -96,7 +115,8 @@ static int powercut(const char *lun, char *out, size_t len)
 	return t_run_argv(argv, NULL, T_RUN_STDERR, out, len);
 }
 
-/* Physical: after the cut, [0, NB) and [100, 100 + NB) hold SYNCED, the rest zeroes. */
+/* Physical: after the cut, [0, NB) and [100, 100 + NB) hold SYNCED but for
+ * the NFUA blocks written with FUA, [300 + NFUA, 300 + NB) FUA, the rest zeroes. */
 static void check_phys(const char *lun)
 {
 	chunk_id_t id = bt_open(lun, 8, O_RDONLY, 0);
@@ -104,7 +124,10 @@ static void check_phys(const char *lun)
 
 	for (int i = 0; i < NB; i++) {
 		T_EQ(cblk_read(id, b, i, 1, 0), 1);
-		T_EQ(t_pattern_check(b, BLK, SYNCED, (uint64_t)i), 0);
+		T_EQ(t_pattern_check(b, BLK, i < NFUA ? FUA : SYNCED, (uint64_t)i), 0);
+		T_EQ(cblk_read(id, b, 300 + i, 1, 0), 1);
+		if (i >= NFUA)
+			T_EQ(t_pattern_check(b, BLK, FUA, 300 + (uint64_t)i), 0);
 		T_EQ(cblk_read(id, b, 100 + i, 1, 0), 1);
 		T_EQ(t_pattern_check(b, BLK, SYNCED, 100 + (uint64_t)i), 0);
 		T_EQ(cblk_read(id, b, 200 + i, 1, 0), 1);
@@ -122,7 +145,7 @@ static void physical(int flags)
 	fresh("blk_powercut", 64ull << 20);
 	kill9(writer(g_spec, flags, false));
 	T_EQ(powercut(g_spec, out, sizeof(out)), 0);
-	T_ASSERT(strstr(out, ": 32 blocks"));   /* [0, NB) and [200, 200 + NB) */
+	T_ASSERT(strstr(out, ": 30 blocks"));   /* [NFUA, NB) and [200, 200 + NB) */
 	check_phys(g_spec);
 	/* Nothing left to cut. */
 	T_EQ(powercut(g_spec, out, sizeof(out)), 0);
@@ -172,6 +195,8 @@ static void virt(void)
 	T_EQ(powercut(g_spec, out, sizeof(out)), 0);
 	T_EQ(count_in_file(SYNCED, 3), 1);
 	T_EQ(count_in_file(SYNCED, 103), 1);
+	T_EQ(count_in_file(FUA, 0), 1);
+	T_EQ(count_in_file(FUA, 303), 1);
 	T_EQ(count_in_file(LOST, 3), 0);
 	T_EQ(count_in_file(LOST, 203), 0);
 	done();

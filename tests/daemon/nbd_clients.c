@@ -146,7 +146,7 @@ int main(void)
 	char spec[4200], why[256];
 	const char *img = t_path("dcl.img");
 	const char *args[] = { "--lun", spec, "--lun", "other=ram:16M", "--legacy", "c",
-			       "--legacy", "other", NULL };
+			       "--legacy", "other", "--nbd-tcp-anonymous", "other", NULL };
 	uint8_t blk[IO_BYTES];
 	int fds0, fds, fd;
 

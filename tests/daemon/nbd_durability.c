@@ -99,7 +99,8 @@ int main(void)
 {
 	char spec[4200], wwid[40], wwid2[40];
 	const char *img = t_path("ddur.img");
-	const char *args[] = { "--lun", spec, "--legacy", "d", NULL };
+	const char *args[] = { "--lun", spec, "--legacy", "d", "--nbd-tcp-anonymous", "d",
+			       NULL };
 	const char *p;
 
 	signal(SIGPIPE, SIG_IGN);

@@ -129,7 +129,8 @@ static void same_file_refused(void)
 int main(void)
 {
 	const char *args[] = { "--lun", "old=ram:32M", "--lun", "sp=ram:64M", "--lun", "old2=ram:32M",
-			       "--legacy", "old", "--legacy", "old2", NULL };
+			       "--legacy", "old", "--legacy", "old2", "--nbd-tcp-anonymous", "old",
+			       "--nbd-tcp-anonymous", "sp", NULL };
 
 	signal(SIGPIPE, SIG_IGN);
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");

@@ -135,7 +135,8 @@ int main(void)
 	char filespec[4200];
 	const char *img = t_path("dmode.img");
 	const char *args[] = { "--lun", "r=ram:64M", "--lun", filespec, "--legacy", "r",
-			       "--legacy", "f", NULL };
+			       "--legacy", "f", "--nbd-tcp-anonymous", "r",
+			       "--nbd-tcp-anonymous", "f", NULL };
 
 	signal(SIGPIPE, SIG_IGN);
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");

@@ -3,11 +3,15 @@
  * options.c - cxlflashd's start-up, as a new user meets it: socket modes
  * are validated (--socket-mode 999 or abc refused) and the NBD socket has
  * one (--nbd-socket-mode); a second daemon on another control socket starts
- * although the default NBD TCP port is taken (TCP only when asked or when a
- * LUN starts legacy, and then an error naming --nbd-tcp); its NBD socket
+ * although the default NBD TCP port is taken (TCP only when asked, even with
+ * a LUN in legacy mode: issue 14; asked for a busy port, an error naming
+ * --nbd-tcp); its NBD socket
  * is its own; log lines say "cxlflashd:"; the ready line is printed once;
  * --syslog without /dev/log keeps logging to stderr; a mode switch to the
- * mode a LUN is in logs no change; a file LUN's missing directory is made.
+ * mode a LUN is in logs no change; a file LUN's missing directory is made;
+ * the NBD limits (--nbd-max-conns..., --nbd-handshake-timeout, the lun keys
+ * nbd-max-conns= and nbd-tcp-anonymous=) refuse nonsense, and a config
+ * file's take effect.
  *
  * The daemons here are started by hand, not with t_daemon_start, which
  * always adds --nbd-tcp.
@@ -23,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../nbd/nbd_test.h"
 #include "t_daemon.h"
 #include "t_tool.h"
 #include "t_util.h"
@@ -150,18 +155,21 @@ static void modes_and_lines(void)
 }
 
 /*
- * The default TCP port busy (we hold it, or someone does): a daemon that
- * exports nothing over TCP starts anyway, with an NBD socket named after its
- * control socket; one that starts a LUN in legacy mode fails and names the
- * option.
+ * The default TCP port busy (we hold it, or someone does): a daemon not
+ * asked for TCP starts anyway, with an NBD socket named after its control
+ * socket, and so does one that starts a LUN in legacy mode (TCP is never
+ * opened unasked: its clients are not identified); one asked for the busy
+ * port fails and names the option.
  */
-static void tcp_only_when_needed(void)
+static void tcp_only_when_asked(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(10809) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	char sock[4096], nbd[4200];
 	const char *plain[] = { "--socket", sock, "--lun", "l=ram:1G", NULL };
 	const char *legacy[] = { "--socket", sock, "--lun", "l=ram:1G", "--legacy", "l", NULL };
+	const char *asked[] = { "--socket", sock, "--lun", "l=ram:1G", "--legacy", "l",
+				"--nbd-tcp", "10809", NULL };
 	struct proc p;
 	size_t len;
 
@@ -183,7 +191,12 @@ static void tcp_only_when_needed(void)
 	T_EQ(access(nbd, F_OK), 0);
 	stop(&p);
 
-	T_EQ(start(&p, "opt-t.log", legacy), 1);
+	T_EQ(start(&p, "opt-t.log", legacy), 0);
+	T_ASSERT(!strstr(slurp(p.log), "nbd-tcp="));
+	T_ASSERT(strstr(g_text, nbd));
+	stop(&p);
+
+	T_EQ(start(&p, "opt-t.log", asked), 1);
 	T_ASSERT(strstr(slurp(p.log), "cannot listen on TCP 127.0.0.1:10809"));
 	T_ASSERT(strstr(g_text, "--nbd-tcp"));
 
@@ -288,16 +301,85 @@ static void missing_dir(void)
 	unlink(p.log);
 }
 
+/* NBD limits: bad numbers refused, naming the option; a config file's
+ * directives and lun keys accepted and applied. */
+static void nbd_limit_options(void)
+{
+	const char *opts[] = { "--nbd-max-conns", "--nbd-max-conns-per-user",
+			       "--nbd-max-conns-per-lun", "--nbd-handshake-timeout", NULL };
+	const char *bad[] = { "0", "-1", "abc", "99999999999", "", NULL };
+	char sock[4096], nbd[4096], conf[4096], msg[512];
+	const char *cargs[] = { "--socket", sock, "--nbd-socket", nbd, "--config", conf, NULL };
+	struct proc p;
+	FILE *f;
+	int a, b;
+
+	for (int o = 0; opts[o]; o++) {
+		for (int i = 0; bad[i]; i++) {
+			const char *args[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+					       opts[o], bad[i], NULL };
+
+			T_EQ(start(&p, "opt-l.log", args), 2);
+			T_ASSERT(strstr(slurp(p.log), "wants a whole number"));
+		}
+	}
+	{
+		const char *a1[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+				     "--nbd-lun-max-conns", "l=0", NULL };
+		const char *a2[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+				     "--nbd-tcp-anonymous", "m", NULL };
+
+		T_EQ(start(&p, "opt-l.log", a1), 2);
+		T_ASSERT(strstr(slurp(p.log), "nbd-max-conns wants a whole number"));
+		T_EQ(start(&p, "opt-l.log", a2), 2);
+		T_ASSERT(strstr(slurp(p.log), "no LUN of that name"));
+	}
+	snprintf(sock, sizeof(sock), "%s", t_path("opt-l.sock"));
+	snprintf(nbd, sizeof(nbd), "%s", t_path("opt-l-nbd.sock"));
+	snprintf(conf, sizeof(conf), "%s", t_path("opt-l.conf"));
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G mode=legacy nbd-max-conns=1 nbd-tcp-anonymous=no\n"
+		   "nbd-max-conns 10\nnbd-max-conns-per-user 5\nnbd-max-conns-per-lun 4\n"
+		   "nbd-handshake-timeout 3\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 0);
+	T_ASSERT(!strstr(g_text, "nbd-tcp="));
+	a = nc_open(nbd, "l", false, NULL);
+	b = nc_connect(nbd);
+	nc_hello(b, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	T_EQ(nc_go(b, "l", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
+	T_ASSERT(strstr(msg, "LUN l has 1, its limit"));
+	nc_disc(a);
+	close(b);
+	stop(&p);
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G\nnbd-max-conns 0\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), ":2: cannot use this line"));
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G nbd-tcp-anonymous=maybe\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), "nbd-tcp-anonymous is yes or no"));
+	unlink(conf);
+	unlink(p.log);
+}
+
 int main(void)
 {
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");
 	unsetenv("CXLFLASH_LOG");
 	T_RUN(bad_modes);
 	T_RUN(modes_and_lines);
-	T_RUN(tcp_only_when_needed);
+	T_RUN(tcp_only_when_asked);
 	T_RUN(nbd_socket_kept);
 	T_RUN(syslog_missing);
 	T_RUN(mode_noop);
 	T_RUN(missing_dir);
+	T_RUN(nbd_limit_options);
 	return T_PASS;
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Description: VLUN_CLONE at the master, with the caller identities a
- * forked child would have (pid, ppid): the child's context gets the
- * parent's vLUNs at the same handles, sharing chunks, with ANDed
+ * forked child would have (its own, its parent's): the child's context gets
+ * the parent's vLUNs at the same handles, sharing chunks, with ANDed
  * permissions; the rules (src == dst, non-empty destination, a source not
- * owned by the parent, a LUN not in virtual mode); the parent releasing
+ * owned by the parent, the parent's pid recycled by another process, a LUN
+ * not in virtual mode); the parent releasing
  * while the child still reads (no scrub while a clone maps a chunk); private
  * growth; rollback when the sync fails part-way.
  */
@@ -20,9 +21,17 @@
 
 #define CHUNK 65536ull
 
-static const struct mcaller parent = { 4000, 1 };
-static const struct mcaller child = { 4001, 4000 };
-static const struct mcaller stranger = { 4002, 1 };
+/* Identities as the server makes them (pid, never-reused id); local
+ * callers, so no pidfd is watched. */
+#define ID(pid) { (pid), 0x70000000ull + (pid) }
+static const struct mcaller parent = { .id = ID(4000), .parent = ID(1), .pidfd = -1 };
+static const struct mcaller child = { .id = ID(4001), .parent = ID(4000), .pidfd = -1 };
+static const struct mcaller stranger = { .id = ID(4002), .parent = ID(1), .pidfd = -1 };
+/* The parent's pid, recycled by another process: not the parent. */
+static const struct mcaller recycled = { .id = { 4000, 0x7fff0000ull }, .parent = ID(1),
+					 .pidfd = -1 };
+static const struct mcaller recycled_child = { .id = ID(4003), .parent = { 4000, 0x7fff0000ull },
+					       .pidfd = -1 };
 
 static int req(struct mopen *o, const struct mcaller *who, unsigned long r, void *arg)
 {
@@ -95,7 +104,7 @@ static void test_clone(void)
 {
 	int fd = cxlflash_open("ram:2G", O_RDWR); /* 8 chunks */
 	struct mopen *o = cxlflash_debug_open(fd);
-	struct t_sisl ps, cs, xs;
+	struct t_sisl ps, cs, xs, ys;
 	uint64_t h, h2;
 	void *b = aligned_alloc(4096, 4096);
 
@@ -116,6 +125,14 @@ static void test_clone(void)
 	attach_as(o, fd, &stranger, O_RDWR, &xs);
 	uvirtual_as(o, &stranger, xs.ctxid, 0, 0);
 	T_ERRNO(clone_as(o, &stranger, ps.ctxid, xs.ctxid), EINVAL);
+	/* a process that got the parent's pid again owns nothing of the
+	 * parent's, and its child clones nothing (issue 12) */
+	T_ERRNO(resize_as(o, &recycled, ps.ctxid, h2, 2 * CHUNK), EINVAL);
+	T_ERRNO(detach_as(o, &recycled, ps.ctxid), EINVAL);
+	attach_as(o, fd, &recycled_child, O_RDWR, &ys);
+	T_ERRNO(clone_as(o, &recycled_child, ps.ctxid, ys.ctxid), EINVAL);
+	T_EQ(detach_as(o, &recycled_child, ys.ctxid), 0);
+	t_sisl_detach(&ys, false);
 
 	/* the clone: same handles, shared data, read-only */
 	T_EQ(clone_as(o, &child, ps.ctxid, cs.ctxid), 0);

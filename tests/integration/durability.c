@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Description: a file LUN is owned by one process at a time (another gets
- * EBUSY), and data written to a physical file LUN and flushed with
- * SYNCHRONIZE CACHE is there when a new process attaches.
+ * EBUSY at once), and data written to a physical file LUN and flushed with
+ * SYNCHRONIZE CACHE is there when a new process attaches. A lock left by a
+ * process that is gone (its ring teardown still holds the file: simulated
+ * by an OFD lock with no owner process) is waited for, not EBUSY.
  */
 #include "t_util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "t_sisl.h"
@@ -88,6 +92,48 @@ static void reader_process(void)
 	T_EQ(WEXITSTATUS(st), 0);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *release_later(void *arg)
+{
+	int fd = *(int *)arg;
+	struct timespec t = { 0, 300 * 1000000L };
+
+	nanosleep(&t, NULL);
+	close(fd);   /* the OFD lock goes with its description */
+	return NULL;
+}
+
+/* An ownership lock with no process behind it: waited for, then taken. */
+static void dying_holder(void)
+{
+	struct flock own = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int hold = open(t_path("durability.img"), O_RDWR);
+	pthread_t th;
+	double t0;
+	int fd;
+
+	T_ASSERT(hold >= 0);
+	T_EQ(fcntl(hold, F_OFD_SETLK, &own), 0);
+	T_EQ(pthread_create(&th, NULL, release_later, &hold), 0);
+	t0 = now_s();
+	fd = cxlflash_open(name, O_RDWR);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(now_s() - t0 >= 0.25);   /* it did wait for the release */
+	T_EQ(pthread_join(th, NULL), 0);
+	/* Held by a live process: EBUSY without waiting. */
+	t0 = now_s();
+	T_EQ(child_open_status(), EBUSY);
+	T_ASSERT(now_s() - t0 < 1.5);
+	T_EQ(cxlflash_close(fd), 0);
+}
+
 int main(void)
 {
 	setenv("CXLFLASH_LOG", "quiet", 0);
@@ -96,6 +142,7 @@ int main(void)
 	T_RUN(writer);
 	T_EQ(child_open_status(), 0); /* free again after the close */
 	T_RUN(reader_process);
+	T_RUN(dying_holder);
 	unlink(t_path("durability.img"));
 	return T_PASS;
 }

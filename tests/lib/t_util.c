@@ -53,3 +53,16 @@ uint64_t t_rand(uint64_t *s)
 	*s = x;
 	return x * 0x2545F4914F6CDD1Dull;
 }
+
+void t_set_faults(const char *path, const char *text)
+{
+	char tmp[4200];
+	FILE *fp;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fp = fopen(tmp, "w");
+	T_ASSERT(fp);
+	fputs(text, fp);
+	T_EQ(fclose(fp), 0);
+	T_EQ(rename(tmp, path), 0);
+}

@@ -61,4 +61,9 @@ int t_pattern_check(const void *buf, size_t len, uint64_t seed, uint64_t lba);
 /* xorshift64* pseudo-random numbers; deterministic per seed. */
 uint64_t t_rand(uint64_t *state);
 
+/* Replace the file @path by one holding @text, atomically (written beside
+ * it, then renamed): how tests switch a fault: LUN's control file, which
+ * the wrapper may read at any moment (docs/fault.md). */
+void t_set_faults(const char *path, const char *text);
+
 #endif

@@ -4,7 +4,10 @@
  * data written then FLUSHed, is there after the server is killed with
  * SIGKILL and started again. While it serves, the LUN is locked: a
  * superpipe open (cxlflash_open) and a second `cxlflash nbd` get EBUSY.
- * Also the command line: --help, bad usage, SIGTERM ends it with status 0.
+ * A simulated power cut (the fault wrapper's write cache) after the kill
+ * keeps what was written with FUA, aligned or not, and what was flushed,
+ * and loses the rest. Also the command line: --help, bad usage, SIGTERM
+ * ends it with status 0.
  */
 #include "nbd_test.h"
 
@@ -79,6 +82,52 @@ static void test_durable(void)
 	T_EQ(cxlflash_close(fd), 0);
 }
 
+/* FUA and FLUSH across a kill and a power cut; a plain write is lost. */
+static void test_powercut(void)
+{
+	static uint8_t w[4][65536], r[65536], z[65536];
+	char flun[4300], wc[4200];
+	struct nt_server s;
+	int fd;
+
+	snprintf(flun, sizeof(flun), "fault:%s", lun);
+	snprintf(wc, sizeof(wc), "%s.wcache", img);
+	unlink(img);
+	unlink(wc);
+	T_EQ(nt_server_start(&s, (const char *[]){ "--socket", sock, "--name", "d", flun, NULL }), 0);
+	fd = nc_open(sock, "d", false, NULL);
+	t_pattern_fill(w[0], sizeof(w[0]), 1, 10);
+	t_pattern_fill(w[1], sizeof(w[1]), 2, 100);
+	t_pattern_fill(w[2], sizeof(w[2]), 3, 7);
+	t_pattern_fill(w[3], sizeof(w[3]), 4, 300);
+	T_EQ(nc_write(fd, 0, 300 * 4096, sizeof(w[3]), w[3]), 0);
+	T_EQ(nc_cmd(fd, NBD_CMD_FLUSH, 0, 0, 0), 0);
+	/* Unaligned FUA is a read-modify-write and a flush of everything. */
+	T_EQ(nc_write(fd, NBD_CMD_FLAG_FUA, 7 * 4096 + 100, 1000, w[2]), 0);
+	T_EQ(nc_write(fd, 0, 100 * 4096, sizeof(w[1]), w[1]), 0);    /* never flushed */
+	/* Aligned FUA makes itself durable, not the write before it. */
+	T_EQ(nc_write(fd, NBD_CMD_FLAG_FUA, 10 * 4096, sizeof(w[0]), w[0]), 0);
+	T_EQ(nt_server_stop(&s, SIGKILL), 128 + SIGKILL);
+	close(fd);
+	unlink(sock);
+	T_EQ(nt_run((const char *[]){ nt_tool(), "powercut", flun, NULL }, out, sizeof(out)), 0);
+	T_ASSERT(strstr(out, ": 16 blocks"));   /* the plain write's */
+
+	T_EQ(nt_server_start(&s, (const char *[]){ "--socket", sock, "--name", "d", lun, NULL }), 0);
+	fd = nc_open(sock, "d", false, NULL);
+	T_EQ(nc_read(fd, 10 * 4096, sizeof(r), r), 0);
+	T_ASSERT(!memcmp(r, w[0], sizeof(r)));
+	T_EQ(nc_read(fd, 7 * 4096 + 100, 1000, r), 0);
+	T_ASSERT(!memcmp(r, w[2], 1000));
+	T_EQ(nc_read(fd, 300 * 4096, sizeof(r), r), 0);
+	T_ASSERT(!memcmp(r, w[3], sizeof(r)));
+	T_EQ(nc_read(fd, 100 * 4096, sizeof(r), r), 0);
+	T_ASSERT(!memcmp(r, z, sizeof(r)));
+	nc_disc(fd);
+	T_EQ(nt_server_stop(&s, SIGINT), 0);
+	unlink(wc);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -89,6 +138,7 @@ int main(void)
 	unlink(sock);
 	T_RUN(test_cli);
 	T_RUN(test_durable);
+	T_RUN(test_powercut);
 	unlink(img);
 	return T_PASS;
 }

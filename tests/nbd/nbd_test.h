@@ -155,11 +155,12 @@ struct nt_export {
 	pthread_mutex_t lock;
 };
 
-static inline int nt_get(void *arg, const char *name, struct backend **be, bool *ro,
-			 void **ref, char *why, size_t len)
+static inline int nt_get(void *arg, const struct nbd_peer *peer, const char *name,
+			 struct backend **be, bool *ro, void **ref, char *why, size_t len)
 {
 	struct nt_export *e = arg;
 
+	(void)peer;
 	if (!strcmp(name, "busy")) {
 		snprintf(why, len, "LUN busy is in superpipe mode");
 		return -EBUSY;
@@ -188,9 +189,11 @@ static inline void nt_put(void *arg, void *ref)
 	pthread_mutex_unlock(&e->lock);
 }
 
-static inline void nt_list(void *arg, void (*emit)(void *, const char *, const char *), void *ctx)
+static inline void nt_list(void *arg, const struct nbd_peer *peer,
+			   void (*emit)(void *, const char *, const char *), void *ctx)
 {
 	(void)arg;
+	(void)peer;
 	emit(ctx, "lun", "a ram LUN");
 	emit(ctx, "ro", NULL);
 }

@@ -74,11 +74,6 @@ for key in RuntimeDirectory StateDirectory; do
 	[ -n "$d" ] || { bad "the unit has no $key="; continue; }
 	case $key in RuntimeDirectory) mkdir -p "/run/$d" ;; StateDirectory) mkdir -p "/var/lib/$d" ;; esac
 done
-if command -v ss >/dev/null && ss -ltn | grep -q ':10809 '; then
-	# Someone else has NBD's port: the shipped nbd-tcp line could not bind.
-	echo "note: port 10809 is busy here; adding 'nbd-tcp none' to the configuration"
-	echo "nbd-tcp none" >>/etc/cxlflash/cxlflashd.conf
-fi
 # shellcheck disable=SC2086  # ExecStart is split into words as systemd does
 setsid $cmdline >"$tmp/daemon.out" 2>"$tmp/daemon.err" </dev/null &
 daemon=$!

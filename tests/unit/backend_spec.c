@@ -126,6 +126,60 @@ static void test_specs(void)
 	spec_bad(longname);
 }
 
+static void rbd_ok(const char *name, const char *pool, const char *ns, const char *image,
+		   uint64_t size, bool ro, const char *conf, const char *user, const char *keyring,
+		   const char *cluster)
+{
+	struct be_spec s;
+	int ret = be_parse_spec(name, &s);
+
+	if (ret || strcmp(s.kind, "rbd") || strcmp(s.rbd.pool, pool) || strcmp(s.rbd.ns, ns) ||
+	    strcmp(s.rbd.image, image) || s.size != size || s.create != (size != 0) ||
+	    s.readonly != ro || strcmp(s.rbd.conf, conf) || strcmp(s.rbd.user, user) ||
+	    strcmp(s.rbd.keyring, keyring) || strcmp(s.rbd.cluster, cluster) || s.path[0]) {
+		fprintf(stderr, "be_parse_spec(\"%s\") = %d: kind '%s' pool '%s' ns '%s' image '%s' "
+			"size %" PRIu64 " ro %d conf '%s' id '%s' keyring '%s' cluster '%s'\n", name,
+			ret, s.kind, s.rbd.pool, s.rbd.ns, s.rbd.image, s.size, s.readonly,
+			s.rbd.conf, s.rbd.user, s.rbd.keyring, s.rbd.cluster);
+		exit(T_FAIL);
+	}
+}
+
+static void test_rbd_specs(void)
+{
+	char longname[300];
+
+	rbd_ok("rbd:pool/img", "pool", "", "img", 0, false, "", "", "", "");
+	rbd_ok("rbd:p/ns/img?size=1G", "p", "ns", "img", 1ull << 30, false, "", "", "", "");
+	rbd_ok("rbd:p/i?ro", "p", "", "i", 0, true, "", "", "", "");
+	rbd_ok("rbd:p/i?conf=/etc/ceph/x.conf&id=lun&keyring=/k&cluster=c2&size=64M&readonly",
+	       "p", "", "i", 64 << 20, true, "/etc/ceph/x.conf", "lun", "/k", "c2");
+	rbd_ok("rbd:p/i?id=client.lun", "p", "", "i", 0, false, "", "lun", "", "");
+	rbd_ok("fault:rbd:p/i?size=1M", "p", "", "i", 1 << 20, false, "", "", "", "");
+
+	spec_bad("rbd:");
+	spec_bad("rbd:pool");               /* no image */
+	spec_bad("rbd:pool/");
+	spec_bad("rbd:/img");
+	spec_bad("rbd:a/b/c/d");            /* too many parts */
+	spec_bad("rbd:p//i");               /* empty namespace */
+	spec_bad("rbd:p/i@snap");           /* snapshots are not LUNs */
+	spec_bad("rbd:p/i?");
+	spec_bad("rbd:p/i?size=");
+	spec_bad("rbd:p/i?size=100");
+	spec_bad("rbd:p/i?size=1M&size=2M");
+	spec_bad("rbd:p/i?conf=");
+	spec_bad("rbd:p/i?conf=/a&conf=/b");
+	spec_bad("rbd:p/i?id");
+	spec_bad("rbd:p/i?ro=1");
+	spec_bad("rbd:p/i?bogus=1");
+	spec_bad("rbd:p/i?size=1M&");
+	memset(longname, 'a', sizeof(longname) - 1);
+	memcpy(longname, "rbd:p/", 6);
+	longname[sizeof(longname) - 1] = '\0';
+	spec_bad(longname);                 /* an image name past 127 bytes */
+}
+
 static void test_open_dispatch(void)
 {
 	struct be_spec s;
@@ -159,6 +213,7 @@ int main(void)
 {
 	T_RUN(test_sizes);
 	T_RUN(test_specs);
+	T_RUN(test_rbd_specs);
 	T_RUN(test_open_dispatch);
 	return T_PASS;
 }

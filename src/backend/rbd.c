@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rbd.c - the "rbd" backend: a Ceph RBD image through librbd
+ * (docs/scale-out.md). "rbd:POOL[/NAMESPACE]/IMAGE?OPTIONS".
+ *
+ * Data requests go through librbd's aio calls. librbd finishes them on its
+ * own threads; the completion callback only hands the request to the
+ * submitting engine as a foreign completion (engine_internal.h), so the
+ * be_io callback runs on the engine's thread (the AFU worker's), with no
+ * thread per request. With no engine (NULL), and on the control path
+ * (io_sync), a request is started the same way and waited for.
+ *
+ * Mapping: READ/WRITE -> rbd_aio_read / rbd_aio_write2; a FUA WRITE is the
+ * write, then rbd_aio_flush, before the callback (librbd has no FUA write:
+ * LIBRADOS_OP_FLAG_FADVISE_FUA is passed along as the hint it is); FLUSH ->
+ * rbd_aio_flush; DISCARD -> rbd_aio_discard (with rbd_skip_partial_discard
+ * off, so every discarded block reads back as zeroes); WRITE_ZEROES ->
+ * rbd_aio_write_zeroes with RBD_WRITE_ZEROES_FLAG_THICK_PROVISION (zeroes
+ * written, never a hole). The capacity is rbd_get_size.
+ *
+ * librbd and librados are loaded with dlopen() at the first rbd: open, not
+ * linked: programs that never name an rbd LUN do not load Ceph's client
+ * libraries (about 30 MB and many threads), and the static libraries stay
+ * linkable without them. The build needs librbd's headers
+ * (CXLFLASH_HAVE_RBD); without them be_rbd_create() says so.
+ */
+#include "backend/backend_internal.h"
+#include "backend/engine_internal.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <string.h>
+
+#ifndef CXLFLASH_HAVE_RBD
+
+int be_rbd_create(const struct be_spec *spec, struct backend **out)
+{
+	*out = NULL;
+	log_err("rbd:%s/%s: this cxlflash was built without librbd (install librbd-dev and "
+		"librados-dev, then rebuild)", spec->rbd.pool, spec->rbd.image);
+	return -ENOTSUP;
+}
+
+#else /* CXLFLASH_HAVE_RBD */
+
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+/* Client timeouts (seconds) set unless the configuration sets its own:
+ * Ceph's defaults are 300 s to mount and no limit on operations, so a down
+ * cluster would hang a LUN open or a command for minutes or forever. */
+#define RBD_MOUNT_TIMEOUT  "30"
+#define RBD_OP_TIMEOUT     "30"
+
+/* ---- librbd / librados, loaded at run time ---- */
+
+#define RBD_FUNCS(X)                                                                  \
+	X(rados_create2) X(rados_conf_read_file) X(rados_conf_parse_env)             \
+	X(rados_conf_set) X(rados_conf_get) X(rados_connect) X(rados_shutdown)        \
+	X(rados_ioctx_create) X(rados_ioctx_set_namespace) X(rados_ioctx_destroy)     \
+	X(rbd_open) X(rbd_open_read_only) X(rbd_close) X(rbd_create) X(rbd_get_size)   \
+	X(rbd_aio_create_completion) X(rbd_aio_get_return_value) X(rbd_aio_release)    \
+	X(rbd_aio_wait_for_complete) X(rbd_aio_read) X(rbd_aio_write2)                 \
+	X(rbd_aio_flush) X(rbd_aio_discard) X(rbd_aio_write_zeroes)
+
+static struct {
+#define X(fn) __typeof__(fn) *fn;
+	RBD_FUNCS(X)
+#undef X
+} lib;
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static int lib_err;
+
+static void lib_load(void)
+{
+	void *rados = dlopen("librados.so.2", RTLD_NOW | RTLD_LOCAL);
+	void *rbd = rados ? dlopen("librbd.so.1", RTLD_NOW | RTLD_LOCAL) : NULL;
+
+	if (!rbd) {
+		log_err("rbd: cannot load %s (install librbd1 and librados2): %s",
+			rados ? "librbd.so.1" : "librados.so.2", dlerror());
+		lib_err = -ENOTSUP;
+		return;
+	}
+	/* Never unloaded: Ceph's libraries do not survive dlclose(). */
+#define X(fn)                                                                         \
+	if (!(*(void **)&lib.fn = dlsym(!strncmp(#fn, "rbd_", 4) ? rbd : rados, #fn))) {  \
+		log_err("rbd: librbd/librados lack %s", #fn);                           \
+		lib_err = -ENOTSUP;                                                      \
+		return;                                                                  \
+	}
+	RBD_FUNCS(X)
+#undef X
+}
+
+/* ---- the backend ---- */
+
+struct be_rbd {
+	struct backend be;
+	rados_t cluster;
+	rados_ioctx_t ioctx;
+	rbd_image_t image;
+	bool readonly;
+};
+
+/* One request in librbd's hands (a FUA write is two: the write, the flush). */
+struct rbd_req {
+	struct be_foreign f;      /* first: the engine hands it back */
+	struct be_rbd *r;
+	struct be_engine *eng;    /* NULL: someone waits for it */
+	struct be_io *io;         /* NULL on the control path */
+	enum be_op op;            /* what is in librbd's hands now */
+	uint64_t lba;
+	uint32_t nblocks;
+	void *buf;
+	uint32_t flags;
+	ssize_t ret;              /* librbd's return value */
+};
+
+static inline struct be_rbd *to_rbd(struct backend *be)
+{
+	return (struct be_rbd *)be;
+}
+
+/* librbd's thread: note the result and give the request back to its engine. */
+static void aio_done(rbd_completion_t c, void *arg)
+{
+	struct rbd_req *q = arg;
+
+	q->ret = lib.rbd_aio_get_return_value(c);
+	lib.rbd_aio_release(c);
+	be_engine_foreign_done(q->eng, &q->f);
+}
+
+/* Hand @q's current op to librbd with completion @c. Return: 0 or -errno. */
+static int issue(struct rbd_req *q, rbd_completion_t c)
+{
+	rbd_image_t img = q->r->image;
+	uint64_t off = q->lba << BE_BLOCK_SHIFT;
+	size_t len = (size_t)q->nblocks << BE_BLOCK_SHIFT;
+
+	switch (q->op) {
+	case BE_OP_READ:
+		return lib.rbd_aio_read(img, off, len, q->buf, c);
+	case BE_OP_WRITE:
+		return lib.rbd_aio_write2(img, off, len, q->buf, c,
+					  (q->flags & BE_IO_FUA) ? LIBRADOS_OP_FLAG_FADVISE_FUA : 0);
+	case BE_OP_FLUSH:
+		return lib.rbd_aio_flush(img, c);
+	case BE_OP_DISCARD:
+		return lib.rbd_aio_discard(img, off, len, c);
+	case BE_OP_WRITE_ZEROES:
+		return lib.rbd_aio_write_zeroes(img, off, len, c,
+						RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+	}
+	return -EINVAL;
+}
+
+/* What librbd's return value means for @q: 0 or a negative errno. */
+static int result(const struct rbd_req *q)
+{
+	if (q->ret < 0)
+		return (int)q->ret;
+	/* A read returns the bytes read: anything short is an I/O error. */
+	if (q->op == BE_OP_READ && (size_t)q->ret != (size_t)q->nblocks << BE_BLOCK_SHIFT)
+		return -EIO;
+	return 0;
+}
+
+/* Start @q's current op on its engine. Return: 0 (aio_done will run) or -errno. */
+static int start_async(struct rbd_req *q)
+{
+	rbd_completion_t c;
+	int rc = be_engine_foreign_begin(q->eng);
+
+	if (rc)
+		return rc;
+	rc = lib.rbd_aio_create_completion(q, aio_done, &c);
+	if (rc >= 0) {
+		rc = issue(q, c);
+		if (rc >= 0)
+			return 0;
+		lib.rbd_aio_release(c);
+	}
+	be_engine_foreign_cancel(q->eng);
+	return rc < 0 ? rc : -EIO;
+}
+
+/* Run @q's current op and wait for it (control path, no engine). */
+static int run_sync_op(struct rbd_req *q)
+{
+	rbd_completion_t c;
+	int rc = lib.rbd_aio_create_completion(NULL, NULL, &c);
+
+	if (rc < 0)
+		return rc;
+	rc = issue(q, c);
+	if (rc < 0) {
+		lib.rbd_aio_release(c);
+		return rc;
+	}
+	lib.rbd_aio_wait_for_complete(c);
+	q->ret = lib.rbd_aio_get_return_value(c);
+	lib.rbd_aio_release(c);
+	return result(q);
+}
+
+/* A whole request, synchronously: a FUA write is the write, then a flush. */
+static int run_sync(struct rbd_req *q)
+{
+	int rc;
+
+	if ((q->op == BE_OP_READ || q->op == BE_OP_WRITE || q->op == BE_OP_DISCARD ||
+	     q->op == BE_OP_WRITE_ZEROES) && !q->nblocks)
+		return 0;
+	rc = run_sync_op(q);
+	if (!rc && q->op == BE_OP_WRITE && (q->flags & BE_IO_FUA)) {
+		q->op = BE_OP_FLUSH;
+		rc = run_sync_op(q);
+	}
+	return rc;
+}
+
+/* The engine's thread: the op in librbd's hands finished. */
+static void req_complete(struct be_foreign *f)
+{
+	struct rbd_req *q = (struct rbd_req *)f;
+	struct be_io *io = q->io;
+	int res = result(q);
+
+	if (!res && q->op == BE_OP_WRITE && (q->flags & BE_IO_FUA)) {
+		/* FUA: durable before it completes, so flush first. */
+		q->op = BE_OP_FLUSH;
+		res = start_async(q);
+		if (!res)
+			return;
+	}
+	free(q);
+	io->cb(io, res);
+}
+
+static int rbd_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks,
+		       void *buf)
+{
+	struct be_rbd *r = to_rbd(be);
+	struct rbd_req q = {
+		.r = r, .op = op, .lba = lba, .nblocks = nblocks, .buf = buf,
+	};
+	int ret = be_check_io(be, op, lba, nblocks, buf, r->readonly);
+
+	return ret ? ret : run_sync(&q);
+}
+
+static int rbd_submit(struct backend *be, struct be_engine *eng, struct be_io *io)
+{
+	struct be_rbd *r = to_rbd(be);
+	struct rbd_req *q;
+	int ret = be_check_io(be, io->op, io->lba, io->nblocks, io->buf, r->readonly);
+
+	if (ret)
+		return ret;
+	io->be = be;
+	io->bounce = NULL;
+	io->done = 0;
+	if (io->op != BE_OP_FLUSH && !io->nblocks) {
+		io->cb(io, 0);
+		return 0;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	*q = (struct rbd_req){
+		.f.complete = req_complete, .r = r, .eng = eng, .io = io, .op = io->op,
+		.lba = io->lba, .nblocks = io->nblocks, .buf = io->buf, .flags = io->flags,
+	};
+	if (!eng) {
+		/* No engine to come back on: do it here and now. */
+		ret = run_sync(q);
+		free(q);
+		io->cb(io, ret);
+		return 0;
+	}
+	ret = start_async(q);
+	if (ret)
+		free(q);
+	return ret;
+}
+
+static int rbd_refresh(struct backend *be)
+{
+	struct be_rbd *r = to_rbd(be);
+	uint64_t bytes;
+	int ret = lib.rbd_get_size(r->image, &bytes);
+
+	if (ret < 0) {
+		log_err("%s: cannot read the size: %s", be->id, strerror(-ret));
+		return ret;
+	}
+	__atomic_store_n(&be->nblocks, bytes >> BE_BLOCK_SHIFT, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void rbd_destroy(struct backend *be)
+{
+	struct be_rbd *r = to_rbd(be);
+
+	if (r->image)
+		lib.rbd_close(r->image);  /* writes back what librbd's cache holds */
+	if (r->ioctx)
+		lib.rados_ioctx_destroy(r->ioctx);
+	if (r->cluster)
+		lib.rados_shutdown(r->cluster);
+	free(r);
+}
+
+static const struct backend_ops rbd_ops = {
+	.name = "rbd",
+	.submit = rbd_submit,
+	.io_sync = rbd_io_sync,
+	.refresh = rbd_refresh,
+	.destroy = rbd_destroy,
+};
+
+/* Set @opt to @val unless the configuration changed it from Ceph's default @dflt. */
+static void set_unless_configured(rados_t c, const char *opt, double dflt, const char *val)
+{
+	char cur[64];
+
+	if (lib.rados_conf_get(c, opt, cur, sizeof(cur)) == 0 && strtod(cur, NULL) != dflt)
+		return;
+	if (lib.rados_conf_set(c, opt, val) < 0)
+		log_warn("rbd: cannot set %s=%s", opt, val);
+}
+
+/* The cluster handle, configured and connected. */
+static int connect_cluster(struct be_rbd *r, const struct be_rbd_spec *s, const char *id)
+{
+	char user[sizeof(s->user) + 8];
+	int rc;
+
+	snprintf(user, sizeof(user), "client.%s", s->user[0] ? s->user : "admin");
+	rc = lib.rados_create2(&r->cluster, s->cluster[0] ? s->cluster : "ceph", user, 0);
+	if (rc < 0) {
+		r->cluster = NULL;
+		log_err("%s: cannot create a cluster handle: %s", id, strerror(-rc));
+		return rc;
+	}
+	/* The configuration file: conf=PATH, else $CEPH_CONF or Ceph's search. */
+	rc = lib.rados_conf_read_file(r->cluster, s->conf[0] ? s->conf : NULL);
+	if (rc < 0) {
+		if (s->conf[0] || getenv("CEPH_CONF")) {
+			log_err("%s: cannot read the Ceph configuration %s: %s", id,
+				s->conf[0] ? s->conf : getenv("CEPH_CONF"), strerror(-rc));
+			return rc;
+		}
+		log_info("%s: no Ceph configuration file found (%s)", id, strerror(-rc));
+	}
+	lib.rados_conf_parse_env(r->cluster, NULL);  /* $CEPH_ARGS */
+	if (s->keyring[0] && (rc = lib.rados_conf_set(r->cluster, "keyring", s->keyring)) < 0) {
+		log_err("%s: bad keyring %s: %s", id, s->keyring, strerror(-rc));
+		return rc;
+	}
+	set_unless_configured(r->cluster, "client_mount_timeout", 300, RBD_MOUNT_TIMEOUT);
+	set_unless_configured(r->cluster, "rados_osd_op_timeout", 0, RBD_OP_TIMEOUT);
+	set_unless_configured(r->cluster, "rados_mon_op_timeout", 0, RBD_OP_TIMEOUT);
+	/* A discard must leave zeroes everywhere it covers (BE_OP_DISCARD):
+	 * librbd's default skips the parts smaller than its granularity. */
+	lib.rados_conf_set(r->cluster, "rbd_skip_partial_discard", "false");
+	rc = lib.rados_connect(r->cluster);
+	if (rc < 0) {
+		log_err("%s: cannot connect to the Ceph cluster: %s%s", id, strerror(-rc),
+			rc == -ETIMEDOUT ? " (are the monitors up? is mon_host right?)" : "");
+		return rc;
+	}
+	return 0;
+}
+
+static int open_image(struct be_rbd *r, const struct be_spec *spec, const char *id)
+{
+	const struct be_rbd_spec *s = &spec->rbd;
+	int order = 0, rc;
+
+	rc = lib.rados_ioctx_create(r->cluster, s->pool, &r->ioctx);
+	if (rc < 0) {
+		r->ioctx = NULL;
+		log_err("%s: cannot open pool '%s': %s", id, s->pool,
+			rc == -ENOENT ? "no such pool" : strerror(-rc));
+		return rc;
+	}
+	if (s->ns[0])
+		lib.rados_ioctx_set_namespace(r->ioctx, s->ns);
+	for (int tries = 0; tries < 2; tries++) {
+		if (spec->readonly)
+			rc = lib.rbd_open_read_only(r->ioctx, s->image, &r->image, NULL);
+		else
+			rc = lib.rbd_open(r->ioctx, s->image, &r->image, NULL);
+		if (rc != -ENOENT || !spec->create || spec->readonly || tries)
+			break;
+		rc = lib.rbd_create(r->ioctx, s->image, spec->size, &order);
+		if (rc < 0 && rc != -EEXIST) {
+			log_err("%s: cannot create the image: %s", id, strerror(-rc));
+			return rc;
+		}
+		if (!rc)
+			log_info("%s: created, %" PRIu64 " bytes", id, spec->size);
+	}
+	if (rc < 0) {
+		r->image = NULL;
+		if (rc == -ENOENT)
+			log_err("%s: no such image (add ?size=SIZE to create it)", id);
+		else
+			log_err("%s: cannot open the image: %s", id, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int be_rbd_create(const struct be_spec *spec, struct backend **out)
+{
+	const struct be_rbd_spec *s = &spec->rbd;
+	struct be_rbd *r;
+	uint64_t bytes;
+	int rc;
+
+	*out = NULL;
+	pthread_once(&lib_once, lib_load);
+	if (lib_err)
+		return lib_err;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->be.ops = &rbd_ops;
+	r->be.lock_fd = -1;
+	r->readonly = spec->readonly;
+	/* The identity (WWID, logs, the master's LUN table): "rbd:[CLUSTER:]POOL/[NS/]IMAGE". */
+	if (snprintf(r->be.id, sizeof(r->be.id), "rbd:%s%s%s/%s%s%s",
+		     s->cluster[0] ? s->cluster : "", s->cluster[0] ? ":" : "", s->pool, s->ns,
+		     s->ns[0] ? "/" : "", s->image) >= (int)sizeof(r->be.id))
+		log_warn("%s...: name cut to %zu bytes", r->be.id, sizeof(r->be.id) - 1);
+
+	rc = connect_cluster(r, s, r->be.id);
+	if (!rc)
+		rc = open_image(r, spec, r->be.id);
+	if (!rc && (rc = lib.rbd_get_size(r->image, &bytes)) < 0)
+		log_err("%s: cannot read the size: %s", r->be.id, strerror(-rc));
+	if (!rc && bytes < BE_BLOCK_SIZE) {
+		log_err("%s: %" PRIu64 " bytes is less than one %u-byte block", r->be.id, bytes,
+			BE_BLOCK_SIZE);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		rbd_destroy(&r->be);
+		return rc;
+	}
+	r->be.nblocks = bytes >> BE_BLOCK_SHIFT;
+	r->be.can_unmap = true;
+	r->be.direct = true;     /* no page cache (librbd's own cache: docs/scale-out.md) */
+	*out = &r->be;
+	return 0;
+}
+
+#endif /* CXLFLASH_HAVE_RBD */

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Description: one context issues 256 MiB WRITE SAMEs back to back (data
+ * replicated, zeroes written, zeroes unmapped) while another, on the same
+ * AFU worker, reads single 4 KiB blocks at queue depth 1. The AFU issues a
+ * command's backend work one slice (AFU_SLICE_BLOCKS, 1 MiB) per worker
+ * pass, so the quiet context's reads interleave instead of waiting for
+ * 256 MiB. Prints the victim's latency percentiles (measured, not asserted:
+ * only a stall over 1 s fails) and checks both contexts' data.
+ * Duration: 2 s per kind of WRITE SAME (CXLFLASH_NOISY_SECS).
+ */
+#include "t_util.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "t_sisl.h"
+#include "util/byteorder.h"
+
+#define WS_BLOCKS  65536u          /* 256 MiB per WRITE SAME */
+#define WS_LBA     (1ull << 18)    /* the neighbour's range starts at 1 GiB */
+#define VICTIM_BLK 1024u           /* the victim reads [0, 1024) */
+#define MAX_SAMPLES (1u << 22)
+
+static volatile int g_stop;
+
+struct neighbour {
+	struct t_sisl s;
+	uint64_t handle;
+	int kind;                  /* 0: data, 1: zeroes written, 2: zeroes unmapped */
+	uint64_t cmds;
+	uint32_t bad_ioasc;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *noisy(void *arg)
+{
+	struct neighbour *n = arg;
+	uint8_t *blk = aligned_alloc(4096, 4096);
+	uint8_t cdb[16] = { 0 };
+
+	memset(blk, n->kind == 0 ? 0x5a : 0, 4096);
+	cdb[0] = 0x93;                      /* WRITE SAME(16) */
+	cdb[1] = n->kind == 2 ? 0x08 : 0;   /* UNMAP */
+	put_be64(cdb + 2, WS_LBA);
+	put_be32(cdb + 10, WS_BLOCKS);
+	while (!g_stop) {
+		uint32_t rc = t_sisl_run(&n->s, (uint32_t)n->handle, cdb, blk, 4096, true);
+
+		if (rc && !n->bad_ioasc)
+			n->bad_ioasc = rc;
+		n->cmds++;
+	}
+	free(blk);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void one_kind(int fd, struct t_sisl *v, uint64_t hv, int kind, unsigned secs)
+{
+	static const char *names[] = { "data", "zeroes", "unmap" };
+	static uint64_t lat[MAX_SAMPLES];
+	struct neighbour n = { .kind = kind };
+	uint8_t *b = aligned_alloc(4096, 4096);
+	uint64_t seed = 7, end, nlat = 0;
+	pthread_t th;
+
+	T_EQ(t_sisl_attach(&n.s, fd, O_RDWR, true, 4), 0);
+	T_EQ(t_udirect(fd, n.s.ctxid, &n.handle), 0);
+	g_stop = 0;
+	T_EQ(pthread_create(&th, NULL, noisy, &n), 0);
+	while (n.cmds == 0)
+		sched_yield();
+	end = now_ns() + (uint64_t)secs * 1000000000ull;
+	while (now_ns() < end && nlat < MAX_SAMPLES) {
+		uint64_t lba = t_rand(&seed) % VICTIM_BLK, t0 = now_ns();
+
+		T_EQ(t_sisl_rw(v, (uint32_t)hv, lba, 1, b, false), 0);
+		lat[nlat++] = now_ns() - t0;
+		T_EQ(t_pattern_check(b, 4096, 99, lba), 0);
+	}
+	g_stop = 1;
+	T_EQ(pthread_join(th, NULL), 0);
+	T_EQ(n.bad_ioasc, 0);
+	qsort(lat, nlat, sizeof(lat[0]), cmp_u64);
+	fprintf(stderr, "   neighbour %-6s: %llu WRITE SAMEs of 256 MiB (%.0f MiB/s); victim 4 KiB "
+		"reads: %llu, p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n",
+		names[kind], (unsigned long long)n.cmds, (double)n.cmds * 256 / secs,
+		(unsigned long long)nlat, lat[nlat / 2] / 1e3, lat[nlat * 99 / 100] / 1e3,
+		lat[nlat * 999 / 1000] / 1e3, lat[nlat - 1] / 1e3);
+	T_ASSERT(n.cmds > 0 && nlat > 0);
+	T_ASSERT(lat[nlat - 1] < 1000000000ull);   /* a stall, not a slow machine */
+	t_sisl_detach(&n.s, true);
+	free(b);
+}
+
+static void interleave(void)
+{
+	const char *secs_env = getenv("CXLFLASH_NOISY_SECS");
+	unsigned secs = secs_env && *secs_env ? (unsigned)atoi(secs_env) : 2;
+	int fd = cxlflash_open("ram:2G", O_RDWR);
+	uint8_t *w = aligned_alloc(4096, VICTIM_BLK * 4096);
+	struct t_sisl v;
+	uint64_t hv;
+
+	T_ASSERT(fd >= 0 && w);
+	T_EQ(t_sisl_attach(&v, fd, O_RDWR, true, 4), 0);
+	T_EQ(t_udirect(fd, v.ctxid, &hv), 0);
+	t_pattern_fill(w, VICTIM_BLK * 4096, 99, 0);
+	T_EQ(t_sisl_rw(&v, (uint32_t)hv, 0, VICTIM_BLK, w, true), 0);
+	for (int kind = 0; kind < 3; kind++)
+		one_kind(fd, &v, hv, kind, secs);
+	/* The neighbour's range holds what its last kind left: zeroes. */
+	T_EQ(t_sisl_rw(&v, (uint32_t)hv, WS_LBA + 12345, 1, w, false), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		T_EQ(w[i], 0);
+	t_check_master(fd);
+	t_sisl_detach(&v, true);
+	T_EQ(cxlflash_close(fd), 0);
+	free(w);
+}
+
+int main(void)
+{
+	setenv("CXLFLASH_SOCKET", "none", 1);
+	setenv("CXLFLASH_AFU_THREADS", "1", 1);   /* both contexts on one worker */
+	T_RUN(interleave);
+	return T_PASS;
+}
