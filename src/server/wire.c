@@ -169,10 +169,15 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 	}
 	if (n == 0) {
 		/* End of stream, or an empty message: one that carried a
-		 * descriptor had it installed all the same (fuzz_wire found
-		 * every such message leaking one into the daemon). */
+		 * descriptor had it installed all the same, and so had the
+		 * sender's pidfd (fuzz_wire found every such message leaking
+		 * them into the daemon). */
 		if (got_fd >= 0)
 			close(got_fd);
+		if (cred && cred->pidfd >= 0) {
+			close(cred->pidfd);
+			cred->pidfd = -1;
+		}
 		return -ECONNRESET;
 	}
 	if (got_fd >= 0) {
