@@ -128,6 +128,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* A worker as worker_init() makes one, without its thread. */
 	w->afu = afu;
 	w->ctl_tail = &w->ctl_head;
+	w->cont_tail = &w->cont_head;
 	w->cmds = calloc(AFU_POOL_CMDS, sizeof(*w->cmds));
 	if (!w->cmds || be_engine_create(&w->eng, AFU_ENGINE_DEPTH))
 		abort();
@@ -195,7 +196,8 @@ static struct afu_ctx *ctx_new(uint64_t cap)
 	return c;
 }
 
-/* Worker passes until the context is idle and nothing is in flight. */
+/* Worker passes (worker.c's worker_pass) until the context is idle and
+ * nothing is in flight. */
 static void run(struct afu_ctx *c)
 {
 	for (unsigned pass = 0; pass < 256; pass++) {
@@ -207,6 +209,8 @@ static void run(struct afu_ctx *c)
 			afu_ctx_do_reset(c);
 			did++;
 		}
+		if (w->cont_head)   /* commands with slices left to issue */
+			did += afu_cmds_continue(w);
 		while (be_engine_inflight(w->eng)) {
 			int r = be_engine_poll(w->eng, 64);
 

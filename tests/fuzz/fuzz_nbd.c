@@ -6,10 +6,11 @@
  * (READ, WRITE, FLUSH, TRIM, CACHE, WRITE_ZEROES with FUA/NO_HOLE/FAST_ZERO
  * and DF, DISC, unknown commands), on a 1 MiB memory export.
  *
- * The connection is one end of a socketpair served synchronously on this
- * thread by nbd_handshake() then nbd_transmit(), as a connection thread of
- * nbd_server.c does; a helper thread plays the client: it writes the bytes
- * and reads every reply until the server hangs up.
+ * The server is the real one (nbd_server_create/listen/start: its epoll
+ * loop runs the handshake, a thread per connection the transmission) on a
+ * Unix socket in /tmp; each input is one client connection: the harness
+ * writes the bytes, half-closes, and reads every reply until the server
+ * hangs up (it must, within 20 s).
  *
  * Input: byte 0 is a mode. Bit 0 clear: the rest is everything the client
  * sends from its first byte (client flags, then options). Bit 0 set: the
@@ -19,32 +20,36 @@
  * Exports: "" and "lun0" (read-write), "ro" (read-only), "busy" (refused
  * with a reason, as a LUN in superpipe mode is); anything else is unknown.
  *
- * Checks: every export reference taken is put back, and nothing is left
- * in flight when the connection ends.
+ * Checks: the server ends every connection, and puts back every export
+ * reference it took and forgets the connection soon after.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "fuzz_util.h"
-#include "nbd/nbd_internal.h"
 #include "nbd/nbd_proto.h"
+#include "nbd/nbd_server.h"
 #include "util/byteorder.h"
 
 static struct nbd_server *srv;
 static struct backend *ram;
-static int refs;   /* export references held */
+static int refs;   /* export references held (connection threads: atomic) */
+static char sock_path[108];
 
-static int exp_get(void *arg, const char *name, struct backend **be, bool *readonly, void **ref,
-		   char *why, size_t len)
+static int exp_get(void *arg, const struct nbd_peer *peer, const char *name, struct backend **be,
+		   bool *readonly, void **ref, char *why, size_t len)
 {
 	(void)arg;
+	(void)peer;
 	if (!strcmp(name, "busy")) {
 		snprintf(why, len, "LUN %s is in superpipe mode", name);
 		return -EBUSY;
@@ -54,23 +59,29 @@ static int exp_get(void *arg, const char *name, struct backend **be, bool *reado
 	*be = ram;
 	*readonly = !strcmp(name, "ro");
 	*ref = &refs;
-	refs++;
+	__atomic_add_fetch(&refs, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
 static void exp_put(void *arg, void *ref)
 {
 	(void)arg;
-	FUZZ_CHECK(ref == &refs && refs > 0);
-	refs--;
+	FUZZ_CHECK(ref == &refs);
+	FUZZ_CHECK(__atomic_sub_fetch(&refs, 1, __ATOMIC_SEQ_CST) >= 0);
 }
 
-static void exp_list(void *arg, void (*emit)(void *ctx, const char *name, const char *desc),
-		     void *ctx)
+static void exp_list(void *arg, const struct nbd_peer *peer,
+		     void (*emit)(void *ctx, const char *name, const char *desc), void *ctx)
 {
 	(void)arg;
+	(void)peer;
 	emit(ctx, "lun0", "ram:1M");
 	emit(ctx, "ro", NULL);
+}
+
+static void remove_socket(void)
+{
+	unlink(sock_path);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -82,17 +93,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_quiet();
+	snprintf(sock_path, sizeof(sock_path), "/tmp/cxlflash-fuzz-nbd-%d.sock", (int)getpid());
 	if (be_parse_spec("ram:1M", &spec) || be_open(&spec, &ram) ||
-	    nbd_server_create(&cfg, &prov, &srv))
+	    nbd_server_create(&cfg, &prov, &srv) || nbd_server_listen_unix(srv, sock_path) ||
+	    nbd_server_start(srv))
 		abort();
+	atexit(remove_socket);
 	return 0;
 }
-
-struct client {
-	int fd;
-	const uint8_t *pre, *data;
-	size_t npre, ndata;
-};
 
 static void write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -108,21 +116,26 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 	}
 }
 
-static void *client_main(void *arg)
+/* Read and drop replies until the server hangs up; it must within 20 s. */
+static void read_to_eof(int fd)
 {
-	struct client *cl = arg;
 	static uint8_t sink[1 << 16];
 
-	write_all(cl->fd, cl->pre, cl->npre);
-	write_all(cl->fd, cl->data, cl->ndata);
-	shutdown(cl->fd, SHUT_WR);
 	for (;;) {
-		ssize_t r = read(cl->fd, sink, sizeof(sink));
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, 20000);
+		ssize_t n;
 
-		if (r == 0 || (r < 0 && errno != EINTR))
-			break;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1) {
+			dprintf(2, "fuzz_nbd: the server kept the connection open for 20 s\n");
+			abort();
+		}
+		n = read(fd, sink, sizeof(sink));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
 	}
-	return NULL;
 }
 
 /* A valid handshake: client flags, [STRUCTURED_REPLY], GO @name with no info requests. */
@@ -149,40 +162,32 @@ static size_t canned_handshake(uint8_t *b, bool structured, const char *name)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint8_t pre[64];
-	struct client cl = { 0 };
-	struct nbd_conn *c;
-	pthread_t t;
-	int sv[2], rc;
+	size_t npre = 0;
+	int fd;
 
 	if (size < 1)
 		return 0;
 	if (data[0] & 1)
-		cl.npre = canned_handshake(pre, data[0] & 2, data[0] & 4 ? "ro" : "");
-	cl.pre = pre;
-	cl.data = data + 1;
-	cl.ndata = size - 1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		npre = canned_handshake(pre, data[0] & 2, data[0] & 4 ? "ro" : "");
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		abort();
-	cl.fd = sv[1];
-	c = calloc(1, sizeof(*c));
-	if (!c || pthread_create(&t, NULL, client_main, &cl))
-		abort();
-	c->srv = srv;
-	c->fd = sv[0];
-
-	rc = nbd_handshake(c);
-	if (log_enabled(LOG_DEBUG))   /* FUZZ_VERBOSE=1 */
-		dprintf(2, "fuzz_nbd: handshake %d%s\n", rc, rc == 1 ? ", transmission" : "");
-	if (rc == 1)
-		nbd_transmit(c);
-	FUZZ_CHECK(c->inflight == 0 && c->inflight_bytes == 0);
-	nbd_conn_put_export(c);
-	FUZZ_CHECK(refs == 0);
-	shutdown(sv[0], SHUT_RDWR);
-	pthread_join(t, NULL);
-	close(sv[0]);
-	close(sv[1]);
-	free(c);
-	return 0;
+	write_all(fd, pre, npre);
+	write_all(fd, data + 1, size - 1);
+	shutdown(fd, SHUT_WR);
+	read_to_eof(fd);
+	close(fd);
+	/* The connection's thread puts its export back after it hangs up. */
+	for (int i = 0; i < 20000; i++) {
+		if (__atomic_load_n(&refs, __ATOMIC_SEQ_CST) == 0 &&
+		    nbd_server_conn_count(srv) == 0)
+			return 0;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	dprintf(2, "fuzz_nbd: %d export references, %u connections 20 s after the hang-up\n",
+		refs, nbd_server_conn_count(srv));
+	abort();
 }

@@ -75,6 +75,8 @@ static uint8_t *reply_buf;
 static int base_fds;          /* descriptors open between inputs */
 
 static int count_fds(bool show);
+static int conn_open(void);
+static void conn_close(int s);
 static int count_fds_like(bool show, const char *prefix);
 static int base_sockets;      /* the daemon's listening socket */
 static void master_consistent(void);
@@ -107,7 +109,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	reply_buf = malloc(WIRE_MAX_PAYLOAD);
 	if (null_fd < 0 || !reply_buf)
 		abort();
-	master_consistent();   /* the first connection's one-time allocations */
+	/* The first connection's and the first OPEN's one-time allocations
+	 * (the server's caller identity keeps pidfds) before counting. */
+	{
+		struct wire_msg h = { .op = WIRE_OP_OPEN };
+		int s = conn_open();
+
+		if (wire_call(s, &h, "lun0", 4, reply_buf, WIRE_MAX_PAYLOAD, NULL) || h.status)
+			abort();
+		conn_close(s);
+	}
+	master_consistent();
 	base_fds = count_fds(false);
 	base_sockets = count_fds_like(false, "socket:");
 	return 0;
