@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_lunspec.c - Description: LUN names ("ram:4G", "file:/p?size=8G&ro",
- * "fault[wcache,journal=J]:INNER", plain paths) through be_parse_spec(),
+ * "fault[wcache,journal=J]:INNER", "rbd:POOL/IMAGE?...", plain paths)
+ * through be_parse_spec(),
  * and sizes through parse_size() (LUN specs, CXLFLASH_KV_CACHE).
  *
  * Input: the text of one LUN name (a NUL ends it early). Checks beyond
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!strcmp(spec.kind, "ram") || !strcmp(spec.kind, "null"))
 			FUZZ_CHECK(spec.size && spec.size % BE_BLOCK_SIZE == 0);
 		else
-			FUZZ_CHECK(!strcmp(spec.kind, "file") && spec.path[0]);
+			FUZZ_CHECK((!strcmp(spec.kind, "file") && spec.path[0]) ||
+				   !strcmp(spec.kind, "rbd"));
 		if (!strncmp(name, "fault:", 6) || !strncmp(name, "fault[", 6))
 			FUZZ_CHECK(spec.fault.on);
 	}
