@@ -8,6 +8,10 @@
 #ifndef CXLFLASH_TESTS_DNBD_TEST_H
 #define CXLFLASH_TESTS_DNBD_TEST_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/time.h>
+
 #include "../nbd/nbd_test.h"
 #include "t_daemon.h"
 #include "t_tool.h"
@@ -88,6 +92,27 @@ static inline bool dn_lun_superpipe(struct t_daemon *d, const char *lun)
 
 	T_ASSERT(p);
 	return !strncmp(p + 8, "superpipe", 9);
+}
+
+/* A TCP connection to the daemon's NBD port on loopback, 20 s receive timeout. */
+static inline int dn_tcp_connect(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct timeval tv = { .tv_sec = 20 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* The client's half of the fixed newstyle greeting; returns @fd. */
+static inline int dn_hello(int fd)
+{
+	nc_hello(fd, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	return fd;
 }
 
 #endif

@@ -23,25 +23,6 @@
 static struct t_daemon g_d;
 static char out[65536];
 
-static int tcp_connect(unsigned port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct timeval tv = { .tv_sec = 20 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_ASSERT(fd >= 0);
-	T_ASSERT(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static int hello(int fd)
-{
-	nc_hello(fd, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-	return fd;
-}
-
 /* NBD_OPT_LIST: the names, comma-separated, into @names. */
 static void list_names(int fd, char *names, size_t len)
 {
@@ -113,7 +94,7 @@ static void tcp_nobody_refused(void)
 			    "LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TCP clients are not identified"));
 	/* Root over TCP is nobody in particular too: loopback is no gate. */
-	fd = hello(tcp_connect(g_d.nbd_port));
+	fd = dn_hello(dn_tcp_connect(g_d.nbd_port));
 	T_EQ(nc_go(fd, "rootonly", NULL, NULL, out, sizeof(out)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(out, "TCP clients are not identified; LUN rootonly does not admit"));
 	T_ASSERT(strstr(out, "--nbd-tcp-anonymous rootonly"));
@@ -133,7 +114,7 @@ static void tcp_nobody_refused(void)
 /* EXPORT_NAME cannot be refused politely: the connection is closed. */
 static void tcp_export_name_closed(void)
 {
-	int fd = hello(tcp_connect(g_d.nbd_port));
+	int fd = dn_hello(dn_tcp_connect(g_d.nbd_port));
 
 	nc_option(fd, NBD_OPT_EXPORT_NAME, "rootonly", 8);
 	T_ASSERT(nc_closed(fd));
@@ -144,7 +125,7 @@ static void tcp_export_name_closed(void)
 static void tcp_list(void)
 {
 	char names[512];
-	int fd = hello(tcp_connect(g_d.nbd_port));
+	int fd = dn_hello(dn_tcp_connect(g_d.nbd_port));
 
 	list_names(fd, names, sizeof(names));
 	T_ASSERT(!strcmp(names, "tcpok,"));
@@ -156,7 +137,7 @@ static void nobody_on_unix(void)
 {
 	char msg[512], names[512];
 	uint8_t d[64];
-	int fd = hello(nc_connect(g_d.nbd_socket));
+	int fd = dn_hello(nc_connect(g_d.nbd_socket));
 
 	T_EQ(nc_go(fd, "rootonly", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(msg, "uid 65534 may not use LUN rootonly"));
@@ -171,7 +152,7 @@ static void nobody_on_unix(void)
 	T_ASSERT(!strcmp(names, "open,tcpok,"));
 	T_EQ(nc_go(fd, "open", NULL, NULL, NULL, 0), NBD_REP_ACK);
 	nc_disc(fd);
-	fd = hello(nc_connect(g_d.nbd_socket));
+	fd = dn_hello(nc_connect(g_d.nbd_socket));
 	nc_option(fd, NBD_OPT_EXPORT_NAME, "rootonly", 8);
 	T_ASSERT(nc_closed(fd));
 	close(fd);
@@ -181,7 +162,7 @@ static void nobody_on_unix(void)
 static void nobody_in_group(void)
 {
 	char names[512];
-	int fd = hello(nc_connect(g_d.nbd_socket));
+	int fd = dn_hello(nc_connect(g_d.nbd_socket));
 
 	list_names(fd, names, sizeof(names));
 	T_ASSERT(!strcmp(names, "open,tcpok,grp,"));
@@ -206,7 +187,7 @@ static void unix_peercred(void)
 				    NULL, out, sizeof(out)) != 0);
 		T_ASSERT(strstr(out, "uid 65534 may not use LUN rootonly"));
 	}
-	fd = hello(nc_connect(g_d.nbd_socket));
+	fd = dn_hello(nc_connect(g_d.nbd_socket));
 	list_names(fd, names, sizeof(names));
 	T_ASSERT(!strcmp(names, "rootonly,open,tcpok,grp,"));
 	T_EQ(nc_go(fd, "rootonly", NULL, NULL, NULL, 0), NBD_REP_ACK);

@@ -34,25 +34,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int tcp_connect(unsigned port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct timeval tv = { .tv_sec = 20 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_ASSERT(fd >= 0);
-	T_ASSERT(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static int hello(int fd)
-{
-	nc_hello(fd, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-	return fd;
-}
-
 /* Until the daemon counts @n NBD clients of @lun (3 s at most). */
 static void wait_clients(const char *lun, long long n)
 {
@@ -106,7 +87,7 @@ static void per_user(void)
 	for (int i = 0; i < PER_USER; i++)
 		fds[i] = nc_open(g_d.nbd_socket, "a", false, NULL);
 	/* The next of root's: refused with the reason, on the wire ... */
-	fd = hello(nc_connect(g_d.nbd_socket));
+	fd = dn_hello(nc_connect(g_d.nbd_socket));
 	T_EQ(nc_go(fd, "a", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(msg, "too many NBD connections: uid 0 already has 3, the limit per user"));
 	/* ... in QEMU's words ... */
@@ -121,7 +102,7 @@ static void per_user(void)
 	T_ASSERT(strstr(out, "too many NBD connections: uid 0"));
 	/* EXPORT_NAME cannot be refused with a message: closed. */
 	{
-		int e = hello(nc_connect(g_d.nbd_socket));
+		int e = dn_hello(nc_connect(g_d.nbd_socket));
 
 		nc_option(e, NBD_OPT_EXPORT_NAME, "a", 1);
 		T_ASSERT(nc_closed(e));
@@ -146,7 +127,7 @@ static void per_lun(void)
 
 	for (int i = 0; i < LUN_B; i++)
 		fds[i] = nc_open(g_d.nbd_socket, "b", false, NULL);
-	fd = hello(nc_connect(g_d.nbd_socket));
+	fd = dn_hello(nc_connect(g_d.nbd_socket));
 	T_EQ(nc_go(fd, "b", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(msg, "too many NBD connections: LUN b has 2, its limit"));
 	/* LUN a is another matter. */
@@ -165,12 +146,12 @@ static void tcp_and_total(void)
 	int root[PER_USER], tcp[TOTAL - PER_USER], fd;
 
 	for (int i = 0; i < TOTAL - PER_USER; i++) {
-		tcp[i] = hello(tcp_connect(g_d.nbd_port));
+		tcp[i] = dn_hello(dn_tcp_connect(g_d.nbd_port));
 		T_EQ(nc_go(tcp[i], "a", NULL, NULL, NULL, 0), NBD_REP_ACK);
 	}
 	for (int i = 0; i < PER_USER; i++)
 		root[i] = nc_open(g_d.nbd_socket, "a", false, NULL);
-	fd = hello(tcp_connect(g_d.nbd_port));
+	fd = dn_hello(dn_tcp_connect(g_d.nbd_port));
 	T_EQ(nc_go(fd, "a", NULL, NULL, msg, sizeof(msg)), NBD_REP_ERR_POLICY);
 	T_ASSERT(strstr(msg, "too many NBD connections: the server has 5, its limit"));
 	nc_disc(root[0]);
@@ -178,7 +159,7 @@ static void tcp_and_total(void)
 	/* Room again; TCP clients count as one user (3). */
 	T_EQ(nc_go(fd, "a", NULL, NULL, NULL, 0), NBD_REP_ACK);
 	{
-		int t = hello(tcp_connect(g_d.nbd_port));
+		int t = dn_hello(dn_tcp_connect(g_d.nbd_port));
 
 		nc_disc(root[1]);
 		wait_clients("a", TOTAL - 1);
@@ -211,7 +192,7 @@ static void flood(void)
 	for (int i = 0; i < SILENT_UNIX; i++)
 		silent[i] = nc_connect(g_d.nbd_socket);
 	for (int i = 0; i < SILENT_TCP; i++)
-		silent[SILENT_UNIX + i] = tcp_connect(g_d.nbd_port);
+		silent[SILENT_UNIX + i] = dn_tcp_connect(g_d.nbd_port);
 	fprintf(stderr, "   %d silent connections in %.3f s\n", SILENT_UNIX + SILENT_TCP,
 		now_s() - t0);
 	/* A fresh client of another user, and one of root's, are served. */
