@@ -67,14 +67,42 @@ static int read_super(struct ark_impl *s, uint8_t *out)
 	return ours ? -EIO : -ENOENT;
 }
 
+/*
+ * Whether @loc lies in the store's segments. A sealed checkpoint entry or
+ * record may still name any LBA (written by a bug, or damaged and resealed:
+ * fuzz_kv found one), and a get would then count a reader in a segment
+ * that does not exist.
+ */
+static bool loc_in_store(struct ark_impl *s, const struct kv_loc *loc, uint64_t vlen)
+{
+	if (!loc->npieces)
+		return (!loc->lba && !vlen) ||
+		       (loc->lba >= s->seg_blocks && lba_seg(s, loc->lba) < s->nsegs);
+	for (unsigned i = 0; i < loc->npieces; i++) {
+		const struct kv_piece *p = &loc->pieces[i];
+
+		if (!p->nblocks || p->lba < s->seg_blocks || lba_seg(s, p->lba) >= s->nsegs ||
+		    lba_seg(s, p->lba + p->nblocks - 1) >= s->nsegs)
+			return false;
+	}
+	return true;
+}
+
 /* Apply one SET from a checkpoint or the log to the index. */
 static int apply_set(struct ark_impl *s, const uint8_t *key, uint32_t klen, uint64_t vlen,
 		     const struct kv_loc *loc)
 {
 	uint64_t h = kv_hash(key, klen);
 	struct kv_shard *sh = kv_shard_of(s, h);
-	struct kv_ent *e = kv_find_locked(sh, h, key, klen);
+	struct kv_ent *e;
 
+	if (!loc_in_store(s, loc, vlen)) {
+		kv_msg("arkdb: a key's location (LBA %llu, %u pieces) lies outside the store",
+		       (unsigned long long)(loc->npieces ? loc->pieces[0].lba : loc->lba),
+		       (unsigned)loc->npieces);
+		return -EIO;
+	}
+	e = kv_find_locked(sh, h, key, klen);
 	if (!e) {
 		e = kv_ent_new(h, key, klen);
 		if (!e)
