@@ -59,10 +59,23 @@ static size_t vsize(uint64_t k)
 	return k % 2 ? 6000 : 100;
 }
 
-static void failing_writes(void)
+/* Reopen the store on the healthy LUN: keys 0..@n-1 and nothing else. */
+static ARK *reopen_checked(uint64_t n)
 {
 	ARK *ark;
 	int64_t count;
+
+	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD | ARK_KV_PERSIST_STORE));
+	for (uint64_t k = 0; k < n; k++)
+		check_key(ark, k, vsize(k), 0);
+	T_OK(ark_count(ark, &count));
+	T_EQ(count, (int64_t)n);
+	return ark;
+}
+
+static void failing_writes(void)
+{
+	ARK *ark;
 
 	fresh("kv_faults_w");
 	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_STORE));
@@ -77,13 +90,9 @@ static void failing_writes(void)
 	set_faults("none");
 	ark_delete(ark);
 
-	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD | ARK_KV_PERSIST_STORE));
-	for (uint64_t k = 0; k < 100; k++)
-		check_key(ark, k, vsize(k), 0);
+	ark = reopen_checked(100);
 	check_key(ark, 1000, 100, ENOENT);
 	check_key(ark, 1001, 100, ENOENT);
-	T_OK(ark_count(ark, &count));
-	T_EQ(count, 100);
 	/* And it writes again. */
 	set_key(ark, 1002, 100, 0);
 	ark_delete(ark);
@@ -117,7 +126,6 @@ static void failing_reads(void)
 static void torn_batch(void)
 {
 	ARK *ark;
-	int64_t count;
 
 	fresh("kv_faults_t");
 	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_STORE));
@@ -129,12 +137,8 @@ static void torn_batch(void)
 	set_faults("none");
 	ark_delete(ark);
 
-	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD | ARK_KV_PERSIST_STORE));
-	for (uint64_t k = 0; k < 20; k++)
-		check_key(ark, k, vsize(k), 0);
+	ark = reopen_checked(20);
 	check_key(ark, 500, 6000, ENOENT);
-	T_OK(ark_count(ark, &count));
-	T_EQ(count, 20);
 	ark_delete(ark);
 	unlink(g_file);
 	unlink(g_ctl);
