@@ -45,6 +45,16 @@ enum be_op {
 struct be_io;
 typedef void (*be_io_cb)(struct be_io *io, int res);
 
+/* Allocation states of blocks (NBD's base:allocation context; bits). */
+#define BE_STATE_HOLE 1u    /* not allocated: writing allocates (and may hit ENOSPC) */
+#define BE_STATE_ZERO 2u    /* reads back as zeroes */
+
+/* A run of blocks in one state; 0 is data (or not known to be zeroes). */
+struct be_extent {
+	uint64_t nblocks;
+	uint32_t state;     /* BE_STATE_* */
+};
+
 /* be_io flags */
 #define BE_IO_FUA 1u        /* WRITE: durable when it completes (SCSI's FUA bit:
                              * RWF_DSYNC on a file); the other writes are not
@@ -88,6 +98,16 @@ struct backend_ops {
 	 * Return: 0, -EOPNOTSUPP when only writing zeroes would do (nothing
 	 * changed), or another negative errno. Optional: NULL means never. */
 	int (*zero_fast)(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks);
+	/* Allocation of the blocks from @lba on: up to @max extents (max >= 1),
+	 * consecutive from @lba, covering at most @nblocks blocks; fewer when
+	 * @max runs out or when going further would cost more than a bounded
+	 * scan. At least one extent of at least one block. Synchronous; what
+	 * it says is true when it looks (requests in flight may change it).
+	 * @lba and @nblocks are checked by the caller (be_block_status()).
+	 * Return: the number of extents or a negative errno. Optional: NULL
+	 * means every block is data. */
+	int (*block_status)(struct backend *be, uint64_t lba, uint64_t nblocks,
+			    struct be_extent *ext, unsigned max);
 	/* Re-read the capacity (a file that grew or shrank). Optional. */
 	int (*refresh)(struct backend *be);
 	void (*destroy)(struct backend *be);
@@ -234,5 +254,14 @@ static inline int be_flush_sync(struct backend *be)
 {
 	return be->ops->io_sync(be, BE_OP_FLUSH, 0, 0, NULL);
 }
+
+/*
+ * be_block_status() - which of @nblocks blocks from @lba are holes, zeroes
+ * or data (the backend's block_status, or "all data" where it has none).
+ * Return: the number of extents in @ext (1..@max) or a negative errno
+ * (-ERANGE for blocks past the capacity, -EINVAL for none or @max 0).
+ */
+int be_block_status(struct backend *be, uint64_t lba, uint64_t nblocks, struct be_extent *ext,
+		    unsigned max);
 
 #endif /* CXLFLASH_BACKEND_H */

@@ -32,4 +32,23 @@ static inline uint64_t be_capacity(const struct backend *be)
 	return __atomic_load_n(&be->nblocks, __ATOMIC_RELAXED);
 }
 
+/*
+ * be_extent_add() - append @nblocks blocks in @state to the @*n extents in
+ * @ext, merged into the last one when it has the same state.
+ * Return: false when that needed a new extent and @max are in use (nothing
+ * added: the caller stops there).
+ */
+static inline bool be_extent_add(struct be_extent *ext, unsigned *n, unsigned max,
+				 uint64_t nblocks, uint32_t state)
+{
+	if (*n && ext[*n - 1].state == state) {
+		ext[*n - 1].nblocks += nblocks;
+		return true;
+	}
+	if (*n >= max)
+		return false;
+	ext[(*n)++] = (struct be_extent){ .nblocks = nblocks, .state = state };
+	return true;
+}
+
 #endif /* CXLFLASH_BACKEND_INTERNAL_H */

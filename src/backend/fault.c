@@ -610,6 +610,15 @@ static int fault_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint
 	return f->inner->ops->zero_fast(f->inner, op, lba, nblocks);
 }
 
+/* The wrapped backend holds the current contents (the journal holds only
+ * old ones, for a power cut), so its allocation is the answer. No faults
+ * are injected here: block status moves no data. */
+static int fault_block_status(struct backend *be, uint64_t lba, uint64_t nblocks,
+			      struct be_extent *ext, unsigned max)
+{
+	return be_block_status(to_fault(be)->inner, lba, nblocks, ext, max);
+}
+
 /*
  * Reads and (once journaled) writes go to the wrapped backend as they are,
  * so they complete through its callback path and the engine sees only its
@@ -680,6 +689,7 @@ static const struct backend_ops fault_ops = {
 	.submit = fault_submit,
 	.io_sync = fault_io_sync,
 	.zero_fast = fault_zero_fast,
+	.block_status = fault_block_status,
 	.refresh = fault_refresh,
 	.destroy = fault_destroy,
 };

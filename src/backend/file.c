@@ -42,6 +42,7 @@ struct be_file {
 	int no_punch;
 	int no_zero_range;
 	int no_zeroout;
+	int no_seek_data;   /* lseek(SEEK_DATA) refused: every block is data */
 };
 
 static inline struct be_file *to_file(struct backend *be)
@@ -224,6 +225,63 @@ static int file_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint3
 		return -EOPNOTSUPP;
 	return try_fallocate(f, &f->no_zero_range, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 			     off, len);
+}
+
+/*
+ * Holes of a regular file by lseek(SEEK_DATA / SEEK_HOLE): a hole (or, on
+ * ext4 and xfs, an unwritten extent: ZERO_RANGE) is HOLE|ZERO, anything
+ * else data. A block that is data in part is data. Two lseeks per pair of
+ * extents, whatever their length, so the cost is bounded by @max. A block
+ * device, or a file system that refuses SEEK_DATA, is all data.
+ */
+static int file_block_status(struct backend *be, uint64_t lba, uint64_t nblocks,
+			     struct be_extent *ext, unsigned max)
+{
+	struct be_file *f = to_file(be);
+	const uint64_t mask = BE_BLOCK_SIZE - 1;
+	uint64_t off = lba << BE_BLOCK_SHIFT, end = (lba + nblocks) << BE_BLOCK_SHIFT;
+	unsigned n = 0;
+
+	while (off < end) {
+		uint64_t next;
+		off_t d, h;
+
+		if (f->bdev || __atomic_load_n(&f->no_seek_data, __ATOMIC_RELAXED))
+			break;
+		d = lseek(f->fd, (off_t)off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO) {
+			d = (off_t)end;          /* no data from @off to the end of the file */
+		} else if (d < 0) {
+			if (!unsupported(errno))
+				return n ? (int)n : -errno;
+			__atomic_store_n(&f->no_seek_data, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		next = (uint64_t)d & ~mask;      /* the block where data starts is data */
+		if (next > end)
+			next = end;
+		if (next > off) {
+			if (!be_extent_add(ext, &n, max, (next - off) >> BE_BLOCK_SHIFT,
+					   BE_STATE_HOLE | BE_STATE_ZERO))
+				return (int)n;
+			off = next;
+			continue;
+		}
+		h = lseek(f->fd, (off_t)off, SEEK_HOLE);
+		if (h < 0)
+			return n ? (int)n : -errno;
+		next = ((uint64_t)h + mask) & ~mask;
+		if (next <= off)
+			next = off + BE_BLOCK_SIZE;
+		if (next > end)
+			next = end;
+		if (!be_extent_add(ext, &n, max, (next - off) >> BE_BLOCK_SHIFT, 0))
+			return (int)n;
+		off = next;
+	}
+	if (off < end && !be_extent_add(ext, &n, max, (end - off) >> BE_BLOCK_SHIFT, 0))
+		return (int)n;
+	return (int)n;
 }
 
 static int file_do_sync(struct be_file *f, enum be_op op, uint64_t lba, uint32_t nblocks,
@@ -418,6 +476,7 @@ static const struct backend_ops file_ops = {
 	.submit = file_submit,
 	.io_sync = file_io_sync,
 	.zero_fast = file_zero_fast,
+	.block_status = file_block_status,
 	.refresh = file_refresh,
 	.destroy = file_destroy,
 };

@@ -2,6 +2,18 @@
 /*
  * ram.c - the "ram" backend: blocks live in an anonymous private mapping.
  * Every request completes inline; the engine is not used.
+ *
+ * Block status (NBD's base:allocation) comes from two bitmaps kept as
+ * requests run, one bit per 4 KiB block: "resident" (written, or zeroed in
+ * place) and "data" (written). A block never written, or discarded (its
+ * pages given back), is a hole of zeroes; one zeroed in place (WRITE_ZEROES,
+ * a memset) is allocated zeroes; a written one is data. Tracking costs an
+ * atomic OR or AND per 64 blocks of a request and 2 bits per block (64 KiB
+ * per GiB of LUN, touched only where used); asking costs a scan of the
+ * bitmaps, 64 blocks per word. The alternatives were worse: mincore() says
+ * a page swapped out is absent (data reported as a hole would be lost by a
+ * sparse copy) and a huge page makes a 4 KiB write look like 2 MiB; a zero
+ * scan reads the memory asked about and maps zero pages into every hole.
  */
 #include "backend/backend_internal.h"
 #include "util/log.h"
@@ -20,6 +32,8 @@ struct be_ram {
 	size_t size;
 	size_t page;        /* base page size */
 	bool readonly;
+	uint64_t *resident; /* bit per block: memory behind it (written or zeroed) */
+	uint64_t *data;     /* bit per block: written (may hold non-zero bytes) */
 };
 
 static inline struct be_ram *to_ram(struct backend *be)
@@ -32,22 +46,67 @@ static uintptr_t align_up(uintptr_t v, uintptr_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
+/* Set (@on) or clear bits [first, first + n) of @map, a word at a time;
+ * other threads may be changing other bits of the same words. */
+static void bits_set(uint64_t *map, uint64_t first, uint64_t n, bool on)
+{
+	while (n) {
+		uint64_t w = first / 64, b = first % 64;
+		uint64_t k = 64 - b < n ? 64 - b : n;
+		uint64_t m = (k == 64 ? ~0ull : ((1ull << k) - 1)) << b;
+
+		if (on)
+			__atomic_fetch_or(&map[w], m, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_and(&map[w], ~m, __ATOMIC_RELAXED);
+		first += k;
+		n -= k;
+	}
+}
+
+static bool bit(const uint64_t *map, uint64_t i)
+{
+	return (__atomic_load_n(&map[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+}
+
 /*
  * Zero [p, p + len). Whole aligned units of @unit go back to the kernel
  * (MADV_DONTNEED on a private anonymous mapping reads back as zeroes and
- * frees the memory); the ragged edges are cleared by hand.
+ * frees the memory); the ragged edges are cleared by hand. Return: the
+ * bytes given back, [*@rs, *@re) (empty when nothing was).
  */
-static void ram_zero(uint8_t *p, size_t len, size_t unit)
+static void ram_zero(uint8_t *p, size_t len, size_t unit, uintptr_t *rs, uintptr_t *re)
 {
 	uintptr_t s = (uintptr_t)p, e = s + len;
 	uintptr_t as = align_up(s, unit), ae = e & ~(unit - 1);
 
+	*rs = *re = s;
 	if (as >= ae || madvise((void *)as, ae - as, MADV_DONTNEED)) {
 		memset(p, 0, len);
 		return;
 	}
 	memset(p, 0, as - s);
 	memset((void *)ae, 0, e - ae);
+	*rs = as;
+	*re = ae;
+}
+
+/* DISCARD of blocks [lba, lba + n): the pages are given back where whole
+ * (a hole), the rest zeroed in place (allocated zeroes). */
+static void ram_discard(struct be_ram *r, uint64_t lba, uint64_t n)
+{
+	uint8_t *p = r->base + ((size_t)lba << BE_BLOCK_SHIFT);
+	uintptr_t rs, re;
+	uint64_t a, b;
+
+	bits_set(r->data, lba, n, false);
+	bits_set(r->resident, lba, n, true);
+	ram_zero(p, (size_t)n << BE_BLOCK_SHIFT, r->page, &rs, &re);
+	/* Blocks wholly inside the pages given back are holes again. */
+	a = lba + ((rs - (uintptr_t)p + BE_BLOCK_SIZE - 1) >> BE_BLOCK_SHIFT);
+	b = lba + ((re - (uintptr_t)p) >> BE_BLOCK_SHIFT);
+	if (re > rs && b > a)
+		bits_set(r->resident, a, b - a, false);
 }
 
 static int ram_do(struct be_ram *r, enum be_op op, uint64_t lba, uint32_t nblocks, void *buf)
@@ -62,16 +121,21 @@ static int ram_do(struct be_ram *r, enum be_op op, uint64_t lba, uint32_t nblock
 		memcpy(buf, r->base + off, len);
 		break;
 	case BE_OP_WRITE:
+		/* Marked first: once the write completes, its blocks are data. */
+		bits_set(r->resident, lba, nblocks, true);
+		bits_set(r->data, lba, nblocks, true);
 		memcpy(r->base + off, buf, len);
 		break;
 	case BE_OP_WRITE_ZEROES:
 		/* The blocks stay allocated (NBD's NO_HOLE, WRITE SAME without
 		 * UNMAP): written zeroes, never pages given back. */
+		bits_set(r->resident, lba, nblocks, true);
 		memset(r->base + off, 0, len);
+		bits_set(r->data, lba, nblocks, false);
 		break;
 	case BE_OP_DISCARD:
 		/* Unmap means free the memory: release every whole page. */
-		ram_zero(r->base + off, len, r->page);
+		ram_discard(r, lba, nblocks);
 		break;
 	case BE_OP_FLUSH:
 		break;
@@ -112,9 +176,50 @@ static int ram_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32
 		return -EOPNOTSUPP;
 	if (op != BE_OP_DISCARD)
 		return -EINVAL;
-	ram_zero(r->base + ((size_t)lba << BE_BLOCK_SHIFT), (size_t)nblocks << BE_BLOCK_SHIFT,
-		 r->page);
+	ram_discard(r, lba, nblocks);
 	return 0;
+}
+
+static uint32_t block_state(const struct be_ram *r, uint64_t i)
+{
+	if (bit(r->data, i))
+		return 0;
+	return bit(r->resident, i) ? BE_STATE_ZERO : BE_STATE_HOLE | BE_STATE_ZERO;
+}
+
+/* From the bitmaps: a word at a time where all 64 blocks agree. */
+static int ram_block_status(struct backend *be, uint64_t lba, uint64_t nblocks,
+			    struct be_extent *ext, unsigned max)
+{
+	struct be_ram *r = to_ram(be);
+	uint64_t i = lba, end = lba + nblocks;
+	unsigned n = 0;
+
+	while (i < end) {
+		uint32_t st = block_state(r, i);
+		uint64_t j = i + 1;
+
+		while (j < end) {
+			if (j % 64 == 0 && end - j >= 64) {
+				uint64_t d = __atomic_load_n(&r->data[j / 64], __ATOMIC_RELAXED);
+				uint64_t s = __atomic_load_n(&r->resident[j / 64], __ATOMIC_RELAXED);
+				uint64_t want_d = st == 0 ? ~0ull : 0;
+				uint64_t want_s = st & BE_STATE_HOLE ? 0 : ~0ull;
+
+				if (d == want_d && (st == 0 || s == want_s)) {
+					j += 64;
+					continue;
+				}
+			}
+			if (block_state(r, j) != st)
+				break;
+			j++;
+		}
+		if (!be_extent_add(ext, &n, max, j - i, st))
+			break;
+		i = j;
+	}
+	return (int)n;
 }
 
 static void ram_destroy(struct backend *be)
@@ -122,6 +227,8 @@ static void ram_destroy(struct backend *be)
 	struct be_ram *r = to_ram(be);
 
 	munmap(r->base, r->size);
+	free(r->resident);
+	free(r->data);
 	free(r);
 }
 
@@ -130,6 +237,7 @@ static const struct backend_ops ram_ops = {
 	.submit = ram_submit,
 	.io_sync = ram_io_sync,
 	.zero_fast = ram_zero_fast,
+	.block_status = ram_block_status,
 	.destroy = ram_destroy,
 };
 
@@ -147,6 +255,15 @@ int be_ram_create(const struct be_spec *spec, struct backend **out)
 		return -ENOMEM;
 	r->size = (size_t)spec->size;
 	r->page = page > 0 ? (size_t)page : 4096;
+	/* calloc of megabytes is a fresh mapping: pages only where used. */
+	r->resident = calloc((spec->size >> BE_BLOCK_SHIFT) / 64 + 1, sizeof(uint64_t));
+	r->data = calloc((spec->size >> BE_BLOCK_SHIFT) / 64 + 1, sizeof(uint64_t));
+	if (!r->resident || !r->data) {
+		free(r->resident);
+		free(r->data);
+		free(r);
+		return -ENOMEM;
+	}
 	r->readonly = spec->readonly;
 	/* NORESERVE: a large LUN only costs the memory that is written. */
 	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
@@ -155,6 +272,8 @@ int be_ram_create(const struct be_spec *spec, struct backend **out)
 		int err = errno;
 
 		log_err("ram: cannot map %" PRIu64 " bytes: %s", spec->size, strerror(err));
+		free(r->resident);
+		free(r->data);
 		free(r);
 		return -err;
 	}

@@ -523,3 +523,23 @@ int be_check_io(const struct backend *be, enum be_op op, uint64_t lba, uint32_t 
 		return -ERANGE;
 	return 0;
 }
+
+int be_block_status(struct backend *be, uint64_t lba, uint64_t nblocks, struct be_extent *ext,
+		    unsigned max)
+{
+	uint64_t cap = be_capacity(be);
+	int n;
+
+	if (!nblocks || !max)
+		return -EINVAL;
+	if (lba > cap || nblocks > cap - lba)
+		return -ERANGE;
+	if (!be->ops->block_status) {
+		ext[0] = (struct be_extent){ .nblocks = nblocks, .state = 0 };
+		return 1;
+	}
+	n = be->ops->block_status(be, lba, nblocks, ext, max);
+	if (n == 0 || n > (int)max)
+		return -EIO;   /* a backend bug: never hand it on */
+	return n;
+}
