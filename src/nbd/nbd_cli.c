@@ -72,7 +72,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: cxlflash nbd [--socket PATH] [--tcp [ADDR:]PORT] [--name EXPORT]\n"
-		"                    [--readonly] [--queue-depth N] LUN\n"
+		"                    [--readonly] [--queue-depth N] [--no-block-status] LUN\n"
 		"Serve LUN as a disk over the NBD protocol until SIGINT or SIGTERM (legacy\n"
 		"mode without a daemon). The LUN is locked like an embedded superpipe open,\n"
 		"so no superpipe program can open it while it is served.\n"
@@ -85,6 +85,9 @@ static void usage(FILE *f)
 		"                       also ask for \"\" (the default export)\n"
 		"  -r, --readonly       refuse writes (NBD_FLAG_READ_ONLY)\n"
 		"  -q, --queue-depth N  requests in flight per client (default 128)\n"
+		"      --no-block-status\n"
+		"                       offer no metadata context (base:allocation):\n"
+		"                       clients then read holes as data\n"
 		"  -h, --help           this help\n"
 		"\n"
 		"With neither --socket nor --tcp it listens on TCP %s:%d.\n"
@@ -130,6 +133,7 @@ struct cli_opts {
 	int nsockets, ntcps;
 	const char *name;
 	bool readonly;
+	bool no_block_status;
 	unsigned qd;
 	const char *lun;
 };
@@ -142,6 +146,7 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 		{ "name", required_argument, NULL, 'n' },
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "queue-depth", required_argument, NULL, 'q' },
+		{ "no-block-status", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -185,6 +190,9 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 			o->qd = (unsigned)v;
 			break;
 		}
+		case 'B':
+			o->no_block_status = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -285,6 +293,7 @@ int nbd_cli_main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	cfg.queue_depth = o.qd;
+	cfg.no_block_status = o.no_block_status;
 	rc = nbd_server_create(&cfg, &prov, &srv);
 	if (rc) {
 		fprintf(stderr, "cxlflash nbd: %s\n", strerror(-rc));

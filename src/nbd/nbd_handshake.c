@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nbd_handshake.c - the fixed newstyle handshake and option haggling:
- * EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY; STARTTLS and the
- * meta-context options are answered NBD_REP_ERR_UNSUP like any unknown
- * option. The export reference is taken here (GO / EXPORT_NAME) and dropped
+ * EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY, and the meta-context
+ * options (handed to nbd_meta.c); STARTTLS is answered NBD_REP_ERR_UNSUP
+ * like any unknown option. The export reference is taken here (GO / EXPORT_NAME) and dropped
  * by nbd_conn_put_export() when the connection ends.
  *
  * These functions run on the server's loop thread, one whole option at a
@@ -151,6 +151,7 @@ static int opt_export_name(struct nbd_conn *c, char *data, uint32_t len)
 	put_be64(reply, c->size);
 	put_be16(reply + 8, c->tflags);
 	rc = nbd_send(c, reply, c->no_zeroes ? 10 : sizeof(reply));
+	nbd_meta_go(c, data);
 	return rc ? rc : 1;
 }
 
@@ -242,6 +243,8 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 		nbd_conn_put_export(c);
 		return rc;
 	}
+	if (opt == NBD_OPT_GO)
+		nbd_meta_go(c, name);
 	return opt == NBD_OPT_GO ? 1 : 0;
 }
 
@@ -314,6 +317,9 @@ int nbd_hs_option(struct nbd_conn *c, bool drained)
 					  "STRUCTURED_REPLY takes no data (got %u bytes)", len);
 		c->structured = true;
 		return send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	case NBD_OPT_LIST_META_CONTEXT:
+	case NBD_OPT_SET_META_CONTEXT:
+		return nbd_meta_option(c, opt, data, len);
 	case NBD_OPT_STARTTLS:
 		return send_error(c, opt, NBD_REP_ERR_UNSUP, "TLS is not supported by this server");
 	default:

@@ -109,6 +109,8 @@ struct nbd_conn {
 	/* negotiated */
 	bool no_zeroes;
 	bool structured;
+	bool meta_alloc;                       /* base:allocation selected (nbd_meta.c) */
+	char *meta_name;                       /* the export SET_META_CONTEXT named */
 	bool readonly;
 	uint16_t tflags;                       /* transmission flags sent */
 	struct backend *be;
@@ -156,6 +158,23 @@ int nbd_hs_option(struct nbd_conn *c, bool drained);
 #define NBD_OPT_DRAIN_MAX   (1u << 20)
 /* Drop the export reference (if held). */
 void nbd_conn_put_export(struct nbd_conn *c);
+
+/* nbd_meta.c: metadata contexts and block status. */
+#define NBD_META_MAX_EXTENTS 1024u         /* descriptors per BLOCK_STATUS reply */
+#define NBD_META_MAX_SCAN    (1ull << 30)  /* bytes one BLOCK_STATUS reply covers */
+/* LIST_META_CONTEXT / SET_META_CONTEXT (@data as in nbd_hs_option). Return
+ * 0 for the next option or a negative errno: hang up. */
+int nbd_meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len);
+/* Entering transmission with export @name: a context SET for another
+ * export is dropped. */
+void nbd_meta_go(struct nbd_conn *c, const char *name);
+/* No context selected; frees what SET kept. */
+void nbd_meta_reset(struct nbd_conn *c);
+/* Answer a checked BLOCK_STATUS (a context was selected, the range is in
+ * the export): one BLOCK_STATUS chunk with DONE. Return 0 when answered,
+ * or a negative errno before anything was sent (the caller replies it). */
+int nbd_meta_block_status(struct nbd_conn *c, uint64_t cookie, uint64_t off, uint32_t len,
+			  bool req_one);
 
 /* nbd_transmit.c: serve requests until DISC, EOF or an error. */
 void nbd_transmit(struct nbd_conn *c);

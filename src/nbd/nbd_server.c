@@ -298,6 +298,7 @@ static void conn_free(struct nbd_conn *c)
 	free(c->data);
 	free(c->out);
 	free(c->rbuf);
+	free(c->meta_name);
 	free(c);
 }
 

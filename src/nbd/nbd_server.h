@@ -96,6 +96,9 @@ struct nbd_server_config {
 	unsigned handshake_timeout_ms; /* the whole handshake must end within this,
 					* else the client is dropped; 0: 10000 */
 	bool no_multi_conn;          /* do not advertise NBD_FLAG_CAN_MULTI_CONN */
+	bool no_block_status;        /* no metadata contexts (the options get
+				      * NBD_REP_ERR_UNSUP): clients see every
+				      * block as data */
 };
 
 #define NBD_DEFAULT_MAX_CONNS            256u

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nbd_transmit.c - the transmission phase: READ, WRITE, FLUSH, TRIM,
- * WRITE_ZEROES (NO_HOLE, FAST_ZERO) with FUA, CACHE and DISC.
+ * WRITE_ZEROES (NO_HOLE, FAST_ZERO) with FUA, CACHE, BLOCK_STATUS (answered
+ * by nbd_meta.c) and DISC.
  *
  * One thread per connection reads requests and submits them on its own
  * be_engine, so many are in flight at once; between reads it reaps
@@ -380,6 +381,8 @@ static uint16_t allowed_flags(const struct nbd_conn *c, uint16_t type)
 		f |= NBD_CMD_FLAG_DF;
 	if (type == NBD_CMD_WRITE_ZEROES)
 		f |= NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
+	if (type == NBD_CMD_BLOCK_STATUS)
+		f |= NBD_CMD_FLAG_REQ_ONE;
 	return f;
 }
 
@@ -392,7 +395,7 @@ static int check_request(struct nbd_conn *c, const struct nbd_req *r, const char
 {
 	bool has_range = r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE ||
 			 r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES ||
-			 r->type == NBD_CMD_CACHE;
+			 r->type == NBD_CMD_CACHE || r->type == NBD_CMD_BLOCK_STATUS;
 	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
 		      r->type == NBD_CMD_WRITE_ZEROES;
 
@@ -412,6 +415,10 @@ static int check_request(struct nbd_conn *c, const struct nbd_req *r, const char
 	}
 	if (!has_range)
 		return 0;
+	if (r->type == NBD_CMD_BLOCK_STATUS && !c->meta_alloc) {
+		*why = "no metadata context was negotiated";
+		return -EINVAL;
+	}
 	if (r->len == 0) {
 		*why = "zero-length request";
 		return -EINVAL;
@@ -525,6 +532,15 @@ static int handle_request(struct nbd_conn *c)
 			do_zero(r, op);
 		break;
 	}
+	case NBD_CMD_BLOCK_STATUS:
+		/* Synchronous and bounded (nbd_meta.c caps the reply). */
+		rc = nbd_meta_block_status(c, r->cookie, r->offset, r->len,
+					   r->flags & NBD_CMD_FLAG_REQ_ONE);
+		if (rc)
+			req_finish(r, rc, NULL);
+		else
+			req_free(r);
+		break;
 	case NBD_CMD_CACHE:
 		/* Nothing to prefetch into: file LUNs are read with O_DIRECT
 		 * where the file system allows it, RAM LUNs are memory. The

@@ -104,8 +104,9 @@ static void test_option_errors(void)
 	nc_option(fd, NBD_OPT_STARTTLS, NULL, 0);
 	T_EQ(nc_opt_reply(fd, NBD_OPT_STARTTLS, r, sizeof(r) - 1, NULL), NBD_REP_ERR_UNSUP);
 	T_ASSERT(strstr((char *)r, "TLS"));
+	/* Meta contexts before structured replies, and with no data. */
 	nc_option(fd, NBD_OPT_SET_META_CONTEXT, NULL, 0);
-	T_EQ(nc_opt_reply(fd, NBD_OPT_SET_META_CONTEXT, NULL, 0, NULL), NBD_REP_ERR_UNSUP);
+	T_EQ(nc_opt_reply(fd, NBD_OPT_SET_META_CONTEXT, NULL, 0, NULL), NBD_REP_ERR_INVALID);
 	/* Too long: drained and refused, the session goes on. */
 	nc_option(fd, NBD_OPT_INFO, big, sizeof(big));
 	T_EQ(nc_opt_reply(fd, NBD_OPT_INFO, NULL, 0, NULL), NBD_REP_ERR_TOO_BIG);

@@ -208,14 +208,17 @@ static inline int nt_export_refs(struct nt_export *e)
 	return n;
 }
 
-/* Serve @e (exports "lun", "ro", "" and a refusing "busy") on @sock. */
-static inline struct nbd_server *nt_serve(struct nt_export *e, const char *lun, const char *sock)
+/* Serve @e (exports "lun", "ro", "" and a refusing "busy") on @sock, with
+ * @cfg (its handshake timeout 5 s when 0). */
+static inline struct nbd_server *nt_serve_cfg(struct nt_export *e, const char *lun,
+					      const char *sock, struct nbd_server_config cfg)
 {
 	struct nbd_export_provider prov = { nt_get, nt_put, nt_list, e };
-	struct nbd_server_config cfg = { .handshake_timeout_ms = 5000 };
 	struct be_spec spec;
 	struct nbd_server *srv;
 
+	if (!cfg.handshake_timeout_ms)
+		cfg.handshake_timeout_ms = 5000;
 	memset(e, 0, sizeof(*e));
 	pthread_mutex_init(&e->lock, NULL);
 	T_EQ(be_parse_spec(lun, &spec), 0);
@@ -224,6 +227,11 @@ static inline struct nbd_server *nt_serve(struct nt_export *e, const char *lun, 
 	T_EQ(nbd_server_listen_unix(srv, sock), 0);
 	T_EQ(nbd_server_start(srv), 0);
 	return srv;
+}
+
+static inline struct nbd_server *nt_serve(struct nt_export *e, const char *lun, const char *sock)
+{
+	return nt_serve_cfg(e, lun, sock, (struct nbd_server_config){ 0 });
 }
 
 static inline void nt_unserve(struct nbd_server *srv, struct nt_export *e)
