@@ -16,7 +16,10 @@
  * rbd_aio_flush; DISCARD -> rbd_aio_discard (with rbd_skip_partial_discard
  * off, so every discarded block reads back as zeroes); WRITE_ZEROES ->
  * rbd_aio_write_zeroes with RBD_WRITE_ZEROES_FLAG_THICK_PROVISION (zeroes
- * written, never a hole). The capacity is rbd_get_size.
+ * written, never a hole). The capacity is rbd_get_size. Block status:
+ * rbd_diff_iterate2 from the image's creation (parent included), at most
+ * RBD_BS_SCAN bytes per call: the extents it reports are data, the rest
+ * holes of zeroes.
  *
  * librbd and librados are loaded with dlopen() at the first rbd: open, not
  * linked: programs that never name an rbd LUN do not load Ceph's client
@@ -57,6 +60,9 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
  * cluster would hang a LUN open or a command for minutes or forever. */
 #define RBD_MOUNT_TIMEOUT  "30"
 #define RBD_OP_TIMEOUT     "30"
+/* Block status looks at no more than this per call (64 objects of the
+ * default 4 MiB): without an object map librbd asks every object. */
+#define RBD_BS_SCAN        (256ull << 20)
 
 /* ---- librbd / librados, loaded at run time ---- */
 
@@ -67,7 +73,7 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	X(rbd_open) X(rbd_open_read_only) X(rbd_close) X(rbd_create) X(rbd_get_size)   \
 	X(rbd_aio_create_completion) X(rbd_aio_get_return_value) X(rbd_aio_release)    \
 	X(rbd_aio_wait_for_complete) X(rbd_aio_read) X(rbd_aio_write2)                 \
-	X(rbd_aio_flush) X(rbd_aio_discard) X(rbd_aio_write_zeroes)
+	X(rbd_aio_flush) X(rbd_aio_discard) X(rbd_aio_write_zeroes) X(rbd_diff_iterate2)
 
 static struct {
 #define X(fn) __typeof__(fn) *fn;
@@ -320,10 +326,65 @@ static void rbd_destroy(struct backend *be)
 	free(r);
 }
 
+/* What rbd_diff_iterate2 reported so far, as extents in whole blocks. */
+struct bs_walk {
+	struct be_extent *ext;
+	unsigned n, max;
+	uint64_t pos, end;   /* blocks: described up to @pos, of [.., @end) */
+	bool full;
+};
+
+/* Blocks [pos, to) in @state; false once @max extents are in use. */
+static bool bs_add(struct bs_walk *w, uint64_t to, uint32_t state)
+{
+	if (to > w->end)
+		to = w->end;
+	if (to <= w->pos)
+		return true;
+	if (!be_extent_add(w->ext, &w->n, w->max, to - w->pos, state)) {
+		w->full = true;
+		return false;
+	}
+	w->pos = to;
+	return true;
+}
+
+static int bs_cb(uint64_t off, size_t len, int exists, void *arg)
+{
+	struct bs_walk *w = arg;
+	uint64_t first = off >> BE_BLOCK_SHIFT;
+	uint64_t last = (off + len + BE_BLOCK_SIZE - 1) >> BE_BLOCK_SHIFT;
+
+	/* A block that is data in part is data. */
+	if (!bs_add(w, first, BE_STATE_HOLE | BE_STATE_ZERO) ||
+	    !bs_add(w, last, exists ? 0 : BE_STATE_HOLE | BE_STATE_ZERO))
+		return -ECANCELED;   /* enough: stop the walk */
+	return 0;
+}
+
+static int rbd_block_status(struct backend *be, uint64_t lba, uint64_t nblocks,
+			    struct be_extent *ext, unsigned max)
+{
+	struct be_rbd *r = to_rbd(be);
+	struct bs_walk w = { .ext = ext, .max = max, .pos = lba, .end = lba + nblocks };
+	int rc;
+
+	if (nblocks > RBD_BS_SCAN >> BE_BLOCK_SHIFT)
+		w.end = lba + (RBD_BS_SCAN >> BE_BLOCK_SHIFT);
+	rc = lib.rbd_diff_iterate2(r->image, NULL, lba << BE_BLOCK_SHIFT,
+				   (w.end - lba) << BE_BLOCK_SHIFT, 1, 0, bs_cb, &w);
+	if (rc < 0 && !(rc == -ECANCELED && w.full))
+		return w.n ? (int)w.n : rc;
+	if (!w.full)
+		bs_add(&w, w.end, BE_STATE_HOLE | BE_STATE_ZERO);
+	return (int)w.n;
+}
+
 static const struct backend_ops rbd_ops = {
 	.name = "rbd",
 	.submit = rbd_submit,
 	.io_sync = rbd_io_sync,
+	.block_status = rbd_block_status,
 	.refresh = rbd_refresh,
 	.destroy = rbd_destroy,
 };
