@@ -5,8 +5,9 @@
  * superpipe (cblk_read on the physical LUN, by name, through the daemon)
  * after `cxlflash lun mode NAME superpipe`; data written with cblk_write
  * reads back over NBD (raw client, nbdcopy out) after `lun mode NAME
- * legacy`. While in legacy mode the superpipe open is refused. Runs on a
- * RAM LUN and on a file LUN.
+ * legacy`, and block status (`nbdinfo --map`) shows what cblk_write wrote as
+ * data. While in legacy mode the superpipe open is refused. Runs on a RAM
+ * LUN and on a file LUN.
  */
 #include "dnbd_test.h"
 
@@ -92,6 +93,27 @@ static void nbd_then_superpipe(const char *lun, uint64_t seed)
 	free(r);
 }
 
+/* `nbdinfo --map`: [off, off + len) lies in data extents. */
+static void expect_data(const char *uri, uint64_t off, uint64_t len)
+{
+	char *line, *save = NULL;
+	uint64_t covered = 0;
+
+	T_EQ(nt_run((const char *[]){ "nbdinfo", "--map", uri, NULL }, out, sizeof(out)), 0);
+	fprintf(stderr, "%s", out);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long o, l;
+		unsigned type;
+
+		T_EQ(sscanf(line, "%llu %llu %u", &o, &l, &type), 3);
+		if (o + l <= off || o >= off + len)
+			continue;
+		T_EQ(type, 0);
+		covered += (o + l < off + len ? o + l : off + len) - (o > off ? o : off);
+	}
+	T_EQ(covered, len);
+}
+
 static void superpipe_then_nbd(const char *lun, uint64_t seed)
 {
 	const char *copy = t_path("dmode-out.raw");
@@ -126,6 +148,8 @@ static void superpipe_then_nbd(const char *lun, uint64_t seed)
 	fclose(f);
 	unlink(copy);
 	qemu_io(dn_unix_uri(&g_d, lun), "read -P 0x5a 8M 1M");
+	/* What the superpipe wrote is data to block status too. */
+	expect_data(dn_unix_uri(&g_d, lun), (uint64_t)CB_LBA * BLK, CB_N * BLK);
 	free(w);
 	free(r);
 }

@@ -12,7 +12,8 @@
  * past the end, a flag other than REQ_ONE and no negotiated context
  * (never set, or set for another export than GO's); the fault wrapper
  * passes through; file LUNs on tmpfs and in the test directory report
- * their holes (SEEK_DATA), punched by TRIM too.
+ * their holes (SEEK_DATA), punched by TRIM too. One client writes while
+ * another asks for block status (the RAM bitmaps under concurrency).
  */
 #include "nbd_test.h"
 
@@ -338,6 +339,59 @@ static void ram_map(const char *sock, uint64_t size)
 	nc_disc(fd);
 }
 
+/* Writes on one connection while another asks; afterwards exactly the
+ * written blocks are data. */
+#define CW_BASE (64 * MIB)
+#define CW_N    256u
+
+struct cw {
+	const char *sock;
+	int done;
+};
+
+static void *cw_writer(void *arg)
+{
+	struct cw *w = arg;
+	static uint8_t blk[4096];
+	int fd = nc_open(w->sock, "lun", false, NULL);
+
+	memset(blk, 0x77, sizeof(blk));
+	for (unsigned i = 0; i < CW_N; i++)
+		T_EQ(nc_write(fd, 0, CW_BASE + i * 64 * KIB, 4096, blk), 0);
+	nc_disc(fd);
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void concurrent(const char *sock)
+{
+	static struct ext e[1100];
+	struct cw w = { .sock = sock };
+	pthread_t t;
+	unsigned n, rounds = 0;
+	int fd = open_bs(sock, NULL);
+
+	T_EQ(pthread_create(&t, NULL, cw_writer, &w), 0);
+	do {
+		uint64_t sum = 0;
+
+		T_EQ(bs(fd, 0, CW_BASE, CW_N * 64 * KIB, e, 1100, &n), 0);
+		for (unsigned i = 0; i < n; i++)
+			sum += e[i].len;
+		T_EQ(sum, CW_N * 64 * KIB);
+		rounds++;
+	} while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+	T_EQ(pthread_join(t, NULL), 0);
+	T_EQ(bs(fd, 0, CW_BASE, CW_N * 64 * KIB, e, 1100, &n), 0);
+	fprintf(stderr, "   concurrent: %u block status replies during %u writes\n", rounds, CW_N);
+	T_EQ(n, 2 * CW_N);
+	for (unsigned i = 0; i < n; i++) {
+		T_EQ(e[i].len, i % 2 ? 60 * KIB : 4 * KIB);
+		T_EQ(e[i].flags, i % 2 ? HZ : D);
+	}
+	nc_disc(fd);
+}
+
 static void ram_case(const char *lun, uint64_t size)
 {
 	struct nt_export e;
@@ -349,6 +403,7 @@ static void ram_case(const char *lun, uint64_t size)
 	srv = nt_serve(&e, lun, sock);
 	options(sock);
 	ram_map(sock, size);
+	concurrent(sock);
 	nt_unserve(srv, &e);
 }
 
