@@ -568,7 +568,10 @@ static bool hs_flush(struct nbd_server *srv, struct nbd_conn *c)
 	return true;
 }
 
-/* TLS mapped the client to a user: count it as that user from now on. */
+static void hs_make_room(struct nbd_server *srv, struct nbd_ident *id);
+
+/* TLS mapped the client to a user: count it as that user from now on (and
+ * hold that user to its handshake limit, as a new connection would be). */
 static void hs_tls_reident(struct nbd_server *srv, struct nbd_conn *c)
 {
 	struct nbd_ident *id;
@@ -601,6 +604,11 @@ static bool hs_tls(struct nbd_server *srv, struct nbd_conn *c)
 		return false;
 	}
 	hs_tls_reident(srv, c);
+	if (c->peer.tls_mapped) {
+		hs_make_room(srv, c->ident);
+		if (c->closed)
+			return false;   /* it was that user's oldest */
+	}
 	c->hs = HS_OPT_HDR;
 	c->hhave = 0;
 	return true;
