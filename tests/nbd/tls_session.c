@@ -8,7 +8,8 @@
  * the handshake deadline. Over TLS: 64 pipelined 4 KiB writes in one
  * record, a 20 MiB write and read (many records each way, the server's
  * reads returning less than asked), sub-block writes and a 1-byte read,
- * all verified; a second STARTTLS is NBD_REP_ERR_INVALID; structured
+ * all verified; 300 peers silent after STARTTLS do not keep a fresh TLS
+ * client out; a second STARTTLS is NBD_REP_ERR_INVALID; structured
  * replies negotiated in the clear are forgotten at STARTTLS; a wrong key
  * and an unknown user fail the handshake; the server stops with a TLS
  * client connected (no leak under ASan).
@@ -319,6 +320,48 @@ static void slow_peers(void)
 	T_EQ(nt_export_refs(&exp_), 0);
 }
 
+/* 300 peers silent after STARTTLS (a GnuTLS session each, on the server):
+ * a fresh TLS client is served at once; the per-user handshake limit (64)
+ * closed the oldest of them. */
+static void tls_flood(void)
+{
+	enum { N = 300 };
+	struct nbd_server *srv = serve(NBD_TLS_REQUIRE);
+	static int fds[N];
+	struct tc t;
+	uint8_t b[4096];
+	int closed = 0;
+	double t0;
+
+	for (int i = 0; i < N; i++) {
+		fds[i] = nc_connect(sock);
+		nc_hello(fds[i], NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+		nc_option(fds[i], NBD_OPT_STARTTLS, NULL, 0);
+		T_EQ(nc_opt_reply(fds[i], NBD_OPT_STARTTLS, NULL, 0, NULL), NBD_REP_ACK);
+	}
+	t0 = now_s();
+	T_EQ(tc_open(&t, "alice", KEY_HEX), 0);
+	tc_go(&t, "lun");
+	memset(b, 0x42, sizeof(b));
+	tc_write(&t, 0, sizeof(b), b);
+	memset(b, 0, sizeof(b));
+	tc_read(&t, 0, sizeof(b), b);
+	T_EQ(b[4095], 0x42);
+	fprintf(stderr, "   a fresh TLS client with %d silent TLS peers: served in %.1f ms\n", N,
+		(now_s() - t0) * 1000);
+	tc_disc(&t);
+	for (int i = 0; i < N; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+
+		closed += poll(&p, 1, 0) == 1;
+		close(fds[i]);
+	}
+	fprintf(stderr, "   %d of them closed to make room (the per-user limit is 64)\n", closed);
+	T_ASSERT(closed >= N - 64);
+	nbd_server_destroy(srv);
+	T_EQ(nt_export_refs(&exp_), 0);
+}
+
 static void options_over_tls(void)
 {
 	struct nbd_server *srv = serve(NBD_TLS_ON);
@@ -380,6 +423,7 @@ int main(void)
 	T_EQ(be_parse_spec("ram:64M", &spec), 0);
 	T_EQ(be_open(&spec, &exp_.be), 0);
 	T_RUN(slow_peers);
+	T_RUN(tls_flood);
 	T_RUN(options_over_tls);
 	T_RUN(bad_keys);
 	be_close(exp_.be);
