@@ -18,16 +18,18 @@ set -euo pipefail
 BUILD=(
 	"build-essential:the C compiler, make and libc headers"
 	"cmake:the build system (3.18 or later)"
-	"pkg-config:finds liburing"
+	"pkg-config:finds liburing and GnuTLS"
 	"liburing-dev:io_uring, the file and block-device backends' I/O path"
 	"librbd-dev:librbd.h, for the rbd backend (Ceph RBD images as LUNs; librbd is loaded at run time)"
 	"librados-dev:librados.h, which librbd.h includes (the rbd backend)"
+	"libgnutls28-dev:GnuTLS, for TLS on the NBD export (NBD_OPT_STARTTLS, X.509 and PSK); without it TLS is not built"
 )
 TEST=(
 	"libnbd-bin:nbdinfo and nbdcopy, NBD clients the NBD tests run"
 	"qemu-utils:qemu-img, qemu-io and qemu-nbd, NBD clients the NBD tests run"
 	"nbdkit:the NBD benchmark's peer server"
 	"fio:the NBD benchmark's load generator"
+	"gnutls-bin:certtool and psktool, which the NBD TLS tests make their certificates and keys with"
 	"jq:the benchmarks read their JSON results with it"
 	"gnuplot-nox:the benchmarks' charts"
 	"valgrind:callgrind, the benchmarks' instruction counts"

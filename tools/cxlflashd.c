@@ -53,7 +53,17 @@ static void usage(FILE *f)
 		"                          its clients are identified and held to the allow-lists\n"
 		"      --nbd-tcp [ADDR:]PORT  NBD on TCP at [ADDR:]PORT (ADDR default 127.0.0.1,\n"
 		"                          port 0 picks a free one). Off unless given; its clients\n"
-		"                          are not identified (see --nbd-tcp-anonymous)\n"
+		"                          are not identified (see --nbd-tcp-anonymous) unless\n"
+		"                          TLS maps them to a user (--nbd-tls-user)\n"
+		"      --nbd-tls MODE      TLS on the NBD sockets: off (default), on (offered)\n"
+		"                          or require (plain clients refused)\n"
+		"      --nbd-tls-certs DIR  X.509: DIR/server-cert.pem, server-key.pem,\n"
+		"                          ca-cert.pem, ca-crl.pem (optional; qemu's names)\n"
+		"      --nbd-tls-psk FILE  pre-shared keys: psktool's username:hexkey lines\n"
+		"      --nbd-tls-verify-peer  TLS clients must show a certificate the CA signed\n"
+		"      --nbd-tls-user IDENTITY=USER[:GROUP...]  serve a TLS client proven as\n"
+		"                          IDENTITY (psk:NAME, cn:NAME, dn:DN) as that local\n"
+		"                          user: the LUNs whose allow-lists admit it\n"
 		"      --nbd-max-conns N   NBD connections at once, all LUNs (default %u)\n"
 		"      --nbd-max-conns-per-user N  per uid; all TCP clients are one (default %u)\n"
 		"      --nbd-max-conns-per-lun N   per LUN (default %u)\n"
@@ -96,6 +106,11 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "nbd-max-conns-per-user", required_argument, NULL, 11 },
 		{ "nbd-max-conns-per-lun", required_argument, NULL, 12 },
 		{ "nbd-handshake-timeout", required_argument, NULL, 13 },
+		{ "nbd-tls", required_argument, NULL, 14 },
+		{ "nbd-tls-certs", required_argument, NULL, 15 },
+		{ "nbd-tls-psk", required_argument, NULL, 16 },
+		{ "nbd-tls-verify-peer", no_argument, NULL, 17 },
+		{ "nbd-tls-user", required_argument, NULL, 18 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -125,6 +140,24 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		case 11: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-user", optarg); break;
 		case 12: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-lun", optarg); break;
 		case 13: rc = daemon_nbd_option(cfg, "nbd-handshake-timeout", optarg); break;
+		case 14: rc = daemon_nbd_option(cfg, "nbd-tls", optarg); break;
+		case 15: rc = daemon_nbd_option(cfg, "nbd-tls-certs", optarg); break;
+		case 16: rc = daemon_nbd_option(cfg, "nbd-tls-psk", optarg); break;
+		case 17: rc = daemon_nbd_option(cfg, "nbd-tls-verify-peer", "yes"); break;
+		case 18: {
+			/* IDENTITY=USER: a DN holds '=', a user spec does not. */
+			char *eq = strrchr(optarg, '='), id[NBD_TLS_ID_MAX + 4];
+
+			if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(id)) {
+				fprintf(stderr, "cxlflashd: --nbd-tls-user wants IDENTITY=USER[:GROUP...], "
+					"not '%s'\n", optarg);
+				rc = -EINVAL;
+				break;
+			}
+			snprintf(id, sizeof(id), "%.*s", (int)(eq - optarg), optarg);
+			rc = daemon_tls_user(cfg, id, eq + 1);
+			break;
+		}
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))

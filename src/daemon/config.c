@@ -10,6 +10,9 @@
  *   nbd-socket /run/cxlflash/nbd.sock
  *   nbd-tcp 127.0.0.1:10809
  *   nbd-max-conns 256
+ *   nbd-tls require
+ *   nbd-tls-psk /etc/cxlflash/nbd-keys.psk
+ *   nbd-tls-user psk:alice alice
  */
 #include "daemon/daemon.h"
 
@@ -87,7 +90,127 @@ int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *v
 			cfg->nbd_handshake_timeout_ms = secs * 1000;
 		return rc;
 	}
+	if (!strcmp(name, "nbd-tls")) {
+		if (nbd_tls_parse_mode(val, &cfg->nbd_tls)) {
+			fprintf(stderr, "cxlflashd: nbd-tls is off, on or require, not '%s'\n", val);
+			return -EINVAL;
+		}
+		if (cfg->nbd_tls != NBD_TLS_OFF && !nbd_tls_available()) {
+			fprintf(stderr, "cxlflashd: nbd-tls %s: this cxlflashd was built without "
+				"GnuTLS (install libgnutls28-dev and rebuild)\n", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "nbd-tls-certs") || !strcmp(name, "nbd-tls-psk")) {
+		char *dst = name[8] == 'c' ? cfg->nbd_tls_certs : cfg->nbd_tls_psk;
+
+		if (strlen(val) >= sizeof(cfg->nbd_tls_certs)) {
+			fprintf(stderr, "cxlflashd: %s: path too long\n", name);
+			return -EINVAL;
+		}
+		strcpy(dst, val);
+		return 0;
+	}
+	if (!strcmp(name, "nbd-tls-verify-peer")) {
+		if (strcmp(val, "yes") && strcmp(val, "no")) {
+			fprintf(stderr, "cxlflashd: nbd-tls-verify-peer is yes or no, not '%s'\n",
+				val);
+			return -EINVAL;
+		}
+		cfg->nbd_tls_verify_peer = !strcmp(val, "yes");
+		return 0;
+	}
 	return 1;
+}
+
+/* A user or group by name or number. */
+static int name_or_id(const char *s, bool group, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s && !*end && !errno && v < 0xffffffffu) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		struct group *gr = getgrnam(s);
+
+		if (gr) {
+			*out = gr->gr_gid;
+			return 0;
+		}
+	} else {
+		struct passwd *pw = getpwnam(s);
+
+		if (pw) {
+			*out = pw->pw_uid;
+			return 0;
+		}
+	}
+	fprintf(stderr, "cxlflashd: nbd-tls-user: unknown %s '%s'\n", group ? "group" : "user", s);
+	return -EINVAL;
+}
+
+int daemon_tls_user(struct daemon_config *cfg, const char *id, const char *user)
+{
+	struct dtls_user *u;
+	char buf[1024], *save = NULL, *t;
+	unsigned v;
+
+	if ((strncmp(id, "psk:", 4) && strncmp(id, "cn:", 3) && strncmp(id, "dn:", 3)) ||
+	    !strchr(id, ':')[1] || strlen(id) >= sizeof(u->id)) {
+		fprintf(stderr, "cxlflashd: nbd-tls-user: the identity is psk:NAME, cn:NAME or "
+			"dn:DN, not '%s'\n", id);
+		return -EINVAL;
+	}
+	if (cfg->nbd_ntls_users == DAEMON_MAX_TLS_USERS) {
+		fprintf(stderr, "cxlflashd: at most %d nbd-tls-user mappings\n",
+			DAEMON_MAX_TLS_USERS);
+		return -EINVAL;
+	}
+	u = &cfg->nbd_tls_users[cfg->nbd_ntls_users];
+	memset(u, 0, sizeof(*u));
+	snprintf(u->id, sizeof(u->id), "%s", id);
+	snprintf(buf, sizeof(buf), "%s", user);
+	t = strtok_r(buf, ":", &save);
+	if (!t || name_or_id(t, false, &v))
+		return -EINVAL;
+	u->uid = (uid_t)v;
+	u->gid = (gid_t)-1;   /* no group unless one is known */
+	t = strtok_r(NULL, ":", &save);
+	if (t) {
+		/* Groups given: the first is its group, all are its groups. */
+		for (; t; t = strtok_r(NULL, ":", &save)) {
+			if (name_or_id(t, true, &v))
+				return -EINVAL;
+			if (u->ngroups == DAEMON_TLS_GROUPS) {
+				fprintf(stderr, "cxlflashd: nbd-tls-user: at most %d groups\n",
+					DAEMON_TLS_GROUPS);
+				return -EINVAL;
+			}
+			if (u->gid == (gid_t)-1)
+				u->gid = (gid_t)v;
+			u->groups[u->ngroups++] = (gid_t)v;
+		}
+	} else {
+		/* A local user: its group and groups, as at login. */
+		struct passwd *pw = getpwuid(u->uid);
+
+		if (pw) {
+			int n = DAEMON_TLS_GROUPS;
+
+			u->gid = pw->pw_gid;
+			if (getgrouplist(pw->pw_name, pw->pw_gid, u->groups, &n) < 0)
+				n = DAEMON_TLS_GROUPS;
+			u->ngroups = n;
+		}
+	}
+	cfg->nbd_ntls_users++;
+	return 0;
 }
 
 int daemon_parse_tcp(struct daemon_config *cfg, const char *s)
@@ -333,6 +456,18 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 			    !strcmp(w[0], "nbd-max-conns-per-lun") ||
 			    !strcmp(w[0], "nbd-handshake-timeout")) && n == 2) {
 			rc = daemon_nbd_option(cfg, w[0], w[1]);
+		} else if ((!strcmp(w[0], "nbd-tls") || !strcmp(w[0], "nbd-tls-certs") ||
+			    !strcmp(w[0], "nbd-tls-psk") || !strcmp(w[0], "nbd-tls-verify-peer")) &&
+			   n == 2) {
+			rc = daemon_nbd_option(cfg, w[0], w[1]);
+		} else if (!strcmp(w[0], "nbd-tls-user") && n >= 3) {
+			/* A DN may hold blanks: the identity is all but the last word. */
+			char id[NBD_TLS_ID_MAX + 4] = "";
+
+			for (int i = 1; i < n - 1; i++)
+				snprintf(id + strlen(id), sizeof(id) - strlen(id), "%s%s",
+					 i > 1 ? " " : "", w[i]);
+			rc = daemon_tls_user(cfg, id, w[n - 1]);
 		} else {
 			rc = -EINVAL;
 		}

@@ -259,22 +259,75 @@ static struct dlun *nbd_find(struct cxlfd *d, const char *name)
 }
 
 /*
+ * TLS proved who a TCP client is (a PSK username, or a client certificate
+ * the CA signed): if an nbd-tls-user line maps that identity, it is served
+ * as that user (psk:NAME matches the PSK username, cn:NAME the
+ * certificate's common name, dn:DN its whole subject DN; the first line
+ * that matches wins). Unmapped, it stays an anonymous TCP client.
+ */
+static void nbd_tls_identify(void *arg, struct nbd_peer *peer)
+{
+	struct cxlfd *d = arg;
+
+	for (unsigned i = 0; i < d->cfg.nbd_ntls_users; i++) {
+		const struct dtls_user *u = &d->cfg.nbd_tls_users[i];
+		const char *have = !strncmp(u->id, "psk:", 4) ? peer->tls_psk
+				 : !strncmp(u->id, "cn:", 3) ? peer->tls_cn : peer->tls_dn;
+
+		if (!have[0] || strcmp(strchr(u->id, ':') + 1, have))
+			continue;
+		peer->uid = u->uid;
+		peer->gid = u->gid;
+		peer->pid = 0;
+		peer->ngroups = u->ngroups;
+		memcpy(peer->groups, u->groups, sizeof(gid_t) * (size_t)u->ngroups);
+		peer->identified = true;
+		peer->tls_mapped = true;
+		log_info("NBD client %s: TLS identity %s is uid %u", peer->addr, u->id,
+			 (unsigned)u->uid);
+		return;
+	}
+	log_notice("NBD client %s: its TLS identity is not mapped to a user (nbd-tls-user): "
+		   "served as an anonymous TCP client", peer->addr);
+}
+
+/* How @peer's TLS identity reads in messages. */
+static void tls_who(const struct nbd_peer *peer, char *buf, size_t len)
+{
+	if (peer->tls_psk[0])
+		snprintf(buf, len, "psk:%.64s", peer->tls_psk);
+	else if (peer->tls_dn[0])
+		snprintf(buf, len, "dn:%.120s", peer->tls_dn);
+	else
+		snprintf(buf, len, "(none)");
+}
+
+/*
  * May @peer use LUN @l over NBD? A Unix socket peer is who the kernel says
- * (SO_PEERCRED), held to the LUN's allow-list as on the control socket. A
- * TCP peer is nobody in particular (no TLS yet; loopback proves nothing):
- * only a LUN that admits anonymous TCP clients is offered to it.
+ * (SO_PEERCRED), a TCP peer whom its TLS identity maps to (nbd-tls-user);
+ * either is held to the LUN's allow-list as on the control socket. Any
+ * other TCP peer is nobody in particular (loopback proves nothing): only a
+ * LUN that admits anonymous TCP clients is offered to it.
  */
 static bool nbd_may_use(struct cxlfd *d, const struct dlun *l, const struct nbd_peer *peer,
 			char *why, size_t len)
 {
 	struct wire_cred cr;
+	char who[160];
 
 	if (!peer->identified) {
 		if (l->cfg.nbd_tcp_anonymous)
 			return true;
+		if (peer->tls_psk[0] || peer->tls_dn[0]) {
+			tls_who(peer, who, sizeof(who));
+			snprintf(why, len, "TLS identity %s is not mapped to a user (nbd-tls-user); "
+				 "LUN %s does not admit anonymous TCP clients", who, l->cfg.name);
+			return false;
+		}
 		snprintf(why, len, "TCP clients are not identified; LUN %s does not admit "
 			 "anonymous TCP clients (nbd-tcp-anonymous=yes in its lun line, or "
-			 "--nbd-tcp-anonymous %s); use the NBD Unix socket%s%s", l->cfg.name,
+			 "--nbd-tcp-anonymous %s); use TLS with a mapped identity, or the NBD "
+			 "Unix socket%s%s", l->cfg.name,
 			 l->cfg.name, d->cfg.nbd_socket[0] ? " " : "", d->cfg.nbd_socket);
 		return false;
 	}
@@ -296,6 +349,13 @@ static bool nbd_may_use(struct cxlfd *d, const struct dlun *l, const struct nbd_
 		cr = (struct wire_cred){ .pid = peer->pid, .uid = peer->uid, .gid = peer->gid };
 		if (allowed(l, &cr))
 			return true;
+	}
+	if (peer->tls_mapped) {
+		tls_who(peer, who, sizeof(who));
+		snprintf(why, len, "TLS identity %s (uid %u) may not use LUN %s: not root, the "
+			 "daemon's user or in its allow-list", who, (unsigned)peer->uid,
+			 l->cfg.name);
+		return false;
 	}
 	snprintf(why, len, "uid %u may not use LUN %s: not root, the daemon's user or in its "
 		 "allow-list", (unsigned)peer->uid, l->cfg.name);
@@ -374,11 +434,15 @@ static void nbd_list(void *arg, const struct nbd_peer *peer,
 
 static int start_nbd(struct cxlfd *d)
 {
-	struct nbd_export_provider prov = { nbd_get, nbd_put, nbd_list, d };
+	struct nbd_export_provider prov = { nbd_get, nbd_put, nbd_list, d, nbd_tls_identify };
 	struct nbd_server_config sc = {
 		.max_conns = d->cfg.nbd_max_conns,
 		.max_conns_per_user = d->cfg.nbd_max_conns_per_user,
 		.handshake_timeout_ms = d->cfg.nbd_handshake_timeout_ms,
+		.tls = d->cfg.nbd_tls,
+		.tls_certs = d->cfg.nbd_tls_certs[0] ? d->cfg.nbd_tls_certs : NULL,
+		.tls_psk_file = d->cfg.nbd_tls_psk[0] ? d->cfg.nbd_tls_psk : NULL,
+		.tls_verify_peer = d->cfg.nbd_tls_verify_peer,
 	};
 	/* TCP only when asked (--nbd-tcp, an nbd-tcp line): its clients are
 	 * not identified, so it must never come up by itself. */

@@ -19,6 +19,8 @@
 
 #include <cxlflash/cxlflash_ioctl.h>
 
+#include "nbd/nbd_server.h"
+
 #define DAEMON_MAX_LUNS  64
 #define DAEMON_MAX_ALLOW 32
 #define DAEMON_NAME_MAX  64
@@ -40,6 +42,19 @@ struct dlun_config {
 /* NBD limit defaults (docs/nbd.md); the server's own are in nbd_server.h. */
 #define DAEMON_NBD_MAX_CONNS_PER_LUN 64u
 
+/* A TLS identity ("psk:NAME", "cn:NAME", "dn:DN") served as a local user
+ * (nbd-tls-user; docs/nbd.md). */
+#define DAEMON_MAX_TLS_USERS 64
+#define DAEMON_TLS_GROUPS    16
+
+struct dtls_user {
+	char id[NBD_TLS_ID_MAX + 4];
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[DAEMON_TLS_GROUPS];
+};
+
 struct daemon_config {
 	struct dlun_config luns[DAEMON_MAX_LUNS];
 	unsigned nluns;
@@ -55,6 +70,12 @@ struct daemon_config {
 	unsigned nbd_max_conns_per_user;   /* 0: server default */
 	unsigned nbd_max_conns_per_lun;    /* 0: DAEMON_NBD_MAX_CONNS_PER_LUN */
 	unsigned nbd_handshake_timeout_ms; /* 0: server default */
+	enum nbd_tls_mode nbd_tls;
+	char nbd_tls_certs[4096];  /* "" = none */
+	char nbd_tls_psk[4096];    /* "" = none */
+	bool nbd_tls_verify_peer;
+	struct dtls_user nbd_tls_users[DAEMON_MAX_TLS_USERS];
+	unsigned nbd_ntls_users;
 	uint64_t max_dma;          /* per context; 0 = default */
 	bool sq_mode;
 };
@@ -81,10 +102,15 @@ int daemon_parse_tcp(struct daemon_config *cfg, const char *s);
 /* daemon_parse_count() - a whole number from 1 to @max for @opt. Return 0
  * or -EINVAL (message printed). */
 int daemon_parse_count(const char *opt, const char *s, unsigned max, unsigned *out);
-/* daemon_nbd_option() - a global NBD limit by its config-file name
- * (nbd-max-conns, -per-user, -per-lun, nbd-handshake-timeout SECONDS).
- * Return 0, -EINVAL (message printed), or 1 for another name. */
+/* daemon_nbd_option() - a global NBD option by its config-file name
+ * (nbd-max-conns, -per-user, -per-lun, nbd-handshake-timeout SECONDS,
+ * nbd-tls MODE, nbd-tls-certs DIR, nbd-tls-psk FILE, nbd-tls-verify-peer
+ * yes|no). Return 0, -EINVAL (message printed), or 1 for another name. */
 int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *val);
+/* daemon_tls_user() - map TLS identity @id ("psk:NAME", "cn:NAME" or
+ * "dn:DN") to @user ("USER[:GROUP...]", names or numbers). Return 0 or
+ * -EINVAL (message printed). */
+int daemon_tls_user(struct daemon_config *cfg, const char *id, const char *user);
 /* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
 int daemon_read_config(struct daemon_config *cfg, const char *path);
 

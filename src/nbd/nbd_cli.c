@@ -3,7 +3,8 @@
  * nbd_cli.c - `cxlflash nbd [options] LUN`: the embedded case of legacy
  * mode. Opens one LUN (taking the same cross-process lock as the embedded
  * master, so no superpipe program can open it meanwhile), exports it under
- * one name on a Unix socket and/or TCP, and serves until SIGINT/SIGTERM.
+ * one name on a Unix socket and/or TCP, optionally with TLS, and serves
+ * until SIGINT/SIGTERM.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -72,7 +73,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: cxlflash nbd [--socket PATH] [--tcp [ADDR:]PORT] [--name EXPORT]\n"
-		"                    [--readonly] [--queue-depth N] [--no-block-status] LUN\n"
+		"                    [--readonly] [--queue-depth N] [--no-block-status]\n"
+		"                    [--tls off|on|require]\n"
+		"                    [--tls-certs DIR] [--tls-psk FILE] [--tls-verify-peer] LUN\n"
 		"Serve LUN as a disk over the NBD protocol until SIGINT or SIGTERM (legacy\n"
 		"mode without a daemon). The LUN is locked like an embedded superpipe open,\n"
 		"so no superpipe program can open it while it is served.\n"
@@ -88,6 +91,13 @@ static void usage(FILE *f)
 		"      --no-block-status\n"
 		"                       offer no metadata context (base:allocation):\n"
 		"                       clients then read holes as data\n"
+		"      --tls MODE       TLS (NBD_OPT_STARTTLS): off (default), on (offered;\n"
+		"                       plain clients served too) or require (plain clients\n"
+		"                       refused with NBD_REP_ERR_TLS_REQD)\n"
+		"      --tls-certs DIR  X.509: DIR/server-cert.pem, server-key.pem, ca-cert.pem,\n"
+		"                       ca-crl.pem (optional) as qemu-nbd names them\n"
+		"      --tls-psk FILE   pre-shared keys: psktool's username:hexkey lines\n"
+		"      --tls-verify-peer  clients must show a certificate ca-cert.pem signed\n"
 		"  -h, --help           this help\n"
 		"\n"
 		"With neither --socket nor --tcp it listens on TCP %s:%d.\n"
@@ -136,6 +146,9 @@ struct cli_opts {
 	bool no_block_status;
 	unsigned qd;
 	const char *lun;
+	enum nbd_tls_mode tls;
+	const char *tls_certs, *tls_psk;
+	bool tls_verify_peer;
 };
 
 static int parse_args(int argc, char **argv, struct cli_opts *o)
@@ -148,6 +161,10 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 		{ "queue-depth", required_argument, NULL, 'q' },
 		{ "no-block-status", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "tls", required_argument, NULL, 1 },
+		{ "tls-certs", required_argument, NULL, 2 },
+		{ "tls-psk", required_argument, NULL, 3 },
+		{ "tls-verify-peer", no_argument, NULL, 4 },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -193,6 +210,22 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 		case 'B':
 			o->no_block_status = true;
 			break;
+		case 1:
+			if (nbd_tls_parse_mode(optarg, &o->tls)) {
+				fprintf(stderr, "cxlflash nbd: --tls wants off, on or require, not "
+					"'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 2:
+			o->tls_certs = optarg;
+			break;
+		case 3:
+			o->tls_psk = optarg;
+			break;
+		case 4:
+			o->tls_verify_peer = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -210,6 +243,12 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 	o->lun = argv[optind];
 	if (!o->name)
 		o->name = o->lun;
+	if ((o->tls != NBD_TLS_OFF || o->tls_certs || o->tls_psk || o->tls_verify_peer) &&
+	    !nbd_tls_available()) {
+		fprintf(stderr, "cxlflash nbd: TLS asked for, but this cxlflash was built without "
+			"GnuTLS (install libgnutls28-dev and rebuild)\n");
+		return 1;
+	}
 	return -1;
 }
 
@@ -227,8 +266,8 @@ static int listen_all(struct nbd_server *srv, const struct cli_opts *o)
 				strerror(-rc));
 			return 1;
 		}
-		printf("listening: unix:%s uri:nbd+unix:///%s?socket=%s\n", o->sockets[i],
-		       o->name, o->sockets[i]);
+		printf("listening: unix:%s uri:%s:///%s?socket=%s\n", o->sockets[i],
+		       o->tls == NBD_TLS_OFF ? "nbd+unix" : "nbds+unix", o->name, o->sockets[i]);
 	}
 	for (int i = 0; i < o->ntcps || (i == 0 && !o->nsockets); i++) {
 		if (i < o->ntcps) {
@@ -247,9 +286,9 @@ static int listen_all(struct nbd_server *srv, const struct cli_opts *o)
 				strerror(-rc));
 			return 1;
 		}
-		printf(strchr(addr, ':') ? "listening: tcp:[%s]:%u uri:nbd://[%s]:%u/%s\n"
-					 : "listening: tcp:%s:%u uri:nbd://%s:%u/%s\n",
-		       addr, bound, addr, bound, o->name);
+		printf(strchr(addr, ':') ? "listening: tcp:[%s]:%u uri:%s://[%s]:%u/%s\n"
+					 : "listening: tcp:%s:%u uri:%s://%s:%u/%s\n",
+		       addr, bound, o->tls == NBD_TLS_OFF ? "nbd" : "nbds", addr, bound, o->name);
 	}
 	return 0;
 }
@@ -294,9 +333,13 @@ int nbd_cli_main(int argc, char **argv)
 
 	cfg.queue_depth = o.qd;
 	cfg.no_block_status = o.no_block_status;
+	cfg.tls = o.tls;
+	cfg.tls_certs = o.tls_certs;
+	cfg.tls_psk_file = o.tls_psk;
+	cfg.tls_verify_peer = o.tls_verify_peer;
 	rc = nbd_server_create(&cfg, &prov, &srv);
 	if (rc) {
-		fprintf(stderr, "cxlflash nbd: %s\n", strerror(-rc));
+		fprintf(stderr, "cxlflash nbd: cannot start the server: %s\n", strerror(-rc));
 		goto out_close;
 	}
 	status = listen_all(srv, &o);

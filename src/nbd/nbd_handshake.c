@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nbd_handshake.c - the fixed newstyle handshake and option haggling:
- * EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY, and the meta-context
- * options (handed to nbd_meta.c); STARTTLS is answered NBD_REP_ERR_UNSUP
- * like any unknown option. The export reference is taken here (GO / EXPORT_NAME) and dropped
- * by nbd_conn_put_export() when the connection ends.
+ * EXPORT_NAME, GO, INFO, LIST, ABORT, STRUCTURED_REPLY, STARTTLS (the TLS
+ * part is nbd_tls.c) and the meta-context options (handed to nbd_meta.c).
+ * The export reference is taken here (GO / EXPORT_NAME) and dropped by
+ * nbd_conn_put_export() when the connection ends.
  *
  * These functions run on the server's loop thread, one whole option at a
  * time (nbd_server.c reads it without blocking); their replies are queued
@@ -21,6 +21,7 @@
 #include "backend/backend.h"
 #include "nbd/nbd_internal.h"
 #include "nbd/nbd_proto.h"
+#include "nbd/nbd_tls.h"
 #include "util/byteorder.h"
 #include "util/log.h"
 
@@ -294,11 +295,19 @@ int nbd_hs_option(struct nbd_conn *c, bool drained)
 {
 	uint32_t opt = c->opt, len = c->optlen;
 	uint8_t *data = c->data;
+	char why[256];
+	uint32_t err;
 
 	if (drained)
 		return send_error(c, opt, NBD_REP_ERR_TOO_BIG,
 				  "option data of %u bytes exceeds the limit of %u", len,
 				  NBD_OPT_MAX_LEN);
+	/* TLS required and not on yet, or a STARTTLS that cannot be. */
+	err = nbd_tls_gate(c, opt, len, why, sizeof(why));
+	if (err && opt == NBD_OPT_EXPORT_NAME)
+		return -EACCES;   /* it cannot be refused with a message */
+	if (err)
+		return send_error(c, opt, err, "%s", why);
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME:
 		return opt_export_name(c, (char *)data, len);
@@ -320,8 +329,11 @@ int nbd_hs_option(struct nbd_conn *c, bool drained)
 	case NBD_OPT_LIST_META_CONTEXT:
 	case NBD_OPT_SET_META_CONTEXT:
 		return nbd_meta_option(c, opt, data, len);
-	case NBD_OPT_STARTTLS:
-		return send_error(c, opt, NBD_REP_ERR_UNSUP, "TLS is not supported by this server");
+	case NBD_OPT_STARTTLS: {
+		int rc = send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+
+		return rc ? rc : NBD_HS_STARTTLS;
+	}
 	default:
 		return send_error(c, opt, NBD_REP_ERR_UNSUP, "option %u is not supported", opt);
 	}

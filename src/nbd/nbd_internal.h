@@ -36,6 +36,8 @@
 #define NBD_CONN_STACK      (1u << 20)   /* an established connection's thread */
 
 struct be_engine;
+struct nbd_tls_creds;
+struct nbd_tls_sess;
 
 /* A user, for the per-user limits: a Unix peer's uid, or every TCP client. */
 struct nbd_ident {
@@ -52,11 +54,13 @@ enum nbd_hs_state {
 	HS_OPT_HDR,                            /* reading a 16-byte option header */
 	HS_OPT_DATA,                           /* reading its data */
 	HS_DRAIN,                              /* dropping an option too big to read */
+	HS_TLS,                                /* STARTTLS acknowledged: the TLS handshake */
 };
 
 struct nbd_server {
 	struct nbd_server_config cfg;
 	struct nbd_export_provider prov;
+	struct nbd_tls_creds *tls;             /* TLS credentials (nbd_tls.c), or NULL */
 	int lfds[NBD_MAX_LISTENERS];
 	char *unix_paths[NBD_MAX_LISTENERS];   /* to unlink at destroy, or NULL */
 	bool lunix[NBD_MAX_LISTENERS];         /* a Unix socket (peers identified) */
@@ -88,6 +92,7 @@ struct nbd_conn {
 	bool finished;                         /* thread is about to exit (under srv->lock) */
 	struct nbd_peer peer;
 	struct nbd_ident *ident;               /* its user (under srv->lock) */
+	struct nbd_tls_sess *tls;              /* its TLS session once STARTTLS began, or NULL */
 	bool admitted;                         /* counted as established */
 
 	/* handshake (loop thread) */
@@ -133,6 +138,9 @@ struct nbd_conn {
 /* Write what the handshake queued in c->out (blocking or not, as the socket
  * is). Return 0 when all is out, -EAGAIN when the socket is full, -errno. */
 int nbd_flush_out(struct nbd_conn *c);
+/* Read what is there, up to @len bytes, without blocking (handshake).
+ * Return the count, 0 at EOF, -EAGAIN, or -errno. */
+ssize_t nbd_hs_recv(struct nbd_conn *c, void *buf, size_t len);
 /* Read exactly @len bytes. Return 0, -ECONNRESET at EOF, or -errno. */
 int nbd_recv(struct nbd_conn *c, void *buf, size_t len);
 /* Read and drop @len bytes. */
@@ -152,6 +160,9 @@ int nbd_hs_flags(struct nbd_conn *c);
  * transmission, 0 for the next option, 2 when the client aborted, or a
  * negative errno: hang up. */
 int nbd_hs_option(struct nbd_conn *c, bool drained);
+/* nbd_hs_option() also returns this: STARTTLS acknowledged, the TLS
+ * handshake follows (nbd_tls.c). */
+#define NBD_HS_STARTTLS     3
 /* Longest option data read (GO/INFO: a name and a few info requests);
  * longer is drained and refused up to NBD_OPT_DRAIN_MAX, else closed. */
 #define NBD_OPT_MAX_LEN     (4096u + 64u)

@@ -5,7 +5,7 @@
  * a deadline per handshake, room made by closing the oldest), the limits on
  * established connections, one thread per established connection, and a
  * stop that cuts every connection and joins every thread. The protocol
- * itself is in nbd_handshake.c and nbd_transmit.c.
+ * itself is in nbd_handshake.c and nbd_transmit.c, TLS in nbd_tls.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "nbd/nbd_internal.h"
+#include "nbd/nbd_tls.h"
 #include "util/byteorder.h"
 #include "util/log.h"
 
@@ -70,6 +71,16 @@ int nbd_server_create(const struct nbd_server_config *cfg,
 			close(srv->stop_fd);
 		free(srv);
 		return rc;
+	}
+	{
+		int rc = nbd_tls_server_init(srv);
+
+		if (rc) {
+			close(srv->stop_fd);
+			close(srv->epfd);
+			free(srv);
+			return rc;
+		}
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	for (unsigned i = 0; i < NBD_RMW_STRIPES; i++)
@@ -293,6 +304,7 @@ int nbd_conn_admit(struct nbd_conn *c, bool dry, char *why, size_t len)
 
 static void conn_free(struct nbd_conn *c)
 {
+	nbd_tls_conn_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->data);
@@ -311,6 +323,7 @@ static void *conn_main(void *arg)
 	 * still be queued; the socket blocks now. */
 	if (nbd_flush_out(c) == 0)
 		nbd_transmit(c);
+	nbd_tls_bye(c);
 	shutdown(c->fd, SHUT_RDWR);
 	/* Out of the server's counts before the export's: once the LUN shows
 	 * one client fewer, a GO refused for a limit succeeds again. */
@@ -488,6 +501,8 @@ static bool hs_option(struct nbd_server *srv, struct nbd_conn *c, bool drained)
 		hs_handoff(srv, c);
 		return false;
 	}
+	if (rc == NBD_HS_STARTTLS)
+		c->hs = HS_TLS;   /* once the ACK is out */
 	if (rc == 2) {
 		nbd_flush_out(c);   /* the ACK, if the socket takes it */
 		hs_close(srv, c, NULL);
@@ -554,6 +569,52 @@ static bool hs_flush(struct nbd_server *srv, struct nbd_conn *c)
 	return true;
 }
 
+static void hs_make_room(struct nbd_server *srv, struct nbd_ident *id);
+
+/* TLS mapped the client to a user: count it as that user from now on (and
+ * hold that user to its handshake limit, as a new connection would be). */
+static void hs_tls_reident(struct nbd_server *srv, struct nbd_conn *c)
+{
+	struct nbd_ident *id;
+
+	if (!c->peer.tls_mapped)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	id = ident_get_locked(srv, &c->peer);
+	if (id && id != c->ident) {
+		id->handshakes++;
+		c->ident->handshakes--;
+		ident_release_locked(srv, c->ident);
+		c->ident = id;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* STARTTLS was acknowledged (and the ACK is out): a step of the TLS
+ * handshake. Return false when closed or waiting for the socket. */
+static bool hs_tls(struct nbd_server *srv, struct nbd_conn *c)
+{
+	int rc = nbd_tls_handshake(c);
+
+	if (rc == -EAGAIN) {
+		hs_set_events(srv, c, nbd_tls_want_write(c) ? EPOLLOUT : EPOLLIN);
+		return false;
+	}
+	if (rc) {
+		hs_close(srv, c, NULL);   /* nbd_tls.c said why */
+		return false;
+	}
+	hs_tls_reident(srv, c);
+	if (c->peer.tls_mapped) {
+		hs_make_room(srv, c->ident);
+		if (c->closed)
+			return false;   /* it was that user's oldest */
+	}
+	c->hs = HS_OPT_HDR;
+	c->hhave = 0;
+	return true;
+}
+
 /* The socket is readable (or writable, with replies queued). Read and
  * answer options without blocking; replies go out before the next option
  * is read, and nothing is read while they wait for room. */
@@ -561,14 +622,21 @@ static void hs_event(struct nbd_server *srv, struct nbd_conn *c)
 {
 	uint8_t sink[4096];
 
-	/* A few options per round, so one client cannot hog the loop. */
-	for (int budget = 64; budget > 0; budget--) {
+	/* A few options per round, so one client cannot hog the loop; but
+	 * what TLS has decrypted already (at most a record) is read now, as
+	 * epoll would not report it. */
+	for (int budget = 64; budget > 0 || nbd_tls_pending(c); budget--) {
 		uint8_t *dst;
 		size_t want;
 		ssize_t n;
 
 		if (!hs_flush(srv, c))
 			return;
+		if (c->hs == HS_TLS) {
+			if (!hs_tls(srv, c))
+				return;
+			continue;
+		}
 		switch (c->hs) {
 		case HS_FLAGS:
 			dst = c->hbuf + c->hhave;
@@ -587,14 +655,12 @@ static void hs_event(struct nbd_server *srv, struct nbd_conn *c)
 			want = c->drain < sizeof(sink) ? (size_t)c->drain : sizeof(sink);
 			break;
 		}
-		n = recv(c->fd, dst, want, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		n = nbd_hs_recv(c, dst, want);
+		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
 			/* EOF between options is a client that just left. */
-			hs_close(srv, c, n < 0 ? strerror(errno) : NULL);
+			hs_close(srv, c, n < 0 ? strerror((int)-n) : NULL);
 			return;
 		}
 		switch (c->hs) {
@@ -925,6 +991,7 @@ void nbd_server_destroy(struct nbd_server *srv)
 	}
 	close(srv->stop_fd);
 	close(srv->epfd);
+	nbd_tls_server_free(srv);
 	for (unsigned i = 0; i < NBD_RMW_STRIPES; i++)
 		pthread_mutex_destroy(&srv->rmw[i]);
 	pthread_mutex_destroy(&srv->lock);

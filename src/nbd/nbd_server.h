@@ -33,20 +33,32 @@ struct nbd_server;
 
 /*
  * Who is at the other end. A Unix socket peer is identified by the kernel
- * (SO_PEERCRED, as it connected); a TCP peer is not (no TLS yet): only its
- * address is known, which proves nothing, loopback included.
+ * (SO_PEERCRED, as it connected). A TCP peer is not: only its address is
+ * known, which proves nothing, loopback included; unless TLS authenticated
+ * it (a PSK username, or a client certificate checked against the CA) and
+ * the embedder's tls_identify() mapped that identity to a user.
  */
 #define NBD_PEER_GROUPS_MAX 64
+#define NBD_TLS_ID_MAX      256
 
 struct nbd_peer {
-	bool identified;             /* a Unix socket peer: pid, uid, gid are the kernel's */
-	pid_t pid;
+	bool identified;             /* uid, gid (and groups when ngroups >= 0) are
+				      * known: the kernel's (Unix socket) or mapped
+				      * from a TLS identity (tls_mapped) */
+	pid_t pid;                   /* the kernel's, or 0 */
 	uid_t uid;
 	gid_t gid;
 	int ngroups;                 /* its supplementary groups as it connected
 				      * (SO_PEERGROUPS), or -1: unknown */
 	gid_t groups[NBD_PEER_GROUPS_MAX];
-	char addr[64];               /* "tcp:ADDR:PORT" or "unix:uid=N,pid=N" (for messages) */
+	char addr[192];              /* "tcp:ADDR:PORT" or "unix:uid=N,pid=N", then
+				      * " tls" / " tls:ID" (for messages) */
+	/* TLS (after NBD_OPT_STARTTLS succeeded) */
+	bool tls;                    /* the connection runs over TLS */
+	bool tls_mapped;             /* identified through tls_identify() */
+	char tls_psk[NBD_TLS_ID_MAX];  /* the PSK username it proved, or "" */
+	char tls_dn[NBD_TLS_ID_MAX];   /* its verified certificate's subject DN, or "" */
+	char tls_cn[NBD_TLS_ID_MAX];   /* that certificate's common name, or "" */
 };
 
 /* Export names are at most this long (the protocol's string limit). */
@@ -73,6 +85,13 @@ struct nbd_export_provider {
 	void (*list)(void *arg, const struct nbd_peer *peer,
 		     void (*emit)(void *ctx, const char *name, const char *desc), void *ctx);
 	void *arg;
+	/*
+	 * TLS authenticated a client not identified otherwise (TCP): @peer has
+	 * tls_psk, or tls_dn and tls_cn, set. To serve it as a user, set
+	 * uid, gid, groups / ngroups, identified and tls_mapped; to leave it
+	 * an anonymous client, change nothing. Optional; on the loop thread.
+	 */
+	void (*tls_identify)(void *arg, struct nbd_peer *peer);
 };
 
 /*
@@ -99,7 +118,25 @@ struct nbd_server_config {
 	bool no_block_status;        /* no metadata contexts (the options get
 				      * NBD_REP_ERR_UNSUP): clients see every
 				      * block as data */
+	/* TLS (NBD_OPT_STARTTLS, GnuTLS): see docs/nbd.md. With tls on or
+	 * require, tls_certs and / or tls_psk_file are needed; they are read
+	 * by nbd_server_create(). */
+	enum nbd_tls_mode {
+		NBD_TLS_OFF,                 /* STARTTLS refused (NBD_REP_ERR_UNSUP) */
+		NBD_TLS_ON,                  /* offered; plain clients served too */
+		NBD_TLS_REQUIRE,             /* plain clients get NBD_REP_ERR_TLS_REQD */
+	} tls;
+	const char *tls_certs;       /* directory: ca-cert.pem, server-cert.pem,
+				      * server-key.pem, optional ca-crl.pem (qemu's names) */
+	const char *tls_psk_file;    /* psktool's "username:hexkey" lines */
+	bool tls_verify_peer;        /* client certificates required, checked against
+				      * ca-cert.pem (and ca-crl.pem) */
 };
+
+/* Whether this build has TLS (GnuTLS was found at build time). */
+bool nbd_tls_available(void);
+/* "off", "on", "require" into @mode. Return 0 or -EINVAL. */
+int nbd_tls_parse_mode(const char *s, enum nbd_tls_mode *mode);
 
 #define NBD_DEFAULT_MAX_CONNS            256u
 #define NBD_DEFAULT_MAX_CONNS_PER_USER   32u
@@ -109,7 +146,9 @@ struct nbd_server_config {
 
 /*
  * nbd_server_create() - a server with no listeners yet. @cfg may be NULL
- * (defaults); @prov is copied. Return: 0 and *@out, or -ENOMEM / -EINVAL.
+ * (defaults); @prov is copied; TLS credentials are loaded now (errors are
+ * logged). Return: 0 and *@out, or -ENOMEM / -EINVAL, -ENOTSUP (TLS asked
+ * for, built without GnuTLS), -errno of a credentials file.
  */
 int nbd_server_create(const struct nbd_server_config *cfg,
 		      const struct nbd_export_provider *prov, struct nbd_server **out);

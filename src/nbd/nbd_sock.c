@@ -5,7 +5,8 @@
  * one segment; one recv() takes them all), and writes that never raise
  * SIGPIPE and mark the connection dead on failure. During the handshake
  * (c->out_mode) writes are queued in c->out instead, for the loop thread to
- * flush as the non-blocking socket takes them.
+ * flush as the non-blocking socket takes them. Once TLS is up (c->tls),
+ * every read and write goes through the session (nbd_tls.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,11 +15,16 @@
 #include <sys/socket.h>
 
 #include "nbd/nbd_internal.h"
+#include "nbd/nbd_tls.h"
 
 static ssize_t recv_some(struct nbd_conn *c, void *buf, size_t len)
 {
 	ssize_t n;
 
+	if (c->tls) {
+		n = nbd_tls_recv(c, buf, len);
+		return n == 0 ? -ECONNRESET : n == -EAGAIN ? -ETIMEDOUT : n;
+	}
 	do
 		n = recv(c->fd, buf, len, 0);
 	while (n < 0 && errno == EINTR);
@@ -26,6 +32,20 @@ static ssize_t recv_some(struct nbd_conn *c, void *buf, size_t len)
 		return -ECONNRESET;
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+	return n;
+}
+
+ssize_t nbd_hs_recv(struct nbd_conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->tls)
+		return nbd_tls_recv(c, buf, len);
+	do
+		n = recv(c->fd, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return n;
 }
 
@@ -83,7 +103,7 @@ bool nbd_rx_ready(struct nbd_conn *c)
 {
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
-	if (c->rpos < c->rlen)
+	if (c->rpos < c->rlen || nbd_tls_pending(c))
 		return true;
 	return poll(&p, 1, 0) > 0;
 }
@@ -117,6 +137,8 @@ static int queue_out(struct nbd_conn *c, const struct iovec *iov, int n)
 
 int nbd_flush_out(struct nbd_conn *c)
 {
+	if (c->tls)
+		return nbd_tls_flush_out(c);
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 				 MSG_NOSIGNAL);
@@ -143,6 +165,8 @@ int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 		return -EPIPE;
 	if (c->out_mode)
 		return queue_out(c, iov, n);
+	if (c->tls)
+		return nbd_tls_sendv(c, iov, n);
 	while (msg.msg_iovlen) {
 		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 
