@@ -26,12 +26,9 @@
 #define CXLFLASH_AFU_TSAN_H
 
 #include "afu/afu_internal.h"
+#include "util/tsan.h"
 
-#ifdef SISL_TSAN
-
-/* ThreadSanitizer's annotation interface (libtsan, clang's runtime). */
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
+#ifdef CXLFLASH_TSAN
 
 /* The host's address of the AFU's register @reg in @c's window, or NULL. */
 static inline void *afu_tsan_host_reg(const struct afu_ctx *c, const void *reg)
@@ -53,7 +50,7 @@ static inline void afu_tsan_acquire(const struct afu_ctx *c, const void *reg)
 	void *h = afu_tsan_host_reg(c, reg);
 
 	if (h)
-		__tsan_acquire(h);
+		tsan_acquire(h);
 }
 
 /* Before a release store to @reg: publish to a host acquiring it. */
@@ -62,7 +59,7 @@ static inline void afu_tsan_release(const struct afu_ctx *c, const void *reg)
 	void *h = afu_tsan_host_reg(c, reg);
 
 	if (h)
-		__tsan_release(h);
+		tsan_release(h);
 }
 
 /* Before filling or resetting the window: release every register word. */
@@ -93,6 +90,6 @@ static inline void afu_tsan_release_regs(const struct afu_ctx *c)
 	(void)c;
 }
 
-#endif /* SISL_TSAN */
+#endif /* CXLFLASH_TSAN */
 
 #endif /* CXLFLASH_AFU_TSAN_H */
