@@ -63,6 +63,13 @@
 #define T_TSAN 1
 #endif
 #endif
+/* Bounds that catch hangs (an op over 2 s is a stall) are this many times
+ * longer under TSan, whose runs are 5 to 15 times slower. */
+#ifdef T_TSAN
+#define T_SLOW 5
+#else
+#define T_SLOW 1
+#endif
 #ifdef T_TSAN
 #define T_SKIP_UNDER_TSAN(why) do { \
 	fprintf(stderr, "   skipped under ThreadSanitizer: %s\n", why); return; } while (0)
