@@ -79,19 +79,19 @@ run: deps
 	@scripts/demo-daemon.sh $(BUILD)
 	@scripts/demo-summary.sh
 
-# Normal build, the ASan+UBSan build, the unit tests under TSan, and each
-# fuzz harness for about 30 s over its corpus (ctest -L fuzz in
-# build-fuzz); the last line sums all runs. (Integration tests map each window twice, the
-# program's mapping and the AFU's, and TSan cannot pair atomics across two
-# mappings of one page, so they run under ASan but not TSan.)
+# Normal build, the ASan+UBSan build, under TSan the unit tests and the
+# concurrent integration, block, daemon, NBD and key/value tests (label
+# tsan, at CXLFLASH_TEST_SCALE=25: docs/testing.md), and each fuzz harness
+# for about 30 s over its corpus (ctest -L fuzz in build-fuzz); the last
+# line sums all runs.
 test: build build-asan build-tsan build-fuzz
-	@scripts/run-tests.sh $(BUILD) $(BUILD_ASAN) "$(BUILD_TSAN):-L unit" "$(BUILD_FUZZ):-L fuzz"
+	@scripts/run-tests.sh $(BUILD) $(BUILD_ASAN) "$(BUILD_TSAN):-L unit|tsan" "$(BUILD_FUZZ):-L fuzz"
 
 test-fast: build
 	@scripts/run-tests.sh $(BUILD)
 
 test-tsan: build-tsan
-	@scripts/run-tests.sh "$(BUILD_TSAN):-L unit"
+	@scripts/run-tests.sh "$(BUILD_TSAN):-L unit|tsan"
 
 # The daemon's isolation and lifecycle tests at soak strength (not part of
 # `make test`; tens of minutes): 1,000 kill -9 iterations, 10 M hostile

@@ -252,7 +252,8 @@ struct sisl_host_map {
 	/* 0x140: software AFU extension, written by the host. */
 	uint32_t host_waiting;   /* 0x140 non-zero while the host sleeps on host_wake */
 	uint32_t host_wake;      /* 0x144 futex word the AFU bumps after posting completions */
-	uint32_t host_rsvd[14];
+	uint64_t host_self;      /* 0x148 ThreadSanitizer builds: the host's address of this window */
+	uint32_t host_rsvd[12];
 
 	uint8_t rsvd_window[0x10000 - 0x180];
 };
@@ -312,6 +313,12 @@ struct sisl_host_map {
  *   of polling the HRRQ.
  * - A context in error reads all ones everywhere in the window until the
  *   master recovers it (DK_CXLFLASH_RECOVER_AFU), which hands out a new one.
+ * - host_self: a host built with ThreadSanitizer stores the address of its
+ *   mapping of the window there (sisl_hrrq_init() does). An AFU in the same
+ *   process maps the window at another address, so TSan cannot pair its
+ *   register accesses with the host's; a TSan build of the AFU mirrors its
+ *   acquires and releases onto the host's addresses (src/afu/afu_tsan.h).
+ *   Other builds neither write nor read it.
  */
 
 #ifndef __cplusplus

@@ -18,6 +18,15 @@ extern "C" {
 
 #define SISL_ALL_ONES 0xFFFFFFFFFFFFFFFFull
 
+/* Whether this is a ThreadSanitizer build (GCC and clang spell it apart). */
+#if defined(__SANITIZE_THREAD__)
+#define SISL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SISL_TSAN 1
+#endif
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #define sisl_cpu_relax() __builtin_ia32_pause()
 #else
@@ -88,11 +97,16 @@ struct sisl_hrrq {
 
 /*
  * sisl_hrrq_init() - zero @nentries entries at @base, and program the
- * window's rrq_start/rrq_end (start first, then end).
+ * window's rrq_start/rrq_end (start first, then end). Under ThreadSanitizer
+ * it also tells an AFU in this process where the host mapped the window
+ * (host_self in sislite.h), so TSan sees the handoffs through its registers.
  */
 static inline void sisl_hrrq_init(struct sisl_hrrq *q, struct sisl_host_map *map,
 				  uint64_t *base, unsigned nentries)
 {
+#ifdef SISL_TSAN
+	__atomic_store_n(&map->host_self, (uint64_t)(uintptr_t)map, __ATOMIC_RELAXED);
+#endif
 	for (unsigned i = 0; i < nentries; i++)
 		__atomic_store_n(&base[i], 0, __ATOMIC_RELAXED);
 	q->start = base;

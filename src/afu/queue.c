@@ -15,6 +15,7 @@
  * through identifies its context, so a client cannot name another one.
  */
 #include "afu/afu_internal.h"
+#include "afu/afu_tsan.h"
 #include "afu/scsi_spec.h"
 #include "util/log.h"
 
@@ -160,6 +161,8 @@ static unsigned poll_sq(struct afu_worker *w, struct afu_ctx *c)
 	uint64_t t = LOAD_ACQUIRE(&c->map->sq_tail), pf;
 	unsigned n = 0;
 
+	afu_tsan_acquire(c, &c->map->sq_tail);
+
 	if (t == 0)
 		return 0;
 	if (!c->sq_latched) {
@@ -251,6 +254,7 @@ unsigned afu_ctx_poll(struct afu_worker *w, struct afu_ctx *c)
 	}
 
 	v = LOAD_ACQUIRE(&m->ioarrin);
+	afu_tsan_acquire(c, &m->ioarrin);
 	if (v == 1) {
 		begin_reset(c, AFU_RESET_IOARRIN);
 		return did + 1;
@@ -319,11 +323,13 @@ void afu_ctx_publish(struct afu_ctx *c, bool idle)
 		return;
 	if (c->sq_head_dirty) {
 		c->sq_head_dirty = false;
+		afu_tsan_release(c, &m->sq_head);
 		STORE_RELEASE(&m->sq_head, c->sq_head_ea);
 	}
 	room = AFU_CMD_ROOM - c->ioarrin_inflight;
 	if (room != c->cmd_room) {
 		c->cmd_room = room;
+		afu_tsan_release(c, &m->cmd_room);
 		STORE_RELEASE(&m->cmd_room, room);
 	}
 	/* A host already asleep is woken now: deferring would leave it to
@@ -350,6 +356,7 @@ void afu_ctx_do_reset(struct afu_ctx *c)
 	struct sisl_host_map *m = c->map;
 	enum afu_reset_src src = c->reset_src;
 
+	afu_tsan_release_regs(c);
 	c->rrq_latched = false;
 	c->rrq_broken = false;
 	c->hrrq_start = c->hrrq_end = c->hrrq_cur = NULL;
@@ -388,6 +395,7 @@ void afu_ctx_fill_error(struct afu_ctx *c)
 {
 	uint64_t *p = (uint64_t *)c->map;
 
+	afu_tsan_release_regs(c);
 	/* The last store releases the others; the wake syscall orders it. */
 	for (size_t i = 0; i < SISL_HOST_MAP_SIZE / sizeof(*p) - 1; i++)
 		STORE_RELAXED(&p[i], SISL_ALL_ONES);

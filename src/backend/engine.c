@@ -9,6 +9,7 @@
  */
 #include "backend/engine_internal.h"
 #include "util/log.h"
+#include "util/tsan.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -29,6 +30,29 @@
 static unsigned total_inflight(const struct be_engine *eng)
 {
 	return eng->inflight + eng->foreign_inflight;
+}
+
+/*
+ * ring_tsan() - liburing maps and unmaps a ring's memory with raw system
+ * calls, which ThreadSanitizer does not see: when one thread's ring is torn
+ * down and another's is mapped at the same address, TSan takes the new
+ * ring's accesses for races with the old one's. The kernel orders the two
+ * (the munmap before the mmap that reuses the range); say so, page by
+ * page: released before the exit (@unmapping), acquired after the setup.
+ */
+static void ring_tsan(struct be_engine *eng, bool unmapping)
+{
+	const struct io_uring *r = &eng->ring;
+	const void *p[3] = { r->sq.ring_ptr, r->cq.ring_ptr, r->sq.sqes };
+	size_t len[3] = { r->sq.ring_sz, r->cq.ring_sz,
+			  r->sq.ring_entries * sizeof(struct io_uring_sqe) };
+
+	for (int i = 0; i < 3; i++) {
+		if (unmapping)
+			tsan_release_pages(p[i], len[i]);
+		else
+			tsan_acquire_pages(p[i], len[i]);
+	}
 }
 
 int be_engine_create(struct be_engine **out, unsigned depth)
@@ -92,6 +116,7 @@ int be_engine_create(struct be_engine **out, unsigned depth)
 		return 0;
 	}
 	eng->use_uring = true;
+	ring_tsan(eng, false);
 	*out = eng;
 	return 0;
 }
@@ -268,8 +293,10 @@ void be_engine_destroy(struct be_engine *eng)
 	/* A thread that handed back the last request may still be signalling. */
 	while (__atomic_load_n(&eng->foreign_signalling, __ATOMIC_ACQUIRE))
 		sched_yield();
-	if (eng->use_uring)
+	if (eng->use_uring) {
+		ring_tsan(eng, true);
 		io_uring_queue_exit(&eng->ring);
+	}
 	if (eng->efd >= 0)
 		close(eng->efd);
 	free(eng);

@@ -232,13 +232,21 @@ static void *cleaner_main(void *arg)
 	return NULL;
 }
 
+/*
+ * cleaner_running is written under log_lock, where the writer thread reads
+ * it (kv_cleaner_kick_locked): the writer runs before the cleaner starts
+ * and after it stops. Only the thread that starts and stops the cleaner
+ * reads it unlocked.
+ */
 int kv_cleaner_start(struct ark_impl *s)
 {
 	pthread_cond_init(&s->cleaner_cv, NULL);
 	int rc = pthread_create(&s->cleaner, NULL, cleaner_main, s);
 	if (rc)
 		return -rc;
+	pthread_mutex_lock(&s->log_lock);
 	s->cleaner_running = true;
+	pthread_mutex_unlock(&s->log_lock);
 	return 0;
 }
 
@@ -246,12 +254,14 @@ void kv_cleaner_stop(struct ark_impl *s)
 {
 	if (!s->cleaner_running)
 		return;
+	/* Not running from here on: the writer stops signalling cleaner_cv,
+	 * which is destroyed below. */
 	pthread_mutex_lock(&s->log_lock);
 	s->cleaner_stop = true;
+	s->cleaner_running = false;
 	pthread_cond_broadcast(&s->cleaner_cv);
 	pthread_mutex_unlock(&s->log_lock);
 	pthread_join(s->cleaner, NULL);
-	s->cleaner_running = false;
 	pthread_cond_destroy(&s->cleaner_cv);
 }
 

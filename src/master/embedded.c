@@ -86,10 +86,9 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	/* Threads and the master stay behind in the parent: every fd1 becomes
-	 * a connection, made on first use (reconnect()). */
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-
-	g_lock = fresh;
+	 * a connection, made on first use (reconnect()). g_lock is held by
+	 * this thread since atfork_prepare(): unlocked, not re-initialised
+	 * over its locked state (ThreadSanitizer then saw it held forever). */
 	g_master = NULL;
 	for (struct fd_entry *e = g_fds; e; e = e->next) {
 		if (!e->remote) {
@@ -102,6 +101,7 @@ static void atfork_child(void)
 	}
 	children_server_stop();
 	dma_map_forget_all();
+	pthread_mutex_unlock(&g_lock);
 }
 
 static void init_once(void)

@@ -11,7 +11,9 @@
 
 #define THREADS 4
 #define SPAN    512      /* blocks per thread */
-#define ROUNDS  1000
+#define ROUNDS  1000     /* per thread and case, t_scale()d */
+
+static unsigned g_rounds;
 
 struct worker {
 	chunk_id_t id;
@@ -28,7 +30,7 @@ static void *worker(void *arg)
 	uint8_t *wb = bt_buf(8), *rb = bt_buf(8);
 	size_t n = w->max < 4 ? w->max : 4;
 
-	for (unsigned r = 0; r < ROUNDS && !w->err; r++) {
+	for (unsigned r = 0; r < g_rounds && !w->err; r++) {
 		uint64_t lba = base + (t_rand(&seed) % (SPAN / 8)) * 8;
 		int mode = (int)(r % 3), tag, utag = w->n * 100000 + (int)r;
 		chunk_stats_t s;
@@ -87,7 +89,7 @@ static void hammer(chunk_id_t id, size_t max)
 		if (w[i].err)
 			fprintf(stderr, "thread %d failed: %d\n", i, w[i].err);
 		T_EQ(w[i].err, 0);
-		T_EQ(w[i].ios, ROUNDS);
+		T_EQ(w[i].ios, g_rounds);
 	}
 	T_EQ(cblk_get_stats(id, &s, 0), 0);
 	T_EQ(s.num_act_reads + s.num_act_writes + s.num_act_areads + s.num_act_awrites, 0);
@@ -115,6 +117,7 @@ static void file_thread(void)
 
 int main(void)
 {
+	g_rounds = (unsigned)t_scale(ROUNDS, 50);
 	T_RUN(phys_thread);
 	T_RUN(phys_polled);
 	T_RUN(virt_thread);

@@ -23,7 +23,7 @@
 #include "t_tool.h"
 
 #define D_MAX_CLIENTS 16
-#define D_MAX_OP_US   2000000ull   /* a bystander op slower than this is a stall */
+#define D_MAX_OP_US   (2000000ull * T_SLOW) /* a bystander op slower than this is a stall */
 
 /* What a verifying client reports (in shared memory). */
 struct d_client_state {
@@ -65,14 +65,15 @@ static inline void d_sleep_us(uint64_t us)
 }
 
 /* Soak runs (make soak) set CXLFLASH_SOAK=1: @normal becomes @soak. An
- * explicit count in @env_name (e.g. CXLFLASH_KILL_ITERS) wins over both. */
+ * explicit count in @env_name (e.g. CXLFLASH_KILL_ITERS) wins over both.
+ * @normal is scaled by CXLFLASH_TEST_SCALE (t_scale(), at least 2). */
 static inline unsigned long d_iters(const char *env_name, unsigned long normal, unsigned long soak)
 {
 	const char *e = getenv(env_name), *s = getenv("CXLFLASH_SOAK");
 
 	if (e && *e)
 		return strtoul(e, NULL, 10);
-	return s && *s && strcmp(s, "0") ? soak : normal;
+	return s && *s && strcmp(s, "0") ? soak : t_scale(normal, 2);
 }
 
 static inline bool d_soak(void)

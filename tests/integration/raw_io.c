@@ -131,7 +131,7 @@ static void run_lun(const char *name, bool sq)
 	rw_check(&s, (uint32_t)ph, 5000, 4096, 4);           /* max_xfer */
 	for (int i = 0; i < 40; i++)                         /* 5 laps of an 8-entry HRRQ */
 		rw_check(&s, (uint32_t)ph, (uint64_t)i * 3, 1, 10 + (uint64_t)i);
-	queue_depth(&s, (uint32_t)ph, s.last_lba + 1, 8, 2000);
+	queue_depth(&s, (uint32_t)ph, s.last_lba + 1, 8, (unsigned)t_scale(2000, 100));
 	bad_commands(&s, (uint32_t)ph, false);
 	T_EQ(t_release(fd, s.ctxid, ph), 0);
 	/* virtual */
@@ -139,7 +139,7 @@ static void run_lun(const char *name, bool sq)
 	T_EQ(last, 2 * CHUNK - 1);
 	rw_check(&s, (uint32_t)vh, CHUNK - 3, 6, 20);        /* spans the chunk boundary */
 	rw_check(&s, (uint32_t)vh, 2 * CHUNK - 1, 1, 21);
-	queue_depth(&s, (uint32_t)vh, 2 * CHUNK, 8, 2000);
+	queue_depth(&s, (uint32_t)vh, 2 * CHUNK, 8, (unsigned)t_scale(2000, 100));
 	bad_commands(&s, (uint32_t)vh, true);
 	/* a read-only context on the same LUN cannot write */
 	T_EQ(t_sisl_attach(&ro, fd, O_RDONLY, sq, 8), 0);

@@ -70,8 +70,9 @@ static void exercise(const char *path, uint64_t flags)
 	}
 	T_OK(ark_count(ark, &count));
 	T_EQ(count, nsizes / 2);
-	/* Many small keys (fewer where each set waits for its own flush). */
-	uint64_t nsmall = (flags & ARK_KV_PERSIST_STORE) ? 3000 : 20000;
+	/* Many small keys (fewer where each set waits for its own flush, and
+	 * under CXLFLASH_TEST_SCALE). */
+	uint64_t nsmall = t_scale((flags & ARK_KV_PERSIST_STORE) ? 3000 : 20000, 100);
 	for (uint64_t k = 0; k < nsmall; k++) {
 		kv_t_value(val, 100, k, 3);
 		T_OK(ark_set(ark, sizeof(k), &k, 100, val, &res));

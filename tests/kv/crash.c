@@ -3,7 +3,8 @@
  * kv/crash: a durable store in the writer's own process survives SIGKILL
  * of its writer at random points, and a simulated power cut that drops
  * every write since the last flush (or a random subset of them): see
- * crash_loop.h. Rounds: CXLFLASH_KV_CRASH_ROUNDS (default 30; 300 under
+ * crash_loop.h. Rounds: CXLFLASH_KV_CRASH_ROUNDS (default 30, scaled by
+ * CXLFLASH_TEST_SCALE: 7 in the TSan build; 300 under
  * CXLFLASH_SOAK, as `make soak` runs it).
  */
 #include "crash_loop.h"
@@ -11,7 +12,7 @@
 int main(void)
 {
 	const char *env = getenv("CXLFLASH_KV_CRASH_ROUNDS");
-	int rounds = env ? atoi(env) : (getenv("CXLFLASH_SOAK") ? 300 : 30);
+	int rounds = env ? atoi(env) : (getenv("CXLFLASH_SOAK") ? 300 : (int)t_scale(30, 6));
 	char spec[600];
 	uint64_t rnd = (uint64_t)time(NULL);
 	int cuts = 0, random_cuts = 0;

@@ -3,7 +3,8 @@
  * kv/crash_daemon: a durable store on a LUN that cxlflashd serves (a file,
  * physical access) survives SIGKILL of the daemon and of the writer at
  * random points, with and without a simulated power cut afterwards
- * (crash_loop.h). Rounds: CXLFLASH_KV_CRASH_ROUNDS (default 8; 100 under
+ * (crash_loop.h). Rounds: CXLFLASH_KV_CRASH_ROUNDS (default 8, 3 at the TSan
+ * build's CXLFLASH_TEST_SCALE; 100 under
  * CXLFLASH_SOAK).
  */
 #include "crash_loop.h"
@@ -28,7 +29,7 @@ static void start_daemon(void)
 int main(void)
 {
 	const char *env = getenv("CXLFLASH_KV_CRASH_ROUNDS");
-	int rounds = env ? atoi(env) : (getenv("CXLFLASH_SOAK") ? 100 : 8);
+	int rounds = env ? atoi(env) : (getenv("CXLFLASH_SOAK") ? 100 : (int)t_scale(8, 3));
 	uint64_t rnd = (uint64_t)time(NULL);
 	int cuts = 0;
 

@@ -43,6 +43,19 @@ int t_pattern_check(const void *buf, size_t len, uint64_t seed, uint64_t lba)
 	return 0;
 }
 
+unsigned long t_scale(unsigned long n, unsigned long min)
+{
+	const char *e = getenv("CXLFLASH_TEST_SCALE");
+	unsigned long pct = e && *e ? strtoul(e, NULL, 10) : 100;
+
+	if (pct == 0 || pct > 100)
+		pct = 100;
+	n = n * pct / 100;
+	if (min == 0)
+		min = 1;
+	return n < min ? min : n;
+}
+
 uint64_t t_rand(uint64_t *s)
 {
 	uint64_t x = *s ? *s : 0x853c49e6748fea9bull;

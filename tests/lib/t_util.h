@@ -50,6 +50,33 @@
 #define T_SKIP_IF(cond, why) do { \
 	if (cond) { fprintf(stderr, "SKIP: %s\n", why); exit(T_SKIP); } } while (0)
 
+/*
+ * T_TSAN: this is a ThreadSanitizer build. Its runtime cannot follow a
+ * child forked while other threads run that starts threads of its own
+ * (it dies: "dup thread with used id"), so the few cases built on exactly
+ * that (clone after fork with the parent's threads running) skip there.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
+/* Bounds that catch hangs (an op over 2 s is a stall) are this many times
+ * longer under TSan, whose runs are 5 to 15 times slower. */
+#ifdef T_TSAN
+#define T_SLOW 5
+#else
+#define T_SLOW 1
+#endif
+#ifdef T_TSAN
+#define T_SKIP_UNDER_TSAN(why) do { \
+	fprintf(stderr, "   skipped under ThreadSanitizer: %s\n", why); return; } while (0)
+#else
+#define T_SKIP_UNDER_TSAN(why) do { } while (0)
+#endif
+
 /* A scratch directory for test files: $CXLFLASH_TEST_DIR or /tmp. The
  * returned path is "DIR/NAME.PID" in a static buffer per call slot. */
 const char *t_path(const char *name);
@@ -57,6 +84,14 @@ const char *t_path(const char *name);
 /* Fill @buf with a pattern derived from (@seed, @lba) and check it back. */
 void t_pattern_fill(void *buf, size_t len, uint64_t seed, uint64_t lba);
 int t_pattern_check(const void *buf, size_t len, uint64_t seed, uint64_t lba);
+
+/*
+ * t_scale() - a loop count or duration scaled by $CXLFLASH_TEST_SCALE
+ * (percent; unset: 100). The ThreadSanitizer build sets 25 (CMake), so its
+ * runs stay short: every code path still runs, only fewer times. Never
+ * below @min (at least 1).
+ */
+unsigned long t_scale(unsigned long n, unsigned long min);
 
 /* xorshift64* pseudo-random numbers; deterministic per seed. */
 uint64_t t_rand(uint64_t *state);
