@@ -61,6 +61,16 @@ static void usage(FILE *f)
 		"                          within SEC seconds (default %u)\n"
 		"      --no-nbd            no NBD server\n"
 		"\n"
+		"Tenant quotas (per uid; root, the daemon's user and --admin-group exempt):\n"
+		"      --quota WHO:KEY=VALUE[,KEY=VALUE...]  WHO: default, uid:N, user:NAME,\n"
+		"                          gid:N, group:NAME. KEY: contexts (attached contexts,\n"
+		"                          default %u), chunks (vLUN chunks per LUN, N or N%%,\n"
+		"                          default %u%%), connections (control connections,\n"
+		"                          default %u); VALUE may be 'unlimited'. A request\n"
+		"                          over a quota fails with EDQUOT\n"
+		"      --admin-group GROUP  members administer the daemon: quota-exempt (unless\n"
+		"                          a uid: quota names them) and see every tenant\n"
+		"\n"
 		"Other:\n"
 		"      --max-dma SIZE      largest DMA area per context (default 1G)\n"
 		"      --ioarrin           contexts use the IOARRIN mailbox, not the SQ\n"
@@ -70,7 +80,8 @@ static void usage(FILE *f)
 		"\n"
 		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
 		"/run/cxlflash/cxlflashd.sock", NBD_DEFAULT_MAX_CONNS, NBD_DEFAULT_MAX_CONNS_PER_USER,
-		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000);
+		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000,
+		DAEMON_QUOTA_CONTEXTS, DAEMON_QUOTA_CHUNKS_PCT, DAEMON_QUOTA_CONNECTIONS);
 }
 
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
@@ -96,6 +107,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "nbd-max-conns-per-user", required_argument, NULL, 11 },
 		{ "nbd-max-conns-per-lun", required_argument, NULL, 12 },
 		{ "nbd-handshake-timeout", required_argument, NULL, 13 },
+		{ "quota", required_argument, NULL, 14 },
+		{ "admin-group", required_argument, NULL, 15 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -125,6 +138,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		case 11: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-user", optarg); break;
 		case 12: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-lun", optarg); break;
 		case 13: rc = daemon_nbd_option(cfg, "nbd-handshake-timeout", optarg); break;
+		case 14: rc = daemon_quota_arg(cfg, optarg); break;
+		case 15: rc = daemon_admin_group(cfg, optarg); break;
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))

@@ -10,6 +10,9 @@
  *   nbd-socket /run/cxlflash/nbd.sock
  *   nbd-tcp 127.0.0.1:10809
  *   nbd-max-conns 256
+ *   quota default contexts=64 chunks=25% connections=128
+ *   quota uid:1000 chunks=unlimited
+ *   admin-group wheel
  */
 #include "daemon/daemon.h"
 
@@ -318,6 +321,11 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 				*eq = 0;
 				rc = apply(&cfg->luns[cfg->nluns - 1], w[i], eq + 1);
 			}
+		} else if (!strcmp(w[0], "quota") && n >= 3) {
+			for (int i = 2; !rc && i < n; i++)
+				rc = daemon_quota_rule(cfg, w[1], w[i]);
+		} else if (!strcmp(w[0], "admin-group") && n == 2) {
+			rc = daemon_admin_group(cfg, w[1]);
 		} else if (!strcmp(w[0], "socket") && n == 2) {
 			snprintf(cfg->socket, sizeof(cfg->socket), "%s", w[1]);
 		} else if (!strcmp(w[0], "socket-mode") && n == 2) {
