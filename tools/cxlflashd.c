@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,6 +184,16 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &cfg))
 		return 2;
 	daemon_config_finish(&cfg);
+	/* Each control connection is a descriptor, and idle ones cost
+	 * nothing else: take the hard limit, not the usual soft 1024. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	/* Signals go to sigwait() below, never to a worker thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -187,10 +187,13 @@ static void add_tenant(void *arg, uid_t uid, unsigned conns, const struct mlimit
 static void print_use(FILE *f, bool json, const char *key, uint64_t used, uint64_t limit,
 		      char *buf, size_t len)
 {
+	/* "chunks_held", not "chunks": that key counts a vLUN's chunks. */
+	const char *ukey = strcmp(key, "chunks") ? key : "chunks_held";
+
 	if (json && limit == MLIMIT_NONE)
-		fprintf(f, ",\"%s\":%llu,\"%s_limit\":null", key, (unsigned long long)used, key);
+		fprintf(f, ",\"%s\":%llu,\"%s_limit\":null", ukey, (unsigned long long)used, key);
 	else if (json)
-		fprintf(f, ",\"%s\":%llu,\"%s_limit\":%llu", key, (unsigned long long)used, key,
+		fprintf(f, ",\"%s\":%llu,\"%s_limit\":%llu", ukey, (unsigned long long)used, key,
 			(unsigned long long)limit);
 	else if (limit == MLIMIT_NONE)
 		snprintf(buf, len, "%llu/-", (unsigned long long)used);

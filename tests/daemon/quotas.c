@@ -252,7 +252,7 @@ static void chunks(void)
 	T_EQ(g_sh->got[1], CHUNK_LIMIT);
 	st = d_status(&g_d);
 	T_ASSERT((t = tenant(st, A)) != NULL);
-	T_EQ(t_json_num(t, "chunks"), CHUNK_LIMIT);
+	T_EQ(t_json_num(t, "chunks_held"), CHUNK_LIMIT);
 	T_EQ(t_json_num(t, "chunks_limit"), CHUNK_LIMIT);
 	/* Root is exempt: it takes what is left. */
 	{
