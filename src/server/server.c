@@ -40,6 +40,8 @@ struct mconn {
 	struct wire_cred peer;      /* who connected (SO_PEERCRED; no pidfd) */
 	struct mlimits lim;         /* the connector's limits */
 	bool refused;               /* over its uid's connection limit */
+	bool fresh;                 /* just accepted: its first request is on its way */
+	bool watched;               /* in the loop's epoll */
 	struct mopen *o;            /* its open LUN, after OPEN */
 	char name[64];              /* the LUN as the client named it, for messages */
 	struct mconn *prev, *next;  /* every connection */
@@ -241,8 +243,9 @@ static int serve_one(struct msrv *s, struct mconn *c, char *payload)
 	 * after a reply, look for the next one a little before going back
 	 * to the loop. */
 	int rc = wire_try_recv(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr,
-			       c->o ? MSRV_NEXT_SPIN_NS : 0);
+			       c->o || c->fresh ? MSRV_NEXT_SPIN_NS : 0);
 
+	c->fresh = false;
 	if (rc == -EAGAIN)
 		return 1;
 	if (rc == -EMFILE) {
@@ -340,7 +343,8 @@ static void conn_end(struct msrv *s, struct mconn *c)
 {
 	if (c->o)
 		master_close_open(c->o);
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, c->sock, NULL);
+	if (c->watched)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, c->sock, NULL);
 	close(c->sock);
 	pthread_mutex_lock(&s->lock);
 	if (c->prev)
@@ -371,8 +375,10 @@ static void conn_end(struct msrv *s, struct mconn *c)
 static void conn_rearm(struct msrv *s, struct mconn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = c };
+	int op = c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->sock, &ev) != 0) {
+	c->watched = true;
+	if (epoll_ctl(s->ep, op, c->sock, &ev) != 0) {
 		log_warn("connection from pid %d: epoll: %s; closing", (int)c->peer.pid,
 			 strerror(errno));
 		conn_end(s, c);
@@ -424,13 +430,26 @@ static void *worker_thread(void *arg)
 	return NULL;
 }
 
+/* Hand @c to a worker. */
+static void enqueue(struct msrv *s, struct mconn *c)
+{
+	pthread_mutex_lock(&s->lock);
+	c->qnext = NULL;
+	if (s->ready_tail)
+		s->ready_tail->qnext = c;
+	else
+		s->ready = c;
+	s->ready_tail = c;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Accept what is waiting. Return 0, or -EMFILE: out of descriptors. */
 static int accept_some(struct msrv *s)
 {
 	for (unsigned k = 0; k < MSRV_EVENTS; k++) {
 		int one = 1, fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
 		struct timeval tmo = { .tv_sec = MSRV_SEND_TIMEOUT_S };
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT };
 		socklen_t len = sizeof(struct ucred);
 		struct ucred uc;
 		struct mconn *c;
@@ -497,11 +516,12 @@ static int accept_some(struct msrv *s)
 			s->conns->prev = c;
 		s->conns = c;
 		pthread_mutex_unlock(&s->lock);
-		ev.data.ptr = c;
-		if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			log_warn("epoll: %s; a new connection refused", strerror(errno));
-			conn_end(s, c);
-		}
+		/* Straight to a worker: a new client sends its OPEN at once,
+		 * and the worker waits a little for it. The loop watches it
+		 * from its first conn_rearm on (it sees no event of it before:
+		 * a hang-up reported meanwhile would hand it to two workers). */
+		c->fresh = true;
+		enqueue(s, c);
 	}
 	return 0;
 }
@@ -550,15 +570,7 @@ static void *loop_thread(void *arg)
 				}
 				continue;
 			}
-			pthread_mutex_lock(&s->lock);
-			((struct mconn *)p)->qnext = NULL;
-			if (s->ready_tail)
-				s->ready_tail->qnext = p;
-			else
-				s->ready = p;
-			s->ready_tail = p;
-			pthread_cond_signal(&s->work_cv);
-			pthread_mutex_unlock(&s->lock);
+			enqueue(s, p);
 		}
 	}
 	return NULL;
