@@ -29,7 +29,9 @@
 /* One uid's connections. */
 struct muid {
 	uid_t uid;
+	bool uid_set;               /* in the list */
 	unsigned conns;
+	unsigned busy;              /* workers serving its connections now */
 	struct mlimits lim;         /* as resolved for its latest connection */
 	struct muid *next;
 };
@@ -39,6 +41,7 @@ struct mconn {
 	int sock;
 	struct wire_cred peer;      /* who connected (SO_PEERCRED; no pidfd) */
 	struct mlimits lim;         /* the connector's limits */
+	struct muid *tenant;        /* its uid's record; NULL when refused */
 	bool refused;               /* over its uid's connection limit */
 	bool fresh;                 /* just accepted: its first request is on its way */
 	bool watched;               /* in the loop's epoll */
@@ -337,6 +340,19 @@ static struct muid *find_uid(struct msrv *s, uid_t uid)
 	return NULL;
 }
 
+/* Drop @u once it has no connection and no worker serves one of its. */
+static void uid_put(struct msrv *s, struct muid *u)
+{
+	struct muid **pp;
+
+	if (u->conns || u->busy)
+		return;
+	for (pp = &s->uids; *pp != u; pp = &(*pp)->next)
+		;
+	*pp = u->next;
+	free(u);
+}
+
 /* conn_end() - close @c: its open (detaching what was attached through
  * it), its socket, its place in its uid's count. No other thread has it. */
 static void conn_end(struct msrv *s, struct mconn *c)
@@ -356,15 +372,9 @@ static void conn_end(struct msrv *s, struct mconn *c)
 	if (c->refused) {
 		s->nrefused--;
 	} else {
-		struct muid *u = find_uid(s, c->peer.uid), **pp;
-
 		s->nconns--;
-		if (u && --u->conns == 0) {
-			for (pp = &s->uids; *pp != u; pp = &(*pp)->next)
-				;
-			*pp = u->next;
-			free(u);
-		}
+		c->tenant->conns--;
+		uid_put(s, c->tenant);
 	}
 	pthread_mutex_unlock(&s->lock);
 	free(c);
@@ -402,6 +412,31 @@ static void serve_conn(struct msrv *s, struct mconn *c, char *payload)
 	conn_rearm(s, c);
 }
 
+/*
+ * take_ready() - the first ready connection whose uid has fewer than half
+ * the workers busy with its connections: one tenant whose requests wait
+ * (on the AFU, or on a client not reading its replies) can hold no more,
+ * and the others' requests are served meanwhile. Server lock held.
+ */
+static struct mconn *take_ready(struct msrv *s)
+{
+	unsigned cap = s->nworkers > 1 ? s->nworkers / 2 : 1;
+	struct mconn *prev = NULL;
+
+	for (struct mconn *c = s->ready; c; prev = c, c = c->qnext) {
+		if (c->tenant && c->tenant->busy >= cap)
+			continue;
+		if (prev)
+			prev->qnext = c->qnext;
+		else
+			s->ready = c->qnext;
+		if (s->ready_tail == c)
+			s->ready_tail = prev;
+		return c;
+	}
+	return NULL;
+}
+
 /* A worker: serves ready connections, one at a time, until the server stops. */
 static void *worker_thread(void *arg)
 {
@@ -412,19 +447,26 @@ static void *worker_thread(void *arg)
 	s->running++;
 	pthread_cond_broadcast(&s->cv);
 	for (;;) {
-		struct mconn *c;
+		struct mconn *c = NULL;
+		struct muid *u;
 
-		while (!s->ready && !s->stopping)
+		while (!s->stopping && !(c = take_ready(s)))
 			pthread_cond_wait(&s->work_cv, &s->lock);
 		if (s->stopping)
 			break; /* what is still queued, msrv_destroy ends */
-		c = s->ready;
-		s->ready = c->qnext;
-		if (!s->ready)
-			s->ready_tail = NULL;
+		u = c->tenant;
+		if (u)
+			u->busy++;
 		pthread_mutex_unlock(&s->lock);
 		serve_conn(s, c, w->buf);
 		pthread_mutex_lock(&s->lock);
+		if (u) {
+			u->busy--;
+			uid_put(s, u);
+			/* A connection of its skipped meanwhile may be served now. */
+			if (s->ready)
+				pthread_cond_broadcast(&s->work_cv);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -502,13 +544,15 @@ static int accept_some(struct msrv *s)
 			close(fd);
 			continue;
 		} else {
-			if (!u->conns) {
+			if (!u->uid_set) {
 				u->uid = uc.uid;
+				u->uid_set = true;
 				u->next = s->uids;
 				s->uids = u;
 			}
 			u->conns++;
 			u->lim = c->lim;
+			c->tenant = u;
 			s->nconns++;
 		}
 		c->next = s->conns;
@@ -744,7 +788,8 @@ void msrv_tenants(struct msrv *s, void (*fn)(void *arg, uid_t uid, unsigned conn
 {
 	pthread_mutex_lock(&s->lock);
 	for (struct muid *u = s->uids; u; u = u->next)
-		fn(arg, u->uid, u->conns, &u->lim);
+		if (u->conns)
+			fn(arg, u->uid, u->conns, &u->lim);
 	pthread_mutex_unlock(&s->lock);
 }
 

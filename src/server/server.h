@@ -6,7 +6,8 @@
  * Connections cost no thread each: one event loop thread accepts and
  * watches every connection (epoll), and a small fixed pool of workers
  * serves the connections that have a request waiting, one worker per
- * connection at a time, so each connection's requests run in order. A
+ * connection at a time, so each connection's requests run in order, and
+ * at most half the workers on one uid's connections at once. A
  * request that waits (on the master lock, an AFU sync, a scrub, a slow
  * reader of its reply: sends time out after MSRV_SEND_TIMEOUT_S) holds
  * its worker, never the loop; idle connections hold nothing but their

@@ -12,7 +12,12 @@
  *                EDQUOT (cxlflash_open's errno), another uid connects;
  *   exemption:   root and a member of --admin-group go past every limit;
  *   status:      `cxlflash status` shows each uid's use against its limits,
- *                a tenant only its own line, root every line.
+ *                a tenant only its own line, root every line;
+ *   stuck:       a tenant whose requests hold workers (it sends STATUS
+ *                requests on all its connections and never reads the
+ *                replies, so the daemon's sends wait until they time out)
+ *                holds at most half of them: another uid attaches
+ *                meanwhile (the time it took is printed).
  * Needs root (to become other users).
  */
 #include <grp.h>
@@ -21,6 +26,8 @@
 #include <cxlflash/cxlflash_ioctl.h>
 
 #include "d_test.h"
+#include "server/server.h"
+#include "server/wire.h"
 
 #define A      65534u   /* the default quotas */
 #define B      65533u   /* a uid rule: contexts=2 */
@@ -373,6 +380,80 @@ static void status(void)
 	wait_gone(A);
 }
 
+/* As A: CONN_LIMIT connections, each stuffed with STATUS requests whose
+ * replies are never read; then wait to be told to stop. */
+static int hog(void)
+{
+	int socks[CONN_LIMIT], sent = 0;
+
+	if (become(A, false))
+		return 80;
+	for (int i = 0; i < CONN_LIMIT; i++) {
+		socks[i] = wire_connect(g_d.socket);
+		if (socks[i] < 0)
+			return 81;
+	}
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < CONN_LIMIT; i++) {
+			for (;;) {
+				struct wire_msg h = { .op = WIRE_OP_STATUS, .magic = WIRE_MAGIC,
+						      .version = WIRE_VERSION };
+
+				if (send(socks[i], &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) !=
+				    (ssize_t)sizeof(h))
+					break;
+				sent++;
+			}
+		}
+		d_sleep_us(2000);
+	}
+	g_sh->got[0] = sent;
+	g_sh->ready[0] = 1;
+	await_stop();
+	return 0;
+}
+
+static int attach_once(void)
+{
+	uint64_t id;
+	int fd1;
+
+	if (become(B, false))
+		return 90;
+	fd1 = cxlflash_open("lun0", O_RDWR);
+	if (fd1 < 0 || attach(fd1, &id))
+		return 91;
+	return 0;
+}
+
+static void stuck(void)
+{
+	uint64_t t0, dt;
+	pid_t h, b;
+	int rc;
+
+	reset();
+	h = d_fork();
+	if (h == 0)
+		_exit(hog());
+	wait_ready(0);
+	t0 = d_now_us();
+	b = d_fork();
+	if (b == 0)
+		_exit(attach_once());
+	rc = d_wait(b);
+	dt = d_now_us() - t0;
+	fprintf(stderr, "stuck: uid %u sent %d STATUS requests on %d connections and reads no "
+		"reply; uid %u opened and attached in %llu ms meanwhile (a stuck send gives up "
+		"after %d s)\n", A, g_sh->got[0], CONN_LIMIT, B, (unsigned long long)dt / 1000,
+		MSRV_SEND_TIMEOUT_S);
+	T_EQ(rc, 0);
+	g_sh->stop = 1;
+	T_EQ(d_wait(h), 0);
+	wait_gone(A);
+	wait_gone(B);
+}
+
 int main(void)
 {
 	char admin[32];
@@ -402,6 +483,7 @@ int main(void)
 	T_RUN(chunks);
 	T_RUN(connections);
 	T_RUN(status);
+	T_RUN(stuck);
 	T_EQ(t_daemon_stop(&g_d), 0);
 	return T_PASS;
 }
