@@ -361,7 +361,6 @@ static void conn_end(struct msrv *s, struct mconn *c)
 		master_close_open(c->o);
 	if (c->watched)
 		epoll_ctl(s->ep, EPOLL_CTL_DEL, c->sock, NULL);
-	close(c->sock);
 	pthread_mutex_lock(&s->lock);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -377,6 +376,10 @@ static void conn_end(struct msrv *s, struct mconn *c)
 		uid_put(s, c->tenant);
 	}
 	pthread_mutex_unlock(&s->lock);
+	/* Closed only once out of the list: msrv_destroy() shuts down the
+	 * sockets of those in it, and a descriptor closed before could be
+	 * another file's by then. */
+	close(c->sock);
 	free(c);
 }
 
