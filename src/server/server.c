@@ -354,8 +354,11 @@ static void uid_put(struct msrv *s, struct muid *u)
 }
 
 /* conn_end() - close @c: its open (detaching what was attached through
- * it), its socket, its place in its uid's count. No other thread has it. */
-static void conn_end(struct msrv *s, struct mconn *c)
+ * it), its socket, its place in its uid's count. No other thread has it;
+ * @serving: a worker's, counted busy for its uid (that ends here too, so
+ * the uid's record is freed before the count of connections drops: a
+ * process forking once none is left must not find us in the allocator). */
+static void conn_end(struct msrv *s, struct mconn *c, bool serving)
 {
 	if (c->o)
 		master_close_open(c->o);
@@ -371,10 +374,14 @@ static void conn_end(struct msrv *s, struct mconn *c)
 	if (c->refused) {
 		s->nrefused--;
 	} else {
-		s->nconns--;
 		c->tenant->conns--;
+		if (serving)
+			c->tenant->busy--;
 		uid_put(s, c->tenant);
+		s->nconns--;
 	}
+	if (serving && s->ready)
+		pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->lock);
 	/* Closed only once out of the list: msrv_destroy() shuts down the
 	 * sockets of those in it, and a descriptor closed before could be
@@ -384,8 +391,8 @@ static void conn_end(struct msrv *s, struct mconn *c)
 }
 
 /* Back to the loop: it reports @c again when a request (or its end) is
- * there. @c is not ours after this. */
-static void conn_rearm(struct msrv *s, struct mconn *c)
+ * there. @c is not ours after this. Return false if it ended instead. */
+static bool conn_rearm(struct msrv *s, struct mconn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = c };
 	int op = c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
@@ -394,25 +401,28 @@ static void conn_rearm(struct msrv *s, struct mconn *c)
 	if (epoll_ctl(s->ep, op, c->sock, &ev) != 0) {
 		log_warn("connection from pid %d: epoll: %s; closing", (int)c->peer.pid,
 			 strerror(errno));
-		conn_end(s, c);
+		conn_end(s, c, true);
+		return false;
 	}
+	return true;
 }
 
 /* A worker's turn with @c: up to MSRV_BATCH requests, so a client that
- * never pauses cannot keep a worker from the others. */
-static void serve_conn(struct msrv *s, struct mconn *c, char *payload)
+ * never pauses cannot keep a worker from the others. Return false if @c
+ * ended (its uid's busy count dropped with it). */
+static bool serve_conn(struct msrv *s, struct mconn *c, char *payload)
 {
 	for (unsigned k = 0; k < MSRV_BATCH; k++) {
 		int rc = serve_one(s, c, payload);
 
 		if (rc < 0) {
-			conn_end(s, c);
-			return;
+			conn_end(s, c, true);
+			return false;
 		}
 		if (rc > 0)
 			break;
 	}
-	conn_rearm(s, c);
+	return conn_rearm(s, c);
 }
 
 /*
@@ -461,7 +471,8 @@ static void *worker_thread(void *arg)
 		if (u)
 			u->busy++;
 		pthread_mutex_unlock(&s->lock);
-		serve_conn(s, c, w->buf);
+		if (!serve_conn(s, c, w->buf))
+			u = NULL; /* ended: conn_end() counted it */
 		pthread_mutex_lock(&s->lock);
 		if (u) {
 			u->busy--;
@@ -826,7 +837,7 @@ void msrv_destroy(struct msrv *s)
 	/* No thread serves any connection now: end them all, each one's
 	 * contexts detached. */
 	while (s->conns)
-		conn_end(s, s->conns);
+		conn_end(s, s->conns, false);
 	if (s->reaper_started)
 		pthread_join(s->reaper, NULL);
 	if (s->ep >= 0)
