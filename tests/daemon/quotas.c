@@ -13,6 +13,9 @@
  *   exemption:   root and a member of --admin-group go past every limit;
  *   status:      `cxlflash status` shows each uid's use against its limits,
  *                a tenant only its own line, root every line;
+ *   clones:      a vLUN at the uid's chunk quota is cloned into a forked
+ *                child (cblk_clone_after_fork): the shared chunks count
+ *                once, so the clone is not refused, and reads the data;
  *   stuck:       a tenant whose requests hold workers (it sends STATUS
  *                requests on all its connections and never reads the
  *                replies, so the daemon's sends wait until they time out)
@@ -380,6 +383,52 @@ static void status(void)
 	wait_gone(A);
 }
 
+/* As A: a vLUN at A's whole chunk quota, a block written, then a child
+ * clones it (shared chunks count once for the uid) and reads the block. */
+static int clone_at_quota(void)
+{
+	uint8_t *w = bt_buf(1), *r = bt_buf(1);
+	chunk_id_t id;
+	int status;
+	pid_t pid;
+
+	if (become(A, false))
+		return 100;
+	id = cblk_open("lun0", 4, O_RDWR, 0, CBLK_OPN_VIRT_LUN);
+	if (id == NULL_CHUNK_ID || cblk_set_size(id, CHUNK_LIMIT * CHUNK, 0))
+		return 101;
+	memset(w, 0x5a, BLK);
+	if (cblk_write(id, w, CHUNK_LIMIT * CHUNK - 1, 1, 0) != 1)
+		return 102;
+	pid = fork();
+	if (pid < 0)
+		return 103;
+	if (pid == 0) {
+		if (cblk_clone_after_fork(id, O_RDONLY, 0)) {
+			fprintf(stderr, "clone at the quota: %s\n", strerror(errno));
+			_exit(1);
+		}
+		_exit(cblk_read(id, r, CHUNK_LIMIT * CHUNK - 1, 1, 0) == 1 && !memcmp(r, w, BLK) ?
+		      0 : 2);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 104;
+	return cblk_close(id, 0) ? 105 : 0;
+}
+
+static void clones(void)
+{
+	pid_t pid = d_fork();
+
+	if (pid == 0)
+		_exit(clone_at_quota());
+	T_EQ(d_wait(pid), 0);
+	fprintf(stderr, "clones: uid %u's vLUN at its %d-chunk quota cloned into its child\n", A,
+		CHUNK_LIMIT);
+	wait_gone(A);
+	d_check("lun0");
+}
+
 /* As A: CONN_LIMIT connections, each stuffed with STATUS requests whose
  * replies are never read; then wait to be told to stop. */
 static int hog(void)
@@ -483,6 +532,7 @@ int main(void)
 	T_RUN(chunks);
 	T_RUN(connections);
 	T_RUN(status);
+	T_RUN(clones);
 	T_RUN(stuck);
 	T_EQ(t_daemon_stop(&g_d), 0);
 	return T_PASS;
