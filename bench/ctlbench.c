@@ -114,7 +114,7 @@ static int cblk_cycle(const char *lun, double us[NCSTEPS])
 	return 0;
 }
 
-#define ECHO_SPIN_NS 50000ull   /* as cxlflashd's connection threads (server.c) */
+#define ECHO_SPIN_NS 50000ull   /* as cxlflashd's workers wait for a next request (server.c) */
 
 /* Answer every message on @arg's socket with itself until the peer closes. */
 static void *echo_thread(void *arg)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,6 +72,16 @@ static void usage(FILE *f)
 		"                          within SEC seconds (default %u)\n"
 		"      --no-nbd            no NBD server\n"
 		"\n"
+		"Tenant quotas (per uid; root, the daemon's user and --admin-group exempt):\n"
+		"      --quota WHO:KEY=VALUE[,KEY=VALUE...]  WHO: default, uid:N, user:NAME,\n"
+		"                          gid:N, group:NAME. KEY: contexts (attached contexts,\n"
+		"                          default %u), chunks (vLUN chunks per LUN, N or N%%,\n"
+		"                          default %u%%), connections (control connections,\n"
+		"                          default %u); VALUE may be 'unlimited'. A request\n"
+		"                          over a quota fails with EDQUOT\n"
+		"      --admin-group GROUP  members administer the daemon: quota-exempt (unless\n"
+		"                          a uid: quota names them) and see every tenant\n"
+		"\n"
 		"Other:\n"
 		"      --max-dma SIZE      largest DMA area per context (default 1G)\n"
 		"      --ioarrin           contexts use the IOARRIN mailbox, not the SQ\n"
@@ -80,7 +91,8 @@ static void usage(FILE *f)
 		"\n"
 		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
 		"/run/cxlflash/cxlflashd.sock", NBD_DEFAULT_MAX_CONNS, NBD_DEFAULT_MAX_CONNS_PER_USER,
-		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000);
+		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000,
+		DAEMON_QUOTA_CONTEXTS, DAEMON_QUOTA_CHUNKS_PCT, DAEMON_QUOTA_CONNECTIONS);
 }
 
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
@@ -111,6 +123,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "nbd-tls-psk", required_argument, NULL, 16 },
 		{ "nbd-tls-verify-peer", no_argument, NULL, 17 },
 		{ "nbd-tls-user", required_argument, NULL, 18 },
+		{ "quota", required_argument, NULL, 19 },
+		{ "admin-group", required_argument, NULL, 20 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -158,6 +172,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 			rc = daemon_tls_user(cfg, id, eq + 1);
 			break;
 		}
+		case 19: rc = daemon_quota_arg(cfg, optarg); break;
+		case 20: rc = daemon_admin_group(cfg, optarg); break;
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))
@@ -201,6 +217,16 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &cfg))
 		return 2;
 	daemon_config_finish(&cfg);
+	/* Each control connection is a descriptor, and idle ones cost
+	 * nothing else: take the hard limit, not the usual soft 1024. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	/* Signals go to sigwait() below, never to a worker thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -13,6 +13,9 @@
  *   nbd-tls require
  *   nbd-tls-psk /etc/cxlflash/nbd-keys.psk
  *   nbd-tls-user psk:alice alice
+ *   quota default contexts=64 chunks=25% connections=128
+ *   quota uid:1000 chunks=unlimited
+ *   admin-group wheel
  */
 #include "daemon/daemon.h"
 
@@ -441,6 +444,11 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 				*eq = 0;
 				rc = apply(&cfg->luns[cfg->nluns - 1], w[i], eq + 1);
 			}
+		} else if (!strcmp(w[0], "quota") && n >= 3) {
+			for (int i = 2; !rc && i < n; i++)
+				rc = daemon_quota_rule(cfg, w[1], w[i]);
+		} else if (!strcmp(w[0], "admin-group") && n == 2) {
+			rc = daemon_admin_group(cfg, w[1]);
 		} else if (!strcmp(w[0], "socket") && n == 2) {
 			snprintf(cfg->socket, sizeof(cfg->socket), "%s", w[1]);
 		} else if (!strcmp(w[0], "socket-mode") && n == 2) {

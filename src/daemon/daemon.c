@@ -41,13 +41,15 @@ struct cxlfd {
 
 /* ---- who may open what ------------------------------------------------------ */
 
-/* Is @gid among @pid's supplementary groups (from /proc)? */
-static bool in_groups(pid_t pid, gid_t gid)
+/* Is @gid @pid's group, or among its supplementary groups (from /proc)? */
+bool daemon_in_group(pid_t pid, gid_t primary, gid_t gid)
 {
 	char path[64], line[4096];
 	bool found = false;
 	FILE *f;
 
+	if (primary == gid)
+		return true;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "r");
 	if (!f)
@@ -80,7 +82,7 @@ static bool allowed(const struct dlun *l, const struct wire_cred *cr)
 		if (l->cfg.uids[i] == cr->uid)
 			return true;
 	for (unsigned i = 0; i < l->cfg.ngids; i++)
-		if (l->cfg.gids[i] == cr->gid || in_groups(cr->pid, l->cfg.gids[i]))
+		if (daemon_in_group(cr->pid, cr->gid, l->cfg.gids[i]))
 			return true;
 	return false;
 }
@@ -121,6 +123,15 @@ static int resolve(void *arg, const char *name, int oflags, const struct wire_cr
 	return 0;
 }
 
+/* The quotas of a caller (the server asks, at connect and on requests
+ * that take more). */
+static void limits(void *arg, const struct wire_cred *cr, struct mlimits *out)
+{
+	struct cxlfd *d = arg;
+
+	daemon_limits(&d->cfg, cr, out);
+}
+
 /* ---- admin -------------------------------------------------------------------- */
 
 static const char *label(void *arg, const struct mlun *m)
@@ -145,22 +156,128 @@ static bool is_admin(const struct wire_cred *cr)
 	return cr->uid == 0 || cr->uid == geteuid();
 }
 
+/* ---- tenants: use against quotas ---------------------------------------------- */
+
+#define STATUS_MAX_TENANTS 1024
+
+struct tenant_row {
+	uid_t uid;
+	unsigned conns;
+	struct mlimits lim;
+};
+
+struct tenant_rows {
+	struct cxlfd *d;
+	struct tenant_row row[STATUS_MAX_TENANTS];
+	unsigned n;
+	bool only_uid;
+	uid_t uid;
+};
+
+static void add_tenant(void *arg, uid_t uid, unsigned conns, const struct mlimits *lim)
+{
+	struct tenant_rows *t = arg;
+
+	if ((t->only_uid && uid != t->uid) || t->n == STATUS_MAX_TENANTS)
+		return;
+	t->row[t->n++] = (struct tenant_row){ uid, conns, *lim };
+}
+
+/* "used/limit" ('-': no limit) into @buf, or JSON members to @f. */
+static void print_use(FILE *f, bool json, const char *key, uint64_t used, uint64_t limit,
+		      char *buf, size_t len)
+{
+	/* "chunks_held", not "chunks": that key counts a vLUN's chunks. */
+	const char *ukey = strcmp(key, "chunks") ? key : "chunks_held";
+
+	if (json && limit == MLIMIT_NONE)
+		fprintf(f, ",\"%s\":%llu,\"%s_limit\":null", ukey, (unsigned long long)used, key);
+	else if (json)
+		fprintf(f, ",\"%s\":%llu,\"%s_limit\":%llu", ukey, (unsigned long long)used, key,
+			(unsigned long long)limit);
+	else if (limit == MLIMIT_NONE)
+		snprintf(buf, len, "%llu/-", (unsigned long long)used);
+	else
+		snprintf(buf, len, "%llu/%llu", (unsigned long long)used, (unsigned long long)limit);
+}
+
+/* The status's tenants: for each uid with connections (a user who is not
+ * an administrator: just its own), its use against each quota. Master
+ * lock held (master_status). */
+static void status_tenants(void *arg, FILE *f, bool json)
+{
+	struct tenant_rows *t = arg;
+	struct cxlfd *d = t->d;
+
+	msrv_tenants(d->srv, add_tenant, t);
+	if (json)
+		fputs(",\"tenants\":[", f);
+	else
+		fputs("Tenants (use/limit, '-': no limit; chunks per LUN):\n"
+		      "  UID        CONNECTIONS CONTEXTS CHUNKS\n", f);
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct tenant_row *r = &t->row[i];
+		char conns[48] = "", ctxs[48] = "", chunks[48] = "";
+
+		if (json)
+			fprintf(f, "%s{\"uid\":%u,\"exempt\":%s", i ? "," : "", (unsigned)r->uid,
+				r->lim.exempt ? "true" : "false");
+		print_use(f, json, "connections", r->conns, r->lim.connections, conns, sizeof(conns));
+		print_use(f, json, "contexts", quota_contexts_used(d->m, r->uid), r->lim.contexts,
+			  ctxs, sizeof(ctxs));
+		if (json)
+			fputs(",\"luns\":[", f);
+		else
+			fprintf(f, "  %-10u %11s %8s ", (unsigned)r->uid, conns, ctxs);
+		for (unsigned k = 0; k < d->nluns; k++) {
+			struct mlun *l = d->luns[k].lun;
+
+			if (json)
+				fprintf(f, "%s{\"lun\":\"%s\"", k ? "," : "", d->luns[k].cfg.name);
+			print_use(f, json, "chunks", quota_chunks_used(d->m, r->uid, l, NULL),
+				  mlimits_chunks(&r->lim, l), chunks, sizeof(chunks));
+			if (json)
+				fputs("}", f);
+			else
+				fprintf(f, "%s%s %s", k ? ", " : "", d->luns[k].cfg.name, chunks);
+		}
+		fputs(json ? "]}" : r->lim.exempt ? "  (exempt)\n" : "\n", f);
+	}
+	if (json)
+		fputs("]", f);
+	else if (!t->n)
+		fputs("  (none)\n", f);
+}
+
 static int admin_status(struct cxlfd *d, int sock, const struct wire_msg *req,
 			const struct wire_cred *cr)
 {
-	struct master_status_names names = { label, legacy_clients, d, !is_admin(cr), cr->uid };
+	struct master_status_names names = { label, legacy_clients, d,
+					     !daemon_is_admin(&d->cfg, cr), cr->uid, NULL };
+	struct tenant_rows *rows = calloc(1, sizeof(*rows));
 	bool json = req->request & WIRE_STATUS_JSON;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	int rc;
 
-	if (!f)
+	if (!f || !rows) {
+		if (f)
+			fclose(f);
+		free(text);
+		free(rows);
 		return msrv_reply_text(sock, req, -ENOMEM, "", 0);
+	}
+	rows->only_uid = names.only_uid;
+	rows->uid = cr->uid;
+	rows->d = d;
+	names.extra = status_tenants;
+	names.extra_arg = rows;
 	if (!(req->request & WIRE_STATUS_VLUNS) && !json)
 		fprintf(f, "cxlflashd pid %d, socket %s\n", (int)getpid(), d->cfg.socket);
 	master_status(d->m, f, json, req->request & WIRE_STATUS_VLUNS, &names);
 	fclose(f);
+	free(rows);
 	rc = msrv_reply_text(sock, req, 0, text, len);
 	free(text);
 	return rc;
@@ -568,7 +685,7 @@ void daemon_stop(struct cxlfd *d)
 int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 {
 	struct master_config mc = { 0 };
-	struct msrv_ops ops = { .resolve = resolve, .admin = admin };
+	struct msrv_ops ops = { .resolve = resolve, .admin = admin, .limits = limits };
 	struct cxlfd *d = calloc(1, sizeof(*d));
 	int rc;
 

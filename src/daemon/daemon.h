@@ -39,6 +39,28 @@ struct dlun_config {
 	unsigned nbd_max_conns;    /* NBD clients at once; 0: daemon's nbd_max_conns_per_lun */
 };
 
+/*
+ * Tenant quotas (issue 12; docs/daemon.md, "Security model"): per uid,
+ * from rules for everyone (default), a group or a uid. Root, the daemon's
+ * user and the admin group are exempt unless a uid rule names them.
+ */
+#define DAEMON_MAX_QUOTAS 64
+#define DAEMON_QUOTA_CONTEXTS    128u  /* a quarter of the AFU's 512 */
+#define DAEMON_QUOTA_CHUNKS_PCT  50u   /* of each LUN's chunks */
+#define DAEMON_QUOTA_CONNECTIONS 256u
+
+enum dquota_who { DQ_DEFAULT, DQ_UID, DQ_GID };
+
+struct dquota {
+	enum dquota_who who;
+	uint32_t id;               /* the uid or gid */
+	bool has_contexts, has_chunks, has_connections;
+	uint64_t contexts;         /* MLIMIT_NONE: unlimited */
+	uint64_t chunks;
+	unsigned chunks_pct;       /* 1..100: a share of each LUN instead of @chunks */
+	uint64_t connections;
+};
+
 /* NBD limit defaults (docs/nbd.md); the server's own are in nbd_server.h. */
 #define DAEMON_NBD_MAX_CONNS_PER_LUN 64u
 
@@ -78,6 +100,10 @@ struct daemon_config {
 	unsigned nbd_ntls_users;
 	uint64_t max_dma;          /* per context; 0 = default */
 	bool sq_mode;
+	struct dquota quotas[DAEMON_MAX_QUOTAS];
+	unsigned nquotas;
+	bool have_admin_group;
+	gid_t admin_group;         /* its members: administrators, quota-exempt */
 };
 
 /* config.c */
@@ -113,6 +139,27 @@ int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *v
 int daemon_tls_user(struct daemon_config *cfg, const char *id, const char *user);
 /* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
 int daemon_read_config(struct daemon_config *cfg, const char *path);
+
+/* quota.c */
+/* daemon_quota_rule() - @who (default, uid:N, user:NAME, gid:N,
+ * group:NAME) and one KEY=VALUE (contexts=N, chunks=N or N%,
+ * connections=N; N may be "unlimited"). Return 0 or -EINVAL (message
+ * printed). */
+int daemon_quota_rule(struct daemon_config *cfg, const char *who, const char *kv);
+/* daemon_quota_arg() - --quota WHO:KEY=VALUE[,KEY=VALUE...]. */
+int daemon_quota_arg(struct daemon_config *cfg, const char *arg);
+/* daemon_admin_group() - --admin-group / admin-group: a group name or gid. */
+int daemon_admin_group(struct daemon_config *cfg, const char *name);
+struct wire_cred;
+struct mlimits;
+/* daemon_is_admin() - root, the daemon's user, or in the admin group. */
+bool daemon_is_admin(const struct daemon_config *cfg, const struct wire_cred *cr);
+/* daemon_limits() - the quotas of @cr's uid under @cfg's rules. */
+void daemon_limits(const struct daemon_config *cfg, const struct wire_cred *cr,
+		   struct mlimits *out);
+/* daemon_in_group() - is @gid @pid's group or among its supplementary
+ * groups (/proc)? */
+bool daemon_in_group(pid_t pid, gid_t primary, gid_t gid);
 
 /* daemon.c */
 struct cxlfd;

@@ -89,6 +89,21 @@ struct mcaller {
 	uid_t uid;
 	int pidfd;
 	bool remote;
+	const struct mlimits *lim; /* the caller's uid's quotas; NULL: none */
+};
+
+/*
+ * Per-uid limits (issue 12): what one uid may hold, resolved by the server
+ * for a caller (cxlflashd's quota rules). MLIMIT_NONE: no limit. The
+ * master enforces contexts and chunks (quota.c); the server connections.
+ */
+#define MLIMIT_NONE UINT64_MAX
+struct mlimits {
+	uint64_t contexts;         /* contexts attached by the uid, all LUNs */
+	uint64_t chunks;           /* chunks of one LUN held by the uid's vLUNs */
+	unsigned chunks_pct;       /* 1..100: @chunks is this share of each LUN instead */
+	uint64_t connections;      /* control connections of the uid (server.c) */
+	bool exempt;               /* root or an administrator: no limit unless set */
 };
 
 /* A context's attachment to a LUN (the kernel's lun_access). */
@@ -214,6 +229,10 @@ struct master_status_names {
 	void *arg;
 	bool only_uid;
 	uid_t uid;
+	/* More of the full status (cxlflashd's tenants): text at the end, or
+	 * JSON members (",\"key\":...") before the closing brace. */
+	void (*extra)(void *arg, FILE *f, bool json);
+	void *extra_arg;
 };
 /* master_status() - print LUNs, contexts and resource handles to @f as a
  * table or as JSON; @vluns_only: just the resource handles. */
@@ -246,6 +265,21 @@ unsigned master_reap_dead_owners(struct master *m);
  * Return 0, or -1 with the first violation in @why. */
 int master_check(struct master *m, char *why, size_t len);
 
+/* quota.c: per-uid use against struct mlimits. */
+/* The chunk limit of @lim on @lun (MLIMIT_NONE: none). */
+uint64_t mlimits_chunks(const struct mlimits *lim, const struct mlun *lun);
+/* Contexts attached by @uid now; master lock held. */
+unsigned quota_contexts_used(struct master *m, uid_t uid);
+/* Chunks of @lun mapped by @uid's vLUNs, and by those of @plus (NULL, or a
+ * context about to be cloned for @uid); a chunk shared by clones counts
+ * once. Master lock held. */
+uint64_t quota_chunks_used(struct master *m, uid_t uid, const struct mlun *lun,
+			   const struct mctx *plus);
+/* quota_log() - a refusal's log line naming the quota, the uid and its use
+ * (at most one a second per quota). Any thread, any lock. */
+enum mquota { MQ_CONTEXTS, MQ_CHUNKS, MQ_CONNECTIONS };
+void quota_log(enum mquota q, uid_t uid, uint64_t used, uint64_t limit, const char *what);
+
 /* Internal, shared between the master's files (master lock held). */
 enum ctx_lookup { CTX_PLAIN = 0, CTX_ERR_FALLBACK = 1, CTX_ANY_LUN = 2, CTX_CLONE = 4 };
 struct mctx *ctx_get(struct master *m, uint64_t ctxid, struct mlun *lun,
@@ -259,7 +293,7 @@ struct sisl_rht_entry *rhte_get(struct mctx *c, struct mlun *lun, uint64_t h);
 int lun_attach(struct mlun *lun, enum lun_mode mode);
 void lun_detach(struct mlun *lun);
 int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
-		uint64_t *last_lba);
+		const struct mlimits *lim, uint64_t *last_lba);
 int release_handle(struct mctx *c, struct mlun *lun, unsigned h);
 void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun);
 void master_reap_closed_fds(struct master *m);

@@ -162,7 +162,10 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		fputs("],\"vluns\":[", f);
 		first = true;
 		vlun_rows(m, f, names, true, &first);
-		fputs("]}\n", f);
+		fputs("]", f);
+		if (names && names->extra)
+			names->extra(names->extra_arg, f, true);
+		fputs("}\n", f);
 	} else {
 		if (first)
 			fputs("  (none)\n", f);
@@ -178,6 +181,8 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		vlun_rows(m, f, names, false, &first);
 		if (first)
 			fputs("  (none)\n", f);
+		if (names && names->extra)
+			names->extra(names->extra_arg, f, false);
 	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -530,6 +530,14 @@ int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
 		req->hdr.return_flags = 0;
 		return 0;
 	}
+	if (who->lim && who->lim->contexts != MLIMIT_NONE) {
+		unsigned used = quota_contexts_used(m, who->uid);
+
+		if (used >= who->lim->contexts) {
+			quota_log(MQ_CONTEXTS, who->uid, used, who->lim->contexts, "ATTACH");
+			return -EDQUOT;
+		}
+	}
 	rc = ctx_create(m, who, req, perms, &c);
 	if (rc)
 		return rc;
@@ -690,7 +698,7 @@ int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
 		/* A shrink to nothing always empties the entry; an EIO (a chunk
 		 * that could not be scrubbed was retired) is still reported,
 		 * but the handle and the user go back regardless. */
-		rc = vlun_resize(c, lun, h, 0, &last);
+		rc = vlun_resize(c, lun, h, 0, NULL, &last);
 		if (rc == -EAGAIN)
 			rc = 0;
 	} else {

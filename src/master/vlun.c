@@ -58,13 +58,36 @@ static void lxt_publish(struct mctx *c, struct sisl_rht_entry *e, struct sisl_lx
 	afu_xlate_unlock(c->actx);
 }
 
-static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want)
+/*
+ * The owner's chunk quota on @lun: a grow of @delta chunks that would take
+ * the uid past it is refused whole with EDQUOT (a partial grow stays what
+ * IBM's interface gives when the LUN itself runs short, ENOSPC when it has
+ * nothing left).
+ */
+static int chunk_quota(struct mctx *c, struct mlun *lun, uint64_t delta, const struct mlimits *lim)
+{
+	uint64_t cap = mlimits_chunks(lim, lun), used;
+
+	if (cap == MLIMIT_NONE)
+		return 0;
+	used = quota_chunks_used(lun->m, c->owner_uid, lun, NULL);
+	if (used + delta <= cap)
+		return 0;
+	quota_log(MQ_CHUNKS, c->owner_uid, used, cap, "a vLUN grow");
+	return -EDQUOT;
+}
+
+static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
+		    const struct mlimits *lim)
 {
 	struct sisl_rht_entry *e = &c->rht[h];
 	struct sisl_lxt_entry *old = e->lxt_start, *lxt;
 	uint64_t have = e->lxt_cnt, delta = want - have;
 	int rc;
 
+	rc = chunk_quota(c, lun, delta, lim);
+	if (rc)
+		return rc;
 	if (ca_free_count(&lun->ca) == 0)
 		return -ENOSPC;
 	if (delta > ca_free_count(&lun->ca))
@@ -156,9 +179,11 @@ static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t wan
  * vlun_resize() - resize virtual entry @h of @c to @req_size 4 KiB blocks,
  * rounded up to whole chunks. A grow may be partial (fewer chunks free than
  * asked); *@last_lba says what was granted. Equal size only re-syncs, which
- * is how a caller retries after -EAGAIN.
+ * is how a caller retries after -EAGAIN. A grow is held to @lim (the
+ * caller's quotas; NULL: none): -EDQUOT past the chunk limit.
  */
-int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size, uint64_t *last_lba)
+int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
+		const struct mlimits *lim, uint64_t *last_lba)
 {
 	struct sisl_rht_entry *e = &c->rht[h];
 	uint64_t want = (req_size + MC_CHUNK_SIZE - 1) >> MC_CHUNK_SHIFT;
@@ -169,7 +194,7 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 	if (req_size > UINT64_MAX - MC_CHUNK_SIZE || want > UINT32_MAX)
 		return -EINVAL;
 	if (want > e->lxt_cnt)
-		rc = grow_lxt(c, lun, h, want);
+		rc = grow_lxt(c, lun, h, want, lim);
 	else if (want < e->lxt_cnt)
 		rc = shrink_lxt(c, lun, h, want);
 	else
@@ -221,7 +246,7 @@ int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
 	afu_xlate_unlock(c->actx);
 	c->rht_needs_ws[h] = (req->hdr.flags & DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME) != 0;
 	if (req->lun_size) {
-		rc = vlun_resize(c, lun, (unsigned)h, req->lun_size, &last);
+		rc = vlun_resize(c, lun, (unsigned)h, req->lun_size, who->lim, &last);
 		if (rc) {
 			release_handle(c, lun, (unsigned)h);
 			return rc;
@@ -246,7 +271,7 @@ int handle_resize(struct mopen *o, const struct mcaller *who, void *arg)
 	e = rhte_get(c, o->lun, req->rsrc_handle);
 	if (!e || SISL_RHT_FMT(e->fp) != SISL_RHT_FORMAT_VIRTUAL)
 		return -EINVAL;
-	rc = vlun_resize(c, o->lun, (unsigned)req->rsrc_handle, req->req_size, &last);
+	rc = vlun_resize(c, o->lun, (unsigned)req->rsrc_handle, req->req_size, who->lim, &last);
 	if (rc)
 		return rc;
 	req->last_lba = last;
@@ -312,6 +337,26 @@ undo:
 	return rc;
 }
 
+/* The clone's chunks count for @dst's owner, on every LUN it maps (a
+ * chunk that uid already holds, shared, counts once). */
+static int clone_quota(struct master *m, const struct mctx *src, const struct mctx *dst,
+		       const struct mlimits *lim)
+{
+	for (struct mlun_access *a = src->luns; lim && a; a = a->next) {
+		uint64_t cap = mlimits_chunks(lim, a->lun), used;
+
+		if (cap == MLIMIT_NONE || !a->lun->ca_ready)
+			continue;
+		used = quota_chunks_used(m, dst->owner_uid, a->lun, src);
+		if (used > cap) {
+			quota_log(MQ_CHUNKS, dst->owner_uid, quota_chunks_used(m, dst->owner_uid,
+				  a->lun, NULL), cap, "VLUN_CLONE");
+			return -EDQUOT;
+		}
+	}
+	return 0;
+}
+
 int handle_clone(struct mopen *o, const struct mcaller *who, void *arg)
 {
 	struct dk_cxlflash_clone *req = arg;
@@ -327,6 +372,9 @@ int handle_clone(struct mopen *o, const struct mcaller *who, void *arg)
 	dst = ctx_get(o->m, req->context_id_dst, lun, who, CTX_PLAIN);
 	if (!src || !dst || lun->mode != MODE_VIRTUAL || dst->rht_out)
 		return -EINVAL;
+	rc = clone_quota(o->m, src, dst, who->lim);
+	if (rc)
+		return rc;
 	/* The child gets every LUN its parent's context has. */
 	for (struct mlun_access *a = src->luns; a; a = a->next) {
 		struct mlun_access *na;

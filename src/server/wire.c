@@ -69,7 +69,7 @@ int wire_send(int sock, struct wire_msg *h, const void *payload, size_t len, int
  * request usually comes sooner. Each miss yields the CPU: on a small host
  * the thread we wait for may need it.
  */
-static ssize_t recv_spin(int sock, struct msghdr *mh, int flags, uint64_t spin_ns)
+static ssize_t recv_spin(int sock, struct msghdr *mh, int flags, uint64_t spin_ns, bool block)
 {
 	struct msghdr m0 = *mh;
 	uint64_t start = 0;
@@ -88,6 +88,8 @@ static ssize_t recv_spin(int sock, struct msghdr *mh, int flags, uint64_t spin_n
 			break;
 		sched_yield();
 	}
+	if (!block)
+		flags |= MSG_DONTWAIT;
 	do {
 		n = recvmsg(sock, mh, flags);
 	} while (n < 0 && errno == EINTR);
@@ -100,8 +102,23 @@ int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_o
 	return wire_recv_spin(sock, h, payload, cap, fd_out, cred, 0);
 }
 
+static int recv_msg(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
+		    struct wire_cred *cred, uint64_t spin_ns, bool block);
+
 int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
 		   struct wire_cred *cred, uint64_t spin_ns)
+{
+	return recv_msg(sock, h, payload, cap, fd_out, cred, spin_ns, true);
+}
+
+int wire_try_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
+		  struct wire_cred *cred, uint64_t spin_ns)
+{
+	return recv_msg(sock, h, payload, cap, fd_out, cred, spin_ns, false);
+}
+
+static int recv_msg(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
+		    struct wire_cred *cred, uint64_t spin_ns, bool block)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) +
@@ -126,7 +143,7 @@ int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int 
 		cred->pidfd = -1;
 		cred->pidfd_err = 0;
 	}
-	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns);
+	n = recv_spin(sock, &mh, MSG_CMSG_CLOEXEC, spin_ns, block);
 	if (n < 0)
 		return -errno;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {

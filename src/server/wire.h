@@ -87,6 +87,13 @@ int wire_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_o
 int wire_recv_spin(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
 		   struct wire_cred *cred, uint64_t spin_ns);
 
+/*
+ * wire_try_recv() - wire_recv_spin(), but never sleeping: -EAGAIN when no
+ * message came within @spin_ns (an event loop's receive).
+ */
+int wire_try_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *fd_out,
+		  struct wire_cred *cred, uint64_t spin_ns);
+
 /* How long wire_call() polls for its reply before it sleeps. */
 #define WIRE_CALL_SPIN_NS 150000ull
 

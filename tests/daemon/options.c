@@ -11,7 +11,7 @@
  * mode a LUN is in logs no change; a file LUN's missing directory is made;
  * the NBD limits (--nbd-max-conns..., --nbd-handshake-timeout, the lun keys
  * nbd-max-conns= and nbd-tcp-anonymous=) refuse nonsense, and a config
- * file's take effect.
+ * file's take effect; so do --quota, --admin-group and their config lines.
  *
  * The daemons here are started by hand, not with t_daemon_start, which
  * always adds --nbd-tcp.
@@ -369,6 +369,56 @@ static void nbd_limit_options(void)
 	unlink(p.log);
 }
 
+/* --quota / --admin-group and their config lines refuse nonsense; good
+ * ones start a daemon. (What the quotas do: daemon/quotas.) */
+static void quota_options(void)
+{
+	const char *bad[][2] = {
+		{ "--quota", "bogus" }, { "--quota", "default:contexts" },
+		{ "--quota", "default:contexts=-1" }, { "--quota", "default:chunks=101%" },
+		{ "--quota", "default:chunks=0%" }, { "--quota", "default:speed=1" },
+		{ "--quota", "uid:x:contexts=1" }, { "--quota", "group:no-such-group-here:contexts=1" },
+		{ "--quota", "nobody:contexts=1" }, { "--admin-group", "no-such-group-here" },
+	};
+	const char *why[] = { "wants WHO:KEY=VALUE", "wants WHO:KEY=VALUE", "wants a whole number",
+			      "wants a whole number", "wants a whole number", "use contexts=N",
+			      "quota for 'uid:x'", "quota for 'group:no-such-group-here'",
+			      "quota for 'nobody'", "no such group" };
+	char sock[4096], conf[4096];
+	const char *cargs[] = { "--socket", sock, "--no-nbd", "--config", conf, NULL };
+	struct proc p;
+	FILE *f;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[] = { "--socket", t_path("opt-q.sock"), "--no-nbd", "--lun",
+				       "l=ram:1G", bad[i][0], bad[i][1], NULL };
+
+		T_EQ(start(&p, "opt-q.log", args), 2);
+		if (!strstr(slurp(p.log), why[i])) {
+			fprintf(stderr, "%s %s: %s\n", bad[i][0], bad[i][1], g_text);
+			T_ASSERT(0);
+		}
+	}
+	snprintf(sock, sizeof(sock), "%s", t_path("opt-q.sock"));
+	snprintf(conf, sizeof(conf), "%s", t_path("opt-q.conf"));
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G\nquota default contexts=64 chunks=25%% connections=128\n"
+		   "quota uid:1000 chunks=unlimited\nquota gid:100 contexts=8 chunks=3\n"
+		   "admin-group 0\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-q.log", cargs), 0);
+	stop(&p);
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G\nquota default\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-q.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), ":2: cannot use this line"));
+	unlink(conf);
+	unlink(p.log);
+}
+
 int main(void)
 {
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");
@@ -381,5 +431,6 @@ int main(void)
 	T_RUN(mode_noop);
 	T_RUN(missing_dir);
 	T_RUN(nbd_limit_options);
+	T_RUN(quota_options);
 	return T_PASS;
 }

@@ -3,11 +3,11 @@
  * fuzz_config.c - Description: cxlflashd's configuration: a config file
  * through daemon_read_config() (from a memfd, by its /proc path), and the
  * command-line option parsers (--lun, --allow/--wwid/--legacy, --nbd-tcp,
- * the socket modes). Every LUN accepted is then parsed as a LUN spec, as
- * daemon_start() does.
+ * the socket modes, --quota). Every LUN accepted is then parsed as a LUN
+ * spec, as daemon_start() does.
  *
  * Input: byte 0 picks the parser (0-3 the file, 4 --lun, 5 a LUN option,
- * 6 --nbd-tcp, 7 a mode); the rest is the file or the argument. Checks:
+ * 6 --nbd-tcp, 7 a mode, 8 --quota); the rest is the file or the argument. Checks:
  * what a successful parse leaves is NUL-terminated and within its limits.
  */
 #include <stdint.h>
@@ -50,6 +50,9 @@ static void check_config(const struct daemon_config *c)
 			FUZZ_CHECK(strcmp(c->luns[k].name, l->name));
 		be_parse_spec(l->spec, &spec);
 	}
+	FUZZ_CHECK(c->nquotas <= DAEMON_MAX_QUOTAS);
+	for (unsigned i = 0; i < c->nquotas; i++)
+		FUZZ_CHECK(c->quotas[i].chunks_pct <= 100 && c->quotas[i].who <= DQ_GID);
 }
 
 static void read_file(const uint8_t *data, size_t size)
@@ -84,6 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arg = fuzz_strndup(data + 1, size - 1);
 	if (!arg)
 		return 0;
+	if (data[0] == 8) {
+		if (daemon_quota_arg(&cfg, arg) == 0)
+			check_config(&cfg);
+		free(arg);
+		return 0;
+	}
 	switch (data[0] & 7) {
 	case 4:
 		if (daemon_add_lun(&cfg, arg) == 0)
