@@ -44,7 +44,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE       read LUNs and options from FILE (docs/daemon.md)\n"
 		"\n"
 		"Listening:\n"
-		"  -s, --socket PATH       control socket (default $CXLFLASH_SOCKET or %s)\n"
+		"  -s, --socket PATH       control socket (default $CXLFLASH_SOCKET, its first\n"
+		"                          if it lists several, or %s)\n"
 		"  -m, --socket-mode OCT   its permissions, octal up to 0777 (default 0666; the\n"
 		"                          allow-lists decide)\n"
 		"      --nbd-socket PATH   NBD on a Unix socket (default: nbd.sock beside the\n"
@@ -61,6 +62,15 @@ static void usage(FILE *f)
 		"                          within SEC seconds (default %u)\n"
 		"      --no-nbd            no NBD server\n"
 		"\n"
+		"Ceph RBD LUNs (docs/scale-out.md):\n"
+		"      --takeover          an rbd image whose exclusive lock another client holds\n"
+		"                          is waited for: once that holder is gone (its watch on\n"
+		"                          the image expired) it is blocklisted, its lock broken\n"
+		"                          and the image taken. Without it such a LUN is refused,\n"
+		"                          naming the holder, and cxlflashd does not start\n"
+		"      --takeover-wait SEC how long --takeover waits for a live holder to go\n"
+		"                          (default %u)\n"
+		"\n"
 		"Other:\n"
 		"      --max-dma SIZE      largest DMA area per context (default 1G)\n"
 		"      --ioarrin           contexts use the IOARRIN mailbox, not the SQ\n"
@@ -70,7 +80,8 @@ static void usage(FILE *f)
 		"\n"
 		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
 		"/run/cxlflash/cxlflashd.sock", NBD_DEFAULT_MAX_CONNS, NBD_DEFAULT_MAX_CONNS_PER_USER,
-		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000);
+		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000,
+		BE_RBD_TAKEOVER_WAIT_S);
 }
 
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
@@ -96,6 +107,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "nbd-max-conns-per-user", required_argument, NULL, 11 },
 		{ "nbd-max-conns-per-lun", required_argument, NULL, 12 },
 		{ "nbd-handshake-timeout", required_argument, NULL, 13 },
+		{ "takeover", no_argument, NULL, 14 },
+		{ "takeover-wait", required_argument, NULL, 15 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -125,6 +138,11 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		case 11: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-user", optarg); break;
 		case 12: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-lun", optarg); break;
 		case 13: rc = daemon_nbd_option(cfg, "nbd-handshake-timeout", optarg); break;
+		case 14: cfg->takeover = true; break;
+		case 15:
+			rc = daemon_parse_count("--takeover-wait", optarg, 86400,
+						&cfg->takeover_wait_s);
+			break;
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))

@@ -10,6 +10,8 @@
  *   nbd-socket /run/cxlflash/nbd.sock
  *   nbd-tcp 127.0.0.1:10809
  *   nbd-max-conns 256
+ *   takeover yes
+ *   takeover-wait 60
  */
 #include "daemon/daemon.h"
 
@@ -114,6 +116,16 @@ int daemon_parse_tcp(struct daemon_config *cfg, const char *s)
 	else if (!cfg->nbd_tcp_addr[0])
 		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "127.0.0.1");
 	cfg->nbd_tcp_port = (uint16_t)port;
+	return 0;
+}
+
+int daemon_parse_takeover(struct daemon_config *cfg, const char *s)
+{
+	if (strcmp(s, "yes") && strcmp(s, "no")) {
+		fprintf(stderr, "cxlflashd: takeover is yes or no, not '%s'\n", s);
+		return -EINVAL;
+	}
+	cfg->takeover = !strcmp(s, "yes");
 	return 0;
 }
 
@@ -333,6 +345,10 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 			    !strcmp(w[0], "nbd-max-conns-per-lun") ||
 			    !strcmp(w[0], "nbd-handshake-timeout")) && n == 2) {
 			rc = daemon_nbd_option(cfg, w[0], w[1]);
+		} else if (!strcmp(w[0], "takeover") && n == 2) {
+			rc = daemon_parse_takeover(cfg, w[1]);
+		} else if (!strcmp(w[0], "takeover-wait") && n == 2) {
+			rc = daemon_parse_count("takeover-wait", w[1], 86400, &cfg->takeover_wait_s);
 		} else {
 			rc = -EINVAL;
 		}

@@ -56,6 +56,8 @@ struct daemon_config {
 	unsigned nbd_max_conns_per_lun;    /* 0: DAEMON_NBD_MAX_CONNS_PER_LUN */
 	unsigned nbd_handshake_timeout_ms; /* 0: server default */
 	uint64_t max_dma;          /* per context; 0 = default */
+	bool takeover;             /* rbd LUNs held by another client: wait, then take them */
+	unsigned takeover_wait_s;  /* how long; 0: BE_RBD_TAKEOVER_WAIT_S */
 	bool sq_mode;
 };
 
@@ -85,6 +87,9 @@ int daemon_parse_count(const char *opt, const char *s, unsigned max, unsigned *o
  * (nbd-max-conns, -per-user, -per-lun, nbd-handshake-timeout SECONDS).
  * Return 0, -EINVAL (message printed), or 1 for another name. */
 int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *val);
+/* daemon_parse_takeover() - "yes"/"no" for the takeover key. Return 0 or
+ * -EINVAL (message printed). */
+int daemon_parse_takeover(struct daemon_config *cfg, const char *s);
 /* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
 int daemon_read_config(struct daemon_config *cfg, const char *path);
 
