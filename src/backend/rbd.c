@@ -590,7 +590,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 	double deadline = mono_s() + s->takeover_wait_s;
 	char holder[160], about[300];
 	uint64_t features = 0;
-	bool waiting = false;
+	bool waiting = false, broke = false;
 	int rc;
 
 	rc = lib.rbd_get_features(r->image, &features);
@@ -651,6 +651,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 					strerror(-rc));
 				return rc;
 			}
+			broke = true;
 			continue;
 		}
 		if (!waiting) {
@@ -672,7 +673,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 		}
 	}
 	write_owner_note(r);
-	if (waiting)
+	if (waiting || broke)
 		log_notice("%s: taken over", id);
 	return 0;
 }

@@ -44,7 +44,10 @@
 #define SPIN_SCORE_ONE 1024u        /* chunk.spin_score when every spin succeeds */
 #define BLK_RECOVER_TRIES   3
 #define BLK_LIVENESS_NS     200000000ull /* no completion this long: is the master still there? */
-#define BLK_REATTACH_MS     30000   /* wait this long for a restarted master */
+/* Wait this long for a restarted master, or for another host's cxlflashd
+ * to take an rbd LUN over: it waits for the dead holder's watch to expire
+ * (Ceph's osd_client_watch_timeout, 30 s by default; docs/scale-out.md). */
+#define BLK_REATTACH_MS     90000
 
 /* BLK_OP_SYNC (cblk_sync) moves no data and is not counted in the statistics. */
 enum blk_op { BLK_OP_READ, BLK_OP_WRITE, BLK_OP_UNMAP, BLK_OP_SYNC };

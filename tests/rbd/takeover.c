@@ -13,7 +13,9 @@
  *             round flushed) and reading while B is killed (SIGKILL) and A
  *             started with --takeover: A blocklists B, takes the image, the
  *             client reconnects to it and goes on, and at the end every
- *             acknowledged, flushed round reads back;
+ *             acknowledged, flushed round reads back; a virtual chunk
+ *             opened through B (on a second LUN of both daemons) fails
+ *             with EIO (vLUN maps are not kept);
  *   paused    the owner is paused (SIGSTOP), the other daemon takes over
  *             (--takeover) and writes; after SIGCONT the paused one's
  *             client's FUA write fails (it was blocklisted) and the new
@@ -30,6 +32,7 @@
 #include <time.h>
 
 #define IMG   "rbd:rbd/tk?size=256M"
+#define VIMG  "rbd:rbd/tv?size=256M"     /* a second LUN, for a vLUN */
 #define QD    16
 #define SPAN  4096u          /* blocks the kill9 client writes */
 #define SLOTS (SPAN / QD)
@@ -48,8 +51,8 @@ static double now_s(void)
 /* Start daemon @d named @name on the image, with --takeover when @takeover. */
 static void start(struct t_daemon *d, const char *name, bool takeover)
 {
-	const char *args[] = { "--lun", "lun0=" IMG, "--no-nbd", takeover ? "--takeover" : NULL,
-			       NULL };
+	const char *args[] = { "--lun", "lun0=" IMG, "--lun", "vl=" VIMG, "--no-nbd",
+			       takeover ? "--takeover" : NULL, NULL };
 	double t0 = now_s();
 
 	T_EQ(t_daemon_start_as(d, name, 60, args), 0);
@@ -207,9 +210,14 @@ static int client(void)
 	return cblk_close(id, 0) ? 8 : 0;
 }
 
-/* B (the owner) killed under a client's load; A takes over; the client follows. */
+/*
+ * B (the owner) killed under a client's load; A takes over; the client
+ * follows. A virtual chunk does not: its map lived in B (EIO).
+ */
 static void kill9(void)
 {
+	chunk_id_t v;
+	uint8_t *b = bt_buf(1);
 	pid_t pid;
 	int status;
 	double t0;
@@ -221,6 +229,9 @@ static void kill9(void)
 		signal(SIGUSR1, on_usr1);
 		_exit(client());
 	}
+	v = bt_open_virt("vl", 4, 0, 64);
+	t_pattern_fill(b, BLK, 21, 3);
+	T_EQ(cblk_write(v, b, 3, 1, CBLK_ARW_FUA_FLAG), 1);
 	usleep(700000);
 	t0 = now_s();
 	t_daemon_kill(&g_b);
@@ -231,6 +242,11 @@ static void kill9(void)
 	T_EQ(waitpid(pid, &status, 0), pid);
 	T_ASSERT(WIFEXITED(status));
 	T_EQ(WEXITSTATUS(status), 0);
+	errno = 0;
+	T_EQ(cblk_read(v, b, 3, 1, 0), -1);
+	T_EQ(errno, EIO);
+	T_EQ(cblk_close(v, 0), 0);
+	free(b);
 	use_sockets(&g_a, NULL);
 	check_blocks(10000, 8, 11);    /* handover's data is still there */
 }
