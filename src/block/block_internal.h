@@ -70,6 +70,8 @@ struct blk_cmd {
 	cblk_arw_status_t *ustatus;  /* written at completion (CBLK_ARW_USER_STATUS_FLAG) */
 	enum blk_op op;
 	bool fua;                    /* WRITE with the FUA bit (CBLK_ARW_FUA_FLAG) */
+	bool cache_lost;             /* SYNC in flight when the master was lost: fails */
+	uint64_t wseq;               /* SYNC: chunk.write_seq when it was issued */
 	void *buf;
 	uint64_t lba;
 	uint32_t nblocks;
@@ -150,6 +152,11 @@ struct chunk {
 	bool stop;
 	bool closing;
 	bool failed;                 /* recovery failed: every I/O fails with EIO */
+	/* Writes completed (not FUA) and how many of them a completed SYNC
+	 * covers: a master lost with write_seq != flushed_seq may have lost
+	 * some of them in a volatile cache (librbd's), so the next SYNC fails. */
+	uint64_t write_seq, flushed_seq;
+	bool cache_lost;
 	bool recovering;
 	unsigned spin_us;
 	uint32_t spin_score;         /* how often spins succeed lately (thread.c; atomic) */

@@ -13,7 +13,12 @@
  *             round flushed) and reading while B is killed (SIGKILL) and A
  *             started with --takeover: A blocklists B, takes the image, the
  *             client reconnects to it and goes on, and at the end every
- *             acknowledged, flushed round reads back; a virtual chunk
+ *             acknowledged, flushed round reads back. A flush that was in
+ *             flight at the kill (or the next one) fails when B had
+ *             acknowledged writes since the last flush (they may have been
+ *             in its librbd cache): the client writes that round again,
+ *             and this process's unflushed write through B makes its next
+ *             flush fail once; a virtual chunk
  *             opened through B (on a second LUN of both daemons) fails
  *             with EIO (vLUN maps are not kept);
  *   paused    the owner is paused (SIGSTOP), the other daemon takes over
@@ -160,6 +165,7 @@ static int client(void)
 	uint8_t *w = bt_buf(QD), *r = bt_buf(QD);
 	int64_t last[SLOTS];
 	uint64_t round = 0;
+	unsigned failed_syncs = 0;
 	double t = now_s(), gap = 0;
 
 	if (id == NULL_CHUNK_ID)
@@ -184,8 +190,13 @@ static int client(void)
 				return 4;
 			}
 		if (cblk_sync(id, 0)) {
+			/* Once, after the takeover, when B died with writes it had
+			 * acknowledged but not flushed (its librbd cache): this
+			 * round is not durable, so it is written again. */
 			fprintf(stderr, "client: sync failed: %s\n", strerror(errno));
-			return 5;
+			if (errno != EIO || ++failed_syncs > 2)
+				return 5;
+			continue;
 		}
 		last[slot] = (int64_t)round;   /* acknowledged and flushed */
 		if (cblk_read(id, r, (cflash_offset_t)lba0, QD, 0) != QD ||
@@ -205,8 +216,9 @@ static int client(void)
 			return 7;
 		}
 	}
-	fprintf(stderr, "client: %llu rounds, all flushed rounds read back; longest pause "
-		"%.2f s\n", (unsigned long long)round, gap);
+	fprintf(stderr, "client: %llu rounds, all flushed rounds read back, %u flush(es) "
+		"failed (a round written again); longest pause %.2f s\n",
+		(unsigned long long)round, failed_syncs, gap);
 	return cblk_close(id, 0) ? 8 : 0;
 }
 
@@ -216,7 +228,7 @@ static int client(void)
  */
 static void kill9(void)
 {
-	chunk_id_t v;
+	chunk_id_t v, p;
 	uint8_t *b = bt_buf(1);
 	pid_t pid;
 	int status;
@@ -232,6 +244,10 @@ static void kill9(void)
 	v = bt_open_virt("vl", 4, 0, 64);
 	t_pattern_fill(b, BLK, 21, 3);
 	T_EQ(cblk_write(v, b, 3, 1, CBLK_ARW_FUA_FLAG), 1);
+	/* A write B acknowledged and nobody flushed: maybe only in its cache. */
+	p = bt_open("lun0", 4, O_RDWR, 0);
+	t_pattern_fill(b, BLK, 22, 20000);
+	T_EQ(cblk_write(p, b, 20000, 1, 0), 1);
 	usleep(700000);
 	t0 = now_s();
 	t_daemon_kill(&g_b);
@@ -246,6 +262,17 @@ static void kill9(void)
 	T_EQ(cblk_read(v, b, 3, 1, 0), -1);
 	T_EQ(errno, EIO);
 	T_EQ(cblk_close(v, 0), 0);
+	/* The flush after the takeover cannot vouch for that write: EIO, once. */
+	errno = 0;
+	T_EQ(cblk_sync(p, 0), -1);
+	T_EQ(errno, EIO);
+	T_EQ(cblk_sync(p, 0), 0);
+	T_EQ(cblk_write(p, b, 20000, 1, 0), 1);
+	T_EQ(cblk_sync(p, 0), 0);
+	memset(b, 0, BLK);
+	T_EQ(cblk_read(p, b, 20000, 1, 0), 1);
+	T_EQ(t_pattern_check(b, BLK, 22, 20000), 0);
+	T_EQ(cblk_close(p, 0), 0);
 	free(b);
 	use_sockets(&g_a, NULL);
 	check_blocks(10000, 8, 11);    /* handover's data is still there */
