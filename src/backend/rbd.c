@@ -84,7 +84,7 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	X(rbd_aio_wait_for_complete) X(rbd_aio_read) X(rbd_aio_write2)                 \
 	X(rbd_aio_flush) X(rbd_aio_discard) X(rbd_aio_write_zeroes)                 \
 	X(rados_cluster_fsid) X(rados_ioctx_get_id) X(rados_getaddrs)                \
-	X(rados_blocklist_add) X(rbd_get_id) X(rbd_get_features) \
+	X(rados_blocklist_add) X(rados_wait_for_latest_osdmap) X(rbd_get_id) X(rbd_get_features) \
 	X(rbd_update_features) X(rbd_lock_acquire) X(rbd_lock_get_owners)             \
 	X(rbd_lock_get_owners_cleanup) X(rbd_lock_break) X(rbd_watchers_list)          \
 	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)
@@ -482,10 +482,70 @@ void be_rbd_set_owner_note(const char *note)
 	pthread_mutex_unlock(&g_note_lock);
 }
 
+/* When process @pid started (clock ticks after boot), or 0 if there is none. */
+static unsigned long long proc_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* After "pid (comm)": state is field 3, starttime field 22. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/* This machine's boot and this process's pid namespace: "BOOTID|PIDNS". */
+static void machine_ident(char *out, size_t len)
+{
+	char boot[64] = "", ns[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	ssize_t n;
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = 0;
+		boot[strcspn(boot, "\n")] = 0;
+		fclose(f);
+	}
+	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[n > 0 ? n : 0] = 0;
+	snprintf(out, len, "%s|%s", boot, ns);
+}
+
+/*
+ * Was the holder that wrote @ident ("BOOTID|PIDNS|PID|STARTTIME") a
+ * process of this machine (same boot, same pid namespace) that no longer
+ * exists? Then it is certainly gone, with no need to wait for its watch to
+ * expire: a daemon restarted after a crash gets its images back at once.
+ */
+static bool holder_exited_here(const char *ident)
+{
+	char here[160], boot[64], ns[64];
+	unsigned long long start;
+	int pid;
+
+	if (sscanf(ident, "%63[^|]|%63[^|]|%d|%llu", boot, ns, &pid, &start) != 4 || pid <= 0 ||
+	    !boot[0] || !ns[0])
+		return false;
+	machine_ident(here, sizeof(here));
+	if (strncmp(here, boot, strlen(boot)) || here[strlen(boot)] != '|' ||
+	    strcmp(here + strlen(boot) + 1, ns))
+		return false;
+	return pid != (int)getpid() && proc_start(pid) != start;
+}
+
 /* Say in the image's metadata who we are, beside our client address. */
 static void write_owner_note(struct be_rbd *r)
 {
-	char note[sizeof(g_note)], host[64] = "?", value[512], when[32];
+	char note[sizeof(g_note)], host[64] = "?", value[768], when[32], here[160];
 	char *addrs = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -502,7 +562,10 @@ static void write_owner_note(struct be_rbd *r)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	if (lib.rados_getaddrs(r->cluster, &addrs) < 0)
 		addrs = NULL;
-	snprintf(value, sizeof(value), "%s|%s, since %s", addrs ? addrs : "", note, when);
+	machine_ident(here, sizeof(here));
+	/* ADDRS|BOOTID|PIDNS|PID|STARTTIME|words */
+	snprintf(value, sizeof(value), "%s|%s|%d|%llu|%s, since %s", addrs ? addrs : "", here,
+		 (int)getpid(), proc_start(getpid()), note, when);
 	free(addrs);
 	rc = lib.rbd_metadata_set(r->image, OWNER_KEY, value);
 	if (rc < 0)
@@ -511,13 +574,14 @@ static void write_owner_note(struct be_rbd *r)
 }
 
 /*
- * Who holds the lock: 1 and its client address in @holder (with, in
- * @about, what it wrote about itself when that is the same client), 0 when
- * nobody does, or -errno.
+ * Who holds the lock: 1 and its client address in @holder (with, when it
+ * is the same client that wrote the owner note, the note's words in
+ * @about and its machine identity in @ident), 0 when nobody does, or -errno.
  */
-static int lock_holder(struct be_rbd *r, char *holder, size_t hlen, char *about, size_t alen)
+static int lock_holder(struct be_rbd *r, char *holder, size_t hlen, char *about, size_t alen,
+		       char *ident, size_t ilen)
 {
-	char *owners[4], value[512];
+	char *owners[4], value[768];
 	size_t n = 4, vlen = sizeof(value);
 	rbd_lock_mode_t mode;
 	int rc = lib.rbd_lock_get_owners(r->image, &mode, owners, &n);
@@ -531,15 +595,19 @@ static int lock_holder(struct be_rbd *r, char *holder, size_t hlen, char *about,
 	snprintf(holder, hlen, "%s", owners[0]);
 	lib.rbd_lock_get_owners_cleanup(owners, n);
 	snprintf(about, alen, "it did not say who it is");
+	ident[0] = 0;
 	if (lib.rbd_metadata_get(r->image, OWNER_KEY, value, &vlen) >= 0) {
-		char *bar = strchr(value, '|');
+		char *f[6], *p = value;
+		int nf = 0;
 
 		value[sizeof(value) - 1] = 0;
-		if (bar) {
-			*bar = 0;
-			/* rados_getaddrs() may bracket and prefix ("[v2:...]"). */
-			if (strstr(value, holder))
-				snprintf(about, alen, "%s", bar + 1);
+		/* ADDRS|BOOTID|PIDNS|PID|STARTTIME|words; the words may hold '|'. */
+		while (nf < 5 && (f[nf] = strsep(&p, "|")))
+			nf++;
+		/* rados_getaddrs() may bracket and prefix ("[v2:...]"). */
+		if (nf == 5 && p && strstr(f[0], holder)) {
+			snprintf(about, alen, "%s", p);
+			snprintf(ident, ilen, "%s|%s|%s|%s", f[1], f[2], f[3], f[4]);
 		}
 	}
 	return 1;
@@ -558,6 +626,29 @@ static int holder_alive(struct be_rbd *r, const char *holder)
 		alive |= !strcmp(w[i].addr, holder);
 	lib.rbd_watchers_list_cleanup(w, n);
 	return alive;
+}
+
+/* Blocklist @holder, then break its lock. Return: 0 or -errno (said). */
+static int evict(struct be_rbd *r, const char *holder, const char *id)
+{
+	int rc = lib.rados_blocklist_add(r->cluster, (char *)holder, 0);
+
+	if (rc < 0) {
+		log_err("%s: cannot blocklist %s: %s (its lock is left alone)", id, holder,
+			strerror(-rc));
+		return rc;
+	}
+	/* The OSDs refuse it once they have this map: be sure it is out. */
+	rc = lib.rados_wait_for_latest_osdmap(r->cluster);
+	if (rc < 0)
+		log_warn("%s: waiting for the OSD map that blocklists %s: %s", id, holder,
+			 strerror(-rc));
+	rc = lib.rbd_lock_break(r->image, RBD_LOCK_MODE_EXCLUSIVE, holder);
+	if (rc < 0 && rc != -ENOENT) {
+		log_err("%s: cannot break the lock of %s: %s", id, holder, strerror(-rc));
+		return rc;
+	}
+	return 0;
 }
 
 /* A SIGTERM or SIGINT waiting for us (cxlflashd blocks them for sigwait). */
@@ -588,7 +679,7 @@ static double mono_s(void)
 static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *id)
 {
 	double deadline = mono_s() + s->takeover_wait_s;
-	char holder[160], about[300];
+	char holder[160], about[300], ident[200];
 	uint64_t features = 0;
 	bool waiting = false, broke = false;
 	int rc;
@@ -605,7 +696,8 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 		return rc;
 	}
 	for (;;) {
-		rc = lock_holder(r, holder, sizeof(holder), about, sizeof(about));
+		rc = lock_holder(r, holder, sizeof(holder), about, sizeof(about), ident,
+				 sizeof(ident));
 		if (rc < 0) {
 			log_err("%s: cannot read the image's lock: %s", id, strerror(-rc));
 			return rc;
@@ -625,6 +717,15 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 			usleep(100000);
 			continue;
 		}
+		if (holder_exited_here(ident)) {
+			log_warn("%s: holder %s (%s) was a process of this machine that has exited: "
+				 "blocklisting it, then breaking its lock", id, holder, about);
+			rc = evict(r, holder, id);
+			if (rc)
+				return rc;
+			broke = true;
+			continue;
+		}
 		if (!s->takeover) {
 			log_err("%s: in use: its exclusive lock is held by client %s (%s); "
 				"cxlflashd --takeover (LUN option takeover) waits for that holder "
@@ -639,18 +740,9 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 		if (!rc) {
 			log_warn("%s: holder %s (%s) is gone (its watch on the image expired): "
 				 "blocklisting it, then breaking its lock", id, holder, about);
-			rc = lib.rados_blocklist_add(r->cluster, holder, 0);
-			if (rc < 0) {
-				log_err("%s: cannot blocklist %s: %s (its lock is left alone)", id,
-					holder, strerror(-rc));
+			rc = evict(r, holder, id);
+			if (rc)
 				return rc;
-			}
-			rc = lib.rbd_lock_break(r->image, RBD_LOCK_MODE_EXCLUSIVE, holder);
-			if (rc < 0 && rc != -ENOENT) {
-				log_err("%s: cannot break the lock of %s: %s", id, holder,
-					strerror(-rc));
-				return rc;
-			}
 			broke = true;
 			continue;
 		}

@@ -6,7 +6,8 @@
  *
  *   kill9     a client with CXLFLASH_SOCKET=b:a keeps writing (QD 16, each
  *             round flushed) and reading while B is killed (SIGKILL) and A
- *             started with --takeover: A blocklists B, takes the image, the
+ *             started with --takeover: B was a process of this machine that
+ *             has exited, so A blocklists B at once, takes the image, the
  *             client reconnects to it and goes on, and at the end every
  *             acknowledged, flushed round reads back. A flush that was in
  *             flight at the kill (or the next one) fails when B had
@@ -17,9 +18,12 @@
  *             second LUN of both daemons) fails with EIO: vLUN maps are
  *             not kept;
  *   paused    the owner is paused (SIGSTOP), the other daemon takes over
- *             (--takeover) and writes; after SIGCONT the paused one's
- *             client's FUA write fails (it was blocklisted) and the new
- *             owner's data is intact.
+ *             (--takeover) once the paused one's watch expired (5 s) and
+ *             writes; after SIGCONT the paused one's client's FUA write
+ *             fails (it was blocklisted) and the new owner's data is
+ *             intact;
+ *   restart   the owner killed and started again without --takeover gets
+ *             its image back at once (its dead self held it).
  */
 #include "tk_test.h"
 
@@ -188,6 +192,24 @@ static void paused(void)
 	free(b);
 }
 
+/*
+ * B (the owner) killed and started again, without --takeover: its dead
+ * self held the image, a process of this machine that no longer exists,
+ * so the image is taken at once (no wait for the watch to expire).
+ */
+static void restart(void)
+{
+	double t0;
+
+	t_daemon_kill(&g_b);
+	t0 = now_s();
+	start(&g_b, "b", false);
+	fprintf(stderr, "   restarted in %.2f s\n", now_s() - t0);
+	use_sockets(&g_b, NULL);
+	check_blocks(5000, 1, 32);
+	check_blocks(10000, 8, 11);
+}
+
 int main(void)
 {
 	tk_setup();
@@ -197,6 +219,7 @@ int main(void)
 	T_RUN(kill9);
 	T_RUN(paused);
 	t_daemon_stop(&g_a);   /* fenced: its flush at exit fails, said in its log */
+	T_RUN(restart);
 	T_EQ(t_daemon_stop(&g_b), 0);
 	return T_PASS;
 }
