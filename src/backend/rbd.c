@@ -682,6 +682,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 	char holder[160], about[300], ident[200];
 	uint64_t features = 0;
 	bool waiting = false, broke = false;
+	unsigned evictions = 0;
 	int rc;
 
 	rc = lib.rbd_get_features(r->image, &features);
@@ -712,10 +713,16 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 				return rc;
 			}
 			/* Another client took it first: see who. */
-			if (mono_s() > deadline)
+			if (mono_s() > deadline) {
+				log_err("%s: another client took the image's lock first", id);
 				return -EBUSY;
+			}
 			usleep(100000);
 			continue;
+		}
+		if (evictions > 8) {
+			log_err("%s: the lock of %s is still there after breaking it", id, holder);
+			return -EBUSY;
 		}
 		if (holder_exited_here(ident)) {
 			log_warn("%s: holder %s (%s) was a process of this machine that has exited: "
@@ -724,6 +731,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 			if (rc)
 				return rc;
 			broke = true;
+			evictions++;
 			continue;
 		}
 		if (!s->takeover) {
@@ -744,6 +752,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 			if (rc)
 				return rc;
 			broke = true;
+			evictions++;
 			continue;
 		}
 		if (!waiting) {
