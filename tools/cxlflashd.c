@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"  -a, --allow NAME=LIST   who may open NAME besides root and the daemon's user:\n"
 		"                          all, uid:N, user:NAME, gid:N, group:NAME (comma-separated)\n"
 		"  -w, --wwid NAME=HEX     the LUN's 32-hex-digit WWID (default: kept in the file's\n"
-		"                          user.cxlflash.wwid attribute, random for memory)\n"
+		"                          user.cxlflash.wwid attribute, from the image's ids for\n"
+		"                          rbd, random for memory)\n"
 		"  -L, --legacy NAME       start NAME in legacy mode (exported over NBD)\n"
 		"      --nbd-tcp-anonymous NAME  NBD clients over TCP (not identified) may use\n"
 		"                          NAME; by default TCP clients are refused every LUN\n"
@@ -45,7 +46,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE       read LUNs and options from FILE (docs/daemon.md)\n"
 		"\n"
 		"Listening:\n"
-		"  -s, --socket PATH       control socket (default $CXLFLASH_SOCKET or %s)\n"
+		"  -s, --socket PATH       control socket (default $CXLFLASH_SOCKET, its first\n"
+		"                          if it lists several, or %s)\n"
 		"  -m, --socket-mode OCT   its permissions, octal up to 0777 (default 0666; the\n"
 		"                          allow-lists decide)\n"
 		"      --nbd-socket PATH   NBD on a Unix socket (default: nbd.sock beside the\n"
@@ -81,6 +83,14 @@ static void usage(FILE *f)
 		"                          over a quota fails with EDQUOT\n"
 		"      --admin-group GROUP  members administer the daemon: quota-exempt (unless\n"
 		"                          a uid: quota names them) and see every tenant\n"
+		"Ceph RBD LUNs (docs/scale-out.md):\n"
+		"      --takeover          an rbd image whose exclusive lock another client holds\n"
+		"                          is waited for: once that holder is gone (its watch on\n"
+		"                          the image expired) it is blocklisted, its lock broken\n"
+		"                          and the image taken. Without it such a LUN is refused,\n"
+		"                          naming the holder, and cxlflashd does not start\n"
+		"      --takeover-wait SEC how long --takeover waits for a live holder to go\n"
+		"                          (default %u)\n"
 		"\n"
 		"Other:\n"
 		"      --max-dma SIZE      largest DMA area per context (default 1G)\n"
@@ -92,7 +102,8 @@ static void usage(FILE *f)
 		"When ready it prints one line, 'cxlflashd: ready socket=... luns=N ...'.\n",
 		"/run/cxlflash/cxlflashd.sock", NBD_DEFAULT_MAX_CONNS, NBD_DEFAULT_MAX_CONNS_PER_USER,
 		DAEMON_NBD_MAX_CONNS_PER_LUN, NBD_DEFAULT_HANDSHAKE_MS / 1000,
-		DAEMON_QUOTA_CONTEXTS, DAEMON_QUOTA_CHUNKS_PCT, DAEMON_QUOTA_CONNECTIONS);
+		DAEMON_QUOTA_CONTEXTS, DAEMON_QUOTA_CHUNKS_PCT, DAEMON_QUOTA_CONNECTIONS,
+		BE_RBD_TAKEOVER_WAIT_S);
 }
 
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
@@ -125,6 +136,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "nbd-tls-user", required_argument, NULL, 18 },
 		{ "quota", required_argument, NULL, 19 },
 		{ "admin-group", required_argument, NULL, 20 },
+		{ "takeover", no_argument, NULL, 21 },
+		{ "takeover-wait", required_argument, NULL, 22 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -174,6 +187,11 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		}
 		case 19: rc = daemon_quota_arg(cfg, optarg); break;
 		case 20: rc = daemon_admin_group(cfg, optarg); break;
+		case 21: cfg->takeover = true; break;
+		case 22:
+			rc = daemon_parse_count("--takeover-wait", optarg, 86400,
+						&cfg->takeover_wait_s);
+			break;
 		case 3: cfg->nbd = false; break;
 		case 4:
 			if (be_parse_size(optarg, &cfg->max_dma))

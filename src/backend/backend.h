@@ -120,6 +120,9 @@ struct backend {
 	bool can_unmap;         /* DISCARD frees space (reads back zeroes regardless) */
 	bool direct;            /* data bypasses the page cache (O_DIRECT) */
 	char id[256];           /* stable identity for WWID derivation and logs */
+	char uid[384];          /* an identity that is the same on every host and at every
+	                         * open (rbd: the cluster's fsid, the pool's and the image's
+	                         * ids); the WWID is derived from it. Empty: none */
 	uint64_t dev, ino;      /* identity of a file or device, 0 for memory */
 	int lock_fd;            /* fd holding the cross-process lock, or -1 */
 };
@@ -161,7 +164,26 @@ struct be_rbd_spec {
 	char user[128];         /* id=USER (without "client."); empty: librados's default */
 	char keyring[4096];     /* keyring=PATH; empty: from the configuration */
 	char cluster[64];       /* cluster=NAME; empty: "ceph" */
+	/* The image's exclusive lock, held by whoever has it open writable:
+	 * held by another client, the open fails (-EBUSY, naming the holder),
+	 * unless @takeover: then it waits up to @takeover_wait_s seconds for
+	 * the holder to be gone, blocklists it, breaks its lock and takes it. */
+	bool takeover;
+	unsigned takeover_wait_s;
 };
+
+/* How long a takeover waits for a live holder to go by default (seconds):
+ * more than Ceph's osd_client_watch_timeout (30 s), after which a dead
+ * holder's watch has expired. */
+#define BE_RBD_TAKEOVER_WAIT_S 60u
+
+/*
+ * be_rbd_set_owner_note() - how this process describes itself to another
+ * that finds an rbd image it holds (the image's "cxlflash.owner" metadata,
+ * quoted in the refusal), e.g. "cxlflashd pid 12 on host h, socket /run/..".
+ * Default: "PROGRAM pid N on host H". Call before opening rbd LUNs.
+ */
+void be_rbd_set_owner_note(const char *note);
 
 /* Options parsed from a LUN name. */
 struct be_spec {

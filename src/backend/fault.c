@@ -776,6 +776,7 @@ int be_fault_create(const struct be_spec *spec, struct backend **out)
 	f->be.lock_fd = f->inner->lock_fd;
 	/* The same storage: the same identity (WWIDs, logs). */
 	memcpy(f->be.id, f->inner->id, sizeof(f->be.id));
+	memcpy(f->be.uid, f->inner->uid, sizeof(f->be.uid));
 	*out = &f->be;
 	return 0;
 fail:

@@ -21,6 +21,13 @@
  * RBD_BS_SCAN bytes per call: the extents it reports are data, the rest
  * holes of zeroes.
  *
+ * One owner per image: a writable open takes the image's exclusive lock
+ * (enabling the feature if the image lacks it) and never hands it over on
+ * request; held by another client, the open fails naming it, or with the
+ * takeover option waits for the holder to be gone, blocklists it and
+ * breaks its lock (take_lock()). The LUN's identity for its WWID (be->uid)
+ * is the cluster's fsid with the pool's and the image's ids.
+ *
  * librbd and librados are loaded with dlopen() at the first rbd: open, not
  * linked: programs that never name an rbd LUN do not load Ceph's client
  * libraries (about 30 MB and many threads), and the static libraries stay
@@ -36,6 +43,11 @@
 
 #ifndef CXLFLASH_HAVE_RBD
 
+void be_rbd_set_owner_note(const char *note)
+{
+	(void)note;
+}
+
 int be_rbd_create(const struct be_spec *spec, struct backend **out)
 {
 	*out = NULL;
@@ -49,8 +61,11 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 #include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -73,7 +88,12 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	X(rbd_open) X(rbd_open_read_only) X(rbd_close) X(rbd_create) X(rbd_get_size)   \
 	X(rbd_aio_create_completion) X(rbd_aio_get_return_value) X(rbd_aio_release)    \
 	X(rbd_aio_wait_for_complete) X(rbd_aio_read) X(rbd_aio_write2)                 \
-	X(rbd_aio_flush) X(rbd_aio_discard) X(rbd_aio_write_zeroes) X(rbd_diff_iterate2)
+	X(rbd_aio_flush) X(rbd_aio_discard) X(rbd_aio_write_zeroes) X(rbd_diff_iterate2) \
+	X(rados_cluster_fsid) X(rados_ioctx_get_id) X(rados_getaddrs)                \
+	X(rados_blocklist_add) X(rados_wait_for_latest_osdmap) X(rbd_get_id) X(rbd_get_features) \
+	X(rbd_update_features) X(rbd_lock_acquire) X(rbd_lock_get_owners)             \
+	X(rbd_lock_get_owners_cleanup) X(rbd_lock_break) X(rbd_watchers_list)          \
+	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)
 
 static struct {
 #define X(fn) __typeof__(fn) *fn;
@@ -114,6 +134,7 @@ struct be_rbd {
 	rados_ioctx_t ioctx;
 	rbd_image_t image;
 	bool readonly;
+	bool fenced;              /* said that this client was blocklisted */
 };
 
 /* One request in librbd's hands (a FUA write is two: the write, the flush). */
@@ -172,6 +193,9 @@ static int issue(struct rbd_req *q, rbd_completion_t c)
 /* What librbd's return value means for @q: 0 or a negative errno. */
 static int result(const struct rbd_req *q)
 {
+	if (q->ret == -ESHUTDOWN && !__atomic_exchange_n(&q->r->fenced, true, __ATOMIC_RELAXED))
+		log_err("%s: this client was blocklisted (another host took the image over): "
+			"every request fails from now on", q->r->be.id);
 	if (q->ret < 0)
 		return (int)q->ret;
 	/* A read returns the bytes read: anything short is an I/O error. */
@@ -483,6 +507,339 @@ static int open_image(struct be_rbd *r, const struct be_spec *spec, const char *
 	return 0;
 }
 
+/* ---- the image's identity and its one owner ---- */
+
+/*
+ * The identity every host sees alike (be->uid, from which the WWID comes):
+ * the cluster's fsid, the pool's id, the namespace and the image's id. Not
+ * the names: an image renamed (or a pool) keeps its WWID; an image deleted
+ * and created again under its name gets a new one.
+ */
+static int set_uid(struct be_rbd *r, const struct be_rbd_spec *s, const char *id)
+{
+	char fsid[64], image_id[64];
+	int rc = lib.rados_cluster_fsid(r->cluster, fsid, sizeof(fsid));
+
+	if (rc >= 0)
+		rc = lib.rbd_get_id(r->image, image_id, sizeof(image_id));
+	if (rc < 0) {
+		log_err("%s: cannot read the image's id: %s", id, strerror(-rc));
+		return rc;
+	}
+	snprintf(r->be.uid, sizeof(r->be.uid), "rbd:%.40s/%" PRId64 "/%s/%.63s", fsid,
+		 lib.rados_ioctx_get_id(r->ioctx), s->ns, image_id);
+	return 0;
+}
+
+#define OWNER_KEY "cxlflash.owner"   /* image metadata: who holds the lock, in words */
+
+static char g_note[200];
+static pthread_mutex_t g_note_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void be_rbd_set_owner_note(const char *note)
+{
+	pthread_mutex_lock(&g_note_lock);
+	snprintf(g_note, sizeof(g_note), "%s", note);
+	pthread_mutex_unlock(&g_note_lock);
+}
+
+/* When process @pid started (clock ticks after boot), or 0 if there is none. */
+static unsigned long long proc_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* After "pid (comm)": state is field 3, starttime field 22. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/* This machine's boot and this process's pid namespace: "BOOTID|PIDNS". */
+static void machine_ident(char *out, size_t len)
+{
+	char boot[64] = "", ns[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	ssize_t n;
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = 0;
+		boot[strcspn(boot, "\n")] = 0;
+		fclose(f);
+	}
+	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[n > 0 ? n : 0] = 0;
+	snprintf(out, len, "%s|%s", boot, ns);
+}
+
+/*
+ * Was the holder that wrote @ident ("BOOTID|PIDNS|PID|STARTTIME") a
+ * process of this machine (same boot, same pid namespace) that no longer
+ * exists? Then it is certainly gone, with no need to wait for its watch to
+ * expire: a daemon restarted after a crash gets its images back at once.
+ */
+static bool holder_exited_here(const char *ident)
+{
+	char here[160], boot[64], ns[64];
+	unsigned long long start;
+	int pid;
+
+	if (sscanf(ident, "%63[^|]|%63[^|]|%d|%llu", boot, ns, &pid, &start) != 4 || pid <= 0 ||
+	    !boot[0] || !ns[0])
+		return false;
+	machine_ident(here, sizeof(here));
+	if (strncmp(here, boot, strlen(boot)) || here[strlen(boot)] != '|' ||
+	    strcmp(here + strlen(boot) + 1, ns))
+		return false;
+	return pid != (int)getpid() && proc_start(pid) != start;
+}
+
+/* Say in the image's metadata who we are, beside our client address. */
+static void write_owner_note(struct be_rbd *r)
+{
+	char note[sizeof(g_note)], host[64] = "?", value[768], when[32], here[160];
+	char *addrs = NULL;
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc;
+
+	pthread_mutex_lock(&g_note_lock);
+	snprintf(note, sizeof(note), "%s", g_note);
+	pthread_mutex_unlock(&g_note_lock);
+	if (!note[0]) {
+		gethostname(host, sizeof(host) - 1);
+		snprintf(note, sizeof(note), "%s pid %d on host %s", program_invocation_short_name,
+			 (int)getpid(), host);
+	}
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	if (lib.rados_getaddrs(r->cluster, &addrs) < 0)
+		addrs = NULL;
+	machine_ident(here, sizeof(here));
+	/* ADDRS|BOOTID|PIDNS|PID|STARTTIME|words */
+	snprintf(value, sizeof(value), "%s|%s|%d|%llu|%s, since %s", addrs ? addrs : "", here,
+		 (int)getpid(), proc_start(getpid()), note, when);
+	free(addrs);
+	rc = lib.rbd_metadata_set(r->image, OWNER_KEY, value);
+	if (rc < 0)
+		log_warn("%s: cannot note the owner in the image's metadata: %s", r->be.id,
+			 strerror(-rc));
+}
+
+/*
+ * Who holds the lock: 1 and its client address in @holder (with, when it
+ * is the same client that wrote the owner note, the note's words in
+ * @about and its machine identity in @ident), 0 when nobody does, or -errno.
+ */
+static int lock_holder(struct be_rbd *r, char *holder, size_t hlen, char *about, size_t alen,
+		       char *ident, size_t ilen)
+{
+	char *owners[4], value[768];
+	size_t n = 4, vlen = sizeof(value);
+	rbd_lock_mode_t mode;
+	int rc = lib.rbd_lock_get_owners(r->image, &mode, owners, &n);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (n == 0)
+		return 0;
+	snprintf(holder, hlen, "%s", owners[0]);
+	lib.rbd_lock_get_owners_cleanup(owners, n);
+	snprintf(about, alen, "it did not say who it is");
+	ident[0] = 0;
+	if (lib.rbd_metadata_get(r->image, OWNER_KEY, value, &vlen) >= 0) {
+		char *f[6], *p = value;
+		int nf = 0;
+
+		value[sizeof(value) - 1] = 0;
+		/* ADDRS|BOOTID|PIDNS|PID|STARTTIME|words; the words may hold '|'. */
+		while (nf < 5 && (f[nf] = strsep(&p, "|")))
+			nf++;
+		/* rados_getaddrs() may bracket and prefix ("[v2:...]"). */
+		if (nf == 5 && p && strstr(f[0], holder)) {
+			snprintf(about, alen, "%s", p);
+			snprintf(ident, ilen, "%s|%s|%s|%s", f[1], f[2], f[3], f[4]);
+		}
+	}
+	return 1;
+}
+
+/* Is @holder still watching the image (its session alive)? 1, 0 or -errno. */
+static int holder_alive(struct be_rbd *r, const char *holder)
+{
+	rbd_image_watcher_t w[32];
+	size_t n = 32;
+	int alive = 0, rc = lib.rbd_watchers_list(r->image, w, &n);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		alive |= !strcmp(w[i].addr, holder);
+	lib.rbd_watchers_list_cleanup(w, n);
+	return alive;
+}
+
+/* Blocklist @holder, then break its lock. Return: 0 or -errno (said). */
+static int evict(struct be_rbd *r, const char *holder, const char *id)
+{
+	int rc = lib.rados_blocklist_add(r->cluster, (char *)holder, 0);
+
+	if (rc < 0) {
+		log_err("%s: cannot blocklist %s: %s (its lock is left alone)", id, holder,
+			strerror(-rc));
+		return rc;
+	}
+	/* The OSDs refuse it once they have this map: be sure it is out. */
+	rc = lib.rados_wait_for_latest_osdmap(r->cluster);
+	if (rc < 0)
+		log_warn("%s: waiting for the OSD map that blocklists %s: %s", id, holder,
+			 strerror(-rc));
+	rc = lib.rbd_lock_break(r->image, RBD_LOCK_MODE_EXCLUSIVE, holder);
+	if (rc < 0 && rc != -ENOENT) {
+		log_err("%s: cannot break the lock of %s: %s", id, holder, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* A SIGTERM or SIGINT waiting for us (cxlflashd blocks them for sigwait). */
+static bool stop_asked(void)
+{
+	sigset_t set;
+
+	return !sigpending(&set) && (sigismember(&set, SIGTERM) || sigismember(&set, SIGINT));
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * take_lock() - make this client the image's one owner (docs/scale-out.md):
+ * RBD's exclusive lock, in the mode where librbd never hands it to another
+ * client that asks. Held by another: refuse, naming it; or with takeover,
+ * wait for the holder to be gone (its watch on the image has expired: the
+ * OSDs heard nothing from it for osd_client_watch_timeout), blocklist it so
+ * that it can never write again even if it was only paused, break its
+ * lock and take it.
+ */
+static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *id)
+{
+	double deadline = mono_s() + s->takeover_wait_s;
+	char holder[160], about[300], ident[200];
+	uint64_t features = 0;
+	bool waiting = false, broke = false;
+	unsigned evictions = 0;
+	int rc;
+
+	rc = lib.rbd_get_features(r->image, &features);
+	if (rc >= 0 && !(features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
+		rc = lib.rbd_update_features(r->image, RBD_FEATURE_EXCLUSIVE_LOCK, 1);
+		if (rc >= 0)
+			log_notice("%s: exclusive-lock feature enabled", id);
+	}
+	if (rc < 0) {
+		log_err("%s: the image lacks the exclusive-lock feature and it cannot be enabled: "
+			"%s", id, strerror(-rc));
+		return rc;
+	}
+	for (;;) {
+		rc = lock_holder(r, holder, sizeof(holder), about, sizeof(about), ident,
+				 sizeof(ident));
+		if (rc < 0) {
+			log_err("%s: cannot read the image's lock: %s", id, strerror(-rc));
+			return rc;
+		}
+		if (rc == 0) {
+			rc = lib.rbd_lock_acquire(r->image, RBD_LOCK_MODE_EXCLUSIVE);
+			if (rc == 0)
+				break;
+			if (rc != -EROFS && rc != -EBUSY && rc != -EAGAIN) {
+				log_err("%s: cannot take the image's exclusive lock: %s", id,
+					strerror(-rc));
+				return rc;
+			}
+			/* Another client took it first: see who. */
+			if (mono_s() > deadline) {
+				log_err("%s: another client took the image's lock first", id);
+				return -EBUSY;
+			}
+			usleep(100000);
+			continue;
+		}
+		if (evictions > 8) {
+			log_err("%s: the lock of %s is still there after breaking it", id, holder);
+			return -EBUSY;
+		}
+		if (holder_exited_here(ident)) {
+			log_warn("%s: holder %s (%s) was a process of this machine that has exited: "
+				 "blocklisting it, then breaking its lock", id, holder, about);
+			rc = evict(r, holder, id);
+			if (rc)
+				return rc;
+			broke = true;
+			evictions++;
+			continue;
+		}
+		if (!s->takeover) {
+			log_err("%s: in use: its exclusive lock is held by client %s (%s); "
+				"cxlflashd --takeover (LUN option takeover) waits for that holder "
+				"to be gone and takes the image", id, holder, about);
+			return -EBUSY;
+		}
+		rc = holder_alive(r, holder);
+		if (rc < 0) {
+			log_err("%s: cannot list the image's watchers: %s", id, strerror(-rc));
+			return rc;
+		}
+		if (!rc) {
+			log_warn("%s: holder %s (%s) is gone (its watch on the image expired): "
+				 "blocklisting it, then breaking its lock", id, holder, about);
+			rc = evict(r, holder, id);
+			if (rc)
+				return rc;
+			broke = true;
+			evictions++;
+			continue;
+		}
+		if (!waiting) {
+			log_notice("%s: held by client %s (%s), which is alive; waiting up to %u s "
+				   "for it to go", id, holder, about, s->takeover_wait_s);
+			waiting = true;
+		}
+		if (mono_s() > deadline) {
+			log_err("%s: still held by client %s (%s) after %u s: not taken over", id,
+				holder, about, s->takeover_wait_s);
+			return -EBUSY;
+		}
+		for (int i = 0; i < 5; i++) {
+			if (stop_asked()) {
+				log_notice("%s: stopped while waiting for the image", id);
+				return -EINTR;
+			}
+			usleep(100000);
+		}
+	}
+	write_owner_note(r);
+	if (waiting || broke)
+		log_notice("%s: taken over", id);
+	return 0;
+}
+
 int be_rbd_create(const struct be_spec *spec, struct backend **out)
 {
 	const struct be_rbd_spec *s = &spec->rbd;
@@ -509,6 +866,10 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	rc = connect_cluster(r, s, r->be.id);
 	if (!rc)
 		rc = open_image(r, spec, r->be.id);
+	if (!rc)
+		rc = set_uid(r, s, r->be.id);
+	if (!rc && !spec->readonly)
+		rc = take_lock(r, s, r->be.id);
 	if (!rc && (rc = lib.rbd_get_size(r->image, &bytes)) < 0)
 		log_err("%s: cannot read the size: %s", r->be.id, strerror(-rc));
 	if (!rc && bytes < BE_BLOCK_SIZE) {

@@ -291,7 +291,8 @@ static int set_field(const char *name, const char *what, char *dst, size_t cap, 
 	return 0;
 }
 
-#define RBD_OPTS_KNOWN "size=SIZE, conf=PATH, id=USER, keyring=PATH, cluster=NAME, ro"
+#define RBD_OPTS_KNOWN "size=SIZE, conf=PATH, id=USER, keyring=PATH, cluster=NAME, ro, " \
+	"takeover[=SECONDS]"
 
 static int parse_rbd_options(const char *name, const char *opts, struct be_spec *spec)
 {
@@ -317,6 +318,29 @@ static int parse_rbd_options(const char *name, const char *opts, struct be_spec 
 			if (rc)
 				log_err("'%s': option '%.*s' takes no value", name, (int)klen, tok);
 			spec->readonly = true;
+		} else if (KEY("takeover")) {
+			/* takeover, or takeover=SECONDS: how long to wait for a holder to be gone */
+			char v[16], *end;
+			unsigned long secs = BE_RBD_TAKEOVER_WAIT_S;
+
+			rc = 0;
+			if (r->takeover) {
+				log_err("'%s': takeover given twice", name);
+				rc = -EINVAL;
+			} else if (eq) {
+				memcpy(v, val, vlen < sizeof(v) ? vlen : sizeof(v) - 1);
+				v[vlen < sizeof(v) ? vlen : sizeof(v) - 1] = '\0';
+				errno = 0;
+				secs = strtoul(v, &end, 10);
+				if (!vlen || vlen >= sizeof(v) || *end || errno || v[0] == '-' ||
+				    secs < 1 || secs > 86400) {
+					log_err("'%s': takeover=SECONDS wants 1 to 86400, not '%.*s'",
+						name, (int)vlen, val);
+					rc = -EINVAL;
+				}
+			}
+			r->takeover = true;
+			r->takeover_wait_s = (unsigned)secs;
 		} else if (!eq) {
 			log_err("'%s': option '%.*s' needs a value (known: " RBD_OPTS_KNOWN ")",
 				name, (int)len, tok);

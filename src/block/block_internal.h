@@ -44,7 +44,10 @@
 #define SPIN_SCORE_ONE 1024u        /* chunk.spin_score when every spin succeeds */
 #define BLK_RECOVER_TRIES   3
 #define BLK_LIVENESS_NS     200000000ull /* no completion this long: is the master still there? */
-#define BLK_REATTACH_MS     30000   /* wait this long for a restarted master */
+/* Wait this long for a restarted master, or for another host's cxlflashd
+ * to take an rbd LUN over: it waits for the dead holder's watch to expire
+ * (Ceph's osd_client_watch_timeout, 30 s by default; docs/scale-out.md). */
+#define BLK_REATTACH_MS     90000
 
 /* BLK_OP_SYNC (cblk_sync) moves no data and is not counted in the statistics. */
 enum blk_op { BLK_OP_READ, BLK_OP_WRITE, BLK_OP_UNMAP, BLK_OP_SYNC };
@@ -67,6 +70,8 @@ struct blk_cmd {
 	cblk_arw_status_t *ustatus;  /* written at completion (CBLK_ARW_USER_STATUS_FLAG) */
 	enum blk_op op;
 	bool fua;                    /* WRITE with the FUA bit (CBLK_ARW_FUA_FLAG) */
+	bool cache_lost;             /* SYNC in flight when the master was lost: fails */
+	uint64_t wseq;               /* SYNC: chunk.write_seq when it was issued */
 	void *buf;
 	uint64_t lba;
 	uint32_t nblocks;
@@ -147,6 +152,11 @@ struct chunk {
 	bool stop;
 	bool closing;
 	bool failed;                 /* recovery failed: every I/O fails with EIO */
+	/* Writes completed (not FUA) and how many of them a completed SYNC
+	 * covers: a master lost with write_seq != flushed_seq may have lost
+	 * some of them in a volatile cache (librbd's), so the next SYNC fails. */
+	uint64_t write_seq, flushed_seq;
+	bool cache_lost;
 	bool recovering;
 	unsigned spin_us;
 	uint32_t spin_score;         /* how often spins succeed lately (thread.c; atomic) */

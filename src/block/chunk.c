@@ -574,7 +574,8 @@ static void reset_commands(struct chunk *c)
 	c->nfree = c->ncmds;
 	c->ninflight = c->nactive = c->nbusy = c->nasync = 0;
 	c->done_head = c->done_tail = c->fl_head = c->fl_tail = NULL;
-	c->closing = c->stop = c->recovering = c->failed = false;
+	c->closing = c->stop = c->recovering = c->failed = c->cache_lost = false;
+	c->write_seq = c->flushed_seq = 0;
 }
 
 /* A forked child's close of an inherited chunk it never cloned. */

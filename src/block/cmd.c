@@ -110,6 +110,7 @@ int blk_cmd_get_locked(struct chunk *c, bool wait, struct blk_cmd **out)
 	cmd->has_utag = false;
 	cmd->utag = 0;
 	cmd->fua = false;
+	cmd->cache_lost = false;
 	cmd->ustatus = NULL;
 	cmd->result = 0;
 	cmd->retries = 0;
@@ -432,6 +433,8 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
  */
 int blk_issue_locked(struct chunk *c, struct blk_cmd *cmd)
 {
+	if (cmd->op == BLK_OP_SYNC)
+		cmd->wseq = c->write_seq;
 	for (unsigned tries = 0;; tries++) {
 		int rc = blk_submit_locked(c, cmd);
 
@@ -463,6 +466,21 @@ void blk_complete_locked(struct chunk *c, struct blk_cmd *cmd, int result)
 	chunk_stats_t *s = &c->stats;
 	bool rd = cmd->op == BLK_OP_READ;
 
+	if (cmd->op == BLK_OP_SYNC && result >= 0) {
+		if (cmd->cache_lost || c->cache_lost) {
+			/* It cannot vouch for writes the lost master acknowledged. */
+			log_err("chunk %d: this flush fails: writes acknowledged since the last "
+				"flush may have been lost with the master that was serving the LUN",
+				c->id);
+			c->cache_lost = false;
+			result = -EIO;
+		} else if (cmd->wseq > c->flushed_seq) {
+			c->flushed_seq = cmd->wseq;
+		}
+	} else if (result > 0 && (cmd->op == BLK_OP_WRITE || cmd->op == BLK_OP_UNMAP) &&
+		   !cmd->fua) {
+		c->write_seq++;
+	}
 	if (c->dma_only && result > 0 && rd)
 		memcpy(cmd->buf, stage_slot(c, cmd), (size_t)result * BLK_BLOCK_SIZE);
 	cmd->result = result;

@@ -23,7 +23,11 @@
  * gone, physical data is not). A physical chunk then reattaches: a new
  * context and USER_DIRECT, waiting up to BLK_REATTACH_MS for the master to
  * be back, and every command in flight is resubmitted (reads return the
- * data, writes are written again; none fails). A virtual chunk cannot get
+ * data, writes are written again; none fails), except that when writes
+ * completed since the last flush, the next flush (and any in flight) fails
+ * with EIO: the lost master may have held them in a volatile cache
+ * (librbd's, for an rbd LUN taken over by another daemon), and a flush
+ * answered by the new one cannot vouch for them. A virtual chunk cannot get
  * its vLUN back, and fails. A failed chunk completes every command in
  * flight with EIO, and so does every later request.
  */
@@ -143,6 +147,17 @@ int blk_recover_locked(struct chunk *c)
 		if (!rc) {
 			/* The old HRRQ went with the old context: redo everything. */
 			redo = blk_take_inflight_locked(c);
+			if (c->write_seq != c->flushed_seq) {
+				/* Writes it acknowledged since the last flush may be
+				 * gone with it (librbd's cache): no flush issued before
+				 * we knew, nor the next one, may say they are durable. */
+				c->cache_lost = true;
+				for (struct blk_cmd *cmd = redo; cmd; cmd = cmd->fnext)
+					cmd->cache_lost |= cmd->op == BLK_OP_SYNC;
+				log_warn("chunk %d: the lost master may have lost writes it "
+					 "acknowledged since the last flush: the next flush fails",
+					 c->id);
+			}
 			c->stats.num_reset_contexts++;
 			log_notice("chunk %d: reattached as context 0x%llx", c->id,
 				   (unsigned long long)c->ctxid);

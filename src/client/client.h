@@ -22,6 +22,14 @@
 int remote_open(const char *server, const char *lun, int oflags);
 
 /*
+ * remote_open_any() - remote_open() at each socket of @servers (separated
+ * by ':') in turn, until one serves @lun: after a takeover the LUN is
+ * served by another daemon of the list. Return: as remote_open(); -ENOENT
+ * when none serves it, else the first other error met.
+ */
+int remote_open_any(const char *servers, const char *lun, int oflags);
+
+/*
  * remote_ioctl() - run @request with @u (already copied in) at the master
  * behind @sock. ATTACH gets its DMA area reserved and mapped here, so that
  * the addresses the master was told are this process's; RECOVER_AFU maps

@@ -37,6 +37,31 @@ int remote_open(const char *server, const char *lun, int oflags)
 	return sock;
 }
 
+int remote_open_any(const char *servers, const char *lun, int oflags)
+{
+	int first_err = -ENOENT;
+
+	for (const char *p = servers; *p;) {
+		size_t n = strcspn(p, ":");
+		char one[108];
+		int fd;
+
+		if (n && n < sizeof(one)) {
+			memcpy(one, p, n);
+			one[n] = 0;
+			fd = remote_open(one, lun, oflags);
+			if (fd >= 0)
+				return fd;
+			if (fd != -ENOENT && first_err == -ENOENT)
+				first_err = fd;
+		}
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return first_err;
+}
+
 /* Round the DMA area asked for; 0 takes the master's default size. */
 static uint64_t dma_request(uint64_t size)
 {

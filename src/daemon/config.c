@@ -16,6 +16,8 @@
  *   quota default contexts=64 chunks=25% connections=128
  *   quota uid:1000 chunks=unlimited
  *   admin-group wheel
+ *   takeover yes
+ *   takeover-wait 60
  */
 #include "daemon/daemon.h"
 
@@ -240,6 +242,16 @@ int daemon_parse_tcp(struct daemon_config *cfg, const char *s)
 	else if (!cfg->nbd_tcp_addr[0])
 		snprintf(cfg->nbd_tcp_addr, sizeof(cfg->nbd_tcp_addr), "127.0.0.1");
 	cfg->nbd_tcp_port = (uint16_t)port;
+	return 0;
+}
+
+int daemon_parse_takeover(struct daemon_config *cfg, const char *s)
+{
+	if (strcmp(s, "yes") && strcmp(s, "no")) {
+		fprintf(stderr, "cxlflashd: takeover is yes or no, not '%s'\n", s);
+		return -EINVAL;
+	}
+	cfg->takeover = !strcmp(s, "yes");
 	return 0;
 }
 
@@ -476,6 +488,10 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 				snprintf(id + strlen(id), sizeof(id) - strlen(id), "%s%s",
 					 i > 1 ? " " : "", w[i]);
 			rc = daemon_tls_user(cfg, id, w[n - 1]);
+		} else if (!strcmp(w[0], "takeover") && n == 2) {
+			rc = daemon_parse_takeover(cfg, w[1]);
+		} else if (!strcmp(w[0], "takeover-wait") && n == 2) {
+			rc = daemon_parse_count("takeover-wait", w[1], 86400, &cfg->takeover_wait_s);
 		} else {
 			rc = -EINVAL;
 		}

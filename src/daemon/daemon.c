@@ -619,6 +619,12 @@ static int open_lun(struct cxlfd *d, const struct dlun_config *c)
 		return rc;
 	if (!strcmp(spec.kind, "file") && !realpath(spec.path, l->path))
 		l->path[0] = 0; /* created below */
+	if (!strcmp(spec.kind, "rbd") && d->cfg.takeover && !spec.rbd.takeover) {
+		/* --takeover: wait for a holder to be gone, then take the image. */
+		spec.rbd.takeover = true;
+		spec.rbd.takeover_wait_s = d->cfg.takeover_wait_s ? d->cfg.takeover_wait_s
+								   : BE_RBD_TAKEOVER_WAIT_S;
+	}
 	rc = be_open(&spec, &be);
 	if (rc) {
 		log_err("LUN %s: cannot open %s: %s", c->name, c->spec, strerror(-rc));
@@ -693,6 +699,15 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 		return -ENOMEM;
 	d->cfg = *cfg;
 	mc.sq_mode = cfg->sq_mode;
+	{
+		/* What another daemon finding our rbd images locked is told. */
+		char host[64] = "?", note[200];
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(note, sizeof(note), "cxlflashd pid %d on host %s, socket %.100s",
+			 (int)getpid(), host, cfg->socket);
+		be_rbd_set_owner_note(note);
+	}
 	mc.max_dma = cfg->max_dma;
 	rc = master_create(&mc, &d->m);
 	if (rc) {

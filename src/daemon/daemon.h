@@ -99,6 +99,8 @@ struct daemon_config {
 	struct dtls_user nbd_tls_users[DAEMON_MAX_TLS_USERS];
 	unsigned nbd_ntls_users;
 	uint64_t max_dma;          /* per context; 0 = default */
+	bool takeover;             /* rbd LUNs held by another client: wait, then take them */
+	unsigned takeover_wait_s;  /* how long; 0: BE_RBD_TAKEOVER_WAIT_S */
 	bool sq_mode;
 	struct dquota quotas[DAEMON_MAX_QUOTAS];
 	unsigned nquotas;
@@ -137,6 +139,9 @@ int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *v
  * "dn:DN") to @user ("USER[:GROUP...]", names or numbers). Return 0 or
  * -EINVAL (message printed). */
 int daemon_tls_user(struct daemon_config *cfg, const char *id, const char *user);
+/* daemon_parse_takeover() - "yes"/"no" for the takeover key. Return 0 or
+ * -EINVAL (message printed). */
+int daemon_parse_takeover(struct daemon_config *cfg, const char *s);
 /* daemon_read_config() - a config file (see docs/daemon.md). Return 0 or -errno. */
 int daemon_read_config(struct daemon_config *cfg, const char *path);
 

@@ -11,7 +11,10 @@
  *
  * Remote: when a master in another process serves the LUN (cxlflashd on
  * wire_socket_path()), fd1 is a connection to it and every request goes
- * there (client/remote.c); otherwise the LUN opens in-process.
+ * there (client/remote.c); otherwise the LUN opens in-process. With several
+ * sockets in $CXLFLASH_SOCKET (daemons on one Ceph pool), the first that
+ * serves the LUN gets it, at the open and at every reconnection: after
+ * another daemon took an rbd LUN over, clients follow it there.
  *
  * Fork: the child does not inherit the master (its threads do not survive
  * fork). Before a fork with LUNs open, the parent starts serving its
@@ -49,7 +52,7 @@ struct fd_entry {
 	int oflags;
 	/* remote: fd is a wire connection to @server made by @conn_pid */
 	bool remote;
-	char server[108];
+	char server[1024];         /* the daemon's socket, or several separated by ':' */
 	pid_t conn_pid;
 	bool lost;                 /* the master went away; said once, until reconnected */
 	/* contexts attached through this fd that have a DMA area mapped here */
@@ -159,7 +162,7 @@ static void entries_rename_ctx(uint64_t old, uint64_t new)
  */
 static int reconnect(struct fd_entry *e)
 {
-	int sock = remote_open(e->server, e->name, e->oflags);
+	int sock = remote_open_any(e->server, e->name, e->oflags);
 
 	if (sock < 0)
 		return sock == -ENOENT ? -ENOTCONN : sock;
@@ -350,9 +353,9 @@ int cxlflash_open(const char *lun, int oflags)
 	}
 	e->oflags = oflags;
 	if (remote_enabled()) {
-		const char *server = wire_socket_path();
+		const char *server = wire_socket_list();
 
-		fd = remote_open(server, lun, oflags);
+		fd = remote_open_any(server, lun, oflags);
 		if (fd >= 0) {
 			e->remote = true;
 			e->conn_pid = getpid();

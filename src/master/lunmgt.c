@@ -52,8 +52,22 @@ static void identity_wwid(const struct backend *be, uint8_t w[CXLFLASH_WWID_LEN]
 	make_naa6(w);
 }
 
+/* A WWID that depends only on the backend's shared identity (be->uid). */
+static void uid_wwid(const struct backend *be, uint8_t w[CXLFLASH_WWID_LEN])
+{
+	size_t n = strnlen(be->uid, sizeof(be->uid));
+	uint64_t h1 = fnv1a(be->uid, n, 0xcbf29ce484222325ull);
+	uint64_t h2 = fnv1a(be->uid, n, 0x84222325cbf29ce4ull ^ h1);
+
+	memcpy(w, &h1, 8);
+	memcpy(w + 8, &h2, 8);
+	make_naa6(w);
+}
+
 /*
  * lun_derive_wwid() - a 16-byte NAA-6 WWID for a LUN opened without one.
+ * A backend with a shared identity (an rbd image: its cluster, pool and
+ * image ids) gets a hash of it, the same from every host and every open.
  * A file or device keeps its WWID in the user.cxlflash.wwid extended
  * attribute, created at random on first use; where the file system has no
  * user xattrs it is a hash of the device and inode numbers, stable for the
@@ -63,6 +77,10 @@ void lun_derive_wwid(struct backend *be, uint8_t wwid[CXLFLASH_WWID_LEN])
 {
 	uint8_t w[CXLFLASH_WWID_LEN];
 
+	if (be->uid[0]) {
+		uid_wwid(be, wwid);
+		return;
+	}
 	if (be->ino && be->lock_fd >= 0 &&
 	    fgetxattr(be->lock_fd, WWID_XATTR, w, sizeof(w)) == sizeof(w) && (w[0] >> 4) == 6) {
 		memcpy(wwid, w, sizeof(w));

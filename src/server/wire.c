@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -266,11 +267,23 @@ int wire_call(int sock, struct wire_msg *h, const void *payload, size_t len, voi
 	return rc;
 }
 
-const char *wire_socket_path(void)
+const char *wire_socket_list(void)
 {
 	const char *s = getenv("CXLFLASH_SOCKET");
 
 	return s && *s ? s : WIRE_DEFAULT_SOCKET;
+}
+
+const char *wire_socket_path(void)
+{
+	static __thread char first[108];
+	const char *s = wire_socket_list();
+	size_t n = strcspn(s, ":");
+
+	if (!s[n] || n == 0)
+		return s;
+	snprintf(first, sizeof(first), "%.*s", (int)n, s);
+	return first;
 }
 
 static int make_addr(const char *path, struct sockaddr_un *sa, socklen_t *len)

@@ -105,8 +105,16 @@ int wire_try_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *
 int wire_call(int sock, struct wire_msg *h, const void *payload, size_t len, void *reply,
 	      size_t reply_cap, int *fd_out);
 
-/* wire_socket_path() - the daemon's socket: $CXLFLASH_SOCKET, or the default. */
+/*
+ * wire_socket_path() - the daemon's socket: $CXLFLASH_SOCKET, or the
+ * default. $CXLFLASH_SOCKET may list several, separated by ':' (daemons
+ * on one pool that take each other's rbd LUNs over, docs/scale-out.md):
+ * this is the first; wire_socket_list() gives them all.
+ */
 const char *wire_socket_path(void);
+/* wire_socket_list() - $CXLFLASH_SOCKET as it is (one or more sockets
+ * separated by ':'), or the default. */
+const char *wire_socket_list(void);
 #define WIRE_DEFAULT_SOCKET "/run/cxlflash/cxlflashd.sock"
 
 /*

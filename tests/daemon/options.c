@@ -301,12 +301,13 @@ static void missing_dir(void)
 	unlink(p.log);
 }
 
-/* NBD limits: bad numbers refused, naming the option; a config file's
- * directives and lun keys accepted and applied. */
+/* NBD limits (and --takeover-wait): bad numbers refused, naming the
+ * option; a config file's directives and lun keys accepted and applied. */
 static void nbd_limit_options(void)
 {
 	const char *opts[] = { "--nbd-max-conns", "--nbd-max-conns-per-user",
-			       "--nbd-max-conns-per-lun", "--nbd-handshake-timeout", NULL };
+			       "--nbd-max-conns-per-lun", "--nbd-handshake-timeout",
+			       "--takeover-wait", NULL };
 	const char *bad[] = { "0", "-1", "abc", "99999999999", "", NULL };
 	char sock[4096], nbd[4096], conf[4096], msg[512];
 	const char *cargs[] = { "--socket", sock, "--nbd-socket", nbd, "--config", conf, NULL };
@@ -341,7 +342,7 @@ static void nbd_limit_options(void)
 	T_ASSERT(f);
 	fprintf(f, "lun l ram:1G mode=legacy nbd-max-conns=1 nbd-tcp-anonymous=no\n"
 		   "nbd-max-conns 10\nnbd-max-conns-per-user 5\nnbd-max-conns-per-lun 4\n"
-		   "nbd-handshake-timeout 3\n");
+		   "nbd-handshake-timeout 3\ntakeover yes\ntakeover-wait 30\n");
 	fclose(f);
 	T_EQ(start(&p, "opt-l.log", cargs), 0);
 	T_ASSERT(!strstr(g_text, "nbd-tcp="));

@@ -110,6 +110,11 @@ osd pool default pgp num = 8
 mon warn on pool no redundancy = false
 paxos propose interval = 0.05
 paxos min wait = 0.01
+# A client that stopped answering (killed, paused) loses its watches after
+# 5 s, not 30, so rbd takeover tests wait seconds; live clients ping their
+# watches every second (the objecter's tick), well within it.
+osd client watch timeout = 5
+objecter tick interval = 1
 [client]
 client mount timeout = 15
 rados osd op timeout = 30

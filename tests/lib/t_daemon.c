@@ -32,15 +32,23 @@ const char *t_tool_path(const char *name)
 
 int t_daemon_start(struct t_daemon *d, const char *const *args)
 {
+	return t_daemon_start_as(d, "cxlflashd", 10, args);
+}
+
+int t_daemon_start_as(struct t_daemon *d, const char *name, unsigned wait_s,
+		      const char *const *args)
+{
 	const char *argv[48] = { "cxlflashd" };
 	int n = 1, pfd[2];
-	char buf[512];
+	char buf[512], file[128];
 	size_t len = 0;
-	time_t end = time(NULL) + 10;
+	time_t end = time(NULL) + wait_s;
 
 	memset(d, 0, sizeof(*d));
-	snprintf(d->socket, sizeof(d->socket), "%s", t_path("cxlflashd.sock"));
-	snprintf(d->nbd_socket, sizeof(d->nbd_socket), "%s", t_path("cxlflashd-nbd.sock"));
+	snprintf(file, sizeof(file), "%s.sock", name);
+	snprintf(d->socket, sizeof(d->socket), "%s", t_path(file));
+	snprintf(file, sizeof(file), "%s-nbd.sock", name);
+	snprintf(d->nbd_socket, sizeof(d->nbd_socket), "%s", t_path(file));
 	argv[n++] = "--socket";
 	argv[n++] = d->socket;
 	argv[n++] = "--nbd-socket";

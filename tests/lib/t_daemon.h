@@ -28,6 +28,11 @@ const char *t_tool_path(const char *name);
  * Return: 0, or -1 if it exited or did not get ready (its stderr shows why).
  */
 int t_daemon_start(struct t_daemon *d, const char *const *args);
+/* t_daemon_start_as() - the same with sockets named after @name
+ * (NAME.sock, NAME-nbd.sock), for tests running several daemons, waiting
+ * up to @wait_s seconds for the ready line. */
+int t_daemon_start_as(struct t_daemon *d, const char *name, unsigned wait_s,
+		      const char *const *args);
 /* t_daemon_stop() - SIGTERM, then wait: its exit status (128 + signal). */
 int t_daemon_stop(struct t_daemon *d);
 /* t_daemon_kill() - SIGKILL and reap (a crash, for restart tests). */

@@ -6,11 +6,14 @@
  * DISCARD/WRITE_ZEROES round trips with callbacks on the submitting thread,
  * be_engine_inflight() counting rbd requests, read-only and bounds checks,
  * refresh after `rbd resize`, and clear errors in bounded time: a missing
- * pool, a missing image, a cluster that is not there.
+ * pool, a missing image, a cluster that is not there. The identity (the
+ * WWID's source) is the same at every open, and a second writable open of
+ * a held image is refused by the image's exclusive lock.
  */
 #include "t_ceph.h"
 #include "t_util.h"
 #include "backend/backend.h"
+#include "master/master.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -253,13 +256,6 @@ static void test_readonly(struct be_engine *eng)
 	be_close(be);
 }
 
-static void test_refresh(struct backend *be)
-{
-	T_EQ(t_ceph_cmd("rbd resize --size 128M rbd/t1 >/dev/null 2>&1"), 0);
-	T_EQ(be->ops->refresh(be), 0);
-	T_EQ(be->nblocks, 2 * NBLK);
-}
-
 static void expect_open_error(const char *name, int want, double max_s)
 {
 	struct be_spec spec;
@@ -274,6 +270,39 @@ static void expect_open_error(const char *name, int want, double max_s)
 	T_EQ(rc, want);
 	T_ASSERT(!be);
 	T_ASSERT(took < max_s);
+}
+
+/*
+ * The identity (and so the WWID) comes from the cluster, pool and image
+ * ids: the same at every open, different for another image. A second
+ * writable open of a held image is refused (its exclusive lock), at once,
+ * or after the takeover wait when the holder stays alive.
+ */
+static void test_identity(struct backend *be)
+{
+	struct backend *ro = open_ok("rbd:rbd/t1?ro"), *other = open_ok("rbd:rbd/t2?size=1M");
+	uint8_t w1[CXLFLASH_WWID_LEN], w2[CXLFLASH_WWID_LEN], w3[CXLFLASH_WWID_LEN];
+
+	fprintf(stderr, "   uid %s\n", be->uid);
+	T_ASSERT(!strncmp(be->uid, "rbd:", 4));
+	T_ASSERT(!strcmp(be->uid, ro->uid));
+	T_ASSERT(strcmp(be->uid, other->uid) != 0);
+	lun_derive_wwid(be, w1);
+	lun_derive_wwid(ro, w2);
+	lun_derive_wwid(other, w3);
+	T_ASSERT(!memcmp(w1, w2, sizeof(w1)) && memcmp(w1, w3, sizeof(w1)));
+	T_EQ(w1[0] >> 4, 6);   /* NAA 6 */
+	be_close(ro);
+	be_close(other);
+	expect_open_error("rbd:rbd/t1", -EBUSY, 5);
+	expect_open_error("rbd:rbd/t1?takeover=1", -EBUSY, 10);
+}
+
+static void test_refresh(struct backend *be)
+{
+	T_EQ(t_ceph_cmd("rbd resize --size 128M rbd/t1 >/dev/null 2>&1"), 0);
+	T_EQ(be->ops->refresh(be), 0);
+	T_EQ(be->nblocks, 2 * NBLK);
 }
 
 static void test_errors(void)
@@ -320,6 +349,8 @@ int main(void)
 	test_checks(be, eng);
 	fprintf(stderr, "-- read-only\n");
 	test_readonly(eng);
+	fprintf(stderr, "-- identity and the exclusive lock\n");
+	test_identity(be);
 	fprintf(stderr, "-- refresh\n");
 	test_refresh(be);
 	be_engine_destroy(plain);

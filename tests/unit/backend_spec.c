@@ -157,6 +157,23 @@ static void test_rbd_specs(void)
 	rbd_ok("rbd:p/i?id=client.lun", "p", "", "i", 0, false, "", "lun", "", "");
 	rbd_ok("fault:rbd:p/i?size=1M", "p", "", "i", 1 << 20, false, "", "", "", "");
 
+	{
+		/* takeover: the default wait, or SECONDS */
+		struct be_spec t;
+
+		T_EQ(be_parse_spec("rbd:p/i?takeover", &t), 0);
+		T_ASSERT(t.rbd.takeover && t.rbd.takeover_wait_s == BE_RBD_TAKEOVER_WAIT_S);
+		T_EQ(be_parse_spec("rbd:p/i?size=1M&takeover=5", &t), 0);
+		T_ASSERT(t.rbd.takeover && t.rbd.takeover_wait_s == 5);
+		T_EQ(be_parse_spec("rbd:p/i", &t), 0);
+		T_ASSERT(!t.rbd.takeover);
+	}
+	spec_bad("rbd:p/i?takeover=0");
+	spec_bad("rbd:p/i?takeover=");
+	spec_bad("rbd:p/i?takeover=5s");
+	spec_bad("rbd:p/i?takeover=-1");
+	spec_bad("rbd:p/i?takeover=86401");
+	spec_bad("rbd:p/i?takeover&takeover=3");
 	spec_bad("rbd:");
 	spec_bad("rbd:pool");               /* no image */
 	spec_bad("rbd:pool/");
