@@ -436,6 +436,20 @@ static int cblk_window(struct bench *b, uint64_t end_ns)
 	}
 }
 
+/* cblk-sync: cblk_read/cblk_write, one at a time (embedded: run inline). */
+static int cblk_sync_one(struct bench *b, bool write, uint64_t lba, uint8_t *buf)
+{
+	int rc = write ? cblk_write(b->id, buf, (cflash_offset_t)lba, 1, 0)
+		       : cblk_read(b->id, buf, (cflash_offset_t)lba, 1, 0);
+
+	if (rc != 1) {
+		fprintf(stderr, "iobench: cblk_%s of block %" PRIu64 ": rc %d: %s\n",
+			write ? "write" : "read", lba, rc, rc < 0 ? strerror(errno) : "short");
+		return -1;
+	}
+	return 0;
+}
+
 static void cblk_bench_close(struct bench *b)
 {
 	if (b->id != NULL_CHUNK_ID && cblk_close(b->id, 0) < 0)
@@ -454,6 +468,8 @@ static const struct target targets[] = {
 	  memcpy_open, memcpy_one, NULL, memcpy_close },
 	{ "cblk", "libcflsh_block cblk_aread/cblk_awrite/cblk_aresult on LUN --path",
 	  cblk_bench_open, NULL, cblk_window, cblk_bench_close },
+	{ "cblk-sync", "libcflsh_block cblk_read/cblk_write, one at a time (QD 1)",
+	  cblk_bench_open, cblk_sync_one, NULL, cblk_bench_close },
 };
 
 /* Sync targets: one I/O at a time; the clock is read only for the ops that are timed. */

@@ -144,6 +144,27 @@ int afu_ctx_sync(struct afu_ctx *ctx, int mode);
 
 void afu_ctx_stats(const struct afu_ctx *ctx, struct afu_ctx_stats *st);
 
+/*
+ * Inline execution (embedded mode: the host shares the AFU's process).
+ *
+ * afu_ctx_runner() - what afu_run_inline() takes for @ctx: its worker,
+ * valid as long as the AFU.
+ *
+ * afu_run_inline() - if @runner's worker thread sleeps, run its passes on
+ * the calling thread until nothing of its contexts is in flight or
+ * queued: commands are fetched, translated and checked exactly as the
+ * worker would, and the backend I/O goes through the calling thread's own
+ * io_uring, which it blocks in while a device works. A host that stored a
+ * command and, instead of ringing the doorbell, calls this, has it
+ * completed (HRRQ entry posted) when this returns true; with false (the
+ * worker is awake, or another thread runs inline) it must ring the
+ * doorbell as usual. Whatever is left for later wakes the worker.
+ * Never call it from an AFU callback or with the master's locks held.
+ */
+struct afu_runner;
+struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx);
+bool afu_run_inline(struct afu_runner *runner);
+
 /* Test hooks. */
 /* Make the next @count syncs on this AFU fail with -EAGAIN. */
 void afu_inject_sync_error(struct afu *afu, unsigned count);

@@ -193,8 +193,17 @@ struct afu_worker {
 	int start_err;                     /* under ctl_lock */
 	bool start_done;                   /* under ctl_lock */
 
+	/*
+	 * Held by whoever runs passes over this worker's contexts: the
+	 * worker thread at all times except while it sleeps, or a host
+	 * thread running them inline meanwhile (afu_run_inline). Everything
+	 * "worker-private" below and in its contexts is under it.
+	 */
+	pthread_mutex_t run_lock;
+
 	/* Worker-private. */
-	struct be_engine *eng;
+	struct be_engine *eng;             /* the runner's engine (an inline
+					    * runner swaps in its own) */
 	struct afu_ctx **ctxs;
 	unsigned nctx;
 	bool paused;

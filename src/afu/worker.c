@@ -161,6 +161,9 @@ bool afu_ctl_stop_asleep(struct afu_ctx *c)
 	struct afu_worker *w = c->worker;
 	bool done = false;
 
+	/* A host thread running the passes inline has the array meanwhile. */
+	if (pthread_mutex_trylock(&w->run_lock))
+		return false;
 	pthread_mutex_lock(&w->afu->ctl_lock);
 	if (w->asleep && c->cmds_inflight == 0 && !c->pending_req &&
 	    (c->state == AFU_CTX_ACTIVE || c->state == AFU_CTX_ERROR)) {
@@ -173,6 +176,7 @@ bool afu_ctl_stop_asleep(struct afu_ctx *c)
 		}
 	}
 	pthread_mutex_unlock(&w->afu->ctl_lock);
+	pthread_mutex_unlock(&w->run_lock);
 	return done;
 }
 
@@ -302,8 +306,9 @@ static void settle(struct afu_worker *w, unsigned *i)
 	}
 }
 
-/* One pass over everything. Return: work done. */
-static unsigned worker_pass(struct afu_worker *w)
+/* One pass over everything (fetching new commands only with @fetch).
+ * Return: work done. */
+static unsigned worker_pass(struct afu_worker *w, bool fetch)
 {
 	unsigned did = 0;
 	int r;
@@ -312,7 +317,7 @@ static unsigned worker_pass(struct afu_worker *w)
 		struct afu_ctx *c = w->ctxs[i];
 
 		if (c->state == AFU_CTX_ACTIVE) {
-			if (!w->paused)
+			if (!w->paused && fetch)
 				did += afu_ctx_poll(w, c);
 		} else if (c->state != AFU_CTX_ERROR && c->cmds_inflight == 0) {
 			settle(w, &i);
@@ -340,6 +345,9 @@ static void worker_sleep(struct afu_worker *w)
 	bool timed = false;
 	uint64_t t;
 
+	/* An inline runner has the passes: wait for it (it never waits for
+	 * us), then look at the queues ourselves before sleeping. */
+	pthread_mutex_lock(&w->run_lock);
 	memset(&wv[0], 0, sizeof(wv[0]));
 	wv[0].val = LOAD_SEQ(&w->ctl_word);
 	wv[0].uaddr = (uintptr_t)&w->ctl_word;
@@ -368,7 +376,7 @@ static void worker_sleep(struct afu_worker *w)
 				goto awake;
 		}
 	}
-	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting))
+	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) || w->cont_head)
 		goto awake;
 	/* From here until it is cleared the master may shrink our array
 	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
@@ -379,6 +387,8 @@ static void worker_sleep(struct afu_worker *w)
 	}
 	w->asleep = true;
 	pthread_mutex_unlock(&w->afu->ctl_lock);
+	/* Asleep, the passes are free for a host thread to run inline. */
+	pthread_mutex_unlock(&w->run_lock);
 
 	if (timed) {
 		sleep_ns(SLEEP_TIMED_NS);
@@ -399,11 +409,13 @@ static void worker_sleep(struct afu_worker *w)
 	pthread_mutex_lock(&w->afu->ctl_lock);
 	w->asleep = false;
 	pthread_mutex_unlock(&w->afu->ctl_lock);
+	pthread_mutex_lock(&w->run_lock);
 awake:
 	if (!w->paused)
 		for (i = 0; i < w->nctx; i++)
 			if (w->ctxs[i]->state == AFU_CTX_ACTIVE)
 				STORE_RELAXED(&w->ctxs[i]->map->afu_idle, 0);
+	pthread_mutex_unlock(&w->run_lock);
 }
 
 static void *worker_main(void *arg)
@@ -413,12 +425,14 @@ static void *worker_main(void *arg)
 	uint64_t spin_ns = (uint64_t)afu->spin_us * 1000, idle_start = 0;
 	uint64_t engine_spin_ns = spin_ns < ENGINE_SPIN_NS ? spin_ns : ENGINE_SPIN_NS;
 	unsigned idle_passes = 0;
+	struct be_engine *own = NULL;   /* w->eng, but for while a runner swaps its own in */
 	char name[16];
 	int rc;
 
 	snprintf(name, sizeof(name), "afu-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
-	rc = be_engine_create(&w->eng, AFU_ENGINE_DEPTH);
+	rc = be_engine_create(&own, AFU_ENGINE_DEPTH);
+	w->eng = own;
 	pthread_mutex_lock(&afu->ctl_lock);
 	w->start_err = rc;
 	w->start_done = true;
@@ -430,11 +444,20 @@ static void *worker_main(void *arg)
 	for (;;) {
 		unsigned did = 0;
 
-		if (LOAD_ACQUIRE(&w->ctl_pending))
+		if (LOAD_ACQUIRE(&w->ctl_pending)) {
+			pthread_mutex_lock(&w->run_lock);
 			did += worker_control(w);
+			pthread_mutex_unlock(&w->run_lock);
+		}
 		if (LOAD_ACQUIRE(&afu->exiting))
 			break;
-		did += worker_pass(w);
+		/* A pass under run_lock; while an inline runner holds it
+		 * this counts as idle (the runner does the work), so the
+		 * worker soon sleeps, and stays asleep while runners keep up. */
+		if (pthread_mutex_trylock(&w->run_lock) == 0) {
+			did += worker_pass(w, true);
+			pthread_mutex_unlock(&w->run_lock);
+		}
 		if (did) {
 			idle_passes = 0;
 			continue;
@@ -447,7 +470,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		if ((idle_passes & 15) ||
-		    now_ns() - idle_start < (be_engine_inflight(w->eng) > ENGINE_FEW_INFLIGHT ?
+		    now_ns() - idle_start < (be_engine_inflight(own) > ENGINE_FEW_INFLIGHT ?
 					     engine_spin_ns : spin_ns)) {
 			/* Let a host thread sharing this CPU run now and then. */
 			if ((idle_passes & 255) == 0)
@@ -456,8 +479,9 @@ static void *worker_main(void *arg)
 				sisl_cpu_relax();
 			continue;
 		}
-		if (be_engine_inflight(w->eng)) {
-			be_engine_wait(w->eng, ENGINE_WAIT_US);
+		if (be_engine_inflight(own)) {
+			/* Only this thread touches its engine's ring. */
+			be_engine_wait(own, ENGINE_WAIT_US);
 			continue;
 		}
 		worker_sleep(w);
@@ -465,9 +489,133 @@ static void *worker_main(void *arg)
 	}
 	if (w->nctx)
 		log_err("AFU worker %u exits with %u contexts still assigned", w->id, w->nctx);
-	be_engine_destroy(w->eng);
+	be_engine_destroy(own);
 	w->eng = NULL;
 	return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Inline execution (afu.h): a host thread runs a sleeping worker's passes.
+ *
+ * The worker thread holds run_lock except while it sleeps, so a host thread
+ * that gets it with trylock knows the worker is asleep (or on its way in or
+ * out, touching nothing meanwhile). The worker's io_uring accepts
+ * submissions only from the worker's own thread (SINGLE_ISSUER,
+ * DEFER_TASKRUN), so the host thread swaps in an engine of its own, and
+ * reaps everything it submitted before it lets go: nothing of it is in
+ * flight when the worker, which sleeps only with nothing in flight, takes
+ * over again. The sleeping worker is not woken: a synchronous I/O costs the
+ * caller one pass, the backend's own work, and no thread crossing.
+ */
+
+/* Passes with work after which an inline runner stops fetching, so that a
+ * stream of other threads' commands cannot keep it from returning. */
+#define INLINE_MAX_BUSY_PASSES 64u
+/* How long one wait in the runner's ring may last (a completion ends it). */
+#define INLINE_WAIT_US 1000u
+
+static pthread_key_t inline_key;
+static bool inline_key_ok;
+static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
+
+/* A thread's inline engine, and the process it was made in: a child that
+ * fork() made of this thread inherits the pointer, but the ring belongs to
+ * the parent's thread (io_uring_enter() refuses it: EEXIST). */
+struct inline_engine {
+	struct be_engine *eng;
+	pid_t pid;
+};
+
+static void inline_engine_free(void *p)
+{
+	struct inline_engine *ie = p;
+
+	if (ie->pid == getpid())
+		be_engine_destroy(ie->eng);
+	free(ie);
+}
+
+static void inline_key_make(void)
+{
+	inline_key_ok = pthread_key_create(&inline_key, inline_engine_free) == 0;
+}
+
+/* The calling thread's engine, made on its first inline run (NULL: none). */
+static struct be_engine *inline_engine(void)
+{
+	struct inline_engine *ie;
+	pid_t pid = getpid();
+
+	pthread_once(&inline_once, inline_key_make);
+	if (!inline_key_ok)
+		return NULL;
+	ie = pthread_getspecific(inline_key);
+	if (ie && ie->pid == pid)
+		return ie->eng;
+	if (ie) {
+		/* Inherited from the parent: unmap and close our copy only. */
+		be_engine_destroy(ie->eng);
+		ie->eng = NULL;
+	} else {
+		ie = calloc(1, sizeof(*ie));
+		if (!ie)
+			return NULL;
+		if (pthread_setspecific(inline_key, ie)) {
+			free(ie);
+			return NULL;
+		}
+	}
+	ie->pid = pid;
+	if (be_engine_create(&ie->eng, AFU_ENGINE_DEPTH)) {
+		ie->eng = NULL;
+		ie->pid = 0;
+		return NULL;
+	}
+	be_engine_set_lazy_submit(ie->eng, true);
+	return ie->eng;
+}
+
+struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx)
+{
+	return (struct afu_runner *)ctx->worker;
+}
+
+bool afu_run_inline(struct afu_runner *runner)
+{
+	struct afu_worker *w = (struct afu_worker *)runner;
+	struct be_engine *eng, *own;
+	unsigned busy = 0, said = 0;
+	bool fetch = true, more = false;
+	int rc;
+
+	if (LOAD_ACQUIRE(&w->afu->exiting))
+		return false;
+	eng = inline_engine();
+	if (!eng || pthread_mutex_trylock(&w->run_lock))
+		return false;
+	own = w->eng;
+	w->eng = eng;
+	for (;;) {
+		if (worker_pass(w, fetch)) {
+			if (++busy >= INLINE_MAX_BUSY_PASSES)
+				fetch = false;
+			continue;
+		}
+		if (!be_engine_inflight(eng))
+			break;
+		rc = be_engine_wait(eng, INLINE_WAIT_US);
+		if (rc < 0 && !said++)
+			log_err("AFU inline run: waiting for backend I/O: %s", strerror(-rc));
+	}
+	for (unsigned i = 0; i < w->nctx && !more; i++)
+		more = afu_ctx_has_work(w->ctxs[i]);
+	w->eng = own;
+	pthread_mutex_unlock(&w->run_lock);
+	/* Left over (fetching stopped), or a control request that poked the
+	 * worker while we had the passes: make sure it looks. */
+	if (more || LOAD_ACQUIRE(&w->ctl_pending))
+		poke(w);
+	return true;
 }
 
 /* ---------------------------------------------------------------------------
@@ -478,6 +626,7 @@ static int worker_init(struct afu *afu, struct afu_worker *w, unsigned id)
 {
 	w->afu = afu;
 	w->id = id;
+	pthread_mutex_init(&w->run_lock, NULL);
 	w->ctl_tail = &w->ctl_head;
 	w->ctxs = calloc(AFU_MAX_CONTEXTS, sizeof(*w->ctxs));
 	w->waitv = calloc(FUTEX_WAITV_MAX, sizeof(struct futex_waitv));
@@ -544,6 +693,7 @@ void afu_workers_stop(struct afu *afu)
 		free(w->ctxs);
 		free(w->waitv);
 		free(w->cmds);
+		pthread_mutex_destroy(&w->run_lock);
 	}
 	free(afu->workers);
 	afu->workers = NULL;

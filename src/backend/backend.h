@@ -236,6 +236,10 @@ int be_engine_poll(struct be_engine *eng, unsigned max);
 unsigned be_engine_inflight(const struct be_engine *eng);
 /* Block up to @timeout_us for a completion (0 when none in flight). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
+/* For a thread that always waits right after queueing (an inline AFU
+ * runner): be_engine_poll() leaves queued requests to be_engine_wait(),
+ * which submits and waits in one system call. */
+void be_engine_set_lazy_submit(struct be_engine *eng, bool on);
 
 /* How a simulated power cut treats what the write cache journaled. */
 enum be_powercut {

@@ -314,7 +314,7 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 		return 0;
 	if (!eng->use_uring)
 		return (int)foreign_reap(eng, max);
-	ret = engine_submit(eng);
+	ret = eng->lazy_submit ? 0 : engine_submit(eng);
 	if (ret < 0)
 		return ret;
 	for (;;) {
@@ -351,10 +351,15 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 	if (eng->foreign_inflight && (!max || reaped < max))
 		reaped += foreign_reap(eng, max ? max - reaped : 0);
 	/* Resubmissions made by the completions above go out now. */
-	ret = engine_submit(eng);
+	ret = eng->lazy_submit ? 0 : engine_submit(eng);
 	if (ret < 0)
 		return ret;
 	return (int)reaped;
+}
+
+void be_engine_set_lazy_submit(struct be_engine *eng, bool on)
+{
+	eng->lazy_submit = on;
 }
 
 unsigned be_engine_inflight(const struct be_engine *eng)
@@ -381,6 +386,14 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 		if (!eng->use_uring)
 			return foreign_wait(eng, timeout_us);
 		foreign_arm(eng);
+	}
+	if (eng->queued && timeout_us && !io_uring_cq_ready(&eng->ring)) {
+		/* Submit and wait in one enter (lazy submitters). */
+		ret = io_uring_submit_and_wait_timeout(&eng->ring, &cqe, 1, &ts, NULL);
+		eng->queued = io_uring_sq_ready(&eng->ring);
+		if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+			return 0;
+		return ret < 0 ? ret : 1;
 	}
 	ret = engine_submit(eng);
 	if (ret < 0)

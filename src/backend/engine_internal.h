@@ -19,6 +19,7 @@ struct be_engine {
 	unsigned queued;    /* SQEs prepared and not yet given to the kernel */
 	bool defer_taskrun; /* completions wait until we enter the kernel */
 	bool taskrun_flag;  /* ... and the kernel says when there are some */
+	bool lazy_submit;   /* queued SQEs go in only with be_engine_wait() */
 	/* Foreign completions (below); efd is -1 until the first one. */
 	int efd;                        /* eventfd other threads signal */
 	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */

@@ -72,6 +72,8 @@ struct blk_cmd {
 	bool fua;                    /* WRITE with the FUA bit (CBLK_ARW_FUA_FLAG) */
 	bool cache_lost;             /* SYNC in flight when the master was lost: fails */
 	uint64_t wseq;               /* SYNC: chunk.write_seq when it was issued */
+	bool ring_defer;             /* submit without the doorbell: its waiter runs
+				      * the AFU inline (consumed by the submit) */
 	void *buf;
 	uint64_t lba;
 	uint32_t nblocks;
@@ -122,6 +124,11 @@ struct chunk {
 	struct sisl_ioarcb *sq;      /* ncmds + 1 entries (one always empty) */
 	struct sisl_ioarcb *sq_curr;
 	uint64_t cmd_room;           /* cached IOARRIN credits */
+	/* Embedded mode: the AFU worker serving the context, whose passes a
+	 * synchronous caller runs itself while the worker sleeps (thread.c);
+	 * NULL through a daemon or a parent. */
+	struct afu_runner *runner;
+	bool ring_owed;              /* a command went in without the doorbell */
 	/* All of the above lives in the context's DMA area (chunk.c). */
 	bool dma_only;               /* the AFU reaches only the DMA area: stage data */
 	uint8_t *stage;              /* ncmds slots of stage_blocks blocks */

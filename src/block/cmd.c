@@ -388,8 +388,9 @@ void blk_setup_queues(struct chunk *c)
 int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 {
 	struct sisl_host_map *map = c->map;
-	bool dead = false;
+	bool dead = false, defer = cmd->ring_defer && c->runner;
 
+	cmd->ring_defer = false;   /* a resubmission (recovery) rings */
 	if (c->failed)
 		return -EIO;
 	blk_cmd_build(c, cmd);
@@ -397,7 +398,10 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 		*c->sq_curr = cmd->ioc->rcb;
 		c->sq_curr = c->sq_curr == c->sq + c->ncmds ? c->sq : c->sq_curr + 1;
 		sisl_write64(&map->sq_tail, (uint64_t)(uintptr_t)c->sq_curr);
-		sisl_ring_doorbell(map);
+		if (defer)
+			c->ring_owed = true;   /* the waiter runs it (blk_wait_locked) */
+		else
+			sisl_ring_doorbell(map);
 		dead = blk_window_dead(map);
 	} else {
 		if (c->cmd_room == 0) {

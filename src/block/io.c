@@ -54,6 +54,7 @@ static int issue_wait_locked(struct chunk *c, enum blk_op op, void *buf, uint64_
 	cmd->buf = buf;
 	cmd->lba = lba;
 	cmd->nblocks = nblocks;
+	cmd->ring_defer = true;    /* we wait for it next: run it inline */
 	blk_count_issue_locked(c, cmd);
 	rc = blk_issue_locked(c, cmd);
 	if (rc) {

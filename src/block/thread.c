@@ -38,6 +38,7 @@
  * fast again. Only spins are scored: how long a sleep lasted says little,
  * since it includes the wake-up.
  */
+#include "afu/afu.h"
 #include "block/block_internal.h"
 #include "util/clock.h"
 
@@ -260,10 +261,38 @@ void blk_thread_kick_locked(struct chunk *c)
  * free a command) it waits on @cv.
  * Return: 0, or -ETIMEDOUT once @deadline has passed.
  */
+/*
+ * run_owed_locked() - a synchronous caller's command went in without the
+ * doorbell (blk_submit_locked): run the sleeping AFU worker's passes on
+ * this thread, which completes it, or, when the worker is awake or another
+ * thread runs them, ring the doorbell after all. The chunk lock is let go
+ * meanwhile (other threads of the chunk submit and harvest as usual).
+ */
+static void run_owed_locked(struct chunk *c)
+{
+	struct afu_runner *r = c->runner;
+	bool ran;
+
+	c->ring_owed = false;
+	pthread_mutex_unlock(&c->lock);
+	ran = afu_run_inline(r);
+	pthread_mutex_lock(&c->lock);
+	if (!ran)
+		sisl_ring_doorbell(c->map);
+}
+
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline)
 {
 	uint64_t cap = BLK_SLEEP_CAP_NS, now;
 	struct timespec ts;
+
+	if (c->ring_owed) {
+		/* The lock was let go: what the caller waits for (or the
+		 * completion thread's harvest of it) may have happened. */
+		run_owed_locked(c);
+		blk_harvest_locked(c);
+		return 0;
+	}
 
 	if (c->thread_running && c->ninflight == 0) {
 		/* Nothing in flight (e.g. waiting for another thread to free a

@@ -523,6 +523,22 @@ struct mopen *cxlflash_debug_open(int fd1)
 	return e ? e->open : NULL;
 }
 
+struct afu_runner *cxlflash_inline_runner(int fd1, uint64_t ctxid)
+{
+	const char *env = getenv("CXLFLASH_INLINE");
+	struct fd_entry *e;
+	struct mopen *o = NULL;
+
+	if (env && !strcmp(env, "0"))
+		return NULL;
+	pthread_mutex_lock(&g_lock);
+	e = find_fd(fd1);
+	if (e && !e->remote)
+		o = e->open;
+	pthread_mutex_unlock(&g_lock);
+	return o ? master_ctx_runner(o->m, ctxid) : NULL;
+}
+
 /* A debug request on a remote fd1: 0 or -errno; text reply into @why. */
 static int remote_debug(int fd1, uint16_t op, uint64_t request, char *why, size_t len)
 {

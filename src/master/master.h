@@ -239,6 +239,11 @@ struct master_status_names {
 void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		   const struct master_status_names *names);
 
+/* master_ctx_runner() - for a context of this process (not a remote
+ * caller's), what afu_run_inline() takes; NULL if there is no such
+ * context. Valid while the master lives. */
+struct afu_runner *master_ctx_runner(struct master *m, uint64_t ctxid);
+
 /* Test and admin hooks. */
 /* master_ctx_error() - put a context in the error state, as an AFU reset
  * would (its window then reads all ones until RECOVER_AFU). */

@@ -99,6 +99,20 @@ int master_ctx_owned(struct master *m, uint64_t ctxid, const struct pident *id)
 	return rc;
 }
 
+struct afu_runner *master_ctx_runner(struct master *m, uint64_t ctxid)
+{
+	uint64_t slot = ctxid & 0xFFFFFFFFull;
+	struct afu_runner *r = NULL;
+	struct mctx *c;
+
+	pthread_mutex_lock(&m->lock);
+	c = slot < AFU_MAX_CONTEXTS ? m->ctx_tbl[slot] : NULL;
+	if (c && c->ctxid == ctxid && !c->bounded && c->actx)
+		r = afu_ctx_runner(c->actx);
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
 unsigned master_reap_dead_owners(struct master *m)
 {
 	struct epoll_event ev[16];
