@@ -200,12 +200,23 @@ static void flood(void)
 	t0 = now_s();
 	fd = nc_open(g_d.nbd_socket, "a", false, NULL);
 	fprintf(stderr, "   root served in %.3f s\n", now_s() - t0);
-	T_ASSERT(now_s() - t0 < 1.0);
+	/* Served at once, not after the 10 s handshake deadline of the
+	 * sockets ahead of it (the bound leaves room for a loaded machine). */
+	T_ASSERT(now_s() - t0 < 5.0);
 	nc_disc(fd);
 	/* Silent sockets beyond each user's handshake limit (64) were closed,
-	 * oldest first: the daemon's descriptors stay bounded. */
-	fds = t_daemon_fds(&g_d);
-	fprintf(stderr, "   daemon descriptors: %d before, %d with the flood\n", fds0, fds);
+	 * oldest first: the daemon's descriptors stay bounded. Counted once
+	 * the loop has caught up: sockets it closed to make room are freed at
+	 * the end of an accept round, and the backlog may still be draining. */
+	t0 = now_s();
+	do {
+		fds = t_daemon_fds(&g_d);
+		if (fds < fds0 + 2 + 2 * 64 + 8)
+			break;
+		usleep(50 * 1000);
+	} while (now_s() - t0 < 5.0);
+	fprintf(stderr, "   daemon descriptors: %d before, %d with the flood (%.2f s after)\n",
+		fds0, fds, now_s() - t0);
 	T_ASSERT(fds < fds0 + 2 + 2 * 64 + 8);
 	T_ASSERT(nc_closed(silent[0]));
 	for (int i = 0; i < SILENT_UNIX + SILENT_TCP; i++)
