@@ -788,12 +788,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 		if (holder_exited_here(ident)) {
 			log_warn("%s: holder %s (%s) was a process of this machine that has exited: "
 				 "blocklisting it, then breaking its lock", id, holder, about);
-			rc = evict(r, holder, id);
-			if (rc)
-				return rc;
-			broke = true;
-			evictions++;
-			continue;
+			goto evict_it;
 		}
 		if (!s->takeover) {
 			log_err("%s: in use: its exclusive lock is held by client %s (%s); "
@@ -809,12 +804,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 		if (!rc) {
 			log_warn("%s: holder %s (%s) is gone (its watch on the image expired): "
 				 "blocklisting it, then breaking its lock", id, holder, about);
-			rc = evict(r, holder, id);
-			if (rc)
-				return rc;
-			broke = true;
-			evictions++;
-			continue;
+			goto evict_it;
 		}
 		if (!waiting) {
 			log_notice("%s: held by client %s (%s), which is alive; waiting up to %u s "
@@ -833,6 +823,15 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 			}
 			usleep(100000);
 		}
+		continue;
+evict_it:
+		/* Blocklisted before its lock is broken: a holder that was only
+		 * paused can never write again. */
+		rc = evict(r, holder, id);
+		if (rc)
+			return rc;
+		broke = true;
+		evictions++;
 	}
 	write_owner_note(r);
 	if (waiting || broke)

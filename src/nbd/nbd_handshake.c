@@ -26,8 +26,8 @@
 #include "util/log.h"
 
 
-static int send_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
-		      uint32_t len)
+int nbd_hs_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
+		 uint32_t len)
 {
 	uint8_t hdr[NBD_OPT_REPLY_HDR_LEN];
 	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
@@ -40,9 +40,7 @@ static int send_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const voi
 }
 
 /* An error reply carrying a message for humans. */
-static int send_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int send_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
+int nbd_hs_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -56,7 +54,7 @@ static int send_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const cha
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
 	log_info("option %u refused: %s", opt, msg);
-	return send_reply(c, opt, type, msg, (uint32_t)n);
+	return nbd_hs_reply(c, opt, type, msg, (uint32_t)n);
 }
 
 static uint32_t get_error_to_rep(int err)
@@ -163,7 +161,7 @@ static int send_info_export(struct nbd_conn *c, uint32_t opt)
 	put_be16(b, NBD_INFO_EXPORT);
 	put_be64(b + 2, c->size);
 	put_be16(b + 10, c->tflags);
-	return send_reply(c, opt, NBD_REP_INFO, b, sizeof(b));
+	return nbd_hs_reply(c, opt, NBD_REP_INFO, b, sizeof(b));
 }
 
 static int send_info_block_size(struct nbd_conn *c, uint32_t opt)
@@ -174,7 +172,7 @@ static int send_info_block_size(struct nbd_conn *c, uint32_t opt)
 	put_be32(b + 2, NBD_MIN_BLOCK);
 	put_be32(b + 6, NBD_PREF_BLOCK);
 	put_be32(b + 10, NBD_MAX_PAYLOAD);
-	return send_reply(c, opt, NBD_REP_INFO, b, sizeof(b));
+	return nbd_hs_reply(c, opt, NBD_REP_INFO, b, sizeof(b));
 }
 
 static int send_info_name(struct nbd_conn *c, uint32_t opt, const char *name, uint32_t nlen)
@@ -186,7 +184,7 @@ static int send_info_name(struct nbd_conn *c, uint32_t opt, const char *name, ui
 		return -ENOMEM;
 	put_be16(b, NBD_INFO_NAME);
 	memcpy(b + 2, name, nlen);
-	rc = send_reply(c, opt, NBD_REP_INFO, b, 2 + nlen);
+	rc = nbd_hs_reply(c, opt, NBD_REP_INFO, b, 2 + nlen);
 	free(b);
 	return rc;
 }
@@ -202,32 +200,32 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	int rc;
 
 	if (len < 6)
-		return send_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
 	nlen = get_be32(data);
 	if (nlen > NBD_MAX_STRING || nlen > len - 6)
-		return send_error(c, opt, NBD_REP_ERR_INVALID,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				  "export name length %u does not fit the option", nlen);
 	nreq = get_be16(data + 4 + nlen);
 	if (len != 6 + nlen + 2u * nreq)
-		return send_error(c, opt, NBD_REP_ERR_INVALID,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				  "option length %u does not match %u info requests", len, nreq);
 	memcpy(name, data + 4, nlen);
 	name[nlen] = 0;
 	if (strlen(name) != nlen)
-		return send_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
 	for (uint16_t i = 0; i < nreq; i++)
 		if (get_be16(data + 6 + nlen + 2u * i) == NBD_INFO_NAME)
 			want_name = true;
 
 	rc = get_export(c, name, why, sizeof(why));
 	if (rc)
-		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
+		return nbd_hs_error(c, opt, get_error_to_rep(rc), "%s", why);
 	/* GO is where the limits bite (INFO says whether GO would pass):
 	 * refused, the client may try again. */
 	rc = nbd_conn_admit(c, opt == NBD_OPT_INFO, why, sizeof(why));
 	if (rc) {
 		nbd_conn_put_export(c);
-		return send_error(c, opt, get_error_to_rep(rc), "%s", why);
+		return nbd_hs_error(c, opt, get_error_to_rep(rc), "%s", why);
 	}
 	rc = send_info_export(c, opt);
 	if (!rc && want_name)
@@ -239,7 +237,7 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	if (rc || opt == NBD_OPT_INFO)
 		nbd_conn_put_export(c);
 	if (!rc)
-		rc = send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		rc = nbd_hs_reply(c, opt, NBD_REP_ACK, NULL, 0);
 	if (rc) {
 		nbd_conn_put_export(c);
 		return rc;
@@ -272,7 +270,7 @@ static void list_emit(void *arg, const char *name, const char *desc)
 	put_be32(b, (uint32_t)nlen);
 	memcpy(b + 4, name, nlen);
 	memcpy(b + 4 + nlen, desc ? desc : "", dlen);
-	lc->rc = send_reply(lc->c, NBD_OPT_LIST, NBD_REP_SERVER, b, (uint32_t)(4 + nlen + dlen));
+	lc->rc = nbd_hs_reply(lc->c, NBD_OPT_LIST, NBD_REP_SERVER, b, (uint32_t)(4 + nlen + dlen));
 	free(b);
 }
 
@@ -282,13 +280,13 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 	struct nbd_server *srv = c->srv;
 
 	if (len)
-		return send_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+		return nbd_hs_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
 				  "LIST takes no data (got %u bytes)", len);
 	if (srv->prov.list)
 		srv->prov.list(srv->prov.arg, &c->peer, list_emit, &lc);
 	if (lc.rc)
 		return lc.rc;
-	return send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+	return nbd_hs_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
 int nbd_hs_option(struct nbd_conn *c, bool drained)
@@ -299,7 +297,7 @@ int nbd_hs_option(struct nbd_conn *c, bool drained)
 	uint32_t err;
 
 	if (drained)
-		return send_error(c, opt, NBD_REP_ERR_TOO_BIG,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_TOO_BIG,
 				  "option data of %u bytes exceeds the limit of %u", len,
 				  NBD_OPT_MAX_LEN);
 	/* TLS required and not on yet, or a STARTTLS that cannot be. */
@@ -307,7 +305,7 @@ int nbd_hs_option(struct nbd_conn *c, bool drained)
 	if (err && opt == NBD_OPT_EXPORT_NAME)
 		return -EACCES;   /* it cannot be refused with a message */
 	if (err)
-		return send_error(c, opt, err, "%s", why);
+		return nbd_hs_error(c, opt, err, "%s", why);
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME:
 		return opt_export_name(c, (char *)data, len);
@@ -318,24 +316,24 @@ int nbd_hs_option(struct nbd_conn *c, bool drained)
 		return opt_list(c, len);
 	case NBD_OPT_ABORT:
 		/* The client may already have hung up: ignore send errors. */
-		send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		nbd_hs_reply(c, opt, NBD_REP_ACK, NULL, 0);
 		return 2;
 	case NBD_OPT_STRUCTURED_REPLY:
 		if (len)
-			return send_error(c, opt, NBD_REP_ERR_INVALID,
+			return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 					  "STRUCTURED_REPLY takes no data (got %u bytes)", len);
 		c->structured = true;
-		return send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		return nbd_hs_reply(c, opt, NBD_REP_ACK, NULL, 0);
 	case NBD_OPT_LIST_META_CONTEXT:
 	case NBD_OPT_SET_META_CONTEXT:
 		return nbd_meta_option(c, opt, data, len);
 	case NBD_OPT_STARTTLS: {
-		int rc = send_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		int rc = nbd_hs_reply(c, opt, NBD_REP_ACK, NULL, 0);
 
 		return rc ? rc : NBD_HS_STARTTLS;
 	}
 	default:
-		return send_error(c, opt, NBD_REP_ERR_UNSUP, "option %u is not supported", opt);
+		return nbd_hs_error(c, opt, NBD_REP_ERR_UNSUP, "option %u is not supported", opt);
 	}
 }
 

@@ -153,6 +153,13 @@ int nbd_send(struct nbd_conn *c, const void *buf, size_t len);
 
 /* nbd_handshake.c: the greeting (queued in c->out). */
 int nbd_hs_hello(struct nbd_conn *c);
+/* An option reply of @type with @len bytes of @data (queued). Return 0 or -errno. */
+int nbd_hs_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
+		 uint32_t len);
+/* An error reply of @type carrying a message for humans (also logged at
+ * info level). Return 0 or -errno. */
+int nbd_hs_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* The client's flags (in c->hbuf). Return 0, or a negative errno: hang up. */
 int nbd_hs_flags(struct nbd_conn *c);
 /* One whole option: c->opt, c->optlen bytes at c->data; or, with @drained,

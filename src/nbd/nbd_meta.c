@@ -22,7 +22,6 @@
  * requested range, and exactly one descriptor with NBD_CMD_FLAG_REQ_ONE.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,38 +34,6 @@
 
 #define META_ALLOC_NAME     "base:allocation"
 #define META_ALLOC_ID       1u      /* our id for it (any value but 0 would do) */
-
-static int opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
-		     uint32_t len)
-{
-	uint8_t hdr[NBD_OPT_REPLY_HDR_LEN];
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
-
-	put_be64(hdr, NBD_OPT_REPLY_MAGIC);
-	put_be32(hdr + 8, opt);
-	put_be32(hdr + 12, type);
-	put_be32(hdr + 16, len);
-	return nbd_sendv(c, iov, len ? 2 : 1);
-}
-
-static int opt_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int opt_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(msg))
-		n = sizeof(msg) - 1;
-	log_info("option %u refused: %s", opt, msg);
-	return opt_reply(c, opt, type, msg, (uint32_t)n);
-}
 
 void nbd_meta_reset(struct nbd_conn *c)
 {
@@ -118,7 +85,7 @@ static int check_export(struct nbd_conn *c, uint32_t opt, const char *name)
 	}
 	if (!why[0])
 		snprintf(why, sizeof(why), "export '%s': %s", name, strerror(rc < 0 ? -rc : EIO));
-	rc = opt_error(c, opt, rc == -ENOENT ? NBD_REP_ERR_UNKNOWN
+	rc = nbd_hs_error(c, opt, rc == -ENOENT ? NBD_REP_ERR_UNKNOWN
 		       : rc == -ESHUTDOWN ? NBD_REP_ERR_SHUTDOWN : NBD_REP_ERR_POLICY,
 		       "%s", why);
 	return rc ? rc : 1;
@@ -140,21 +107,21 @@ int nbd_meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint3
 	if (set)
 		nbd_meta_reset(c);   /* replaced, even by a SET that fails */
 	if (c->srv->cfg.no_block_status)
-		return opt_error(c, opt, NBD_REP_ERR_UNSUP,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_UNSUP,
 				 "block status is turned off on this server");
 	if (!c->structured)
-		return opt_error(c, opt, NBD_REP_ERR_INVALID,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				 "metadata contexts need NBD_OPT_STRUCTURED_REPLY first");
 	if (len < 8)
-		return opt_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
 	nlen = get_be32(data);
 	if (nlen > NBD_MAX_STRING || nlen > len - 8)
-		return opt_error(c, opt, NBD_REP_ERR_INVALID,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				 "export name length %u does not fit the option", nlen);
 	memcpy(name, data + 4, nlen);
 	name[nlen] = 0;
 	if (strlen(name) != nlen)
-		return opt_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
 	pos = 4 + nlen;
 	nq = get_be32(data + pos);
 	pos += 4;
@@ -163,22 +130,22 @@ int nbd_meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint3
 		int m;
 
 		if (len - pos < 4)
-			return opt_error(c, opt, NBD_REP_ERR_INVALID,
+			return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 					 "%u queries do not fit the option", nq);
 		qlen = get_be32(data + pos);
 		pos += 4;
 		if (qlen > len - pos || qlen > NBD_MAX_STRING)
-			return opt_error(c, opt, NBD_REP_ERR_INVALID,
+			return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 					 "query %u of %u bytes does not fit the option", i, qlen);
 		m = query_matches(data + pos, qlen, set);
 		if (m < 0)
-			return opt_error(c, opt, NBD_REP_ERR_INVALID,
+			return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 					 "query %u is not NAMESPACE:NAME", i);
 		alloc |= m;
 		pos += qlen;
 	}
 	if (pos != len)
-		return opt_error(c, opt, NBD_REP_ERR_INVALID,
+		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				 "option length %u does not match its %u queries", len, nq);
 	if (!set && nq == 0)
 		alloc = true;        /* LIST with no query: every context */
@@ -188,7 +155,7 @@ int nbd_meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint3
 	if (alloc) {
 		put_be32(r, set ? META_ALLOC_ID : 0);   /* LIST: the id is reserved, 0 */
 		memcpy(r + 4, META_ALLOC_NAME, sizeof(META_ALLOC_NAME) - 1);
-		rc = opt_reply(c, opt, NBD_REP_META_CONTEXT, r, sizeof(r));
+		rc = nbd_hs_reply(c, opt, NBD_REP_META_CONTEXT, r, sizeof(r));
 		if (rc)
 			return rc;
 	}
@@ -198,7 +165,7 @@ int nbd_meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint3
 			return -ENOMEM;
 		c->meta_alloc = true;
 	}
-	return opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	return nbd_hs_reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
 int nbd_meta_block_status(struct nbd_conn *c, uint64_t cookie, uint64_t off, uint32_t len,
