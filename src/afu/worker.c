@@ -497,9 +497,11 @@ static void *worker_main(void *arg)
 /* ---------------------------------------------------------------------------
  * Inline execution (afu.h): a host thread runs a sleeping worker's passes.
  *
- * The worker thread holds run_lock except while it sleeps, so a host thread
- * that gets it with trylock knows the worker is asleep (or on its way in or
- * out, touching nothing meanwhile). The worker's io_uring accepts
+ * Whoever holds a worker's run_lock runs its passes: the worker thread takes
+ * it for each pass and its control requests, a host thread only with
+ * trylock. While a host thread holds it the worker's passes count as idle,
+ * so it soon goes to sleep (worker_sleep() waits for the lock before its
+ * last look at the queues) and is not woken. The worker's io_uring accepts
  * submissions only from the worker's own thread (SINGLE_ISSUER,
  * DEFER_TASKRUN), so the host thread swaps in an engine of its own, and
  * reaps everything it submitted before it lets go: nothing of it is in
@@ -518,39 +520,47 @@ static pthread_key_t inline_key;
 static bool inline_key_ok;
 static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
 
-/* A thread's inline engine, and the process it was made in: a child that
- * fork() made of this thread inherits the pointer, but the ring belongs to
- * the parent's thread (io_uring_enter() refuses it: EEXIST). */
+/* Bumped in every child fork() makes (no getpid() per I/O). */
+static unsigned inline_fork_gen;
+
+/* A thread's inline engine, and the fork generation it was made in: a
+ * child that fork() made of this thread inherits the pointer, but the ring
+ * belongs to the parent's thread (io_uring_enter() refuses it: EEXIST). */
 struct inline_engine {
 	struct be_engine *eng;
-	pid_t pid;
+	unsigned gen;
 };
 
 static void inline_engine_free(void *p)
 {
 	struct inline_engine *ie = p;
 
-	if (ie->pid == getpid())
+	if (ie->gen == inline_fork_gen)
 		be_engine_destroy(ie->eng);
 	free(ie);
 }
 
+static void inline_atfork_child(void)
+{
+	inline_fork_gen++;
+}
+
 static void inline_key_make(void)
 {
-	inline_key_ok = pthread_key_create(&inline_key, inline_engine_free) == 0;
+	inline_key_ok = pthread_key_create(&inline_key, inline_engine_free) == 0 &&
+			pthread_atfork(NULL, NULL, inline_atfork_child) == 0;
 }
 
 /* The calling thread's engine, made on its first inline run (NULL: none). */
 static struct be_engine *inline_engine(void)
 {
 	struct inline_engine *ie;
-	pid_t pid = getpid();
 
 	pthread_once(&inline_once, inline_key_make);
 	if (!inline_key_ok)
 		return NULL;
 	ie = pthread_getspecific(inline_key);
-	if (ie && ie->pid == pid)
+	if (ie && ie->gen == inline_fork_gen && ie->eng)
 		return ie->eng;
 	if (ie) {
 		/* Inherited from the parent: unmap and close our copy only. */
@@ -565,10 +575,9 @@ static struct be_engine *inline_engine(void)
 			return NULL;
 		}
 	}
-	ie->pid = pid;
+	ie->gen = inline_fork_gen;
 	if (be_engine_create(&ie->eng, AFU_ENGINE_DEPTH)) {
 		ie->eng = NULL;
-		ie->pid = 0;
 		return NULL;
 	}
 	be_engine_set_lazy_submit(ie->eng, true);
