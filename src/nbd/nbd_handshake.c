@@ -189,6 +189,28 @@ static int send_info_name(struct nbd_conn *c, uint32_t opt, const char *name, ui
 	return rc;
 }
 
+bool nbd_hs_export_name(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len,
+			uint32_t after, char *name, uint32_t *nlen, int *rc)
+{
+	if (len < 4 + after) {
+		*rc = nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
+		return false;
+	}
+	*nlen = get_be32(data);
+	if (*nlen > NBD_MAX_STRING || *nlen > len - 4 - after) {
+		*rc = nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
+				   "export name length %u does not fit the option", *nlen);
+		return false;
+	}
+	memcpy(name, data + 4, *nlen);
+	name[*nlen] = 0;
+	if (strlen(name) != *nlen) {
+		*rc = nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
+		return false;
+	}
+	return true;
+}
+
 /* NBD_OPT_INFO and NBD_OPT_GO: name length, name, count, info requests. */
 static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t len)
 {
@@ -199,20 +221,12 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, uint8_t *data, uint32_t
 	char why[512];
 	int rc;
 
-	if (len < 6)
-		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
-	nlen = get_be32(data);
-	if (nlen > NBD_MAX_STRING || nlen > len - 6)
-		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
-				  "export name length %u does not fit the option", nlen);
+	if (!nbd_hs_export_name(c, opt, data, len, 2, name, &nlen, &rc))
+		return rc;
 	nreq = get_be16(data + 4 + nlen);
 	if (len != 6 + nlen + 2u * nreq)
 		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				  "option length %u does not match %u info requests", len, nreq);
-	memcpy(name, data + 4, nlen);
-	name[nlen] = 0;
-	if (strlen(name) != nlen)
-		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
 	for (uint16_t i = 0; i < nreq; i++)
 		if (get_be16(data + 6 + nlen + 2u * i) == NBD_INFO_NAME)
 			want_name = true;

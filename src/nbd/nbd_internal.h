@@ -156,6 +156,13 @@ int nbd_hs_hello(struct nbd_conn *c);
 /* An option reply of @type with @len bytes of @data (queued). Return 0 or -errno. */
 int nbd_hs_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
 		 uint32_t len);
+/* nbd_hs_export_name() - the length-prefixed export name that starts
+ * option data @data (@len bytes) and is followed by at least @after more
+ * bytes, copied NUL-terminated into @name (NBD_MAX_STRING + 1 bytes), its
+ * length in *@nlen. Return: true; or false after an NBD_REP_ERR_INVALID
+ * reply saying what was wrong, whose own result (0 or -errno) is in *@rc. */
+bool nbd_hs_export_name(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len,
+			uint32_t after, char *name, uint32_t *nlen, int *rc);
 /* An error reply of @type carrying a message for humans (also logged at
  * info level). Return 0 or -errno. */
 int nbd_hs_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)

@@ -84,7 +84,7 @@ static int check_export(struct nbd_conn *c, uint32_t opt, const char *name)
 		return 0;
 	}
 	if (!why[0])
-		snprintf(why, sizeof(why), "export '%s': %s", name, strerror(rc < 0 ? -rc : EIO));
+		snprintf(why, sizeof(why), "export '%.400s': %s", name, strerror(rc < 0 ? -rc : EIO));
 	rc = nbd_hs_error(c, opt, rc == -ENOENT ? NBD_REP_ERR_UNKNOWN
 		       : rc == -ESHUTDOWN ? NBD_REP_ERR_SHUTDOWN : NBD_REP_ERR_POLICY,
 		       "%s", why);
@@ -112,16 +112,8 @@ int nbd_meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint3
 	if (!c->structured)
 		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
 				 "metadata contexts need NBD_OPT_STRUCTURED_REPLY first");
-	if (len < 8)
-		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "option too short (%u bytes)", len);
-	nlen = get_be32(data);
-	if (nlen > NBD_MAX_STRING || nlen > len - 8)
-		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID,
-				 "export name length %u does not fit the option", nlen);
-	memcpy(name, data + 4, nlen);
-	name[nlen] = 0;
-	if (strlen(name) != nlen)
-		return nbd_hs_error(c, opt, NBD_REP_ERR_INVALID, "export name contains NUL");
+	if (!nbd_hs_export_name(c, opt, data, len, 4, name, &nlen, &rc))
+		return rc;
 	pos = 4 + nlen;
 	nq = get_be32(data + pos);
 	pos += 4;
