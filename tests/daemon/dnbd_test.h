@@ -39,20 +39,6 @@ static inline const char *dn_tcp_uri(const struct t_daemon *d, const char *name)
 	return u;
 }
 
-/* Run @argv (argv[0] looked up in PATH, or a path) with stdout and stderr
- * both in @out, and @env ("NAME=VALUE", may be NULL) added. Return: the
- * exit status, or 128 + signal. Killed after 60 s. */
-static inline int dn_run_all(const char *const *argv, const char *env, char *out, size_t outsz)
-{
-	int rc = t_run_argv(argv, env, T_RUN_STDERR | T_RUN_TAIL, out, outsz);
-
-	fprintf(stderr, "   $");
-	for (int i = 0; argv[i]; i++)
-		fprintf(stderr, " %s", argv[i]);
-	fprintf(stderr, " -> %d\n%s", rc, out);
-	return rc;
-}
-
 /*
  * dn_lun_mode() - `cxlflash lun mode @lun @mode` against daemon @d; what it
  * printed (stdout and stderr) in @out. Return: its exit status.
@@ -60,7 +46,7 @@ static inline int dn_run_all(const char *const *argv, const char *env, char *out
 static inline int dn_lun_mode(const struct t_daemon *d, const char *lun, const char *mode,
 			      char *out, size_t len)
 {
-	return dn_run_all((const char *[]){ t_tool_path("cxlflash"), "lun", "mode", lun, mode,
+	return nt_run_all((const char *[]){ t_tool_path("cxlflash"), "lun", "mode", lun, mode,
 					     "--socket", d->socket, NULL }, NULL, out, len);
 }
 

@@ -81,7 +81,7 @@ static void tcp_nobody_refused(void)
 
 	snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%u/rootonly", g_d.nbd_port);
 	if (nt_have("qemu-io")) {
-		T_ASSERT(dn_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
+		T_ASSERT(nt_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
 						      "--clear-groups", "qemu-io", "-f", "raw", "-c",
 						      "write -P 0x99 1M 4k", uri, NULL },
 				    NULL, out, sizeof(out)) != 0);
@@ -89,7 +89,7 @@ static void tcp_nobody_refused(void)
 		T_ASSERT(!strstr(out, "wrote"));
 	}
 	/* libnbd: fails; its debug log carries the text. */
-	T_ASSERT(dn_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
+	T_ASSERT(nt_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
 					      "--clear-groups", "nbdinfo", uri, NULL },
 			    "LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TCP clients are not identified"));
@@ -180,7 +180,7 @@ static void unix_peercred(void)
 	as_nobody(nobody_on_unix);
 	as_nobody_groups(nobody_in_group, true);
 	if (nt_have("qemu-io")) {
-		T_ASSERT(dn_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
+		T_ASSERT(nt_run_all((const char *[]){ "setpriv", "--reuid=65534", "--regid=65534",
 						      "--clear-groups", "qemu-io", "-f", "raw", "-c",
 						      "write -P 0x99 1M 4k",
 						      dn_unix_uri(&g_d, "rootonly"), NULL },

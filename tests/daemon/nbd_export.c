@@ -37,14 +37,14 @@ static void superpipe_refused(void)
 	int fd;
 
 	/* libnbd exits non-zero; its debug log carries the server's text. */
-	T_ASSERT(dn_run_all((const char *[]){ "nbdinfo", dn_unix_uri(&g_d, "sp"), NULL },
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", dn_unix_uri(&g_d, "sp"), NULL },
 			    "LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "LUN sp is in superpipe mode"));
 	T_ASSERT(nt_run((const char *[]){ "nbdinfo", dn_tcp_uri(&g_d, "sp"), NULL }, out,
 			sizeof(out)) != 0);
 	/* QEMU shows the text to the user. */
 	if (nt_have("qemu-img")) {
-		T_ASSERT(dn_run_all((const char *[]){ "qemu-img", "info", dn_unix_uri(&g_d, "sp"),
+		T_ASSERT(nt_run_all((const char *[]){ "qemu-img", "info", dn_unix_uri(&g_d, "sp"),
 						      NULL }, NULL, out, sizeof(out)) != 0);
 		T_ASSERT(strstr(out, "superpipe mode"));
 		T_ASSERT(strstr(out, "cxlflash lun mode sp legacy"));
@@ -119,7 +119,7 @@ static void same_file_refused(void)
 	unlink(img);
 	snprintf(a, sizeof(a), "a=file:%s?size=8M", img);
 	snprintf(b, sizeof(b), "b=%s", img);
-	T_EQ(dn_run_all((const char *[]){ t_tool_path("cxlflashd"), "--socket",
+	T_EQ(nt_run_all((const char *[]){ t_tool_path("cxlflashd"), "--socket",
 					  t_path("dexp-same.sock"), "--no-nbd", "--lun", a, "--lun", b,
 					  NULL }, NULL, out, sizeof(out)), 1);
 	T_ASSERT(strstr(out, "is already served as LUN a"));

@@ -92,12 +92,12 @@ static void per_user(void)
 	T_ASSERT(strstr(msg, "too many NBD connections: uid 0 already has 3, the limit per user"));
 	/* ... in QEMU's words ... */
 	if (nt_have("qemu-img")) {
-		T_ASSERT(dn_run_all((const char *[]){ "qemu-img", "info", dn_unix_uri(&g_d, "a"),
+		T_ASSERT(nt_run_all((const char *[]){ "qemu-img", "info", dn_unix_uri(&g_d, "a"),
 						      NULL }, NULL, out, sizeof(out)) != 0);
 		T_ASSERT(strstr(out, "server reported: too many NBD connections: uid 0"));
 	}
 	/* ... and libnbd's (nbdinfo 1.14 prints the text only in its debug log). */
-	T_ASSERT(dn_run_all((const char *[]){ "nbdinfo", dn_unix_uri(&g_d, "a"), NULL },
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", dn_unix_uri(&g_d, "a"), NULL },
 			    "LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "too many NBD connections: uid 0"));
 	/* EXPORT_NAME cannot be refused with a message: closed. */

@@ -24,7 +24,7 @@ static void nbd_client_blocks_superpipe(void)
 	T_EQ(dn_lun_num(&g_d, "m", "nbd_clients"), 2);
 	T_EQ(dn_lun_mode(&g_d, "m", "superpipe", out, sizeof(out)), 1);
 	T_ASSERT(strstr(out, "LUN m is in use (NBD clients are connected)"));
-	T_EQ(dn_run_all((const char *[]){ t_tool_path("cxlflash"), "lun", "mode", "m", "superpipe",
+	T_EQ(nt_run_all((const char *[]){ t_tool_path("cxlflash"), "lun", "mode", "m", "superpipe",
 					  "--json", "--socket", g_d.socket, NULL }, NULL, out,
 			sizeof(out)), 1);
 	T_ASSERT(strstr(out, "\"ok\":false,\"errno\":16"));

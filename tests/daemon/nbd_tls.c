@@ -55,7 +55,7 @@ static const char *listed(const char *uri)
 	const char *luns[] = { "mine", "rootonly", "anon" };
 
 	names[0] = 0;
-	T_EQ(tt_run((const char *[]){ "nbdinfo", "--list", uri, NULL }, NULL, out, sizeof(out)), 0);
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", "--list", uri, NULL }, NULL, out, sizeof(out)), 0);
 	for (int i = 0; i < 3; i++) {
 		char pat[64];
 
@@ -77,22 +77,22 @@ static void lists(void)
 /* GO: the allow-list of the mapped user, refusals with the identity. */
 static void go(void)
 {
-	T_EQ(tt_run((const char *[]){ "nbdinfo", psk_uri("rootonly", "admin"), NULL }, NULL, out,
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", psk_uri("rootonly", "admin"), NULL }, NULL, out,
 		    sizeof(out)), 0);
-	T_EQ(tt_run((const char *[]){ "nbdinfo", psk_uri("mine", "alice"), NULL }, NULL, out,
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", psk_uri("mine", "alice"), NULL }, NULL, out,
 		    sizeof(out)), 0);
-	T_EQ(tt_run((const char *[]){ "nbdinfo", cert_uri("mine", alice), NULL }, NULL, out,
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", cert_uri("mine", alice), NULL }, NULL, out,
 		    sizeof(out)), 0);
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", psk_uri("rootonly", "alice"), NULL },
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", psk_uri("rootonly", "alice"), NULL },
 			"LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TLS identity psk:alice (uid 65534) may not use LUN rootonly"));
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", cert_uri("rootonly", alice), NULL },
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", cert_uri("rootonly", alice), NULL },
 			"LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "(uid 65534) may not use LUN rootonly"));
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", psk_uri("mine", "bob"), NULL },
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", psk_uri("mine", "bob"), NULL },
 			"LIBNBD_DEBUG=1", out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TLS identity psk:bob is not mapped to a user"));
-	T_EQ(tt_run((const char *[]){ "nbdinfo", psk_uri("anon", "bob"), NULL }, NULL, out,
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", psk_uri("anon", "bob"), NULL }, NULL, out,
 		    sizeof(out)), 0);
 }
 
@@ -110,13 +110,13 @@ static void qemu(void)
 		 psk_alice_dir);
 	snprintf(opts, sizeof(opts), "driver=nbd,server.type=inet,server.host=127.0.0.1,"
 		 "server.port=%u,export=mine,tls-creds=tls0", g_d.nbd_port);
-	T_EQ(tt_run((const char *[]){ "qemu-io", "--object", obj, "--image-opts", opts, "-c",
+	T_EQ(nt_run_all((const char *[]){ "qemu-io", "--object", obj, "--image-opts", opts, "-c",
 				      "write -P 0x6b 64k 4M", "-c", "read -P 0x6b 64k 4M", NULL },
 		    NULL, out, sizeof(out)), 0);
 	T_ASSERT(!strstr(out, "failed") && !strstr(out, "Pattern"));
 	snprintf(opts, sizeof(opts), "driver=nbd,server.type=inet,server.host=127.0.0.1,"
 		 "server.port=%u,export=rootonly,tls-creds=tls0", g_d.nbd_port);
-	T_ASSERT(tt_run((const char *[]){ "qemu-img", "info", "--object", obj, "--image-opts",
+	T_ASSERT(nt_run_all((const char *[]){ "qemu-img", "info", "--object", obj, "--image-opts",
 					  opts, NULL }, NULL, out, sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TLS identity psk:alice (uid 65534) may not use LUN rootonly"));
 }
@@ -126,10 +126,10 @@ static void refused(void)
 	char uri[256];
 
 	snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%u/anon", g_d.nbd_port);
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", uri, NULL }, "LIBNBD_DEBUG=1", out,
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", uri, NULL }, "LIBNBD_DEBUG=1", out,
 			sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TLS is required"));
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", cert_uri("anon", rogue), NULL }, NULL, out,
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", cert_uri("anon", rogue), NULL }, NULL, out,
 			sizeof(out)) != 0);
 	T_ASSERT(!strstr(out, "export-size"));
 }

@@ -2,6 +2,7 @@
 /* t_ceph.c - start and stop a one-node Ceph cluster for a test (t_ceph.h). */
 #include "t_ceph.h"
 #include "t_util.h"
+#include "backend/backend.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -117,4 +118,18 @@ int t_ceph_cmd(const char *fmt, ...)
 	snprintf(cmd, sizeof(cmd), "timeout 30 %s", inner);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+void t_ceph_start_rbd(void)
+{
+	struct be_spec spec;
+	struct backend *be;
+	int rc;
+
+	t_ceph_start("rbd");
+	T_EQ(be_parse_spec("rbd:rbd/probe?size=4K", &spec), 0);
+	rc = be_open(&spec, &be);
+	T_SKIP_IF(rc == -ENOTSUP, "built without librbd");
+	T_EQ(rc, 0);
+	be_close(be);
 }

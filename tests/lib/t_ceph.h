@@ -17,6 +17,10 @@
  */
 const char *t_ceph_start(const char *pools);
 
+/* t_ceph_start_rbd() - t_ceph_start("rbd"), and exit T_SKIP when this
+ * build has no librbd (an rbd: LUN cannot be opened: ENOTSUP). */
+void t_ceph_start_rbd(void);
+
 /* t_ceph_stop() - stop the cluster and remove its directory. Idempotent. */
 void t_ceph_stop(void);
 

@@ -56,6 +56,28 @@ static inline const char *nt_tool(void)
 	return tool;
 }
 
+/* "   $ ARGV -> STATUS" on stderr: what a test ran and how it ended. */
+static inline void nt_show(const char *const *argv, int rc)
+{
+	fprintf(stderr, "   $");
+	for (int i = 0; argv[i]; i++)
+		fprintf(stderr, " %s", argv[i]);
+	fprintf(stderr, " -> %d\n", rc);
+}
+
+/* Run @argv (argv[0] looked up in PATH, or a path) with stdout and stderr
+ * both in @out, and @env ("NAME=VALUE", may be NULL) added; print the
+ * command, its status and its output. Return: the exit status, or 128 +
+ * signal. Killed after 60 s. */
+static inline int nt_run_all(const char *const *argv, const char *env, char *out, size_t outsz)
+{
+	int rc = t_run_argv(argv, env, T_RUN_STDERR | T_RUN_TAIL, out, outsz);
+
+	nt_show(argv, rc);
+	fprintf(stderr, "%s", out);
+	return rc;
+}
+
 /* Run @argv (argv[0] looked up in PATH) with its stdout in @out; stderr is
  * ours. Return: the exit status, or 128 + signal. A hung client is killed
  * after 60 s. */
@@ -63,10 +85,7 @@ static inline int nt_run(const char *const *argv, char *out, size_t outsz)
 {
 	int rc = t_run_argv(argv, NULL, T_RUN_TAIL, out, outsz);
 
-	fprintf(stderr, "   $");
-	for (int i = 0; argv[i]; i++)
-		fprintf(stderr, " %s", argv[i]);
-	fprintf(stderr, " -> %d\n", rc);
+	nt_show(argv, rc);
 	return rc;
 }
 

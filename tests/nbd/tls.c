@@ -78,7 +78,7 @@ static void nbdinfo_ok(void)
 			       uri_cert(base_unix, alice), uri_cert(base_tcp, alice) };
 
 	for (int i = 0; i < 4; i++) {
-		T_EQ(tt_run((const char *[]){ "nbdinfo", uris[i], NULL }, NULL, out, sizeof(out)),
+		T_EQ(nt_run_all((const char *[]){ "nbdinfo", uris[i], NULL }, NULL, out, sizeof(out)),
 		     0);
 		T_ASSERT(strstr(out, "with TLS"));
 		T_ASSERT(strstr(out, "export-size: 25165824"));
@@ -98,7 +98,7 @@ static void qemu_io(const char *object, const char *const *cmds)
 		argv[n++] = cmds[i];
 	}
 	argv[n] = NULL;
-	T_EQ(tt_run(argv, NULL, out, sizeof(out)), 0);
+	T_EQ(nt_run_all(argv, NULL, out, sizeof(out)), 0);
 	T_ASSERT(!strstr(out, "failed") && !strstr(out, "error") && !strstr(out, "Pattern"));
 }
 
@@ -130,10 +130,10 @@ static void nbdcopy_data(void)
 		return;
 	}
 	write_random(in);
-	T_EQ(tt_run((const char *[]){ "nbdcopy", "--flush", in, uri_psk(base_unix, "bob", psk),
+	T_EQ(nt_run_all((const char *[]){ "nbdcopy", "--flush", in, uri_psk(base_unix, "bob", psk),
 				      NULL }, NULL, out, sizeof(out)), 0);
 	unlink(outf);
-	T_EQ(tt_run((const char *[]){ "nbdcopy", uri_cert(base_tcp, alice), outf, NULL }, NULL,
+	T_EQ(nt_run_all((const char *[]){ "nbdcopy", uri_cert(base_tcp, alice), outf, NULL }, NULL,
 		    out, sizeof(out)), 0);
 	T_ASSERT(same(in, outf, SIZE));
 	T_ASSERT(same(in, img, SIZE));
@@ -147,12 +147,12 @@ static void plain_refused(void)
 	int fd;
 
 	snprintf(uri, sizeof(uri), "nbd+unix:///lun?socket=%s", sock);
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", uri, NULL }, "LIBNBD_DEBUG=1", out,
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", uri, NULL }, "LIBNBD_DEBUG=1", out,
 			sizeof(out)) != 0);
 	T_ASSERT(strstr(out, "TLS is required"));
 	if (nt_have("qemu-img")) {
 		snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%d/lun", port);
-		T_ASSERT(tt_run((const char *[]){ "qemu-img", "info", uri, NULL }, NULL, out,
+		T_ASSERT(nt_run_all((const char *[]){ "qemu-img", "info", uri, NULL }, NULL, out,
 				sizeof(out)) != 0);
 		T_ASSERT(strstr(out, "TLS negotiation required") || strstr(out, "TLS is required"));
 	}
@@ -187,12 +187,12 @@ static void plain_refused(void)
 
 static void bad_credentials_refused(void)
 {
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", uri_psk(base_unix, "alice", psk_wrong),
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", uri_psk(base_unix, "alice", psk_wrong),
 					  NULL }, NULL, out, sizeof(out)) != 0);
 	T_ASSERT(!strstr(out, "export-size"));
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", uri_psk(base_tcp, "mallory", psk_wrong),
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", uri_psk(base_tcp, "mallory", psk_wrong),
 					  NULL }, NULL, out, sizeof(out)) != 0);
-	T_ASSERT(tt_run((const char *[]){ "nbdinfo", uri_cert(base_tcp, rogue), NULL }, NULL,
+	T_ASSERT(nt_run_all((const char *[]){ "nbdinfo", uri_cert(base_tcp, rogue), NULL }, NULL,
 			out, sizeof(out)) != 0);
 	T_ASSERT(!strstr(out, "export-size"));
 }
@@ -207,10 +207,10 @@ static void tls_on_and_config(void)
 	T_EQ(nt_server_start(&s, (const char *[]){ "--socket", s2, "--name", "lun", "--tls", "on",
 						   "--tls-psk", psk, "ram:8M", NULL }), 0);
 	snprintf(uri, sizeof(uri), "nbd+unix:///lun?socket=%s", s2);
-	T_EQ(tt_run((const char *[]){ "nbdinfo", uri, NULL }, NULL, out, sizeof(out)), 0);
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", uri, NULL }, NULL, out, sizeof(out)), 0);
 	T_ASSERT(strstr(out, "without TLS"));
 	snprintf(uri, sizeof(uri), "nbds+unix:///lun?socket=%s&", s2);
-	T_EQ(tt_run((const char *[]){ "nbdinfo", uri_psk(uri, "alice", psk), NULL }, NULL, out,
+	T_EQ(nt_run_all((const char *[]){ "nbdinfo", uri_psk(uri, "alice", psk), NULL }, NULL, out,
 		    sizeof(out)), 0);
 	T_ASSERT(strstr(out, "with TLS"));
 	T_EQ(nt_server_stop(&s, SIGTERM), 0);

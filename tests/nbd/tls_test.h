@@ -67,19 +67,6 @@ static inline void tt_make_creds(const char *dir)
 			T_RUN_STDERR, out, sizeof(out)), 0);
 }
 
-/* Run @argv with stdout and stderr in @out, @env added (may be NULL).
- * Return the exit status; print both. */
-static inline int tt_run(const char *const *argv, const char *env, char *out, size_t outsz)
-{
-	int rc = t_run_argv(argv, env, T_RUN_STDERR | T_RUN_TAIL, out, outsz);
-
-	fprintf(stderr, "   $");
-	for (int i = 0; argv[i]; i++)
-		fprintf(stderr, " %s", argv[i]);
-	fprintf(stderr, " -> %d\n%.2000s", rc, out);
-	return rc;
-}
-
 /* libnbd URIs. PSK: the user name is the URI's user part. */
 static inline const char *tt_uri_psk(char *buf, size_t len, const char *base_tcp_or_unix,
 				     const char *user, const char *pskfile)

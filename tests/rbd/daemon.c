@@ -74,7 +74,7 @@ static int qemu_io(const char *uri, const char *const *cmds)
 	}
 	argv[n++] = uri;
 	argv[n] = NULL;
-	return dn_run_all(argv, NULL, out, sizeof(out));
+	return nt_run_all(argv, NULL, out, sizeof(out));
 }
 
 static void nbd_export(void)
@@ -123,20 +123,11 @@ int main(void)
 {
 	const char *args[] = { "--lun", "lun0=rbd:rbd/d0?size=256M", "--lun",
 			       "old=rbd:rbd/d1?size=64M", "--legacy", "old", NULL };
-	struct be_spec spec;
-	struct backend *be;
-	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");
 	T_SKIP_IF(!nt_have("nbdinfo"), "nbdinfo is not installed (Debian: libnbd-bin)");
-	t_ceph_start("rbd");
-	/* A build without librbd: skip. */
-	T_EQ(be_parse_spec("rbd:rbd/probe?size=4K", &spec), 0);
-	rc = be_open(&spec, &be);
-	T_SKIP_IF(rc == -ENOTSUP, "built without librbd");
-	T_EQ(rc, 0);
-	be_close(be);
+	t_ceph_start_rbd();
 
 	T_EQ(t_daemon_start(&g_d, args), 0);
 	T_RUN(superpipe_client);

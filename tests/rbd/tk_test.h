@@ -96,18 +96,9 @@ static inline void check_blocks(uint64_t lba, unsigned n, uint64_t seed)
 /* Start a cluster; skip without librbd. */
 static inline void tk_setup(void)
 {
-	struct be_spec spec;
-	struct backend *be;
-	int rc;
-
 	signal(SIGPIPE, SIG_IGN);
 	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");
-	t_ceph_start("rbd");
-	T_EQ(be_parse_spec("rbd:rbd/probe?size=4K", &spec), 0);
-	rc = be_open(&spec, &be);
-	T_SKIP_IF(rc == -ENOTSUP, "built without librbd");
-	T_EQ(rc, 0);
-	be_close(be);
+	t_ceph_start_rbd();
 }
 
 #endif
