@@ -314,8 +314,8 @@ static bool meta_ok(struct ark_impl *s, struct rcache *c, uint64_t lba, uint64_t
 	       h->epoch < s->epoch;
 }
 
-/* Segments the log may have gone on in, besides its end's own and the next:
- * the lowest with no live data (the writer takes the lowest free one). */
+/* Segments the log may have gone on in, besides its end's own and the
+ * next: the lowest free ones (the writer takes the lowest free one). */
 #define KV_END_SCAN_SEGS 8
 
 /*
@@ -353,27 +353,52 @@ static int later_batch_in(struct ark_impl *s, uint64_t from, uint64_t to, uint64
 	return rc;
 }
 
+/* Does segment @seg start with a checkpoint block (a checkpoint that was
+ * being written when the store stopped)? */
+static bool starts_with_ckpt(struct ark_impl *s, uint64_t seg)
+{
+	uint8_t *b = kv_blk_alloc(1);
+	bool ckpt = false;
+
+	if (!b)
+		return false;
+	struct kv_io io = { .write = false, .lba = seg_lba(s, seg), .nblocks = 1, .buf = b };
+	if (!kv_dev_rw(s->dev, &io, 1))
+		ckpt = ((const struct kv_blk_hdr *)b)->magic == KV_MAGIC_CKPT;
+	free(b);
+	return ckpt;
+}
+
 /*
  * The log ended at @lba, where the meta block with sequence @seq should
  * be, after blocks of @epoch. A crash can only tear the last batch (each
  * is written after the one before is flushed); if a later batch of this
- * epoch or a newer one is on the LUN (looked for in the rest of that
- * segment and the next, and in the lowest segments holding no live data,
- * where the writer would have gone on), the block at @lba is damaged, and
+ * epoch or a newer one is on the LUN, the block at @lba is damaged, and
  * acknowledged operations would be lost.
+ *
+ * Where the log can have gone on: the rest of that segment, then the
+ * segments that were free when the checkpoint was taken, lowest first.
+ * A durable store frees a segment only at a checkpoint, so the writer took
+ * its new segments from those (@ckpt_live marks the ones the checkpoint's
+ * index uses: never taken, even when the replay emptied them), and the
+ * replay marked the ones it read (no longer SEG_FREE). Segments a
+ * checkpoint in progress took are skipped without counting.
  */
-static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch)
+static int check_log_end(struct ark_impl *s, uint64_t lba, uint64_t seq, uint32_t epoch,
+			 const uint8_t *ckpt_live, uint64_t ckpt_nsegs)
 {
 	uint64_t seg = lba_seg(s, lba);
 	int rc;
 
 	if (lba < s->seg_blocks || seg >= s->nsegs)
 		return 0;
-	uint64_t end = seg + 1 < s->nsegs ? seg_lba(s, seg + 2) : seg_lba(s, seg + 1);
-	rc = later_batch_in(s, lba, end, lba, seq, epoch);
+	rc = later_batch_in(s, lba, seg_lba(s, seg + 1), lba, seq, epoch);
 	for (uint64_t i = 0, n = 0; !rc && i < s->nsegs && n < KV_END_SCAN_SEGS; i++) {
 		struct kv_seg *g = kv_seg(s, i);
-		if (i == seg || i == seg + 1 || g->state == SEG_CKPT || g->live)
+		if (i == seg || g->state != SEG_FREE || g->live ||
+		    (i < ckpt_nsegs && (ckpt_live[i / 8] & (1u << (i % 8)))))
+			continue;
+		if (starts_with_ckpt(s, i))
 			continue;
 		rc = later_batch_in(s, seg_lba(s, i), seg_lba(s, i) + s->seg_blocks, lba, seq, epoch);
 		n++;
@@ -580,6 +605,8 @@ int kv_recover(struct ark_impl *s)
 	uint8_t *sblk = kv_blk_alloc(1);
 	struct rbatch rb = { 0 }, peek = { 0 };
 	struct rcache cache = { 0 };
+	uint8_t *ckpt_live = NULL;
+	uint64_t ckpt_nsegs = 0;
 	int rc;
 
 	if (!sblk)
@@ -607,6 +634,16 @@ int kv_recover(struct ark_impl *s)
 	rc = load_checkpoint(s, sb);
 	if (rc)
 		goto out;
+	/* Which segments the checkpoint's index uses (check_log_end). */
+	ckpt_nsegs = s->nsegs;
+	ckpt_live = calloc((ckpt_nsegs + 7) / 8, 1);
+	if (!ckpt_live) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < ckpt_nsegs; i++)
+		if (kv_seg(s, i)->live)
+			ckpt_live[i / 8] |= (uint8_t)(1u << (i % 8));
 
 	/* The log after the checkpoint. */
 	uint64_t lba = sb->log_lba, seq = sb->log_seq;
@@ -643,7 +680,7 @@ int kv_recover(struct ark_impl *s)
 		epoch = e2;
 	}
 end:
-	rc = check_log_end(s, lba, seq, epoch);
+	rc = check_log_end(s, lba, seq, epoch, ckpt_live, ckpt_nsegs);
 	if (rc)
 		goto out;
 	/* The log goes on at @lba: its segment is the head. */
@@ -679,6 +716,7 @@ end:
 	}
 	rc = 0;
 out:
+	free(ckpt_live);
 	free(cache.buf);
 	free(rb.blocks);
 	free(rb.lba);

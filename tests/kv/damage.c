@@ -5,7 +5,8 @@
  * that key only, the others read fine; arkdb-check names it and exits 1),
  * one superblock copy (the other one serves), both copies, a checkpoint
  * block, and a meta block in the middle of the log after a crash (the
- * open fails with EIO instead of dropping what came after it).
+ * open fails with EIO instead of dropping what came after it), also when
+ * the log went on past segments the replay emptied.
  */
 #include "kv_test.h"
 
@@ -255,6 +256,87 @@ static void mid_log_elsewhere(void)
 	T_EQ(run_check(), 1);
 }
 
+/*
+ * The same, where the log went on past segments the replay emptied: keys
+ * set before a clean close (a checkpoint), overwritten after it, so the
+ * lowest segments hold no live data once the log is replayed. The writer
+ * could not have taken them (a durable store frees segments only at a
+ * checkpoint), so they must not hide where the log really went on.
+ */
+static void mid_log_past_emptied(void)
+{
+	static uint8_t val[6000], blk[4096], zero[4096];
+	const uint64_t nkeys = 1500;
+	ARK *ark;
+	int64_t res;
+
+	unlink(g_path);
+	T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_STORE));
+	for (uint64_t k = 0; k < nkeys; k++) {
+		kv_t_value(val, sizeof(val), k, 1);
+		T_OK(ark_set(ark, sizeof(k), &k, sizeof(val), val, &res));
+	}
+	T_OK(ark_delete(ark));
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_LOAD | ARK_KV_PERSIST_STORE));
+		for (uint64_t k = 0; k < nkeys + 200; k++) {
+			kv_t_value(val, sizeof(val), k, 2);
+			T_OK(ark_set(ark, sizeof(k), &k, sizeof(val), val, &res));
+		}
+		_exit(T_PASS);   /* no checkpoint, as a crash leaves it */
+	}
+	int st;
+	T_ASSERT(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == T_PASS);
+
+	int fd = open(g_path, O_RDWR);
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, blk, sizeof(blk), 0), 4096);
+	const struct kv_super *sb = (const void *)(blk + sizeof(struct kv_blk_hdr));
+	uint64_t segb = sb->seg_blocks, nsegs = sb->nsegs;
+	T_ASSERT(segb >= 16 && segb <= 4096);
+	/* The highest meta block of the newest epoch starting a batch: the
+	 * log's last segment; in it the first batch's first meta block. */
+	uint64_t last = 0, x = 0, later = 0;
+	uint32_t top = 0;
+	for (uint64_t lba = segb; lba < (nsegs + 1) * segb; lba++) {
+		T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+		const struct kv_blk_hdr *h = (const void *)blk;
+		if (h->magic != KV_MAGIC_META || h->batch != h->seq || h->epoch < top)
+			continue;
+		top = h->epoch;
+		last = lba;
+	}
+	T_ASSERT(last);
+	uint64_t seg_start = last / segb * segb;
+	for (uint64_t lba = seg_start; lba <= last; lba++) {
+		T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+		const struct kv_blk_hdr *h = (const void *)blk;
+		if (h->magic != KV_MAGIC_META || h->batch != h->seq || h->epoch != top)
+			continue;
+		if (!x)
+			x = lba;
+		else
+			later++;
+	}
+	T_ASSERT(x && later > 0);
+	/* At least 8 segments below hold no live data after the replay. */
+	T_ASSERT(seg_start / segb > 10);
+	uint64_t far = seg_start + 3 * segb;
+	T_ASSERT(far / segb + 1 <= nsegs);
+	for (uint64_t lba = x + 1; lba < seg_start + segb; lba++) {
+		T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+		T_EQ(pwrite(fd, blk, sizeof(blk), (off_t)((far + lba - seg_start) * 4096)), 4096);
+		T_EQ(pwrite(fd, zero, sizeof(zero), (off_t)(lba * 4096)), 4096);
+	}
+	T_EQ(fsync(fd), 0);
+	close(fd);
+	scribble(x, 1);
+	T_RC(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD), EIO);
+	T_EQ(run_check(), 1);
+}
+
 int main(void)
 {
 	snprintf(g_path, sizeof(g_path), "%s", t_path("kv-damage.img"));
@@ -264,6 +346,7 @@ int main(void)
 	T_RUN(checkpoint_block);
 	T_RUN(mid_log);
 	T_RUN(mid_log_elsewhere);
+	T_RUN(mid_log_past_emptied);
 	unlink(g_path);
 	return T_PASS;
 }
