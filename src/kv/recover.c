@@ -621,8 +621,10 @@ int kv_recover(struct ark_impl *s)
 	s->epoch = sb->epoch + 1;   /* blocks of earlier opens are older than ours */
 	__atomic_store_n(&s->ops, sb->ops, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->ios, sb->ios, __ATOMIC_RELAXED);
+	/* (nsegs + 1) * seg_blocks must fit the LUN: divided, as a damaged
+	 * nsegs can overflow the product (fuzz_kv: a 2^54-segment calloc). */
 	if (!s->seg_blocks || (s->seg_blocks & (s->seg_blocks - 1)) ||
-	    (sb->nsegs + 1) * s->seg_blocks > kv_dev_blocks(s->dev)) {
+	    sb->nsegs >= kv_dev_blocks(s->dev) / s->seg_blocks) {
 		kv_msg("arkdb: the superblock's geometry (%u-block segments, %llu of them) does not fit the LUN",
 		       sb->seg_blocks, (unsigned long long)sb->nsegs);
 		rc = -EIO;
