@@ -9,8 +9,10 @@
  * per-pass register updates. Nothing in a busy pass makes a system call
  * (backend I/O aside). After spin_us without work (yielding the CPU every
  * 256 idle passes, for hosts that share it), or after only ENGINE_SPIN_NS
- * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, it waits
- * for that I/O if any is in flight, or else goes to sleep:
+ * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, or at
+ * once while the worker itself waits for a CPU (cpuwait.h: the CPUs are
+ * oversubscribed), it waits for that I/O if any is in flight, or else
+ * goes to sleep:
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -35,6 +37,7 @@
 #include "afu/afu_internal.h"
 #include "util/log.h"
 #include "util/clock.h"
+#include "util/cpuwait.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -425,6 +428,8 @@ static void *worker_main(void *arg)
 	uint64_t spin_ns = (uint64_t)afu->spin_us * 1000, idle_start = 0;
 	uint64_t engine_spin_ns = spin_ns < ENGINE_SPIN_NS ? spin_ns : ENGINE_SPIN_NS;
 	unsigned idle_passes = 0;
+	struct cpuwait cw = { 0 };
+	bool spin_now = true;
 	struct be_engine *own = NULL;   /* w->eng, but for while a runner swaps its own in */
 	char name[16];
 	int rc;
@@ -464,14 +469,18 @@ static void *worker_main(void *arg)
 		}
 		/* Idle: spin for spin_us (reading the clock every 16 passes),
 		 * or only ENGINE_SPIN_NS with more than ENGINE_FEW_INFLIGHT
-		 * backend I/Os in flight. */
+		 * backend I/Os in flight; not at all while this thread waits
+		 * for a CPU (cpuwait.h): the host that would ring the doorbell
+		 * needs the CPU, and a sleeper is woken where a preempted
+		 * spinner waits for its turn. */
 		if (idle_passes++ == 0) {
 			idle_start = now_ns();
+			spin_now = !cpuwait_busy(&cw, idle_start);
 			continue;
 		}
-		if ((idle_passes & 15) ||
+		if (spin_now && ((idle_passes & 15) ||
 		    now_ns() - idle_start < (be_engine_inflight(own) > ENGINE_FEW_INFLIGHT ?
-					     engine_spin_ns : spin_ns)) {
+					     engine_spin_ns : spin_ns))) {
 			/* Let a host thread sharing this CPU run now and then. */
 			if ((idle_passes & 255) == 0)
 				sched_yield();

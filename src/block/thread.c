@@ -36,11 +36,14 @@
  * answers in tens of microseconds, RAM in about one). One wait in
  * WAIT_PROBE_EVERY still spins, so the score recovers when completions get
  * fast again. Only spins are scored: how long a sleep lasted says little,
- * since it includes the wake-up.
+ * since it includes the wake-up. And no wait spins while the waiting
+ * thread itself waits for a CPU (util/cpuwait.h): on oversubscribed CPUs
+ * a spinner takes the CPU from the AFU thread it waits for.
  */
 #include "afu/afu.h"
 #include "block/block_internal.h"
 #include "util/clock.h"
+#include "util/cpuwait.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -88,6 +91,8 @@ bool blk_deadline_passed(const struct timespec *ts)
 /* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
 static uint64_t spin_budget(struct chunk *c)
 {
+	if (cpuwait_thread_busy())
+		return 0;
 	if (__atomic_load_n(&c->spin_score, __ATOMIC_RELAXED) >= SPIN_SCORE_ONE / 2)
 		return (uint64_t)c->spin_us * 1000ull;
 	if (__atomic_add_fetch(&c->spin_skips, 1, __ATOMIC_RELAXED) % WAIT_PROBE_EVERY == 0)
