@@ -26,7 +26,8 @@
  * re-check sees the command, or the host sees afu_idle and changes the
  * doorbell, which makes futex_waitv() return at once or wakes it: no
  * wake-up is lost. With more windows than one futex_waitv() can watch the
- * worker polls every 1 ms instead; without futex_waitv (ENOSYS) every
+ * worker watches its control word and the first windows, and looks at the
+ * others every 1 ms; without futex_waitv (ENOSYS) every
  * 100 us. A sleeping worker also wakes once a second on its own, so a
  * register the host changed without ringing (intr_clear, sq_ctx_reset
  * without a doorbell) is seen eventually.
@@ -393,14 +394,16 @@ static void worker_sleep(struct afu_worker *w)
 	/* Asleep, the passes are free for a host thread to run inline. */
 	pthread_mutex_unlock(&w->run_lock);
 
-	if (timed) {
-		sleep_ns(SLEEP_TIMED_NS);
-	} else if (w->no_waitv) {
-		sleep_ns(SLEEP_POLL_NS);
+	if (w->no_waitv) {
+		sleep_ns(timed ? SLEEP_TIMED_NS : SLEEP_POLL_NS);
 	} else {
 		/* The safety timeout only matters when windows are watched;
-		 * with just the control word, sleep until the master calls. */
-		t = now_ns() + SLEEP_SAFETY_NS;
+		 * with just the control word, sleep until the master calls.
+		 * With more windows than futex_waitv() takes, the control
+		 * word and the first ones are still watched (the master's
+		 * requests, e.g. a DETACH's STOP, are not kept waiting for
+		 * the next look) and the rest looked at every SLEEP_TIMED_NS. */
+		t = now_ns() + (timed ? SLEEP_TIMED_NS : SLEEP_SAFETY_NS);
 		abs.tv_sec = (time_t)(t / 1000000000ull);
 		abs.tv_nsec = (long)(t % 1000000000ull);
 		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 ? &abs : NULL,
