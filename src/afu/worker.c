@@ -529,6 +529,13 @@ static void *worker_main(void *arg)
 #define INLINE_WAIT_US 1000u
 
 static pthread_key_t inline_key;
+static __thread unsigned inline_waits;  /* afu_inline_waits() */
+
+unsigned afu_inline_waits(void)
+{
+	return inline_waits;
+}
+
 static bool inline_key_ok;
 static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
 
@@ -624,6 +631,7 @@ bool afu_run_inline(struct afu_runner *runner)
 		}
 		if (!be_engine_inflight(eng))
 			break;
+		inline_waits++;
 		rc = be_engine_wait(eng, INLINE_WAIT_US);
 		if (rc < 0 && !said++)
 			log_err("AFU inline run: waiting for backend I/O: %s", strerror(-rc));
