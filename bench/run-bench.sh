@@ -227,7 +227,7 @@ if hog_wanted; then
 	cat "$FILE" >/dev/null                    # the page-cached rows read a warm cache
 	hog_start
 	hog_pair ram pread "$SHM" 1 cblk "$RAM" "$HQDS" --prefill
-	if [ $SMOKE = 0 ]; then                   # the smoke: one pair of each section
+	if [ $SMOKE = 0 ]; then                   # the smoke: this one pair
 		CXLFLASH_NO_DIRECT=1 hog_pair cached-file pread "$FILE" 1 cblk "$FILE" "$HQDS"
 		sync "$FILE"
 		for q in $HQDS; do                    # each QD right after io_uring's at that QD
@@ -278,13 +278,12 @@ if [ -x "$DAEMON" ] && [ -x "$ADMIN" ]; then
 			PAIR=1 RWS=$DRWS run daemon-phys-file cblk bench-file "32" --cpu-pid "$DPID"
 		fi
 		# The HOG SECTION's daemon rows (RAM LUN prefilled again: --only may
-		# have skipped the rows above).
-		if hog_wanted; then
+		# have skipped the rows above); not in the smoke, which has one pair.
+		if hog_wanted && [ $SMOKE = 0 ]; then
 			dd if=/dev/zero of="$SHM" bs=1M count="$SIZE_MB" status=none
 			hog_start
 			hog_pair daemon-ram pread "$SHM" 1 cblk bench-ram 32 --prefill --cpu-pid "$DPID"
-			[ $SMOKE = 1 ] ||
-				hog_pair daemon-file uring "$FILE" 32 cblk bench-file 32 --cpu-pid "$DPID"
+			hog_pair daemon-file uring "$FILE" 32 cblk bench-file 32 --cpu-pid "$DPID"
 			hog_stop
 			rm -f "$SHM"
 		fi
