@@ -226,7 +226,8 @@ if hog_wanted; then
 	[ -f "$SHM" ] || dd if=/dev/zero of="$SHM" bs=1M count="$SIZE_MB" status=none
 	cat "$FILE" >/dev/null                    # the page-cached rows read a warm cache
 	hog_start
-	hog_pair ram pread "$SHM" 1 cblk "$RAM" "$HQDS" --prefill
+	# shellcheck disable=SC2046  # the smoke reads unwritten RAM: no prefill
+	hog_pair ram pread "$SHM" 1 cblk "$RAM" "$HQDS" $([ $SMOKE = 1 ] || echo --prefill)
 	if [ $SMOKE = 0 ]; then                   # the smoke: this one pair
 		CXLFLASH_NO_DIRECT=1 hog_pair cached-file pread "$FILE" 1 cblk "$FILE" "$HQDS"
 		sync "$FILE"
