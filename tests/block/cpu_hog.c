@@ -20,7 +20,7 @@
 #include "util/clock.h"
 #include "util/cpuwait.h"
 
-#define NBLK 2048u      /* blocks written and read per pass */
+#define NBLK 1024u      /* blocks written and read per pass */
 
 static volatile bool hog_stop;
 
