@@ -421,8 +421,8 @@ rm -f "$SOCK" "$NSOCK"
 # AFU has), 10,240 one-chunk vLUNs over them, one vLUN of 1 TiB; the
 # daemon's RSS and CPU from /proc/PID. vLUNs allocate chunks without
 # writing them and freed chunks are discarded, so the file stays sparse.
-SC_CTX=512 SC_VLUN=10240
-[ $SMOKE = 1 ] && SC_CTX=16 SC_VLUN=64
+SC_CTX=512 SC_VLUN=10240 SC_IDLE=2
+[ $SMOKE = 1 ] && SC_CTX=16 SC_VLUN=64 SC_IDLE=0
 if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ scale =~ $ONLY ]]; }; then
 	SC_IMG=$DIR/scale-$$.img SC_SOCK=$OUT/cxlflashd-scale-$$.sock
 	SC_NSOCK=$OUT/cxlflashd-scale-nbd-$$.sock fifo=$OUT/cxlflashd-scale-$$.ready
@@ -440,7 +440,7 @@ if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ scale =~ $ONLY ]]; }; then
 	if [[ $ready == "cxlflashd: ready"* ]]; then
 		log "scale: $SC_CTX contexts, $SC_VLUN vLUNs on one cxlflashd (pid $DPID)"
 		CXLFLASH_SOCKET=$SC_SOCK "$BIN/scalebench" -d scale -c "$SC_CTX" -v "$SC_VLUN" \
-			-p "$DPID" -j "$RAW" >"$OUT/scale.tsv" ||
+			-i "$SC_IDLE" -p "$DPID" -j "$RAW" >"$OUT/scale.tsv" ||
 			{ log "FAILED: scalebench"; failed=$((failed + 1)); }
 	else
 		log "FAILED: the scale cxlflashd did not get ready (see $OUT/cxlflashd-scale.log)"

@@ -156,7 +156,8 @@ static void usage(FILE *f)
 		"  -b, --vlun-blocks N  size of each vLUN in 4 KiB blocks (default 65536: one chunk)\n"
 		"  -t, --tib N          the large vLUN's size in TiB (default 1; 0: none)\n"
 		"  -p, --pid PID        the daemon, for its RSS and CPU (default: this process)\n"
-		"  -i, --idle-secs S    how long the daemon's idle CPU is watched (default 2)\n"
+		"  -i, --idle-secs S    how long the daemon's idle CPU is watched (default 2;\n"
+		"                       0: not, and no pause before the RSS readings)\n"
 		"  -j, --json FILE      append {\"scale\":{...}} to FILE\n"
 		"  -h, --help           this help\n"
 		"Prints 'scale KEY VALUE UNIT' lines. Exit status: 0, 1 on a failed request,\n"
@@ -251,8 +252,10 @@ int main(int argc, char **argv)
 	put("attach_last50_p50_us", quantile(lat + o.nctx - (o.nctx < 50 ? o.nctx : 50),
 					     o.nctx < 50 ? o.nctx : 50, 0.5), "us");
 	put("attach_p99_us", quantile(lat, o.nctx, 0.99), "us");
-	/* Idle: what the contexts cost while nothing happens. */
-	sleep(1);
+	/* Idle: what the contexts cost while nothing happens (a second after,
+	 * with -i: the daemon's deferred work done). */
+	if (o.idle_secs)
+		sleep(1);
 	rss_of(o.pid, &r1);
 	put("rss_per_idle_context_kib", (double)(r1.total - r0.total) / o.nctx, "KiB");
 	put("anon_per_idle_context_kib", (double)(r1.anon - r0.anon) / o.nctx, "KiB");
@@ -283,7 +286,8 @@ int main(int argc, char **argv)
 	put("uvirtual_all_ms", (double)(t1 - t0) / 1e6, "ms");
 	put("uvirtual_p50_us", quantile(vlat, o.nvlun, 0.5), "us");
 	put("uvirtual_p99_us", quantile(vlat, o.nvlun, 0.99), "us");
-	sleep(1);
+	if (o.idle_secs)
+		sleep(1);
 	rss_of(o.pid, &r2);
 	put("rss_per_vlun_kib", (double)(r2.total - r1.total) / (o.nvlun ? o.nvlun : 1), "KiB");
 
