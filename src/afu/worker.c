@@ -529,15 +529,14 @@ static void *worker_main(void *arg)
 #define INLINE_WAIT_US 1000u
 
 static pthread_key_t inline_key;
+static bool inline_key_ok;
+static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
 static __thread unsigned inline_waits;  /* afu_inline_waits() */
 
 unsigned afu_inline_waits(void)
 {
 	return inline_waits;
 }
-
-static bool inline_key_ok;
-static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
 
 /* Bumped in every child fork() makes (no getpid() per I/O). */
 static unsigned inline_fork_gen;
