@@ -10,7 +10,9 @@
  *           (wire_call) to a thread that answers as the daemon's connection
  *           threads do (wire_recv_spin, then wire_send) over a
  *           SOCK_SEQPACKET pair: the floor every request through the
- *           daemon pays (measured only without --label)
+ *           daemon pays (measured only without --label); round_trip_pidfd
+ *           the same with the sender's pidfd passed with each message and
+ *           identified, as the daemon does (where the kernel can)
  *
  * Prints one TSV line per path and step (median and p99 in µs) and appends
  * one JSON object to --json.
@@ -31,6 +33,7 @@
 
 #include "bench_util.h"
 #include "server/wire.h"
+#include "util/pident.h"
 
 #define VLUN_BLOCKS (262144ull)   /* 1 GiB of 4 KiB blocks */
 
@@ -116,7 +119,9 @@ static int cblk_cycle(const char *lun, double us[NCSTEPS])
 
 #define ECHO_SPIN_NS 50000ull   /* as cxlflashd's workers wait for a next request (server.c) */
 
-/* Answer every message on @arg's socket with itself until the peer closes. */
+/* Answer every message on @arg's socket with itself until the peer closes;
+ * with the sender's pidfd (SO_PASSPIDFD), identify it as the daemon does
+ * (pident_of) and close it. */
 static void *echo_thread(void *arg)
 {
 	int sock = *(int *)arg;
@@ -124,16 +129,24 @@ static void *echo_thread(void *arg)
 
 	for (;;) {
 		struct wire_msg h;
-		struct wire_cred cr;
+		struct wire_cred cr = { .pidfd = -1 };
+		struct pident id;
 
-		if (wire_recv_spin(sock, &h, &buf, sizeof(buf), NULL, &cr, ECHO_SPIN_NS) ||
-		    wire_send(sock, &h, &buf, h.len, -1))
+		if (wire_recv_spin(sock, &h, &buf, sizeof(buf), NULL, &cr, ECHO_SPIN_NS))
+			return NULL;
+		if (cr.pidfd >= 0) {
+			pident_of(cr.pidfd, cr.pid, &id);
+			close(cr.pidfd);
+		}
+		if (wire_send(sock, &h, &buf, h.len, -1))
 			return NULL;
 	}
 }
 
-/* @n wire_call() round trips of a USER_VIRTUAL-sized request into @us. */
-static int socket_cycles(int n, double *us)
+/* @n wire_call() round trips of a USER_VIRTUAL-sized request into @us;
+ * @pidfd: the answering side takes the sender's pidfd with each, as
+ * cxlflashd does where the kernel has SO_PASSPIDFD. */
+static int socket_cycles(int n, double *us, bool pidfd)
 {
 	struct dk_cxlflash_uvirtual req = { 0 }, rep;
 	int sv[2], one = 1, rc = -1;
@@ -142,6 +155,11 @@ static int socket_cycles(int n, double *us)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return perror("ctlbench: socketpair"), -1;
 	setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));  /* as the daemon */
+	if (pidfd && wire_pass_pidfd(sv[1])) {
+		close(sv[0]);
+		close(sv[1]);
+		return 1;       /* not on this kernel */
+	}
 	if (pthread_create(&t, NULL, echo_thread, &sv[1])) {
 		close(sv[0]);
 		close(sv[1]);
@@ -190,7 +208,8 @@ static void usage(FILE *f)
 		"  ioctl: DK_CXLFLASH_ATTACH, USER_VIRTUAL of 1 GiB, RELEASE, DETACH\n"
 		"  cblk:  cblk_open(CBLK_OPN_VIRT_LUN), cblk_set_size(1 GiB), cblk_close\n"
 		"  socket (without --label): one round trip of cxlflashd's wire protocol to\n"
-		"         a thread answering as the daemon does, the floor of each request\n"
+		"         a thread answering as the daemon does, the floor of each request,\n"
+		"         also with the sender's pidfd passed and identified (round_trip_pidfd)\n"
 		"and print 'ctl-PATH STEP p50_us p99_us' lines.\n"
 		"\n"
 		"  -d, --lun LUN    the LUN (default ram:2G; at least 1 GiB)\n"
@@ -212,7 +231,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *lun = "ram:2G", *json_path = NULL;
-	double *is[NSTEPS], *cs[NCSTEPS], *ss = NULL, us[NSTEPS];
+	double *is[NSTEPS], *cs[NCSTEPS], *ss = NULL, *sp = NULL, us[NSTEPS];
+	int sp_rc = 1;
 	int n = 200, c, fd, rc = 1;
 	chunk_id_t keeper;
 	bool first = true;
@@ -265,7 +285,11 @@ int main(int argc, char **argv)
 	cblk_close(keeper, 0);
 	if (!*prefix) {
 		ss = calloc((size_t)n, sizeof(double));
-		if (!ss || socket_cycles(n, ss))
+		sp = calloc((size_t)n, sizeof(double));
+		if (!ss || !sp || socket_cycles(n, ss, false))
+			goto out;
+		sp_rc = socket_cycles(n, sp, true);
+		if (sp_rc < 0)
 			goto out;
 	}
 	if (json_path && !(json = fopen(json_path, "a")))
@@ -279,6 +303,11 @@ int main(int argc, char **argv)
 
 		report(json, "socket", socket_steps, 1, &ss, n, &first);
 	}
+	if (sp && sp_rc == 0) {
+		static const char *const socket_steps[] = { "round_trip_pidfd" };
+
+		report(json, "socket", socket_steps, 1, &sp, n, &first);
+	}
 	if (json) {
 		fprintf(json, "]}\n");
 		fclose(json);
@@ -286,6 +315,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	free(ss);
+	free(sp);
 	for (int s = 0; s < NSTEPS; s++)
 		free(is[s]);
 	for (int s = 0; s < NCSTEPS; s++)

@@ -15,7 +15,10 @@ Measure 4 KiB random read, write and 70/30 mix at QD 1 and 32 on kernel
 paths (pread, O_DIRECT, io_uring, a loop device, tmpfs), on libcflsh_block
 (physical and virtual LUNs, ram and file backends, embedded and through
 cxlflashd), over NBD (fio's nbd engine against cxlflashd's export of a
-legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy.
+legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy;
+each of ours again beside a CPU hog (one busy process per CPU) right after
+the kernel's path under the same hog; the control path; and the scale of
+one cxlflashd (512 contexts, 10,240 vLUNs: request times, memory, CPU).
 
   --build DIR     build directory with bench/ programs (default: build)
   --out DIR       where results go (default: BUILD/bench)
@@ -65,7 +68,7 @@ fi
 BIN=$BUILD/bench
 OUT=${OUT:-$BUILD/bench}
 DIR=${DIR:-$OUT/data}
-for p in iobench ctlbench iocount; do
+for p in iobench ctlbench iocount scalebench; do
 	[ -x "$BIN/$p" ] || { echo "run-bench: $BIN/$p not built (make build)" >&2; exit 1; }
 done
 command -v jq >/dev/null || { echo "run-bench: jq is needed (scripts/install-deps.sh)" >&2; exit 1; }
@@ -79,7 +82,25 @@ LOOPDEV="" DPID="" KPID=""
 : >"$OUT/control.tsv"
 failed=0 skipped=()
 
+# The CPU hog (HOG SECTION below): one busy shell loop per CPU.
+HOGS=()
+hog_start() {
+	local i
+	for i in $(seq "$(nproc)"); do
+		sh -c 'while :; do :; done' &
+		HOGS+=($!)
+	done
+	log "CPU hog: ${#HOGS[@]} busy processes (${HOGS[*]})"
+}
+hog_stop() {
+	[ ${#HOGS[@]} -eq 0 ] && return 0
+	kill "${HOGS[@]}" 2>/dev/null || true
+	wait "${HOGS[@]}" 2>/dev/null || true
+	HOGS=()
+}
+
 cleanup() {
+	hog_stop
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
 	[ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV" 2>/dev/null
@@ -181,6 +202,43 @@ PAIR=1 run cblk-phys-file cblk "$FILE" "$QDS"
 PAIR=1 RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
 { [ -z "$ONLY" ] || [[ cblk-virt-file =~ $ONLY ]]; } && relay_file
 
+# ---- beside a CPU hog (issue 13) -------------------------------------------
+# HOG SECTION: one busy process per CPU (a shell loop at the default nice
+# level, as another user's program would be) runs while each of our paths
+# is measured, and the kernel's path on the same data is measured just
+# before it under the same hog: hog-K-... is the kernel's row, hog-... ours.
+# randread only (the smoke: its one mix); ours at QD 1 and 32.
+HRWS="100"
+[ $SMOKE = 1 ] && HRWS=$RWS
+HQDS=$QDS
+[ $SMOKE = 1 ] && HQDS="32"
+# A hog part runs when --only may pick one of its rows (run() picks the rows).
+hog_wanted() { [ -z "$ONLY" ] || [[ $ONLY == *hog* ]]; }
+# hog_pair LABEL KTARGET KPATH KQDS TARGET PATH QDS [our iobench args...]:
+# the kernel's row (hog-K-LABEL) then ours (hog-LABEL), both under the hog.
+hog_pair() {
+	local label=$1 ktarget=$2 kpath=$3 kqds=$4 target=$5 path=$6 qds=$7
+	shift 7
+	RWS=$HRWS run "hog-K-$label" "$ktarget" "$kpath" "$kqds"
+	RWS=$HRWS run "hog-$label" "$target" "$path" "$qds" "$@"
+}
+if hog_wanted; then
+	[ -f "$SHM" ] || dd if=/dev/zero of="$SHM" bs=1M count="$SIZE_MB" status=none
+	cat "$FILE" >/dev/null                    # the page-cached rows read a warm cache
+	hog_start
+	# shellcheck disable=SC2046  # the smoke reads unwritten RAM: no prefill
+	hog_pair ram pread "$SHM" 1 cblk "$RAM" "$HQDS" $([ $SMOKE = 1 ] || echo --prefill)
+	if [ $SMOKE = 0 ]; then                   # the smoke: this one pair
+		CXLFLASH_NO_DIRECT=1 hog_pair cached-file pread "$FILE" 1 cblk "$FILE" "$HQDS"
+		sync "$FILE"
+		for q in $HQDS; do                    # each QD right after io_uring's at that QD
+			hog_pair file uring "$FILE" "$q" cblk "$FILE" "$q"
+		done
+	fi
+	hog_stop
+	rm -f "$SHM"
+fi
+
 # ---- ours, through cxlflashd (issue 4) -------------------------------------
 # DAEMON CONFIGURATION: the same cblk runs with the LUNs served by the daemon.
 # Clients find it through CXLFLASH_SOCKET and open a LUN by its NAME
@@ -219,6 +277,16 @@ if [ -x "$DAEMON" ] && [ -x "$ADMIN" ]; then
 			RWS=$DRWS run daemon-phys-ram cblk bench-ram "$QDS" --prefill --cpu-pid "$DPID"
 			RWS=$DRWS run daemon-virt-ram cblk bench-ram "32" --prefill --virt --cpu-pid "$DPID"
 			PAIR=1 RWS=$DRWS run daemon-phys-file cblk bench-file "32" --cpu-pid "$DPID"
+		fi
+		# The HOG SECTION's daemon rows (RAM LUN prefilled again: --only may
+		# have skipped the rows above); not in the smoke, which has one pair.
+		if hog_wanted && [ $SMOKE = 0 ]; then
+			dd if=/dev/zero of="$SHM" bs=1M count="$SIZE_MB" status=none
+			hog_start
+			hog_pair daemon-ram pread "$SHM" 1 cblk bench-ram 32 --prefill --cpu-pid "$DPID"
+			hog_pair daemon-file uring "$FILE" 32 cblk bench-file 32 --cpu-pid "$DPID"
+			hog_stop
+			rm -f "$SHM"
 		fi
 		if [ -z "$ONLY" ] || [[ daemon-control =~ $ONLY ]]; then
 			"$BIN/ctlbench" -d bench-ctl -n "$CTL_N" -j "$RAW" -l daemon- \
@@ -346,6 +414,43 @@ fi
 rm -f "$SOCK" "$NSOCK"
 # -----------------------------------------------------------------------------
 
+# ---- scale of one daemon (issue 13) ----------------------------------------
+# SCALE SECTION: a cxlflashd of its own serving one sparse file LUN of
+# 4 TiB, quotas lifted (--quota default:contexts=unlimited,chunks=unlimited;
+# root is exempt anyway), and bench/scalebench on it: 512 contexts (all the
+# AFU has), 10,240 one-chunk vLUNs over them, one vLUN of 1 TiB; the
+# daemon's RSS and CPU from /proc/PID. vLUNs allocate chunks without
+# writing them and freed chunks are discarded, so the file stays sparse.
+SC_CTX=512 SC_VLUN=10240 SC_IDLE=2
+[ $SMOKE = 1 ] && SC_CTX=16 SC_VLUN=64 SC_IDLE=0
+if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ scale =~ $ONLY ]]; }; then
+	SC_IMG=$DIR/scale-$$.img SC_SOCK=$OUT/cxlflashd-scale-$$.sock
+	SC_NSOCK=$OUT/cxlflashd-scale-nbd-$$.sock fifo=$OUT/cxlflashd-scale-$$.ready
+	rm -f "$fifo" "$SC_SOCK" "$SC_NSOCK" "$SC_IMG"
+	mkfifo "$fifo"
+	"$DAEMON" --socket "$SC_SOCK" --nbd-socket "$SC_NSOCK" --nbd-tcp none \
+		--quota default:contexts=unlimited,chunks=unlimited \
+		--lun "scale=file:$SC_IMG?size=4T" >"$fifo" 2>"$OUT/cxlflashd-scale.log" &
+	DPID=$!
+	ready=""
+	exec 3<"$fifo"
+	read -r -t 10 -u 3 ready || true
+	exec 3<&-
+	rm -f "$fifo"
+	if [[ $ready == "cxlflashd: ready"* ]]; then
+		log "scale: $SC_CTX contexts, $SC_VLUN vLUNs on one cxlflashd (pid $DPID)"
+		CXLFLASH_SOCKET=$SC_SOCK "$BIN/scalebench" -d scale -c "$SC_CTX" -v "$SC_VLUN" \
+			-i "$SC_IDLE" -p "$DPID" -j "$RAW" >"$OUT/scale.tsv" ||
+			{ log "FAILED: scalebench"; failed=$((failed + 1)); }
+	else
+		log "FAILED: the scale cxlflashd did not get ready (see $OUT/cxlflashd-scale.log)"
+		failed=$((failed + 1))
+	fi
+	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	DPID=""
+	rm -f "$SC_SOCK" "$SC_NSOCK" "$SC_IMG"
+fi
+
 # ---- control path (embedded) ----
 if ! "$BIN/ctlbench" -d "ram:2G" -n "$CTL_N" -j "$RAW" >>"$OUT/control.tsv"; then
 	log "FAILED: ctlbench"
@@ -377,6 +482,7 @@ jq -s --argjson cg "$CG" --arg secs "$SECS" --arg reps "$REPS" --arg size "$SIZE
 	          skipped: ($skipped | split("\n") | map(select(length > 0))) },
 	  results: map(select(has("label"))),
 	  control: (map(select(has("control")) | .control) | add // []),
+	  scale: (map(select(has("scale")) | .scale) | add // {}),
 	  callgrind: $cg }' "$RAW" >"$OUT/results.json"
 
 "$(dirname "$0")/report.sh" "$OUT" | tee "$OUT/results.md"

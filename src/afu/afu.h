@@ -164,6 +164,9 @@ void afu_ctx_stats(const struct afu_ctx *ctx, struct afu_ctx_stats *st);
 struct afu_runner;
 struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx);
 bool afu_run_inline(struct afu_runner *runner);
+/* afu_inline_waits() - how many times the calling thread's inline runs
+ * have waited for backend I/O in flight (a device, not memory). */
+unsigned afu_inline_waits(void);
 
 /* Test hooks. */
 /* Make the next @count syncs on this AFU fail with -EAGAIN. */

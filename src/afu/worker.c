@@ -9,8 +9,10 @@
  * per-pass register updates. Nothing in a busy pass makes a system call
  * (backend I/O aside). After spin_us without work (yielding the CPU every
  * 256 idle passes, for hosts that share it), or after only ENGINE_SPIN_NS
- * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, it waits
- * for that I/O if any is in flight, or else goes to sleep:
+ * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, or at
+ * once while the worker itself waits for a CPU (cpuwait.h: the CPUs are
+ * oversubscribed), it waits for that I/O if any is in flight, or else
+ * goes to sleep:
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -24,7 +26,8 @@
  * re-check sees the command, or the host sees afu_idle and changes the
  * doorbell, which makes futex_waitv() return at once or wakes it: no
  * wake-up is lost. With more windows than one futex_waitv() can watch the
- * worker polls every 1 ms instead; without futex_waitv (ENOSYS) every
+ * worker watches its control word and the first windows, and looks at the
+ * others every 1 ms; without futex_waitv (ENOSYS) every
  * 100 us. A sleeping worker also wakes once a second on its own, so a
  * register the host changed without ringing (intr_clear, sq_ctx_reset
  * without a doorbell) is seen eventually.
@@ -35,6 +38,7 @@
 #include "afu/afu_internal.h"
 #include "util/log.h"
 #include "util/clock.h"
+#include "util/cpuwait.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -390,14 +394,16 @@ static void worker_sleep(struct afu_worker *w)
 	/* Asleep, the passes are free for a host thread to run inline. */
 	pthread_mutex_unlock(&w->run_lock);
 
-	if (timed) {
-		sleep_ns(SLEEP_TIMED_NS);
-	} else if (w->no_waitv) {
-		sleep_ns(SLEEP_POLL_NS);
+	if (w->no_waitv) {
+		sleep_ns(timed ? SLEEP_TIMED_NS : SLEEP_POLL_NS);
 	} else {
 		/* The safety timeout only matters when windows are watched;
-		 * with just the control word, sleep until the master calls. */
-		t = now_ns() + SLEEP_SAFETY_NS;
+		 * with just the control word, sleep until the master calls.
+		 * With more windows than futex_waitv() takes, the control
+		 * word and the first ones are still watched (the master's
+		 * requests, e.g. a DETACH's STOP, are not kept waiting for
+		 * the next look) and the rest looked at every SLEEP_TIMED_NS. */
+		t = now_ns() + (timed ? SLEEP_TIMED_NS : SLEEP_SAFETY_NS);
 		abs.tv_sec = (time_t)(t / 1000000000ull);
 		abs.tv_nsec = (long)(t % 1000000000ull);
 		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 ? &abs : NULL,
@@ -425,6 +431,8 @@ static void *worker_main(void *arg)
 	uint64_t spin_ns = (uint64_t)afu->spin_us * 1000, idle_start = 0;
 	uint64_t engine_spin_ns = spin_ns < ENGINE_SPIN_NS ? spin_ns : ENGINE_SPIN_NS;
 	unsigned idle_passes = 0;
+	struct cpuwait cw = { 0 };
+	bool spin_now = true;
 	struct be_engine *own = NULL;   /* w->eng, but for while a runner swaps its own in */
 	char name[16];
 	int rc;
@@ -464,14 +472,18 @@ static void *worker_main(void *arg)
 		}
 		/* Idle: spin for spin_us (reading the clock every 16 passes),
 		 * or only ENGINE_SPIN_NS with more than ENGINE_FEW_INFLIGHT
-		 * backend I/Os in flight. */
+		 * backend I/Os in flight; not at all while this thread waits
+		 * for a CPU (cpuwait.h): the host that would ring the doorbell
+		 * needs the CPU, and a sleeper is woken where a preempted
+		 * spinner waits for its turn. */
 		if (idle_passes++ == 0) {
 			idle_start = now_ns();
+			spin_now = !cpuwait_busy(&cw, idle_start);
 			continue;
 		}
-		if ((idle_passes & 15) ||
+		if (spin_now && ((idle_passes & 15) ||
 		    now_ns() - idle_start < (be_engine_inflight(own) > ENGINE_FEW_INFLIGHT ?
-					     engine_spin_ns : spin_ns)) {
+					     engine_spin_ns : spin_ns))) {
 			/* Let a host thread sharing this CPU run now and then. */
 			if ((idle_passes & 255) == 0)
 				sched_yield();
@@ -519,6 +531,12 @@ static void *worker_main(void *arg)
 static pthread_key_t inline_key;
 static bool inline_key_ok;
 static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
+static __thread unsigned inline_waits;  /* afu_inline_waits() */
+
+unsigned afu_inline_waits(void)
+{
+	return inline_waits;
+}
 
 /* Bumped in every child fork() makes (no getpid() per I/O). */
 static unsigned inline_fork_gen;
@@ -612,6 +630,7 @@ bool afu_run_inline(struct afu_runner *runner)
 		}
 		if (!be_engine_inflight(eng))
 			break;
+		inline_waits++;
 		rc = be_engine_wait(eng, INLINE_WAIT_US);
 		if (rc < 0 && !said++)
 			log_err("AFU inline run: waiting for backend I/O: %s", strerror(-rc));

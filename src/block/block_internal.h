@@ -168,6 +168,7 @@ struct chunk {
 	unsigned spin_us;
 	uint32_t spin_score;         /* how often spins succeed lately (thread.c; atomic) */
 	uint32_t spin_skips;         /* waits that skipped the spin (atomic) */
+	unsigned busy_run_skip;      /* waits left without inline runs (thread.c; lock) */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */
 	unsigned nwaiters;           /* callers waiting in blk_wait_locked for I/O in flight */

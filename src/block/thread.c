@@ -36,11 +36,14 @@
  * answers in tens of microseconds, RAM in about one). One wait in
  * WAIT_PROBE_EVERY still spins, so the score recovers when completions get
  * fast again. Only spins are scored: how long a sleep lasted says little,
- * since it includes the wake-up.
+ * since it includes the wake-up. And no wait spins while the waiting
+ * thread itself waits for a CPU (util/cpuwait.h): on oversubscribed CPUs
+ * a spinner takes the CPU from the AFU thread it waits for.
  */
 #include "afu/afu.h"
 #include "block/block_internal.h"
 #include "util/clock.h"
+#include "util/cpuwait.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -83,11 +86,14 @@ bool blk_deadline_passed(const struct timespec *ts)
 }
 
 #define WAIT_PROBE_EVERY 16u
+#define BUSY_RUN_SKIP 256u            /* waits without inline runs after one met a device */
 #define THREAD_STANDBY_NS 500000ull   /* the thread stands aside this long after a caller waited */
 
 /* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
 static uint64_t spin_budget(struct chunk *c)
 {
+	if (cpuwait_thread_busy())
+		return 0;
 	if (__atomic_load_n(&c->spin_score, __ATOMIC_RELAXED) >= SPIN_SCORE_ONE / 2)
 		return (uint64_t)c->spin_us * 1000ull;
 	if (__atomic_add_fetch(&c->spin_skips, 1, __ATOMIC_RELAXED) % WAIT_PROBE_EVERY == 0)
@@ -281,6 +287,38 @@ static void run_owed_locked(struct chunk *c)
 		sisl_ring_doorbell(c->map);
 }
 
+/*
+ * run_busy_locked() - on oversubscribed CPUs (util/cpuwait.h), a waiter of
+ * an embedded chunk runs the AFU worker's passes itself (afu_run_inline)
+ * rather than sleep until the worker thread gets a CPU: every hand-off
+ * between two threads then waits for the scheduler. It runs them only if
+ * the worker is not in a pass (it was rung and may be on its way). Not for
+ * a device: an inline run waits for all it submitted before it returns,
+ * so a queue would drain before the caller refills it. A run that had to
+ * wait for backend I/O turns this off for the next BUSY_RUN_SKIP waits of
+ * the chunk. The chunk lock is let go meanwhile.
+ * Return: whether it ran them and completions were found.
+ */
+static bool run_busy_locked(struct chunk *c)
+{
+	unsigned waits;
+	bool ran;
+
+	if (!c->runner || !cpuwait_thread_busy())
+		return false;
+	if (c->busy_run_skip) {
+		c->busy_run_skip--;
+		return false;
+	}
+	waits = afu_inline_waits();
+	pthread_mutex_unlock(&c->lock);
+	ran = afu_run_inline(c->runner);
+	pthread_mutex_lock(&c->lock);
+	if (afu_inline_waits() != waits)
+		c->busy_run_skip = BUSY_RUN_SKIP;
+	return ran && blk_harvest_locked(c) > 0;
+}
+
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline)
 {
 	uint64_t cap = BLK_SLEEP_CAP_NS, now;
@@ -321,7 +359,8 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 		pthread_cond_timedwait(cv, &c->lock, &ts);
 	} else {
 		c->nwaiters++;          /* the completion thread stands aside */
-		sleep_for_completions_locked(c, cap);
+		if (!run_busy_locked(c))
+			sleep_for_completions_locked(c, cap);
 		blk_harvest_locked(c);
 		c->nwaiters--;
 		if (c->thread_running)  /* only the thread reads it */
