@@ -42,6 +42,13 @@ struct dk_cxlflash_hdr {
  * DMA area (a context served by cxlflashd or by a parent process); IOARCBs,
  * IOASAs, the HRRQ, the SQ and data buffers must live there. */
 #define DK_CXLFLASH_DMA_AREA_ONLY        0x0000000000010000ULL
+/* This project, in USER_DIRECT's and USER_VIRTUAL's reply: the LUN's
+ * backend may acknowledge a write from a volatile cache of the master's own
+ * process (librbd's write-back cache), so a master that is lost (killed,
+ * taken over) may lose writes it acknowledged and nobody flushed. Without
+ * it, a completed write is in the backend (or its device's cache, which a
+ * flush on a new master still covers). */
+#define DK_CXLFLASH_MASTER_CACHE         0x0000000000020000ULL
 
 /* Block size of every user-visible virtual size. */
 #define CXLFLASH_BLOCK_SIZE 4096

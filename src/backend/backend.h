@@ -119,6 +119,9 @@ struct backend {
 	uint64_t nblocks;       /* capacity in 4 KiB blocks */
 	bool can_unmap;         /* DISCARD frees space (reads back zeroes regardless) */
 	bool direct;            /* data bypasses the page cache (O_DIRECT) */
+	bool master_cache;      /* writes may complete from a volatile cache in this
+	                         * process (librbd's write-back cache): lost if the
+	                         * process dies before a flush */
 	char id[256];           /* stable identity for WWID derivation and logs */
 	char uid[384];          /* an identity that is the same on every host and at every
 	                         * open (rbd: the cluster's fsid, the pool's and the image's

@@ -109,6 +109,7 @@ struct chunk {
 	struct blk_old_window *old_windows;
 	uint64_t rsrc_handle;
 	bool virtual_lun;
+	bool master_cache;           /* the master said DK_CXLFLASH_MASTER_CACHE */
 	bool unmap_ok;               /* ctx_ctrl has SISL_CTX_CTRL_UNMAP_SECTOR */
 	uint64_t lun_size;           /* physical LUN, blocks */
 	uint64_t size;               /* the chunk's logical size, blocks */

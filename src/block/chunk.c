@@ -481,6 +481,7 @@ int blk_user_direct(struct chunk *c)
 		return -errno;
 	c->rsrc_handle = d.rsrc_handle;
 	c->lun_size = d.last_lba + 1;
+	c->master_cache = (d.hdr.return_flags & DK_CXLFLASH_MASTER_CACHE) != 0;
 	return 0;
 }
 
@@ -528,6 +529,7 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		}
 		have_handle = true;
 		c->virtual_lun = true;
+		c->master_cache = (v.hdr.return_flags & DK_CXLFLASH_MASTER_CACHE) != 0;
 		c->rsrc_handle = v.rsrc_handle;
 		c->size = 0;
 		c->granted = v.last_lba == UINT64_MAX ? 0 : v.last_lba + 1;

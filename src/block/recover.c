@@ -23,11 +23,14 @@
  * gone, physical data is not). A physical chunk then reattaches: a new
  * context and USER_DIRECT, waiting up to BLK_REATTACH_MS for the master to
  * be back, and every command in flight is resubmitted (reads return the
- * data, writes are written again; none fails), except that when writes
- * completed since the last flush, the next flush (and any in flight) fails
- * with EIO: the lost master may have held them in a volatile cache
- * (librbd's, for an rbd LUN taken over by another daemon), and a flush
- * answered by the new one cannot vouch for them. A virtual chunk cannot get
+ * data, writes are written again; none fails), except that when the lost
+ * master said its backend has a volatile cache of its own
+ * (DK_CXLFLASH_MASTER_CACHE: librbd's, for an rbd LUN taken over by another
+ * daemon) and writes completed since the last flush, the next flush (and
+ * any in flight) fails with EIO: the lost master may have held them in that
+ * cache, and a flush answered by the new one cannot vouch for them. Other
+ * backends (a file, a device: written by the lost master before it
+ * acknowledged) lose nothing that way, and their flushes succeed. A virtual chunk cannot get
  * its vLUN back, and fails. A failed chunk completes every command in
  * flight with EIO, and so does every later request.
  */
@@ -143,11 +146,14 @@ int blk_recover_locked(struct chunk *c)
 		break;
 	}
 	if (rc && !c->virtual_lun && rc != -ENOMEM) {
+		/* What the lost master said, before the new one answers. */
+		bool lost_cache = c->master_cache;
+
 		rc = reattach(c);
 		if (!rc) {
 			/* The old HRRQ went with the old context: redo everything. */
 			redo = blk_take_inflight_locked(c);
-			if (c->write_seq != c->flushed_seq) {
+			if (lost_cache && c->write_seq != c->flushed_seq) {
 				/* Writes it acknowledged since the last flush may be
 				 * gone with it (librbd's cache): no flush issued before
 				 * we knew, nor the next one, may say they are durable. */

@@ -254,7 +254,7 @@ int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
 	}
 	req->rsrc_handle = (uint64_t)h;
 	req->last_lba = last;
-	req->hdr.return_flags = 0;
+	req->hdr.return_flags = lun->be->master_cache ? DK_CXLFLASH_MASTER_CACHE : 0;
 	return 0;
 }
 
