@@ -50,6 +50,23 @@ def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(ki
 	r(ours("phys-ram"); $k.rw; $k.qd) as $s |
 	"| \($k.rw) | \($k.qd) | \($c.iops | f0) | \($n.iops | f0) | \(ratio($c.iops; $n.iops) | f2) | \($s.iops | f0) | \(ratio($s.iops; $c.iops) | f2) | \(if $c == null then null else $c.cpu_proc_us + $c.cpu_extra_us end | f2) | \(if $n == null then null else $n.cpu_proc_us + $n.cpu_extra_us end | f2) | \(if $s == null then null else $s.cpu_proc_us + $s.cpu_extra_us end | f2) |")
 else empty end),
+(if any(.results[]; .target == "fio-rbd" or (.label | startswith("rbd-"))) then
+"",
+"## Ceph RBD (issue 17): one image on a one-node memstore cluster, 4 KiB random",
+"",
+"Ours: the superpipe embedded (rbd-cblk) and through cxlflashd (rbd-daemon, with the CPU of the daemon), against the rbd engine of fio (fio-rbd) and `rbd bench`. CPU µs per I/O of the client process (+ daemon). Target: ours ≥ 0.95 × the IOPS of fio-rbd at ≤ 1.2 × its CPU per I/O.",
+"",
+"| rw | QD | rbd-cblk IOPS | rbd-daemon IOPS | fio-rbd IOPS | rbd bench IOPS | cblk / fio | daemon / fio | CPU µs/IO: cblk | daemon | fio-rbd | rbd bench | CPU cblk / fio | daemon / fio | target (cblk; daemon) |",
+"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+(. as $d | [.results[] | select(.target == "fio-rbd" or (.label | startswith("rbd-"))) | {rw, qd}] | unique[] as $k | $d |
+	r("rbd-cblk"; $k.rw; $k.qd) as $c | r("rbd-daemon"; $k.rw; $k.qd) as $dm |
+	r("fio-rbd"; $k.rw; $k.qd) as $f | r("rbd-bench"; $k.rw; $k.qd) as $b |
+	def cpu(x): if x == null then null else x.cpu_proc_us + x.cpu_extra_us end;
+	def hit(x): if x == null or $f == null then "–"
+		elif ratio(x.iops; $f.iops) >= 0.95 and ratio(cpu(x); cpu($f)) <= 1.2 then "**reached**"
+		else "missed" end;
+	"| \($k.rw) | \($k.qd) | \($c.iops | f0) | \($dm.iops | f0) | \($f.iops | f0) | \($b.iops | f0) | \(ratio($c.iops; $f.iops) | f2) | \(ratio($dm.iops; $f.iops) | f2) | \(cpu($c) | f1) | \(cpu($dm) | f1) | \(cpu($f) | f1) | \(cpu($b) | f1) | \(ratio(cpu($c); cpu($f)) | f2) | \(ratio(cpu($dm); cpu($f)) | f2) | \(hit($c)); \(hit($dm)) |")
+else empty end),
 "",
 "## Targets (issue 6)",
 "",
