@@ -48,29 +48,6 @@ void be_rbd_set_owner_note(const char *note)
 	(void)note;
 }
 
-/*
- * has_write_back() - whether librbd may acknowledge a write from its cache
- * (write-back or write-around, possibly only after the first flush), as the
- * connection's configuration says: then a write acknowledged by this
- * process and not flushed is lost if the process dies (struct backend's
- * master_cache). Unknown settings count as a cache.
- */
-static bool has_write_back(rados_t c)
-{
-	char v[64];
-
-	if (lib.rados_conf_get(c, "rbd_cache", v, sizeof(v)) == 0 &&
-	    (!strcmp(v, "false") || !strcmp(v, "0")))
-		return false;
-	if (lib.rados_conf_get(c, "rbd_cache_policy", v, sizeof(v)) == 0 &&
-	    !strcmp(v, "writethrough"))
-		return false;
-	if (lib.rados_conf_get(c, "rbd_cache_max_dirty", v, sizeof(v)) == 0 &&
-	    strtoull(v, NULL, 10) == 0 && v[0] == '0')
-		return false;
-	return true;
-}
-
 int be_rbd_create(const struct be_spec *spec, struct backend **out)
 {
 	*out = NULL;
