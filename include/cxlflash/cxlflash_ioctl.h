@@ -86,15 +86,26 @@ struct dk_cxlflash_udirect {
 	uint64_t reserved[8];
 };
 
-/* USER_VIRTUAL: a virtual LUN of lun_size 4 KiB blocks (0 is legal). */
+/*
+ * USER_VIRTUAL: a virtual LUN of lun_size 4 KiB blocks (0 is legal).
+ * This project's extension: when the LUN's storage keeps vLUN maps (an rbd
+ * image, docs/scale-out.md), the reply's vlun_id names the vLUN there (0:
+ * not kept). With DK_CXLFLASH_UVIRTUAL_REATTACH, the request takes back
+ * the kept vLUN vlun_id, left by a master that was lost (killed, taken
+ * over), with its chunks and data, onto context_id (lun_size ignored); only
+ * its owner's uid may, and only while no context holds it: ENOENT if no
+ * such vLUN is waiting, EACCES for another uid.
+ */
 #define DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME 0x8000000000000000ULL
+#define DK_CXLFLASH_UVIRTUAL_REATTACH        0x4000000000000000ULL
 struct dk_cxlflash_uvirtual {
 	struct dk_cxlflash_hdr hdr;
 	uint64_t context_id;
 	uint64_t lun_size;    /* in: 4 KiB blocks */
 	uint64_t rsrc_handle; /* out */
 	uint64_t last_lba;    /* out: 4 KiB blocks; UINT64_MAX when empty */
-	uint64_t reserved[8];
+	uint64_t vlun_id;     /* out; in with REATTACH (reserved in the kernel's header) */
+	uint64_t reserved[7];
 };
 
 /* RELEASE: give back a resource handle (a virtual LUN is resized to 0 first). */

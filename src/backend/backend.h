@@ -22,6 +22,7 @@
 #ifndef CXLFLASH_BACKEND_H
 #define CXLFLASH_BACKEND_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +111,17 @@ struct backend_ops {
 			    struct be_extent *ext, unsigned max);
 	/* Re-read the capacity (a file that grew or shrank). Optional. */
 	int (*refresh)(struct backend *be);
+	/* Small named values kept with the storage itself, for state that
+	 * must outlive this process and follow the LUN to another host (the
+	 * vLUN maps, src/master/vstore.c). rbd: the image's metadata. Keys are
+	 * short printable strings; @val NULL removes the key (absent is fine).
+	 * Synchronous. Optional (both or neither): NULL means none. */
+	int (*meta_set)(struct backend *be, const char *key, const char *val);
+	/* Call @fn for every key that starts with @prefix, in key order; a
+	 * non-zero return of @fn stops the walk and is returned. Return: 0, that
+	 * value, or a negative errno. */
+	int (*meta_list)(struct backend *be, const char *prefix,
+			 int (*fn)(void *arg, const char *key, const char *val), void *arg);
 	void (*destroy)(struct backend *be);
 };
 
@@ -282,6 +294,20 @@ static inline int be_discard_sync(struct backend *be, uint64_t lba, uint32_t n)
 static inline int be_flush_sync(struct backend *be)
 {
 	return be->ops->io_sync(be, BE_OP_FLUSH, 0, 0, NULL);
+}
+/* Metadata kept with the storage (backend_ops.meta_set); -EOPNOTSUPP without. */
+static inline bool be_has_meta(const struct backend *be)
+{
+	return be->ops->meta_set && be->ops->meta_list;
+}
+static inline int be_meta_set(struct backend *be, const char *key, const char *val)
+{
+	return be_has_meta(be) ? be->ops->meta_set(be, key, val) : -EOPNOTSUPP;
+}
+static inline int be_meta_list(struct backend *be, const char *prefix,
+			       int (*fn)(void *arg, const char *key, const char *val), void *arg)
+{
+	return be_has_meta(be) ? be->ops->meta_list(be, prefix, fn, arg) : -EOPNOTSUPP;
 }
 
 /*

@@ -93,7 +93,8 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	X(rados_blocklist_add) X(rados_wait_for_latest_osdmap) X(rbd_get_id) X(rbd_get_features) \
 	X(rbd_update_features) X(rbd_lock_acquire) X(rbd_lock_get_owners)             \
 	X(rbd_lock_get_owners_cleanup) X(rbd_lock_break) X(rbd_watchers_list)          \
-	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)
+	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)        \
+	X(rbd_metadata_remove) X(rbd_metadata_list)
 
 static struct {
 #define X(fn) __typeof__(fn) *fn;
@@ -337,6 +338,69 @@ static int rbd_refresh(struct backend *be)
 	return 0;
 }
 
+/* The image's metadata (librbd's image-meta, in the header object's omap). */
+static int rbd_meta_set(struct backend *be, const char *key, const char *val)
+{
+	struct be_rbd *r = to_rbd(be);
+	int rc;
+
+	if (r->readonly)
+		return -EROFS;
+	rc = val ? lib.rbd_metadata_set(r->image, key, val) : lib.rbd_metadata_remove(r->image, key);
+	if (rc == -ENOENT && !val)
+		rc = 0;
+	if (rc < 0)
+		log_err("%s: cannot %s the image's metadata %s: %s", be->id, val ? "set" : "remove",
+			key, strerror(-rc));
+	return rc < 0 ? rc : 0;
+}
+
+static int rbd_meta_list(struct backend *be, const char *prefix,
+			 int (*fn)(void *arg, const char *key, const char *val), void *arg)
+{
+	struct be_rbd *r = to_rbd(be);
+	size_t klen = 4096, vlen = 65536;
+	char *keys = NULL, *vals = NULL;
+	int rc;
+
+	for (;;) {
+		char *k = realloc(keys, klen), *v;
+
+		if (!k)
+			break;
+		keys = k;
+		v = realloc(vals, vlen);
+		if (!v)
+			break;
+		vals = v;
+		rc = lib.rbd_metadata_list(r->image, "", 0, keys, &klen, vals, &vlen);
+		if (rc != -ERANGE)
+			goto listed;
+		klen += 4096; /* what it said, and room for a key added meanwhile */
+		vlen += 65536;
+	}
+	free(keys);
+	free(vals);
+	return -ENOMEM;
+listed:
+	if (rc < 0) {
+		log_err("%s: cannot list the image's metadata: %s", be->id, strerror(-rc));
+	} else {
+		size_t ko = 0, vo = 0, plen = strlen(prefix);
+
+		rc = 0;
+		while (ko < klen && vo < vlen && keys[ko] && !rc) {
+			if (!strncmp(keys + ko, prefix, plen))
+				rc = fn(arg, keys + ko, vals + vo);
+			ko += strlen(keys + ko) + 1;
+			vo += strlen(vals + vo) + 1;
+		}
+	}
+	free(keys);
+	free(vals);
+	return rc;
+}
+
 static void rbd_destroy(struct backend *be)
 {
 	struct be_rbd *r = to_rbd(be);
@@ -410,6 +474,8 @@ static const struct backend_ops rbd_ops = {
 	.io_sync = rbd_io_sync,
 	.block_status = rbd_block_status,
 	.refresh = rbd_refresh,
+	.meta_set = rbd_meta_set,
+	.meta_list = rbd_meta_list,
 	.destroy = rbd_destroy,
 };
 
