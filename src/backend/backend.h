@@ -249,6 +249,9 @@ void be_engine_destroy(struct be_engine *eng);
 int be_engine_poll(struct be_engine *eng, unsigned max);
 /* Requests submitted and not yet completed on this engine. */
 unsigned be_engine_inflight(const struct be_engine *eng);
+/* be_engine_foreign_inflight() - of those, the requests a backend's own
+ * threads complete (rbd: librbd's), which take a network round trip. */
+unsigned be_engine_foreign_inflight(const struct be_engine *eng);
 /* Block up to @timeout_us for a completion (0 when none in flight). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
 /* For a thread that always waits right after queueing (an inline AFU
