@@ -263,8 +263,8 @@ pid_ticks() { if [ -z "$1" ]; then echo 0; else sed 's/.*) //' "/proc/$1/stat" |
 
 # fio_one LABEL URI PID RW QD [TARGET]: one configuration, REPS reps,
 # medians. TARGET fio-nbd (default): the nbd engine on URI, PID the server;
-# fio-rbd: the rbd engine on the image URI (POOL/IMAGE), PID unused ("");
-# its CPU is that of the whole fio process, sampled while it measures.
+# fio-rbd: the rbd engine on the image URI (POOL/IMAGE), PID unused (""),
+# its CPU that of the whole fio process less FIO_RBD_BASE (below).
 fio_one() {
 	local label=$1 uri=$2 pid=$3 rw=$4 qd=$5 target=${6:-fio-nbd} key runs="" tmp=$OUT/fio-$$.json
 	local ms wms s0 s1 p0 p1 t0 t1 rep eng self
@@ -279,20 +279,19 @@ fio_one() {
 	for rep in $(seq "$REPS"); do
 		if [ "$target" = fio-rbd ]; then
 			# fio counts a job's CPU with RUSAGE_THREAD: librbd's threads
-			# would be left out. So the job is a thread (--thread) and the
-			# whole process's CPU is sampled from /proc while it measures,
-			# from 0.3 s after its ramp until 0.1 s before its end.
-			fio --name="$label" "${eng[@]}" --rw="$rw" --bs=4k --iodepth="$qd" --thread \
-				--time_based --runtime="${ms}ms" --ramp_time="${wms}ms" --lat_percentiles=1 \
-				--percentile_list=50:99:99.9 --output-format=json --output="$tmp" \
-				>/dev/null 2>>"$OUT/fio.log" &
-			pid=$!
-			sleep "$(awk -v w="$WARMUP" 'BEGIN { print w + 0.3 }')"
-			s0=$(busy_ticks) p0=$(pid_ticks "$pid") t0=$(date +%s%N)
-			sleep "$(awk -v s="$SECS" 'BEGIN { print (s > 0.6 ? s - 0.4 : 0.2) }')"
-			s1=$(busy_ticks) p1=$(pid_ticks "$pid") t1=$(date +%s%N)
-			wait "$pid" || return 1
-			self=0
+			# would be left out. So the whole process's user + system time
+			# (/usr/bin/time), less that of a run of one I/O (start,
+			# connection, exit: rbd_base), over every I/O of the run (no
+			# ramp, whose I/Os fio would not count).
+			s0=$(busy_ticks) t0=$(date +%s%N)
+			/usr/bin/time -f '%U %S' -o "$tmp.time" fio --name="$label" "${eng[@]}" \
+				--rw="$rw" --bs=4k --iodepth="$qd" --thread --time_based \
+				--runtime="${ms}ms" --lat_percentiles=1 --percentile_list=50:99:99.9 \
+				--output-format=json --output="$tmp" >/dev/null 2>>"$OUT/fio.log" || return 1
+			s1=$(busy_ticks) t1=$(date +%s%N)
+			p0=0 p1=0
+			self=$(awk -v b="$FIO_RBD_BASE" '{ c = $1 + $2 - b; print (c > 0 ? c : 0) }' "$tmp.time")
+			rm -f "$tmp.time"
 		else
 			s0=$(busy_ticks) p0=$(pid_ticks "$pid") t0=$(date +%s%N)
 			fio --name="$label" "${eng[@]}" --rw="$rw" --bs=4k --iodepth="$qd" \
@@ -300,7 +299,7 @@ fio_one() {
 				--percentile_list=50:99:99.9 --output-format=json --output="$tmp" \
 				>/dev/null 2>>"$OUT/fio.log" || return 1
 			s1=$(busy_ticks) p1=$(pid_ticks "$pid") t1=$(date +%s%N)
-			self=1
+			self=-1
 		fi
 		runs+=$(jq -c --arg k "$key" --argjson wall "$(((t1 - t0) / 1000))" \
 			--argjson sys "$((s1 - s0))" --argjson extra "$((p1 - p0))" --argjson tick "$TICK" \
@@ -310,8 +309,10 @@ fio_one() {
 			  p50_us: ($d.lat_ns.percentile["50.000000"] / 1000),
 			  p99_us: ($d.lat_ns.percentile["99.000000"] / 1000),
 			  p999_us: ($d.lat_ns.percentile["99.900000"] / 1000),
-			  cpu_proc_us: (if $d.total_ios > 0 and $self == 1 then ($j.usr_cpu + $j.sys_cpu) / 100 *
-					$j.job_runtime * 1000 / $d.total_ios else 0 end),
+			  cpu_proc_us: (if $d.total_ios == 0 then 0
+					elif $self < 0 then ($j.usr_cpu + $j.sys_cpu) / 100 *
+					$j.job_runtime * 1000 / $d.total_ios
+					else $self * 1e6 / $d.total_ios end),
 			  cpu_extra_us: (if $ops > 0 then $extra / $tick * 1e6 / $ops else 0 end),
 			  cpu_sys_us: (if $ops > 0 then $sys / $tick * 1e6 / $ops else 0 end) }' "$tmp")
 		runs+=$'\n'
@@ -395,7 +396,9 @@ rm -f "$SOCK" "$NSOCK"
 # process's user + system time from /usr/bin/time, over its whole run, start
 # and connection included; no latency percentiles). The cluster's own CPU
 # (mon, OSD) counts only in the system column. librbd's cache is Ceph's
-# default for all of them.
+# default for all of them, except that it is write-back from the first write
+# (rbd_cache_writethrough_until_flush = false). fio's and rbd bench's CPU is measured over their
+# whole run, less that of a run of one I/O (start-up, connection, exit).
 rbd_bench_one() {
 	local label=$1 rw=$2 qd=$3 type ops tmp=$OUT/rbd-bench-$$.txt runs="" rep n
 	type=${rw#rand}
@@ -406,9 +409,10 @@ rbd_bench_one() {
 			--io-threads "$qd" --io-pattern rand --io-total $((n * 4096)) rbd/bench \
 			>"$tmp" 2>&1 || { cat "$tmp" >>"$OUT/fio.log"; return 1; }
 		s1=$(busy_ticks) t1=$(date +%s%N)
-		runs+=$(awk -v sys="$((s1 - s0))" -v tick="$TICK" -v wall="$(((t1 - t0) / 1000))" '
+		runs+=$(awk -v sys="$((s1 - s0))" -v tick="$TICK" -v wall="$(((t1 - t0) / 1000))" \
+			-v base="$RBD_BENCH_BASE" '
 			/^elapsed:/ { ops = $4; iops = $6 }
-			/^TIME / { cpu = $3 + $4 }
+			/^TIME / { cpu = $3 + $4 - base; if (cpu < 0) cpu = 0 }
 			END { if (ops > 0) printf "{\"iops\":%f,\"cpu_proc_us\":%f,\"cpu_sys_us\":%f}",
 				iops, cpu * 1e6 / ops, sys / tick * 1e6 / (iops * wall / 1e6) }' "$tmp")
 		runs+=$'\n'
@@ -446,6 +450,10 @@ rbd_rows() {
 		return 0
 	fi
 	export CEPH_CONF=$CEPH_DIR/ceph.conf
+	# librbd's cache write-back from the first write for every client (its
+	# default is write-through until the image's first flush, which fio's
+	# rbd engine and iobench would reach at different times or never).
+	echo "rbd cache writethrough until flush = false" >>"$CEPH_CONF"   # in [client]
 	log "Ceph cluster up in $CEPH_DIR; writing rbd/bench ($RBD_MB MiB)"
 	if ! rbd create --size "${RBD_MB}M" rbd/bench 2>>"$OUT/ceph.log" ||
 		! fio --name=prefill --ioengine=rbd --pool=rbd --rbdname=bench --clientname=admin \
@@ -455,6 +463,20 @@ rbd_rows() {
 		failed=$((failed + 1))
 		return 0
 	fi
+	# What fio and rbd bench cost to start, connect and exit (the median
+	# of three runs of one I/O): taken off their CPU, which they measure
+	# over their whole run, unlike iobench.
+	FIO_RBD_BASE=$(for i in 1 2 3; do
+		/usr/bin/time -f '%U %S' fio --name=base --ioengine=rbd --pool=rbd --rbdname=bench \
+			--clientname=admin --rw=randread --bs=4k --number_ios=1 --thread \
+			--output=/dev/null 2>&1 >/dev/null | tail -1; done |
+		awk '{ print $1 + $2 }' | sort -n | sed -n 2p)
+	RBD_BENCH_BASE=$(for i in 1 2 3; do
+		/usr/bin/time -f '%U %S' rbd bench --io-type read --io-size 4K --io-threads 1 \
+			--io-total 4096 rbd/bench 2>&1 >/dev/null | tail -1; done |
+		awk '{ print $1 + $2 }' | sort -n | sed -n 2p)
+	log "start-up CPU taken off: fio ${FIO_RBD_BASE:-?} s, rbd bench ${RBD_BENCH_BASE:-?} s"
+	FIO_RBD_BASE=${FIO_RBD_BASE:-0} RBD_BENCH_BASE=${RBD_BENCH_BASE:-0}
 	RWS=$RBD_RWS run rbd-cblk cblk "rbd:rbd/bench" "$RBD_QDS"
 	if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ rbd-daemon =~ $ONLY ]]; }; then
 		fifo=$OUT/cxlflashd-rbd-$$.ready
