@@ -289,6 +289,26 @@ static int rbd_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_t
 	return ret ? ret : run_sync(&q);
 }
 
+/*
+ * NBD's FAST_ZERO: a discard is always cheap on rbd (whole objects are
+ * removed, the rest zeroed by the OSDs: no zeroes cross the network), so
+ * DISCARD is done; zeroes that must stay allocated are written as zeroes
+ * (a thick write-zeroes), never fast.
+ */
+static int rbd_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks)
+{
+	struct be_rbd *r = to_rbd(be);
+	int ret = be_check_io(be, op, lba, nblocks, NULL, r->readonly);
+
+	if (ret)
+		return ret;
+	if (op == BE_OP_WRITE_ZEROES)
+		return -EOPNOTSUPP;
+	if (op != BE_OP_DISCARD)
+		return -EINVAL;
+	return nblocks ? rbd_io_sync(be, op, lba, nblocks, NULL) : 0;
+}
+
 static int rbd_submit(struct backend *be, struct be_engine *eng, struct be_io *io)
 {
 	struct be_rbd *r = to_rbd(be);
@@ -472,6 +492,7 @@ static const struct backend_ops rbd_ops = {
 	.name = "rbd",
 	.submit = rbd_submit,
 	.io_sync = rbd_io_sync,
+	.zero_fast = rbd_zero_fast,
 	.block_status = rbd_block_status,
 	.refresh = rbd_refresh,
 	.meta_set = rbd_meta_set,
