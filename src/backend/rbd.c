@@ -94,7 +94,7 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	X(rbd_update_features) X(rbd_lock_acquire) X(rbd_lock_get_owners)             \
 	X(rbd_lock_get_owners_cleanup) X(rbd_lock_break) X(rbd_watchers_list)          \
 	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)        \
-	X(rbd_metadata_remove) X(rbd_metadata_list)
+	X(rbd_metadata_remove) X(rbd_metadata_list) X(rbd_update_watch) X(rbd_update_unwatch)
 
 static struct {
 #define X(fn) __typeof__(fn) *fn;
@@ -136,6 +136,8 @@ struct be_rbd {
 	rbd_image_t image;
 	bool readonly;
 	bool fenced;              /* said that this client was blocklisted */
+	bool watching;            /* update_handle is registered */
+	uint64_t update_handle;   /* rbd_update_watch: the header changed (a resize) */
 };
 
 /* One request in librbd's hands (a FUA write is two: the write, the flush). */
@@ -358,6 +360,24 @@ static int rbd_refresh(struct backend *be)
 	return 0;
 }
 
+/*
+ * The image's header changed (librbd's update watch, on one of its threads):
+ * a resize (`rbd resize`) shows at once in the capacity the AFU reads
+ * (READ CAPACITY, the range check of every command) and the next VERIFY.
+ */
+static void rbd_header_changed(void *arg)
+{
+	struct be_rbd *r = arg;
+	uint64_t bytes, old = __atomic_load_n(&r->be.nblocks, __ATOMIC_RELAXED);
+
+	if (lib.rbd_get_size(r->image, &bytes) < 0 || bytes >> BE_BLOCK_SHIFT == old ||
+	    bytes < BE_BLOCK_SIZE)
+		return;
+	__atomic_store_n(&r->be.nblocks, bytes >> BE_BLOCK_SHIFT, __ATOMIC_RELAXED);
+	log_notice("%s: resized from %" PRIu64 " to %" PRIu64 " blocks of 4 KiB", r->be.id, old,
+		   bytes >> BE_BLOCK_SHIFT);
+}
+
 /* The image's metadata (librbd's image-meta, in the header object's omap). */
 static int rbd_meta_set(struct backend *be, const char *key, const char *val)
 {
@@ -425,6 +445,8 @@ static void rbd_destroy(struct backend *be)
 {
 	struct be_rbd *r = to_rbd(be);
 
+	if (r->watching)
+		lib.rbd_update_unwatch(r->image, r->update_handle);
 	if (r->image)
 		lib.rbd_close(r->image);  /* writes back what librbd's cache holds */
 	if (r->ioctx)
@@ -994,6 +1016,11 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	r->be.can_unmap = true;
 	r->be.direct = true;     /* no page cache (librbd's own cache: docs/scale-out.md) */
 	r->be.master_cache = has_write_back(r->cluster);
+	if (lib.rbd_update_watch(r->image, &r->update_handle, rbd_header_changed, r) == 0)
+		r->watching = true;
+	else
+		log_warn("%s: cannot watch the image for a resize: noticed only at VERIFY "
+			 "with a unit attention", r->be.id);
 	*out = &r->be;
 	return 0;
 }

@@ -311,7 +311,19 @@ static void test_identity(struct backend *be)
 
 static void test_refresh(struct backend *be)
 {
+	struct timespec t0, t1;
+	double s;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	T_EQ(t_ceph_cmd("rbd resize --size 128M rbd/t1 >/dev/null 2>&1"), 0);
+	/* Noticed without a refresh: librbd's update watch. */
+	do {
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (__atomic_load_n(&be->nblocks, __ATOMIC_RELAXED) != 2 * NBLK && s < 20);
+	T_EQ(__atomic_load_n(&be->nblocks, __ATOMIC_RELAXED), 2 * NBLK);
+	fprintf(stderr, "   the resize noticed %.2f s after `rbd resize` started\n", s);
 	T_EQ(be->ops->refresh(be), 0);
 	T_EQ(be->nblocks, 2 * NBLK);
 }
