@@ -65,6 +65,23 @@ else empty end),
   ratio($ow; $k.iops) as $x |
   "| \($o.label) | \($o.rw) | \($o.qd) | \($o.iops | f0) (\($ow | f0)) | \($k.label // "–") | \($k.qd // null | f0) | \($k.iops // null | f0) (\($kw | f0)) | \(ratio($o.iops; $k.iops) | f2) | \($x | f2) | \($o.cpu_proc_us + $o.cpu_extra_us | f2) | \(if $k == null then null else $k.cpu_proc_us + $k.cpu_extra_us end | f2) | \(ok($x; 0.5; false)) |")
 else empty end),
+(if any(.results[]; .target == "fio-rbd" or (.label | startswith("rbd-"))) then
+"",
+"## Ceph RBD (issue 17): one image on a one-node memstore cluster, 4 KiB random",
+"",
+"Ours: the superpipe embedded (rbd-cblk) and through cxlflashd (rbd-daemon, with the CPU of the daemon), against the rbd engine of fio (fio-rbd) and `rbd bench`. CPU µs per I/O of the client process (+ daemon). Target: ours ≥ 0.95 × the IOPS of fio-rbd at ≤ 1.2 × its CPU per I/O.",
+"",
+"| rw | QD | rbd-cblk IOPS | rbd-daemon IOPS | fio-rbd IOPS | rbd bench IOPS | cblk / fio | daemon / fio | CPU µs/IO: cblk | daemon | fio-rbd | rbd bench | CPU cblk / fio | daemon / fio | target (cblk; daemon) |",
+"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+(. as $d | [.results[] | select(.target == "fio-rbd" or (.label | startswith("rbd-"))) | {rw, qd}] | unique[] as $k | $d |
+	r("rbd-cblk"; $k.rw; $k.qd) as $c | r("rbd-daemon"; $k.rw; $k.qd) as $dm |
+	r("fio-rbd"; $k.rw; $k.qd) as $f | r("rbd-bench"; $k.rw; $k.qd) as $b |
+	def cpu(x): if x == null then null else x.cpu_proc_us + x.cpu_extra_us end;
+	def hit(x): if x == null or $f == null then "–"
+		elif ratio(x.iops; $f.iops) >= 0.95 and ratio(cpu(x); cpu($f)) <= 1.2 then "**reached**"
+		else "missed" end;
+	"| \($k.rw) | \($k.qd) | \($c.iops | f0) | \($dm.iops | f0) | \($f.iops | f0) | \($b.iops | f0) | \(ratio($c.iops; $f.iops) | f2) | \(ratio($dm.iops; $f.iops) | f2) | \(cpu($c) | f1) | \(cpu($dm) | f1) | \(cpu($f) | f1) | \(cpu($b) | f1) | \(ratio(cpu($c); cpu($f)) | f2) | \(ratio(cpu($dm); cpu($f)) | f2) | \(hit($c)); \(hit($dm)) |")
+else empty end),
 "",
 "## Targets (issue 6)",
 "",

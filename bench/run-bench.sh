@@ -19,6 +19,9 @@ legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy;
 each of ours again beside a CPU hog (one busy process per CPU) right after
 the kernel's path under the same hog; the control path; and the scale of
 one cxlflashd (512 contexts, 10,240 vLUNs: request times, memory, CPU).
+With Ceph installed, also 4 KiB random read and write at QD 1 and 16 on an
+RBD image of a throwaway one-node cluster (issue 17): the superpipe
+embedded and through cxlflashd, fio's rbd engine and \`rbd bench\`.
 
   --build DIR     build directory with bench/ programs (default: build)
   --out DIR       where results go (default: BUILD/bench)
@@ -29,6 +32,9 @@ one cxlflashd (512 contexts, 10,240 vLUNs: request times, memory, CPU).
   --only REGEX    run only the configurations whose label matches
   --no-loop       skip the loop device (it needs root and /dev/loop-control)
   --no-callgrind  skip the instruction counts (e.g. under ASan)
+  --no-rbd        skip the Ceph RBD rows (a throwaway one-node cluster)
+  --rbd           run them in a --smoke too (one row of each kind)
+  --rbd-size-mb N the RBD image's size (default 256)
   --keep-data     keep the data file afterwards (its space is reused when the size matches)
   --smoke         seconds, not minutes: tiny sizes and durations, one mix;
                   checks only that everything ran and produced its output
@@ -40,7 +46,7 @@ EOF
 }
 
 BUILD=build OUT="" DIR="" SIZE_MB=1024 SECS=1.5 REPS=3 ONLY="" LOOP=1 CALLGRIND=1
-KEEP=0 SMOKE=0 WARMUP=0.25 CTL_N=500 CG_N=2000
+KEEP=0 SMOKE=0 WARMUP=0.25 CTL_N=500 CG_N=2000 RBD=1 RBD_MB=256
 RWS="100 0 70"        # read %: randread, randwrite, 70/30 mix
 QDS="1 32"
 while [ $# -gt 0 ]; do
@@ -54,6 +60,9 @@ while [ $# -gt 0 ]; do
 	--only) ONLY=$2; shift ;;
 	--no-loop) LOOP=0 ;;
 	--no-callgrind) CALLGRIND=0 ;;
+	--no-rbd) RBD=0 ;;
+	--rbd) RBD=2 ;;
+	--rbd-size-mb) RBD_MB=$2; shift ;;
 	--keep-data) KEEP=1 ;;
 	--smoke) SMOKE=1 ;;
 	-h|--help) usage; exit 0 ;;
@@ -76,7 +85,8 @@ mkdir -p "$OUT" "$DIR"
 FILE=$DIR/bench-$SIZE_MB.dat                  # the data every file path shares
 SHM=/dev/shm/cxlflash-bench-$$.dat            # tmpfs twin, unique per run
 TSV=$OUT/results.tsv RAW=$OUT/results.jsonl
-LOOPDEV="" DPID="" KPID=""
+LOOPDEV="" DPID="" KPID="" CEPH_DIR=""
+CEPH_CLUSTER=$(cd "$(dirname "$0")/.." && pwd)/tests/lib/ceph-cluster.sh
 : >"$TSV"
 : >"$RAW"
 : >"$OUT/control.tsv"
@@ -104,6 +114,7 @@ cleanup() {
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
 	[ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV" 2>/dev/null
+	[ -n "$CEPH_DIR" ] && "$CEPH_CLUSTER" stop "$CEPH_DIR" 2>/dev/null
 	rm -f "$SHM"
 	[ $KEEP = 1 ] || rm -f "$FILE"
 }
@@ -318,41 +329,71 @@ fi
 # warm-up included), divided by IOPS × the run's wall time.
 TICK=$(getconf CLK_TCK)
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
-pid_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+pid_ticks() { if [ -z "$1" ]; then echo 0; else sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; fi; }
 
-# fio_one LABEL URI PID RW QD: one configuration, REPS reps, medians.
+# fio_one LABEL URI PID RW QD [TARGET]: one configuration, REPS reps,
+# medians. TARGET fio-nbd (default): the nbd engine on URI, PID the server;
+# fio-rbd: the rbd engine on the image URI (POOL/IMAGE), PID unused (""),
+# its CPU that of the whole fio process less FIO_RBD_BASE (below).
 fio_one() {
-	local label=$1 uri=$2 pid=$3 rw=$4 qd=$5 key runs="" tmp=$OUT/fio-$$.json
-	local ms wms s0 s1 p0 p1 t0 t1 rep
+	local label=$1 uri=$2 pid=$3 rw=$4 qd=$5 target=${6:-fio-nbd} key runs="" tmp=$OUT/fio-$$.json
+	local ms wms s0 s1 p0 p1 t0 t1 rep eng self
 	key=${rw#rand}
 	ms=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 1000 }')
 	wms=$(awk -v s="$WARMUP" 'BEGIN { printf "%d", s * 1000 }')
+	if [ "$target" = fio-rbd ]; then
+		eng=(--ioengine=rbd --pool="${uri%%/*}" --rbdname="${uri#*/}" --clientname=admin)
+	else
+		eng=(--ioengine=nbd --uri="$uri")
+	fi
 	for rep in $(seq "$REPS"); do
-		s0=$(busy_ticks) p0=$(pid_ticks "$pid") t0=$(date +%s%N)
-		fio --name="$label" --ioengine=nbd --uri="$uri" --rw="$rw" --bs=4k --iodepth="$qd" \
-			--time_based --runtime="${ms}ms" --ramp_time="${wms}ms" --lat_percentiles=1 \
-			--percentile_list=50:99:99.9 --output-format=json --output="$tmp" \
-			>/dev/null 2>>"$OUT/fio.log" || return 1
-		s1=$(busy_ticks) p1=$(pid_ticks "$pid") t1=$(date +%s%N)
+		if [ "$target" = fio-rbd ]; then
+			# fio counts a job's CPU with RUSAGE_THREAD: librbd's threads
+			# would be left out. So the whole process's user + system time
+			# (/usr/bin/time), less that of a run of one I/O (start,
+			# connection, exit: rbd_base), over every I/O of the run (no
+			# ramp, whose I/Os fio would not count).
+			s0=$(busy_ticks) t0=$(date +%s%N)
+			/usr/bin/time -f '%U %S' -o "$tmp.time" fio --name="$label" "${eng[@]}" \
+				--rw="$rw" --bs=4k --iodepth="$qd" --thread --time_based \
+				--runtime="${ms}ms" --lat_percentiles=1 --percentile_list=50:99:99.9 \
+				--output-format=json --output="$tmp" >/dev/null 2>>"$OUT/fio.log" || return 1
+			s1=$(busy_ticks) t1=$(date +%s%N)
+			p0=0 p1=0
+			self=$(awk -v b="$FIO_RBD_BASE" '{ c = $1 + $2 - b; print (c > 0 ? c : 0) }' "$tmp.time")
+			rm -f "$tmp.time"
+		else
+			s0=$(busy_ticks) p0=$(pid_ticks "$pid") t0=$(date +%s%N)
+			fio --name="$label" "${eng[@]}" --rw="$rw" --bs=4k --iodepth="$qd" \
+				--time_based --runtime="${ms}ms" --ramp_time="${wms}ms" --lat_percentiles=1 \
+				--percentile_list=50:99:99.9 --output-format=json --output="$tmp" \
+				>/dev/null 2>>"$OUT/fio.log" || return 1
+			s1=$(busy_ticks) p1=$(pid_ticks "$pid") t1=$(date +%s%N)
+			self=-1
+		fi
 		runs+=$(jq -c --arg k "$key" --argjson wall "$(((t1 - t0) / 1000))" \
-			--argjson sys "$((s1 - s0))" --argjson extra "$((p1 - p0))" --argjson tick "$TICK" '
+			--argjson sys "$((s1 - s0))" --argjson extra "$((p1 - p0))" --argjson tick "$TICK" \
+			--argjson self "$self" '
 			.jobs[0] as $j | $j[$k] as $d | $d.iops as $iops | ($iops * $wall / 1e6) as $ops |
 			{ iops: $iops,
 			  p50_us: ($d.lat_ns.percentile["50.000000"] / 1000),
 			  p99_us: ($d.lat_ns.percentile["99.000000"] / 1000),
 			  p999_us: ($d.lat_ns.percentile["99.900000"] / 1000),
-			  cpu_proc_us: (if $d.total_ios > 0 then ($j.usr_cpu + $j.sys_cpu) / 100 *
-					$j.job_runtime * 1000 / $d.total_ios else 0 end),
+			  cpu_proc_us: (if $d.total_ios == 0 then 0
+					elif $self < 0 then ($j.usr_cpu + $j.sys_cpu) / 100 *
+					$j.job_runtime * 1000 / $d.total_ios
+					else $self * 1e6 / $d.total_ios end),
 			  cpu_extra_us: (if $ops > 0 then $extra / $tick * 1e6 / $ops else 0 end),
 			  cpu_sys_us: (if $ops > 0 then $sys / $tick * 1e6 / $ops else 0 end) }' "$tmp")
 		runs+=$'\n'
 	done
 	rm -f "$tmp"
 	printf '%s' "$runs" | jq -sc --arg lab "$label" --arg uri "$uri" --arg rw "$rw" \
-		--argjson qd "$qd" --argjson secs "$SECS" --argjson span "$((SIZE_MB << 8))" '
+		--argjson qd "$qd" --argjson secs "$SECS" --argjson span "$((SIZE_MB << 8))" \
+		--arg target "$target" '
 		def med: sort | if length % 2 == 1 then .[length / 2 | floor]
 			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-		. as $r | { label: $lab, target: "fio-nbd", path: $uri, rw: $rw,
+		. as $r | { label: $lab, target: $target, path: $uri, rw: $rw,
 		  read_pct: (if $rw == "randread" then 100 else 0 end), qd: $qd, secs: $secs,
 		  reps: ($r | length), span_blocks: $span, virt: false, intr_thread: false, lat_every: 1 } +
 		( ["iops", "p50_us", "p99_us", "p999_us", "cpu_proc_us", "cpu_extra_us", "cpu_sys_us"] |
@@ -449,6 +490,156 @@ if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ scale =~ $ONLY ]]; }; then
 	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	DPID=""
 	rm -f "$SC_SOCK" "$SC_NSOCK" "$SC_IMG"
+fi
+
+# ---- Ceph RBD (issue 17) ----------------------------------------------------
+# A throwaway one-node cluster (tests/lib/ceph-cluster.sh: one mon, one
+# memstore OSD on 127.0.0.1) and one image of RBD_MB MiB written whole first
+# (fio's rbd engine, 1 MiB writes), then 4 KiB randread and randwrite at QD 1
+# and 16 on it: the superpipe embedded (rbd-cblk; librbd runs in the
+# benchmark's process) and through cxlflashd (rbd-daemon; the daemon's CPU
+# added with --cpu-pid), fio's rbd engine (fio-rbd; CPU: the job process,
+# librbd's threads included) and `rbd bench` (rbd-bench; CPU: the rbd
+# process's user + system time from /usr/bin/time, over its whole run, start
+# and connection included; no latency percentiles). The cluster's own CPU
+# (mon, OSD) counts only in the system column. librbd's cache is Ceph's
+# default for all of them, except that it is write-back from the first write
+# (rbd_cache_writethrough_until_flush = false). fio's and rbd bench's CPU is measured over their
+# whole run, less that of a run of one I/O (start-up, connection, exit).
+rbd_bench_one() {
+	local label=$1 rw=$2 qd=$3 type ops tmp=$OUT/rbd-bench-$$.txt runs="" rep n
+	type=${rw#rand}
+	n=$(awk -v s="$SECS" -v q="$qd" 'BEGIN { printf "%d", (q == 1 ? 2000 : 8000) * s }')
+	for rep in $(seq "$REPS"); do
+		s0=$(busy_ticks) t0=$(date +%s%N)
+		/usr/bin/time -f 'TIME %e %U %S' rbd bench --io-type "$type" --io-size 4K \
+			--io-threads "$qd" --io-pattern rand --io-total $((n * 4096)) rbd/bench \
+			>"$tmp" 2>&1 || { cat "$tmp" >>"$OUT/fio.log"; return 1; }
+		s1=$(busy_ticks) t1=$(date +%s%N)
+		runs+=$(awk -v sys="$((s1 - s0))" -v tick="$TICK" -v wall="$(((t1 - t0) / 1000))" \
+			-v base="$RBD_BENCH_BASE" '
+			/^elapsed:/ { ops = $4; iops = $6 }
+			/^TIME / { cpu = $3 + $4 - base; if (cpu < 0) cpu = 0 }
+			END { if (ops > 0) printf "{\"iops\":%f,\"cpu_proc_us\":%f,\"cpu_sys_us\":%f}",
+				iops, cpu * 1e6 / ops, sys / tick * 1e6 / (iops * wall / 1e6) }' "$tmp")
+		runs+=$'\n'
+	done
+	rm -f "$tmp"
+	printf '%s' "$runs" | jq -sc --arg lab "$label" --arg rw "$rw" --argjson qd "$qd" \
+		--argjson secs "$SECS" --argjson span "$((RBD_MB << 8))" '
+		def med: sort | if length % 2 == 1 then .[length / 2 | floor]
+			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		. as $r | { label: $lab, target: "rbd-bench", path: "rbd/bench", rw: $rw,
+		  read_pct: (if $rw == "randread" then 100 else 0 end), qd: $qd, secs: $secs,
+		  reps: ($r | length), span_blocks: $span, virt: false, intr_thread: false, lat_every: 1,
+		  p50_us: null, p99_us: null, p999_us: null, cpu_extra_us: 0 } +
+		( ["iops", "cpu_proc_us", "cpu_sys_us"] |
+		  map({ key: ., value: (. as $k | $r | map(.[$k]) | med) }) | from_entries ) +
+		{ runs: $r }' >>"$RAW"
+	jq -r --arg lab "$label" --arg rw "$rw" --argjson qd "$qd" 'select(.label == $lab and
+		.rw == $rw and .qd == $qd) | [.label, .rw, .qd, (.iops | round), "-", "-", "-",
+		.cpu_proc_us, .cpu_sys_us] | @tsv' "$RAW" | tail -1 >>"$TSV"
+}
+
+rbd_rows() {
+	local rc=0 rw qd RBD_QDS="1 16" RBD_RWS="100 0" fifo ready
+	[ $SMOKE = 1 ] && RBD_QDS="16" RBD_RWS="0"
+	local nbase=3
+	[ $SMOKE = 1 ] && nbase=1
+	CEPH_DIR=$OUT/ceph-$$
+	"$CEPH_CLUSTER" start "$CEPH_DIR" rbd >"$OUT/ceph.log" 2>&1 || rc=$?
+	if [ $rc = 77 ]; then
+		CEPH_DIR=""
+		skipped+=("RBD rows (Ceph is not installed: scripts/install-deps.sh test)")
+		return 0
+	elif [ $rc != 0 ]; then
+		CEPH_DIR=""
+		log "FAILED: the Ceph test cluster did not start (see $OUT/ceph.log)"
+		failed=$((failed + 1))
+		return 0
+	fi
+	export CEPH_CONF=$CEPH_DIR/ceph.conf
+	# librbd's cache write-back from the first write for every client (its
+	# default is write-through until the image's first flush, which fio's
+	# rbd engine and iobench would reach at different times or never).
+	echo "rbd cache writethrough until flush = false" >>"$CEPH_CONF"   # in [client]
+	log "Ceph cluster up in $CEPH_DIR; writing rbd/bench ($RBD_MB MiB)"
+	if ! rbd create --size "${RBD_MB}M" rbd/bench 2>>"$OUT/ceph.log" ||
+		! fio --name=prefill --ioengine=rbd --pool=rbd --rbdname=bench --clientname=admin \
+			--rw=write --bs=1M --iodepth=4 --output="$OUT/fio-prefill.txt" \
+			>/dev/null 2>>"$OUT/fio.log"; then
+		log "FAILED: creating and writing rbd/bench (see $OUT/ceph.log, $OUT/fio.log)"
+		failed=$((failed + 1))
+		return 0
+	fi
+	# What fio and rbd bench cost to start, connect and exit (the median
+	# of three runs of one I/O): taken off their CPU, which they measure
+	# over their whole run, unlike iobench.
+	FIO_RBD_BASE=$(for i in $(seq $nbase); do
+		/usr/bin/time -f '%U %S' fio --name=base --ioengine=rbd --pool=rbd --rbdname=bench \
+			--clientname=admin --rw=randread --bs=4k --number_ios=1 --thread \
+			--output=/dev/null 2>&1 >/dev/null | tail -1; done |
+		awk '{ print $1 + $2 }' | sort -n | sed -n "$(((nbase + 1) / 2))p")
+	RBD_BENCH_BASE=$(for i in $(seq $nbase); do
+		/usr/bin/time -f '%U %S' rbd bench --io-type read --io-size 4K --io-threads 1 \
+			--io-total 4096 rbd/bench 2>&1 >/dev/null | tail -1; done |
+		awk '{ print $1 + $2 }' | sort -n | sed -n "$(((nbase + 1) / 2))p")
+	log "start-up CPU taken off: fio ${FIO_RBD_BASE:-?} s, rbd bench ${RBD_BENCH_BASE:-?} s"
+	FIO_RBD_BASE=${FIO_RBD_BASE:-0} RBD_BENCH_BASE=${RBD_BENCH_BASE:-0}
+	RWS=$RBD_RWS run rbd-cblk cblk "rbd:rbd/bench" "$RBD_QDS"
+	if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ rbd-daemon =~ $ONLY ]]; }; then
+		fifo=$OUT/cxlflashd-rbd-$$.ready
+		rm -f "$fifo" "$SOCK"
+		mkfifo "$fifo"
+		"$DAEMON" --socket "$SOCK" --nbd-socket none --nbd-tcp none \
+			--lun "bench-rbd=rbd:rbd/bench" >"$fifo" 2>"$OUT/cxlflashd-rbd.log" &
+		DPID=$!
+		ready=""
+		exec 3<"$fifo"
+		read -r -t 30 -u 3 ready || true
+		exec 3<&-
+		rm -f "$fifo"
+		if [[ $ready == "cxlflashd: ready"* ]]; then
+			CXLFLASH_SOCKET=$SOCK RWS=$RBD_RWS run rbd-daemon cblk bench-rbd "$RBD_QDS" \
+				--cpu-pid "$DPID"
+		else
+			log "FAILED: cxlflashd on rbd/bench did not get ready (see $OUT/cxlflashd-rbd.log)"
+			failed=$((failed + 1))
+		fi
+		kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+		DPID=""
+		rm -f "$SOCK"
+	fi
+	for rw in $RBD_RWS; do
+		rw=$([ "$rw" = 100 ] && echo randread || echo randwrite)
+		for qd in $RBD_QDS; do
+			if [ -z "$ONLY" ] || [[ fio-rbd =~ $ONLY ]]; then
+				log "fio-rbd rw=$rw qd=$qd"
+				fio_one fio-rbd rbd/bench "" "$rw" "$qd" fio-rbd ||
+					{ log "FAILED: fio-rbd rw=$rw qd=$qd (see $OUT/fio.log)"; failed=$((failed + 1)); }
+			fi
+			if [ -z "$ONLY" ] || [[ rbd-bench =~ $ONLY ]]; then
+				log "rbd-bench rw=$rw qd=$qd"
+				rbd_bench_one rbd-bench "$rw" "$qd" ||
+					{ log "FAILED: rbd bench rw=$rw qd=$qd (see $OUT/fio.log)"; failed=$((failed + 1)); }
+			fi
+		done
+	done
+	unset CEPH_CONF
+	"$CEPH_CLUSTER" stop "$CEPH_DIR" >>"$OUT/ceph.log" 2>&1
+	CEPH_DIR=""
+}
+if [ $RBD = 0 ]; then
+	skipped+=("RBD rows (--no-rbd)")
+elif [ $SMOKE = 1 ] && [ $RBD != 2 ]; then
+	skipped+=("RBD rows (--smoke: a Ceph cluster takes too long; add --rbd)")
+elif [ -n "$ONLY" ] && ! [[ rbd-cblk =~ $ONLY || rbd-daemon =~ $ONLY || fio-rbd =~ $ONLY || rbd-bench =~ $ONLY ]]; then
+	:
+elif ! command -v fio >/dev/null || ! fio --enghelp=rbd >/dev/null 2>&1 || ! command -v rbd >/dev/null ||
+	! [ -x /usr/bin/time ]; then
+	skipped+=("RBD rows (fio with the rbd engine, rbd or /usr/bin/time missing: scripts/install-deps.sh test)")
+else
+	rbd_rows
 fi
 
 # ---- control path (embedded) ----

@@ -42,6 +42,13 @@ struct dk_cxlflash_hdr {
  * DMA area (a context served by cxlflashd or by a parent process); IOARCBs,
  * IOASAs, the HRRQ, the SQ and data buffers must live there. */
 #define DK_CXLFLASH_DMA_AREA_ONLY        0x0000000000010000ULL
+/* This project, in USER_DIRECT's and USER_VIRTUAL's reply: the LUN's
+ * backend may acknowledge a write from a volatile cache of the master's own
+ * process (librbd's write-back cache), so a master that is lost (killed,
+ * taken over) may lose writes it acknowledged and nobody flushed. Without
+ * it, a completed write is in the backend (or its device's cache, which a
+ * flush on a new master still covers). */
+#define DK_CXLFLASH_MASTER_CACHE         0x0000000000020000ULL
 
 /* Block size of every user-visible virtual size. */
 #define CXLFLASH_BLOCK_SIZE 4096
@@ -79,15 +86,26 @@ struct dk_cxlflash_udirect {
 	uint64_t reserved[8];
 };
 
-/* USER_VIRTUAL: a virtual LUN of lun_size 4 KiB blocks (0 is legal). */
+/*
+ * USER_VIRTUAL: a virtual LUN of lun_size 4 KiB blocks (0 is legal).
+ * This project's extension: when the LUN's storage keeps vLUN maps (an rbd
+ * image, docs/scale-out.md), the reply's vlun_id names the vLUN there (0:
+ * not kept). With DK_CXLFLASH_UVIRTUAL_REATTACH, the request takes back
+ * the kept vLUN vlun_id, left by a master that was lost (killed, taken
+ * over), with its chunks and data, onto context_id (lun_size ignored); only
+ * its owner's uid may, and only while no context holds it: ENOENT if no
+ * such vLUN is waiting, EACCES for another uid.
+ */
 #define DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME 0x8000000000000000ULL
+#define DK_CXLFLASH_UVIRTUAL_REATTACH        0x4000000000000000ULL
 struct dk_cxlflash_uvirtual {
 	struct dk_cxlflash_hdr hdr;
 	uint64_t context_id;
 	uint64_t lun_size;    /* in: 4 KiB blocks */
 	uint64_t rsrc_handle; /* out */
 	uint64_t last_lba;    /* out: 4 KiB blocks; UINT64_MAX when empty */
-	uint64_t reserved[8];
+	uint64_t vlun_id;     /* out; in with REATTACH (reserved in the kernel's header) */
+	uint64_t reserved[7];
 };
 
 /* RELEASE: give back a resource handle (a virtual LUN is resized to 0 first). */

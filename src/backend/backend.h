@@ -22,6 +22,7 @@
 #ifndef CXLFLASH_BACKEND_H
 #define CXLFLASH_BACKEND_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +111,17 @@ struct backend_ops {
 			    struct be_extent *ext, unsigned max);
 	/* Re-read the capacity (a file that grew or shrank). Optional. */
 	int (*refresh)(struct backend *be);
+	/* Small named values kept with the storage itself, for state that
+	 * must outlive this process and follow the LUN to another host (the
+	 * vLUN maps, src/master/vstore.c). rbd: the image's metadata. Keys are
+	 * short printable strings; @val NULL removes the key (absent is fine).
+	 * Synchronous. Optional (both or neither): NULL means none. */
+	int (*meta_set)(struct backend *be, const char *key, const char *val);
+	/* Call @fn for every key that starts with @prefix, in key order; a
+	 * non-zero return of @fn stops the walk and is returned. Return: 0, that
+	 * value, or a negative errno. */
+	int (*meta_list)(struct backend *be, const char *prefix,
+			 int (*fn)(void *arg, const char *key, const char *val), void *arg);
 	void (*destroy)(struct backend *be);
 };
 
@@ -119,6 +131,9 @@ struct backend {
 	uint64_t nblocks;       /* capacity in 4 KiB blocks */
 	bool can_unmap;         /* DISCARD frees space (reads back zeroes regardless) */
 	bool direct;            /* data bypasses the page cache (O_DIRECT) */
+	bool master_cache;      /* writes may complete from a volatile cache in this
+	                         * process (librbd's write-back cache): lost if the
+	                         * process dies before a flush */
 	char id[256];           /* stable identity for WWID derivation and logs */
 	char uid[384];          /* an identity that is the same on every host and at every
 	                         * open (rbd: the cluster's fsid, the pool's and the image's
@@ -234,6 +249,9 @@ void be_engine_destroy(struct be_engine *eng);
 int be_engine_poll(struct be_engine *eng, unsigned max);
 /* Requests submitted and not yet completed on this engine. */
 unsigned be_engine_inflight(const struct be_engine *eng);
+/* be_engine_foreign_inflight() - of those, the requests a backend's own
+ * threads complete (rbd: librbd's), which take a network round trip. */
+unsigned be_engine_foreign_inflight(const struct be_engine *eng);
 /* Block up to @timeout_us for a completion (0 when none in flight). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
 /* For a thread that always waits right after queueing (an inline AFU
@@ -279,6 +297,20 @@ static inline int be_discard_sync(struct backend *be, uint64_t lba, uint32_t n)
 static inline int be_flush_sync(struct backend *be)
 {
 	return be->ops->io_sync(be, BE_OP_FLUSH, 0, 0, NULL);
+}
+/* Metadata kept with the storage (backend_ops.meta_set); -EOPNOTSUPP without. */
+static inline bool be_has_meta(const struct backend *be)
+{
+	return be->ops->meta_set && be->ops->meta_list;
+}
+static inline int be_meta_set(struct backend *be, const char *key, const char *val)
+{
+	return be_has_meta(be) ? be->ops->meta_set(be, key, val) : -EOPNOTSUPP;
+}
+static inline int be_meta_list(struct backend *be, const char *prefix,
+			       int (*fn)(void *arg, const char *key, const char *val), void *arg)
+{
+	return be_has_meta(be) ? be->ops->meta_list(be, prefix, fn, arg) : -EOPNOTSUPP;
 }
 
 /*

@@ -367,6 +367,11 @@ unsigned be_engine_inflight(const struct be_engine *eng)
 	return eng ? total_inflight(eng) : 0;
 }
 
+unsigned be_engine_foreign_inflight(const struct be_engine *eng)
+{
+	return eng ? eng->foreign_inflight : 0;
+}
+
 /* Return: 1 when a completion is ready, 0 on timeout or with nothing in
  * flight, or a negative errno. The completion is left for be_engine_poll(). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us)

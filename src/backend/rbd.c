@@ -93,7 +93,8 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	X(rados_blocklist_add) X(rados_wait_for_latest_osdmap) X(rbd_get_id) X(rbd_get_features) \
 	X(rbd_update_features) X(rbd_lock_acquire) X(rbd_lock_get_owners)             \
 	X(rbd_lock_get_owners_cleanup) X(rbd_lock_break) X(rbd_watchers_list)          \
-	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)
+	X(rbd_watchers_list_cleanup) X(rbd_metadata_get) X(rbd_metadata_set)        \
+	X(rbd_metadata_remove) X(rbd_metadata_list) X(rbd_update_watch) X(rbd_update_unwatch)
 
 static struct {
 #define X(fn) __typeof__(fn) *fn;
@@ -135,6 +136,8 @@ struct be_rbd {
 	rbd_image_t image;
 	bool readonly;
 	bool fenced;              /* said that this client was blocklisted */
+	bool watching;            /* update_handle is registered */
+	uint64_t update_handle;   /* rbd_update_watch: the header changed (a resize) */
 };
 
 /* One request in librbd's hands (a FUA write is two: the write, the flush). */
@@ -288,6 +291,26 @@ static int rbd_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_t
 	return ret ? ret : run_sync(&q);
 }
 
+/*
+ * NBD's FAST_ZERO: a discard is always cheap on rbd (whole objects are
+ * removed, the rest zeroed by the OSDs: no zeroes cross the network), so
+ * DISCARD is done; zeroes that must stay allocated are written as zeroes
+ * (a thick write-zeroes), never fast.
+ */
+static int rbd_zero_fast(struct backend *be, enum be_op op, uint64_t lba, uint32_t nblocks)
+{
+	struct be_rbd *r = to_rbd(be);
+	int ret = be_check_io(be, op, lba, nblocks, NULL, r->readonly);
+
+	if (ret)
+		return ret;
+	if (op == BE_OP_WRITE_ZEROES)
+		return -EOPNOTSUPP;
+	if (op != BE_OP_DISCARD)
+		return -EINVAL;
+	return nblocks ? rbd_io_sync(be, op, lba, nblocks, NULL) : 0;
+}
+
 static int rbd_submit(struct backend *be, struct be_engine *eng, struct be_io *io)
 {
 	struct be_rbd *r = to_rbd(be);
@@ -337,10 +360,93 @@ static int rbd_refresh(struct backend *be)
 	return 0;
 }
 
+/*
+ * The image's header changed (librbd's update watch, on one of its threads):
+ * a resize (`rbd resize`) shows at once in the capacity the AFU reads
+ * (READ CAPACITY, the range check of every command) and the next VERIFY.
+ */
+static void rbd_header_changed(void *arg)
+{
+	struct be_rbd *r = arg;
+	uint64_t bytes, old = __atomic_load_n(&r->be.nblocks, __ATOMIC_RELAXED);
+
+	if (lib.rbd_get_size(r->image, &bytes) < 0 || bytes >> BE_BLOCK_SHIFT == old ||
+	    bytes < BE_BLOCK_SIZE)
+		return;
+	__atomic_store_n(&r->be.nblocks, bytes >> BE_BLOCK_SHIFT, __ATOMIC_RELAXED);
+	log_notice("%s: resized from %" PRIu64 " to %" PRIu64 " blocks of 4 KiB", r->be.id, old,
+		   bytes >> BE_BLOCK_SHIFT);
+}
+
+/* The image's metadata (librbd's image-meta, in the header object's omap). */
+static int rbd_meta_set(struct backend *be, const char *key, const char *val)
+{
+	struct be_rbd *r = to_rbd(be);
+	int rc;
+
+	if (r->readonly)
+		return -EROFS;
+	rc = val ? lib.rbd_metadata_set(r->image, key, val) : lib.rbd_metadata_remove(r->image, key);
+	if (rc == -ENOENT && !val)
+		rc = 0;
+	if (rc < 0)
+		log_err("%s: cannot %s the image's metadata %s: %s", be->id, val ? "set" : "remove",
+			key, strerror(-rc));
+	return rc < 0 ? rc : 0;
+}
+
+static int rbd_meta_list(struct backend *be, const char *prefix,
+			 int (*fn)(void *arg, const char *key, const char *val), void *arg)
+{
+	struct be_rbd *r = to_rbd(be);
+	size_t klen = 4096, vlen = 65536;
+	char *keys = NULL, *vals = NULL;
+	int rc;
+
+	for (;;) {
+		char *k = realloc(keys, klen), *v;
+
+		if (!k)
+			break;
+		keys = k;
+		v = realloc(vals, vlen);
+		if (!v)
+			break;
+		vals = v;
+		rc = lib.rbd_metadata_list(r->image, "", 0, keys, &klen, vals, &vlen);
+		if (rc != -ERANGE)
+			goto listed;
+		klen += 4096; /* what it said, and room for a key added meanwhile */
+		vlen += 65536;
+	}
+	free(keys);
+	free(vals);
+	return -ENOMEM;
+listed:
+	if (rc < 0) {
+		log_err("%s: cannot list the image's metadata: %s", be->id, strerror(-rc));
+	} else {
+		size_t ko = 0, vo = 0, plen = strlen(prefix);
+
+		rc = 0;
+		while (ko < klen && vo < vlen && keys[ko] && !rc) {
+			if (!strncmp(keys + ko, prefix, plen))
+				rc = fn(arg, keys + ko, vals + vo);
+			ko += strlen(keys + ko) + 1;
+			vo += strlen(vals + vo) + 1;
+		}
+	}
+	free(keys);
+	free(vals);
+	return rc;
+}
+
 static void rbd_destroy(struct backend *be)
 {
 	struct be_rbd *r = to_rbd(be);
 
+	if (r->watching)
+		lib.rbd_update_unwatch(r->image, r->update_handle);
 	if (r->image)
 		lib.rbd_close(r->image);  /* writes back what librbd's cache holds */
 	if (r->ioctx)
@@ -408,8 +514,11 @@ static const struct backend_ops rbd_ops = {
 	.name = "rbd",
 	.submit = rbd_submit,
 	.io_sync = rbd_io_sync,
+	.zero_fast = rbd_zero_fast,
 	.block_status = rbd_block_status,
 	.refresh = rbd_refresh,
+	.meta_set = rbd_meta_set,
+	.meta_list = rbd_meta_list,
 	.destroy = rbd_destroy,
 };
 
@@ -839,6 +948,29 @@ evict_it:
 	return 0;
 }
 
+/*
+ * has_write_back() - whether librbd may acknowledge a write from its cache
+ * (write-back or write-around, possibly only after the first flush), as the
+ * connection's configuration says: then a write acknowledged by this
+ * process and not flushed is lost if the process dies (struct backend's
+ * master_cache). Unknown settings count as a cache.
+ */
+static bool has_write_back(rados_t c)
+{
+	char v[64];
+
+	if (lib.rados_conf_get(c, "rbd_cache", v, sizeof(v)) == 0 &&
+	    (!strcmp(v, "false") || !strcmp(v, "0")))
+		return false;
+	if (lib.rados_conf_get(c, "rbd_cache_policy", v, sizeof(v)) == 0 &&
+	    !strcmp(v, "writethrough"))
+		return false;
+	if (lib.rados_conf_get(c, "rbd_cache_max_dirty", v, sizeof(v)) == 0 &&
+	    strtoull(v, NULL, 10) == 0 && v[0] == '0')
+		return false;
+	return true;
+}
+
 int be_rbd_create(const struct be_spec *spec, struct backend **out)
 {
 	const struct be_rbd_spec *s = &spec->rbd;
@@ -883,6 +1015,12 @@ int be_rbd_create(const struct be_spec *spec, struct backend **out)
 	r->be.nblocks = bytes >> BE_BLOCK_SHIFT;
 	r->be.can_unmap = true;
 	r->be.direct = true;     /* no page cache (librbd's own cache: docs/scale-out.md) */
+	r->be.master_cache = has_write_back(r->cluster);
+	if (lib.rbd_update_watch(r->image, &r->update_handle, rbd_header_changed, r) == 0)
+		r->watching = true;
+	else
+		log_warn("%s: cannot watch the image for a resize: noticed only at VERIFY "
+			 "with a unit attention", r->be.id);
 	*out = &r->be;
 	return 0;
 }

@@ -109,6 +109,8 @@ struct chunk {
 	struct blk_old_window *old_windows;
 	uint64_t rsrc_handle;
 	bool virtual_lun;
+	bool master_cache;           /* the master said DK_CXLFLASH_MASTER_CACHE */
+	uint64_t vlun_id;            /* the vLUN's id where the LUN keeps its map, else 0 */
 	bool unmap_ok;               /* ctx_ctrl has SISL_CTX_CTRL_UNMAP_SECTOR */
 	uint64_t lun_size;           /* physical LUN, blocks */
 	uint64_t size;               /* the chunk's logical size, blocks */
@@ -196,6 +198,7 @@ int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a);
 int blk_adopt_window(struct chunk *c, uint64_t ctxid, int fd, uint64_t mmio_size,
 		     uint64_t return_flags);
 int blk_user_direct(struct chunk *c);
+int blk_vlun_reattach(struct chunk *c);
 
 /* ---- cmd.c: commands, IOARCBs, submission, harvesting -------------------- */
 

@@ -470,6 +470,31 @@ fail:
 	return rc;
 }
 
+/*
+ * blk_vlun_reattach() - take the chunk's kept vLUN back on @c's new context
+ * (a master that lost ours reloaded its map: docs/scale-out.md).
+ */
+int blk_vlun_reattach(struct chunk *c)
+{
+	struct dk_cxlflash_uvirtual v;
+	uint64_t granted;
+
+	memset(&v, 0, sizeof(v));
+	v.hdr.flags = DK_CXLFLASH_UVIRTUAL_REATTACH;
+	v.context_id = c->ctxid;
+	v.vlun_id = c->vlun_id;
+	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_USER_VIRTUAL, &v))
+		return -errno;
+	granted = v.last_lba == UINT64_MAX ? 0 : v.last_lba + 1;
+	if (granted != c->granted)
+		log_warn("chunk %d: vLUN taken back with %llu blocks, %llu before", c->id,
+			 (unsigned long long)granted, (unsigned long long)c->granted);
+	c->rsrc_handle = v.rsrc_handle;
+	c->granted = granted;
+	c->master_cache = (v.hdr.return_flags & DK_CXLFLASH_MASTER_CACHE) != 0;
+	return 0;
+}
+
 /* blk_user_direct() - a resource handle for the whole LUN on @c's context. */
 int blk_user_direct(struct chunk *c)
 {
@@ -481,6 +506,7 @@ int blk_user_direct(struct chunk *c)
 		return -errno;
 	c->rsrc_handle = d.rsrc_handle;
 	c->lun_size = d.last_lba + 1;
+	c->master_cache = (d.hdr.return_flags & DK_CXLFLASH_MASTER_CACHE) != 0;
 	return 0;
 }
 
@@ -528,6 +554,8 @@ static int chunk_attach(struct chunk *c, const char *lun)
 		}
 		have_handle = true;
 		c->virtual_lun = true;
+		c->master_cache = (v.hdr.return_flags & DK_CXLFLASH_MASTER_CACHE) != 0;
+		c->vlun_id = v.vlun_id;
 		c->rsrc_handle = v.rsrc_handle;
 		c->size = 0;
 		c->granted = v.last_lba == UINT64_MAX ? 0 : v.last_lba + 1;
@@ -612,6 +640,8 @@ int blk_chunk_clone(struct chunk *c, int mode)
 		return rc;
 	if (c->virtual_lun) {
 		struct dk_cxlflash_clone cl;
+
+		c->vlun_id = 0; /* a clone's map is not kept */
 
 		memset(&cl, 0, sizeof(cl));
 		cl.context_id_src = parent_ctx;

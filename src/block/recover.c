@@ -23,11 +23,17 @@
  * gone, physical data is not). A physical chunk then reattaches: a new
  * context and USER_DIRECT, waiting up to BLK_REATTACH_MS for the master to
  * be back, and every command in flight is resubmitted (reads return the
- * data, writes are written again; none fails), except that when writes
- * completed since the last flush, the next flush (and any in flight) fails
- * with EIO: the lost master may have held them in a volatile cache
- * (librbd's, for an rbd LUN taken over by another daemon), and a flush
- * answered by the new one cannot vouch for them. A virtual chunk cannot get
+ * data, writes are written again; none fails), except that when the lost
+ * master said its backend has a volatile cache of its own
+ * (DK_CXLFLASH_MASTER_CACHE: librbd's, for an rbd LUN taken over by another
+ * daemon) and writes completed since the last flush, the next flush (and
+ * any in flight) fails with EIO: the lost master may have held them in that
+ * cache, and a flush answered by the new one cannot vouch for them. Other
+ * backends (a file, a device: written by the lost master before it
+ * acknowledged) lose nothing that way, and their flushes succeed. A virtual
+ * chunk whose LUN keeps vLUN maps (an rbd image: the master gave it a
+ * vlun_id) does the same with its vLUN, taken back by id from the new
+ * master (DK_CXLFLASH_UVIRTUAL_REATTACH); any other virtual chunk cannot get
  * its vLUN back, and fails. A failed chunk completes every command in
  * flight with EIO, and so does every later request.
  */
@@ -66,7 +72,7 @@ static int reattach(struct chunk *c)
 	struct timespec deadline;
 	int rc;
 
-	if (c->virtual_lun) {
+	if (c->virtual_lun && !c->vlun_id) {
 		log_err("chunk %d: the master lost this virtual LUN's context; its data is gone",
 			c->id);
 		return -EIO;
@@ -75,9 +81,19 @@ static int reattach(struct chunk *c)
 	do {
 		rc = blk_attach_context(c, &a);
 		if (!rc) {
-			rc = blk_user_direct(c);
+			rc = c->virtual_lun ? blk_vlun_reattach(c) : blk_user_direct(c);
 			if (!rc)
 				return 0;
+			if (c->virtual_lun && (rc == -ENOENT || rc == -EACCES || rc == -EINVAL)) {
+				/* The master that serves the LUN now has no such vLUN
+				 * waiting (or not for us): waiting will not bring it. */
+				struct dk_cxlflash_detach d = { .context_id = c->ctxid };
+
+				cxlflash_ioctl(c->fd1, DK_CXLFLASH_DETACH, &d);
+				log_err("chunk %d: the master serving the LUN cannot give this "
+					"virtual LUN back: %s", c->id, strerror(-rc));
+				return -EIO;
+			}
 		}
 		if (rc != -ENOTCONN && rc != -EPIPE && rc != -ECONNRESET && rc != -ENOENT &&
 		    rc != -EINVAL)
@@ -142,12 +158,15 @@ int blk_recover_locked(struct chunk *c)
 			   (unsigned long long)c->ctxid);
 		break;
 	}
-	if (rc && !c->virtual_lun && rc != -ENOMEM) {
+	if (rc && (!c->virtual_lun || c->vlun_id) && rc != -ENOMEM) {
+		/* What the lost master said, before the new one answers. */
+		bool lost_cache = c->master_cache;
+
 		rc = reattach(c);
 		if (!rc) {
 			/* The old HRRQ went with the old context: redo everything. */
 			redo = blk_take_inflight_locked(c);
-			if (c->write_seq != c->flushed_seq) {
+			if (lost_cache && c->write_seq != c->flushed_seq) {
 				/* Writes it acknowledged since the last flush may be
 				 * gone with it (librbd's cache): no flush issued before
 				 * we knew, nor the next one, may say they are durable. */

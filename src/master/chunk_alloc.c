@@ -73,6 +73,17 @@ int ca_free(struct chunk_alloc *ca, uint64_t chunk)
 	return 1;
 }
 
+int ca_take(struct chunk_alloc *ca, uint64_t chunk)
+{
+	if (chunk >= ca->nchunks)
+		return -EINVAL;
+	if (!is_free(ca, chunk))
+		return ca_clone(ca, chunk);
+	ca->map[chunk / 64] &= ~(1ull << (chunk % 64));
+	ca->free--;
+	return 0;
+}
+
 int ca_clone(struct chunk_alloc *ca, uint64_t chunk)
 {
 	if (chunk >= ca->nchunks || is_free(ca, chunk))

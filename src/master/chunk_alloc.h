@@ -41,6 +41,9 @@ int64_t ca_alloc(struct chunk_alloc *ca);
  * allocated or is out of range.
  */
 int ca_free(struct chunk_alloc *ca, uint64_t chunk);
+/* ca_take() - take chunk @chunk itself (a map reloaded from the LUN): allocate
+ * it if free, else add a reference. Return 0, -EINVAL (out of range), -EIO. */
+int ca_take(struct chunk_alloc *ca, uint64_t chunk);
 /* ca_clone() - add a reference. Return 0, -EINVAL (not allocated), -EIO (saturated). */
 int ca_clone(struct chunk_alloc *ca, uint64_t chunk);
 /* ca_refs() - references held: 0 when free, else 1 + clones. */

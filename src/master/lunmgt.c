@@ -240,9 +240,18 @@ int handle_verify(struct mopen *o, const struct mcaller *who, void *arg)
 			return -EIO;
 		}
 	}
-	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_DIRECT)
+	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_DIRECT) {
+		/* A backend that notices a resize by itself (rbd's update
+		 * watch) has the new capacity already: a physical LUN takes it. */
+		uint64_t n = __atomic_load_n(&lun->be->nblocks, __ATOMIC_RELAXED);
+
+		if (lun->mode == MODE_PHYSICAL && n && n - 1 != lun->max_lba) {
+			log_notice("LUN %s: capacity changed from %llu to %llu blocks", lun->name,
+				   (unsigned long long)lun->max_lba + 1, (unsigned long long)n);
+			lun->max_lba = n - 1;
+		}
 		req->last_lba = lun->max_lba;
-	else
+	} else
 		req->last_lba = vlun_last_lba(e->lxt_cnt);
 	req->hdr.return_flags = 0;
 	return 0;

@@ -130,6 +130,7 @@ int master_open_lun(struct master *m, const char *name, struct backend *be,
 		l->superpipe = true;
 		m->luns[idx] = l;
 		afu_set_lun(m->afu, idx, be, l->wwid);
+		vstore_open(l);
 	}
 	l->opens++;
 	o->m = m;
@@ -191,6 +192,7 @@ void master_close_open(struct mopen *o)
 		}
 		afu_set_lun(m->afu, l->index, NULL, NULL);
 		m->luns[l->index] = NULL;
+		vstore_close(l);
 		if (l->ca_ready)
 			ca_destroy(&l->ca);
 		be_close(l->be);
@@ -226,6 +228,7 @@ int master_check(struct master *m, char *why, size_t len)
 					refs += x->rht[h].lxt_cnt;
 			}
 		}
+		vstore_orphan_refs(l, &users, &refs);
 		if (users != l->users) {
 			snprintf(why, len, "LUN %s: %u open handles but users = %u", l->name, users, l->users);
 			rc = -1;

@@ -62,6 +62,8 @@ struct mlun {
 	bool ca_ready;             /* allocator initialised (virtual mode) */
 	struct chunk_alloc ca;
 	uint64_t retired_chunks;   /* chunks kept out of use after a failed scrub */
+	bool vstore;               /* vLUN maps kept in the backend's metadata (vstore.c) */
+	struct mvorphan *orphans;  /* kept vLUNs no context holds (each holds one user) */
 	unsigned opens;            /* live opens of this LUN */
 	unsigned legacy_users;     /* legacy-mode (NBD) clients: superpipe refused while > 0 */
 };
@@ -125,6 +127,7 @@ struct mctx {
 	struct sisl_rht_entry *rht;
 	struct mlun *rht_lun[MASTER_RHT_PER_CONTEXT];
 	bool rht_needs_ws[MASTER_RHT_PER_CONTEXT];
+	uint64_t rht_vid[MASTER_RHT_PER_CONTEXT]; /* kept vLUN's id (vstore.c); 0: not kept */
 	unsigned rht_out;
 	struct mlun_access *luns;
 	struct sisl_host_map *map; /* master's mapping of the window (+ DMA area) */
@@ -300,6 +303,9 @@ void lun_detach(struct mlun *lun);
 int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 		const struct mlimits *lim, uint64_t *last_lba);
 int release_handle(struct mctx *c, struct mlun *lun, unsigned h);
+int vlun_init(struct mlun *lun);
+int vlun_free_chunk(struct mlun *lun, uint64_t chunk);
+uint64_t vlun_lxt_entry(const struct mlun *lun, uint64_t chunk);
 void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun);
 void master_reap_closed_fds(struct master *m);
 void ctx_detach_all(struct master *m, struct mctx *c);
@@ -317,6 +323,42 @@ int handle_manage_lun(struct mopen *o, const struct mcaller *who, void *arg);
 int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg);
 int handle_resize(struct mopen *o, const struct mcaller *who, void *arg);
 int handle_clone(struct mopen *o, const struct mcaller *who, void *arg);
+
+/*
+ * vstore.c: vLUN maps kept with the LUN's storage (backend metadata: an rbd
+ * image's), so that another master that opens the LUN after this one was
+ * lost gives each vLUN back to its client (DK_CXLFLASH_UVIRTUAL_REATTACH).
+ * All with the master lock held.
+ */
+/* A kept vLUN that no context holds: loaded at open, waiting for its owner. */
+struct mvorphan {
+	uint64_t id;
+	uid_t uid;
+	uint64_t nchunks;
+	uint64_t *chunks;
+	uint64_t since_ns;         /* CLOCK_MONOTONIC when loaded */
+	struct mvorphan *next;
+};
+/* How long a loaded vLUN waits for its client before it is freed. */
+#define MASTER_VLUN_ORPHAN_S 300
+/* vstore_open() - a new LUN: keep maps if the backend can, and load the
+ * maps a lost master left as orphans (their chunks taken, one user each). */
+void vstore_open(struct mlun *lun);
+/* vstore_close() - the LUN closes: forget the orphans (they stay kept). */
+void vstore_close(struct mlun *lun);
+/* vstore_new_id() - an id for a new kept vLUN of @lun (0 when not kept). */
+uint64_t vstore_new_id(struct mlun *lun);
+/* vstore_save() - write entry @h's map, its first @nchunks LXT entries. */
+int vstore_save(struct mctx *c, struct mlun *lun, unsigned h, uint64_t nchunks);
+/* vstore_forget() - the vLUN of entry @h is gone: remove its map. */
+void vstore_forget(struct mctx *c, struct mlun *lun, unsigned h);
+/* vstore_expire() - free orphans that waited longer than MASTER_VLUN_ORPHAN_S. */
+void vstore_expire(struct mlun *lun);
+/* vstore_reattach() - USER_VIRTUAL with DK_CXLFLASH_UVIRTUAL_REATTACH. */
+int vstore_reattach(struct mopen *o, const struct mcaller *who,
+		    struct dk_cxlflash_uvirtual *req);
+/* vstore_orphan_refs() - users and chunk references the orphans hold. */
+void vstore_orphan_refs(const struct mlun *lun, unsigned *users, uint64_t *refs);
 
 static inline uint64_t vlun_last_lba(uint64_t chunks)
 {

@@ -82,6 +82,7 @@ void rhte_checkin(struct mctx *c, unsigned h)
 	afu_xlate_unlock(c->actx);
 	c->rht_lun[h] = NULL;
 	c->rht_needs_ws[h] = false;
+	c->rht_vid[h] = 0;
 	c->rht_out--;
 }
 
@@ -678,7 +679,7 @@ int handle_udirect(struct mopen *o, const struct mcaller *who, void *arg)
 	}
 	req->rsrc_handle = (uint64_t)h;
 	req->last_lba = lun->max_lba;
-	req->hdr.return_flags = 0;
+	req->hdr.return_flags = lun->be->master_cache ? DK_CXLFLASH_MASTER_CACHE : 0;
 	return 0;
 }
 
@@ -694,6 +695,9 @@ int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
 
 	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL) {
 		uint64_t last;
+
+		/* The client let it go (or died): its kept map goes first. */
+		vstore_forget(c, lun, h);
 
 		/* A shrink to nothing always empties the entry; an EIO (a chunk
 		 * that could not be scrubbed was retired) is still reported,

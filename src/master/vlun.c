@@ -37,7 +37,7 @@ static struct sisl_lxt_entry *lxt_realloc(const struct sisl_lxt_entry *old, uint
 	return lxt;
 }
 
-static uint64_t lxt_entry(const struct mlun *lun, uint64_t chunk)
+uint64_t vlun_lxt_entry(const struct mlun *lun, uint64_t chunk)
 {
 	return chunk << MC_CHUNK_SHIFT | (uint64_t)lun->index << SISL_LXT_LUNIDX_SHIFT |
 	       (uint64_t)SISL_RHT_PERM_RW << SISL_LXT_PERM_SHIFT | 0x1 /* port 0 */;
@@ -106,7 +106,7 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
 				free(lxt);
 			return -ENOSPC;
 		}
-		__atomic_store_n(&lxt[i].rlba_base, lxt_entry(lun, (uint64_t)chunk), __ATOMIC_RELAXED);
+		__atomic_store_n(&lxt[i].rlba_base, vlun_lxt_entry(lun, (uint64_t)chunk), __ATOMIC_RELAXED);
 	}
 	lxt_publish(c, e, lxt, (uint32_t)want, true);
 	rc = afu_ctx_sync(c->actx, SISL_AFU_LW_SYNC);
@@ -127,10 +127,8 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
  * file system or device cannot punch, the backend zeroes instead
  * (ZERO_RANGE, BLKZEROOUT, writing zeroes).
  */
-static int free_chunk(struct mctx *c, struct mlun *lun, unsigned h, uint64_t chunk)
+int vlun_free_chunk(struct mlun *lun, uint64_t chunk)
 {
-	(void)c;
-	(void)h;
 	if (ca_refs(&lun->ca, chunk) == 1) {
 		int rc = be_discard_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
 
@@ -165,7 +163,7 @@ static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t wan
 	if (!c->err && afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC))
 		rc = -EAGAIN;
 	for (uint64_t i = have; i-- > want;) {
-		int frc = free_chunk(c, lun, h, SISL_LXT_BASE(old[i].rlba_base) >> MC_CHUNK_SHIFT);
+		int frc = vlun_free_chunk(lun, SISL_LXT_BASE(old[i].rlba_base) >> MC_CHUNK_SHIFT);
 
 		if (frc && !rc)
 			rc = frc;
@@ -193,18 +191,29 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 		return -EINVAL;
 	if (req_size > UINT64_MAX - MC_CHUNK_SIZE || want > UINT32_MAX)
 		return -EINVAL;
-	if (want > e->lxt_cnt)
+	if (want > e->lxt_cnt) {
+		uint64_t have = e->lxt_cnt;
+
 		rc = grow_lxt(c, lun, h, want, lim);
-	else if (want < e->lxt_cnt)
-		rc = shrink_lxt(c, lun, h, want);
-	else
+		/* A kept map names the new chunks before the caller hears of
+		 * them; if it cannot, the grow is undone. */
+		if ((rc == 0 || rc == -EAGAIN) && e->lxt_cnt != have &&
+		    vstore_save(c, lun, h, e->lxt_cnt)) {
+			shrink_lxt(c, lun, h, have);
+			rc = -EIO;
+		}
+	} else if (want < e->lxt_cnt) {
+		/* The kept map first: it never names a chunk already freed. */
+		rc = vstore_save(c, lun, h, want) ? -EIO : shrink_lxt(c, lun, h, want);
+	} else {
 		rc = afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC) ? -EAGAIN : 0;
+	}
 	*last_lba = vlun_last_lba(e->lxt_cnt);
 	return rc;
 }
 
-/* init_vlun(): the allocator, on the first virtual open of an idle LUN. */
-static int init_vlun(struct mlun *lun)
+/* vlun_init(): the allocator, on the first virtual open of an idle LUN. */
+int vlun_init(struct mlun *lun)
 {
 	uint64_t nchunks = (lun->max_lba + 1) >> MC_CHUNK_SHIFT;
 
@@ -230,8 +239,11 @@ int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
 	struct mctx *c;
 	int h, rc;
 
+	if (req->hdr.flags & DK_CXLFLASH_UVIRTUAL_REATTACH)
+		return vstore_reattach(o, who, req);
+	vstore_expire(lun);
 	if (lun->mode == MODE_NONE) {
-		rc = init_vlun(lun);
+		rc = vlun_init(lun);
 		if (rc)
 			return rc;
 	}
@@ -245,6 +257,13 @@ int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
 	__atomic_store_n(&c->rht[h].nmask, (uint8_t)SISL_NMASK, __ATOMIC_RELEASE);
 	afu_xlate_unlock(c->actx);
 	c->rht_needs_ws[h] = (req->hdr.flags & DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME) != 0;
+	c->rht_vid[h] = vstore_new_id(lun);
+	rc = c->rht_vid[h] ? vstore_save(c, lun, (unsigned)h, 0) : 0;
+	if (rc) {
+		c->rht_vid[h] = 0;
+		release_handle(c, lun, (unsigned)h);
+		return -EIO;
+	}
 	if (req->lun_size) {
 		rc = vlun_resize(c, lun, (unsigned)h, req->lun_size, who->lim, &last);
 		if (rc) {
@@ -252,9 +271,10 @@ int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)
 			return rc;
 		}
 	}
+	req->vlun_id = c->rht_vid[h];
 	req->rsrc_handle = (uint64_t)h;
 	req->last_lba = last;
-	req->hdr.return_flags = 0;
+	req->hdr.return_flags = lun->be->master_cache ? DK_CXLFLASH_MASTER_CACHE : 0;
 	return 0;
 }
 

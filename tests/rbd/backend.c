@@ -112,6 +112,17 @@ static void test_sync(struct backend *be)
 	T_EQ(be_zero_sync(be, 108, 2), 0);
 	T_EQ(be_read_sync(be, 108, 2, r), 0);
 	T_EQ(memcmp(r, zero, 2 * BE_BLOCK_SIZE), 0);
+	/* NBD's FAST_ZERO: a discard is fast, allocated zeroes are not. */
+	T_ASSERT(be->ops->zero_fast);
+	T_EQ(be->ops->zero_fast(be, BE_OP_WRITE_ZEROES, 111, 2), -EOPNOTSUPP);
+	T_EQ(be_read_sync(be, 111, 2, r), 0);
+	T_EQ(memcmp(r, w + 11 * BE_BLOCK_SIZE, 2 * BE_BLOCK_SIZE), 0);
+	T_EQ(be->ops->zero_fast(be, BE_OP_DISCARD, 111, 2), 0);
+	T_EQ(be_read_sync(be, 110, 4, r), 0);
+	T_EQ(memcmp(r, w + 10 * BE_BLOCK_SIZE, BE_BLOCK_SIZE), 0);
+	T_EQ(memcmp(r + BE_BLOCK_SIZE, zero, 2 * BE_BLOCK_SIZE), 0);
+	T_EQ(memcmp(r + 3 * BE_BLOCK_SIZE, w + 13 * BE_BLOCK_SIZE, BE_BLOCK_SIZE), 0);
+	T_EQ(be->ops->zero_fast(be, BE_OP_DISCARD, NBLK, 1), -ERANGE);
 	/* The last block, and past it. */
 	T_EQ(be_write_sync(be, NBLK - 1, 1, w), 0);
 	T_EQ(be_read_sync(be, NBLK - 1, 1, r), 0);
@@ -300,7 +311,19 @@ static void test_identity(struct backend *be)
 
 static void test_refresh(struct backend *be)
 {
+	struct timespec t0, t1;
+	double s;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	T_EQ(t_ceph_cmd("rbd resize --size 128M rbd/t1 >/dev/null 2>&1"), 0);
+	/* Noticed without a refresh: librbd's update watch. */
+	do {
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (__atomic_load_n(&be->nblocks, __ATOMIC_RELAXED) != 2 * NBLK && s < 20);
+	T_EQ(__atomic_load_n(&be->nblocks, __ATOMIC_RELAXED), 2 * NBLK);
+	fprintf(stderr, "   the resize noticed %.2f s after `rbd resize` started\n", s);
 	T_EQ(be->ops->refresh(be), 0);
 	T_EQ(be->nblocks, 2 * NBLK);
 }

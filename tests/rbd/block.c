@@ -5,10 +5,15 @@
  * rbd:rbd/blk?size=1G (created by the open) with verified random writes
  * (some FUA) and reads, synchronous and QD 16 asynchronous, cblk_sync and
  * cblk_unmap; then two virtual LUNs on the same image, each reading back
- * only its own data and zeroes where it never wrote.
+ * only its own data and zeroes where it never wrote; then, through the raw
+ * control API, `rbd resize` of an image in use seen by VERIFY (no sense
+ * data needed: librbd's update watch told the backend).
  */
 #include "../block/blk_test.h"
 #include "t_ceph.h"
+#include "t_sisl.h"
+
+#include <time.h>
 
 #define LUN  "rbd:rbd/blk?size=1G"
 #define QD   16
@@ -133,6 +138,53 @@ static void virtual_luns(void)
 	free(z);
 }
 
+static int verify(int fd, uint64_t ctx, uint64_t h, uint64_t *last)
+{
+	struct dk_cxlflash_verify v = { 0 };
+	int rc;
+
+	v.context_id = ctx;
+	v.rsrc_handle = h;
+	rc = cxlflash_ioctl(fd, DK_CXLFLASH_VERIFY, &v);
+	if (!rc)
+		*last = v.last_lba;
+	return rc;
+}
+
+static void resize_in_use(void)
+{
+	struct t_sisl s;
+	struct timespec t0, t1;
+	uint64_t h, last = 0;
+	double secs;
+	int fd = cxlflash_open("rbd:rbd/grow?size=64M", O_RDWR);
+
+	T_ASSERT(fd >= 0);
+	T_EQ(t_sisl_attach(&s, fd, O_RDWR, true, 16), 0);
+	T_EQ(t_udirect(fd, s.ctxid, &h), 0);
+	T_EQ(verify(fd, s.ctxid, h, &last), 0);
+	T_EQ(last, 16383);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	T_EQ(t_ceph_cmd("rbd resize --size 128M rbd/grow >/dev/null 2>&1"), 0);
+	do {
+		usleep(20000);
+		T_EQ(verify(fd, s.ctxid, h, &last), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (last == 16383 && secs < 20);
+	T_EQ(last, 32767);
+	fprintf(stderr, "   VERIFY saw the new size %.2f s after `rbd resize` started\n", secs);
+	{
+		uint8_t b[4096] __attribute__((aligned(4096)));
+
+		memset(b, 0x5a, sizeof(b));
+		T_EQ(t_sisl_rw(&s, (uint32_t)h, last, 1, b, true), 0);  /* the new end is usable */
+	}
+	T_EQ(t_release(fd, s.ctxid, h), 0);
+	t_sisl_detach(&s, true);
+	T_EQ(cxlflash_close(fd), 0);
+}
+
 int main(void)
 {
 	t_ceph_start("rbd");
@@ -146,5 +198,6 @@ int main(void)
 	}
 	T_RUN(physical);
 	T_RUN(virtual_luns);
+	T_RUN(resize_in_use);
 	return T_PASS;
 }

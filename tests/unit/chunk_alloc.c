@@ -2,7 +2,8 @@
 /*
  * Description: the chunk allocator keeps its invariants under randomised
  * alloc/free/clone: free count == popcount, no chunk handed out twice,
- * clone counts and saturation, double free refused, tail bits never free.
+ * clone counts and saturation, double free refused, tail bits never free;
+ * ca_take of a given chunk (a reloaded vLUN map).
  */
 #include "t_util.h"
 
@@ -122,10 +123,33 @@ static void test_random(void)
 	ca_destroy(&ca);
 }
 
+/* ca_take: a reloaded map takes its own chunks; the allocator then skips them. */
+static void test_take(void)
+{
+	struct chunk_alloc ca;
+
+	T_EQ(ca_init(&ca, 8), 0);
+	T_EQ(ca_take(&ca, 3), 0);
+	T_EQ(ca_refs(&ca, 3), 1);
+	T_EQ(ca_take(&ca, 3), 0);          /* a second map sharing it: a clone */
+	T_EQ(ca_refs(&ca, 3), 2);
+	T_EQ(ca_take(&ca, 8), -EINVAL);    /* out of range */
+	T_EQ(ca_free_count(&ca), 7);
+	check(&ca);
+	for (int i = 0; i < 7; i++)
+		T_ASSERT(ca_alloc(&ca) != 3);
+	T_EQ(ca_alloc(&ca), -ENOSPC);
+	T_EQ(ca_free(&ca, 3), 0);
+	T_EQ(ca_free(&ca, 3), 1);
+	check(&ca);
+	ca_destroy(&ca);
+}
+
 int main(void)
 {
 	T_RUN(test_basics);
 	T_RUN(test_clone_saturation);
+	T_RUN(test_take);
 	T_RUN(test_random);
 	return T_PASS;
 }
