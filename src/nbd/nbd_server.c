@@ -295,7 +295,7 @@ int nbd_conn_admit(struct nbd_conn *c, bool dry, char *why, size_t len)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	if (rc && !dry)
-		log_notice("NBD client %s refused: %s", c->peer.addr, why);
+		nbd_log_refused(NBD_REFUSED_LIMIT, "NBD client %s refused: %s", c->peer.addr, why);
 	return rc;
 }
 
