@@ -9,11 +9,15 @@
  * INFLIGHT_BYTES of buffers); between reads it reaps completions, and each
  * completion writes its reply whole (out of order, as the protocol allows).
  * Block-aligned requests go to the backend as they are. A WRITE that
- * covers part of a 4 KiB block is an asynchronous read-modify-write: it
- * takes its first and last block in the server's block table
- * (nbd_blklock.c), reads the partial ones, patches them and writes the
- * range, then lets the blocks go; one that finds a block taken is parked
- * and tried again, so two partial writes of one block never lose either.
+ * covers part of a 4 KiB block goes as it is too when the backend takes
+ * such writes at its granularity (be->part_align: RAM, the page cache,
+ * 512-byte sectors under O_DIRECT), else it is an asynchronous
+ * read-modify-write. Either way it takes its first and last block in the
+ * server's block table (nbd_blklock.c) first (a read-modify-write then
+ * reads the partial ones, patches them and writes the range) and lets
+ * them go when its write completes; one that finds a block taken is
+ * parked and tried again, so two partial writes of one block never lose
+ * either.
  * A FLUSH waits for every write the connection has in flight (no new
  * request is read meanwhile), then flushes: conservative, the protocol only
  * asks for the writes completed before it. Sub-block WRITE_ZEROES / TRIM
@@ -58,6 +62,7 @@ struct nbd_req {
 	unsigned pending;               /* reads outstanding (+1 while starting them) */
 	int err;                        /* the first of their errors */
 	bool fua;                       /* the patched write is a FUA write */
+	bool part;                      /* the backend writes it as it is (part_align) */
 	bool locked;                    /* holds its first and last block */
 };
 
@@ -401,6 +406,23 @@ static void rmw_start(struct nbd_req *r)
 		return;
 	}
 	r->locked = true;
+	if (r->part) {
+		/* No read: the backend writes the bytes where they go. */
+		memset(&r->io, 0, sizeof(r->io));
+		r->io.op = BE_OP_WRITE;
+		r->io.lba = first;
+		r->io.nblocks = n;
+		r->io.buf = r->data;
+		r->io.part_off = r->offset;
+		r->io.part_len = r->len;
+		r->io.flags = r->fua ? BE_IO_FUA : 0;
+		r->io.cb = rmw_write_done;
+		r->io.cb_arg = r;
+		rc = c->be->ops->submit(c->be, c->eng, &r->io);
+		if (rc < 0)
+			rmw_end(r, rc);
+		return;
+	}
 	if (!r->buf) {
 		r->buf = alloc_blocks((size_t)n << BE_BLOCK_SHIFT);
 		if (!r->buf) {
@@ -503,6 +525,8 @@ static void do_read(struct nbd_req *r)
 
 static void do_write(struct nbd_req *r, uint8_t *data)
 {
+	uint32_t pa;
+
 	if (aligned(r->offset, r->len)) {
 		/* FUA: the write itself is made durable (RWF_DSYNC on a file),
 		 * not the whole LUN flushed after it. */
@@ -517,6 +541,8 @@ static void do_write(struct nbd_req *r, uint8_t *data)
 	r->data = data;
 	r->fua = r->flush_after;
 	r->flush_after = false;
+	pa = r->c->be->part_align;
+	r->part = pa && !(r->offset % pa) && !(r->len % pa);
 	rmw_start(r);
 }
 

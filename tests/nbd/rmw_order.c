@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: sub-4 KiB WRITEs are an asynchronous read-modify-write with
+ * Description: sub-4 KiB WRITEs are an asynchronous read-modify-write, or
+ * a write of the bytes alone where the backend can (be->part_align), with
  * per-block ordering (issue 14). On a file LUN (io_uring) and a RAM LUN
- * (completions inline), one connection pipelines many 512-byte and
- * block-straddling WRITEs of disjoint bytes of the same few blocks, all in
- * flight at once: none is lost. Two connections do the same to the same
+ * and a fault-wrapped RAM LUN (completions inline; the wrapper takes no
+ * part writes, so always RMW), one connection pipelines many 500-byte (RMW) or
+ * 512-byte, and block-straddling, WRITEs of disjoint bytes of the same few
+ * blocks, all in flight at once: none is lost. Two connections do the same to the same
  * blocks at once. A READ on another connection after a WRITE's reply sees
  * that WRITE. FUA sub-block writes succeed.
  */
@@ -15,6 +17,7 @@
 #define PIECES   (BLOCKS * 8)        /* 512-byte pieces */
 
 static char sock[4096];
+static uint32_t plen;                 /* bytes written of each piece */
 
 /* The byte piece @k of round @r written by writer @w holds. */
 static uint8_t val(int w, int r, int k)
@@ -37,7 +40,7 @@ static void writer(int fd, int w, int nw, int rounds)
 
 		for (int k = w; k < PIECES; k += nw) {
 			bool straddle = nw == 1 && k % 8 == 7 && k + 1 < PIECES;
-			uint32_t len = straddle ? 1024 : 512;
+			uint32_t len = straddle ? 512 + plen : plen;
 
 			memset(piece, val(w, r, k), 512);
 			if (straddle)
@@ -61,9 +64,9 @@ static void check_all(int fd, int nw, int rounds)
 	for (int k = 0; k < PIECES; k++) {
 		int w = k % nw;
 
-		for (int b = 0; b < 512; b++)
+		for (uint32_t b = 0; b < plen; b++)
 			if (buf[k * 512 + b] != val(w, rounds - 1, k)) {
-				printf("piece %d byte %d: %#x, want %#x\n", k, b, buf[k * 512 + b],
+				printf("piece %d byte %u: %#x, want %#x\n", k, b, buf[k * 512 + b],
 				       val(w, rounds - 1, k));
 				T_ASSERT(0);
 			}
@@ -107,6 +110,9 @@ static void run(const char *lun)
 	struct two t[2] = { { 0 }, { 1 } };
 	int fd = nc_open(sock, "lun", false, NULL), fd2;
 
+	printf("%s, %u-byte pieces: the backend writes parts at %u (0: never)\n", lun, plen,
+	       e.be->part_align);
+
 	/* One connection, every piece of 4 blocks in flight at once. */
 	writer(fd, 0, 1, ROUNDS);
 	check_all(fd, 1, ROUNDS);
@@ -131,8 +137,13 @@ int main(void)
 	snprintf(sock, sizeof(sock), "%s", t_path("nbd-rmw-order.sock"));
 	snprintf(lun, sizeof(lun), "file:%s?size=16M", t_path("nbd-rmw-order.img"));
 	unlink(t_path("nbd-rmw-order.img"));
-	run(lun);
+	/* 500-byte pieces: read-modify-write everywhere; 512: written as
+	 * they are where the backend can (RAM, 512-byte O_DIRECT sectors). */
+	for (plen = 500; plen <= 512; plen += 12) {
+		run(lun);
+		run("ram:16M");
+		run("fault:ram:16M");   /* no part writes: RMW, completions inline */
+	}
 	unlink(t_path("nbd-rmw-order.img"));
-	run("ram:16M");
 	return T_PASS;
 }
