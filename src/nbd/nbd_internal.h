@@ -112,6 +112,7 @@ struct nbd_conn {
 	uint8_t *data;                         /* option data (optlen + 1) */
 	uint64_t drain;
 	bool out_mode;                         /* sends are queued in out, not written */
+	bool cork;                             /* transmission: replies held in out (nbd_uncork) */
 	uint8_t *out;                          /* replies not yet written */
 	size_t out_len, out_off, out_cap;
 
@@ -157,6 +158,12 @@ bool nbd_rx_ready(struct nbd_conn *c);
 /* Write every byte of @iov. Return 0 or -errno (and marks @c dead). */
 int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n);
 int nbd_send(struct nbd_conn *c, const void *buf, size_t len);
+/* Write the replies held back in c->out (c->cork). Return 0 or -errno. */
+int nbd_uncork(struct nbd_conn *c);
+/* Held back: replies up to NBD_CORK_COPY bytes (bigger ones are written
+ * at once), until NBD_CORK_MAX bytes are held. */
+#define NBD_CORK_COPY       (64u << 10)
+#define NBD_CORK_MAX        (256u << 10)
 
 /* nbd_handshake.c: the greeting (queued in c->out). */
 int nbd_hs_hello(struct nbd_conn *c);

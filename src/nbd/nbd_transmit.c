@@ -246,6 +246,7 @@ static int blk_lock_sync(struct nbd_conn *c, uint64_t a, uint64_t b)
 		} else {
 			struct timespec ts = { 0, PARKED_WAIT_NS };
 
+			nbd_uncork(c);
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -748,8 +749,10 @@ static void reap(struct nbd_conn *c, unsigned wait_us)
 {
 	if (!be_engine_inflight(c->eng))
 		return;
-	if (wait_us)
+	if (wait_us) {
+		nbd_uncork(c);          /* the replies out before waiting */
 		be_engine_wait(c->eng, wait_us);
+	}
 	if (be_engine_poll(c->eng, 0) < 0)
 		log_err("I/O engine poll failed");
 }
@@ -775,6 +778,7 @@ static void wait_parked(struct nbd_conn *c, bool rx)
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 	struct timespec ts = { 0, PARKED_WAIT_NS };
 
+	nbd_uncork(c);
 	if (rx)
 		ppoll(&p, 1, &ts, NULL);
 	else
@@ -791,6 +795,8 @@ void nbd_transmit(struct nbd_conn *c)
 		log_err("cannot create an I/O engine: %s", strerror(-rc));
 		return;
 	}
+	c->out_len = c->out_off = 0;    /* the handshake's are out (conn_main) */
+	c->cork = true;
 	while (!c->dead) {
 		bool busy;
 
@@ -832,6 +838,8 @@ void nbd_transmit(struct nbd_conn *c)
 		else
 			break;
 	}
+	nbd_uncork(c);
+	c->cork = false;
 	be_engine_destroy(c->eng);
 	c->eng = NULL;
 }
