@@ -544,7 +544,11 @@ static void do_write(struct nbd_req *r, uint8_t *data)
 	r->flush_after = false;
 	pa = r->c->be->part_align;
 	r->part = pa && !(r->offset % pa) && !(r->len % pa);
-	rmw_start(r);
+	/* Behind those already waiting: a block let go goes to them first. */
+	if (r->c->parked)
+		park(r);
+	else
+		rmw_start(r);
 }
 
 static void do_zero(struct nbd_req *r, enum be_op op)
