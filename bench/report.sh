@@ -82,6 +82,30 @@ else empty end),
 		else "missed" end;
 	"| \($k.rw) | \($k.qd) | \($c.iops | f0) | \($dm.iops | f0) | \($f.iops | f0) | \($b.iops | f0) | \(ratio($c.iops; $f.iops) | f2) | \(ratio($dm.iops; $f.iops) | f2) | \(cpu($c) | f1) | \(cpu($dm) | f1) | \(cpu($f) | f1) | \(cpu($b) | f1) | \(ratio(cpu($c); cpu($f)) | f2) | \(ratio(cpu($dm); cpu($f)) | f2) | \(hit($c)); \(hit($dm)) |")
 else empty end),
+(if any(.results[]; .target == "fio-nbd14") then
+"",
+"## NBD against nbdkit and qemu-nbd (issue 14; fio nbd engine, Unix socket, QD 32, IOPS)",
+"",
+"| rw | bs | connections | cxlflashd RAM LUN | cxlflashd file LUN | nbdkit memory | qemu-nbd file | RAM / nbdkit | file / qemu-nbd | better ours / better theirs |",
+"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+(. as $d | [["randread", "j1", "4k", 1], ["randwrite", "j1", "4k", 1], ["randread", "j4", "4k", 4],
+	  ["randwrite", "j4", "4k", 4], ["randwrite", "512", "512", 1]][] as $k | $d |
+	r("nbd14-cxlflashd-ram-\($k[1])"; $k[0]; 32) as $xr | r("nbd14-cxlflashd-file-\($k[1])"; $k[0]; 32) as $xf |
+	r("nbd14-nbdkit-memory-\($k[1])"; $k[0]; 32) as $tn | r("nbd14-qemu-nbd-file-\($k[1])"; $k[0]; 32) as $tq |
+	([$xr.iops, $xf.iops] | map(select(. != null)) | max) as $bo |
+	([$tn.iops, $tq.iops] | map(select(. != null)) | max) as $bt |
+	"| \($k[0]) | \($k[2]) | \($k[3]) | \($xr.iops | f0) | \($xf.iops | f0) | \($tn.iops | f0) | \($tq.iops | f0) | \(ratio($xr.iops; $tn.iops) | f2) | \(ratio($xf.iops; $tq.iops) | f2) | \(ratio($bo; $bt) | f2) |"),
+"",
+"| target (issue 14) | measured | goal | status |",
+"|---|---|---|---|",
+(. as $d | [["randread", "j1", 2], ["randwrite", "j1", 2], ["randread", "j4", 3], ["randwrite", "j4", 3]][] as $k | $d |
+	([r("nbd14-cxlflashd-ram-\($k[1])"; $k[0]; 32).iops, r("nbd14-cxlflashd-file-\($k[1])"; $k[0]; 32).iops] | map(select(. != null)) | max) as $bo |
+	([r("nbd14-nbdkit-memory-\($k[1])"; $k[0]; 32).iops, r("nbd14-qemu-nbd-file-\($k[1])"; $k[0]; 32).iops] | map(select(. != null)) | max) as $bt |
+	ratio($bo; $bt) as $x |
+	"| 4 KiB \($k[0]) QD 32, \(if $k[1] == "j1" then "one connection" else "4 connections" end): better ours / better of nbdkit, qemu-nbd | \($x | f2) | ≥ \($k[2]) | \(ok($x; $k[2]; false)) |"),
+( r("nbd14-cxlflashd-file-512"; "randwrite"; 32) as $o | (if $o == null then null else $o.iops * 512 / 1e6 end) as $mb |
+  "| 512 B randwrite QD 32 on the file LUN, MB/s (issue: 3.0 before) | \($mb | f1) | ≥ 15 (5 × 3.0) | \(ok($mb; 15; false)) |" )
+else empty end),
 "",
 "## Targets (issue 6)",
 "",

@@ -15,7 +15,8 @@ Measure 4 KiB random read, write and 70/30 mix at QD 1 and 32 on kernel
 paths (pread, O_DIRECT, io_uring, a loop device, tmpfs), on libcflsh_block
 (physical and virtual LUNs, ram and file backends, embedded and through
 cxlflashd), over NBD (fio's nbd engine against cxlflashd's export of a
-legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy;
+legacy RAM LUN and against nbdkit's memory plugin; at QD 32, 1 and 4
+connections and 512 B writes against nbdkit and qemu-nbd) and on plain memcpy;
 each of ours again beside a CPU hog (one busy process per CPU) right after
 the kernel's path under the same hog; the control path; and the scale of
 one cxlflashd (512 contexts, 10,240 vLUNs: request times, memory, CPU).
@@ -332,12 +333,15 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; 
 pid_ticks() { if [ -z "$1" ]; then echo 0; else sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; fi; }
 
 # fio_one LABEL URI PID RW QD [TARGET]: one configuration, REPS reps,
-# medians. TARGET fio-nbd (default): the nbd engine on URI, PID the server;
+# medians. TARGET (or the environment's TARGET; default fio-nbd): the nbd
+# engine on URI, PID the server;
 # fio-rbd: the rbd engine on the image URI (POOL/IMAGE), PID unused (""),
 # its CPU that of the whole fio process less FIO_RBD_BASE (below).
+# Environment: BS (default 4k), JOBS (connections, one per fio job; their
+# IOPS summed; default 1; nbd only).
 fio_one() {
-	local label=$1 uri=$2 pid=$3 rw=$4 qd=$5 target=${6:-fio-nbd} key runs="" tmp=$OUT/fio-$$.json
-	local ms wms s0 s1 p0 p1 t0 t1 rep eng self
+	local label=$1 uri=$2 pid=$3 rw=$4 qd=$5 target=${6:-${TARGET:-fio-nbd}} key runs="" tmp=$OUT/fio-$$.json
+	local ms wms s0 s1 p0 p1 t0 t1 rep eng self bs=${BS:-4k} jobs=${JOBS:-1}
 	key=${rw#rand}
 	ms=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 1000 }')
 	wms=$(awk -v s="$WARMUP" 'BEGIN { printf "%d", s * 1000 }')
@@ -364,8 +368,8 @@ fio_one() {
 			rm -f "$tmp.time"
 		else
 			s0=$(busy_ticks) p0=$(pid_ticks "$pid") t0=$(date +%s%N)
-			fio --name="$label" "${eng[@]}" --rw="$rw" --bs=4k --iodepth="$qd" \
-				--time_based --runtime="${ms}ms" --ramp_time="${wms}ms" --lat_percentiles=1 \
+			fio --name="$label" "${eng[@]}" --rw="$rw" --bs="$bs" --iodepth="$qd" \
+				--numjobs="$jobs" --group_reporting --time_based --runtime="${ms}ms" --ramp_time="${wms}ms" --lat_percentiles=1 \
 				--percentile_list=50:99:99.9 --output-format=json --output="$tmp" \
 				>/dev/null 2>>"$OUT/fio.log" || return 1
 			s1=$(busy_ticks) p1=$(pid_ticks "$pid") t1=$(date +%s%N)
@@ -390,10 +394,10 @@ fio_one() {
 	rm -f "$tmp"
 	printf '%s' "$runs" | jq -sc --arg lab "$label" --arg uri "$uri" --arg rw "$rw" \
 		--argjson qd "$qd" --argjson secs "$SECS" --argjson span "$((SIZE_MB << 8))" \
-		--arg target "$target" '
+		--arg target "$target" --arg bs "$bs" --argjson jobs "$jobs" '
 		def med: sort | if length % 2 == 1 then .[length / 2 | floor]
 			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-		. as $r | { label: $lab, target: $target, path: $uri, rw: $rw,
+		. as $r | { label: $lab, target: $target, bs: $bs, conns: $jobs, path: $uri, rw: $rw,
 		  read_pct: (if $rw == "randread" then 100 else 0 end), qd: $qd, secs: $secs,
 		  reps: ($r | length), span_blocks: $span, virt: false, intr_thread: false, lat_every: 1 } +
 		( ["iops", "p50_us", "p99_us", "p999_us", "cpu_proc_us", "cpu_extra_us", "cpu_sys_us"] |
@@ -448,11 +452,85 @@ else
 		skipped+=("nbdkit memory plugin (nbdkit is not installed)")
 	fi
 fi
+
+# ---- NBD against nbdkit and qemu-nbd (issue 14) -----------------------------
+# One run, the same fio nbd engine: 4 KiB randread and randwrite at QD 32 on
+# one connection and on 4 (fio --numjobs=4: a connection per job, IOPS
+# summed; every server here advertises multi-conn, qemu-nbd with
+# --shared=8), and 512 B random writes at QD 32 (read-modify-write on our
+# file LUN). Ours: cxlflashd's legacy RAM LUN and its file LUN (switched to
+# legacy; O_DIRECT, io_uring); theirs: nbdkit's memory plugin and qemu-nbd
+# on the same data file (its defaults: the page cache), run after cxlflashd
+# has let the file go. Target "fio-nbd14"; the report compares ours with
+# the better of the two.
+N14=0
+if [ $SMOKE = 0 ] && command -v fio >/dev/null && fio --enghelp=nbd >/dev/null 2>&1 &&
+	{ [ -z "$ONLY" ] || [[ nbd14- =~ $ONLY ]] || [[ nbd14 =~ $ONLY ]]; }; then
+	N14=1
+fi
+# nbd14 LABEL URI PID: the rows of one server.
+nbd14() {
+	local label=$1 uri=$2 pid=$3 rw j
+	ONLY="" fio_nbd "$label" "$uri" "$pid" "" "" || true    # the prefill only
+	for j in 1 4; do
+		for rw in randread randwrite; do
+			log "$label-j$j rw=$rw qd=32"
+			JOBS=$j TARGET=fio-nbd14 fio_one "$label-j$j" "$uri" "$pid" "$rw" 32 ||
+				{ log "FAILED: $label-j$j $rw"; failed=$((failed + 1)); }
+		done
+	done
+	log "$label-512 rw=randwrite qd=32 bs=512"
+	BS=512 TARGET=fio-nbd14 fio_one "$label-512" "$uri" "$pid" randwrite 32 ||
+		{ log "FAILED: $label-512"; failed=$((failed + 1)); }
+}
+if [ $N14 = 1 ] && [ $NBD_READY = 1 ]; then
+	nbd14 nbd14-cxlflashd-ram "nbd+unix:///bench-ram?socket=$NSOCK" "$DPID"
+	if "$ADMIN" lun mode bench-file legacy --socket "$SOCK" >/dev/null; then
+		nbd14 nbd14-cxlflashd-file "nbd+unix:///bench-file?socket=$NSOCK" "$DPID"
+	else
+		log "FAILED: cxlflash lun mode bench-file legacy"
+		failed=$((failed + 1))
+	fi
+fi
 if [ -n "$DPID" ]; then
 	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	DPID=""
 fi
 rm -f "$SOCK" "$NSOCK"
+if [ $N14 = 1 ]; then
+	if command -v nbdkit >/dev/null; then
+		KSOCK=$OUT/nbdkit-$$.sock KPIDF=$OUT/nbdkit-$$.pid
+		if nbdkit -U "$KSOCK" -P "$KPIDF" memory "${SIZE_MB}M" 2>>"$OUT/fio.log"; then
+			KPID=$(cat "$KPIDF")
+			nbd14 nbd14-nbdkit-memory "nbd+unix:///?socket=$KSOCK" "$KPID"
+			kill "$KPID" 2>/dev/null || true
+			KPID=""
+		else
+			log "FAILED: nbdkit memory did not start"
+			failed=$((failed + 1))
+		fi
+		rm -f "$KSOCK" "$KPIDF"
+	else
+		skipped+=("issue 14 NBD rows of nbdkit (not installed)")
+	fi
+	if command -v qemu-nbd >/dev/null; then
+		QSOCK=$OUT/qemu-nbd-$$.sock QPIDF=$OUT/qemu-nbd-$$.pid
+		# --fork: qemu-nbd returns once the socket listens.
+		if qemu-nbd --fork --pid-file="$QPIDF" -k "$QSOCK" -f raw --shared=8 -t "$FILE" \
+			2>>"$OUT/fio.log"; then
+			KPID=$(cat "$QPIDF")
+			nbd14 nbd14-qemu-nbd-file "nbd+unix:///?socket=$QSOCK" "$KPID"
+			kill "$KPID" 2>/dev/null || true
+			KPID=""
+		else
+			log "FAILED: qemu-nbd did not start"
+			failed=$((failed + 1))
+		fi
+		rm -f "$QSOCK" "$QPIDF"
+	else
+		skipped+=("issue 14 NBD rows of qemu-nbd (not installed)")
+	fi
+fi
 # -----------------------------------------------------------------------------
 
 # ---- scale of one daemon (issue 13) ----------------------------------------

@@ -72,6 +72,8 @@ static void usage(FILE *f)
 		"      --nbd-max-conns-per-lun N   per LUN (default %u)\n"
 		"      --nbd-handshake-timeout SEC  an NBD client must be done negotiating\n"
 		"                          within SEC seconds (default %u)\n"
+		"      --nbd-no-block-status  offer no block status (base:allocation): NBD\n"
+		"                          clients see every block as data\n"
 		"      --no-nbd            no NBD server\n"
 		"\n"
 		"Tenant quotas (per uid; root, the daemon's user and --admin-group exempt):\n"
@@ -138,6 +140,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "admin-group", required_argument, NULL, 20 },
 		{ "takeover", no_argument, NULL, 21 },
 		{ "takeover-wait", required_argument, NULL, 22 },
+		{ "nbd-no-block-status", no_argument, NULL, 23 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -167,6 +170,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		case 11: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-user", optarg); break;
 		case 12: rc = daemon_nbd_option(cfg, "nbd-max-conns-per-lun", optarg); break;
 		case 13: rc = daemon_nbd_option(cfg, "nbd-handshake-timeout", optarg); break;
+		case 23: rc = daemon_nbd_option(cfg, "nbd-block-status", "no"); break;
 		case 14: rc = daemon_nbd_option(cfg, "nbd-tls", optarg); break;
 		case 15: rc = daemon_nbd_option(cfg, "nbd-tls-certs", optarg); break;
 		case 16: rc = daemon_nbd_option(cfg, "nbd-tls-psk", optarg); break;

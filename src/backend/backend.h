@@ -75,6 +75,12 @@ struct be_io {
 	uint32_t flags;     /* BE_IO_*; 0 unless the submitter sets one */
 	be_io_cb cb;
 	void *cb_arg;       /* for the submitter */
+	/* WRITE of part of the blocks, on a backend with part_align (below):
+	 * part_len bytes from buf go to byte part_off, both multiples of
+	 * part_align, inside blocks lba .. lba + nblocks - 1 (the covering
+	 * blocks, checked as a WRITE's). part_len 0: whole blocks, as usual. */
+	uint64_t part_off;
+	uint32_t part_len;
 	/* private to the backend */
 	struct backend *be;
 	void *bounce;
@@ -134,6 +140,11 @@ struct backend {
 	bool master_cache;      /* writes may complete from a volatile cache in this
 	                         * process (librbd's write-back cache): lost if the
 	                         * process dies before a flush */
+	uint32_t part_align;    /* submit() takes WRITEs of part of a block (be_io
+	                         * part_off / part_len) at this granularity, with no
+	                         * read-modify-write: 1 (memory, the page cache), the
+	                         * device's logical block size (O_DIRECT); 0: not at
+	                         * all (whole blocks only) */
 	char id[256];           /* stable identity for WWID derivation and logs */
 	char uid[384];          /* an identity that is the same on every host and at every
 	                         * open (rbd: the cluster's fsid, the pool's and the image's

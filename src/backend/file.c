@@ -311,8 +311,16 @@ static int file_io_sync(struct backend *be, enum be_op op, uint64_t lba, uint32_
 	return ret ? ret : file_do_sync(f, op, lba, nblocks, buf, 0);
 }
 
+/* Where a READ/WRITE starts, in bytes (a part write: its own offset). */
+static uint64_t io_off(const struct be_io *io)
+{
+	return io->part_len ? io->part_off : io->lba << BE_BLOCK_SHIFT;
+}
+
 static size_t io_bytes(const struct be_io *io)
 {
+	if (io->part_len)
+		return io->part_len;
 	return (size_t)io->nblocks << BE_BLOCK_SHIFT;
 }
 
@@ -334,7 +342,7 @@ static int rw_queue(struct be_file *f, struct be_engine *eng, struct be_io *io)
 	struct io_uring_sqe *sqe = be_engine_get_sqe(eng);
 	uint8_t *p = (uint8_t *)(io->bounce ? io->bounce : io->buf) + io->done;
 	size_t len = io_bytes(io) - io->done;
-	uint64_t off = (io->lba << BE_BLOCK_SHIFT) + io->done;
+	uint64_t off = io_off(io) + io->done;
 
 	if (!sqe)
 		return -EAGAIN;
@@ -355,7 +363,7 @@ static void rw_rest_sync(struct be_file *f, struct be_io *io)
 {
 	uint8_t *p = (uint8_t *)(io->bounce ? io->bounce : io->buf) + io->done;
 
-	rw_finish(io, rw_sync(f, io->op, (io->lba << BE_BLOCK_SHIFT) + io->done, p,
+	rw_finish(io, rw_sync(f, io->op, io_off(io) + io->done, p,
 			      io_bytes(io) - io->done, io->flags));
 }
 
@@ -386,6 +394,16 @@ void be_file_complete(struct be_engine *eng, struct be_io *io, int res)
 		rw_rest_sync(f, io);
 }
 
+/* A part write: a WRITE, at part_align, inside its covering blocks. */
+static bool part_ok(const struct be_file *f, const struct be_io *io)
+{
+	uint32_t a = f->be.part_align;
+	uint64_t lo = io->lba << BE_BLOCK_SHIFT, hi = (io->lba + io->nblocks) << BE_BLOCK_SHIFT;
+
+	return a && io->op == BE_OP_WRITE && !(io->part_off % a) && !(io->part_len % a) &&
+	       io->part_off >= lo && io->part_off + io->part_len <= hi;
+}
+
 static int file_submit(struct backend *be, struct be_engine *eng, struct be_io *io)
 {
 	struct be_file *f = to_file(be);
@@ -394,6 +412,8 @@ static int file_submit(struct backend *be, struct be_engine *eng, struct be_io *
 
 	if (ret)
 		return ret;
+	if (io->part_len && !part_ok(f, io))
+		return -EINVAL;
 	io->be = be;
 	io->bounce = NULL;
 	io->done = 0;
@@ -430,7 +450,11 @@ static int file_submit(struct backend *be, struct be_engine *eng, struct be_io *
 		break;
 	}
 	/* Everything else runs here and now. */
-	io->cb(io, file_do_sync(f, io->op, io->lba, io->nblocks, io->buf, io->flags));
+	if (io->part_len)
+		ret = rw_sync_any(f, BE_OP_WRITE, io->part_off, io->buf, io->part_len, io->flags);
+	else
+		ret = file_do_sync(f, io->op, io->lba, io->nblocks, io->buf, io->flags);
+	io->cb(io, ret);
 	return 0;
 }
 
@@ -591,6 +615,42 @@ static void set_id(struct backend *be, const char *real)
 	memcpy(be->id + 3, real + len - (room - 3), room - 3 + 1);
 }
 
+/*
+ * Writes of part of a block need no read-modify-write when the file takes
+ * them as they are: through the page cache any bytes; with O_DIRECT,
+ * multiples of the offset alignment the kernel reports (statx
+ * STATX_DIOALIGN: the device's logical block size, 512 on most disks), or
+ * when it reports none, the smallest of 512, 1024 and 2048 at which an
+ * O_DIRECT read of the first block's second part works (reads and writes
+ * have the same alignment rules). 0 when none does.
+ */
+static uint32_t part_align(const struct be_file *f)
+{
+	uint32_t a = 0;
+	void *buf;
+
+	if (!f->be.direct)
+		return 1;
+#ifdef STATX_DIOALIGN
+	{
+		struct statx stx;
+
+		if (!statx(f->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+		    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+			a = stx.stx_dio_offset_align;
+			return a < BE_BLOCK_SIZE && stx.stx_dio_mem_align <= ALIGN ? a : 0;
+		}
+	}
+#endif
+	if (posix_memalign(&buf, ALIGN, ALIGN))
+		return 0;
+	for (uint32_t try = 512; try < BE_BLOCK_SIZE && !a; try *= 2)
+		if (pread(f->fd, buf, try, (off_t)try) == (ssize_t)try)
+			a = try;
+	free(buf);
+	return a;
+}
+
 int be_file_create(const struct be_spec *spec, struct backend **out)
 {
 	int flags = (spec->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
@@ -675,6 +735,7 @@ int be_file_create(const struct be_spec *spec, struct backend **out)
 	}
 	if (warn_direct)
 		log_warn("%s: O_DIRECT unavailable, using the page cache", spec->path);
+	f->be.part_align = part_align(f);
 
 	f->be.ops = &file_ops;
 	f->be.nblocks = bytes >> BE_BLOCK_SHIFT;

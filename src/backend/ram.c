@@ -165,12 +165,32 @@ static int ram_do(struct be_ram *r, enum be_op op, uint64_t lba, uint32_t nblock
 	return 0;
 }
 
+/* A WRITE of part of its blocks (be_io part_off / part_len): memcpy. */
+static int ram_part(struct be_ram *r, const struct be_io *io)
+{
+	int ret = be_check_io(&r->be, BE_OP_WRITE, io->lba, io->nblocks, io->buf, r->readonly);
+
+	if (ret)
+		return ret;
+	if (io->op != BE_OP_WRITE || io->part_off < io->lba << BE_BLOCK_SHIFT ||
+	    io->part_off + io->part_len > (io->lba + io->nblocks) << BE_BLOCK_SHIFT)
+		return -EINVAL;
+	/* The blocks hold data now (a hole's other bytes read back as zeroes). */
+	bits_set(r->resident, io->lba, io->nblocks, true);
+	bits_set(r->data, io->lba, io->nblocks, true);
+	memcpy(r->base + io->part_off, io->buf, io->part_len);
+	return 0;
+}
+
 static int ram_submit(struct backend *be, struct be_engine *eng, struct be_io *io)
 {
 	int ret;
 
 	(void)eng;
-	ret = ram_do(to_ram(be), io->op, io->lba, io->nblocks, io->buf);
+	if (io->part_len)
+		ret = ram_part(to_ram(be), io);
+	else
+		ret = ram_do(to_ram(be), io->op, io->lba, io->nblocks, io->buf);
 	if (ret)
 		return ret;
 	io->be = be;
@@ -305,6 +325,7 @@ int be_ram_create(const struct be_spec *spec, struct backend **out)
 	r->be.nblocks = spec->size >> BE_BLOCK_SHIFT;
 	r->be.can_unmap = true;
 	r->be.direct = false;
+	r->be.part_align = 1;     /* part writes are a memcpy */
 	r->be.lock_fd = -1;
 	snprintf(r->be.id, sizeof(r->be.id), "ram:%" PRIu64 "@%p", spec->size, (void *)r->base);
 	*out = &r->be;

@@ -117,6 +117,14 @@ int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *v
 		strcpy(dst, val);
 		return 0;
 	}
+	if (!strcmp(name, "nbd-block-status")) {
+		if (strcmp(val, "yes") && strcmp(val, "no")) {
+			fprintf(stderr, "cxlflashd: nbd-block-status is yes or no, not '%s'\n", val);
+			return -EINVAL;
+		}
+		cfg->nbd_no_block_status = !strcmp(val, "no");
+		return 0;
+	}
 	if (!strcmp(name, "nbd-tls-verify-peer")) {
 		if (strcmp(val, "yes") && strcmp(val, "no")) {
 			fprintf(stderr, "cxlflashd: nbd-tls-verify-peer is yes or no, not '%s'\n",
@@ -474,7 +482,8 @@ int daemon_read_config(struct daemon_config *cfg, const char *path)
 			rc = daemon_parse_tcp(cfg, w[1]);
 		} else if ((!strcmp(w[0], "nbd-max-conns") || !strcmp(w[0], "nbd-max-conns-per-user") ||
 			    !strcmp(w[0], "nbd-max-conns-per-lun") ||
-			    !strcmp(w[0], "nbd-handshake-timeout")) && n == 2) {
+			    !strcmp(w[0], "nbd-handshake-timeout") ||
+			    !strcmp(w[0], "nbd-block-status")) && n == 2) {
 			rc = daemon_nbd_option(cfg, w[0], w[1]);
 		} else if ((!strcmp(w[0], "nbd-tls") || !strcmp(w[0], "nbd-tls-certs") ||
 			    !strcmp(w[0], "nbd-tls-psk") || !strcmp(w[0], "nbd-tls-verify-peer")) &&

@@ -492,7 +492,8 @@ static int nbd_get(void *arg, const struct nbd_peer *peer, const char *name,
 		return -ENOENT;
 	}
 	if (!nbd_may_use(d, l, peer, why, len)) {
-		log_warn("NBD client %s may not use LUN %s", peer->addr, l->cfg.name);
+		nbd_log_refused(NBD_REFUSED_ACCESS, "NBD client %s may not use LUN %s", peer->addr,
+				l->cfg.name);
 		return -EACCES;
 	}
 	limit = l->cfg.nbd_max_conns ? l->cfg.nbd_max_conns
@@ -556,6 +557,7 @@ static int start_nbd(struct cxlfd *d)
 		.max_conns = d->cfg.nbd_max_conns,
 		.max_conns_per_user = d->cfg.nbd_max_conns_per_user,
 		.handshake_timeout_ms = d->cfg.nbd_handshake_timeout_ms,
+		.no_block_status = d->cfg.nbd_no_block_status,
 		.tls = d->cfg.nbd_tls,
 		.tls_certs = d->cfg.nbd_tls_certs[0] ? d->cfg.nbd_tls_certs : NULL,
 		.tls_psk_file = d->cfg.nbd_tls_psk[0] ? d->cfg.nbd_tls_psk : NULL,

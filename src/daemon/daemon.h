@@ -92,6 +92,7 @@ struct daemon_config {
 	unsigned nbd_max_conns_per_user;   /* 0: server default */
 	unsigned nbd_max_conns_per_lun;    /* 0: DAEMON_NBD_MAX_CONNS_PER_LUN */
 	unsigned nbd_handshake_timeout_ms; /* 0: server default */
+	bool nbd_no_block_status;  /* no base:allocation (every block reads as data) */
 	enum nbd_tls_mode nbd_tls;
 	char nbd_tls_certs[4096];  /* "" = none */
 	char nbd_tls_psk[4096];    /* "" = none */
@@ -132,6 +133,7 @@ int daemon_parse_tcp(struct daemon_config *cfg, const char *s);
 int daemon_parse_count(const char *opt, const char *s, unsigned max, unsigned *out);
 /* daemon_nbd_option() - a global NBD option by its config-file name
  * (nbd-max-conns, -per-user, -per-lun, nbd-handshake-timeout SECONDS,
+ * nbd-block-status yes|no,
  * nbd-tls MODE, nbd-tls-certs DIR, nbd-tls-psk FILE, nbd-tls-verify-peer
  * yes|no). Return 0, -EINVAL (message printed), or 1 for another name. */
 int daemon_nbd_option(struct daemon_config *cfg, const char *name, const char *val);

@@ -53,7 +53,8 @@ int nbd_hs_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fm
 		n = 0;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
-	log_info("option %u refused: %s", opt, msg);
+	nbd_log_refused(NBD_REFUSED_OPTION, "NBD client %s: option %u refused: %s", c->peer.addr,
+			opt, msg);
 	return nbd_hs_reply(c, opt, type, msg, (uint32_t)n);
 }
 
@@ -143,8 +144,9 @@ static int opt_export_name(struct nbd_conn *c, char *data, uint32_t len)
 	}
 	if (rc) {
 		/* No way to refuse but hanging up (the protocol says so). */
-		log_notice("NBD client %s: EXPORT_NAME '%s' refused (closing; NBD_OPT_GO would "
-			   "have told it why): %s", c->peer.addr, data, why);
+		nbd_log_refused(NBD_REFUSED_EXPORT_NAME, "NBD client %s: EXPORT_NAME '%s' refused "
+				"(closing; NBD_OPT_GO would have told it why): %s", c->peer.addr,
+				data, why);
 		return rc;
 	}
 	put_be64(reply, c->size);

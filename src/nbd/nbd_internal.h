@@ -26,7 +26,7 @@
 #include "nbd/nbd_server.h"
 
 #define NBD_MAX_LISTENERS   8
-#define NBD_RMW_STRIPES     64
+#define NBD_BLKLOCK_BUCKETS 256
 /* Block size constraints we advertise (see docs/nbd.md). */
 #define NBD_MIN_BLOCK       1u
 #define NBD_PREF_BLOCK      4096u
@@ -36,6 +36,8 @@
 #define NBD_CONN_STACK      (1u << 20)   /* an established connection's thread */
 
 struct be_engine;
+struct nbd_blk;
+struct nbd_req;
 struct nbd_tls_creds;
 struct nbd_tls_sess;
 
@@ -79,9 +81,11 @@ struct nbd_server {
 	unsigned nhandshakes;
 	struct nbd_ident *idents[NBD_IDENT_BUCKETS];
 	bool stopping;
-	/* Sub-block writes read-modify-write under the stripe of their block,
-	 * so two clients writing different bytes of one block both land. */
-	pthread_mutex_t rmw[NBD_RMW_STRIPES];
+	/* Sub-block writes read-modify-write holding their first and last
+	 * block in this table (nbd_blklock.c), so two writes of different
+	 * bytes of one block, from one client or two, both land. */
+	pthread_mutex_t blk_lock;
+	struct nbd_blk *blk_hash[NBD_BLKLOCK_BUCKETS];
 };
 
 struct nbd_conn {
@@ -108,6 +112,7 @@ struct nbd_conn {
 	uint8_t *data;                         /* option data (optlen + 1) */
 	uint64_t drain;
 	bool out_mode;                         /* sends are queued in out, not written */
+	bool cork;                             /* transmission: replies held in out (nbd_uncork) */
 	uint8_t *out;                          /* replies not yet written */
 	size_t out_len, out_off, out_cap;
 
@@ -123,10 +128,13 @@ struct nbd_conn {
 	bool have_ref;
 	uint64_t size;                         /* bytes */
 
-	/* transmission */
+	/* transmission (the connection's thread only) */
 	struct be_engine *eng;
-	unsigned inflight;
+	unsigned inflight;                     /* requests read and not yet freed */
 	size_t inflight_bytes;
+	unsigned writes_inflight;              /* WRITE / TRIM / WRITE_ZEROES among them */
+	struct nbd_req *parked, *parked_tail;  /* waiting for their blocks (RMW) */
+	struct nbd_req *flush_wait;            /* a FLUSH waiting for the writes before it */
 	bool dead;                             /* client gone or protocol broken */
 
 	/* buffered receive (allocated when transmission starts) */
@@ -150,6 +158,12 @@ bool nbd_rx_ready(struct nbd_conn *c);
 /* Write every byte of @iov. Return 0 or -errno (and marks @c dead). */
 int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n);
 int nbd_send(struct nbd_conn *c, const void *buf, size_t len);
+/* Write the replies held back in c->out (c->cork). Return 0 or -errno. */
+int nbd_uncork(struct nbd_conn *c);
+/* Held back: replies up to NBD_CORK_COPY bytes (bigger ones are written
+ * at once), until NBD_CORK_MAX bytes are held. */
+#define NBD_CORK_COPY       (64u << 10)
+#define NBD_CORK_MAX        (256u << 10)
 
 /* nbd_handshake.c: the greeting (queued in c->out). */
 int nbd_hs_hello(struct nbd_conn *c);
@@ -200,6 +214,12 @@ void nbd_meta_reset(struct nbd_conn *c);
  * or a negative errno before anything was sent (the caller replies it). */
 int nbd_meta_block_status(struct nbd_conn *c, uint64_t cookie, uint64_t off, uint32_t len,
 			  bool req_one);
+
+/* nbd_blklock.c: take blocks @a and @b (may be equal) of backend @be for a
+ * read-modify-write, both or neither, without waiting. Return 0, -EBUSY
+ * (one is held: try again later) or -ENOMEM. */
+int nbd_blk_trylock(struct nbd_server *srv, const void *be, uint64_t a, uint64_t b);
+void nbd_blk_unlock(struct nbd_server *srv, const void *be, uint64_t a, uint64_t b);
 
 /* nbd_transmit.c: serve requests until DISC, EOF or an error. */
 void nbd_transmit(struct nbd_conn *c);

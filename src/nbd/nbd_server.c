@@ -83,8 +83,7 @@ int nbd_server_create(const struct nbd_server_config *cfg,
 		}
 	}
 	pthread_mutex_init(&srv->lock, NULL);
-	for (unsigned i = 0; i < NBD_RMW_STRIPES; i++)
-		pthread_mutex_init(&srv->rmw[i], NULL);
+	pthread_mutex_init(&srv->blk_lock, NULL);
 	*out = srv;
 	return 0;
 }
@@ -296,7 +295,7 @@ int nbd_conn_admit(struct nbd_conn *c, bool dry, char *why, size_t len)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	if (rc && !dry)
-		log_notice("NBD client %s refused: %s", c->peer.addr, why);
+		nbd_log_refused(NBD_REFUSED_LIMIT, "NBD client %s refused: %s", c->peer.addr, why);
 	return rc;
 }
 
@@ -992,8 +991,7 @@ void nbd_server_destroy(struct nbd_server *srv)
 	close(srv->stop_fd);
 	close(srv->epfd);
 	nbd_tls_server_free(srv);
-	for (unsigned i = 0; i < NBD_RMW_STRIPES; i++)
-		pthread_mutex_destroy(&srv->rmw[i]);
+	pthread_mutex_destroy(&srv->blk_lock);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -182,6 +182,23 @@ void nbd_server_stop(struct nbd_server *srv);
 /* nbd_server_destroy() - stop if needed, then free. NULL is fine. */
 void nbd_server_destroy(struct nbd_server *srv);
 
+/*
+ * Log why a client was refused, at most one line a second per reason (the
+ * next line says how many were not logged): a client refused in a loop
+ * cannot flood the log. For the server and the embedder's provider.
+ */
+enum nbd_refusal {
+	NBD_REFUSED_OPTION,          /* an option answered with an error (info) */
+	NBD_REFUSED_LIMIT,           /* a connection limit (notice) */
+	NBD_REFUSED_TLS,             /* plain while TLS is required (notice) */
+	NBD_REFUSED_ACCESS,          /* not allowed to use the export (warning) */
+	NBD_REFUSED_EXPORT_NAME,     /* EXPORT_NAME refused: closed (notice) */
+	NBD_REFUSED_N
+};
+void nbd_log_refused_at(enum nbd_refusal why, const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define nbd_log_refused(why, ...) nbd_log_refused_at(why, __func__, __VA_ARGS__)
+
 /* Connections currently open, established or in the handshake (for status
  * output and tests). */
 unsigned nbd_server_conn_count(struct nbd_server *srv);

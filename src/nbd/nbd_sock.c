@@ -5,7 +5,10 @@
  * one segment; one recv() takes them all), and writes that never raise
  * SIGPIPE and mark the connection dead on failure. During the handshake
  * (c->out_mode) writes are queued in c->out instead, for the loop thread to
- * flush as the non-blocking socket takes them. Once TLS is up (c->tls),
+ * flush as the non-blocking socket takes them. In transmission (c->cork)
+ * small replies are held back in c->out and written together when the
+ * connection is about to read the socket or wait (nbd_uncork()): one
+ * write for a batch of replies, not one each. Once TLS is up (c->tls),
  * every read and write goes through the session (nbd_tls.c).
  */
 #include <errno.h>
@@ -56,6 +59,7 @@ int nbd_recv(struct nbd_conn *c, void *buf, size_t len)
 	while (len) {
 		size_t have = c->rlen - c->rpos;
 		ssize_t n;
+		int rc;
 
 		if (have) {
 			size_t take = have < len ? have : len;
@@ -66,6 +70,11 @@ int nbd_recv(struct nbd_conn *c, void *buf, size_t len)
 			len -= take;
 			continue;
 		}
+		/* About to read the socket (and maybe wait): the replies
+		 * held back go first. */
+		rc = nbd_uncork(c);
+		if (rc)
+			return rc;
 		/* Big payloads go straight to their buffer. */
 		if (len >= NBD_RX_BUF) {
 			n = recv_some(c, p, len);
@@ -157,6 +166,20 @@ int nbd_flush_out(struct nbd_conn *c)
 	return 0;
 }
 
+int nbd_uncork(struct nbd_conn *c)
+{
+	struct iovec iov = { c->out, c->out_len };
+	int rc;
+
+	if (!c->cork || !c->out_len)
+		return 0;
+	c->cork = false;
+	rc = nbd_sendv(c, &iov, 1);
+	c->cork = true;
+	c->out_len = 0;
+	return rc;
+}
+
 int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
@@ -165,6 +188,23 @@ int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 		return -EPIPE;
 	if (c->out_mode)
 		return queue_out(c, iov, n);
+	if (c->cork) {
+		size_t len = 0;
+		int rc;
+
+		for (int i = 0; i < n; i++)
+			len += iov[i].iov_len;
+		if (len <= NBD_CORK_COPY) {
+			rc = queue_out(c, iov, n);
+			if (!rc && c->out_len >= NBD_CORK_MAX)
+				rc = nbd_uncork(c);
+			return rc;
+		}
+		/* Too big to copy: what is held back, then this as it is. */
+		rc = nbd_uncork(c);
+		if (rc)
+			return rc;
+	}
 	if (c->tls)
 		return nbd_tls_sendv(c, iov, n);
 	while (msg.msg_iovlen) {

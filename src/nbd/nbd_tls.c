@@ -438,8 +438,8 @@ uint32_t nbd_tls_gate(struct nbd_conn *c, uint32_t opt, uint32_t len, char *why,
 		return 0;
 	snprintf(why, wlen, "TLS is required: negotiate NBD_OPT_STARTTLS first (an nbds:// or "
 		 "nbds+unix:// URI with TLS credentials)");
-	log_notice("NBD client %s: option %u refused: plain connection, TLS is required",
-		   c->peer.addr, opt);
+	nbd_log_refused(NBD_REFUSED_TLS, "NBD client %s: option %u refused: plain connection, "
+			"TLS is required", c->peer.addr, opt);
 	return NBD_REP_ERR_TLS_REQD;
 }
 

@@ -5,18 +5,31 @@
  * by nbd_meta.c) and DISC.
  *
  * One thread per connection reads requests and submits them on its own
- * be_engine, so many are in flight at once; between reads it reaps
- * completions, and each completion writes its reply (out of order, as the
- * protocol allows). Block-aligned requests go to the backend as they are.
- * Requests that cover part of a 4 KiB block are done synchronously: reads
- * of the covering blocks, and read-modify-write for writes under the
- * server's per-block stripe lock (see docs/nbd.md for why a minimum block
- * size of 1 is advertised).
+ * be_engine, so many are in flight at once (up to the queue depth and
+ * INFLIGHT_BYTES of buffers); between reads it reaps completions, and each
+ * completion writes its reply whole (out of order, as the protocol allows).
+ * Block-aligned requests go to the backend as they are. A WRITE that
+ * covers part of a 4 KiB block goes as it is too when the backend takes
+ * such writes at its granularity (be->part_align: RAM, the page cache,
+ * 512-byte sectors under O_DIRECT), else it is an asynchronous
+ * read-modify-write. Either way it takes its first and last block in the
+ * server's block table (nbd_blklock.c) first (a read-modify-write then
+ * reads the partial ones, patches them and writes the range) and lets
+ * them go when its write completes; one that finds a block taken is
+ * parked and tried again, so two partial writes of one block never lose
+ * either.
+ * A FLUSH waits for every write the connection has in flight (no new
+ * request is read meanwhile), then flushes: conservative, the protocol only
+ * asks for the writes completed before it. Sub-block WRITE_ZEROES / TRIM
+ * and FAST_ZERO are rare and stay synchronous (with the same block table).
+ * Minimum block size 1 is advertised: see docs/nbd.md.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/backend.h"
 #include "nbd/nbd_internal.h"
@@ -28,6 +41,7 @@
 #define INFLIGHT_BYTES    (64u << 20)   /* payload buffers per connection */
 #define WRITE_DRAIN_MAX   (256u << 20)  /* bigger "payloads" are garbage: hang up */
 #define ENGINE_WAIT_US    200u
+#define PARKED_WAIT_NS    100000        /* retry parked requests this often */
 
 struct nbd_req {
 	struct be_io io;                /* first: the callback gets it */
@@ -40,6 +54,16 @@ struct nbd_req {
 	size_t bytes;                   /* accounted in c->inflight_bytes */
 	uint32_t skew;                  /* READ: offset within the first block */
 	bool flush_after;               /* FUA: flush once the write is done */
+	bool is_write;                  /* counted in c->writes_inflight */
+	/* sub-block WRITE (read-modify-write) */
+	struct be_io io2;               /* the last block's read */
+	struct nbd_req *pnext;          /* on c->parked */
+	uint8_t *data;                  /* the client's payload */
+	unsigned pending;               /* reads outstanding (+1 while starting them) */
+	int err;                        /* the first of their errors */
+	bool fua;                       /* the patched write is a FUA write */
+	bool part;                      /* the backend writes it as it is (part_align) */
+	bool locked;                    /* holds its first and last block */
 };
 
 uint32_t nbd_errno_to_nbd(int err)
@@ -144,7 +168,10 @@ static void req_free(struct nbd_req *r)
 
 	c->inflight--;
 	c->inflight_bytes -= r->bytes;
+	if (r->is_write)
+		c->writes_inflight--;
 	free(r->buf);
+	free(r->data);
 	free(r);
 }
 
@@ -204,61 +231,215 @@ static void submit_op(struct nbd_req *r, enum be_op op, uint64_t lba, uint32_t n
 	submit_io(r, op, lba, nblocks, buf, 0);
 }
 
-/* Lock the stripes of blocks @a and @b (a <= b) in index order. */
-static void rmw_lock(struct nbd_conn *c, uint64_t a, uint64_t b, bool lock)
+static void reap(struct nbd_conn *c, unsigned wait_us);
+
+/* Take blocks @a..@b of the table for a synchronous read-modify-write:
+ * while another request holds one, complete this connection's own I/O
+ * (the holder may be one of them) or let another connection's finish. */
+static int blk_lock_sync(struct nbd_conn *c, uint64_t a, uint64_t b)
 {
-	uintptr_t key = (uintptr_t)c->be;
-	unsigned sa = (unsigned)((a ^ (key >> 6)) % NBD_RMW_STRIPES);
-	unsigned sb = (unsigned)((b ^ (key >> 6)) % NBD_RMW_STRIPES);
-	pthread_mutex_t *m = c->srv->rmw;
+	int rc;
 
-	if (sa > sb) {
-		unsigned t = sa;
+	while ((rc = nbd_blk_trylock(c->srv, c->be, a, b)) == -EBUSY) {
+		if (be_engine_inflight(c->eng)) {
+			reap(c, ENGINE_WAIT_US);
+		} else {
+			struct timespec ts = { 0, PARKED_WAIT_NS };
 
-		sa = sb;
-		sb = t;
+			nbd_uncork(c);
+			nanosleep(&ts, NULL);
+		}
 	}
-	if (lock) {
-		pthread_mutex_lock(&m[sa]);
-		if (sb != sa)
-			pthread_mutex_lock(&m[sb]);
-	} else {
-		if (sb != sa)
-			pthread_mutex_unlock(&m[sb]);
-		pthread_mutex_unlock(&m[sa]);
-	}
+	return rc;
 }
 
 /*
- * Write @len bytes at byte @off that do not start and end on block
- * boundaries: patch @data (NULL: zeroes) into the covering blocks. Only
- * the partial head and tail blocks are read. Synchronous.
+ * Zero @len bytes at byte @off that do not start and end on block
+ * boundaries: read the partial head and tail blocks, zero the range in
+ * them, write the covering blocks. Synchronous (WRITEs take the
+ * asynchronous path below).
  */
-static int rmw_write(struct nbd_conn *c, uint64_t off, uint32_t len, const void *data)
+static int rmw_zero(struct nbd_conn *c, uint64_t off, uint32_t len)
 {
 	uint64_t first = off >> BE_BLOCK_SHIFT, last = (off + len - 1) >> BE_BLOCK_SHIFT;
 	uint32_t n = (uint32_t)(last - first + 1);
 	uint32_t head = (uint32_t)(off & BLK_MASK);
 	uint8_t *buf = alloc_blocks((size_t)n << BE_BLOCK_SHIFT);
-	int rc = 0;
+	int rc;
 
 	if (!buf)
 		return -ENOMEM;
-	rmw_lock(c, first, last, true);
+	rc = blk_lock_sync(c, first, last);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
 	if (head)
 		rc = be_read_sync(c->be, first, 1, buf);
 	if (!rc && ((off + len) & BLK_MASK) && (last != first || !head))
 		rc = be_read_sync(c->be, last, 1, buf + ((size_t)(n - 1) << BE_BLOCK_SHIFT));
 	if (!rc) {
-		if (data)
-			memcpy(buf + head, data, len);
-		else
-			memset(buf + head, 0, len);
+		memset(buf + head, 0, len);
 		rc = be_write_sync(c->be, first, n, buf);
 	}
-	rmw_lock(c, first, last, false);
+	nbd_blk_unlock(c->srv, c->be, first, last);
 	free(buf);
 	return rc;
+}
+
+/* ---- asynchronous read-modify-write of a sub-block WRITE ------------------ */
+
+static void rmw_start(struct nbd_req *r);
+
+static void park(struct nbd_req *r)
+{
+	struct nbd_conn *c = r->c;
+
+	r->pnext = NULL;
+	if (c->parked_tail)
+		c->parked_tail->pnext = r;
+	else
+		c->parked = r;
+	c->parked_tail = r;
+}
+
+/* Try the parked requests again, in the order they came. */
+static void retry_parked(struct nbd_conn *c)
+{
+	struct nbd_req *r = c->parked;
+
+	c->parked = c->parked_tail = NULL;
+	while (r) {
+		struct nbd_req *next = r->pnext;
+
+		rmw_start(r);      /* may park it again, at the tail */
+		r = next;
+	}
+}
+
+static void rmw_end(struct nbd_req *r, int res)
+{
+	uint64_t first = r->offset >> BE_BLOCK_SHIFT;
+	uint64_t last = (r->offset + r->len - 1) >> BE_BLOCK_SHIFT;
+
+	if (r->locked) {
+		nbd_blk_unlock(r->c->srv, r->c->be, first, last);
+		r->locked = false;
+	}
+	req_finish(r, res, NULL);
+}
+
+static void rmw_write_done(struct be_io *io, int res)
+{
+	rmw_end(io->cb_arg, res);
+}
+
+/* One read done (or the starter's own count dropped): when none is left,
+ * patch the payload in and write the blocks. */
+static void rmw_step(struct nbd_req *r, int res)
+{
+	uint64_t first = r->offset >> BE_BLOCK_SHIFT;
+	uint32_t n = (uint32_t)(((r->offset + r->len - 1) >> BE_BLOCK_SHIFT) - first + 1);
+	struct backend *be = r->c->be;
+	int rc;
+
+	if (res && !r->err)
+		r->err = res;
+	if (--r->pending)
+		return;
+	if (r->err) {
+		rmw_end(r, r->err);
+		return;
+	}
+	memcpy(r->buf + (r->offset & BLK_MASK), r->data, r->len);
+	memset(&r->io, 0, sizeof(r->io));
+	r->io.op = BE_OP_WRITE;
+	r->io.lba = first;
+	r->io.nblocks = n;
+	r->io.buf = r->buf;
+	r->io.flags = r->fua ? BE_IO_FUA : 0;
+	r->io.cb = rmw_write_done;
+	r->io.cb_arg = r;
+	rc = be->ops->submit(be, r->c->eng, &r->io);
+	if (rc < 0)
+		rmw_end(r, rc);
+}
+
+static void rmw_read_done(struct be_io *io, int res)
+{
+	rmw_step(io->cb_arg, res);
+}
+
+static void rmw_read(struct nbd_req *r, struct be_io *io, uint64_t lba, uint8_t *buf)
+{
+	struct backend *be = r->c->be;
+	int rc;
+
+	memset(io, 0, sizeof(*io));
+	io->op = BE_OP_READ;
+	io->lba = lba;
+	io->nblocks = 1;
+	io->buf = buf;
+	io->cb = rmw_read_done;
+	io->cb_arg = r;
+	r->pending++;
+	rc = be->ops->submit(be, r->c->eng, io);
+	if (rc < 0)
+		rmw_step(r, rc);
+}
+
+/* Take the first and last block (or park), read the partial ones. */
+static void rmw_start(struct nbd_req *r)
+{
+	struct nbd_conn *c = r->c;
+	uint64_t end = r->offset + r->len;
+	uint64_t first = r->offset >> BE_BLOCK_SHIFT, last = (end - 1) >> BE_BLOCK_SHIFT;
+	uint32_t n = (uint32_t)(last - first + 1);
+	bool head = r->offset & BLK_MASK, tail = end & BLK_MASK;
+	int rc = nbd_blk_trylock(c->srv, c->be, first, last);
+
+	if (rc == -EBUSY) {
+		park(r);
+		return;
+	}
+	if (rc) {
+		req_finish(r, rc, NULL);
+		return;
+	}
+	r->locked = true;
+	if (r->part) {
+		/* No read: the backend writes the bytes where they go. */
+		memset(&r->io, 0, sizeof(r->io));
+		r->io.op = BE_OP_WRITE;
+		r->io.lba = first;
+		r->io.nblocks = n;
+		r->io.buf = r->data;
+		r->io.part_off = r->offset;
+		r->io.part_len = r->len;
+		r->io.flags = r->fua ? BE_IO_FUA : 0;
+		r->io.cb = rmw_write_done;
+		r->io.cb_arg = r;
+		rc = c->be->ops->submit(c->be, c->eng, &r->io);
+		if (rc < 0)
+			rmw_end(r, rc);
+		return;
+	}
+	if (!r->buf) {
+		r->buf = alloc_blocks((size_t)n << BE_BLOCK_SHIFT);
+		if (!r->buf) {
+			rmw_end(r, -ENOMEM);
+			return;
+		}
+		r->bytes += (size_t)n << BE_BLOCK_SHIFT;
+		c->inflight_bytes += (size_t)n << BE_BLOCK_SHIFT;
+	}
+	r->pending = 1;             /* ours, until both reads are started */
+	r->err = 0;
+	if (head)
+		rmw_read(r, &r->io, first, r->buf);
+	if (tail && (last != first || !head))
+		rmw_read(r, &r->io2, last, r->buf + ((size_t)(n - 1) << BE_BLOCK_SHIFT));
+	rmw_step(r, 0);             /* @r may be gone now */
 }
 
 /* WRITE_ZEROES / TRIM over a range that is not block aligned: for a
@@ -273,14 +454,14 @@ static int unaligned_zero(struct nbd_conn *c, uint64_t off, uint32_t len, enum b
 	int rc = 0;
 
 	if (a >= b)             /* inside one block or across one boundary */
-		return trim ? 0 : rmw_write(c, off, len, NULL);
+		return trim ? 0 : rmw_zero(c, off, len);
 	if (!trim && off < a)
-		rc = rmw_write(c, off, (uint32_t)(a - off), NULL);
+		rc = rmw_zero(c, off, (uint32_t)(a - off));
 	if (!rc)
 		rc = c->be->ops->io_sync(c->be, op, a >> BE_BLOCK_SHIFT,
 					 (uint32_t)((b - a) >> BE_BLOCK_SHIFT), NULL);
 	if (!rc && !trim && b < end)
-		rc = rmw_write(c, b, (uint32_t)(end - b), NULL);
+		rc = rmw_zero(c, b, (uint32_t)(end - b));
 	return rc;
 }
 
@@ -303,9 +484,9 @@ static int fast_zero(struct nbd_conn *c, uint64_t off, uint32_t len, enum be_op 
 		return -EOPNOTSUPP;
 	rc = be->ops->zero_fast(be, op, a >> BE_BLOCK_SHIFT, (uint32_t)((b - a) >> BE_BLOCK_SHIFT));
 	if (!rc && off < a)
-		rc = rmw_write(c, off, (uint32_t)(a - off), NULL);
+		rc = rmw_zero(c, off, (uint32_t)(a - off));
 	if (!rc && b < end)
-		rc = rmw_write(c, b, (uint32_t)(end - b), NULL);
+		rc = rmw_zero(c, b, (uint32_t)(end - b));
 	return rc;
 }
 
@@ -345,7 +526,7 @@ static void do_read(struct nbd_req *r)
 
 static void do_write(struct nbd_req *r, uint8_t *data)
 {
-	int rc;
+	uint32_t pa;
 
 	if (aligned(r->offset, r->len)) {
 		/* FUA: the write itself is made durable (RWF_DSYNC on a file),
@@ -358,9 +539,16 @@ static void do_write(struct nbd_req *r, uint8_t *data)
 			  r->len >> BE_BLOCK_SHIFT, data, flags);
 		return;
 	}
-	rc = rmw_write(r->c, r->offset, r->len, data);
-	free(data);
-	finish_sync(r, rc);
+	r->data = data;
+	r->fua = r->flush_after;
+	r->flush_after = false;
+	pa = r->c->be->part_align;
+	r->part = pa && !(r->offset % pa) && !(r->len % pa);
+	/* Behind those already waiting: a block let go goes to them first. */
+	if (r->c->parked)
+		park(r);
+	else
+		rmw_start(r);
 }
 
 static void do_zero(struct nbd_req *r, enum be_op op)
@@ -508,6 +696,11 @@ static int handle_request(struct nbd_conn *c)
 
 	r->flush_after = (r->flags & NBD_CMD_FLAG_FUA) && r->type != NBD_CMD_READ &&
 			 r->type != NBD_CMD_FLUSH && r->type != NBD_CMD_CACHE;
+	if (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
+	    r->type == NBD_CMD_WRITE_ZEROES) {
+		r->is_write = true;
+		c->writes_inflight++;
+	}
 	switch (r->type) {
 	case NBD_CMD_READ:
 		do_read(r);
@@ -516,7 +709,12 @@ static int handle_request(struct nbd_conn *c)
 		do_write(r, data);
 		break;
 	case NBD_CMD_FLUSH:
-		submit_op(r, BE_OP_FLUSH, 0, 0, NULL);
+		/* After the writes in flight (the loop reads nothing more
+		 * until it is submitted). */
+		if (c->writes_inflight)
+			c->flush_wait = r;
+		else
+			submit_op(r, BE_OP_FLUSH, 0, 0, NULL);
 		break;
 	case NBD_CMD_TRIM:
 		do_zero(r, BE_OP_DISCARD);
@@ -555,10 +753,40 @@ static void reap(struct nbd_conn *c, unsigned wait_us)
 {
 	if (!be_engine_inflight(c->eng))
 		return;
-	if (wait_us)
+	if (wait_us) {
+		nbd_uncork(c);          /* the replies out before waiting */
 		be_engine_wait(c->eng, wait_us);
+	}
 	if (be_engine_poll(c->eng, 0) < 0)
 		log_err("I/O engine poll failed");
+}
+
+/* What may move without a new request: parked requests whose blocks may
+ * be free now, a FLUSH whose writes are done. */
+static void progress(struct nbd_conn *c)
+{
+	if (c->parked)
+		retry_parked(c);
+	if (c->flush_wait && !c->writes_inflight) {
+		struct nbd_req *r = c->flush_wait;
+
+		c->flush_wait = NULL;
+		submit_op(r, BE_OP_FLUSH, 0, 0, NULL);
+	}
+}
+
+/* Nothing on the engine, only parked requests: wait a little for another
+ * connection to let their blocks go, or for a request (when @rx). */
+static void wait_parked(struct nbd_conn *c, bool rx)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	struct timespec ts = { 0, PARKED_WAIT_NS };
+
+	nbd_uncork(c);
+	if (rx)
+		ppoll(&p, 1, &ts, NULL);
+	else
+		nanosleep(&ts, NULL);
 }
 
 void nbd_transmit(struct nbd_conn *c)
@@ -571,19 +799,30 @@ void nbd_transmit(struct nbd_conn *c)
 		log_err("cannot create an I/O engine: %s", strerror(-rc));
 		return;
 	}
+	c->out_len = c->out_off = 0;    /* the handshake's are out (conn_main) */
+	c->cork = true;
 	while (!c->dead) {
-		/* Back-pressure: reap before reading more. */
-		if ((c->inflight >= depth || c->inflight_bytes >= INFLIGHT_BYTES) &&
-		    be_engine_inflight(c->eng)) {
-			reap(c, 1000);
+		bool busy;
+
+		progress(c);
+		busy = be_engine_inflight(c->eng) > 0;
+		/* Back-pressure, or a FLUSH waiting: complete before reading. */
+		if (c->flush_wait || c->inflight >= depth || c->inflight_bytes >= INFLIGHT_BYTES) {
+			if (busy)
+				reap(c, 1000);
+			else
+				wait_parked(c, false);
 			continue;
 		}
-		if (be_engine_inflight(c->eng)) {
+		if (busy) {
 			reap(c, 0);
 			if (!nbd_rx_ready(c)) {
 				reap(c, ENGINE_WAIT_US);
 				continue;
 			}
+		} else if (c->parked && !nbd_rx_ready(c)) {
+			wait_parked(c, true);
+			continue;
 		}
 		rc = handle_request(c);
 		if (rc <= 0) {
@@ -592,9 +831,19 @@ void nbd_transmit(struct nbd_conn *c)
 			break;
 		}
 	}
-	/* Requests in flight finish (their replies may still go out). */
-	while (be_engine_inflight(c->eng))
-		reap(c, 100000);
+	/* Requests in flight finish (their replies may still go out), parked
+	 * ones and a waiting FLUSH included. */
+	for (;;) {
+		progress(c);
+		if (be_engine_inflight(c->eng))
+			reap(c, 100000);
+		else if (c->parked)
+			wait_parked(c, false);
+		else
+			break;
+	}
+	nbd_uncork(c);
+	c->cork = false;
 	be_engine_destroy(c->eng);
 	c->eng = NULL;
 }

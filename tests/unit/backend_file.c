@@ -3,8 +3,9 @@
  * backend_file.c - the file backend: creation from file:PATH?size=, identity,
  * O_DIRECT, asynchronous I/O on the engine with aligned and unaligned
  * buffers and many requests in flight, flush, zeroing, reads past the end,
- * refresh after the file changes size, read-only opens, persistence across
- * close and reopen, missing and unusable paths. The I/O cases run on the
+ * writes of part of a block (part_align), refresh after the file changes
+ * size, read-only opens, persistence across close and reopen, missing and
+ * unusable paths. The I/O cases run on the
  * scratch directory with io_uring and O_DIRECT, on tmpfs, with the page
  * cache (CXLFLASH_NO_DIRECT=1), and with CXLFLASH_NO_URING=1 (pread/pwrite
  * inside submit).
@@ -469,6 +470,62 @@ static void test_persist(const char *path, struct be_engine *eng)
 }
 
 /* Everything that moves data, on one file, with the current engine mode. */
+/* Writes of part of a block (be_io part_off / part_len) at the backend's
+ * granularity: only those bytes change; misaligned ones are refused. */
+static void test_part(struct backend *be, struct be_engine *eng)
+{
+	uint32_t a = be->part_align;
+	uint8_t *blk, *p, *r;
+	struct req q;
+
+	fprintf(stderr, "   part_align=%u\n", a);
+	T_ASSERT(!be->direct ? a == 1 : a == 0 || (a >= 512 && a < 4096));
+	if (!a)
+		return;
+	T_EQ(posix_memalign((void **)&blk, 4096, 3 * 4096), 0);
+	p = blk + 4096;
+	r = blk + 2 * 4096;
+	memset(blk, 0x11, 4096);
+	T_EQ(run(be, eng, BE_OP_WRITE, 7, 1, blk), 0);
+	T_EQ(run(be, eng, BE_OP_WRITE, 8, 1, blk), 0);
+	for (int fua = 0; fua < 2; fua++) {
+		/* a multiple of a at a multiple of a, across blocks 7 and 8 */
+		uint64_t off = 8 * 4096ull - (fua + 1) * (uint64_t)(a > 512 ? a : 512);
+		uint32_t len = 2 * (a > 512 ? a : 512);
+
+		memset(p, 0x60 + fua, len);
+		init_req(&q, BE_OP_WRITE, 7, 2, p);
+		q.io.part_off = off;
+		q.io.part_len = len;
+		q.io.flags = fua ? BE_IO_FUA : 0;
+		T_EQ(be->ops->submit(be, eng, &q.io), 0);
+		drain(eng);
+		T_EQ(q.calls, 1);
+		T_EQ(q.res, 0);
+		for (uint64_t b = 7; b <= 8; b++) {
+			T_EQ(be_read_sync(be, b, 1, r), 0);
+			for (uint64_t i = 0; i < 4096; i++) {
+				uint64_t at = b * 4096 + i;
+
+				T_EQ(r[i], at >= off && at < off + len ? 0x60 + fua :
+					   fua && at >= off + len && at < off + len + len / 2 ? 0x60 :
+					   0x11);
+			}
+		}
+	}
+	if (a > 1) {
+		init_req(&q, BE_OP_WRITE, 7, 1, p);
+		q.io.part_off = 7 * 4096ull + a / 2;
+		q.io.part_len = a;
+		T_EQ(be->ops->submit(be, eng, &q.io), -EINVAL);
+	}
+	init_req(&q, BE_OP_WRITE, 7, 1, p);
+	q.io.part_off = 8 * 4096ull;      /* outside its covering blocks */
+	q.io.part_len = a;
+	T_EQ(be->ops->submit(be, eng, &q.io), -EINVAL);
+	free(blk);
+}
+
 static void io_suite(const char *label, const char *path)
 {
 	struct be_engine *eng;
@@ -494,6 +551,7 @@ static void io_suite(const char *label, const char *path)
 	test_large(be, eng);
 	test_zeroing(be, eng);
 	test_checks(be, eng);
+	test_part(be, eng);
 	be_close(be);
 
 	test_refresh(path, eng);
