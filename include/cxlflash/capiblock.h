@@ -94,6 +94,10 @@ typedef struct chunk_stats_s {
 /* Chunk attributes (cblk_get_attrs). */
 #define CFLSH_ATTR_UNMAP 0x0001ULL     /* flags1: the chunk supports unmap */
 #define CFLSH_ATTR_FUA   0x0002ULL     /* flags1: writes honour CBLK_ARW_FUA_FLAG (extension) */
+/* flags1 (extension): the AFU reaches only the chunk's DMA areas (it runs in
+ * cxlflashd or a parent process): data of buffers from cblk_dma_alloc moves
+ * directly, any other buffer is copied through a staging slot. */
+#define CFLSH_ATTR_DMA_STAGED 0x0004ULL
 typedef struct chunk_attrs_s {
 	uint64_t flags1;
 	uint64_t flags2;

@@ -925,6 +925,8 @@ int cblk_get_attrs(chunk_id_t chunk_id, chunk_attrs_t *attrs, int flags)
 	if (c->unmap_ok)
 		attrs->flags1 |= CFLSH_ATTR_UNMAP;
 	attrs->flags1 |= CFLSH_ATTR_FUA;   /* every backend of the AFU honours it */
+	if (c->dma_only)
+		attrs->flags1 |= CFLSH_ATTR_DMA_STAGED;
 	attrs->block_size = BLK_BLOCK_SIZE;
 	attrs->num_paths = 1;
 	attrs->max_transfer_size = c->max_xfer;
