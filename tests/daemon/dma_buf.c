@@ -6,8 +6,9 @@
  * outside the area is staged and still right, allocation and free errors
  * (double free, interior pointer, full area), buffers keep their contents
  * and stay direct across a daemon restart (SIGKILL) and a context reset,
- * a forked child gets a private copy and an area of its own, and embedded
- * mode returns usable memory.
+ * a forked child gets a private copy and an area of its own, an area the
+ * daemon declines (over --max-dma) leaves I/O staged and right, and
+ * embedded mode returns usable memory.
  *
  * The area is made small here (CFLSH_BLK_DMA_SIZE=1M) to test it full.
  */
@@ -361,6 +362,48 @@ static void fork_child_copy(void)
 	T_EQ(cblk_close(id, 0), 0);
 }
 
+/*
+ * A forked child whose area is larger than the daemon's --max-dma (1G by
+ * default): the daemon declines it, and the child's DMA buffers are staged
+ * like any memory, with the right data, instead of its ATTACH failing.
+ */
+static int declined_child(chunk_id_t id)
+{
+	uint64_t d0, s0, d, s;
+	uint8_t *b;
+
+	setenv("CFLSH_BLK_DMA_SIZE", "2G", 1);
+	if (cblk_clone_after_fork(id, O_RDWR, 0) || cblk_debug_dma_counts(id, &d0, &s0))
+		return 20;
+	b = cblk_dma_alloc(id, BLK, 0);
+	if (!b)
+		return 21;
+	t_pattern_fill(b, BLK, 91, 1300);
+	if (cblk_write(id, b, 1300, 1, 0) != 1)
+		return 22;
+	memset(b, 0, BLK);
+	if (cblk_read(id, b, 1300, 1, 0) != 1 || t_pattern_check(b, BLK, 91, 1300))
+		return 23;
+	if (cblk_debug_dma_counts(id, &d, &s) || d != d0 || s != s0 + 2)
+		return 24;
+	return cblk_dma_free(b, 0) || cblk_close(id, 0) ? 25 : 0;
+}
+
+static void declined_area(void)
+{
+	chunk_id_t id = bt_open("lun0", 8, O_RDWR, 0);
+	int status;
+	pid_t pid = fork();
+
+	T_ASSERT(pid >= 0);
+	if (pid == 0)
+		_exit(declined_child(id));
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ(WEXITSTATUS(status), 0);
+	T_EQ(cblk_close(id, 0), 0);
+}
+
 /* In-process (no daemon for ram: names): the buffers work as any memory. */
 static void embedded_mode(void)
 {
@@ -390,6 +433,7 @@ int main(void)
 	T_RUN(edges_and_errors);
 	T_RUN(reset_keeps_buffers);
 	T_RUN(fork_child_copy);
+	T_RUN(declined_area);
 	T_RUN(restart_keeps_buffers);
 	T_RUN(embedded_mode);
 	T_EQ(t_daemon_stop(&g_d), 0);
