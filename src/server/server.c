@@ -332,7 +332,7 @@ static int serve_msg(struct msrv *s, struct mconn *c, char *payload, int rc,
  */
 static int serve_one(struct msrv *s, struct mconn *c, char *payload)
 {
-	struct wire_msg h;
+	struct wire_msg h = { 0 };
 	struct wire_cred cr = { .pidfd = -1 };
 	int in_fd = -1;
 	/* A client's requests come in bursts (ATTACH, USER_VIRTUAL, ...):
