@@ -440,10 +440,8 @@ int blk_adopt_window(struct chunk *c, uint64_t ctxid, int fd, uint64_t mmio_size
 int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a)
 {
 	struct dma_layout l;
-	int rc;
-
 	uint64_t buf_ea = 0, buf_len = 0;
-	int buf_fd = -1;
+	int rc, buf_fd = -1;
 
 	memset(a, 0, sizeof(*a));
 	a->hdr.flags = (uint64_t)c->mode;
