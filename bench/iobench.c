@@ -51,6 +51,7 @@ struct opts {
 	bool virt;              /* cblk: a virtual LUN */
 	bool intr_thread;       /* cblk: the completion thread instead of polling */
 	bool prefill;           /* cblk: write every block first (ram LUNs) */
+	bool plain_bufs;        /* cblk: buffers in plain memory, not cblk_dma_alloc's */
 	unsigned lat_every;     /* time 1 op in N (sync targets) */
 	int pids[MAX_PIDS];
 	int npids;
@@ -66,6 +67,7 @@ struct bench {
 	chunk_id_t id;
 	uint64_t nblocks;       /* the span random LBAs are drawn from */
 	uint8_t *bufs;          /* qd buffers of 4 KiB */
+	bool dma_bufs;          /* bufs came from cblk_dma_alloc */
 	uint64_t *start_ns;     /* per buffer slot */
 	unsigned *free_slots, nfree;
 	int *tag_slot;          /* cblk tag -> slot */
@@ -362,6 +364,17 @@ static int cblk_bench_open(struct bench *b)
 		errno = ENOSPC;
 		goto fail;
 	}
+	if (!b->o.plain_bufs) {
+		/* The DMA buffer area: through cxlflashd no staging copy. */
+		uint8_t *d = cblk_dma_alloc(b->id, (size_t)b->o.qd * BS, 0);
+
+		if (!d)
+			goto fail;
+		memcpy(d, b->bufs, (size_t)b->o.qd * BS);
+		free(b->bufs);
+		b->bufs = d;
+		b->dma_bufs = true;
+	}
 	if (b->o.prefill && cblk_prefill(b))
 		return -1;
 	return 0;
@@ -624,6 +637,8 @@ static void usage(FILE *f)
 		"      --intr-thread  cblk: completion thread (default: CBLK_OPN_NO_INTRP_THREADS,\n"
 		"                     the caller polls)\n"
 		"      --prefill      cblk: write every block before measuring (ram LUNs)\n"
+		"      --plain-bufs   cblk: buffers in plain memory (default: cblk_dma_alloc,\n"
+		"                     which cxlflashd reaches with no staging copy)\n"
 		"      --lat-every N  sync targets: time one op in N, a power of 2 (default 1)\n"
 		"      --cpu-pid PID  add this process's CPU time to ours (a daemon); repeatable\n"
 		"  -h, --help         this help\n"
@@ -646,7 +661,7 @@ static bool parse_num(const char *s, double min, double max, double *out)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_BUFFERED = 256, O_VIRT, O_INTR, O_PREFILL, O_LATEVERY, O_PID };
+	enum { O_BUFFERED = 256, O_VIRT, O_INTR, O_PREFILL, O_LATEVERY, O_PID, O_PLAIN };
 	static const struct option lo[] = {
 		{ "target", required_argument, NULL, 't' },
 		{ "path", required_argument, NULL, 'p' },
@@ -662,6 +677,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "virt", no_argument, NULL, O_VIRT },
 		{ "intr-thread", no_argument, NULL, O_INTR },
 		{ "prefill", no_argument, NULL, O_PREFILL },
+		{ "plain-bufs", no_argument, NULL, O_PLAIN },
 		{ "lat-every", required_argument, NULL, O_LATEVERY },
 		{ "cpu-pid", required_argument, NULL, O_PID },
 		{ "help", no_argument, NULL, 'h' },
@@ -721,6 +737,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_PREFILL:
 			o->prefill = true;
+			break;
+		case O_PLAIN:
+			o->plain_bufs = true;
 			break;
 		case O_LATEVERY:
 			ok = parse_num(optarg, 1, 1 << 20, &v);
@@ -793,8 +812,11 @@ int main(int argc, char **argv)
 	report(&b, reps, b.o.reps);
 	rc = 0;
 out:
+	if (b.dma_bufs)
+		cblk_dma_free(b.bufs, 0);   /* before the close: the library is still up */
+	else
+		free(b.bufs);
 	b.t->close(&b);
-	free(b.bufs);
 	free(b.start_ns);
 	free(b.free_slots);
 	free(b.tag_slot);

@@ -287,6 +287,8 @@ if [ -x "$DAEMON" ] && [ -x "$ADMIN" ]; then
 			RWS=$DRWS run daemon-phys-ram cblk bench-ram "32" --prefill --cpu-pid "$DPID"
 		else
 			RWS=$DRWS run daemon-phys-ram cblk bench-ram "$QDS" --prefill --cpu-pid "$DPID"
+			# the same with plain buffers, staged through the DMA area (issue 13's before)
+			RWS=$DRWS run daemon-phys-ram-staged cblk bench-ram "32" --prefill --plain-bufs --cpu-pid "$DPID"
 			RWS=$DRWS run daemon-virt-ram cblk bench-ram "32" --prefill --virt --cpu-pid "$DPID"
 			PAIR=1 RWS=$DRWS run daemon-phys-file cblk bench-file "32" --cpu-pid "$DPID"
 		fi

@@ -63,6 +63,7 @@ struct opts {
 	bool unmap;
 	bool verbose;
 	bool debug;
+	bool plain_bufs;                /* -M */
 };
 
 /* The run: what was opened, the slots and the counters. */
@@ -79,6 +80,7 @@ struct run {
 	int nmembers;
 	uint8_t **bufs;
 	unsigned nbufs;
+	uint8_t *dma_pool;              /* the buffers, from cblk_dma_alloc; NULL: aligned_alloc */
 	uint8_t *zero_block;
 	uint64_t next_lba;
 	unsigned rd_left, wr_left;      /* reads and writes left in this round of 100 */
@@ -93,7 +95,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: blockio -d DEV[:DEV...] [-r %%rd] [-q depth] [-n nblocks] [-s secs]\n"
-		"               [-e eto] [-l lto] [-S vlun_gb] [-p] [-i] [-R0] [-U] [-v] [-D]\n"
+		"               [-e eto] [-l lto] [-S vlun_gb] [-p] [-i] [-R0] [-U] [-M] [-v] [-D]\n"
 		"Drive asynchronous I/O (cblk_aread/cblk_awrite/cblk_aresult) at a LUN\n"
 		"and print one line of results.\n"
 		"\n"
@@ -115,6 +117,8 @@ static void usage(FILE *f)
 		"                   (default: CBLK_OPN_NO_INTRP_THREADS, cblk_aresult polls)\n"
 		"  -R0              sequential LBAs (default random, -R1)\n"
 		"  -U               100%% unmap (cblk_aunmap) instead of reads and writes\n"
+		"  -M               buffers in plain memory (default: cblk_dma_alloc's DMA\n"
+		"                   buffer area, which cxlflashd reaches with no copy)\n"
 		"  -v               verbose: print slow commands, add rd/wr counts and latencies\n"
 		"  -D               debug: print every command on stderr\n"
 		"  -h, --help       this help\n"
@@ -162,7 +166,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .rd_pct = 100, .qd = 128, .nblocks = 1, .secs = 4,
 			    .eto_us = 1000000, .lto_us = 10000, .vlun_gb = 1 };
-	while ((c = getopt_long(argc, argv, "d:r:q:n:s:e:l:S:piR:UvDh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:r:q:n:s:e:l:S:piR:UMvDh", longopts, NULL)) != -1) {
 		bool ok = true;
 
 		switch (c) {
@@ -207,6 +211,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'U':
 			o->unmap = true;
+			break;
+		case 'M':
+			o->plain_bufs = true;
 			break;
 		case 'v':
 			o->verbose = true;
@@ -337,8 +344,18 @@ static int setup_buffers(struct run *r)
 	if (!r->slots || !r->tag_slot || !r->bufs || !r->zero_block)
 		return -1;
 	memset(r->zero_block, 0, BLOCK_SIZE);
+	/* In the DMA buffer area, so that through cxlflashd the AFU moves the
+	 * data at them with no staging copy (-M: plain memory, to compare). */
+	if (!r->o.plain_bufs) {
+		r->dma_pool = cblk_dma_alloc(r->id, (size_t)r->nbufs * bytes,
+					     r->group ? CBLK_GROUP_RAID0 : 0);
+		if (!r->dma_pool)
+			fprintf(stderr, "blockio: no DMA buffers (cblk_dma_alloc: %s): "
+				"plain memory, staged through a daemon\n", strerror(errno));
+	}
 	for (unsigned i = 0; i < r->nbufs; i++) {
-		r->bufs[i] = aligned_alloc(BLOCK_SIZE, bytes);
+		r->bufs[i] = r->dma_pool ? r->dma_pool + (size_t)i * bytes
+					 : aligned_alloc(BLOCK_SIZE, bytes);
 		if (!r->bufs[i])
 			return -1;
 		for (size_t b = 0; b < bytes; b += 8)
@@ -352,8 +369,11 @@ static int setup_buffers(struct run *r)
 
 static void free_buffers(struct run *r)
 {
-	for (unsigned i = 0; r->bufs && i < r->nbufs; i++)
-		free(r->bufs[i]);
+	if (r->dma_pool)
+		cblk_dma_free(r->dma_pool, 0);
+	else
+		for (unsigned i = 0; r->bufs && i < r->nbufs; i++)
+			free(r->bufs[i]);
 	free(r->bufs);
 	free(r->slots);
 	free(r->tag_slot);

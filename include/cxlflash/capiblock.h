@@ -94,6 +94,10 @@ typedef struct chunk_stats_s {
 /* Chunk attributes (cblk_get_attrs). */
 #define CFLSH_ATTR_UNMAP 0x0001ULL     /* flags1: the chunk supports unmap */
 #define CFLSH_ATTR_FUA   0x0002ULL     /* flags1: writes honour CBLK_ARW_FUA_FLAG (extension) */
+/* flags1 (extension): the AFU reaches only the chunk's DMA areas (it runs in
+ * cxlflashd or a parent process): data of buffers from cblk_dma_alloc moves
+ * directly, any other buffer is copied through a staging slot. */
+#define CFLSH_ATTR_DMA_STAGED 0x0004ULL
 typedef struct chunk_attrs_s {
 	uint64_t flags1;
 	uint64_t flags2;
@@ -264,6 +268,31 @@ int cblk_sync(chunk_id_t chunk_id, int flags);
 int cblk_cg_sync(chunk_cg_id_t cgid, int flags);
 int cblk_cg_aresult(chunk_cg_id_t cgid, cflsh_cg_tag_t *ptag, uint64_t *status, int flags);
 int cblk_cg_clone_after_fork(chunk_cg_id_t cgid, int mode, int flags);
+
+/*
+ * Extension beyond IBM's API (as SPDK's spdk_dma_malloc):
+ * cblk_dma_alloc() - @size bytes (rounded up to 4 KiB pages, page aligned)
+ * in the process's DMA buffer area. When cxlflashd (or a parent process)
+ * runs the AFU, the data of a cblk_read / cblk_write / async / listio call
+ * whose buffer lies wholly in one such buffer moves straight between the
+ * backend and the buffer; any other buffer is copied through a staging
+ * slot, as before. In-process (embedded mode) every buffer is reached
+ * directly; the call still returns buffer-area memory. The buffer serves
+ * every chunk and chunk group of the process. @chunk_id: an open chunk, or
+ * with CBLK_GROUP_ID / CBLK_GROUP_RAID0 in @flags a chunk group (no other
+ * flags). Contents survive daemon restarts and context recovery; after
+ * fork() a child has a private copy (no longer in a DMA area).
+ * The area is CFLSH_BLK_DMA_SIZE bytes (default 64 MiB).
+ * Return: the buffer (new pages read as zeroes), or NULL with errno
+ * (EINVAL bad chunk, size 0 or flags; ENOMEM the area is full or absent).
+ */
+void *cblk_dma_alloc(chunk_id_t chunk_id, size_t size, int flags);
+/*
+ * cblk_dma_free() - give back a buffer of cblk_dma_alloc (NULL: nothing).
+ * @flags: 0. Return: 0, or -1 with errno EINVAL (not the start of a live
+ * buffer of cblk_dma_alloc: never allocated, freed already, or @flags).
+ */
+int cblk_dma_free(void *buf, int flags);
 
 #ifdef __cplusplus
 }

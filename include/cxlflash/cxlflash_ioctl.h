@@ -49,6 +49,9 @@ struct dk_cxlflash_hdr {
  * it, a completed write is in the backend (or its device's cache, which a
  * flush on a new master still covers). */
 #define DK_CXLFLASH_MASTER_CACHE         0x0000000000020000ULL
+/* This project, in ATTACH's reply: the client's DMA buffer area (buf_ea ..
+ * + buf_size) is reachable by the AFU too (cblk_dma_alloc). */
+#define DK_CXLFLASH_BUF_AREA             0x0000000000040000ULL
 
 /* Block size of every user-visible virtual size. */
 #define CXLFLASH_BLOCK_SIZE 4096
@@ -74,7 +77,17 @@ struct dk_cxlflash_attach {
 	 * dma_size bytes that follows the 64 KiB window in adap_fd. */
 	uint64_t dma_size;       /* in: bytes wanted (0 = none, or the daemon's default) */
 	uint64_t dma_ea;         /* out: the DMA area's address in this process, 0 if none */
-	uint64_t reserved[6];
+	/* Also this project's: a buffer area of the caller's own memory the
+	 * AFU may move data to and from besides the DMA area (cblk_dma_alloc):
+	 * buf_fd is a memfd sealed against shrinking (F_SEAL_SHRINK), mapped
+	 * shared at buf_ea for buf_size bytes (page multiples). Through a
+	 * daemon the descriptor travels with the request; in-process every
+	 * address is reachable and these are ignored. return_flags has
+	 * DK_CXLFLASH_BUF_AREA when the area was taken. */
+	uint64_t buf_ea;         /* in: the area's address in this process (0 = none) */
+	uint64_t buf_size;       /* in: its length in bytes */
+	uint64_t buf_fd;         /* in: its memfd */
+	uint64_t reserved[3];
 };
 
 /* USER_DIRECT: a resource handle for the whole physical LUN (format 1). */

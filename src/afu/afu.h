@@ -50,15 +50,21 @@ struct afu_config {
 /*
  * The addresses a context's commands may use. In-process (identity) any
  * address of the process is valid and an EA is a pointer. Otherwise an EA
- * must fall in [ea_base, ea_base + len) and maps to host_base + (ea - ea_base);
+ * must fall in [ea_base, ea_base + len) and maps to host_base + (ea - ea_base),
+ * or in the client's registered buffer area [buf_ea, buf_ea + buf_len)
+ * (cblk_dma_alloc's memory; buf_len 0: none), which maps to buf_host;
  * anything else fails with SISL_AFU_RC_DATA_DMA_ERR / INVALID_EA (data) or
- * the matching intr_status bit (IOARCB, IOASA, HRRQ, SQ).
+ * the matching intr_status bit (IOARCB, IOASA, HRRQ, SQ). One range must
+ * hold the whole access. Fixed while the context runs.
  */
 struct afu_ea_window {
 	bool identity;
 	uint64_t ea_base;
 	uint8_t *host_base;
 	uint64_t len;
+	uint64_t buf_ea;
+	uint8_t *buf_host;
+	uint64_t buf_len;
 };
 
 struct afu_ctx_params {

@@ -255,7 +255,8 @@ struct afu {
  *
  * Identity mode: an EA is a pointer; it must be non-zero, aligned, and
  * [ea, ea + len) must not wrap. Window mode: [ea, ea + len) must lie inside
- * [ea_base, ea_base + len) and maps to host_base + (ea - ea_base).
+ * [ea_base, ea_base + len) and maps to host_base + (ea - ea_base), or
+ * inside the buffer area [buf_ea, buf_ea + buf_len), mapped at buf_host.
  * Return: the AFU's pointer, or NULL when the range is not reachable.
  */
 static inline void *afu_ea_resolve(const struct afu_ea_window *win, uint64_t ea,
@@ -267,12 +268,14 @@ static inline void *afu_ea_resolve(const struct afu_ea_window *win, uint64_t ea,
 		return NULL;
 	if (win->identity)
 		return (void *)(uintptr_t)ea;
-	if (ea < win->ea_base)
-		return NULL;
 	off = ea - win->ea_base;
-	if (len > win->len || off > win->len - len)
-		return NULL;
-	return win->host_base + off;
+	if (ea >= win->ea_base && len <= win->len && off <= win->len - len)
+		return win->host_base + off;
+	off = ea - win->buf_ea;
+	if (win->buf_len && ea >= win->buf_ea && len <= win->buf_len &&
+	    off <= win->buf_len - len)
+		return win->buf_host + off;
+	return NULL;
 }
 
 /* The LUN at @idx, or NULL. */

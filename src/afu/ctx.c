@@ -123,6 +123,8 @@ static bool ea_window_ok(const struct afu_ea_window *ea)
 {
 	if (ea->identity)
 		return true;
+	if (ea->buf_len && (!ea->buf_host || ea->buf_ea + ea->buf_len < ea->buf_ea))
+		return false;
 	return ea->host_base && ea->len && ea->ea_base + ea->len >= ea->ea_base;
 }
 

@@ -17,5 +17,9 @@ uint64_t cblk_debug_context_id(chunk_id_t chunk_id);
 int cblk_debug_fd1(chunk_id_t chunk_id);
 /* 1 if the chunk submits through an SQ ring, 0 through IOARRIN, -1 no chunk. */
 int cblk_debug_sq_mode(chunk_id_t chunk_id);
+/* Commands of the chunk whose data moved at the caller's buffer (@direct:
+ * in the DMA buffer area) or through a staging slot (@staged), counted
+ * only when the AFU reaches just the DMA area. Return 0, -1 no chunk. */
+int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *staged);
 
 #endif /* CXLFLASH_BLOCK_DEBUG_H */

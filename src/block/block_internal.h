@@ -72,6 +72,7 @@ struct blk_cmd {
 	bool fua;                    /* WRITE with the FUA bit (CBLK_ARW_FUA_FLAG) */
 	bool cache_lost;             /* SYNC in flight when the master was lost: fails */
 	uint64_t wseq;               /* SYNC: chunk.write_seq when it was issued */
+	bool direct;                 /* the AFU moves data at buf itself (no staging) */
 	bool ring_defer;             /* submit without the doorbell: its waiter runs
 				      * the AFU inline (consumed by the submit) */
 	void *buf;
@@ -135,6 +136,11 @@ struct chunk {
 	bool dma_only;               /* the AFU reaches only the DMA area: stage data */
 	uint8_t *stage;              /* ncmds slots of stage_blocks blocks */
 	unsigned stage_blocks;
+	/* The process's buffer area as the current context reaches it
+	 * (dmabuf.c; DK_CXLFLASH_BUF_AREA): data in [buf_lo, buf_hi) is not
+	 * staged. Both 0 when the master did not take it. */
+	uint64_t buf_lo, buf_hi;
+	uint64_t n_direct, n_staged; /* commands with data, by how it moved (dma_only) */
 
 	/* Commands */
 	struct blk_cmd *cmds;
@@ -237,6 +243,13 @@ void blk_deadline(struct timespec *ts, uint64_t ms);
 uint64_t blk_now_ns(void);
 void blk_deadline_us(struct timespec *ts, uint64_t us);
 bool blk_deadline_passed(const struct timespec *ts);
+
+/* ---- dmabuf.c: the process's buffer area (cblk_dma_alloc) ------------------ */
+
+/* blk_dma_area() - the area ATTACH sends (made on first call): its address,
+ * length and memfd. Return 0, or -ENOENT when the process has none
+ * (CFLSH_BLK_DMA_SIZE=0, or it could not be made). */
+int blk_dma_area(uint64_t *ea, uint64_t *len, int *fd);
 
 /* ---- recover.c ------------------------------------------------------------ */
 

@@ -440,13 +440,21 @@ int blk_adopt_window(struct chunk *c, uint64_t ctxid, int fd, uint64_t mmio_size
 int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a)
 {
 	struct dma_layout l;
-	int rc;
+	uint64_t buf_ea = 0, buf_len = 0;
+	int rc, buf_fd = -1;
 
 	memset(a, 0, sizeof(*a));
 	a->hdr.flags = (uint64_t)c->mode;
 	a->num_interrupts = 4;
 	dma_layout(c->ncmds, c->stage_blocks, &l);
 	a->dma_size = l.total;
+	/* The process's buffer area goes with every ATTACH (a master serving
+	 * us in-process ignores it: it reaches every address anyway). */
+	if (blk_dma_area(&buf_ea, &buf_len, &buf_fd) == 0) {
+		a->buf_ea = buf_ea;
+		a->buf_size = buf_len;
+		a->buf_fd = (uint64_t)buf_fd;
+	}
 	if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_ATTACH, a))
 		return -errno;
 	rc = -EPROTO; /* a master that ignored the DMA area */
@@ -457,6 +465,11 @@ int blk_attach_context(struct chunk *c, struct dk_cxlflash_attach *a)
 	if (rc)
 		goto fail;
 	c->dma_only = (a->hdr.return_flags & DK_CXLFLASH_DMA_AREA_ONLY) != 0;
+	c->buf_lo = c->buf_hi = 0;
+	if (c->dma_only && buf_len && (a->hdr.return_flags & DK_CXLFLASH_BUF_AREA)) {
+		c->buf_lo = buf_ea;
+		c->buf_hi = buf_ea + buf_len;
+	}
 	chunk_place_queues(c, (uint8_t *)(uintptr_t)a->dma_ea);
 	blk_setup_queues(c);
 	return 0;
@@ -940,6 +953,8 @@ int cblk_get_attrs(chunk_id_t chunk_id, chunk_attrs_t *attrs, int flags)
 	if (c->unmap_ok)
 		attrs->flags1 |= CFLSH_ATTR_UNMAP;
 	attrs->flags1 |= CFLSH_ATTR_FUA;   /* every backend of the AFU honours it */
+	if (c->dma_only)
+		attrs->flags1 |= CFLSH_ATTR_DMA_STAGED;
 	attrs->block_size = BLK_BLOCK_SIZE;
 	attrs->num_paths = 1;
 	attrs->max_transfer_size = c->max_xfer;
@@ -976,6 +991,20 @@ int cblk_debug_fd1(chunk_id_t chunk_id)
 	fd = c->fd1;
 	blk_chunk_put(c);
 	return fd;
+}
+
+int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *staged)
+{
+	struct chunk *c = blk_chunk_get(chunk_id);
+
+	if (!c)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	*direct = c->n_direct;
+	*staged = c->n_staged;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return 0;
 }
 
 int cblk_debug_sq_mode(chunk_id_t chunk_id)

@@ -295,18 +295,29 @@ static uint8_t *stage_slot(struct chunk *c, const struct blk_cmd *cmd)
 /*
  * blk_data_ea() - the effective address the AFU moves a command's data
  * to or from: the caller's buffer as it is in-process (no alignment
- * needed); the command's staging slot when the AFU reaches only the DMA
- * area, with write data copied in here (so a resubmission after recovery,
- * which maps a fresh area, stages it again).
+ * needed), or when the AFU reaches only the DMA area and the buffer lies
+ * wholly in the process's buffer area (cblk_dma_alloc) that the context
+ * reaches too; else the command's staging slot, with write data copied in
+ * here (so a resubmission after recovery, which maps a fresh area, stages
+ * it again).
  */
 uint64_t blk_data_ea(struct chunk *c, struct blk_cmd *cmd)
 {
+	uint64_t b = (uint64_t)(uintptr_t)cmd->buf, len = (uint64_t)cmd->nblocks * BLK_BLOCK_SIZE;
 	uint8_t *slot;
 
+	cmd->direct = false;
 	if (cmd->op == BLK_OP_SYNC)
 		return 0;  /* no data */
 	if (!c->dma_only)
-		return (uint64_t)(uintptr_t)cmd->buf;
+		return b;
+	if (cmd->op != BLK_OP_UNMAP && b >= c->buf_lo && b < c->buf_hi &&
+	    len <= c->buf_hi - b) {
+		cmd->direct = true;
+		c->n_direct++;
+		return b;
+	}
+	c->n_staged++;
 	slot = stage_slot(c, cmd);
 	if (cmd->op == BLK_OP_WRITE)
 		memcpy(slot, cmd->buf, (size_t)cmd->nblocks * BLK_BLOCK_SIZE);
@@ -485,7 +496,7 @@ void blk_complete_locked(struct chunk *c, struct blk_cmd *cmd, int result)
 		   !cmd->fua) {
 		c->write_seq++;
 	}
-	if (c->dma_only && result > 0 && rd)
+	if (c->dma_only && !cmd->direct && result > 0 && rd)
 		memcpy(cmd->buf, stage_slot(c, cmd), (size_t)result * BLK_BLOCK_SIZE);
 	cmd->result = result;
 	cmd->state = CMD_COMPLETE;

@@ -70,12 +70,12 @@ static uint64_t dma_request(uint64_t size)
 	return (size + 4095) & ~4095ull;
 }
 
-static int call(int sock, unsigned long request, union cxlflash_ioctls *u, size_t size,
-		int *fd)
+static int call_fd(int sock, unsigned long request, union cxlflash_ioctls *u, size_t size,
+		   int pass_fd, int *fd)
 {
 	struct wire_msg h = { .op = WIRE_OP_IOCTL, .request = request };
 	union cxlflash_ioctls reply;
-	int rc = wire_call(sock, &h, u, size, &reply, sizeof(reply), fd);
+	int rc = wire_call_fd(sock, &h, u, size, pass_fd, &reply, sizeof(reply), fd);
 
 	if (rc)
 		return rc;
@@ -97,6 +97,12 @@ static int call(int sock, unsigned long request, union cxlflash_ioctls *u, size_
 	return 0;
 }
 
+static int call(int sock, unsigned long request, union cxlflash_ioctls *u, size_t size,
+		int *fd)
+{
+	return call_fd(sock, request, u, size, -1, fd);
+}
+
 static int remote_attach(int sock, union cxlflash_ioctls *u)
 {
 	struct dk_cxlflash_attach *a = &u->attach;
@@ -116,7 +122,9 @@ static int remote_attach(int sock, union cxlflash_ioctls *u)
 		a->dma_size = dma;
 		a->dma_ea = (uint64_t)(uintptr_t)resv + SISL_HOST_MAP_SIZE;
 	}
-	rc = call(sock, DK_CXLFLASH_ATTACH, u, sizeof(*a), &fd);
+	/* A buffer area (cblk_dma_alloc's memory) goes with it as its memfd. */
+	rc = call_fd(sock, DK_CXLFLASH_ATTACH, u, sizeof(*a),
+		     !reuse && a->buf_size ? (int)a->buf_fd : -1, &fd);
 	if (rc) {
 		if (resv)
 			munmap(resv, total);

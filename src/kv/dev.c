@@ -22,6 +22,7 @@ struct kv_dev {
 	int gflags;            /* CBLK_GROUP_RAID0 for a RAID0 group */
 	bool vlun;
 	bool fua;              /* CFLSH_ATTR_FUA, and not turned off */
+	bool dma;              /* CFLSH_ATTR_DMA_STAGED: I/O buffers from cblk_dma_alloc */
 	uint64_t blocks;       /* current size */
 	uint64_t max_xfer;
 	pthread_mutex_t lock;  /* size changes */
@@ -34,6 +35,30 @@ void *kv_blk_alloc(size_t nblocks)
 	if (posix_memalign(&p, KV_BLOCK, nblocks ? nblocks * KV_BLOCK : KV_BLOCK))
 		return NULL;
 	return p;
+}
+
+void *kv_io_alloc(struct kv_dev *d, size_t nblocks)
+{
+	int saved_errno = errno;
+	void *p;
+
+	if (d && d->dma) {
+		p = cblk_dma_alloc(d->id, (nblocks ? nblocks : 1) * KV_BLOCK, d->gflags);
+		errno = saved_errno;
+		if (p)
+			return p;
+	}
+	return kv_blk_alloc(nblocks);
+}
+
+void kv_io_free(void *p)
+{
+	int saved_errno = errno;
+
+	/* cblk_dma_free refuses memory it did not hand out: that is ours. */
+	if (p && cblk_dma_free(p, 0))
+		free(p);
+	errno = saved_errno;
 }
 
 /* A plain path that names nothing (no file, no LUN a daemon serves) is
@@ -102,6 +127,7 @@ int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool re
 		d->max_xfer = 1;
 	no_fua = getenv("CXLFLASH_KV_NO_FUA");
 	d->fua = (attrs.flags1 & CFLSH_ATTR_FUA) && !(no_fua && !strcmp(no_fua, "1"));
+	d->dma = (attrs.flags1 & CFLSH_ATTR_DMA_STAGED) != 0;
 	if (d->gflags)
 		d->max_xfer = 1;   /* RAID0 async requests are one block */
 	if (vlun) {

@@ -284,6 +284,12 @@ int kv_dev_flush(struct kv_dev *d);
 int kv_dev_unmap(struct kv_dev *d, uint64_t lba, uint32_t nblocks);
 int kv_dev_fork_child(struct kv_dev *d);
 void *kv_blk_alloc(size_t nblocks);
+/* kv_io_alloc() - a buffer of @nblocks for I/O on @d: in the DMA buffer
+ * area (cblk_dma_alloc) when @d's chunk reaches the AFU through a daemon,
+ * so the data moves with no staging copy; plain memory otherwise or when
+ * the area is full. Free it with kv_io_free() (either kind). */
+void *kv_io_alloc(struct kv_dev *d, size_t nblocks);
+void kv_io_free(void *p);
 
 /* ---- log.c ---------------------------------------------------------------- */
 int kv_log_start(struct ark_impl *s);

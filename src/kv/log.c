@@ -298,7 +298,7 @@ static int batch_add_raw_locked(struct ark_impl *s, struct kv_batch *b, uint64_t
 			b->cap_raw = cap;
 		}
 		struct kv_raw *r = &b->raw[b->nraw];
-		r->buf = kv_blk_alloc(got);
+		r->buf = kv_io_alloc(s->dev, got);
 		if (!r->buf)
 			return -ENOMEM;
 		r->lba = lba;
@@ -652,7 +652,7 @@ out:
 static void batch_reset(struct ark_impl *s, struct kv_batch *b)
 {
 	for (unsigned i = 0; i < b->nraw; i++)
-		free(b->raw[i].buf);
+		kv_io_free(b->raw[i].buf);
 	b->nraw = 0;
 	b->nmeta = 0;
 	b->meta_used = 0;
@@ -666,7 +666,7 @@ static void batch_reset(struct ark_impl *s, struct kv_batch *b)
 static void batch_free(struct kv_batch *b)
 {
 	for (unsigned i = 0; i < b->nraw; i++)
-		free(b->raw[i].buf);
+		kv_io_free(b->raw[i].buf);
 	free(b->raw);
 	free(b->meta);
 	free(b->meta_lba);
@@ -751,7 +751,7 @@ static int batch_write(struct ark_impl *s, struct kv_batch *b)
 		while (j + 1 < n && in[j + 1].lba == in[j].lba + in[j].nblocks &&
 		       blocks + in[j + 1].nblocks <= run_max)
 			blocks += in[++j].nblocks;
-		uint8_t *buf = j > i ? kv_blk_alloc(blocks) : NULL;
+		uint8_t *buf = j > i ? kv_io_alloc(s->dev, blocks) : NULL;
 		if (!buf) {
 			/* One piece, or no memory for the copy: write the pieces as they are. */
 			for (; i <= j; i++)
@@ -777,7 +777,7 @@ static int batch_write(struct ark_impl *s, struct kv_batch *b)
 	__atomic_add_fetch(&s->ios, b->blocks + (s->durable && !fua ? 1 : 0), __ATOMIC_RELAXED);
 out:
 	for (unsigned i = 0; i < nstage; i++)
-		free(stage[i]);
+		kv_io_free(stage[i]);
 	if (in != stack)
 		free(in);
 	if (io != out_stack)
@@ -1107,7 +1107,7 @@ int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const s
 		  uint64_t vlen, uint8_t *out)
 {
 	unsigned nio = loc->npieces ? loc->npieces : 1;
-	uint8_t *buf = kv_blk_alloc(kv_value_blocks(loc));
+	uint8_t *buf = kv_io_alloc(s->dev, kv_value_blocks(loc));
 	struct kv_io stack[8];
 	struct kv_io *io = nio <= 8 ? stack : calloc(nio, sizeof(*io));
 	const uint8_t *val;
@@ -1122,7 +1122,7 @@ int kv_read_value(struct ark_impl *s, const uint8_t *key, uint32_t klen, const s
 	}
 	if (io != stack)
 		free(io);
-	free(buf);
+	kv_io_free(buf);
 	return rc;
 }
 

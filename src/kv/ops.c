@@ -184,7 +184,7 @@ static void get_read(struct ark_impl *s, struct kv_get *g, unsigned n)
 
 	struct kv_io stack[64];
 	struct kv_io *io = nio <= 64 ? stack : calloc(nio, sizeof(*io));
-	uint8_t *buf = kv_blk_alloc(blocks);
+	uint8_t *buf = kv_io_alloc(s->dev, blocks);
 	if (!io || !buf) {
 		for (unsigned i = 0; i < n; i++)
 			if (g[i].reading)
@@ -236,7 +236,7 @@ out:
 			free(g[i].loc.pieces);
 		g[i].reading = false;
 	}
-	free(buf);
+	kv_io_free(buf);
 	if (io != stack)
 		free(io);
 }

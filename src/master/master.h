@@ -92,6 +92,7 @@ struct mcaller {
 	int pidfd;
 	bool remote;
 	const struct mlimits *lim; /* the caller's uid's quotas; NULL: none */
+	int buf_fd;                /* remote ATTACH: the descriptor sent with it, or -1 */
 };
 
 /*
@@ -134,6 +135,8 @@ struct mctx {
 	uint64_t dma_size;         /* bytes of DMA area after the window, 0 if none */
 	uint64_t dma_ea;           /* bounded: the client's address of the DMA area */
 	bool bounded;              /* EAs must fall in the DMA area (remote caller) */
+	uint8_t *buf_map;          /* bounded: the client's buffer area, mapped; or NULL */
+	uint64_t buf_ea, buf_len;  /* its address in the client, its length */
 	int adap_fd;               /* the fd2 handed out (owned by the client) */
 	dev_t adap_dev;            /* identity of fd2's file, to notice its close */
 	ino_t adap_ino;

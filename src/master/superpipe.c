@@ -15,7 +15,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "backend/backend.h"
 #include "util/log.h"
@@ -288,6 +291,9 @@ static int ctx_start(struct master *m, struct mctx *c)
 		p.ea.ea_base = c->dma_ea;
 		p.ea.host_base = (uint8_t *)map + SISL_HOST_MAP_SIZE;
 		p.ea.len = c->dma_size;
+		p.ea.buf_ea = c->buf_ea;
+		p.ea.buf_host = c->buf_map;
+		p.ea.buf_len = c->buf_map ? c->buf_len : 0;
 	} else {
 		p.ea.identity = true;
 	}
@@ -348,6 +354,67 @@ static int dma_params(struct master *m, const struct mcaller *who,
 	return 0;
 }
 
+/*
+ * buf_area_map() - a remote ATTACH's buffer area (cblk_dma_alloc's memory):
+ * the client's memfd, sent with the request, mapped so the AFU can reach
+ * [buf_ea, buf_ea + buf_size) as well as the DMA area. The descriptor must
+ * be a memfd on shmem (not hugetlbfs, whose faults may fail) sealed against
+ * shrinking, at least buf_size long: the client can then never make our
+ * mapping fault. The range must not overlap the window and DMA area, nor
+ * be larger than --max-dma. The area is optional: one that does not pass
+ * is declined (the reply lacks DK_CXLFLASH_BUF_AREA and the client stages
+ * its data), not a failed ATTACH. Nothing asked, or a local caller: nothing.
+ */
+static void buf_area_map(struct master *m, const struct mcaller *who,
+			 const struct dk_cxlflash_attach *req, struct mctx *c)
+{
+	uint64_t max = m->cfg.max_dma ? m->cfg.max_dma : MASTER_MAX_DMA;
+	uint64_t lo = c->dma_ea - SISL_HOST_MAP_SIZE, hi = c->dma_ea + c->dma_size;
+	const char *why = NULL;
+	struct statfs sfs;
+	struct stat st;
+	int seals;
+	void *p;
+
+	if (!who->remote || !req->buf_size)
+		return;
+	if (who->buf_fd < 0)
+		why = "no descriptor came with it";
+	else if (req->buf_size > max)
+		why = "larger than --max-dma";
+	else if (req->buf_size % 4096 || !req->buf_ea || req->buf_ea % 4096 ||
+		 req->buf_ea + req->buf_size < req->buf_ea ||
+		 (req->buf_ea < hi && req->buf_ea + req->buf_size > lo))
+		why = "a bad address range";
+	if (!why) {
+		seals = fcntl(who->buf_fd, F_GET_SEALS);
+		if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstatfs(who->buf_fd, &sfs) ||
+		    sfs.f_type != TMPFS_MAGIC || fstat(who->buf_fd, &st) ||
+		    (uint64_t)st.st_size < req->buf_size)
+			why = "not a memfd sealed against shrinking, or too short";
+	}
+	if (!why) {
+		p = mmap(NULL, req->buf_size, PROT_READ | PROT_WRITE, MAP_SHARED, who->buf_fd, 0);
+		if (p == MAP_FAILED) {
+			why = "it cannot be mapped";
+		} else {
+			c->buf_map = p;
+			c->buf_ea = req->buf_ea;
+			c->buf_len = req->buf_size;
+			return;
+		}
+	}
+	log_info("pid %d: DMA buffer area of %llu bytes declined (%s): its data is staged",
+		 (int)who->id.pid, (unsigned long long)req->buf_size, why);
+}
+
+static void buf_area_unmap(struct mctx *c)
+{
+	if (c->buf_map)
+		munmap(c->buf_map, c->buf_len);
+	c->buf_map = NULL;
+}
+
 static int ctx_create(struct master *m, const struct mcaller *who,
 		      const struct dk_cxlflash_attach *req, uint8_t perms, struct mctx **out)
 {
@@ -367,8 +434,11 @@ static int ctx_create(struct master *m, const struct mcaller *who,
 	if (!rc)
 		rc = dma_params(m, who, req, c);
 	if (!rc)
+		buf_area_map(m, who, req, c);
+	if (!rc)
 		rc = ctx_start(m, c);
 	if (rc) {
+		buf_area_unmap(c);
 		owner_unwatch(m, c);
 		free(c->rht);
 		free(c);
@@ -382,6 +452,7 @@ static void ctx_destroy(struct master *m, struct mctx *c)
 {
 	owner_unwatch(m, c);
 	ctx_stop(m, c);
+	buf_area_unmap(c);  /* the AFU context is stopped: nothing reaches it */
 	free(c->rht);
 	free(c);
 }
@@ -559,6 +630,8 @@ int handle_attach(struct mopen *o, const struct mcaller *who, void *arg)
 		req->hdr.return_flags |= DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;
 	if (c->bounded)
 		req->hdr.return_flags |= DK_CXLFLASH_DMA_AREA_ONLY;
+	if (c->buf_map)
+		req->hdr.return_flags |= DK_CXLFLASH_BUF_AREA;
 	return 0;
 }
 

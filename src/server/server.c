@@ -148,11 +148,13 @@ static int reply_legacy(struct msrv *s, struct mopen *o, int sock, const struct 
 
 static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct wire_msg *h,
 		       const void *payload, const struct wire_cred *cr, const char *name,
-		       const struct mlimits *lim)
+		       const struct mlimits *lim, int in_fd)
 {
 	union cxlflash_ioctls u;
+	/* A descriptor only ATTACH takes (its buffer area); the caller closes it. */
 	struct mcaller who = { .id = { cr->pid, 0 }, .uid = cr->uid, .pidfd = cr->pidfd,
-			       .remote = true, .lim = lim };
+			       .remote = true, .lim = lim,
+			       .buf_fd = h->request == DK_CXLFLASH_ATTACH ? in_fd : -1 };
 	size_t size = master_ioctl_size(h->request);
 	int rc, fd;
 
@@ -231,22 +233,15 @@ static const struct mlimits *request_limits(struct msrv *s, struct mconn *c,
 	return buf;
 }
 
-/*
- * serve_one() - receive and serve one request of @c, without sleeping
- * for it. Return 0 (served one), 1 (none waiting) or -1 (the connection
- * ends).
- */
-static int serve_one(struct msrv *s, struct mconn *c, char *payload)
+/* serve_one()'s request @h (@rc: how its receive went), with @in_fd the
+ * descriptor that came with it or -1 (not closed here). */
+static int serve_msg(struct msrv *s, struct mconn *c, char *payload, int rc,
+		     const struct wire_msg *hp, const struct wire_cred *crp, int in_fd)
 {
-	struct wire_msg h;
-	struct wire_cred cr = { .pidfd = -1 };
+	struct wire_msg h = *hp;
+	struct wire_cred cr = *crp;
 	struct mlimits lbuf;
 	int no_pidfd = 0;
-	/* A client's requests come in bursts (ATTACH, USER_VIRTUAL, ...):
-	 * after a reply, look for the next one a little before going back
-	 * to the loop. */
-	int rc = wire_try_recv(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, NULL, &cr,
-			       c->o || c->fresh ? MSRV_NEXT_SPIN_NS : 0);
 
 	c->fresh = false;
 	if (rc == -EAGAIN)
@@ -306,7 +301,7 @@ static int serve_one(struct msrv *s, struct mconn *c, char *payload)
 		rc = !c->o ? reply(c->sock, &h, -EBADF, NULL, 0, -1)
 		   : no_pidfd ? reply(c->sock, &h, no_pidfd, NULL, 0, -1)
 		   : serve_ioctl(s, c->o, c->sock, &h, payload, &cr, c->name,
-				 request_limits(s, c, &cr, &lbuf));
+				 request_limits(s, c, &cr, &lbuf), in_fd);
 		break;
 	case WIRE_OP_CTX_ERROR:
 		rc = no_pidfd ? reply(c->sock, &h, no_pidfd, NULL, 0, -1)
@@ -328,6 +323,28 @@ static int serve_one(struct msrv *s, struct mconn *c, char *payload)
 	if (cr.pidfd >= 0)
 		close(cr.pidfd);
 	return rc ? -1 : 0;
+}
+
+/*
+ * serve_one() - receive and serve one request of @c, without sleeping
+ * for it. Return 0 (served one), 1 (none waiting) or -1 (the connection
+ * ends).
+ */
+static int serve_one(struct msrv *s, struct mconn *c, char *payload)
+{
+	struct wire_msg h = { 0 };
+	struct wire_cred cr = { .pidfd = -1 };
+	int in_fd = -1;
+	/* A client's requests come in bursts (ATTACH, USER_VIRTUAL, ...):
+	 * after a reply, look for the next one a little before going back
+	 * to the loop. */
+	int rc = wire_try_recv(c->sock, &h, payload, WIRE_MAX_PAYLOAD - 1, &in_fd, &cr,
+			       c->o || c->fresh ? MSRV_NEXT_SPIN_NS : 0);
+
+	rc = serve_msg(s, c, payload, rc, &h, &cr, in_fd);
+	if (in_fd >= 0)
+		close(in_fd); /* whatever came with the request (ATTACH's buffer area) */
+	return rc;
 }
 
 /* ---- connections ------------------------------------------------------------- */

@@ -251,8 +251,14 @@ bad:
 int wire_call(int sock, struct wire_msg *h, const void *payload, size_t len, void *reply,
 	      size_t reply_cap, int *fd_out)
 {
+	return wire_call_fd(sock, h, payload, len, -1, reply, reply_cap, fd_out);
+}
+
+int wire_call_fd(int sock, struct wire_msg *h, const void *payload, size_t len, int pass_fd,
+		 void *reply, size_t reply_cap, int *fd_out)
+{
 	uint16_t op = h->op;
-	int rc = wire_send(sock, h, payload, len, -1);
+	int rc = wire_send(sock, h, payload, len, pass_fd);
 
 	if (rc)
 		return rc;

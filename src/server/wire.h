@@ -104,6 +104,9 @@ int wire_try_recv(int sock, struct wire_msg *h, void *payload, size_t cap, int *
  */
 int wire_call(int sock, struct wire_msg *h, const void *payload, size_t len, void *reply,
 	      size_t reply_cap, int *fd_out);
+/* wire_call_fd() - wire_call() that sends @pass_fd (>= 0) with the request. */
+int wire_call_fd(int sock, struct wire_msg *h, const void *payload, size_t len, int pass_fd,
+		 void *reply, size_t reply_cap, int *fd_out);
 
 /*
  * wire_socket_path() - the daemon's socket: $CXLFLASH_SOCKET, or the
