@@ -37,6 +37,7 @@
 #include "util/pident.h"
 
 struct backend;
+struct mscrub;
 
 /* RHT entries per context: one 4 KiB page of 16-byte entries, as the kernel
  * driver has on 4 KiB-page machines. */
@@ -62,6 +63,8 @@ struct mlun {
 	bool ca_ready;             /* allocator initialised (virtual mode) */
 	struct chunk_alloc ca;
 	uint64_t retired_chunks;   /* chunks kept out of use after a failed scrub */
+	uint64_t scrub_pending;    /* freed chunks still allocated until their
+				    * background scrub ends (scrub.c) */
 	unsigned opens;            /* live opens of this LUN */
 	unsigned legacy_users;     /* legacy-mode (NBD) clients: superpipe refused while > 0 */
 };
@@ -167,6 +170,16 @@ struct master {
 	struct mwin *dead_windows;  /* detached remote contexts' windows */
 	struct mwin spare;          /* a fresh window for the next remote ATTACH */
 	size_t spare_want;          /* its size: that of the last one */
+	/* Background scrubs of freed chunks (scrub.c); the lists are under
+	 * scrub_lock, which is taken after m->lock, never before it. */
+	pthread_mutex_t scrub_lock;
+	pthread_cond_t scrub_cond;
+	struct mscrub *scrub_head, **scrub_tail;  /* waiting */
+	struct mscrub *scrub_busy;                /* being scrubbed by the thread */
+	struct mscrub *scrub_done;                /* scrubbed, to free (m->lock) */
+	struct mlun *scrub_steal;                 /* a LUN whose busy chunk to hand back */
+	pthread_t scrub_thread;
+	bool scrub_started, scrub_exit;
 	/* Remote contexts' owners (owner.c). */
 	int owner_ep;               /* epoll of their pidfds; -1 until a server asks */
 	uint64_t next_serial;
@@ -284,6 +297,22 @@ uint64_t quota_chunks_used(struct master *m, uid_t uid, const struct mlun *lun,
  * (at most one a second per quota). Any thread, any lock. */
 enum mquota { MQ_CONTEXTS, MQ_CHUNKS, MQ_CONNECTIONS };
 void quota_log(enum mquota q, uid_t uid, uint64_t used, uint64_t limit, const char *what);
+
+/* scrub.c: freed chunks are scrubbed in the background (1 MiB slices at
+ * low priority); a chunk stays allocated until its scrub ends. */
+/* scrub_chunk() - scrub then free @chunk of @lun (its last reference);
+ * queued for the scrub thread, or done here when it cannot be. */
+void scrub_chunk(struct master *m, struct mlun *lun, uint64_t chunk);
+/* scrub_all() - queue every chunk of a LUN's new allocator (all allocated):
+ * what the LUN held before (a crashed daemon's vLUNs, physical data) is
+ * never handed out unscrubbed. */
+void scrub_all(struct master *m, struct mlun *lun);
+/* scrub_finish() - free the chunks already scrubbed, then scrub here and
+ * free up to @want more of @lun's waiting chunks (UINT64_MAX: all, before
+ * the allocator or the LUN goes). Return: chunks freed for @lun. */
+uint64_t scrub_finish(struct master *m, struct mlun *lun, uint64_t want);
+/* scrub_stop() - end the scrub thread (master_destroy: no LUN left). */
+void scrub_stop(struct master *m);
 
 /* Internal, shared between the master's files (master lock held). */
 enum ctx_lookup { CTX_PLAIN = 0, CTX_ERR_FALLBACK = 1, CTX_ANY_LUN = 2, CTX_CLONE = 4 };

@@ -88,6 +88,9 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
 	rc = chunk_quota(c, lun, delta, lim);
 	if (rc)
 		return rc;
+	/* Chunks waiting for their scrub count as free: take them now. */
+	if (ca_free_count(&lun->ca) < delta && lun->scrub_pending)
+		scrub_finish(lun->m, lun, delta);
 	if (ca_free_count(&lun->ca) == 0)
 		return -ENOSPC;
 	if (delta > ca_free_count(&lun->ca))
@@ -118,29 +121,21 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
 }
 
 /*
- * Scrub (unless a clone still maps it) and free one chunk. Always, not
+ * Free one chunk: scrub it first unless a clone still maps it. Always, not
  * only when USER_VIRTUAL asked for NEED_WRITE_SAME as the kernel did: the
  * next owner may be another tenant (ARCHITECTURE.md, invariant 2). The
- * scrub is a discard, which reads back as zeroes like a zeroing write but
- * gives the space back: a hole punched in a file (so a thin LUN file stays
- * thin, even after a vLUN that was only read), memory returned; where a
- * file system or device cannot punch, the backend zeroes instead
- * (ZERO_RANGE, BLKZEROOUT, writing zeroes).
+ * scrub runs in the background (scrub.c) and the chunk stays allocated
+ * until it ends. It is a discard, which reads back as zeroes like a
+ * zeroing write but gives the space back: a hole punched in a file (so a
+ * thin LUN file stays thin, even after a vLUN that was only read), memory
+ * returned; where a file system or device cannot punch, the backend zeroes
+ * instead (ZERO_RANGE, BLKZEROOUT, writing zeroes).
  */
-static int free_chunk(struct mctx *c, struct mlun *lun, unsigned h, uint64_t chunk)
+static int free_chunk(struct mlun *lun, uint64_t chunk)
 {
-	(void)c;
-	(void)h;
 	if (ca_refs(&lun->ca, chunk) == 1) {
-		int rc = be_discard_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
-
-		if (rc) {
-			/* Never hand out a chunk that may still hold data. */
-			log_err("LUN %s: scrub of chunk %llu failed (%s); chunk retired", lun->name,
-				(unsigned long long)chunk, strerror(-rc));
-			lun->retired_chunks++;
-			return -EIO;
-		}
+		scrub_chunk(lun->m, lun, chunk);
+		return 0;
 	}
 	if (ca_free(&lun->ca, chunk) < 0) {
 		log_err("LUN %s: freeing chunk %llu that is not allocated", lun->name,
@@ -165,7 +160,7 @@ static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t wan
 	if (!c->err && afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC))
 		rc = -EAGAIN;
 	for (uint64_t i = have; i-- > want;) {
-		int frc = free_chunk(c, lun, h, SISL_LXT_BASE(old[i].rlba_base) >> MC_CHUNK_SHIFT);
+		int frc = free_chunk(lun, SISL_LXT_BASE(old[i].rlba_base) >> MC_CHUNK_SHIFT);
 
 		if (frc && !rc)
 			rc = frc;
@@ -219,6 +214,9 @@ static int init_vlun(struct mlun *lun)
 		return -ENOMEM;
 	lun->ca_ready = true;
 	lun->retired_chunks = 0;
+	/* Whatever the LUN holds (a lost daemon's vLUNs, physical data) is
+	 * scrubbed before a chunk of it is handed out. */
+	scrub_all(lun->m, lun);
 	return 0;
 }
 
