@@ -235,7 +235,6 @@ static unsigned worker_control(struct afu_worker *w)
 	req = w->ctl_head;
 	w->ctl_head = NULL;
 	w->ctl_tail = &w->ctl_head;
-	w->cont_tail = &w->cont_head;
 	pthread_mutex_unlock(&afu->ctl_lock);
 
 	for (; req; req = next, n++) {
@@ -306,6 +305,32 @@ static void settle(struct afu_worker *w, unsigned *i)
 	}
 }
 
+/*
+ * rate_check() - at the start of a pass: may @c start work under its rate
+ * limit? If not it is held for the pass, and the worker notes when it may
+ * go again (worker_sleep sleeps no longer than that).
+ */
+static void rate_check(struct afu_worker *w, struct afu_ctx *c)
+{
+	struct afu_rate *r = LOAD_ACQUIRE(&c->rate);
+	uint64_t wait;
+
+	c->rate_cur = r;
+	c->rate_held = false;
+	if (!r)
+		return;
+	if (!w->pass_ns)
+		w->pass_ns = now_ns();
+	wait = afu_rate_wait(r, w->pass_ns);
+	if (!wait)
+		return;
+	c->rate_held = true;
+	if (afu_ctx_has_work(c))
+		afu_rate_delayed(r);
+	if (!w->rate_wake_ns || w->pass_ns + wait < w->rate_wake_ns)
+		w->rate_wake_ns = w->pass_ns + wait;
+}
+
 /* One pass over everything (fetching new commands only with @fetch).
  * Return: work done. */
 static unsigned worker_pass(struct afu_worker *w, bool fetch)
@@ -313,9 +338,20 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 	unsigned did = 0;
 	int r;
 
+	w->pass_ns = 0;
+	w->rate_wake_ns = 0;
 	for (unsigned i = 0; i < w->nctx; i++) {
 		struct afu_ctx *c = w->ctxs[i];
 
+		rate_check(w, c);
+		/* Its share for this pass (afu_internal.h, AFU_FAIR_QUANTUM);
+		 * paying back a debt counts as work: the debtor has some. */
+		if (c->fair_credit < (int64_t)AFU_FAIR_QUANTUM) {
+			did += c->fair_credit <= 0;
+			c->fair_credit += AFU_FAIR_QUANTUM;
+			if (c->fair_credit > (int64_t)AFU_FAIR_QUANTUM)
+				c->fair_credit = AFU_FAIR_QUANTUM;
+		}
 		if (c->state == AFU_CTX_ACTIVE) {
 			if (!w->paused && fetch)
 				did += afu_ctx_poll(w, c);
@@ -334,6 +370,14 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 	for (unsigned i = 0; i < w->nctx; i++)
 		afu_ctx_publish(w->ctxs[i], did == 0);
 	return did;
+}
+
+/* Is @c still over its rate (worker_sleep's last look)? The deadline the
+ * last pass noted stays the wake-up time. */
+static bool rate_still_held(struct afu_worker *w, struct afu_ctx *c)
+{
+	return c->rate_held && c->rate_cur && afu_rate_wait(c->rate_cur, now_ns()) > 0 &&
+	       w->rate_wake_ns;
 }
 
 /* Steps 1-5 of the sleep protocol (see the top of this file). */
@@ -372,11 +416,13 @@ static void worker_sleep(struct afu_worker *w)
 			} else {
 				timed = true;
 			}
-			if (afu_ctx_has_work(c))
+			/* Over its rate: its work waits for rate_wake_ns. */
+			if (afu_ctx_has_work(c) && !rate_still_held(w, c))
 				goto awake;
 		}
 	}
-	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) || w->cont_head)
+	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) ||
+	    (w->cont_head && w->cont_ready))
 		goto awake;
 	/* From here until it is cleared the master may shrink our array
 	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
@@ -393,14 +439,17 @@ static void worker_sleep(struct afu_worker *w)
 	if (timed) {
 		sleep_ns(SLEEP_TIMED_NS);
 	} else if (w->no_waitv) {
-		sleep_ns(SLEEP_POLL_NS);
+		sleep_ns(w->rate_wake_ns && w->rate_wake_ns - now_ns() < SLEEP_POLL_NS ?
+			 w->rate_wake_ns - now_ns() : SLEEP_POLL_NS);
 	} else {
 		/* The safety timeout only matters when windows are watched;
 		 * with just the control word, sleep until the master calls. */
 		t = now_ns() + SLEEP_SAFETY_NS;
+		if (w->rate_wake_ns && w->rate_wake_ns < t)
+			t = w->rate_wake_ns;
 		abs.tv_sec = (time_t)(t / 1000000000ull);
 		abs.tv_nsec = (long)(t % 1000000000ull);
-		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 ? &abs : NULL,
+		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 || w->rate_wake_ns ? &abs : NULL,
 			    CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
 			log_notice("futex_waitv unavailable: idle AFU workers poll every 100 us");
 			w->no_waitv = true;
@@ -637,6 +686,7 @@ static int worker_init(struct afu *afu, struct afu_worker *w, unsigned id)
 	w->id = id;
 	pthread_mutex_init(&w->run_lock, NULL);
 	w->ctl_tail = &w->ctl_head;
+	w->cont_tail = &w->cont_head;
 	w->ctxs = calloc(AFU_MAX_CONTEXTS, sizeof(*w->ctxs));
 	w->waitv = calloc(FUTEX_WAITV_MAX, sizeof(struct futex_waitv));
 	w->cmds = calloc(AFU_POOL_CMDS, sizeof(*w->cmds));

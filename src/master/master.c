@@ -49,6 +49,7 @@ void master_destroy(struct master *m)
 	if (m->owner_ep >= 0)
 		close(m->owner_ep);
 	afu_destroy(m->afu);
+	rates_free(m);
 	pthread_mutex_destroy(&m->scrub_lock);
 	pthread_cond_destroy(&m->scrub_cond);
 	pthread_mutex_destroy(&m->lock);

@@ -38,6 +38,7 @@
 
 struct backend;
 struct mscrub;
+struct mrate;
 
 /* RHT entries per context: one 4 KiB page of 16-byte entries, as the kernel
  * driver has on 4 KiB-page machines. */
@@ -107,6 +108,10 @@ struct mlimits {
 	unsigned chunks_pct;       /* 1..100: @chunks is this share of each LUN instead */
 	uint64_t connections;      /* control connections of the uid (server.c) */
 	bool exempt;               /* root or an administrator: no limit unless set */
+	/* Rates of all the uid's contexts together (rates.c; the AFU holds
+	 * them to it): commands/s and bytes/s; MLIMIT_NONE or 0: none. */
+	uint64_t iops;
+	uint64_t bps;
 };
 
 /* A context's attachment to a LUN (the kernel's lun_access). */
@@ -138,6 +143,7 @@ struct mctx {
 	dev_t adap_dev;            /* identity of fd2's file, to notice its close */
 	ino_t adap_ino;
 	struct afu_ctx *actx;
+	struct afu_rate *rate;     /* its owner's rate bucket (rates.c), or NULL */
 };
 
 struct master_config {
@@ -180,6 +186,7 @@ struct master {
 	struct mlun *scrub_steal;                 /* a LUN whose busy chunk to hand back */
 	pthread_t scrub_thread;
 	bool scrub_started, scrub_exit;
+	struct mrate *rates;        /* per-uid rate buckets (rates.c) */
 	/* Remote contexts' owners (owner.c). */
 	int owner_ep;               /* epoll of their pidfds; -1 until a server asks */
 	uint64_t next_serial;
@@ -313,6 +320,17 @@ void scrub_all(struct master *m, struct mlun *lun);
 uint64_t scrub_finish(struct master *m, struct mlun *lun, uint64_t want);
 /* scrub_stop() - end the scrub thread (master_destroy: no LUN left). */
 void scrub_stop(struct master *m);
+
+/* rates.c: per-uid rate limits (struct mlimits iops, bps). */
+/* rate_for() - the bucket of @who's uid with its limits applied, made on
+ * first use; NULL when @who has no rate limit (or no memory: unlimited).
+ * Master lock held. */
+struct afu_rate *rate_for(struct master *m, const struct mcaller *who);
+/* master_rate_get() - @uid's bucket's limits and counters; false: none.
+ * Master lock held. */
+bool master_rate_get(struct master *m, uid_t uid, struct afu_rate_stats *st);
+/* rates_free() - master_destroy, after the AFU is gone. */
+void rates_free(struct master *m);
 
 /* Internal, shared between the master's files (master lock held). */
 enum ctx_lookup { CTX_PLAIN = 0, CTX_ERR_FALLBACK = 1, CTX_ANY_LUN = 2, CTX_CLONE = 4 };
