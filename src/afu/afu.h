@@ -175,7 +175,7 @@ struct afu_rate;
 struct afu_rate_stats {
 	uint64_t iops, bps;        /* limits; 0 = none */
 	uint64_t cmds, bytes;      /* started under the limit */
-	uint64_t delays;           /* passes a context was held back */
+	uint64_t delays;           /* times a context was held back */
 };
 /* afu_rate_create() - no limit yet. Return: 0 or -ENOMEM. */
 int afu_rate_create(struct afu_rate **out);

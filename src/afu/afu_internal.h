@@ -186,7 +186,8 @@ struct afu_ctx {
 	bool window_dead;                  /* filled with ones: never touch again */
 	int64_t fair_credit;               /* bytes it may still start this pass */
 	struct afu_rate *rate_cur;         /* this pass's bucket (of ->rate) */
-	bool rate_held;                    /* over its rate: start nothing */
+	bool rate_held;                    /* over its rate: start nothing (kept
+					    * across passes: holds are counted once) */
 	/* Shared: set by the master (afu_ctx_set_rate), loaded each pass. */
 	struct afu_rate *rate;
 };
@@ -349,8 +350,10 @@ static inline void afu_ctx_rate_take(struct afu_ctx *c, uint64_t cmds, uint64_t 
 	if (!r)
 		return;
 	afu_rate_take(r, c->worker->pass_ns, cmds, bytes);
-	if (!c->rate_held && afu_rate_wait(r, c->worker->pass_ns))
+	if (!c->rate_held && afu_rate_wait(r, c->worker->pass_ns)) {
 		c->rate_held = true;
+		afu_rate_delayed(r);
+	}
 }
 
 /* May @c start work (fetch a command, issue a slice) this pass? */

@@ -315,6 +315,8 @@ static void rate_check(struct afu_worker *w, struct afu_ctx *c)
 	struct afu_rate *r = LOAD_ACQUIRE(&c->rate);
 	uint64_t wait;
 
+	bool was = c->rate_held;
+
 	c->rate_cur = r;
 	c->rate_held = false;
 	if (!r)
@@ -325,7 +327,7 @@ static void rate_check(struct afu_worker *w, struct afu_ctx *c)
 	if (!wait)
 		return;
 	c->rate_held = true;
-	if (afu_ctx_has_work(c))
+	if (!was)
 		afu_rate_delayed(r);
 	if (!w->rate_wake_ns || w->pass_ns + wait < w->rate_wake_ns)
 		w->rate_wake_ns = w->pass_ns + wait;
