@@ -49,6 +49,8 @@ static int neighbour(struct d_shared *sh)
 
 	setenv("CFLSH_BLK_MAX_XFER", "256", 1);
 	memset(buf, 0x5a, (size_t)MIB * BLK);
+	while (!sh->c[0].ready)      /* the victim's vLUN first */
+		d_sleep_us(1000);
 	while (!sh->stop) {
 		chunk_id_t id = cblk_open("lun0", 8, O_RDWR, 0, CBLK_OPN_VIRT_LUN);
 
@@ -84,6 +86,10 @@ static void background(void)
 	chunk_id_t v;
 	pid_t nb;
 
+	/* Forked before this process has the library's threads (TSan). */
+	nb = d_fork();
+	if (nb == 0)
+		_exit(neighbour(sh));
 	v = cblk_open("lun0", 8, O_RDWR, 0, CBLK_OPN_VIRT_LUN);
 	T_ASSERT(v != NULL_CHUNK_ID);
 	T_EQ(cblk_set_size(v, VICTIM_BLK, 0), 0);
@@ -91,9 +97,7 @@ static void background(void)
 		t_pattern_fill(b, BLK, 77, i);
 		T_EQ(cblk_write(v, b, i, 1, 0), 1);
 	}
-	nb = d_fork();
-	if (nb == 0)
-		_exit(neighbour(sh));
+	sh->c[0].ready = 1;
 	for (int i = 0; i < 20000 && !sh->c[1].ready; i++) {
 		int st;
 
@@ -125,6 +129,7 @@ static void background(void)
 	T_EQ(cblk_close(v, 0), 0);
 	d_check("lun0");
 	munmap(sh, sizeof(*sh));
+	free(b);
 }
 
 /* Mark the first block of every MiB of @id's @nblocks. */
@@ -178,6 +183,7 @@ static void no_stale(void)
 	fprintf(stderr, "   %u rounds: all 4 chunks released and taken again at once, "
 		"no mark left\n", rounds);
 	d_check("lun1");
+	free(b);
 }
 
 static void restart(void)
@@ -209,6 +215,7 @@ static void restart(void)
 	T_EQ(cblk_close(id, 0), 0);
 	d_check("lun2");
 	unlink(spec + strlen("lun2=file:"));
+	free(b);
 }
 
 int main(void)
