@@ -15,7 +15,9 @@ Measure 4 KiB random read, write and 70/30 mix at QD 1 and 32 on kernel
 paths (pread, O_DIRECT, io_uring, a loop device, tmpfs), on libcflsh_block
 (physical and virtual LUNs, ram and file backends, embedded and through
 cxlflashd), over NBD (fio's nbd engine against cxlflashd's export of a
-legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy.
+legacy RAM LUN and against nbdkit's memory plugin) and on plain memcpy;
+then tenants: a reader's latency beside a noisy neighbour, and a QD 1
+tenant's share beside a saturating one through cxlflashd.
 
   --build DIR     build directory with bench/ programs (default: build)
   --out DIR       where results go (default: BUILD/bench)
@@ -346,6 +348,31 @@ fi
 rm -f "$SOCK" "$NSOCK"
 # -----------------------------------------------------------------------------
 
+# ---- tenants (issue 12): a victim beside a noisy neighbour, fair share ----
+# Two test programs measure and append JSON lines ("tenants"):
+# integration-noisy_neighbour (a QD 1 4 KiB reader's latency beside 256 MiB
+# WRITE SAMEs of data, zeroes and unmap, and beside vLUNs made, filled and
+# released back to back, embedded, one AFU worker) and daemon-fair (a QD 1
+# tenant's IOPS alone and beside 32 reads of 4 KiB or 64 KiB in flight,
+# two processes through cxlflashd, one AFU worker).
+TBIN=$BUILD/tests
+if [ -n "$ONLY" ] && ! [[ tenants =~ $ONLY ]]; then
+	:
+elif [ -x "$TBIN/integration-noisy_neighbour" ] && [ -x "$TBIN/daemon-fair" ]; then
+	TSECS=2
+	[ $SMOKE = 1 ] && TSECS=1
+	log "tenants: noisy neighbour (${TSECS}s per kind)"
+	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_NOISY_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
+		"$TBIN/integration-noisy_neighbour" >"$OUT/tenants.log" 2>&1 ||
+		{ log "FAILED: integration-noisy_neighbour (see $OUT/tenants.log)"; failed=$((failed + 1)); }
+	log "tenants: fair share through cxlflashd (${TSECS}s per phase)"
+	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_FAIR_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
+		"$TBIN/daemon-fair" >>"$OUT/tenants.log" 2>&1 ||
+		{ log "FAILED: daemon-fair (see $OUT/tenants.log)"; failed=$((failed + 1)); }
+else
+	skipped+=("tenants rows ($TBIN/integration-noisy_neighbour or daemon-fair not built)")
+fi
+
 # ---- control path (embedded) ----
 if ! "$BIN/ctlbench" -d "ram:2G" -n "$CTL_N" -j "$RAW" >>"$OUT/control.tsv"; then
 	log "FAILED: ctlbench"
@@ -377,6 +404,7 @@ jq -s --argjson cg "$CG" --arg secs "$SECS" --arg reps "$REPS" --arg size "$SIZE
 	          skipped: ($skipped | split("\n") | map(select(length > 0))) },
 	  results: map(select(has("label"))),
 	  control: (map(select(has("control")) | .control) | add // []),
+	  tenants: (map(select(has("tenants")) | .tenants) | add // []),
 	  callgrind: $cg }' "$RAW" >"$OUT/results.json"
 
 "$(dirname "$0")/report.sh" "$OUT" | tee "$OUT/results.md"

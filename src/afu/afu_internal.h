@@ -57,7 +57,8 @@
  * its bytes. A context out of credit fetches nothing and continues no
  * slice until later passes pay its debt back, so one that keeps 32 reads
  * or a 256 MiB WRITE SAME in flight moves 64 KiB per pass while a queue
- * depth 1 neighbour's command goes in the same pass. */
+ * depth 1 neighbour's command goes in the same pass. CXLFLASH_AFU_FAIR_KIB
+ * sets the quantum (0: off, for comparisons). */
 #define AFU_FAIR_QUANTUM   (64u << 10)
 #define AFU_FAIR_CMD_COST  4096u
 
@@ -236,6 +237,7 @@ struct afu_worker {
 struct afu {
 	unsigned nworkers;
 	unsigned spin_us;
+	int64_t fair_quantum;              /* AFU_FAIR_QUANTUM, or CXLFLASH_AFU_FAIR_KIB */
 	struct afu_worker *workers;
 	unsigned next_worker;              /* round-robin, under ctl_lock */
 	bool exiting;                      /* atomic: workers leave their loop */

@@ -348,11 +348,11 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 		rate_check(w, c);
 		/* Its share for this pass (afu_internal.h, AFU_FAIR_QUANTUM);
 		 * paying back a debt counts as work: the debtor has some. */
-		if (c->fair_credit < (int64_t)AFU_FAIR_QUANTUM) {
+		if (c->fair_credit < w->afu->fair_quantum) {
 			did += c->fair_credit <= 0;
-			c->fair_credit += AFU_FAIR_QUANTUM;
-			if (c->fair_credit > (int64_t)AFU_FAIR_QUANTUM)
-				c->fair_credit = AFU_FAIR_QUANTUM;
+			c->fair_credit += w->afu->fair_quantum;
+			if (c->fair_credit > w->afu->fair_quantum)
+				c->fair_credit = w->afu->fair_quantum;
 		}
 		if (c->state == AFU_CTX_ACTIVE) {
 			if (!w->paused && fetch)

@@ -8,7 +8,8 @@
  * beside the noisy one. Printed: both rates and the quiet tenant's share
  * of its solo IOPS (issue 12's target is >= 80 %; not asserted, the
  * machine may be loaded).
- * Duration: 2 s per phase (CXLFLASH_FAIR_SECS).
+ * Duration: 2 s per phase (CXLFLASH_FAIR_SECS). With CXLFLASH_BENCH_JSON=FILE
+ * each shared phase appends one JSON line (the bench's "tenants" rows).
  */
 #include <stdlib.h>
 
@@ -144,6 +145,16 @@ static double phase(unsigned secs, unsigned xfer, double solo)
 		fprintf(stderr, "   beside %d x %u KiB reads in flight (%.0f IOPS, %.0f MiB/s): "
 			"quiet %.0f IOPS = %.0f%% of alone\n", NOISY_QD, xfer * 4, niops,
 			niops * xfer / 256, qiops, 100 * qiops / solo);
+	if (xfer && getenv("CXLFLASH_BENCH_JSON") && *getenv("CXLFLASH_BENCH_JSON")) {
+		FILE *f = fopen(getenv("CXLFLASH_BENCH_JSON"), "a");
+
+		T_ASSERT(f);
+		fprintf(f, "{\"tenants\":[{\"row\":\"fair-%ukib\",\"noisy_qd\":%d,"
+			"\"noisy_kib\":%u,\"noisy_iops\":%.0f,\"quiet_solo_iops\":%.0f,"
+			"\"quiet_iops\":%.0f,\"share\":%.3f}]}\n", xfer * 4, NOISY_QD, xfer * 4,
+			niops, solo, qiops, qiops / solo);
+		fclose(f);
+	}
 	/* Progress, not a rate: the machine may be loaded. */
 	T_ASSERT(g_sh->ops[0] >= 10);
 	return qiops;
