@@ -340,7 +340,7 @@ int afu_cmd_add_io(struct afu_cmd *cmd, struct backend *be, enum be_op op,
 uint64_t afu_rate_wait(struct afu_rate *r, uint64_t now);
 /* Charge @cmds commands and @bytes bytes started at @now. */
 void afu_rate_take(struct afu_rate *r, uint64_t now, uint64_t cmds, uint64_t bytes);
-/* Count a pass that held a context back. */
+/* Count a context held back (once per hold). */
 void afu_rate_delayed(struct afu_rate *r);
 
 /* Charge a context's bucket (if any) for work it starts; hold it once

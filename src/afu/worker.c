@@ -313,9 +313,8 @@ static void settle(struct afu_worker *w, unsigned *i)
 static void rate_check(struct afu_worker *w, struct afu_ctx *c)
 {
 	struct afu_rate *r = LOAD_ACQUIRE(&c->rate);
-	uint64_t wait;
-
 	bool was = c->rate_held;
+	uint64_t wait;
 
 	c->rate_cur = r;
 	c->rate_held = false;
