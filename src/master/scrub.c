@@ -8,9 +8,9 @@
  * master lock for a whole 256 MiB discard (everyone's control requests
  * waited) and, for a RAM LUN, burnt the CPU the AFU workers needed. Now
  * the chunk stays allocated in the LUN's allocator, owned by nobody, and
- * goes on a queue; one thread per master, at nice 19, discards it in
- * SCRUB_SLICE_BLOCKS slices without any lock, then takes the master lock
- * only to free it. So:
+ * goes on a queue; one thread per master discards it in
+ * SCRUB_SLICE_BLOCKS slices without any lock, yielding the CPU after each,
+ * then takes the master lock only to free it. So:
  *   - a chunk is never handed out before its scrub ends (it is not free
  *     until then);
  *   - a grow that finds too few free chunks while some are waiting takes
@@ -34,9 +34,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "backend/backend.h"
 #include "util/log.h"
@@ -104,9 +101,6 @@ static void *scrub_main(void *arg)
 	int rc;
 
 	pthread_setname_np(pthread_self(), "scrub");
-	/* Low priority: the AFU workers and the servers come first. */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19))
-		log_info("scrub thread: setpriority: %s", strerror(errno));
 	pthread_mutex_lock(&m->scrub_lock);
 	for (;;) {
 		if (!m->scrub_busy && m->scrub_head && !m->scrub_steal) {
@@ -128,6 +122,13 @@ static void *scrub_main(void *arg)
 		if (n > SCRUB_SLICE_BLOCKS)
 			n = SCRUB_SLICE_BLOCKS;
 		rc = be_discard_sync(s->lun->be, (s->chunk << MC_CHUNK_SHIFT) + s->done, (uint32_t)n);
+		/* Others first between slices. Not a low priority (nice 19,
+		 * tried first): a starved thread keeps whoever waits for it
+		 * waiting (a grow taking its chunk waits for its slice under the
+		 * master lock; the kernel's memory-map locks while it is in
+		 * madvise()); one run on a loaded machine stalled both tenants
+		 * of tests/daemon/scrub for 15 s. */
+		sched_yield();
 		pthread_mutex_lock(&m->scrub_lock);
 		s->done += n;
 		if (rc) {
