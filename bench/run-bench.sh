@@ -416,7 +416,7 @@ fi
 for s in "${skipped[@]+"${skipped[@]}"}"; do log "skipped: $s"; done
 
 # Done means: a row for every configuration run, valid JSON, the table printed.
-rows=$(jq '.results | length' "$OUT/results.json")
+rows=$(jq '(.results | length) + (.tenants | length)' "$OUT/results.json")
 if [ "$failed" -ne 0 ] || [ "$rows" -eq 0 ] || ! [ -s "$OUT/results.md" ]; then
 	log "$failed failed, $rows results"
 	exit 1
