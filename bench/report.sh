@@ -157,6 +157,29 @@ else empty end),
   "| master metadata per TiB of LUN (RSS growth of a 1 TiB vLUN + the allocator bitmap and clone counts; LXT alone \(.vlun_tib_lxt_kib_per_tib | f1) KiB) | \($m | f1) KiB | ≤ 64 KiB | \(ok($m; 64; true)) |")
 else empty end),
 "",
+"## Tenants (issue 12): a QD 1 reader beside a noisy neighbour, one AFU worker",
+"",
+(if (.tenants // [] | length) > 0 then
+	"| neighbour | its commands | victim reads | p50 µs | p99 µs | p99.9 µs | max µs |",
+	"|---|---:|---:|---:|---:|---:|---:|",
+	(.tenants[] | select(.row | startswith("noisy-")) |
+	 "| \(.row | ltrimstr("noisy-")) (\(.ws_mib) MiB WRITE SAMEs) | \(.ws) in \(.secs) s | \(.reads) | \(.p50_us | f1) | \(.p99_us | f1) | \(.p999_us | f1) | \(.max_us | f1) |"),
+	"",
+	"| noisy tenant (through cxlflashd) | its IOPS | quiet QD 1 alone | quiet beside it | share |",
+	"|---|---:|---:|---:|---:|",
+	(.tenants[] | select(.row | startswith("fair-")) |
+	 "| \(.noisy_qd) × \(.noisy_kib) KiB reads in flight | \(.noisy_iops | f0) | \(.quiet_solo_iops | f0) | \(.quiet_iops | f0) | \(.share * 100 | f0) % |"),
+	"",
+	"| target (issue 12) | measured | goal | status |",
+	"|---|---|---|---|",
+	(first(.tenants[] | select(.row == "noisy-release")) // null | select(. != null) |
+	 "| victim 4 KiB read p99.9 beside 256 MiB WRITE SAMEs and releases | \(.p999_us / 1000 | f2) ms | ≤ 2 ms | \(ok(.p999_us; 2000; true)) |"),
+	(first(.tenants[] | select(.row == "noisy-data")) // null | select(. != null) |
+	 "| victim 4 KiB read p99.9 beside 256 MiB data WRITE SAMEs | \(.p999_us / 1000 | f2) ms | ≤ 2 ms | \(ok(.p999_us; 2000; true)) |"),
+	(.tenants[] | select(.row | startswith("fair-")) |
+	 "| quiet QD 1 tenant beside \(.noisy_qd) × \(.noisy_kib) KiB: share of its solo IOPS | \(.share * 100 | f0) % | ≥ 80 % | \(ok(.share; 0.8; false)) |")
+ else "not measured" end),
+"",
 "## Control path (µs)",
 "",
 "| path | step | p50 | p99 |",

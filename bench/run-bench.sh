@@ -23,6 +23,8 @@ one cxlflashd (512 contexts, 10,240 vLUNs: request times, memory, CPU).
 With Ceph installed, also 4 KiB random read and write at QD 1 and 16 on an
 RBD image of a throwaway one-node cluster (issue 17): the superpipe
 embedded and through cxlflashd, fio's rbd engine and \`rbd bench\`.
+Then tenants: a reader's latency beside a noisy neighbour, and a QD 1
+tenant's share beside a saturating one through cxlflashd.
 
   --build DIR     build directory with bench/ programs (default: build)
   --out DIR       where results go (default: BUILD/bench)
@@ -722,6 +724,31 @@ else
 	rbd_rows
 fi
 
+# ---- tenants (issue 12): a victim beside a noisy neighbour, fair share ----
+# Two test programs measure and append JSON lines ("tenants"):
+# integration-noisy_neighbour (a QD 1 4 KiB reader's latency beside 256 MiB
+# WRITE SAMEs of data, zeroes and unmap, and beside vLUNs made, filled and
+# released back to back, embedded, one AFU worker) and daemon-fair (a QD 1
+# tenant's IOPS alone and beside 32 reads of 4 KiB or 64 KiB in flight,
+# two processes through cxlflashd, one AFU worker).
+TBIN=$BUILD/tests
+if [ -n "$ONLY" ] && ! [[ tenants =~ $ONLY ]]; then
+	:
+elif [ -x "$TBIN/integration-noisy_neighbour" ] && [ -x "$TBIN/daemon-fair" ]; then
+	TSECS=2
+	[ $SMOKE = 1 ] && TSECS=1
+	log "tenants: noisy neighbour (${TSECS}s per kind)"
+	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_NOISY_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
+		"$TBIN/integration-noisy_neighbour" >"$OUT/tenants.log" 2>&1 ||
+		{ log "FAILED: integration-noisy_neighbour (see $OUT/tenants.log)"; failed=$((failed + 1)); }
+	log "tenants: fair share through cxlflashd (${TSECS}s per phase)"
+	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_FAIR_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
+		"$TBIN/daemon-fair" >>"$OUT/tenants.log" 2>&1 ||
+		{ log "FAILED: daemon-fair (see $OUT/tenants.log)"; failed=$((failed + 1)); }
+else
+	skipped+=("tenants rows ($TBIN/integration-noisy_neighbour or daemon-fair not built)")
+fi
+
 # ---- control path (embedded) ----
 if ! "$BIN/ctlbench" -d "ram:2G" -n "$CTL_N" -j "$RAW" >>"$OUT/control.tsv"; then
 	log "FAILED: ctlbench"
@@ -754,6 +781,7 @@ jq -s --argjson cg "$CG" --arg secs "$SECS" --arg reps "$REPS" --arg size "$SIZE
 	  results: map(select(has("label"))),
 	  control: (map(select(has("control")) | .control) | add // []),
 	  scale: (map(select(has("scale")) | .scale) | add // {}),
+	  tenants: (map(select(has("tenants")) | .tenants) | add // []),
 	  callgrind: $cg }' "$RAW" >"$OUT/results.json"
 
 "$(dirname "$0")/report.sh" "$OUT" | tee "$OUT/results.md"
@@ -765,7 +793,7 @@ fi
 for s in "${skipped[@]+"${skipped[@]}"}"; do log "skipped: $s"; done
 
 # Done means: a row for every configuration run, valid JSON, the table printed.
-rows=$(jq '.results | length' "$OUT/results.json")
+rows=$(jq '(.results | length) + (.tenants | length)' "$OUT/results.json")
 if [ "$failed" -ne 0 ] || [ "$rows" -eq 0 ] || ! [ -s "$OUT/results.md" ]; then
 	log "$failed failed, $rows results"
 	exit 1

@@ -167,6 +167,32 @@ void afu_ctx_stats(const struct afu_ctx *ctx, struct afu_ctx_stats *st);
  * doorbell as usual. Whatever is left for later wakes the worker.
  * Never call it from an AFU callback or with the master's locks held.
  */
+/*
+ * Rate limits (issue 12): a token bucket of commands per second and one of
+ * bytes per second, shared by every context given it (a tenant's, across
+ * workers). A context over its rate is delayed, never failed: its worker
+ * fetches none of its commands and continues none of its slices until the
+ * bucket allows (sleeping meanwhile when nothing else is to do). A burst
+ * of AFU_RATE_BURST_MS worth goes through at once. Any thread may set the
+ * limits or read the counters.
+ */
+#define AFU_RATE_BURST_MS 20u
+struct afu_rate;
+struct afu_rate_stats {
+	uint64_t iops, bps;        /* limits; 0 = none */
+	uint64_t cmds, bytes;      /* started under the limit */
+	uint64_t delays;           /* times a context was held back */
+};
+/* afu_rate_create() - no limit yet. Return: 0 or -ENOMEM. */
+int afu_rate_create(struct afu_rate **out);
+/* afu_rate_free() - once no context has it (stopped or given another). */
+void afu_rate_free(struct afu_rate *r);
+/* afu_rate_set() - commands/s and bytes/s (0: no limit). */
+void afu_rate_set(struct afu_rate *r, uint64_t iops, uint64_t bps);
+void afu_rate_get(const struct afu_rate *r, struct afu_rate_stats *st);
+/* afu_ctx_set_rate() - the bucket @ctx's commands draw on (NULL: none). */
+void afu_ctx_set_rate(struct afu_ctx *ctx, struct afu_rate *r);
+
 struct afu_runner;
 struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx);
 bool afu_run_inline(struct afu_runner *runner);

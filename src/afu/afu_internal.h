@@ -51,6 +51,16 @@
  * rest written synchronously) while other contexts' commands wait. */
 #define AFU_SLICE_BLOCKS   256u
 #define AFU_SLICE_INFLIGHT 8u
+/* Fair share between a worker's contexts (deficit round robin by bytes):
+ * each pass tops a context's credit up by AFU_FAIR_QUANTUM (never above
+ * it); fetching a command costs AFU_FAIR_CMD_COST and every slice issued
+ * its bytes. A context out of credit fetches nothing and continues no
+ * slice until later passes pay its debt back, so one that keeps 32 reads
+ * or a 256 MiB WRITE SAME in flight moves 64 KiB per pass while a queue
+ * depth 1 neighbour's command goes in the same pass. CXLFLASH_AFU_FAIR_KIB
+ * sets the quantum (0: off, for comparisons). */
+#define AFU_FAIR_QUANTUM   (64u << 10)
+#define AFU_FAIR_CMD_COST  4096u
 
 /* Alignment of every control structure EA (IOARCB, IOASA, HRRQ, SQ). */
 #define AFU_EA_ALIGN 8u
@@ -175,6 +185,12 @@ struct afu_ctx {
 	bool posted;                       /* completions posted, host_wake not bumped */
 	unsigned wake_defer;               /* busy passes since the first unannounced post */
 	bool window_dead;                  /* filled with ones: never touch again */
+	int64_t fair_credit;               /* bytes it may still start this pass */
+	struct afu_rate *rate_cur;         /* this pass's bucket (of ->rate) */
+	bool rate_held;                    /* over its rate: start nothing (kept
+					    * across passes: holds are counted once) */
+	/* Shared: set by the master (afu_ctx_set_rate), loaded each pass. */
+	struct afu_rate *rate;
 };
 
 struct afu_worker {
@@ -212,12 +228,16 @@ struct afu_worker {
 	struct afu_cmd *free;
 	unsigned nfree;
 	struct afu_cmd *cont_head, **cont_tail; /* commands with slices left */
+	unsigned cont_ready;               /* of those, not held by a rate */
+	uint64_t pass_ns;                  /* the clock at this pass (rates only) */
+	uint64_t rate_wake_ns;             /* a held context may go again; 0: none */
 	void *waitv;                       /* struct futex_waitv[FUTEX_WAITV_MAX] */
 };
 
 struct afu {
 	unsigned nworkers;
 	unsigned spin_us;
+	int64_t fair_quantum;              /* AFU_FAIR_QUANTUM, or CXLFLASH_AFU_FAIR_KIB */
 	struct afu_worker *workers;
 	unsigned next_worker;              /* round-robin, under ctl_lock */
 	bool exiting;                      /* atomic: workers leave their loop */
@@ -315,6 +335,37 @@ void afu_cmd_done(struct afu_cmd *cmd);
 /* Append a backend request to a command. Return: 0 or -ENOMEM. */
 int afu_cmd_add_io(struct afu_cmd *cmd, struct backend *be, enum be_op op,
 		   uint64_t lba, uint32_t nblocks, uint64_t buf_off);
+
+/* ---------------------------------------------------------------------------
+ * rate.c: rate limits (afu.h).
+ */
+/* Nanoseconds until @r lets work start (0: now). */
+uint64_t afu_rate_wait(struct afu_rate *r, uint64_t now);
+/* Charge @cmds commands and @bytes bytes started at @now. */
+void afu_rate_take(struct afu_rate *r, uint64_t now, uint64_t cmds, uint64_t bytes);
+/* Count a context held back (once per hold). */
+void afu_rate_delayed(struct afu_rate *r);
+
+/* Charge a context's bucket (if any) for work it starts; hold it once
+ * over its rate. */
+static inline void afu_ctx_rate_take(struct afu_ctx *c, uint64_t cmds, uint64_t bytes)
+{
+	struct afu_rate *r = c->rate_cur;
+
+	if (!r)
+		return;
+	afu_rate_take(r, c->worker->pass_ns, cmds, bytes);
+	if (!c->rate_held && afu_rate_wait(r, c->worker->pass_ns)) {
+		c->rate_held = true;
+		afu_rate_delayed(r);
+	}
+}
+
+/* May @c start work (fetch a command, issue a slice) this pass? */
+static inline bool afu_ctx_may_start(const struct afu_ctx *c)
+{
+	return c->fair_credit > 0 && !c->rate_held;
+}
 
 /* ---------------------------------------------------------------------------
  * xlate.c: resource handle translation.

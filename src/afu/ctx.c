@@ -52,6 +52,11 @@ int afu_create(const struct afu_config *cfg, struct afu **out)
 		afu->nworkers = AFU_MAX_WORKERS;
 	afu->spin_us = cfg && cfg->spin_us ? cfg->spin_us :
 		       env_uint("CXLFLASH_AFU_SPIN_US", 50, 10000000);
+	/* KiB; 0: no fair share (each context fetches AFU_SQ_BATCH a pass). */
+	afu->fair_quantum = (int64_t)env_uint("CXLFLASH_AFU_FAIR_KIB", AFU_FAIR_QUANTUM >> 10,
+					      1u << 20) << 10;
+	if (!afu->fair_quantum)
+		afu->fair_quantum = INT64_MAX / 4;
 	pthread_mutex_init(&afu->ctl_lock, NULL);
 	pthread_cond_init(&afu->ctl_cond, NULL);
 	pthread_mutex_init(&afu->lun_lock, NULL);

@@ -121,6 +121,8 @@ static struct afu_cmd *cmd_alloc(struct afu_worker *w, struct afu_ctx *c)
 	cmd->ios_cap = AFU_INLINE_IOS;
 	cmd->aux = NULL;
 	c->cmds_inflight++;
+	c->fair_credit -= AFU_FAIR_CMD_COST;
+	afu_ctx_rate_take(c, 1, 0);
 	return cmd;
 }
 
@@ -191,7 +193,7 @@ static unsigned poll_sq(struct afu_worker *w, struct afu_ctx *c)
 		__builtin_prefetch(c->sq_host + (pf - c->sq_start_ea));
 		pf = sq_next(c, pf);
 	}
-	while (c->sq_head_ea != t && n < AFU_SQ_BATCH && w->free) {
+	while (c->sq_head_ea != t && n < AFU_SQ_BATCH && w->free && afu_ctx_may_start(c)) {
 		const struct sisl_ioarcb *slot =
 			(const struct sisl_ioarcb *)(c->sq_host + (c->sq_head_ea - c->sq_start_ea));
 		struct sisl_ioasa *sa;
@@ -259,7 +261,7 @@ unsigned afu_ctx_poll(struct afu_worker *w, struct afu_ctx *c)
 		begin_reset(c, AFU_RESET_IOARRIN);
 		return did + 1;
 	}
-	if (v != 0 && c->ioarrin_inflight < AFU_CMD_ROOM && w->free) {
+	if (v != 0 && c->ioarrin_inflight < AFU_CMD_ROOM && w->free && afu_ctx_may_start(c)) {
 		/* A CAS, not a store: a reset request written over the EA
 		 * before we took it must not be lost. */
 		if (__atomic_compare_exchange_n(&m->ioarrin, &v, 0, false,
@@ -544,10 +546,13 @@ static unsigned issue_slice(struct afu_cmd *cmd)
 		if (rc < 0)
 			io_done(&aio->io, rc);
 	}
+	cmd->ctx->fair_credit -= (int64_t)(blocks * BE_BLOCK_SIZE);
+	afu_ctx_rate_take(cmd->ctx, 0, blocks * BE_BLOCK_SIZE);
 	if (cmd->next_io < cmd->nios) {
 		cmd->cont_next = NULL;
 		*w->cont_tail = cmd;
 		w->cont_tail = &cmd->cont_next;
+		w->cont_ready += !cmd->ctx->rate_held;
 		return issued;
 	}
 	if (--cmd->pending == 0)
@@ -580,10 +585,20 @@ unsigned afu_cmds_continue(struct afu_worker *w)
 
 	w->cont_head = NULL;
 	w->cont_tail = &w->cont_head;
+	w->cont_ready = 0;
 	while (list) {
 		struct afu_cmd *cmd = list;
 
 		list = cmd->cont_next;
+		if (cmd->ctx->state == AFU_CTX_ACTIVE && !afu_ctx_may_start(cmd->ctx)) {
+			/* Out of its share this pass, or over its rate: wait in line
+			 * (a rate's wait lets the worker sleep). */
+			cmd->cont_next = NULL;
+			*w->cont_tail = cmd;
+			w->cont_tail = &cmd->cont_next;
+			w->cont_ready += !cmd->ctx->rate_held;
+			continue;
+		}
 		issued += issue_slice(cmd);
 	}
 	return issued;

@@ -242,7 +242,6 @@ static unsigned worker_control(struct afu_worker *w)
 	req = w->ctl_head;
 	w->ctl_head = NULL;
 	w->ctl_tail = &w->ctl_head;
-	w->cont_tail = &w->cont_head;
 	pthread_mutex_unlock(&afu->ctl_lock);
 
 	for (; req; req = next, n++) {
@@ -313,6 +312,33 @@ static void settle(struct afu_worker *w, unsigned *i)
 	}
 }
 
+/*
+ * rate_check() - at the start of a pass: may @c start work under its rate
+ * limit? If not it is held for the pass, and the worker notes when it may
+ * go again (worker_sleep sleeps no longer than that).
+ */
+static void rate_check(struct afu_worker *w, struct afu_ctx *c)
+{
+	struct afu_rate *r = LOAD_ACQUIRE(&c->rate);
+	bool was = c->rate_held;
+	uint64_t wait;
+
+	c->rate_cur = r;
+	c->rate_held = false;
+	if (!r)
+		return;
+	if (!w->pass_ns)
+		w->pass_ns = now_ns();
+	wait = afu_rate_wait(r, w->pass_ns);
+	if (!wait)
+		return;
+	c->rate_held = true;
+	if (!was)
+		afu_rate_delayed(r);
+	if (!w->rate_wake_ns || w->pass_ns + wait < w->rate_wake_ns)
+		w->rate_wake_ns = w->pass_ns + wait;
+}
+
 /* One pass over everything (fetching new commands only with @fetch).
  * Return: work done. */
 static unsigned worker_pass(struct afu_worker *w, bool fetch)
@@ -320,9 +346,20 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 	unsigned did = 0;
 	int r;
 
+	w->pass_ns = 0;
+	w->rate_wake_ns = 0;
 	for (unsigned i = 0; i < w->nctx; i++) {
 		struct afu_ctx *c = w->ctxs[i];
 
+		rate_check(w, c);
+		/* Its share for this pass (afu_internal.h, AFU_FAIR_QUANTUM);
+		 * paying back a debt counts as work: the debtor has some. */
+		if (c->fair_credit < w->afu->fair_quantum) {
+			did += c->fair_credit <= 0;
+			c->fair_credit += w->afu->fair_quantum;
+			if (c->fair_credit > w->afu->fair_quantum)
+				c->fair_credit = w->afu->fair_quantum;
+		}
 		if (c->state == AFU_CTX_ACTIVE) {
 			if (!w->paused && fetch)
 				did += afu_ctx_poll(w, c);
@@ -341,6 +378,14 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 	for (unsigned i = 0; i < w->nctx; i++)
 		afu_ctx_publish(w->ctxs[i], did == 0);
 	return did;
+}
+
+/* Is @c still over its rate (worker_sleep's last look)? The deadline the
+ * last pass noted stays the wake-up time. */
+static bool rate_still_held(struct afu_worker *w, struct afu_ctx *c)
+{
+	return c->rate_held && c->rate_cur && afu_rate_wait(c->rate_cur, now_ns()) > 0 &&
+	       w->rate_wake_ns;
 }
 
 /* Steps 1-5 of the sleep protocol (see the top of this file). */
@@ -379,11 +424,13 @@ static void worker_sleep(struct afu_worker *w)
 			} else {
 				timed = true;
 			}
-			if (afu_ctx_has_work(c))
+			/* Over its rate: its work waits for rate_wake_ns. */
+			if (afu_ctx_has_work(c) && !rate_still_held(w, c))
 				goto awake;
 		}
 	}
-	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) || w->cont_head)
+	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) ||
+	    (w->cont_head && w->cont_ready))
 		goto awake;
 	/* From here until it is cleared the master may shrink our array
 	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
@@ -398,18 +445,25 @@ static void worker_sleep(struct afu_worker *w)
 	pthread_mutex_unlock(&w->run_lock);
 
 	if (w->no_waitv) {
-		sleep_ns(timed ? SLEEP_TIMED_NS : SLEEP_POLL_NS);
+		uint64_t d = timed ? SLEEP_TIMED_NS : SLEEP_POLL_NS, now = now_ns();
+
+		if (w->rate_wake_ns && w->rate_wake_ns - now < d)
+			d = w->rate_wake_ns - now;
+		sleep_ns(d);
 	} else {
 		/* The safety timeout only matters when windows are watched;
 		 * with just the control word, sleep until the master calls.
 		 * With more windows than futex_waitv() takes, the control
 		 * word and the first ones are still watched (the master's
 		 * requests, e.g. a DETACH's STOP, are not kept waiting for
-		 * the next look) and the rest looked at every SLEEP_TIMED_NS. */
+		 * the next look) and the rest looked at every SLEEP_TIMED_NS.
+		 * A context held by its rate wakes us at rate_wake_ns. */
 		t = now_ns() + (timed ? SLEEP_TIMED_NS : SLEEP_SAFETY_NS);
+		if (w->rate_wake_ns && w->rate_wake_ns < t)
+			t = w->rate_wake_ns;
 		abs.tv_sec = (time_t)(t / 1000000000ull);
 		abs.tv_nsec = (long)(t % 1000000000ull);
-		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 ? &abs : NULL,
+		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 || w->rate_wake_ns ? &abs : NULL,
 			    CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
 			log_notice("futex_waitv unavailable: idle AFU workers poll every 100 us");
 			w->no_waitv = true;
@@ -660,6 +714,7 @@ static int worker_init(struct afu *afu, struct afu_worker *w, unsigned id)
 	w->id = id;
 	pthread_mutex_init(&w->run_lock, NULL);
 	w->ctl_tail = &w->ctl_head;
+	w->cont_tail = &w->cont_head;
 	w->ctxs = calloc(AFU_MAX_CONTEXTS, sizeof(*w->ctxs));
 	w->waitv = calloc(FUTEX_WAITV_MAX, sizeof(struct futex_waitv));
 	w->cmds = calloc(AFU_POOL_CMDS, sizeof(*w->cmds));

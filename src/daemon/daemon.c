@@ -201,6 +201,37 @@ static void print_use(FILE *f, bool json, const char *key, uint64_t used, uint64
 		snprintf(buf, len, "%llu/%llu", (unsigned long long)used, (unsigned long long)limit);
 }
 
+/* A tenant's rate limits (null / '-': none) and what its bucket counted:
+ * commands and bytes started, passes its contexts were held back. */
+static void status_rate(struct cxlfd *d, FILE *f, bool json, const struct tenant_row *r)
+{
+	struct afu_rate_stats st = { 0 };
+	bool have = master_rate_get(d->m, r->uid, &st);
+	uint64_t iops = r->lim.iops == MLIMIT_NONE ? 0 : r->lim.iops;
+	uint64_t bw = r->lim.bps == MLIMIT_NONE ? 0 : r->lim.bps;
+
+	if (json) {
+		if (iops)
+			fprintf(f, ",\"iops_limit\":%llu", (unsigned long long)iops);
+		else
+			fputs(",\"iops_limit\":null", f);
+		if (bw)
+			fprintf(f, ",\"bw_limit\":%llu", (unsigned long long)bw);
+		else
+			fputs(",\"bw_limit\":null", f);
+		fprintf(f, ",\"rate_cmds\":%llu,\"rate_bytes\":%llu,\"rate_delays\":%llu",
+			(unsigned long long)st.cmds, (unsigned long long)st.bytes,
+			(unsigned long long)st.delays);
+		return;
+	}
+	if (!iops && !bw && !have)
+		return;
+	fprintf(f, "  rate: iops %llu%s, bw %llu%s B/s; %llu commands, %llu bytes, "
+		"held %llu times", (unsigned long long)iops, iops ? "" : " (-)",
+		(unsigned long long)bw, bw ? "" : " (-)", (unsigned long long)st.cmds,
+		(unsigned long long)st.bytes, (unsigned long long)st.delays);
+}
+
 /* The status's tenants: for each uid with connections (a user who is not
  * an administrator: just its own), its use against each quota. Master
  * lock held (master_status). */
@@ -241,7 +272,10 @@ static void status_tenants(void *arg, FILE *f, bool json)
 			else
 				fprintf(f, "%s%s %s", k ? ", " : "", d->luns[k].cfg.name, chunks);
 		}
-		fputs(json ? "]}" : r->lim.exempt ? "  (exempt)\n" : "\n", f);
+		if (json)
+			fputs("]", f);
+		status_rate(d, f, json, r);
+		fputs(json ? "}" : r->lim.exempt ? "  (exempt)\n" : "\n", f);
 	}
 	if (json)
 		fputs("]", f);

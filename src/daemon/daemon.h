@@ -54,11 +54,13 @@ enum dquota_who { DQ_DEFAULT, DQ_UID, DQ_GID };
 struct dquota {
 	enum dquota_who who;
 	uint32_t id;               /* the uid or gid */
-	bool has_contexts, has_chunks, has_connections;
+	bool has_contexts, has_chunks, has_connections, has_iops, has_bw;
 	uint64_t contexts;         /* MLIMIT_NONE: unlimited */
 	uint64_t chunks;
 	unsigned chunks_pct;       /* 1..100: a share of each LUN instead of @chunks */
 	uint64_t connections;
+	uint64_t iops;             /* commands/s of all the uid's contexts */
+	uint64_t bw;               /* bytes/s of all the uid's contexts */
 };
 
 /* NBD limit defaults (docs/nbd.md); the server's own are in nbd_server.h. */

@@ -5,6 +5,7 @@
  *   quota default contexts=64 chunks=25% connections=128
  *   quota group:staff chunks=75%
  *   quota uid:1000 contexts=unlimited
+ *   quota user:batch iops=5000 bw=200M/s
  *   admin-group wheel
  *
  * or --quota WHO:KEY=VALUE,... and --admin-group), and what they give one
@@ -61,6 +62,40 @@ bad:
 	fprintf(stderr, "cxlflashd: quota %s wants a whole number up to %llu%s or 'unlimited', "
 		"not '%s'\n", key, (unsigned long long)max, pct ? ", a percentage (1%..100%)" : "",
 		val);
+	return -EINVAL;
+}
+
+/* A rate in bytes/s: N[K|M|G|T][/s] (powers of 1024), or "unlimited". */
+static int parse_bw(const char *val, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!strcmp(val, "unlimited")) {
+		*out = MLIMIT_NONE;
+		return 0;
+	}
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno || end == val || *val == '-' || *val == '+' || v == 0)
+		goto bad;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end && strcmp(end, "/s"))
+		goto bad;
+	if (v > (UINT32_MAX * 1024ull) >> shift)
+		goto bad;
+	*out = (uint64_t)v << shift;
+	return 0;
+bad:
+	fprintf(stderr, "cxlflashd: quota bw wants bytes per second (N, NK, NM, NG or NT, "
+		"optionally with /s; at least 1) or 'unlimited', not '%s'\n", val);
 	return -EINVAL;
 }
 
@@ -141,9 +176,19 @@ int daemon_quota_rule(struct daemon_config *cfg, const char *who, const char *kv
 	} else if (eq && klen == 11 && !strncmp(kv, "connections", 11)) {
 		rc = parse_value("connections", eq + 1, 1000000, false, &q->connections, NULL);
 		q->has_connections = !rc;
+	} else if (eq && klen == 4 && !strncmp(kv, "iops", 4)) {
+		rc = parse_value("iops", eq + 1, 100000000, false, &q->iops, NULL);
+		if (!rc && q->iops == 0) {
+			fprintf(stderr, "cxlflashd: quota iops must be at least 1\n");
+			rc = -EINVAL;
+		}
+		q->has_iops = !rc;
+	} else if (eq && klen == 2 && !strncmp(kv, "bw", 2)) {
+		rc = parse_bw(eq + 1, &q->bw);
+		q->has_bw = !rc;
 	} else {
 		fprintf(stderr, "cxlflashd: quota '%s': use contexts=N, chunks=N or N%%, "
-			"connections=N (N may be unlimited)\n", kv);
+			"connections=N, iops=N, bw=BYTES/s (N may be unlimited)\n", kv);
 		rc = -EINVAL;
 	}
 	return rc;
@@ -202,14 +247,16 @@ void daemon_limits(const struct daemon_config *cfg, const struct wire_cred *cr,
 		   struct mlimits *out)
 {
 	bool exempt = daemon_is_admin(cfg, cr);
-	bool set_ctx = false, set_chunks = false, set_conns = false;
+	bool set_ctx = false, set_chunks = false, set_conns = false, set_iops = false;
+	bool set_bw = false;
 	const struct dquota *dflt = NULL;
 
 	if (exempt)
-		*out = (struct mlimits){ MLIMIT_NONE, MLIMIT_NONE, 0, MLIMIT_NONE, true };
+		*out = (struct mlimits){ MLIMIT_NONE, MLIMIT_NONE, 0, MLIMIT_NONE, true,
+					 MLIMIT_NONE, MLIMIT_NONE };
 	else
 		*out = (struct mlimits){ DAEMON_QUOTA_CONTEXTS, 0, DAEMON_QUOTA_CHUNKS_PCT,
-					 DAEMON_QUOTA_CONNECTIONS, false };
+					 DAEMON_QUOTA_CONNECTIONS, false, MLIMIT_NONE, MLIMIT_NONE };
 	/* The uid's own rule first: it binds even an administrator. */
 	for (unsigned i = 0; i < cfg->nquotas; i++) {
 		const struct dquota *q = &cfg->quotas[i];
@@ -224,10 +271,15 @@ void daemon_limits(const struct daemon_config *cfg, const struct wire_cred *cr,
 			out->chunks = q->chunks, out->chunks_pct = q->chunks_pct, set_chunks = true;
 		if (q->has_connections)
 			out->connections = q->connections, set_conns = true;
+		if (q->has_iops)
+			out->iops = q->iops, set_iops = true;
+		if (q->has_bw)
+			out->bps = q->bw, set_bw = true;
 	}
 	if (exempt)
 		return;
-	for (unsigned i = 0; i < cfg->nquotas && !(set_ctx && set_chunks && set_conns); i++) {
+	for (unsigned i = 0; i < cfg->nquotas &&
+	     !(set_ctx && set_chunks && set_conns && set_iops && set_bw); i++) {
 		const struct dquota *q = &cfg->quotas[i];
 
 		if (q->who != DQ_GID || !daemon_in_group(cr->pid, cr->gid, q->id))
@@ -238,6 +290,10 @@ void daemon_limits(const struct daemon_config *cfg, const struct wire_cred *cr,
 			out->chunks = q->chunks, out->chunks_pct = q->chunks_pct, set_chunks = true;
 		if (q->has_connections && !set_conns)
 			out->connections = q->connections, set_conns = true;
+		if (q->has_iops && !set_iops)
+			out->iops = q->iops, set_iops = true;
+		if (q->has_bw && !set_bw)
+			out->bps = q->bw, set_bw = true;
 	}
 	if (!dflt)
 		return;
@@ -247,4 +303,8 @@ void daemon_limits(const struct daemon_config *cfg, const struct wire_cred *cr,
 		out->chunks = dflt->chunks, out->chunks_pct = dflt->chunks_pct;
 	if (dflt->has_connections && !set_conns)
 		out->connections = dflt->connections;
+	if (dflt->has_iops && !set_iops)
+		out->iops = dflt->iops;
+	if (dflt->has_bw && !set_bw)
+		out->bps = dflt->bw;
 }

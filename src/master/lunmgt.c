@@ -102,6 +102,11 @@ void lun_derive_wwid(struct backend *be, uint8_t wwid[CXLFLASH_WWID_LEN])
 int lun_attach(struct mlun *lun, enum lun_mode mode)
 {
 	if (lun->mode == MODE_NONE) {
+		/* A physical user may write anywhere: no scrub may be left to
+		 * run behind it. (The allocator of a LUN with none left is
+		 * gone; a virtual user takes it back as it is.) */
+		if (mode != MODE_VIRTUAL && lun->ca_ready)
+			scrub_finish(lun->m, lun, UINT64_MAX);
 		lun->mode = mode;
 	} else if (lun->mode != mode) {
 		log_info("LUN %s is in %s mode; %s access refused", lun->name,
@@ -115,7 +120,9 @@ int lun_attach(struct mlun *lun, enum lun_mode mode)
 
 /*
  * lun_detach() - drop one user. The last one returns the LUN to MODE_NONE
- * and drops its allocator: virtual LUNs do not outlive their handles.
+ * and drops its allocator: virtual LUNs do not outlive their handles. With
+ * freed chunks still waiting for their scrub, the allocator stays until
+ * the last of them is done (scrub.c).
  */
 void lun_detach(struct mlun *lun)
 {
@@ -125,7 +132,7 @@ void lun_detach(struct mlun *lun)
 	}
 	if (--lun->users == 0) {
 		lun->mode = MODE_NONE;
-		if (lun->ca_ready) {
+		if (lun->ca_ready && lun->scrub_pending == 0) {
 			ca_destroy(&lun->ca);
 			lun->ca_ready = false;
 			lun->retired_chunks = 0;
@@ -156,6 +163,9 @@ int handle_manage_lun(struct mopen *o, const struct mcaller *who, void *arg)
 			log_info("MANAGE_LUN: LUN %s is in use (%u handles)", lun->name, lun->users);
 			return -EBUSY;
 		}
+		/* NBD clients write anywhere: finish the scrubs first. */
+		if (lun->ca_ready)
+			scrub_finish(lun->m, lun, UINT64_MAX);
 		lun->superpipe = false;
 	}
 	req->hdr.return_flags = 0;

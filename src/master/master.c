@@ -25,8 +25,13 @@ int master_create(const struct master_config *cfg, struct master **out)
 	m->spare.fd = -1;
 	m->owner_ep = -1;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->scrub_lock, NULL);
+	pthread_cond_init(&m->scrub_cond, NULL);
+	m->scrub_tail = &m->scrub_head;
 	rc = afu_create(&cfg->afu, &m->afu);
 	if (rc) {
+		pthread_mutex_destroy(&m->scrub_lock);
+		pthread_cond_destroy(&m->scrub_cond);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return rc;
@@ -39,10 +44,14 @@ void master_destroy(struct master *m)
 {
 	if (!m)
 		return;
+	scrub_stop(m);
 	master_windows_free(m);
 	if (m->owner_ep >= 0)
 		close(m->owner_ep);
 	afu_destroy(m->afu);
+	rates_free(m);
+	pthread_mutex_destroy(&m->scrub_lock);
+	pthread_cond_destroy(&m->scrub_cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -194,6 +203,8 @@ void master_close_open(struct mopen *o)
 		m->luns[l->index] = NULL;
 		vstore_close(l);
 		if (l->ca_ready)
+			scrub_finish(m, l, UINT64_MAX);
+		if (l->ca_ready)
 			ca_destroy(&l->ca);
 		be_close(l->be);
 		free(l);
@@ -235,7 +246,7 @@ int master_check(struct master *m, char *why, size_t len)
 		} else if ((l->mode == MODE_NONE) != (l->users == 0)) {
 			snprintf(why, len, "LUN %s: mode %d with %u users", l->name, l->mode, l->users);
 			rc = -1;
-		} else if (l->ca_ready != (l->mode == MODE_VIRTUAL)) {
+		} else if (l->ca_ready != (l->mode == MODE_VIRTUAL || l->scrub_pending)) {
 			snprintf(why, len, "LUN %s: allocator %s in mode %d", l->name,
 				 l->ca_ready ? "present" : "absent", l->mode);
 			rc = -1;
@@ -246,8 +257,9 @@ int master_check(struct master *m, char *why, size_t len)
 				rc = -1;
 			for (uint64_t c = 0; c < l->ca.nchunks; c++)
 				held += ca_refs(&l->ca, c);
-			/* every LXT entry holds one reference; retired chunks hold one each */
-			if (!rc && held != refs + l->retired_chunks) {
+			/* every LXT entry holds one reference; retired chunks and
+			 * chunks waiting for their scrub hold one each */
+			if (!rc && held != refs + l->retired_chunks + l->scrub_pending) {
 				snprintf(why, len, "LUN %s: %llu chunk references held, %llu LXT entries",
 					 l->name, (unsigned long long)held, (unsigned long long)refs);
 				rc = -1;

@@ -37,6 +37,8 @@
 #include "util/pident.h"
 
 struct backend;
+struct mscrub;
+struct mrate;
 
 /* RHT entries per context: one 4 KiB page of 16-byte entries, as the kernel
  * driver has on 4 KiB-page machines. */
@@ -64,6 +66,8 @@ struct mlun {
 	uint64_t retired_chunks;   /* chunks kept out of use after a failed scrub */
 	bool vstore;               /* vLUN maps kept in the backend's metadata (vstore.c) */
 	struct mvorphan *orphans;  /* kept vLUNs no context holds (each holds one user) */
+	uint64_t scrub_pending;    /* freed chunks still allocated until their
+				    * background scrub ends (scrub.c) */
 	unsigned opens;            /* live opens of this LUN */
 	unsigned legacy_users;     /* legacy-mode (NBD) clients: superpipe refused while > 0 */
 };
@@ -107,6 +111,10 @@ struct mlimits {
 	unsigned chunks_pct;       /* 1..100: @chunks is this share of each LUN instead */
 	uint64_t connections;      /* control connections of the uid (server.c) */
 	bool exempt;               /* root or an administrator: no limit unless set */
+	/* Rates of all the uid's contexts together (rates.c; the AFU holds
+	 * them to it): commands/s and bytes/s; MLIMIT_NONE or 0: none. */
+	uint64_t iops;
+	uint64_t bps;
 };
 
 /* A context's attachment to a LUN (the kernel's lun_access). */
@@ -141,6 +149,7 @@ struct mctx {
 	dev_t adap_dev;            /* identity of fd2's file, to notice its close */
 	ino_t adap_ino;
 	struct afu_ctx *actx;
+	struct afu_rate *rate;     /* its owner's rate bucket (rates.c), or NULL */
 };
 
 struct master_config {
@@ -173,6 +182,17 @@ struct master {
 	struct mwin *dead_windows;  /* detached remote contexts' windows */
 	struct mwin spare;          /* a fresh window for the next remote ATTACH */
 	size_t spare_want;          /* its size: that of the last one */
+	/* Background scrubs of freed chunks (scrub.c); the lists are under
+	 * scrub_lock, which is taken after m->lock, never before it. */
+	pthread_mutex_t scrub_lock;
+	pthread_cond_t scrub_cond;
+	struct mscrub *scrub_head, **scrub_tail;  /* waiting */
+	struct mscrub *scrub_busy;                /* being scrubbed by the thread */
+	struct mscrub *scrub_done;                /* scrubbed, to free (m->lock) */
+	struct mlun *scrub_steal;                 /* a LUN whose busy chunk to hand back */
+	pthread_t scrub_thread;
+	bool scrub_started, scrub_exit;
+	struct mrate *rates;        /* per-uid rate buckets (rates.c) */
 	/* Remote contexts' owners (owner.c). */
 	int owner_ep;               /* epoll of their pidfds; -1 until a server asks */
 	uint64_t next_serial;
@@ -291,6 +311,33 @@ uint64_t quota_chunks_used(struct master *m, uid_t uid, const struct mlun *lun,
 enum mquota { MQ_CONTEXTS, MQ_CHUNKS, MQ_CONNECTIONS };
 void quota_log(enum mquota q, uid_t uid, uint64_t used, uint64_t limit, const char *what);
 
+/* scrub.c: freed chunks are scrubbed in the background (1 MiB slices at
+ * low priority); a chunk stays allocated until its scrub ends. */
+/* scrub_chunk() - scrub then free @chunk of @lun (its last reference);
+ * queued for the scrub thread, or done here when it cannot be. */
+void scrub_chunk(struct master *m, struct mlun *lun, uint64_t chunk);
+/* scrub_all() - queue every chunk of a LUN's new allocator (all allocated):
+ * what the LUN held before (a crashed daemon's vLUNs, physical data) is
+ * never handed out unscrubbed. */
+void scrub_all(struct master *m, struct mlun *lun);
+/* scrub_finish() - free the chunks already scrubbed, then scrub here and
+ * free up to @want more of @lun's waiting chunks (UINT64_MAX: all, before
+ * the allocator or the LUN goes). Return: chunks freed for @lun. */
+uint64_t scrub_finish(struct master *m, struct mlun *lun, uint64_t want);
+/* scrub_stop() - end the scrub thread (master_destroy: no LUN left). */
+void scrub_stop(struct master *m);
+
+/* rates.c: per-uid rate limits (struct mlimits iops, bps). */
+/* rate_for() - the bucket of @who's uid with its limits applied, made on
+ * first use; NULL when @who has no rate limit (or no memory: unlimited).
+ * Master lock held. */
+struct afu_rate *rate_for(struct master *m, const struct mcaller *who);
+/* master_rate_get() - @uid's bucket's limits and counters; false: none.
+ * Master lock held. */
+bool master_rate_get(struct master *m, uid_t uid, struct afu_rate_stats *st);
+/* rates_free() - master_destroy, after the AFU is gone. */
+void rates_free(struct master *m);
+
 /* Internal, shared between the master's files (master lock held). */
 enum ctx_lookup { CTX_PLAIN = 0, CTX_ERR_FALLBACK = 1, CTX_ANY_LUN = 2, CTX_CLONE = 4 };
 struct mctx *ctx_get(struct master *m, uint64_t ctxid, struct mlun *lun,
@@ -307,6 +354,7 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 		const struct mlimits *lim, uint64_t *last_lba);
 int release_handle(struct mctx *c, struct mlun *lun, unsigned h);
 int vlun_init(struct mlun *lun);
+int vlun_init_alloc(struct mlun *lun, bool scrub);
 int vlun_free_chunk(struct mlun *lun, uint64_t chunk);
 uint64_t vlun_lxt_entry(const struct mlun *lun, uint64_t chunk);
 void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun);

@@ -134,8 +134,10 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		if (!l)
 			continue;
 		wwid_hex(l->wwid, w);
+		/* Chunks waiting for their scrub are free to a grow (it takes
+		 * and scrubs them itself). */
 		if (l->ca_ready)
-			chunks = l->ca.nchunks, nfree = ca_free_count(&l->ca);
+			chunks = l->ca.nchunks, nfree = ca_free_count(&l->ca) + l->scrub_pending;
 		else if (l->mode != MODE_PHYSICAL)
 			nfree = chunks;
 		if (json) {
@@ -146,10 +148,12 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 			fprintf(f, ",\"wwid\":\"%s\",\"mode\":\"%s\",\"access\":\"%s\",\"users\":%u,"
 				"\"opens\":%u,\"nbd_clients\":%u,\"blocks\":%" PRIu64
 				",\"block_size\":%u,\"chunks\":%" PRIu64 ",\"chunks_free\":%" PRIu64
-				",\"chunks_used\":%" PRIu64 ",\"chunks_retired\":%" PRIu64 "}",
+				",\"chunks_used\":%" PRIu64 ",\"chunks_retired\":%" PRIu64
+				",\"chunks_scrubbing\":%" PRIu64 "}",
 				w, l->superpipe ? "superpipe" : "legacy", mode_name(l->mode), l->users,
 				l->opens, nbd_users(names, l), l->max_lba + 1, BE_BLOCK_SIZE, chunks,
-				nfree, chunks - nfree - l->retired_chunks, l->retired_chunks);
+				nfree, chunks - nfree - l->retired_chunks, l->retired_chunks,
+				l->scrub_pending);
 		} else {
 			fprintf(f, "  %-16s %-32s %-9s %-8s %5u %5u %4u %10" PRIu64 " %8" PRIu64
 				" %8" PRIu64 "\n", lun_label(names, l), w,

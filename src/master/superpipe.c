@@ -306,6 +306,8 @@ static int ctx_start(struct master *m, struct mctx *c)
 		close(fd);
 		return rc;
 	}
+	if (c->rate)
+		afu_ctx_set_rate(c->actx, c->rate);
 	m->ctx_gen[slot]++;
 	c->handle = (uint16_t)slot;
 	c->ctxid = (uint64_t)m->ctx_gen[slot] << 32 | (uint64_t)slot;
@@ -431,6 +433,7 @@ static int ctx_create(struct master *m, const struct mcaller *who,
 	memset(c->rht, 0, MASTER_RHT_PER_CONTEXT * sizeof(struct sisl_rht_entry));
 	c->perms = perms;
 	rc = owner_watch(m, c, who);
+	c->rate = rate_for(m, who);
 	if (!rc)
 		rc = dma_params(m, who, req, c);
 	if (!rc)

@@ -88,6 +88,9 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
 	rc = chunk_quota(c, lun, delta, lim);
 	if (rc)
 		return rc;
+	/* Chunks waiting for their scrub count as free: take them now. */
+	if (ca_free_count(&lun->ca) < delta && lun->scrub_pending)
+		scrub_finish(lun->m, lun, delta);
 	if (ca_free_count(&lun->ca) == 0)
 		return -ENOSPC;
 	if (delta > ca_free_count(&lun->ca))
@@ -118,27 +121,21 @@ static int grow_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want,
 }
 
 /*
- * Scrub (unless a clone still maps it) and free one chunk. Always, not
+ * Free one chunk: scrub it first unless a clone still maps it. Always, not
  * only when USER_VIRTUAL asked for NEED_WRITE_SAME as the kernel did: the
  * next owner may be another tenant (ARCHITECTURE.md, invariant 2). The
- * scrub is a discard, which reads back as zeroes like a zeroing write but
- * gives the space back: a hole punched in a file (so a thin LUN file stays
- * thin, even after a vLUN that was only read), memory returned; where a
- * file system or device cannot punch, the backend zeroes instead
- * (ZERO_RANGE, BLKZEROOUT, writing zeroes).
+ * scrub runs in the background (scrub.c) and the chunk stays allocated
+ * until it ends. It is a discard, which reads back as zeroes like a
+ * zeroing write but gives the space back: a hole punched in a file (so a
+ * thin LUN file stays thin, even after a vLUN that was only read), memory
+ * returned; where a file system or device cannot punch, the backend zeroes
+ * instead (ZERO_RANGE, BLKZEROOUT, writing zeroes).
  */
 int vlun_free_chunk(struct mlun *lun, uint64_t chunk)
 {
 	if (ca_refs(&lun->ca, chunk) == 1) {
-		int rc = be_discard_sync(lun->be, chunk << MC_CHUNK_SHIFT, (uint32_t)MC_CHUNK_SIZE);
-
-		if (rc) {
-			/* Never hand out a chunk that may still hold data. */
-			log_err("LUN %s: scrub of chunk %llu failed (%s); chunk retired", lun->name,
-				(unsigned long long)chunk, strerror(-rc));
-			lun->retired_chunks++;
-			return -EIO;
-		}
+		scrub_chunk(lun->m, lun, chunk);
+		return 0;
 	}
 	if (ca_free(&lun->ca, chunk) < 0) {
 		log_err("LUN %s: freeing chunk %llu that is not allocated", lun->name,
@@ -212,8 +209,10 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 	return rc;
 }
 
-/* vlun_init(): the allocator, on the first virtual open of an idle LUN. */
-int vlun_init(struct mlun *lun)
+/* vlun_init(): the allocator, on the first virtual open of an idle LUN.
+ * @scrub: queue every chunk for its scrub (see below); false only for the
+ * kept vLUN maps' loader, which takes their chunks first (vstore.c). */
+int vlun_init_alloc(struct mlun *lun, bool scrub)
 {
 	uint64_t nchunks = (lun->max_lba + 1) >> MC_CHUNK_SHIFT;
 
@@ -228,7 +227,16 @@ int vlun_init(struct mlun *lun)
 		return -ENOMEM;
 	lun->ca_ready = true;
 	lun->retired_chunks = 0;
+	/* Whatever the LUN holds (a lost daemon's vLUNs, physical data) is
+	 * scrubbed before a chunk of it is handed out. */
+	if (scrub)
+		scrub_all(lun->m, lun);
 	return 0;
+}
+
+int vlun_init(struct mlun *lun)
+{
+	return vlun_init_alloc(lun, true);
 }
 
 int handle_uvirtual(struct mopen *o, const struct mcaller *who, void *arg)

@@ -180,7 +180,9 @@ static int load_one(void *arg, const char *key, const char *val)
 
 	if (!v)
 		return 0;
-	if (vlun_init(lun) || lun_attach(lun, MODE_VIRTUAL)) {
+	/* The allocator without its scrub of every chunk: the kept vLUNs take
+	 * theirs first, vstore_open() queues the rest. */
+	if (vlun_init_alloc(lun, false) || lun_attach(lun, MODE_VIRTUAL)) {
 		log_err("LUN %s: cannot take back vLUN %016" PRIx64 " (physical use, or too small)",
 			lun->name, v->id);
 		orphan_free(v);
@@ -217,6 +219,10 @@ void vstore_open(struct mlun *lun)
 	if (rc < 0)
 		log_err("LUN %s: cannot read its kept vLUN maps (%s): their clients get EIO",
 			lun->name, strerror(-rc));
+	/* Every chunk no kept vLUN holds is scrubbed before it is handed out
+	 * (what vlun_init() does for an allocator made without them). */
+	if (lun->ca_ready)
+		scrub_all(lun->m, lun);
 }
 
 void vstore_close(struct mlun *lun)

@@ -7,6 +7,12 @@
  * pass, so the quiet context's reads interleave instead of waiting for
  * 256 MiB. Prints the victim's latency percentiles (measured, not asserted:
  * only a stall over 1 s fails) and checks both contexts' data.
+ * Then "release": both on vLUNs of the same LUN, the neighbour creates a
+ * vLUN of one chunk, fills it with one 256 MiB data WRITE SAME and
+ * releases it, back to back: each release queues a 256 MiB scrub (done in
+ * the background, scrub.c) beside the victim's reads.
+ * With CXLFLASH_BENCH_JSON=FILE each kind appends one JSON line (the bench's
+ * "tenants" rows).
  * Duration: 2 s per kind of WRITE SAME (CXLFLASH_NOISY_SECS). Under
  * CXLFLASH_TEST_SCALE (the TSan build) the WRITE SAMEs shrink with it.
  */
@@ -31,7 +37,9 @@ static uint32_t g_ws_blocks;
 struct neighbour {
 	struct t_sisl s;
 	uint64_t handle;
-	int kind;                  /* 0: data, 1: zeroes written, 2: zeroes unmapped */
+	int kind;                  /* 0: data, 1: zeroes written, 2: zeroes unmapped,
+				    * 3: data into a new vLUN, then released */
+	int fd;
 	uint64_t cmds;             /* atomic: the main thread waits for the first */
 	uint32_t bad_ioasc;
 };
@@ -50,16 +58,25 @@ static void *noisy(void *arg)
 	uint8_t *blk = aligned_alloc(4096, 4096);
 	uint8_t cdb[16] = { 0 };
 
-	memset(blk, n->kind == 0 ? 0x5a : 0, 4096);
+	memset(blk, n->kind == 0 || n->kind == 3 ? 0x5a : 0, 4096);
 	cdb[0] = 0x93;                      /* WRITE SAME(16) */
 	cdb[1] = n->kind == 2 ? 0x08 : 0;   /* UNMAP */
-	put_be64(cdb + 2, WS_LBA);
+	put_be64(cdb + 2, n->kind == 3 ? 0 : WS_LBA);
 	put_be32(cdb + 10, g_ws_blocks);
 	while (!__atomic_load_n(&g_stop, __ATOMIC_ACQUIRE)) {
-		uint32_t rc = t_sisl_run(&n->s, (uint32_t)n->handle, cdb, blk, 4096, true);
+		uint64_t last;
+		uint32_t rc;
 
+		if (n->kind == 3 && t_uvirtual(n->fd, n->s.ctxid, WS_BLOCKS, 0, &n->handle, &last)) {
+			if (!n->bad_ioasc)
+				n->bad_ioasc = 0xdead;
+			break;
+		}
+		rc = t_sisl_run(&n->s, (uint32_t)n->handle, cdb, blk, 4096, true);
 		if (rc && !n->bad_ioasc)
 			n->bad_ioasc = rc;
+		if (n->kind == 3 && t_release(n->fd, n->s.ctxid, n->handle) && !n->bad_ioasc)
+			n->bad_ioasc = 0xdeaf;
 		__atomic_store_n(&n->cmds, n->cmds + 1, __ATOMIC_RELEASE);
 	}
 	free(blk);
@@ -75,15 +92,17 @@ static int cmp_u64(const void *a, const void *b)
 
 static void one_kind(int fd, struct t_sisl *v, uint64_t hv, int kind, unsigned secs)
 {
-	static const char *names[] = { "data", "zeroes", "unmap" };
+	static const char *names[] = { "data", "zeroes", "unmap", "release" };
 	static uint64_t lat[MAX_SAMPLES];
-	struct neighbour n = { .kind = kind };
+	struct neighbour n = { .kind = kind, .fd = fd };
 	uint8_t *b = aligned_alloc(4096, 4096);
 	uint64_t seed = 7, end, nlat = 0;
+	const char *json = getenv("CXLFLASH_BENCH_JSON");
 	pthread_t th;
 
 	T_EQ(t_sisl_attach(&n.s, fd, O_RDWR, true, 4), 0);
-	T_EQ(t_udirect(fd, n.s.ctxid, &n.handle), 0);
+	if (kind != 3)
+		T_EQ(t_udirect(fd, n.s.ctxid, &n.handle), 0);
 	__atomic_store_n(&g_stop, 0, __ATOMIC_RELEASE);
 	T_EQ(pthread_create(&th, NULL, noisy, &n), 0);
 	while (__atomic_load_n(&n.cmds, __ATOMIC_ACQUIRE) == 0)
@@ -106,6 +125,18 @@ static void one_kind(int fd, struct t_sisl *v, uint64_t hv, int kind, unsigned s
 		(double)n.cmds * (g_ws_blocks / 256) / secs,
 		(unsigned long long)nlat, lat[nlat / 2] / 1e3, lat[nlat * 99 / 100] / 1e3,
 		lat[nlat * 999 / 1000] / 1e3, lat[nlat - 1] / 1e3);
+	if (json && *json) {
+		FILE *f = fopen(json, "a");
+
+		T_ASSERT(f);
+		fprintf(f, "{\"tenants\":[{\"row\":\"noisy-%s\",\"ws_mib\":%u,\"ws\":%llu,"
+			"\"secs\":%u,\"reads\":%llu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+			"\"p999_us\":%.1f,\"max_us\":%.1f}]}\n", names[kind], g_ws_blocks / 256,
+			(unsigned long long)n.cmds, secs, (unsigned long long)nlat,
+			lat[nlat / 2] / 1e3, lat[nlat * 99 / 100] / 1e3, lat[nlat * 999 / 1000] / 1e3,
+			lat[nlat - 1] / 1e3);
+		fclose(f);
+	}
 	T_ASSERT(n.cmds > 0 && nlat > 0);
 	T_ASSERT(lat[nlat - 1] < 1000000000ull * T_SLOW);   /* a stall, not a slow machine */
 	t_sisl_detach(&n.s, true);
@@ -139,10 +170,34 @@ static void interleave(void)
 	free(w);
 }
 
+/* The victim on a vLUN, the neighbour making, filling and releasing vLUNs. */
+static void releases(void)
+{
+	const char *secs_env = getenv("CXLFLASH_NOISY_SECS");
+	unsigned secs = secs_env && *secs_env ? (unsigned)atoi(secs_env) : 2;
+	int fd = cxlflash_open("ram:2G", O_RDWR);
+	uint8_t *w = aligned_alloc(4096, VICTIM_BLK * 4096);
+	struct t_sisl v;
+	uint64_t hv, last;
+
+	T_ASSERT(fd >= 0 && w);
+	g_ws_blocks = (uint32_t)t_scale(WS_BLOCKS, 16384);
+	T_EQ(t_sisl_attach(&v, fd, O_RDWR, true, 4), 0);
+	T_EQ(t_uvirtual(fd, v.ctxid, VICTIM_BLK, 0, &hv, &last), 0);
+	t_pattern_fill(w, VICTIM_BLK * 4096, 99, 0);
+	T_EQ(t_sisl_rw(&v, (uint32_t)hv, 0, VICTIM_BLK, w, true), 0);
+	one_kind(fd, &v, hv, 3, secs);
+	t_check_master(fd);
+	t_sisl_detach(&v, true);
+	T_EQ(cxlflash_close(fd), 0);
+	free(w);
+}
+
 int main(void)
 {
 	setenv("CXLFLASH_SOCKET", "none", 1);
 	setenv("CXLFLASH_AFU_THREADS", "1", 1);   /* both contexts on one worker */
 	T_RUN(interleave);
+	T_RUN(releases);
 	return T_PASS;
 }
