@@ -395,7 +395,7 @@ static void worker_sleep(struct afu_worker *w)
 	struct timespec abs;
 	unsigned n = 0, i;
 	bool timed = false;
-	uint64_t t;
+	uint64_t t, rate_wake;
 
 	/* An inline runner has the passes: wait for it (it never waits for
 	 * us), then look at the queues ourselves before sleeping. */
@@ -441,14 +441,18 @@ static void worker_sleep(struct afu_worker *w)
 	}
 	w->asleep = true;
 	pthread_mutex_unlock(&w->afu->ctl_lock);
+	/* Read under run_lock: an inline runner's pass rewrites it. (Rates
+	 * are the daemon's, inline runs embedded: a later wake time set by
+	 * one is met by the safety timeout at worst.) */
+	rate_wake = w->rate_wake_ns;
 	/* Asleep, the passes are free for a host thread to run inline. */
 	pthread_mutex_unlock(&w->run_lock);
 
 	if (w->no_waitv) {
 		uint64_t d = timed ? SLEEP_TIMED_NS : SLEEP_POLL_NS, now = now_ns();
 
-		if (w->rate_wake_ns && w->rate_wake_ns - now < d)
-			d = w->rate_wake_ns - now;
+		if (rate_wake && rate_wake - now < d)
+			d = rate_wake - now;
 		sleep_ns(d);
 	} else {
 		/* The safety timeout only matters when windows are watched;
@@ -459,11 +463,11 @@ static void worker_sleep(struct afu_worker *w)
 		 * the next look) and the rest looked at every SLEEP_TIMED_NS.
 		 * A context held by its rate wakes us at rate_wake_ns. */
 		t = now_ns() + (timed ? SLEEP_TIMED_NS : SLEEP_SAFETY_NS);
-		if (w->rate_wake_ns && w->rate_wake_ns < t)
-			t = w->rate_wake_ns;
+		if (rate_wake && rate_wake < t)
+			t = rate_wake;
 		abs.tv_sec = (time_t)(t / 1000000000ull);
 		abs.tv_nsec = (long)(t % 1000000000ull);
-		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 || w->rate_wake_ns ? &abs : NULL,
+		if (syscall(SYS_futex_waitv, wv, n, 0, n > 1 || rate_wake ? &abs : NULL,
 			    CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
 			log_notice("futex_waitv unavailable: idle AFU workers poll every 100 us");
 			w->no_waitv = true;

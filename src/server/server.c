@@ -20,6 +20,7 @@
 #include "master/master.h"
 #include "util/log.h"
 #include "util/pident.h"
+#include "util/tsan.h"
 
 #define MSRV_NEXT_SPIN_NS 50000ull   /* a connection waits for its next request */
 #define MSRV_BATCH        16         /* requests of one connection per turn */
@@ -415,6 +416,10 @@ static bool conn_rearm(struct msrv *s, struct mconn *c)
 	int op = c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
 	c->watched = true;
+	/* The loop hands @c to whichever worker next: what this one wrote is
+	 * seen there through the epoll, an edge TSan cannot see (loop_thread
+	 * acquires it). */
+	tsan_release(c);
 	if (epoll_ctl(s->ep, op, c->sock, &ev) != 0) {
 		log_warn("connection from pid %d: epoll: %s; closing", (int)c->peer.pid,
 			 strerror(errno));
@@ -645,6 +650,7 @@ static void *loop_thread(void *arg)
 				}
 				continue;
 			}
+			tsan_acquire(p);   /* conn_rearm()'s release */
 			enqueue(s, p);
 		}
 	}
