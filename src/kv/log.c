@@ -1071,6 +1071,12 @@ int kv_value_check(struct ark_impl *s, const uint8_t *key, uint32_t klen, const 
 		return 0;
 	}
 	uint64_t koff = loc->key_raw ? klen : 0;
+	if (koff + vlen > kv_value_blocks(loc) * KV_BLOCK) {
+		/* Lengths the runs cannot hold: a damaged entry, resealed. */
+		kv_msg("arkdb: value in blocks %llu.. (%u runs) is longer than its runs; key of %u bytes unreadable",
+		       (unsigned long long)loc->pieces[0].lba, loc->npieces, klen);
+		return -EIO;
+	}
 	uint32_t crc = kv_crc32c(0, key, klen);
 	crc = kv_crc32c(crc, buf + koff, vlen);
 	if (crc != loc->dcrc || (loc->key_raw && memcmp(buf, key, klen))) {

@@ -473,13 +473,21 @@ static int read_raw(struct ark_impl *s, const struct kv_rec *r, const struct kv_
 		    uint8_t **out)
 {
 	uint64_t total = 0;
+	/* What the pieces hold: the key and value, as far as not inline. */
+	uint64_t need = ((r->flags & KV_REC_KEY_INLINE) ? 0 : r->klen) +
+			((r->flags & KV_REC_VAL_INLINE) ? 0 : r->vlen);
 
 	for (unsigned i = 0; i < r->npieces; i++) {
-		if (!pieces[i].nblocks || lba_seg(s, pieces[i].lba) >= s->nsegs ||
-		    pieces[i].lba < s->seg_blocks)
+		if (!pieces[i].nblocks || pieces[i].lba < s->seg_blocks ||
+		    lba_seg(s, pieces[i].lba) >= s->nsegs ||
+		    lba_seg(s, pieces[i].lba + pieces[i].nblocks - 1) >= s->nsegs)
 			return -EIO;
 		total += pieces[i].nblocks;
 	}
+	/* Shorter than the lengths say (a damaged record, resealed): reading
+	 * the key or checking the CRC would run past the buffer (fuzz_kv). */
+	if (need > total * KV_BLOCK)
+		return -EIO;
 	uint8_t *buf = kv_blk_alloc(total);
 	struct kv_io *io = calloc(r->npieces, sizeof(*io));
 	if (!buf || !io) {
