@@ -324,6 +324,25 @@ else
 	skipped+=("through cxlflashd ($DAEMON not built yet)")
 fi
 
+# with_nbdkit FUNC LABEL [ARGS...]: FUNC LABEL URI PID ARGS... against an
+# nbdkit memory plugin of SIZE_MB started for it (without -f nbdkit forks
+# once it listens: its exit is the readiness check), stopped after.
+with_nbdkit() {
+	local fn=$1 label=$2
+	shift 2
+	KSOCK=$OUT/nbdkit-$$.sock KPIDF=$OUT/nbdkit-$$.pid
+	if nbdkit -U "$KSOCK" -P "$KPIDF" memory "${SIZE_MB}M" 2>>"$OUT/fio.log"; then
+		KPID=$(cat "$KPIDF")
+		"$fn" "$label" "nbd+unix:///?socket=$KSOCK" "$KPID" "$@"
+		kill "$KPID" 2>/dev/null || true
+		KPID=""
+	else
+		log "FAILED: nbdkit memory did not start"
+		failed=$((failed + 1))
+	fi
+	rm -f "$KSOCK" "$KPIDF"
+}
+
 # ---- NBD (issue 5): fio's nbd engine against cxlflashd and nbdkit ----------
 # 4 KiB randread and randwrite at QD 1 and 32 over a Unix socket, against
 # cxlflashd's export of the legacy RAM LUN and nbdkit's memory plugin of the
@@ -440,18 +459,7 @@ else
 	if [ $SMOKE = 1 ]; then
 		:   # the smoke measures our server only
 	elif command -v nbdkit >/dev/null; then
-		KSOCK=$OUT/nbdkit-$$.sock KPIDF=$OUT/nbdkit-$$.pid
-		# Without -f nbdkit forks once it listens: its exit is the readiness check.
-		if nbdkit -U "$KSOCK" -P "$KPIDF" memory "${SIZE_MB}M" 2>>"$OUT/fio.log"; then
-			KPID=$(cat "$KPIDF")
-			fio_nbd nbd-nbdkit-memory "nbd+unix:///?socket=$KSOCK" "$KPID" "$NQDS" "$NRWS"
-			kill "$KPID" 2>/dev/null || true
-			KPID=""
-		else
-			log "FAILED: nbdkit memory did not start"
-			failed=$((failed + 1))
-		fi
-		rm -f "$KSOCK" "$KPIDF"
+		with_nbdkit fio_nbd nbd-nbdkit-memory "$NQDS" "$NRWS"
 	else
 		skipped+=("nbdkit memory plugin (nbdkit is not installed)")
 	fi
@@ -503,17 +511,7 @@ fi
 rm -f "$SOCK" "$NSOCK"
 if [ $N14 = 1 ]; then
 	if command -v nbdkit >/dev/null; then
-		KSOCK=$OUT/nbdkit-$$.sock KPIDF=$OUT/nbdkit-$$.pid
-		if nbdkit -U "$KSOCK" -P "$KPIDF" memory "${SIZE_MB}M" 2>>"$OUT/fio.log"; then
-			KPID=$(cat "$KPIDF")
-			nbd14 nbd14-nbdkit-memory "nbd+unix:///?socket=$KSOCK" "$KPID"
-			kill "$KPID" 2>/dev/null || true
-			KPID=""
-		else
-			log "FAILED: nbdkit memory did not start"
-			failed=$((failed + 1))
-		fi
-		rm -f "$KSOCK" "$KPIDF"
+		with_nbdkit nbd14 nbd14-nbdkit-memory
 	else
 		skipped+=("issue 14 NBD rows of nbdkit (not installed)")
 	fi
