@@ -113,6 +113,33 @@ static const char *settle(struct counts want, const pid_t *dead, int ndead)
 	}
 }
 
+/* Chunks waiting for their scrub, over every LUN of a status; -1 unknown. */
+static long scrubbing(const char *st)
+{
+	static const char key[] = "\"chunks_scrubbing\":";
+	long n = -1;
+
+	for (const char *p = strstr(st, key); p; p = strstr(p, key)) {
+		p += sizeof(key) - 1;
+		n = (n < 0 ? 0 : n) + strtol(p, NULL, 10);
+	}
+	return n;
+}
+
+/* Freed chunks are scrubbed in the background (src/master/scrub.c); a RAM
+ * chunk's memory goes back only then. Wait (up to 10 s) for none to be
+ * waiting, so the RSS compared is not whatever the scrub had not reached. */
+static void wait_scrubbed(void)
+{
+	static char st[65536];
+
+	for (int i = 0; i < 1000; i++) {
+		if (t_daemon_status(&g_d, st, sizeof(st)) == 0 && scrubbing(st) == 0)
+			return;
+		d_sleep_us(10000);
+	}
+}
+
 static void kill_loop(void)
 {
 	unsigned long iters = d_iters("CXLFLASH_KILL_ITERS", 20, 1000);
@@ -183,6 +210,8 @@ static void kill_loop(void)
 		for (int k = 0; k < LIVE; k++)
 			T_EQ(waitpid(lpid[k], NULL, WNOHANG), 0);
 		T_ASSERT(t_daemon_alive(&g_d));
+		if (it >= warm)
+			wait_scrubbed();
 		if (it == warm) {
 			rss0 = t_daemon_rss_kb(&g_d);
 			fds0 = t_daemon_fds(&g_d);
