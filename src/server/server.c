@@ -20,7 +20,6 @@
 #include "master/master.h"
 #include "util/log.h"
 #include "util/pident.h"
-#include "util/tsan.h"
 
 #define MSRV_NEXT_SPIN_NS 50000ull   /* a connection waits for its next request */
 #define MSRV_BATCH        16         /* requests of one connection per turn */
@@ -414,15 +413,22 @@ static bool conn_rearm(struct msrv *s, struct mconn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = c };
 	int op = c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	int rc, err;
 
+	/* Armed under the lock: the worker the loop hands @c to next takes it
+	 * from the ready list under the same lock (enqueue(), take_ready()),
+	 * so all this one did with @c, the epoll_ctl() on its socket included,
+	 * happens before that worker's use and close of it. The kernel orders
+	 * it anyway; ThreadSanitizer sees no edge through an epoll and
+	 * reported the next worker's close() racing our epoll_ctl(). */
+	pthread_mutex_lock(&s->lock);
 	c->watched = true;
-	/* The loop hands @c to whichever worker next: what this one wrote is
-	 * seen there through the epoll, an edge TSan cannot see (loop_thread
-	 * acquires it). */
-	tsan_release(c);
-	if (epoll_ctl(s->ep, op, c->sock, &ev) != 0) {
+	rc = epoll_ctl(s->ep, op, c->sock, &ev);
+	err = errno;
+	pthread_mutex_unlock(&s->lock);
+	if (rc != 0) {
 		log_warn("connection from pid %d: epoll: %s; closing", (int)c->peer.pid,
-			 strerror(errno));
+			 strerror(err));
 		conn_end(s, c, true);
 		return false;
 	}
@@ -650,7 +656,6 @@ static void *loop_thread(void *arg)
 				}
 				continue;
 			}
-			tsan_acquire(p);   /* conn_rearm()'s release */
 			enqueue(s, p);
 		}
 	}
