@@ -125,6 +125,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	pthread_mutex_init(&afu->lun_lock, NULL);
 	afu->nworkers = 1;
 	afu->workers = w;
+	afu->fair_quantum = AFU_FAIR_QUANTUM;   /* as afu_create() by default */
 	/* A worker as worker_init() makes one, without its thread. */
 	w->afu = afu;
 	w->ctl_tail = &w->ctl_head;
@@ -203,6 +204,15 @@ static void run(struct afu_ctx *c)
 	for (unsigned pass = 0; pass < 256; pass++) {
 		unsigned did = 0;
 
+		/* The pass's share (worker_pass): a context out of credit
+		 * starts nothing, so without it no command would run; paying
+		 * back a debt counts as work (the debtor has some left). */
+		if (c->fair_credit < afu->fair_quantum) {
+			did += c->fair_credit <= 0;
+			c->fair_credit += afu->fair_quantum;
+			if (c->fair_credit > afu->fair_quantum)
+				c->fair_credit = afu->fair_quantum;
+		}
 		if (c->state == AFU_CTX_ACTIVE)
 			did += afu_ctx_poll(w, c);
 		else if (c->cmds_inflight == 0 && c->state == AFU_CTX_RESETTING) {
