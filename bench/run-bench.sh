@@ -516,7 +516,8 @@ if [ $N14 = 1 ]; then
 		skipped+=("issue 14 NBD rows of nbdkit (not installed)")
 	fi
 	if command -v qemu-nbd >/dev/null; then
-		QSOCK=$OUT/qemu-nbd-$$.sock QPIDF=$OUT/qemu-nbd-$$.pid
+		# qemu-nbd takes only an absolute socket path (OUT may be relative).
+		QSOCK=$(cd "$OUT" && pwd)/qemu-nbd-$$.sock QPIDF=$OUT/qemu-nbd-$$.pid
 		# --fork: qemu-nbd returns once the socket listens.
 		if qemu-nbd --fork --pid-file="$QPIDF" -k "$QSOCK" -f raw --shared=8 -t "$FILE" \
 			2>>"$OUT/fio.log"; then
