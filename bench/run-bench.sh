@@ -263,6 +263,29 @@ fi
 # Then bench-ram is switched to legacy mode (`cxlflash lun mode`) and
 # measured over NBD (below). The smoke runs one tiny row of each.
 DAEMON=$BUILD/tools/cxlflashd ADMIN=$BUILD/tools/cxlflash
+# start_daemon LOG SECS ARGS...: cxlflashd with ARGS in the background
+# (stderr to LOG), its pid in DPID and its first line in `ready`; success
+# once it says it is ready within SECS. stop_daemon ends it.
+start_daemon() {
+	local dlog=$1 secs=$2 fifo=$OUT/cxlflashd-$$.ready
+	shift 2
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$DAEMON" "$@" >"$fifo" 2>"$dlog" &
+	DPID=$!
+	ready=""
+	exec 3<"$fifo"
+	read -r -t "$secs" -u 3 ready || true
+	exec 3<&-
+	rm -f "$fifo"
+	[[ $ready == "cxlflashd: ready"* ]]
+}
+
+stop_daemon() {
+	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	DPID=""
+}
+
 SOCK=$OUT/cxlflashd-$$.sock NSOCK=$OUT/cxlflashd-nbd-$$.sock
 # Within the 10 minutes of `make bench`: randread and randwrite only (the
 # mix is measured embedded), and QD 1 only where a target or the NBD
@@ -271,18 +294,9 @@ DRWS="100 0"
 NBD_READY=0
 if [ $SMOKE = 1 ]; then DRWS=$RWS; fi               # the smoke: its one mix
 if [ -x "$DAEMON" ] && [ -x "$ADMIN" ]; then
-	fifo=$OUT/cxlflashd-$$.ready
-	rm -f "$fifo" "$SOCK" "$NSOCK"
-	mkfifo "$fifo"
-	"$DAEMON" --socket "$SOCK" --nbd-socket "$NSOCK" --nbd-tcp none \
-		--lun "bench-ram=$RAM" --lun "bench-file=$FILE" --lun "bench-ctl=ram:2G" >"$fifo" 2>"$OUT/cxlflashd.log" &
-	DPID=$!
-	ready=""
-	exec 3<"$fifo"
-	read -r -t 10 -u 3 ready || true
-	exec 3<&-
-	rm -f "$fifo"
-	if [[ $ready == "cxlflashd: ready"* ]]; then
+	rm -f "$SOCK" "$NSOCK"
+	if start_daemon "$OUT/cxlflashd.log" 10 --socket "$SOCK" --nbd-socket "$NSOCK" --nbd-tcp none \
+		--lun "bench-ram=$RAM" --lun "bench-file=$FILE" --lun "bench-ctl=ram:2G"; then
 		log "$ready (pid $DPID)"
 		export CXLFLASH_SOCKET=$SOCK
 		if [ $SMOKE = 1 ]; then
@@ -504,10 +518,7 @@ if [ $N14 = 1 ] && [ $NBD_READY = 1 ]; then
 		failed=$((failed + 1))
 	fi
 fi
-if [ -n "$DPID" ]; then
-	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=""
-fi
+[ -n "$DPID" ] && stop_daemon
 rm -f "$SOCK" "$NSOCK"
 if [ $N14 = 1 ]; then
 	if command -v nbdkit >/dev/null; then
@@ -547,19 +558,11 @@ SC_CTX=512 SC_VLUN=10240 SC_IDLE=2
 [ $SMOKE = 1 ] && SC_CTX=16 SC_VLUN=64 SC_IDLE=0
 if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ scale =~ $ONLY ]]; }; then
 	SC_IMG=$DIR/scale-$$.img SC_SOCK=$OUT/cxlflashd-scale-$$.sock
-	SC_NSOCK=$OUT/cxlflashd-scale-nbd-$$.sock fifo=$OUT/cxlflashd-scale-$$.ready
-	rm -f "$fifo" "$SC_SOCK" "$SC_NSOCK" "$SC_IMG"
-	mkfifo "$fifo"
-	"$DAEMON" --socket "$SC_SOCK" --nbd-socket "$SC_NSOCK" --nbd-tcp none \
-		--quota default:contexts=unlimited,chunks=unlimited \
-		--lun "scale=file:$SC_IMG?size=4T" >"$fifo" 2>"$OUT/cxlflashd-scale.log" &
-	DPID=$!
-	ready=""
-	exec 3<"$fifo"
-	read -r -t 10 -u 3 ready || true
-	exec 3<&-
-	rm -f "$fifo"
-	if [[ $ready == "cxlflashd: ready"* ]]; then
+	SC_NSOCK=$OUT/cxlflashd-scale-nbd-$$.sock
+	rm -f "$SC_SOCK" "$SC_NSOCK" "$SC_IMG"
+	if start_daemon "$OUT/cxlflashd-scale.log" 10 --socket "$SC_SOCK" --nbd-socket "$SC_NSOCK" \
+		--nbd-tcp none --quota default:contexts=unlimited,chunks=unlimited \
+		--lun "scale=file:$SC_IMG?size=4T"; then
 		log "scale: $SC_CTX contexts, $SC_VLUN vLUNs on one cxlflashd (pid $DPID)"
 		CXLFLASH_SOCKET=$SC_SOCK "$BIN/scalebench" -d scale -c "$SC_CTX" -v "$SC_VLUN" \
 			-i "$SC_IDLE" -p "$DPID" -j "$RAW" >"$OUT/scale.tsv" ||
@@ -568,8 +571,7 @@ if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ scale =~ $ONLY ]]; }; then
 		log "FAILED: the scale cxlflashd did not get ready (see $OUT/cxlflashd-scale.log)"
 		failed=$((failed + 1))
 	fi
-	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=""
+	stop_daemon
 	rm -f "$SC_SOCK" "$SC_NSOCK" "$SC_IMG"
 fi
 
@@ -669,26 +671,16 @@ rbd_rows() {
 	FIO_RBD_BASE=${FIO_RBD_BASE:-0} RBD_BENCH_BASE=${RBD_BENCH_BASE:-0}
 	RWS=$RBD_RWS run rbd-cblk cblk "rbd:rbd/bench" "$RBD_QDS"
 	if [ -x "$DAEMON" ] && { [ -z "$ONLY" ] || [[ rbd-daemon =~ $ONLY ]]; }; then
-		fifo=$OUT/cxlflashd-rbd-$$.ready
-		rm -f "$fifo" "$SOCK"
-		mkfifo "$fifo"
-		"$DAEMON" --socket "$SOCK" --nbd-socket none --nbd-tcp none \
-			--lun "bench-rbd=rbd:rbd/bench" >"$fifo" 2>"$OUT/cxlflashd-rbd.log" &
-		DPID=$!
-		ready=""
-		exec 3<"$fifo"
-		read -r -t 30 -u 3 ready || true
-		exec 3<&-
-		rm -f "$fifo"
-		if [[ $ready == "cxlflashd: ready"* ]]; then
+		rm -f "$SOCK"
+		if start_daemon "$OUT/cxlflashd-rbd.log" 30 --socket "$SOCK" --nbd-socket none \
+			--nbd-tcp none --lun "bench-rbd=rbd:rbd/bench"; then
 			CXLFLASH_SOCKET=$SOCK RWS=$RBD_RWS run rbd-daemon cblk bench-rbd "$RBD_QDS" \
 				--cpu-pid "$DPID"
 		else
 			log "FAILED: cxlflashd on rbd/bench did not get ready (see $OUT/cxlflashd-rbd.log)"
 			failed=$((failed + 1))
 		fi
-		kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-		DPID=""
+		stop_daemon
 		rm -f "$SOCK"
 	fi
 	for rw in $RBD_RWS; do
