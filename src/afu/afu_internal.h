@@ -361,6 +361,21 @@ static inline void afu_ctx_rate_take(struct afu_ctx *c, uint64_t cmds, uint64_t 
 	}
 }
 
+/* A pass's share for @c (AFU_FAIR_QUANTUM, never above it). Return 1 when
+ * it was paying back a debt, which counts as work: the debtor has some. */
+static inline unsigned afu_ctx_fair_topup(struct afu_ctx *c, int64_t quantum)
+{
+	unsigned debt = 0;
+
+	if (c->fair_credit < quantum) {
+		debt = c->fair_credit <= 0;
+		c->fair_credit += quantum;
+		if (c->fair_credit > quantum)
+			c->fair_credit = quantum;
+	}
+	return debt;
+}
+
 /* May @c start work (fetch a command, issue a slice) this pass? */
 static inline bool afu_ctx_may_start(const struct afu_ctx *c)
 {

@@ -352,14 +352,7 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 		struct afu_ctx *c = w->ctxs[i];
 
 		rate_check(w, c);
-		/* Its share for this pass (afu_internal.h, AFU_FAIR_QUANTUM);
-		 * paying back a debt counts as work: the debtor has some. */
-		if (c->fair_credit < w->afu->fair_quantum) {
-			did += c->fair_credit <= 0;
-			c->fair_credit += w->afu->fair_quantum;
-			if (c->fair_credit > w->afu->fair_quantum)
-				c->fair_credit = w->afu->fair_quantum;
-		}
+		did += afu_ctx_fair_topup(c, w->afu->fair_quantum);
 		if (c->state == AFU_CTX_ACTIVE) {
 			if (!w->paused && fetch)
 				did += afu_ctx_poll(w, c);

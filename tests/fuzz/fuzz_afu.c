@@ -204,15 +204,9 @@ static void run(struct afu_ctx *c)
 	for (unsigned pass = 0; pass < 256; pass++) {
 		unsigned did = 0;
 
-		/* The pass's share (worker_pass): a context out of credit
-		 * starts nothing, so without it no command would run; paying
-		 * back a debt counts as work (the debtor has some left). */
-		if (c->fair_credit < afu->fair_quantum) {
-			did += c->fair_credit <= 0;
-			c->fair_credit += afu->fair_quantum;
-			if (c->fair_credit > afu->fair_quantum)
-				c->fair_credit = afu->fair_quantum;
-		}
+		/* The pass's share, as worker_pass() gives it: a context out
+		 * of credit starts nothing. */
+		did += afu_ctx_fair_topup(c, afu->fair_quantum);
 		if (c->state == AFU_CTX_ACTIVE)
 			did += afu_ctx_poll(w, c);
 		else if (c->cmds_inflight == 0 && c->state == AFU_CTX_RESETTING) {
