@@ -34,6 +34,7 @@
 #define NBD_RX_BUF          (64u << 10)
 #define NBD_IDENT_BUCKETS   64
 #define NBD_CONN_STACK      (1u << 20)   /* an established connection's thread */
+#define NBD_HOLD_IOV        256          /* pieces of replies held in place */
 
 struct be_engine;
 struct nbd_blk;
@@ -115,6 +116,11 @@ struct nbd_conn {
 	bool cork;                             /* transmission: replies held in out (nbd_uncork) */
 	uint8_t *out;                          /* replies not yet written */
 	size_t out_len, out_off, out_cap;
+	/* transmission: replies held in place (nbd_hold), written after out */
+	struct iovec hold[NBD_HOLD_IOV];
+	unsigned nhold;
+	size_t hold_bytes;
+	void (*held_sent)(struct nbd_conn *c);  /* their memory may go now */
 
 	/* negotiated */
 	bool no_zeroes;
@@ -135,6 +141,10 @@ struct nbd_conn {
 	unsigned writes_inflight;              /* WRITE / TRIM / WRITE_ZEROES among them */
 	struct nbd_req *parked, *parked_tail;  /* waiting for their blocks (RMW) */
 	struct nbd_req *flush_wait;            /* a FLUSH waiting for the writes before it */
+	struct nbd_req *held, *held_tail;      /* replied, held in place (nbd_hold) */
+	struct nbd_req *req_cache;             /* freed requests kept for reuse */
+	void *buf_cache;                       /* freed 4 KiB buffers kept for reuse */
+	unsigned nreq_cache, nbuf_cache;
 	bool dead;                             /* client gone or protocol broken */
 
 	/* buffered receive (allocated when transmission starts) */
@@ -158,10 +168,17 @@ bool nbd_rx_ready(struct nbd_conn *c);
 /* Write every byte of @iov. Return 0 or -errno (and marks @c dead). */
 int nbd_sendv(struct nbd_conn *c, struct iovec *iov, int n);
 int nbd_send(struct nbd_conn *c, const void *buf, size_t len);
-/* Write the replies held back in c->out (c->cork). Return 0 or -errno. */
+/* Write the replies held back in c->out and by nbd_hold() (c->cork), then
+ * call c->held_sent (also when the connection is dead). Return 0 or -errno. */
 int nbd_uncork(struct nbd_conn *c);
+/* With c->cork: hold a reply of @n pieces whose memory stays put until
+ * c->held_sent runs; it goes out with the next nbd_uncork(), unseparated
+ * and without a copy. Without c->cork (or with no room for @n pieces) it is
+ * written at once (what is held first). Return 0 or -errno; either way
+ * c->held_sent runs for it: -EAGAIN is never returned. */
+int nbd_hold(struct nbd_conn *c, const struct iovec *iov, int n);
 /* Held back: replies up to NBD_CORK_COPY bytes (bigger ones are written
- * at once), until NBD_CORK_MAX bytes are held. */
+ * at once), until NBD_CORK_MAX bytes are held (copied and in place). */
 #define NBD_CORK_COPY       (64u << 10)
 #define NBD_CORK_MAX        (256u << 10)
 

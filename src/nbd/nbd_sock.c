@@ -8,8 +8,10 @@
  * flush as the non-blocking socket takes them. In transmission (c->cork)
  * small replies are held back in c->out and written together when the
  * connection is about to read the socket or wait (nbd_uncork()): one
- * write for a batch of replies, not one each. Once TLS is up (c->tls),
- * every read and write goes through the session (nbd_tls.c).
+ * write for a batch of replies, not one each. READ replies are held in
+ * place instead (nbd_hold(): their header and data buffer, not copied) and
+ * go out in the same write, after what c->out holds. Once TLS is up
+ * (c->tls), every read and write goes through the session (nbd_tls.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -168,15 +170,54 @@ int nbd_flush_out(struct nbd_conn *c)
 
 int nbd_uncork(struct nbd_conn *c)
 {
-	struct iovec iov = { c->out, c->out_len };
-	int rc;
+	struct iovec iov[1 + NBD_HOLD_IOV];
+	int n = 0, rc;
 
-	if (!c->cork || !c->out_len)
+	if (!c->cork || (!c->out_len && !c->nhold))
 		return 0;
+	if (c->out_len)
+		iov[n++] = (struct iovec){ c->out, c->out_len };
+	memcpy(iov + n, c->hold, c->nhold * sizeof(*iov));
+	n += (int)c->nhold;
 	c->cork = false;
-	rc = nbd_sendv(c, &iov, 1);
+	rc = nbd_sendv(c, iov, n);
 	c->cork = true;
 	c->out_len = 0;
+	if (c->nhold) {
+		c->nhold = 0;
+		c->hold_bytes = 0;
+		c->held_sent(c);
+	}
+	return rc;
+}
+
+int nbd_hold(struct nbd_conn *c, const struct iovec *iov, int n)
+{
+	size_t len = 0;
+	int rc;
+
+	if (c->cork && c->held_sent && n <= NBD_HOLD_IOV && !c->dead) {
+		if (c->nhold + (unsigned)n > NBD_HOLD_IOV) {
+			rc = nbd_uncork(c);
+			if (rc)
+				goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			c->hold[c->nhold++] = iov[i];
+			len += iov[i].iov_len;
+		}
+		c->hold_bytes += len;
+		if (c->out_len + c->hold_bytes >= NBD_CORK_MAX)
+			return nbd_uncork(c);
+		return 0;
+	}
+	rc = nbd_uncork(c);
+	if (!rc)
+		rc = nbd_sendv(c, (struct iovec *)iov, n);
+out:
+	/* Whatever happened, nothing of it is held any more. */
+	if (c->held_sent)
+		c->held_sent(c);
 	return rc;
 }
 

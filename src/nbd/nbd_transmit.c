@@ -51,6 +51,8 @@ struct nbd_req {
 	uint32_t len;
 	uint16_t type, flags;
 	uint8_t *buf;                   /* block-aligned data, or NULL */
+	uint8_t *data;                  /* a sub-block WRITE: the client's payload */
+	size_t buf_size, data_size;     /* as buf_get() was asked for them */
 	size_t bytes;                   /* accounted in c->inflight_bytes */
 	uint32_t skew;                  /* READ: offset within the first block */
 	bool flush_after;               /* FUA: flush once the write is done */
@@ -58,12 +60,14 @@ struct nbd_req {
 	/* sub-block WRITE (read-modify-write) */
 	struct be_io io2;               /* the last block's read */
 	struct nbd_req *pnext;          /* on c->parked */
-	uint8_t *data;                  /* the client's payload */
 	unsigned pending;               /* reads outstanding (+1 while starting them) */
 	int err;                        /* the first of their errors */
 	bool fua;                       /* the patched write is a FUA write */
 	bool part;                      /* the backend writes it as it is (part_align) */
 	bool locked;                    /* holds its first and last block */
+	/* a READ's reply, held in place until it is written (nbd_hold) */
+	struct nbd_req *hnext;          /* on c->held, or c->req_cache */
+	uint8_t hdr[NBD_STRUCT_REPLY_LEN + 8];
 };
 
 uint32_t nbd_errno_to_nbd(int err)
@@ -92,6 +96,13 @@ uint32_t nbd_errno_to_nbd(int err)
 	}
 }
 
+/*
+ * Requests and their 4 KiB buffers (the common size) are kept for reuse,
+ * up to the queue depth's worth each: no malloc, memalign and free per
+ * request at hundreds of thousands a second.
+ */
+#define CACHE_MAX   256u
+
 static void *alloc_blocks(size_t bytes)
 {
 	void *p = NULL;
@@ -99,6 +110,62 @@ static void *alloc_blocks(size_t bytes)
 	if (posix_memalign(&p, BE_BLOCK_SIZE, bytes ? bytes : BE_BLOCK_SIZE))
 		return NULL;
 	return p;
+}
+
+/* A buffer of at least @bytes, block aligned; 4 KiB and less from the cache. */
+static void *buf_get(struct nbd_conn *c, size_t bytes)
+{
+	void *p = c->buf_cache;
+
+	if (bytes > BE_BLOCK_SIZE || !p)
+		return alloc_blocks(bytes > BE_BLOCK_SIZE ? bytes : BE_BLOCK_SIZE);
+	c->buf_cache = *(void **)p;
+	c->nbuf_cache--;
+	return p;
+}
+
+/* Give back a buffer buf_get() returned for @bytes. */
+static void buf_put(struct nbd_conn *c, void *p, size_t bytes)
+{
+	if (!p)
+		return;
+	if (bytes > BE_BLOCK_SIZE || c->nbuf_cache >= CACHE_MAX) {
+		free(p);
+		return;
+	}
+	*(void **)p = c->buf_cache;
+	c->buf_cache = p;
+	c->nbuf_cache++;
+}
+
+static struct nbd_req *req_get(struct nbd_conn *c)
+{
+	struct nbd_req *r = c->req_cache;
+
+	if (!r)
+		return calloc(1, sizeof(*r));
+	c->req_cache = r->hnext;
+	c->nreq_cache--;
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+/* Free what the caches hold (the connection ends). */
+static void caches_free(struct nbd_conn *c)
+{
+	while (c->req_cache) {
+		struct nbd_req *r = c->req_cache;
+
+		c->req_cache = r->hnext;
+		free(r);
+	}
+	while (c->buf_cache) {
+		void *p = c->buf_cache;
+
+		c->buf_cache = *(void **)p;
+		free(p);
+	}
+	c->nreq_cache = c->nbuf_cache = 0;
 }
 
 static int send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, const void *data,
@@ -123,32 +190,55 @@ static void put_struct_hdr(uint8_t *hdr, uint16_t flags, uint16_t type, uint64_t
 	put_be32(hdr + 16, len);
 }
 
-/* The one place a request's reply is written: success or an error. */
-static void reply(struct nbd_conn *c, const struct nbd_req *r, int res, const char *why)
+/*
+ * A READ's data reply, held in place: its header in @r, its data in
+ * r->buf, both written with the next batch of replies (nbd_hold), and @r
+ * freed after that by held_sent() (maybe before this returns).
+ */
+static void reply_read(struct nbd_conn *c, struct nbd_req *r)
+{
+	struct iovec iov[2] = { { r->hdr, NBD_SIMPLE_REPLY_LEN }, { r->buf + r->skew, r->len } };
+
+	if (c->structured) {
+		put_struct_hdr(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+			       r->len + 8);
+		put_be64(r->hdr + NBD_STRUCT_REPLY_LEN, r->offset);
+		iov[0].iov_len = NBD_STRUCT_REPLY_LEN + 8;
+	} else {
+		put_be32(r->hdr, NBD_SIMPLE_REPLY_MAGIC);
+		put_be32(r->hdr + 4, 0);
+		put_be64(r->hdr + 8, r->cookie);
+	}
+	r->hnext = NULL;
+	if (c->held_tail)
+		c->held_tail->hnext = r;
+	else
+		c->held = r;
+	c->held_tail = r;
+	nbd_hold(c, iov, 2);
+}
+
+/* The one place a request's reply is written: success or an error.
+ * Return: true when @r went with it (reply_read()), else the caller frees it. */
+static bool reply(struct nbd_conn *c, struct nbd_req *r, int res, const char *why)
 {
 	uint32_t err = res ? nbd_errno_to_nbd(res) : 0;
 
 	if (c->dead)
-		return;
+		return false;
+	if (!err && r->type == NBD_CMD_READ) {
+		reply_read(c, r);
+		return true;
+	}
 	if (res)
 		log_info("request type %u offset %llu length %u: %s", r->type,
 			 (unsigned long long)r->offset, r->len, why ? why : strerror(-res));
 	if (!c->structured || r->type != NBD_CMD_READ) {
 		/* Simple replies for everything but structured READs (allowed). */
-		send_simple(c, r->cookie, err,
-			    !err && r->type == NBD_CMD_READ ? r->buf + r->skew : NULL,
-			    !err && r->type == NBD_CMD_READ ? r->len : 0);
-		return;
+		send_simple(c, r->cookie, err, NULL, 0);
+		return false;
 	}
-	if (!err) {
-		uint8_t hdr[NBD_STRUCT_REPLY_LEN + 8];
-		struct iovec iov[2] = { { hdr, sizeof(hdr) }, { r->buf + r->skew, r->len } };
-
-		put_struct_hdr(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
-			       r->len + 8);
-		put_be64(hdr + NBD_STRUCT_REPLY_LEN, r->offset);
-		nbd_sendv(c, iov, 2);
-	} else {
+	{
 		uint8_t hdr[NBD_STRUCT_REPLY_LEN + 6];
 		const char *msg = why ? why : strerror(-res);
 		uint16_t mlen = (uint16_t)strnlen(msg, 256);
@@ -160,6 +250,7 @@ static void reply(struct nbd_conn *c, const struct nbd_req *r, int res, const ch
 		put_be16(hdr + NBD_STRUCT_REPLY_LEN + 4, mlen);
 		nbd_sendv(c, iov, mlen ? 2 : 1);
 	}
+	return false;
 }
 
 static void req_free(struct nbd_req *r)
@@ -170,15 +261,36 @@ static void req_free(struct nbd_req *r)
 	c->inflight_bytes -= r->bytes;
 	if (r->is_write)
 		c->writes_inflight--;
-	free(r->buf);
-	free(r->data);
-	free(r);
+	buf_put(c, r->buf, r->buf_size);
+	buf_put(c, r->data, r->data_size);
+	if (c->nreq_cache >= CACHE_MAX) {
+		free(r);
+		return;
+	}
+	r->hnext = c->req_cache;
+	c->req_cache = r;
+	c->nreq_cache++;
+}
+
+/* nbd_hold()'s callback: the held READ replies are out (or the connection
+ * is dead); their requests go. */
+static void held_sent(struct nbd_conn *c)
+{
+	struct nbd_req *r = c->held;
+
+	c->held = c->held_tail = NULL;
+	while (r) {
+		struct nbd_req *next = r->hnext;
+
+		req_free(r);
+		r = next;
+	}
 }
 
 static void req_finish(struct nbd_req *r, int res, const char *why)
 {
-	reply(r->c, r, res, why);
-	req_free(r);
+	if (!reply(r->c, r, res, why))
+		req_free(r);
 }
 
 static void req_done(struct be_io *io, int res);
@@ -425,7 +537,8 @@ static void rmw_start(struct nbd_req *r)
 		return;
 	}
 	if (!r->buf) {
-		r->buf = alloc_blocks((size_t)n << BE_BLOCK_SHIFT);
+		r->buf_size = (size_t)n << BE_BLOCK_SHIFT;
+		r->buf = buf_get(c, r->buf_size);
 		if (!r->buf) {
 			rmw_end(r, -ENOMEM);
 			return;
@@ -514,7 +627,8 @@ static void do_read(struct nbd_req *r)
 
 	r->bytes = (size_t)n << BE_BLOCK_SHIFT;
 	r->c->inflight_bytes += r->bytes;
-	r->buf = alloc_blocks(r->bytes);
+	r->buf_size = r->bytes;
+	r->buf = buf_get(r->c, r->bytes);
 	if (!r->buf) {
 		req_finish(r, -ENOMEM, NULL);
 		return;
@@ -535,11 +649,13 @@ static void do_write(struct nbd_req *r, uint8_t *data)
 
 		r->flush_after = false;
 		r->buf = data;
+		r->buf_size = r->len;
 		submit_io(r, BE_OP_WRITE, r->offset >> BE_BLOCK_SHIFT,
 			  r->len >> BE_BLOCK_SHIFT, data, flags);
 		return;
 	}
 	r->data = data;
+	r->data_size = r->len;
 	r->fua = r->flush_after;
 	r->flush_after = false;
 	pa = r->c->be->part_align;
@@ -639,7 +755,7 @@ static int handle_request(struct nbd_conn *c)
 		log_info("bad request magic %#x: closing", get_be32(hdr));
 		return -EPROTO;
 	}
-	r = calloc(1, sizeof(*r));
+	r = req_get(c);
 	if (!r)
 		return -ENOMEM;
 	r->c = c;
@@ -675,7 +791,7 @@ static int handle_request(struct nbd_conn *c)
 			req_finish(r, err, why);
 			return 1;
 		}
-		data = alloc_blocks(r->len);
+		data = buf_get(c, r->len);
 		if (!data) {
 			rc = nbd_discard(c, r->len);
 			req_finish(r, -ENOMEM, NULL);
@@ -685,7 +801,7 @@ static int handle_request(struct nbd_conn *c)
 		c->inflight_bytes += r->bytes;
 		rc = nbd_recv(c, data, r->len);
 		if (rc) {
-			free(data);
+			buf_put(c, data, r->len);
 			req_free(r);
 			return rc;
 		}
@@ -801,6 +917,7 @@ void nbd_transmit(struct nbd_conn *c)
 	}
 	c->out_len = c->out_off = 0;    /* the handshake's are out (conn_main) */
 	c->cork = true;
+	c->held_sent = held_sent;
 	while (!c->dead) {
 		bool busy;
 
@@ -844,6 +961,8 @@ void nbd_transmit(struct nbd_conn *c)
 	}
 	nbd_uncork(c);
 	c->cork = false;
+	c->held_sent = NULL;
 	be_engine_destroy(c->eng);
 	c->eng = NULL;
+	caches_free(c);
 }
