@@ -191,9 +191,13 @@ else empty end),
 (if (.callgrind | has("read")) then
 	"| op | submit | complete | client total | AFU execute | client + AFU | misses (of \(.callgrind.n)) |",
 	"|---|---:|---:|---:|---:|---:|---:|",
-	(.callgrind | to_entries[] | select(.value | type == "object") |
+	(.callgrind | to_entries[] | select(.key != "nbd" and (.value | type == "object")) |
 	 "| \(.key) | \(.value.submit) | \(.value.complete) | \(.value.client) | \(.value.afu_exec) | \(.value.total) | \(.value.misses) |")
  else "not measured" end),
+(if (.callgrind | has("nbd")) then
+	"",
+	"NBD server, user-space instructions per 4 KiB request (`bench/nbd-callgrind.sh`, the connection thread, QD 32, RAM LUN): read \(.callgrind.nbd.read), write \(.callgrind.nbd.write)"
+ else empty end),
 "",
 (if (.meta.skipped | length) > 0 then "Skipped: " + (.meta.skipped | join("; ")) else empty end)
 )' "$J"

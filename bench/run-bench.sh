@@ -755,6 +755,15 @@ if [ $CALLGRIND = 1 ] && command -v valgrind >/dev/null && command -v callgrind_
 		failed=$((failed + 1))
 		CG="{}"
 	}
+	# The NBD server's instructions per request (needs fio's nbd engine).
+	if [ -x "$DAEMON" ] && command -v fio >/dev/null && [ $SMOKE = 0 ]; then
+		if NCG=$("$(dirname "$0")/nbd-callgrind.sh" "$DAEMON" "$OUT" 2>>"$OUT/fio.log"); then
+			CG=$(jq -c --argjson n "$NCG" '. + { nbd: $n }' <<<"$CG")
+		else
+			log "FAILED: nbd-callgrind"
+			failed=$((failed + 1))
+		fi
+	fi
 else
 	skipped+=("callgrind (--no-callgrind or valgrind not installed)")
 fi
