@@ -272,7 +272,9 @@ static int count_fds_like(bool show, const char *prefix)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
 		len = readlink(path, target, sizeof(target) - 1);
-		target[len > 0 ? len : 0] = 0;
+		if (len <= 0)
+			continue;   /* closed since readdir() saw it */
+		target[len] = 0;
 		/* libFuzzer's symbolizer (llvm-symbolizer, started the first
 		 * time it names a new function) talks through pipes. */
 		if (!strncmp(target, "pipe:", 5))
@@ -374,8 +376,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	master_consistent();
 	/* Every connection is gone: the daemon holds no more descriptors than
 	 * before the input (a descriptor a client sent must not stay), but
-	 * for the master's one spare window, made ahead for the next ATTACH. */
+	 * for the master's one spare window, made ahead for the next ATTACH.
+	 * The server's thread may still be closing what the last connection
+	 * had (its peer's pidfd) a moment after the client saw the hang-up: a
+	 * leak stays, that does not (a 2026-12-07 run counted one such
+	 * descriptor, readlink() already failing on it). */
 	n = count_fds(false);
+	for (int i = 0; i < 100 && n > base_fds + 1; i++) {
+		usleep(1000);
+		n = count_fds(false);
+	}
 	if (n > base_fds + 1) {
 		dprintf(2, "fuzz_wire: %d descriptors open, %d at the start:\n", n, base_fds);
 		count_fds(true);
@@ -383,6 +393,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(n <= base_fds + 1);
 	/* Every connection is gone: no socket of one is left either. */
 	n = count_fds_like(false, "socket:");
+	for (int i = 0; i < 100 && n != base_sockets; i++) {
+		usleep(1000);
+		n = count_fds_like(false, "socket:");
+	}
 	if (n != base_sockets) {
 		dprintf(2, "fuzz_wire: %d sockets open, %d at the start:\n", n, base_sockets);
 		count_fds(true);
