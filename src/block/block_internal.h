@@ -239,6 +239,7 @@ int blk_thread_start(struct chunk *c);
 void blk_thread_stop(struct chunk *c);
 void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
+void blk_run_owed_locked(struct chunk *c);
 void blk_deadline(struct timespec *ts, uint64_t ms);
 uint64_t blk_now_ns(void);
 void blk_deadline_us(struct timespec *ts, uint64_t us);

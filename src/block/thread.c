@@ -268,13 +268,14 @@ void blk_thread_kick_locked(struct chunk *c)
  * Return: 0, or -ETIMEDOUT once @deadline has passed.
  */
 /*
- * run_owed_locked() - a synchronous caller's command went in without the
- * doorbell (blk_submit_locked): run the sleeping AFU worker's passes on
- * this thread, which completes it, or, when the worker is awake or another
+ * blk_run_owed_locked() - a synchronous caller's command, or an async one
+ * issued with CBLK_ARW_DEFER_FLAG, went in without the doorbell
+ * (blk_submit_locked): run the sleeping AFU worker's passes on this
+ * thread, which completes it, or, when the worker is awake or another
  * thread runs them, ring the doorbell after all. The chunk lock is let go
  * meanwhile (other threads of the chunk submit and harvest as usual).
  */
-static void run_owed_locked(struct chunk *c)
+void blk_run_owed_locked(struct chunk *c)
 {
 	struct afu_runner *r = c->runner;
 	bool ran;
@@ -327,7 +328,7 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	if (c->ring_owed) {
 		/* The lock was let go: what the caller waits for (or the
 		 * completion thread's harvest of it) may have happened. */
-		run_owed_locked(c);
+		blk_run_owed_locked(c);
 		blk_harvest_locked(c);
 		return 0;
 	}

@@ -216,7 +216,11 @@ struct piece {
 static int issue(struct kv_dev *d, struct kv_io *io, uint64_t lba, uint32_t n, void *buf,
 		 struct piece *p)
 {
-	int wflags = io->fua ? CBLK_ARW_FUA_FLAG : 0;
+	/* The caller reaps every piece next (kv_dev_rw): the doorbell is left
+	 * to that wait, which in embedded mode runs the AFU's work for all
+	 * the pieces on this thread, with no wake-up of the AFU thread. */
+	int wflags = (io->fua ? CBLK_ARW_FUA_FLAG : 0) | CBLK_ARW_DEFER_FLAG;
+	int rflags = CBLK_ARW_DEFER_FLAG;
 	int rc;
 
 	p->io = io;
@@ -226,7 +230,7 @@ static int issue(struct kv_dev *d, struct kv_io *io, uint64_t lba, uint32_t n, v
 			       : cblk_cg_aread(d->id, buf, lba, n, &p->cgtag, NULL, d->gflags);
 	else
 		rc = io->write ? cblk_awrite(d->id, buf, lba, n, &p->tag, NULL, wflags)
-			       : cblk_aread(d->id, buf, lba, n, &p->tag, NULL, 0);
+			       : cblk_aread(d->id, buf, lba, n, &p->tag, NULL, rflags);
 	if (rc < 0)
 		return -errno;
 	return rc > 0 ? 1 : 0;   /* 1: already complete */
