@@ -8,7 +8,8 @@
  * 64 MiB by default; 0 turns the cache off); the least recently used go
  * first. A set keeps a copy of its value (kv_cache_new, then
  * kv_cache_put_locked with the record appended), a get one of the value it
- * read and checked (kv_cache_fill). A get served from the cache still waits
+ * read and checked (kv_cache_fill; once the shard's share is full, only one
+ * read in KV_CACHE_ADMIT_EVERY). A get served from the cache still waits
  * for the batch that holds the value to be written (the entry's lsn), as a
  * read of the LUN does, so it never shows a value a crash could take back.
  * A set or del of the key drops the old copy (kv_cache_drop_locked), and a
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #define KV_CACHE_DEFAULT (64ull << 20)
+#define KV_CACHE_ADMIT_EVERY 8u   /* a full shard caches one value read in this many */
 
 /* What a cached value costs its shard's budget. */
 static uint64_t node_cost(uint64_t len)
@@ -122,22 +124,49 @@ void kv_cache_put_locked(struct ark_impl *s, struct kv_shard *sh, struct kv_ent 
 	push_locked(sh, n);
 }
 
-/* Keep a copy of the value @g read and checked, if its key still has that version. */
+/*
+ * Keep a copy of the value @g read and checked, if its key still has that
+ * version. A full shard admits one value read in KV_CACHE_ADMIT_EVERY:
+ * when the values read are many times the cache, a copy of each one read
+ * would mostly push out another that is as likely to be read next (with
+ * uniform gets over 200 MB and a 64 MiB cache, 70% of gets missed either
+ * way, and each miss paid a copy, an allocation and an eviction), while a
+ * key read again and again still gets in after a few reads. The evicted
+ * copy's memory is reused when it has the same length.
+ */
 void kv_cache_fill(struct ark_impl *s, const struct kv_get *g)
 {
-	struct kv_cnode *n = kv_cache_new(s, g->val, g->vlen);
-
-	if (!n)
-		return;
+	uint64_t max = s->cache_shard_max, cost = node_cost(g->vlen);
 	struct kv_shard *sh = g->sh;
+	struct kv_cnode *n = NULL;
+
+	if (!max || !g->vlen || cost > max / 4)
+		return;
 	pthread_mutex_lock(&sh->lock);
-	struct kv_ent *e = kv_find_locked(sh, kv_hash(g->key, g->klen), g->key, g->klen);
-	if (e && e->ver == g->ver && !e->cache) {
-		kv_cache_put_locked(s, sh, e, n);
-		n = NULL;
+	struct kv_ent *e = kv_find_locked(sh, g->hash, g->key, g->klen);
+	if (!e || e->ver != g->ver || e->cache)
+		goto out;
+	if (sh->cache_bytes + cost > max && ++sh->cache_skipped % KV_CACHE_ADMIT_EVERY)
+		goto out;
+	while (sh->lru_tail && sh->cache_bytes + cost > max) {
+		struct kv_cnode *t = sh->lru_tail;
+
+		unlink_locked(sh, t);
+		t->e->cache = NULL;
+		if (!n && t->len == g->vlen)
+			n = t;
+		else
+			free(t);
 	}
+	if (!n && !(n = malloc(cost)))
+		goto out;
+	memcpy(n->data, g->val, g->vlen);
+	n->len = g->vlen;
+	n->e = e;
+	e->cache = n;
+	push_locked(sh, n);
+out:
 	pthread_mutex_unlock(&sh->lock);
-	free(n);
 }
 
 /* The shard's entries were all freed with their copies (kv_ent_free): an empty cache. */

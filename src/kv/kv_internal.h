@@ -79,6 +79,7 @@ struct kv_shard {
 	uint64_t *index_bytes; /* the store's estimate of its checkpoint size (atomic) */
 	struct kv_cnode *lru_head, *lru_tail; /* cached values (cache.c) */
 	uint64_t cache_bytes;
+	uint64_t cache_skipped;  /* values read and not cached (full) */
 } __attribute__((aligned(64)));   /* threads on different shards share no cache line */
 
 /* A pending acknowledgement: a sync caller or an async callback. */
@@ -383,6 +384,7 @@ struct kv_get {
 	unsigned io0, nio;      /* its reads */
 	const uint8_t *val;     /* the value in the read buffer, once checked */
 	struct kv_shard *sh;
+	uint64_t hash;          /* the key's */
 	uint64_t ver;           /* the entry's version when looked up */
 };
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n);

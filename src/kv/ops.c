@@ -120,6 +120,7 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 	g->hit = false;
 	g->rc = 0;
 	g->sh = sh;
+	g->hash = h;
 	pthread_mutex_lock(&sh->lock);
 	e = kv_find_locked(sh, h, g->key, g->klen);
 	if (!e) {
