@@ -150,8 +150,12 @@ int blk_aresult_locked(struct chunk *c, int *tag, int flags)
 	struct blk_cmd *cmd;
 	uint32_t gen;
 
-	if (c->ring_owed && !(flags & CBLK_ARESULT_BLOCKING))
-		blk_run_owed_locked(c);   /* a poll starts what waits for the doorbell */
+	if (c->ring_owed && !(flags & CBLK_ARESULT_BLOCKING)) {
+		/* A poll starts what waits for the doorbell, and has the
+		 * completion thread (not kicked for it) harvest it. */
+		blk_run_owed_locked(c);
+		blk_thread_kick_locked(c);
+	}
 	if (!(flags & CBLK_ARESULT_NO_HARVEST) && !c->thread_running)
 		blk_harvest_locked(c);
 	if (flags & CBLK_ARESULT_NEXT_TAG) {
