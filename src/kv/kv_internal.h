@@ -50,9 +50,10 @@ struct kv_loc {
 /* An index entry: one key. */
 /* A value of a LUN store kept in memory (cache.c). */
 struct kv_cnode {
-	struct kv_cnode *prev, *next; /* its shard's list, most recently used first */
+	struct kv_cnode *prev, *next; /* its shard's list, newest (or second chance) first */
 	struct kv_ent *e;
 	uint64_t len;
+	bool used;             /* read since it came in or had its second chance */
 	uint8_t data[];
 };
 
