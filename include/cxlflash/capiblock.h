@@ -174,6 +174,9 @@ typedef struct cflsh_cg_tag_s {
  * In embedded mode the wait then runs the AFU's work on the waiting thread
  * when the AFU thread sleeps: several requests issued with the flag and then
  * waited for cost no wake-up of the AFU thread and no hand-off between CPUs.
+ * Once such a run had to wait for a device (a file LUN), the next 256
+ * requests with the flag ring at once (the AFU thread overlaps the device's
+ * time with the caller's work).
  * Through cxlflashd, or with CBLK_ARW_USER_STATUS_FLAG, the doorbell is
  * rung at once, as without the flag. */
 #define CBLK_ARW_DEFER_FLAG       0x2000

@@ -58,7 +58,8 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	cmd->fua = op == BLK_OP_WRITE && (flags & CBLK_ARW_FUA_FLAG);
 	/* Its aresult runs it; not one whose status word the caller may watch
 	 * instead of calling aresult. */
-	cmd->ring_defer = (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG);
+	cmd->ring_defer = (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG) &&
+			  !blk_defer_skip_locked(c);
 	cmd->buf = buf;
 	cmd->lba = (uint64_t)lba;
 	cmd->nblocks = (uint32_t)nblocks;
