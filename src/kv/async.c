@@ -225,21 +225,6 @@ static void *pool_main(void *arg)
 	pool_local = &local;
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
-		if (local.head) {
-			/* What this thread's callbacks issued: its next batch,
-			 * whole (the shared queue would split it between the
-			 * threads that race for it, in batches of one or two). */
-			unsigned n = 0;
-			for (struct kv_areq *r = local.head; r; r = r->next)
-				batch[n++] = r;
-			local.head = NULL;
-			local.tail = &local.head;
-			local.n = 0;
-			pthread_mutex_unlock(&a->lock);
-			execute_batch(s, batch, n);
-			pthread_mutex_lock(&a->lock);
-			continue;
-		}
 		if (a->done_head) {
 			struct kv_waiter *list = a->done_head;
 			a->done_head = NULL;
@@ -249,9 +234,20 @@ static void *pool_main(void *arg)
 			pthread_mutex_lock(&a->lock);
 			continue;
 		}
-		if (a->q_head) {
-			unsigned n = 0;
-			while (a->q_head && n < POOL_BATCH) {
+		if (local.head || a->q_head) {
+			/* First what this thread's callbacks issued, whole (the
+			 * shared queue would split it between the threads that
+			 * race for it, in batches of one or two); with it one
+			 * request of the shared queue, so that a thread whose
+			 * callbacks keep it busy still serves the queue (the rest
+			 * is for other threads); without it, the queue. */
+			unsigned n = 0, max = local.head ? local.n + 1 : POOL_BATCH;
+			for (struct kv_areq *r = local.head; r; r = r->next)
+				batch[n++] = r;
+			local.head = NULL;
+			local.tail = &local.head;
+			local.n = 0;
+			while (a->q_head && n < max) {
 				batch[n++] = a->q_head;
 				a->q_head = a->q_head->next;
 				a->qlen--;
