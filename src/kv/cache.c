@@ -9,7 +9,8 @@
  * read since it came in (or since its last second chance) goes back to the
  * head instead, unmarked (CLOCK: a get only marks its copy, where moving it
  * to the head touched two more copies' memory, 8% of the CPU of RAM-LUN
- * gets at 32 in flight). A set keeps a copy of its value (kv_cache_new, then
+ * gets at 32 in flight; with uniform keys the eviction's walk over marked
+ * copies costs about as much back). A set keeps a copy of its value (kv_cache_new, then
  * kv_cache_put_locked with the record appended), a get one of the value it
  * read and checked (kv_cache_fill; once the shard's share is full, only one
  * read in KV_CACHE_ADMIT_EVERY). A get served from the cache still waits
