@@ -167,6 +167,19 @@ typedef struct cflsh_cg_tag_s {
  * it completes (SCSI FUA), as if cblk_sync() had followed it, but without
  * making other writes durable. Ignored on reads and unmaps. */
 #define CBLK_ARW_FUA_FLAG         0x1000
+/* Extension (not IBM's): the caller waits for this request next
+ * (cblk_aresult), so it goes in without ringing the AFU's doorbell; the
+ * next cblk_aresult or cblk_listio of the chunk (blocking or not), any
+ * synchronous call's wait, or a request issued without the flag starts it.
+ * In embedded mode the wait then runs the AFU's work on the waiting thread
+ * when the AFU thread sleeps: several requests issued with the flag and then
+ * waited for cost no wake-up of the AFU thread and no hand-off between CPUs.
+ * Once such a run had to wait for a device (a file LUN), the next 256
+ * requests with the flag ring at once (the AFU thread overlaps the device's
+ * time with the caller's work).
+ * Through cxlflashd, or with CBLK_ARW_USER_STATUS_FLAG, the doorbell is
+ * rung at once, as without the flag. */
+#define CBLK_ARW_DEFER_FLAG       0x2000
 
 /* cblk_aresult flags */
 #define CBLK_ARESULT_NEXT_TAG     1     /* any completed request; its tag in *tag */

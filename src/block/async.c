@@ -56,6 +56,10 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	}
 	cmd->op = op;
 	cmd->fua = op == BLK_OP_WRITE && (flags & CBLK_ARW_FUA_FLAG);
+	/* Its aresult runs it; not one whose status word the caller may watch
+	 * instead of calling aresult. */
+	cmd->ring_defer = (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG) &&
+			  !blk_defer_skip_locked(c);
 	cmd->buf = buf;
 	cmd->lba = (uint64_t)lba;
 	cmd->nblocks = (uint32_t)nblocks;
@@ -147,6 +151,12 @@ int blk_aresult_locked(struct chunk *c, int *tag, int flags)
 	struct blk_cmd *cmd;
 	uint32_t gen;
 
+	if (c->ring_owed && !(flags & CBLK_ARESULT_BLOCKING)) {
+		/* A poll starts what waits for the doorbell, and has the
+		 * completion thread (not kicked for it) harvest it. */
+		blk_run_owed_locked(c);
+		blk_thread_kick_locked(c);
+	}
 	if (!(flags & CBLK_ARESULT_NO_HARVEST) && !c->thread_running)
 		blk_harvest_locked(c);
 	if (flags & CBLK_ARESULT_NEXT_TAG) {

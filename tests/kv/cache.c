@@ -3,7 +3,8 @@
  * kv/cache: the value cache of LUN stores (CXLFLASH_KV_CACHE). A get of a
  * value just set or read needs no block I/O (ark_stats' ios stay put); a
  * set, del or flush is seen at once; partial gets from the cache; a cache
- * far smaller than the data evicts and every value still reads right;
+ * far smaller than the data evicts and every value still reads right; a
+ * full cache admits a value read again and again;
  * values too large to cache are read every time; no cache (0) reads every
  * time; a reopened durable store starts cold and reads right; a bad
  * setting falls back to the default with a message.
@@ -119,6 +120,28 @@ static void evictions(const char *spec, uint64_t flags)
 	unsetenv("CXLFLASH_KV_CACHE");
 }
 
+/* A full cache admits a value read again and again within a few reads. */
+static void admission(const char *spec)
+{
+	ARK *ark = NULL;
+
+	fprintf(stderr, "-- admission on %s\n", spec);
+	setenv("CXLFLASH_KV_CACHE", "256K", 1);
+	T_OK(ark_create((char *)spec, &ark, 0));
+	for (uint64_t k = 0; k < 2000; k++)
+		set_val(ark, k, 500, 1);   /* the cache is full of the last ones */
+	for (uint64_t k = 0; k < 2000; k += 50) {
+		for (int i = 0; i < 16; i++)
+			get_check(ark, k, 500, 1);
+		uint64_t ios = ios_of(ark);
+		for (int i = 0; i < 4; i++)
+			get_check(ark, k, 500, 1);
+		T_EQ(ios_of(ark), ios);   /* cached by now */
+	}
+	T_OK(ark_delete(ark));
+	unsetenv("CXLFLASH_KV_CACHE");
+}
+
 /* CXLFLASH_KV_CACHE=0: every get reads. */
 static void off(const char *spec)
 {
@@ -184,6 +207,7 @@ int main(void)
 	hits(kv_t_file("kv-cache-d.img", "512M"), ARK_KV_PERSIST_STORE);
 	evictions("ram:512M", 0);
 	evictions(kv_t_file("kv-cache-e.img", "512M"), ARK_KV_PERSIST_STORE);
+	admission("ram:256M");
 	off("ram:256M");
 	reopen();
 	bad_setting();
