@@ -163,7 +163,7 @@ else empty end),
 	"| neighbour | its commands | victim reads | p50 µs | p99 µs | p99.9 µs | max µs |",
 	"|---|---:|---:|---:|---:|---:|---:|",
 	(.tenants[] | select(.row | startswith("noisy-")) |
-	 "| \(.row | ltrimstr("noisy-")) (\(.ws_mib) MiB WRITE SAMEs) | \(.ws) in \(.secs) s | \(.reads) | \(.p50_us | f1) | \(.p99_us | f1) | \(.p999_us | f1) | \(.max_us | f1) |"),
+	 "| \(if .row == "noisy-solo" then "none (the victim alone: this run's baseline)" else "\(.row | ltrimstr("noisy-")) (\(.ws_mib) MiB WRITE SAMEs)" end) | \(.ws) in \(.secs) s | \(.reads) | \(.p50_us | f1) | \(.p99_us | f1) | \(.p999_us | f1) | \(.max_us | f1) |"),
 	"",
 	"| noisy tenant (through cxlflashd) | its IOPS | quiet QD 1 alone | quiet beside it | share |",
 	"|---|---:|---:|---:|---:|",
