@@ -478,6 +478,42 @@ awake:
 	pthread_mutex_unlock(&w->run_lock);
 }
 
+/* This thread's CPU time (what a turn costs, without its preemptions). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pass_stat(struct afu_worker *w, uint64_t ns)
+{
+	unsigned b = 0;
+
+	for (uint64_t us = ns / 1000; us && b < AFU_PASS_HIST - 1; us >>= 1)
+		b++;
+	w->pass_hist[b]++;
+	if (ns > w->pass_max_ns)
+		w->pass_max_ns = ns;
+}
+
+/* CXLFLASH_AFU_PASS_STATS: the busy turns' CPU time, on stderr at stop. */
+static void pass_stats_print(const struct afu_worker *w)
+{
+	uint64_t n = 0;
+
+	for (unsigned b = 0; b < AFU_PASS_HIST; b++)
+		n += w->pass_hist[b];
+	if (!n)
+		return;
+	fprintf(stderr, "afu-w%u: %llu busy turns by CPU time (us):", w->id, (unsigned long long)n);
+	for (unsigned b = 0; b < AFU_PASS_HIST; b++)
+		if (w->pass_hist[b])
+			fprintf(stderr, " <%u:%llu", 1u << b, (unsigned long long)w->pass_hist[b]);
+	fprintf(stderr, "; longest %.1f us\n", w->pass_max_ns / 1e3);
+}
+
 static void *worker_main(void *arg)
 {
 	struct afu_worker *w = arg;
@@ -505,6 +541,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		unsigned did = 0;
+		uint64_t t0 = afu->pass_stats ? thread_cpu_ns() : 0;
 
 		if (LOAD_ACQUIRE(&w->ctl_pending)) {
 			pthread_mutex_lock(&w->run_lock);
@@ -521,6 +558,8 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&w->run_lock);
 		}
 		if (did) {
+			if (afu->pass_stats)
+				pass_stat(w, thread_cpu_ns() - t0);
 			idle_passes = 0;
 			continue;
 		}
@@ -774,6 +813,8 @@ void afu_workers_stop(struct afu *afu)
 	for (unsigned i = 0; i < afu->nworkers; i++) {
 		struct afu_worker *w = &afu->workers[i];
 
+		if (afu->pass_stats)
+			pass_stats_print(w);
 		free(w->ctxs);
 		free(w->waitv);
 		free(w->cmds);
