@@ -8,9 +8,11 @@
  * Prints the victim's latency percentiles (measured, not asserted: only a
  * stall over 1 s fails) and checks both contexts' data. First the victim
  * alone ("solo": this machine's baseline under its current load). The
- * neighbour waits for its commands as the block library does (a short
- * spin, then asleep on host_wake); "data-spin" repeats "data" with a
- * neighbour polling the HRRQ the whole time (one more CPU-bound thread).
+ * neighbour and the victim wait for their commands as the block library's
+ * callers do (a short spin, then asleep on host_wake); "data-spin" repeats
+ * "data" with both polling their HRRQ until the completion, as raw SISLite
+ * clients may (one more CPU-bound thread beside the worker and the victim:
+ * three on two vCPUs).
  * Then "release": both on vLUNs of the same LUN, the neighbour creates a
  * vLUN of one chunk, fills it with one 256 MiB data WRITE SAME and
  * releases it, back to back: each release queues a 256 MiB scrub (done in
@@ -98,6 +100,24 @@ static void *noisy(void *arg)
 	return NULL;
 }
 
+/*
+ * One 4 KiB read of the victim. It waits as the block library's callers do
+ * (CFLSH_BLK_SPIN_US, 20 us, on the HRRQ, then asleep on host_wake until
+ * the AFU's wake-up); with @spin it polls the HRRQ until the completion
+ * (a raw SISLite poller: on a CPU it shares with the AFU worker it then
+ * holds that CPU until the scheduler's tick).
+ */
+static uint32_t victim_read(struct t_sisl *v, uint32_t res, uint64_t lba, void *b, bool spin)
+{
+	uint8_t cdb[16] = { 0x88 };         /* READ(16) */
+
+	if (spin)
+		return t_sisl_rw(v, res, lba, 1, b, false);
+	put_be64(cdb + 2, lba);
+	put_be32(cdb + 10, 1);
+	return t_sisl_run_wait(v, res, cdb, b, 4096, false, 20000);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -128,7 +148,7 @@ static void one_kind(int fd, struct t_sisl *v, uint64_t hv, enum kind kind, unsi
 	while (now_ns() < end && nlat < MAX_SAMPLES) {
 		uint64_t lba = t_rand(&seed) % VICTIM_BLK, t0 = now_ns();
 
-		T_EQ(t_sisl_rw(v, (uint32_t)hv, lba, 1, b, false), 0);
+		T_EQ(victim_read(v, (uint32_t)hv, lba, b, kind == K_DATA_SPIN), 0);
 		lat[nlat++] = now_ns() - t0;
 		T_EQ(t_pattern_check(b, 4096, 99, lba), 0);
 	}

@@ -210,14 +210,25 @@ static bool hrrq_ready(const struct sisl_hrrq *q)
 	return e == SISL_ALL_ONES || (e & SISL_RESP_HANDLE_T_BIT) == q->toggle;
 }
 
-int t_sisl_reap_sleep(struct t_sisl *s, unsigned timeout_ms)
+static uint64_t now_ns_(void)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int t_sisl_reap_wait(struct t_sisl *s, uint64_t spin_ns, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms, start = now_ns_();
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000000L };
 
+	for (unsigned i = 0; !hrrq_ready(&s->hrrq); i++) {
+		if ((i & 31) == 31 && now_ns_() - start >= spin_ns)
+			break;
+		sisl_cpu_relax();
+	}
 	for (;;) {
-		for (unsigned i = 0; i < 256 && !hrrq_ready(&s->hrrq); i++)
-			sisl_cpu_relax();
 		if (hrrq_ready(&s->hrrq))
 			return t_sisl_reap(s, 0);
 		if (now_ms() > deadline)
@@ -235,22 +246,33 @@ int t_sisl_reap_sleep(struct t_sisl *s, unsigned timeout_ms)
 	}
 }
 
-uint32_t t_sisl_run_sleep(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
-			  uint32_t len, bool write)
+int t_sisl_reap_sleep(struct t_sisl *s, unsigned timeout_ms)
+{
+	return t_sisl_reap_wait(s, 2000, timeout_ms);
+}
+
+uint32_t t_sisl_run_wait(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
+			 uint32_t len, bool write, uint64_t spin_ns)
 {
 	int tag;
 
 	t_sisl_prep(s, 0, res_hndl, cdb, buf, len, write);
 	if (t_sisl_submit(s, 0)) {
-		fprintf(stderr, "t_sisl_run_sleep: submit failed\n");
+		fprintf(stderr, "t_sisl_run_wait: submit failed\n");
 		return 0xFFFFFFFFu;
 	}
-	tag = t_sisl_reap_sleep(s, 10000);
+	tag = t_sisl_reap_wait(s, spin_ns, 10000);
 	if (tag != 0) {
-		fprintf(stderr, "t_sisl_run_sleep: no completion (%d)\n", tag);
+		fprintf(stderr, "t_sisl_run_wait: no completion (%d)\n", tag);
 		return 0xFFFFFFFFu;
 	}
 	return s->cmds[0].sa.ioasc;
+}
+
+uint32_t t_sisl_run_sleep(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
+			  uint32_t len, bool write)
+{
+	return t_sisl_run_wait(s, res_hndl, cdb, buf, len, write, 2000);
 }
 
 uint32_t t_sisl_run(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
