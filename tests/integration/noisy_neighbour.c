@@ -19,8 +19,8 @@
  * the background, scrub.c) beside the victim's reads.
  * With CXLFLASH_BENCH_JSON=FILE each kind appends one JSON line (the bench's
  * "tenants" rows).
- * Duration: 2 s per kind (CXLFLASH_NOISY_SECS). Under
- * CXLFLASH_TEST_SCALE (the TSan build) the WRITE SAMEs shrink with it.
+ * Duration: 2 s per kind (CXLFLASH_NOISY_SECS), 1 s under
+ * CXLFLASH_TEST_SCALE (the TSan build), whose WRITE SAMEs shrink with it.
  */
 #include "t_util.h"
 
@@ -184,7 +184,8 @@ static void one_kind(int fd, struct t_sisl *v, uint64_t hv, enum kind kind, unsi
 static void interleave(void)
 {
 	const char *secs_env = getenv("CXLFLASH_NOISY_SECS");
-	unsigned secs = secs_env && *secs_env ? (unsigned)atoi(secs_env) : 2;
+	unsigned secs = secs_env && *secs_env ? (unsigned)atoi(secs_env) :
+			(unsigned)t_scale(2, 1);
 	int fd = cxlflash_open("ram:2G", O_RDWR);
 	uint8_t *w = aligned_alloc(4096, VICTIM_BLK * 4096);
 	struct t_sisl v;
@@ -215,7 +216,8 @@ static void interleave(void)
 static void releases(void)
 {
 	const char *secs_env = getenv("CXLFLASH_NOISY_SECS");
-	unsigned secs = secs_env && *secs_env ? (unsigned)atoi(secs_env) : 2;
+	unsigned secs = secs_env && *secs_env ? (unsigned)atoi(secs_env) :
+			(unsigned)t_scale(2, 1);
 	int fd = cxlflash_open("ram:2G", O_RDWR);
 	uint8_t *w = aligned_alloc(4096, VICTIM_BLK * 4096);
 	struct t_sisl v;
