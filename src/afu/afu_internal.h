@@ -49,24 +49,24 @@
  * with at most AFU_SLICE_INFLIGHT of its requests at the backend: a
  * 256 MiB WRITE SAME or a large UNMAP does not hold the worker (RAM: one
  * long memset; files: a full ring and the rest written synchronously)
- * while other contexts' commands wait. Requests are cut to at most
- * AFU_REQ_BLOCKS (256 KiB); a slice is at most AFU_SLICE_BLOCKS (1 MiB)
- * and ends after the request that takes it past AFU_SLICE_NS of the
- * worker's time. Why (measured on a 2-vCPU KVM guest, issue 12): a RAM
- * request runs inline in the worker; 1 MiB of resident memory is a
- * 40-100 us memset/memcpy, but written for the first time it faults 256
- * pages in (0.4-1 ms), so a byte bound alone let one slice hold the
- * worker for a millisecond; cut to 256 KiB and bounded by time, a slice
- * costs at most ~100 us plus one request (~250 us first-touch), while
- * resident memory still moves 1 MiB per pass (a pass costs ~1 us: the
- * big command keeps its throughput). AFU_SLICE_INFLIGHT keeps 8 MiB of a
- * file's requests in flight as before with the smaller requests.
+ * while other contexts' commands wait. A slice is at most AFU_SLICE_BLOCKS
+ * (1 MiB) and ends after the request that takes it past AFU_SLICE_NS of
+ * the worker's time. Requests are cut to AFU_SLICE_BLOCKS, and to
+ * AFU_REQ_BLOCKS (256 KiB) on a backend that does the work in the worker
+ * (be->cpu_inline: RAM). Why (measured on a 2-vCPU KVM guest, issue 12):
+ * 1 MiB of resident memory is a 40-100 us memset/memcpy, but written for
+ * the first time it faults 256 pages in (0.4-1 ms), so a byte bound alone
+ * let one slice hold the worker for a millisecond; cut to 256 KiB and
+ * bounded by time, a slice costs at most ~100 us plus one request (~250 us
+ * first-touch), while resident memory still moves 1 MiB per pass (a pass
+ * costs ~1 us: the big command keeps its throughput). A file's requests
+ * only queue in the io_uring: they stay 1 MiB, 8 in flight, as before.
  * CXLFLASH_AFU_SLICE_US sets the time bound (0: none, 1 MiB slices).
  */
 #define AFU_SLICE_BLOCKS   256u
 #define AFU_REQ_BLOCKS     64u
 #define AFU_SLICE_NS       100000ull
-#define AFU_SLICE_INFLIGHT 32u
+#define AFU_SLICE_INFLIGHT 8u
 /* Fair share between a worker's contexts (deficit round robin by bytes):
  * each pass tops a context's credit up by AFU_FAIR_QUANTUM (never above
  * it); fetching a command costs AFU_FAIR_CMD_COST and every slice issued

@@ -470,18 +470,27 @@ static void io_done(struct be_io *io, int res)
 }
 
 /*
- * Cut every request of @cmd longer than AFU_REQ_BLOCKS into pieces, so a
- * slice is bounded whatever one request would have moved. Without memory
- * for the longer array the requests stay whole (correct, only less fair).
+ * Cut every request of @cmd longer than its backend's piece (AFU_REQ_BLOCKS
+ * where the backend works in this thread, else AFU_SLICE_BLOCKS) into
+ * pieces, so a slice is bounded whatever one request would have moved.
+ * Without memory for the longer array the requests stay whole (correct,
+ * only less fair).
  */
+static uint32_t piece(const struct afu_io *o)
+{
+	return o->be->cpu_inline ? AFU_REQ_BLOCKS : AFU_SLICE_BLOCKS;
+}
+
 static void cut_requests(struct afu_cmd *cmd)
 {
 	uint32_t total = 0, k = 0;
 	struct afu_io *n;
 
-	for (uint32_t i = 0; i < cmd->nios; i++)
-		total += cmd->ios[i].io.nblocks > AFU_REQ_BLOCKS ?
-			 (cmd->ios[i].io.nblocks + AFU_REQ_BLOCKS - 1) / AFU_REQ_BLOCKS : 1;
+	for (uint32_t i = 0; i < cmd->nios; i++) {
+		uint32_t p = piece(&cmd->ios[i]);
+
+		total += cmd->ios[i].io.nblocks > p ? (cmd->ios[i].io.nblocks + p - 1) / p : 1;
+	}
 	if (total == cmd->nios)
 		return;
 	n = malloc(total * sizeof(*n));
@@ -490,17 +499,18 @@ static void cut_requests(struct afu_cmd *cmd)
 	for (uint32_t i = 0; i < cmd->nios; i++) {
 		const struct afu_io *o = &cmd->ios[i];
 		bool data = o->io.op == BE_OP_READ || o->io.op == BE_OP_WRITE;
+		uint32_t p = piece(o);
 
-		if (o->io.nblocks <= AFU_REQ_BLOCKS) {
+		if (o->io.nblocks <= p) {
 			n[k++] = *o;
 			continue;
 		}
-		for (uint32_t b = 0; b < o->io.nblocks; b += AFU_REQ_BLOCKS, k++) {
+		for (uint32_t b = 0; b < o->io.nblocks; b += p, k++) {
 			uint32_t left = o->io.nblocks - b;
 
 			n[k] = *o;
 			n[k].io.lba = o->io.lba + b;
-			n[k].io.nblocks = left < AFU_REQ_BLOCKS ? left : AFU_REQ_BLOCKS;
+			n[k].io.nblocks = left < p ? left : p;
 			if (data)
 				n[k].buf_off = o->buf_off + ((uint64_t)b << BE_BLOCK_SHIFT);
 		}

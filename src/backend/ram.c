@@ -330,6 +330,7 @@ int be_ram_create(const struct be_spec *spec, struct backend **out)
 	r->be.nblocks = spec->size >> BE_BLOCK_SHIFT;
 	r->be.can_unmap = true;
 	r->be.direct = false;
+	r->be.cpu_inline = true;  /* every request is a memcpy/memset/madvise here */
 	r->be.part_align = 1;     /* part writes are a memcpy */
 	r->be.lock_fd = -1;
 	snprintf(r->be.id, sizeof(r->be.id), "ram:%" PRIu64 "@%p", spec->size, (void *)r->base);
