@@ -163,7 +163,12 @@ else empty end),
 	"| neighbour | its commands | victim reads | p50 µs | p99 µs | p99.9 µs | max µs |",
 	"|---|---:|---:|---:|---:|---:|---:|",
 	(.tenants[] | select(.row | startswith("noisy-")) |
-	 "| \(.row | ltrimstr("noisy-")) (\(.ws_mib) MiB WRITE SAMEs) | \(.ws) in \(.secs) s | \(.reads) | \(.p50_us | f1) | \(.p99_us | f1) | \(.p999_us | f1) | \(.max_us | f1) |"),
+	 "| \(if .row == "noisy-solo" then "none (the victim alone: baseline of this run)" else "\(.row | ltrimstr("noisy-")) (\(.ws_mib) MiB WRITE SAMEs)" end) | \(.ws) in \(.secs) s | \(.reads) | \(.p50_us | f1) | \(.p99_us | f1) | \(.p999_us | f1) | \(.max_us | f1) |"),
+	"",
+	"| victim through cxlflashd (daemon/scrub) | releases by the neighbour | victim reads | p50 µs | p99 µs | p99.9 µs | max µs |",
+	"|---|---:|---:|---:|---:|---:|---:|",
+	(.tenants[] | select(.row | startswith("scrub-")) |
+	 "| \(if .row == "scrub-solo" then "alone (baseline of this run)" else "beside vLUNs filled (64 MiB) and released" end) | \(.releases) in \(.secs) s | \(.reads) | \(.p50_us | f1) | \(.p99_us | f1) | \(.p999_us | f1) | \(.max_us | f1) |"),
 	"",
 	"| noisy tenant (through cxlflashd) | its IOPS | quiet QD 1 alone | quiet beside it | share |",
 	"|---|---:|---:|---:|---:|",
@@ -176,6 +181,8 @@ else empty end),
 	 "| victim 4 KiB read p99.9 beside 256 MiB WRITE SAMEs and releases | \(.p999_us / 1000 | f2) ms | ≤ 2 ms | \(ok(.p999_us; 2000; true)) |"),
 	(first(.tenants[] | select(.row == "noisy-data")) // null | select(. != null) |
 	 "| victim 4 KiB read p99.9 beside 256 MiB data WRITE SAMEs | \(.p999_us / 1000 | f2) ms | ≤ 2 ms | \(ok(.p999_us; 2000; true)) |"),
+	(first(.tenants[] | select(.row == "scrub-release")) // null | select(. != null) |
+	 "| victim 4 KiB read p99.9 through cxlflashd beside vLUNs filled and released | \(.p999_us / 1000 | f2) ms | ≤ 2 ms | \(ok(.p999_us; 2000; true)) |"),
 	(.tenants[] | select(.row | startswith("fair-")) |
 	 "| quiet QD 1 tenant beside \(.noisy_qd) × \(.noisy_kib) KiB: share of its solo IOPS | \(.share * 100 | f0) % | ≥ 80 % | \(ok(.share; 0.8; false)) |")
  else "not measured" end),

@@ -716,28 +716,35 @@ else
 fi
 
 # ---- tenants (issue 12): a victim beside a noisy neighbour, fair share ----
-# Two test programs measure and append JSON lines ("tenants"):
+# Three test programs measure and append JSON lines ("tenants"):
 # integration-noisy_neighbour (a QD 1 4 KiB reader's latency beside 256 MiB
 # WRITE SAMEs of data, zeroes and unmap, and beside vLUNs made, filled and
-# released back to back, embedded, one AFU worker) and daemon-fair (a QD 1
+# released back to back, embedded, one AFU worker; each kind and the victim
+# alone), daemon-scrub (the same victim through cxlflashd, alone and beside a
+# neighbour filling and releasing vLUNs) and daemon-fair (a QD 1
 # tenant's IOPS alone and beside 32 reads of 4 KiB or 64 KiB in flight,
 # two processes through cxlflashd, one AFU worker).
 TBIN=$BUILD/tests
 if [ -n "$ONLY" ] && ! [[ tenants =~ $ONLY ]]; then
 	:
-elif [ -x "$TBIN/integration-noisy_neighbour" ] && [ -x "$TBIN/daemon-fair" ]; then
+elif [ -x "$TBIN/integration-noisy_neighbour" ] && [ -x "$TBIN/daemon-fair" ] &&
+     [ -x "$TBIN/daemon-scrub" ]; then
 	TSECS=2
 	[ $SMOKE = 1 ] && TSECS=1
 	log "tenants: noisy neighbour (${TSECS}s per kind)"
 	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_NOISY_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
 		"$TBIN/integration-noisy_neighbour" >"$OUT/tenants.log" 2>&1 ||
 		{ log "FAILED: integration-noisy_neighbour (see $OUT/tenants.log)"; failed=$((failed + 1)); }
+	log "tenants: a victim beside releases through cxlflashd (${TSECS}s per phase)"
+	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_NOISY_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
+		"$TBIN/daemon-scrub" >>"$OUT/tenants.log" 2>&1 ||
+		{ log "FAILED: daemon-scrub (see $OUT/tenants.log)"; failed=$((failed + 1)); }
 	log "tenants: fair share through cxlflashd (${TSECS}s per phase)"
 	CXLFLASH_BENCH_JSON=$RAW CXLFLASH_FAIR_SECS=$TSECS CXLFLASH_TEST_DIR=$BUILD/testdata \
 		"$TBIN/daemon-fair" >>"$OUT/tenants.log" 2>&1 ||
 		{ log "FAILED: daemon-fair (see $OUT/tenants.log)"; failed=$((failed + 1)); }
 else
-	skipped+=("tenants rows ($TBIN/integration-noisy_neighbour or daemon-fair not built)")
+	skipped+=("tenants rows ($TBIN/integration-noisy_neighbour, daemon-scrub or daemon-fair not built)")
 fi
 
 # ---- control path (embedded) ----

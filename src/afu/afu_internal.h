@@ -44,12 +44,28 @@
 #define AFU_WS_CHUNK      256u  /* blocks written per request when replicating */
 #define AFU_UNMAP_MAX_DESC 64u  /* UNMAP block descriptors per command */
 #define AFU_UNMAP_MAX_LBAS (16u * 65536u) /* blocks UNMAP frees per command */
-/* A command's backend work goes out in slices of at most this many blocks
- * (1 MiB), one slice per worker pass, with at most AFU_SLICE_INFLIGHT of
- * its requests at the backend: a 256 MiB WRITE SAME or a large UNMAP does
- * not hold the worker (RAM: one long memset; files: a full ring and the
- * rest written synchronously) while other contexts' commands wait. */
+/*
+ * A command's backend work goes out in slices, one slice per worker pass,
+ * with at most AFU_SLICE_INFLIGHT of its requests at the backend: a
+ * 256 MiB WRITE SAME or a large UNMAP does not hold the worker (RAM: one
+ * long memset; files: a full ring and the rest written synchronously)
+ * while other contexts' commands wait. A slice is at most AFU_SLICE_BLOCKS
+ * (1 MiB) and ends after the request that takes it past AFU_SLICE_NS of
+ * the worker's time. Requests are cut to AFU_SLICE_BLOCKS, and to
+ * AFU_REQ_BLOCKS (256 KiB) on a backend that does the work in the worker
+ * (be->cpu_inline: RAM). Why (measured on a 2-vCPU KVM guest, issue 12):
+ * 1 MiB of resident memory is a 40-100 us memset/memcpy, but written for
+ * the first time it faults 256 pages in (0.4-1 ms), so a byte bound alone
+ * let one slice hold the worker for a millisecond; cut to 256 KiB and
+ * bounded by time, a slice costs at most ~100 us plus one request (~250 us
+ * first-touch), while resident memory still moves 1 MiB per pass (a pass
+ * costs ~1 us: the big command keeps its throughput). A file's requests
+ * only queue in the io_uring: they stay 1 MiB, 8 in flight, as before.
+ * CXLFLASH_AFU_SLICE_US sets the time bound (0: none, 1 MiB slices).
+ */
 #define AFU_SLICE_BLOCKS   256u
+#define AFU_REQ_BLOCKS     64u
+#define AFU_SLICE_NS       100000ull
 #define AFU_SLICE_INFLIGHT 8u
 /* Fair share between a worker's contexts (deficit round robin by bytes):
  * each pass tops a context's credit up by AFU_FAIR_QUANTUM (never above
@@ -60,6 +76,7 @@
  * depth 1 neighbour's command goes in the same pass. CXLFLASH_AFU_FAIR_KIB
  * sets the quantum (0: off, for comparisons). */
 #define AFU_FAIR_QUANTUM   (64u << 10)
+#define AFU_PASS_HIST      16u   /* pass CPU time buckets: < 1, 2, 4 ... us */
 #define AFU_FAIR_CMD_COST  4096u
 
 /* Alignment of every control structure EA (IOARCB, IOASA, HRRQ, SQ). */
@@ -122,6 +139,7 @@ enum afu_ctl_op {
 	AFU_CTL_ERROR,
 	AFU_CTL_PAUSE,
 	AFU_CTL_RESUME,
+	AFU_CTL_CALL,       /* run fn(arg) in the worker's thread (afu_call) */
 };
 
 /* A control request from the master; it lives on the master's stack. */
@@ -130,6 +148,9 @@ struct afu_ctl_req {
 	struct afu_ctx *ctx;
 	bool done;                      /* set under afu->ctl_lock; atomic */
 	struct afu_ctl_req *next;
+	void (*fn)(void *);             /* AFU_CTL_CALL */
+	void *arg;
+	bool ran;                       /* AFU_CTL_CALL: fn ran (else the AFU stopped) */
 };
 
 enum afu_ctx_state {
@@ -232,11 +253,17 @@ struct afu_worker {
 	uint64_t pass_ns;                  /* the clock at this pass (rates only) */
 	uint64_t rate_wake_ns;             /* a held context may go again; 0: none */
 	void *waitv;                       /* struct futex_waitv[FUTEX_WAITV_MAX] */
+	/* CXLFLASH_AFU_PASS_STATS: busy loop turns (control + pass) by this
+	 * thread's CPU time, log2 buckets of microseconds, and the longest. */
+	uint64_t pass_hist[AFU_PASS_HIST];
+	uint64_t pass_max_ns;
 };
 
 struct afu {
 	unsigned nworkers;
 	unsigned spin_us;
+	bool pass_stats;                   /* CXLFLASH_AFU_PASS_STATS=1 */
+	uint64_t slice_ns;                 /* AFU_SLICE_NS, or CXLFLASH_AFU_SLICE_US */
 	int64_t fair_quantum;              /* AFU_FAIR_QUANTUM, or CXLFLASH_AFU_FAIR_KIB */
 	struct afu_worker *workers;
 	unsigned next_worker;              /* round-robin, under ctl_lock */

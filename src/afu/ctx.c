@@ -57,6 +57,11 @@ int afu_create(const struct afu_config *cfg, struct afu **out)
 					      1u << 20) << 10;
 	if (!afu->fair_quantum)
 		afu->fair_quantum = INT64_MAX / 4;
+	afu->pass_stats = env_uint("CXLFLASH_AFU_PASS_STATS", 0, 1) == 1;
+	afu->slice_ns = (uint64_t)env_uint("CXLFLASH_AFU_SLICE_US", AFU_SLICE_NS / 1000,
+					   1000000) * 1000;
+	if (!afu->slice_ns)
+		afu->slice_ns = UINT64_MAX;
 	pthread_mutex_init(&afu->ctl_lock, NULL);
 	pthread_cond_init(&afu->ctl_cond, NULL);
 	pthread_mutex_init(&afu->lun_lock, NULL);

@@ -17,6 +17,7 @@
 #include "afu/afu_internal.h"
 #include "afu/afu_tsan.h"
 #include "afu/scsi_spec.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -469,18 +470,27 @@ static void io_done(struct be_io *io, int res)
 }
 
 /*
- * Cut every request of @cmd longer than AFU_SLICE_BLOCKS into pieces, so a
- * slice is bounded whatever one request would have moved. Without memory
- * for the longer array the requests stay whole (correct, only less fair).
+ * Cut every request of @cmd longer than its backend's piece (AFU_REQ_BLOCKS
+ * where the backend works in this thread, else AFU_SLICE_BLOCKS) into
+ * pieces, so a slice is bounded whatever one request would have moved.
+ * Without memory for the longer array the requests stay whole (correct,
+ * only less fair).
  */
+static uint32_t piece(const struct afu_io *o)
+{
+	return o->be->cpu_inline ? AFU_REQ_BLOCKS : AFU_SLICE_BLOCKS;
+}
+
 static void cut_requests(struct afu_cmd *cmd)
 {
 	uint32_t total = 0, k = 0;
 	struct afu_io *n;
 
-	for (uint32_t i = 0; i < cmd->nios; i++)
-		total += cmd->ios[i].io.nblocks > AFU_SLICE_BLOCKS ?
-			 (cmd->ios[i].io.nblocks + AFU_SLICE_BLOCKS - 1) / AFU_SLICE_BLOCKS : 1;
+	for (uint32_t i = 0; i < cmd->nios; i++) {
+		uint32_t p = piece(&cmd->ios[i]);
+
+		total += cmd->ios[i].io.nblocks > p ? (cmd->ios[i].io.nblocks + p - 1) / p : 1;
+	}
 	if (total == cmd->nios)
 		return;
 	n = malloc(total * sizeof(*n));
@@ -489,17 +499,18 @@ static void cut_requests(struct afu_cmd *cmd)
 	for (uint32_t i = 0; i < cmd->nios; i++) {
 		const struct afu_io *o = &cmd->ios[i];
 		bool data = o->io.op == BE_OP_READ || o->io.op == BE_OP_WRITE;
+		uint32_t p = piece(o);
 
-		if (o->io.nblocks <= AFU_SLICE_BLOCKS) {
+		if (o->io.nblocks <= p) {
 			n[k++] = *o;
 			continue;
 		}
-		for (uint32_t b = 0; b < o->io.nblocks; b += AFU_SLICE_BLOCKS, k++) {
+		for (uint32_t b = 0; b < o->io.nblocks; b += p, k++) {
 			uint32_t left = o->io.nblocks - b;
 
 			n[k] = *o;
 			n[k].io.lba = o->io.lba + b;
-			n[k].io.nblocks = left < AFU_SLICE_BLOCKS ? left : AFU_SLICE_BLOCKS;
+			n[k].io.nblocks = left < p ? left : p;
 			if (data)
 				n[k].buf_off = o->buf_off + ((uint64_t)b << BE_BLOCK_SHIFT);
 		}
@@ -512,8 +523,8 @@ static void cut_requests(struct afu_cmd *cmd)
 
 /*
  * issue_slice() - start @cmd's next requests: up to AFU_SLICE_BLOCKS blocks
- * (at least one request), while fewer than AFU_SLICE_INFLIGHT of its
- * requests are at the backend. With requests left the command goes on the
+ * and until AFU_SLICE_NS have passed (at least one request), while fewer
+ * than AFU_SLICE_INFLIGHT of its requests are at the backend. With requests left the command goes on the
  * worker's list for the next pass; else its issuing reference is dropped,
  * which completes it when nothing is in flight. A context no longer active
  * (reset, stop, error: its results are dropped) gets nothing more issued.
@@ -522,7 +533,7 @@ static void cut_requests(struct afu_cmd *cmd)
 static unsigned issue_slice(struct afu_cmd *cmd)
 {
 	struct afu_worker *w = cmd->ctx->worker;
-	uint64_t blocks = 0;
+	uint64_t blocks = 0, start = 0;
 	unsigned issued = 0;
 
 	if (cmd->ctx->state != AFU_CTX_ACTIVE && cmd->next_io) {
@@ -542,9 +553,14 @@ static unsigned issue_slice(struct afu_cmd *cmd)
 		aio->io.cb_arg = cmd;
 		cmd->pending++;
 		issued++;
+		if (!start && cmd->next_io < cmd->nios && w->afu->slice_ns != UINT64_MAX)
+			start = now_ns();
 		rc = aio->be->ops->submit(aio->be, w->eng, &aio->io);
 		if (rc < 0)
 			io_done(&aio->io, rc);
+		/* A RAM request ran right here: the worker's time is the bound. */
+		if (start && now_ns() - start >= w->afu->slice_ns)
+			break;
 	}
 	cmd->ctx->fair_credit -= (int64_t)(blocks * BE_BLOCK_SIZE);
 	afu_ctx_rate_take(cmd->ctx, 0, blocks * BE_BLOCK_SIZE);

@@ -218,6 +218,34 @@ void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req)
 	}
 }
 
+bool afu_call(struct afu *afu, unsigned hint, void (*fn)(void *), void *arg)
+{
+	struct afu_ctl_req req = { .op = AFU_CTL_CALL, .fn = fn, .arg = arg };
+	struct afu_worker *w;
+
+	if (!afu || !afu->workers || !afu->nworkers)
+		return false;
+	w = &afu->workers[hint % afu->nworkers];
+	/* Posted under ctl_lock with the exiting check: a worker stopping
+	 * after this either runs it or leaves it for afu_workers_stop(). */
+	pthread_mutex_lock(&afu->ctl_lock);
+	if (LOAD_ACQUIRE(&afu->exiting)) {
+		pthread_mutex_unlock(&afu->ctl_lock);
+		return false;
+	}
+	*w->ctl_tail = &req;
+	w->ctl_tail = &req.next;
+	pthread_mutex_unlock(&afu->ctl_lock);
+	poke(w);
+	/* Asleep at once: the call takes tens of microseconds or more, and a
+	 * spinning caller would take a CPU from the workers. */
+	pthread_mutex_lock(&afu->ctl_lock);
+	while (!LOAD_ACQUIRE(&req.done))
+		pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
+	pthread_mutex_unlock(&afu->ctl_lock);
+	return req.ran;
+}
+
 void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req)
 {
 	pthread_mutex_lock(&afu->ctl_lock);
@@ -270,6 +298,11 @@ static unsigned worker_control(struct afu_worker *w)
 			break;
 		case AFU_CTL_RESUME:
 			w->paused = false;
+			afu_ctl_ack(afu, req);
+			break;
+		case AFU_CTL_CALL:
+			req->fn(req->arg);
+			req->ran = true;
 			afu_ctl_ack(afu, req);
 			break;
 		}
@@ -478,6 +511,42 @@ awake:
 	pthread_mutex_unlock(&w->run_lock);
 }
 
+/* This thread's CPU time (what a turn costs, without its preemptions). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pass_stat(struct afu_worker *w, uint64_t ns)
+{
+	unsigned b = 0;
+
+	for (uint64_t us = ns / 1000; us && b < AFU_PASS_HIST - 1; us >>= 1)
+		b++;
+	w->pass_hist[b]++;
+	if (ns > w->pass_max_ns)
+		w->pass_max_ns = ns;
+}
+
+/* CXLFLASH_AFU_PASS_STATS: the busy turns' CPU time, on stderr at stop. */
+static void pass_stats_print(const struct afu_worker *w)
+{
+	uint64_t n = 0;
+
+	for (unsigned b = 0; b < AFU_PASS_HIST; b++)
+		n += w->pass_hist[b];
+	if (!n)
+		return;
+	fprintf(stderr, "afu-w%u: %llu busy turns by CPU time (us):", w->id, (unsigned long long)n);
+	for (unsigned b = 0; b < AFU_PASS_HIST; b++)
+		if (w->pass_hist[b])
+			fprintf(stderr, " <%u:%llu", 1u << b, (unsigned long long)w->pass_hist[b]);
+	fprintf(stderr, "; longest %.1f us\n", w->pass_max_ns / 1e3);
+}
+
 static void *worker_main(void *arg)
 {
 	struct afu_worker *w = arg;
@@ -505,6 +574,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		unsigned did = 0;
+		uint64_t t0 = afu->pass_stats ? thread_cpu_ns() : 0;
 
 		if (LOAD_ACQUIRE(&w->ctl_pending)) {
 			pthread_mutex_lock(&w->run_lock);
@@ -521,6 +591,8 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&w->run_lock);
 		}
 		if (did) {
+			if (afu->pass_stats)
+				pass_stat(w, thread_cpu_ns() - t0);
 			idle_passes = 0;
 			continue;
 		}
@@ -762,18 +834,35 @@ void afu_workers_stop(struct afu *afu)
 {
 	if (!afu->workers)
 		return;
+	pthread_mutex_lock(&afu->ctl_lock);   /* ordered with afu_call()'s posts */
 	STORE_SEQ(&afu->exiting, true);
+	pthread_mutex_unlock(&afu->ctl_lock);
 	for (unsigned i = 0; i < afu->nworkers; i++) {
 		struct afu_worker *w = &afu->workers[i];
+		struct afu_ctl_req *req, *next;
 
 		if (!w->thread_started)
 			continue;
 		poke(w);
 		pthread_join(w->thread, NULL);
+		/* A call posted while the worker left: not run (ran stays
+		 * false), its caller does the work itself. */
+		pthread_mutex_lock(&afu->ctl_lock);
+		req = w->ctl_head;
+		w->ctl_head = NULL;
+		w->ctl_tail = &w->ctl_head;
+		pthread_mutex_unlock(&afu->ctl_lock);
+		for (; req; req = next) {
+			next = req->next;
+			if (req->op == AFU_CTL_CALL)
+				afu_ctl_ack(afu, req);
+		}
 	}
 	for (unsigned i = 0; i < afu->nworkers; i++) {
 		struct afu_worker *w = &afu->workers[i];
 
+		if (afu->pass_stats)
+			pass_stats_print(w);
 		free(w->ctxs);
 		free(w->waitv);
 		free(w->cmds);

@@ -137,6 +137,8 @@ struct backend {
 	uint64_t nblocks;       /* capacity in 4 KiB blocks */
 	bool can_unmap;         /* DISCARD frees space (reads back zeroes regardless) */
 	bool direct;            /* data bypasses the page cache (O_DIRECT) */
+	bool cpu_inline;        /* submit() does the work itself, on the caller's CPU
+	                         * (memory): the AFU cuts its requests small */
 	bool master_cache;      /* writes may complete from a volatile cache in this
 	                         * process (librbd's write-back cache): lost if the
 	                         * process dies before a flush */

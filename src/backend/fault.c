@@ -771,6 +771,7 @@ int be_fault_create(const struct be_spec *spec, struct backend **out)
 	f->be.nblocks = be_capacity(f->inner);
 	f->be.can_unmap = f->inner->can_unmap;
 	f->be.direct = f->inner->direct;
+	f->be.cpu_inline = f->inner->cpu_inline;
 	f->be.master_cache = f->inner->master_cache;
 	f->be.dev = f->inner->dev;
 	f->be.ino = f->inner->ino;

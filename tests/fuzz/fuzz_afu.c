@@ -126,6 +126,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	afu->nworkers = 1;
 	afu->workers = w;
 	afu->fair_quantum = AFU_FAIR_QUANTUM;   /* as afu_create() by default */
+	afu->slice_ns = AFU_SLICE_NS;
 	/* A worker as worker_init() makes one, without its thread. */
 	w->afu = afu;
 	w->ctl_tail = &w->ctl_head;

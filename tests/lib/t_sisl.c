@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,6 +200,79 @@ int t_sisl_reap(struct t_sisl *s, unsigned timeout_ms)
 			return -1;
 		sisl_cpu_relax();
 	}
+}
+
+/* Is an HRRQ entry (or all ones) waiting? The queue does not move. */
+static bool hrrq_ready(const struct sisl_hrrq *q)
+{
+	uint64_t e = __atomic_load_n(q->curr, __ATOMIC_ACQUIRE);
+
+	return e == SISL_ALL_ONES || (e & SISL_RESP_HANDLE_T_BIT) == q->toggle;
+}
+
+static uint64_t now_ns_(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int t_sisl_reap_wait(struct t_sisl *s, uint64_t spin_ns, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms, start = now_ns_();
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000000L };
+
+	for (unsigned i = 0; !hrrq_ready(&s->hrrq); i++) {
+		if ((i & 31) == 31 && now_ns_() - start >= spin_ns)
+			break;
+		sisl_cpu_relax();
+	}
+	for (;;) {
+		if (hrrq_ready(&s->hrrq))
+			return t_sisl_reap(s, 0);
+		if (now_ms() > deadline)
+			return -1;
+		/* The library's protocol (src/block/thread.c): raise
+		 * host_waiting, read host_wake, look again, then sleep. */
+		__atomic_fetch_add(&s->map->host_waiting, 1, __ATOMIC_SEQ_CST);
+		{
+			uint32_t v = __atomic_load_n(&s->map->host_wake, __ATOMIC_SEQ_CST);
+
+			if (!hrrq_ready(&s->hrrq))
+				syscall(SYS_futex, &s->map->host_wake, FUTEX_WAIT, v, &ts, NULL, 0);
+		}
+		__atomic_fetch_sub(&s->map->host_waiting, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+int t_sisl_reap_sleep(struct t_sisl *s, unsigned timeout_ms)
+{
+	return t_sisl_reap_wait(s, 2000, timeout_ms);
+}
+
+uint32_t t_sisl_run_wait(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
+			 uint32_t len, bool write, uint64_t spin_ns)
+{
+	int tag;
+
+	t_sisl_prep(s, 0, res_hndl, cdb, buf, len, write);
+	if (t_sisl_submit(s, 0)) {
+		fprintf(stderr, "t_sisl_run_wait: submit failed\n");
+		return 0xFFFFFFFFu;
+	}
+	tag = t_sisl_reap_wait(s, spin_ns, 10000);
+	if (tag != 0) {
+		fprintf(stderr, "t_sisl_run_wait: no completion (%d)\n", tag);
+		return 0xFFFFFFFFu;
+	}
+	return s->cmds[0].sa.ioasc;
+}
+
+uint32_t t_sisl_run_sleep(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
+			  uint32_t len, bool write)
+{
+	return t_sisl_run_wait(s, res_hndl, cdb, buf, len, write, 2000);
 }
 
 uint32_t t_sisl_run(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,

@@ -57,6 +57,17 @@ void t_sisl_prep_rw(struct t_sisl *s, unsigned tag, uint32_t res_hndl, uint64_t 
 int t_sisl_submit(struct t_sisl *s, unsigned tag);
 /* Reap one completion, waiting up to @timeout_ms. Return its tag, -1 on timeout. */
 int t_sisl_reap(struct t_sisl *s, unsigned timeout_ms);
+/* t_sisl_reap() that waits as the block library does: spin on the HRRQ
+ * for up to @spin_ns, then FUTEX_WAIT on the window's host_wake (with
+ * host_waiting raised), which the AFU bumps and wakes after posting. */
+int t_sisl_reap_wait(struct t_sisl *s, uint64_t spin_ns, unsigned timeout_ms);
+/* t_sisl_reap_wait() with a 2 us spin: for a command taking milliseconds. */
+int t_sisl_reap_sleep(struct t_sisl *s, unsigned timeout_ms);
+/* t_sisl_run() waiting with t_sisl_reap_wait(@spin_ns) / _sleep(). */
+uint32_t t_sisl_run_wait(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
+			 uint32_t len, bool write, uint64_t spin_ns);
+uint32_t t_sisl_run_sleep(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
+			  uint32_t len, bool write);
 /* Submit one command on tag 0 and wait: return its ioasc (the IOASA is in cmds[0].sa). */
 uint32_t t_sisl_run(struct t_sisl *s, uint32_t res_hndl, const uint8_t cdb[16], void *buf,
 		    uint32_t len, bool write);
