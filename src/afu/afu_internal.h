@@ -217,6 +217,10 @@ struct afu_worker {
 	 */
 	pthread_mutex_t run_lock;
 
+	struct be_engine *home;            /* the worker thread's own engine, where
+					    * foreign (rbd) requests are counted;
+					    * set before any context is added */
+
 	/* Worker-private. */
 	struct be_engine *eng;             /* the runner's engine (an inline
 					    * runner swaps in its own) */

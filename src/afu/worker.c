@@ -368,6 +368,10 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 		if (r > 0)
 			did += (unsigned)r;
 	}
+	/* An inline runner: what librbd's threads queued on the worker's
+	 * engine while someone ran the passes (the ring is not ours). */
+	if (w->eng != w->home && be_engine_foreign_pending(w->home))
+		did += be_engine_foreign_poll(w->home, 64);
 	for (unsigned i = 0; i < w->nctx; i++)
 		afu_ctx_publish(w->ctxs[i], did == 0);
 	return did;
@@ -423,7 +427,7 @@ static void worker_sleep(struct afu_worker *w)
 		}
 	}
 	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) ||
-	    (w->cont_head && w->cont_ready))
+	    (w->cont_head && w->cont_ready) || be_engine_foreign_pending(w->home))
 		goto awake;
 	/* From here until it is cleared the master may shrink our array
 	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
@@ -478,6 +482,43 @@ awake:
 	pthread_mutex_unlock(&w->run_lock);
 }
 
+/*
+ * Direct foreign completions (backend.h be_foreign_direct): librbd's
+ * thread completed a command of ours under run_lock while nobody ran the
+ * passes (the worker asleep, or waiting on its ring outside the lock).
+ * Post the wake-ups a pass would: the host's (afu_ctx_publish as on an
+ * idle pass), and the worker's when a context waits to drain (a stop,
+ * error or reset is settled by a pass).
+ */
+static void foreign_wake(void *arg);
+
+static void foreign_after(void *arg)
+{
+	struct afu_worker *w = arg;
+	bool settle_owed = false;
+
+	for (unsigned i = 0; i < w->nctx; i++) {
+		struct afu_ctx *c = w->ctxs[i];
+
+		afu_ctx_publish(c, true);
+		settle_owed |= c->state != AFU_CTX_ACTIVE && c->state != AFU_CTX_ERROR &&
+			       c->cmds_inflight == 0;
+	}
+	if (settle_owed)
+		foreign_wake(w);
+}
+
+/* A foreign completion was queued on the worker's engine: the worker may
+ * sleep in futex_waitv (worker_sleep), so change its control word. Not
+ * ctl_pending: there is no request. */
+static void foreign_wake(void *arg)
+{
+	struct afu_worker *w = arg;
+
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void *worker_main(void *arg)
 {
 	struct afu_worker *w = arg;
@@ -494,7 +535,19 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "afu-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
 	rc = be_engine_create(&own, AFU_ENGINE_DEPTH);
+	if (!rc) {
+		struct be_foreign_direct d = {
+			.lock = &w->run_lock, .after = foreign_after, .wake = foreign_wake, .arg = w,
+		};
+
+		rc = be_engine_set_foreign_direct(own, &d);
+		if (rc) {
+			be_engine_destroy(own);
+			own = NULL;
+		}
+	}
 	w->eng = own;
+	w->home = own;
 	pthread_mutex_lock(&afu->ctl_lock);
 	w->start_err = rc;
 	w->start_done = true;
@@ -546,11 +599,14 @@ static void *worker_main(void *arg)
 				sisl_cpu_relax();
 			continue;
 		}
-		if (be_engine_inflight(own)) {
+		if (be_engine_ring_inflight(own)) {
 			/* Only this thread touches its engine's ring. */
 			be_engine_wait(own, ENGINE_WAIT_US);
 			continue;
 		}
+		/* Nothing in flight, or only foreign (rbd) requests, which
+		 * librbd's threads complete (foreign_after) or queue with a
+		 * wake-up (foreign_wake): sleep either way. */
 		worker_sleep(w);
 		idle_passes = 0;
 	}
@@ -677,6 +733,9 @@ bool afu_run_inline(struct afu_runner *runner)
 		return false;
 	own = w->eng;
 	w->eng = eng;
+	/* Foreign (rbd) requests go on the worker's engine: nothing to wait
+	 * for here, librbd's thread completes them (foreign_after). */
+	be_engine_set_foreign_home(eng, w->home);
 	for (;;) {
 		if (worker_pass(w, fetch)) {
 			if (++busy >= INLINE_MAX_BUSY_PASSES)
@@ -692,6 +751,7 @@ bool afu_run_inline(struct afu_runner *runner)
 	}
 	for (unsigned i = 0; i < w->nctx && !more; i++)
 		more = afu_ctx_has_work(w->ctxs[i]);
+	be_engine_set_foreign_home(eng, NULL);
 	w->eng = own;
 	pthread_mutex_unlock(&w->run_lock);
 	/* Left over (fetching stopped), or a control request that poked the
