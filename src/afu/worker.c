@@ -644,9 +644,16 @@ static bool inline_key_ok;
 static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
 static __thread unsigned inline_waits;  /* afu_inline_waits() */
 
+static __thread unsigned inline_lent;   /* afu_inline_lent() */
+
 unsigned afu_inline_waits(void)
 {
 	return inline_waits;
+}
+
+unsigned afu_inline_lent(void)
+{
+	return inline_lent;
 }
 
 /* Bumped in every child fork() makes (no getpid() per I/O). */
@@ -722,7 +729,7 @@ bool afu_run_inline(struct afu_runner *runner)
 {
 	struct afu_worker *w = (struct afu_worker *)runner;
 	struct be_engine *eng, *own;
-	unsigned busy = 0, said = 0;
+	unsigned busy = 0, said = 0, begun;
 	bool fetch = true, more = false;
 	int rc;
 
@@ -736,6 +743,7 @@ bool afu_run_inline(struct afu_runner *runner)
 	/* Foreign (rbd) requests go on the worker's engine: nothing to wait
 	 * for here, librbd's thread completes them (foreign_after). */
 	be_engine_set_foreign_home(eng, w->home);
+	begun = be_engine_foreign_begun(w->home);
 	for (;;) {
 		if (worker_pass(w, fetch)) {
 			if (++busy >= INLINE_MAX_BUSY_PASSES)
@@ -751,6 +759,7 @@ bool afu_run_inline(struct afu_runner *runner)
 	}
 	for (unsigned i = 0; i < w->nctx && !more; i++)
 		more = afu_ctx_has_work(w->ctxs[i]);
+	inline_lent += be_engine_foreign_begun(w->home) - begun;
 	be_engine_set_foreign_home(eng, NULL);
 	w->eng = own;
 	pthread_mutex_unlock(&w->run_lock);

@@ -294,6 +294,8 @@ int be_engine_set_foreign_direct(struct be_engine *eng, const struct be_foreign_
  * inline runner's engine lends them to the worker's: the runner need not
  * wait for them); NULL: on @eng again. */
 void be_engine_set_foreign_home(struct be_engine *eng, struct be_engine *home);
+/* Foreign requests ever begun on @eng (a runner's count of what it lent). */
+unsigned be_engine_foreign_begun(const struct be_engine *eng);
 /* Whether foreign completions are queued on @eng (seq_cst: a sleeper's
  * last look, paired with @wake above). */
 bool be_engine_foreign_pending(const struct be_engine *eng);

@@ -187,6 +187,7 @@ int be_engine_foreign_begin(struct be_engine *eng)
 	if (rc)
 		return rc;
 	__atomic_add_fetch(&eng->foreign_inflight, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&eng->foreign_begun, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -209,6 +210,11 @@ int be_engine_set_foreign_direct(struct be_engine *eng, const struct be_foreign_
 void be_engine_set_foreign_home(struct be_engine *eng, struct be_engine *home)
 {
 	eng->foreign_home = home == eng ? NULL : home;
+}
+
+unsigned be_engine_foreign_begun(const struct be_engine *eng)
+{
+	return __atomic_load_n(&eng->foreign_begun, __ATOMIC_RELAXED);
 }
 
 bool be_engine_foreign_pending(const struct be_engine *eng)

@@ -25,6 +25,7 @@ struct be_engine {
 	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */
 	unsigned foreign_inflight;      /* begun, completion not yet run (atomic:
 					 * direct completions drop it elsewhere) */
+	unsigned foreign_begun;         /* ever begun (atomic) */
 	struct be_engine *foreign_home; /* count and complete them there instead */
 	struct be_foreign_direct direct; /* .lock NULL: always queued */
 	struct be_foreign *foreign_head; /* pushed by other threads (atomic), newest first */

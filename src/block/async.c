@@ -32,7 +32,8 @@
  * EPROTONOSUPPORT).
  */
 int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_offset_t lba,
-			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags)
+			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags,
+			   bool run)
 {
 	struct blk_cmd *cmd;
 	int rc;
@@ -74,6 +75,7 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	if (!(flags & CBLK_ARW_USER_TAG_FLAG))
 		*tag = (int)cmd->index;
 	blk_count_issue_locked(c, cmd);
+	cmd->ring_defer = run && blk_async_run_wanted(c);
 	rc = blk_issue_locked(c, cmd);
 	if (rc)
 		blk_abort_issue_locked(c, cmd);
@@ -92,7 +94,9 @@ static int async_issue(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_of
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
-	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags);
+	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags, true);
+	if (c->ring_owed)
+		blk_run_async_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
 	return rc;

@@ -274,7 +274,7 @@ void blk_thread_kick_locked(struct chunk *c)
  * thread runs them, ring the doorbell after all. The chunk lock is let go
  * meanwhile (other threads of the chunk submit and harvest as usual).
  */
-static void run_owed_locked(struct chunk *c)
+static bool run_owed_locked(struct chunk *c)
 {
 	struct afu_runner *r = c->runner;
 	bool ran;
@@ -285,6 +285,36 @@ static void run_owed_locked(struct chunk *c)
 	pthread_mutex_lock(&c->lock);
 	if (!ran)
 		sisl_ring_doorbell(c->map);
+	return ran;
+}
+
+/*
+ * blk_async_run_wanted() - may an async command of @c go in without the
+ * doorbell, for its caller to run the passes right after
+ * (blk_run_async_locked)? Only where the backend finishes requests on its
+ * own threads (rbd: librbd's), so a run only hands them over and returns:
+ * the caller does what fio's rbd engine does (submits to librbd itself)
+ * and no AFU worker wakes up. A device would make the run wait for its I/O
+ * (the caller could not queue more meanwhile); memory completes within the
+ * run and is left to the worker as before. The first run finds out which.
+ */
+bool blk_async_run_wanted(const struct chunk *c)
+{
+	return c->runner && c->sq_mode && c->async_run >= 0;
+}
+
+/* blk_run_async_locked() - run the passes for the async command(s) that
+ * went in without the doorbell, and learn from the first run. */
+void blk_run_async_locked(struct chunk *c)
+{
+	unsigned waits = afu_inline_waits(), lent = afu_inline_lent();
+
+	if (!run_owed_locked(c))
+		return;              /* the worker was awake: rung, learn next time */
+	if (afu_inline_waits() != waits)
+		c->async_run = -1;   /* it waited for a device */
+	else if (!c->async_run)
+		c->async_run = afu_inline_lent() != lent ? 1 : -1;
 }
 
 /*
