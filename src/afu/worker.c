@@ -492,6 +492,15 @@ awake:
  */
 static void foreign_wake(void *arg);
 
+/* The worker whose passes this thread runs now (a worker thread: its
+ * own, always; an inline runner: while it runs them). */
+static __thread struct afu_worker *passes_here;
+
+static bool foreign_mine(void *arg)
+{
+	return passes_here == arg;
+}
+
 static void foreign_after(void *arg)
 {
 	struct afu_worker *w = arg;
@@ -537,7 +546,8 @@ static void *worker_main(void *arg)
 	rc = be_engine_create(&own, AFU_ENGINE_DEPTH);
 	if (!rc) {
 		struct be_foreign_direct d = {
-			.lock = &w->run_lock, .after = foreign_after, .wake = foreign_wake, .arg = w,
+			.lock = &w->run_lock, .after = foreign_after, .wake = foreign_wake,
+			.mine = foreign_mine, .arg = w,
 		};
 
 		rc = be_engine_set_foreign_direct(own, &d);
@@ -548,6 +558,7 @@ static void *worker_main(void *arg)
 	}
 	w->eng = own;
 	w->home = own;
+	passes_here = w;
 	pthread_mutex_lock(&afu->ctl_lock);
 	w->start_err = rc;
 	w->start_done = true;
@@ -744,6 +755,7 @@ bool afu_run_inline(struct afu_runner *runner)
 	 * for here, librbd's thread completes them (foreign_after). */
 	be_engine_set_foreign_home(eng, w->home);
 	begun = be_engine_foreign_begun(w->home);
+	passes_here = w;
 	for (;;) {
 		if (worker_pass(w, fetch)) {
 			if (++busy >= INLINE_MAX_BUSY_PASSES)
@@ -759,6 +771,7 @@ bool afu_run_inline(struct afu_runner *runner)
 	}
 	for (unsigned i = 0; i < w->nctx && !more; i++)
 		more = afu_ctx_has_work(w->ctxs[i]);
+	passes_here = NULL;
 	inline_lent += be_engine_foreign_begun(w->home) - begun;
 	be_engine_set_foreign_home(eng, NULL);
 	w->eng = own;

@@ -278,7 +278,10 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
  * the engine's owner need not wake up for it. When @lock is taken (the
  * owner is in a pass) it is queued for be_engine_poll() as without this,
  * and @wake(@arg) is called after the engine's eventfd is signalled (the
- * owner may be asleep elsewhere than in be_engine_wait()). Everything the
+ * owner may be asleep elsewhere than in be_engine_wait()); but when
+ * @mine(@arg) says the calling thread is the one in the pass (librbd
+ * finished the request inside the submission: a write into its cache),
+ * it is only queued, for that pass to run. Everything the
  * completions touch must be under @lock; so must every be_engine_poll() and
  * be_engine_foreign_poll() of the engine. Set before any request, on the
  * engine's thread. Return: 0 or -errno (no eventfd).
@@ -287,6 +290,7 @@ struct be_foreign_direct {
 	pthread_mutex_t *lock;
 	void (*after)(void *arg);
 	void (*wake)(void *arg);
+	bool (*mine)(void *arg);
 	void *arg;
 };
 int be_engine_set_foreign_direct(struct be_engine *eng, const struct be_foreign_direct *d);

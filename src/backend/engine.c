@@ -246,6 +246,11 @@ void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
 		f->next = head;
 	} while (!__atomic_compare_exchange_n(&eng->foreign_head, &head, f, true,
 					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	if (eng->direct.mine && eng->direct.mine(eng->direct.arg)) {
+		/* Finished inside its submission: this thread's pass runs it. */
+		__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
+		return;
+	}
 	/* After the push: a waiter that found the list empty wakes up. An
 	 * eventfd write fails only when its counter would overflow, and then
 	 * it is readable anyway. */
