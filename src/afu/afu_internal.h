@@ -216,6 +216,8 @@ struct afu_worker {
 	 * "worker-private" below and in its contexts is under it.
 	 */
 	pthread_mutex_t run_lock;
+	bool runner_active;                /* atomic: a host thread has run_lock
+					    * for passes (afu_run_inline) */
 
 	struct be_engine *home;            /* the worker thread's own engine, where
 					    * foreign (rbd) requests are counted;

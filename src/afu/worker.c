@@ -11,8 +11,10 @@
  * 256 idle passes, for hosts that share it), or after only ENGINE_SPIN_NS
  * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, or at
  * once while the worker itself waits for a CPU (cpuwait.h: the CPUs are
- * oversubscribed), it waits for that I/O if any is in flight, or else
- * goes to sleep:
+ * oversubscribed), it waits for that I/O if any of its ring's is in
+ * flight, or else goes to sleep (rbd requests do not keep it awake:
+ * librbd's thread completes them itself, foreign_after(), or queues them
+ * and wakes it, foreign_wake()):
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -517,15 +519,29 @@ static void foreign_after(void *arg)
 		foreign_wake(w);
 }
 
-/* A foreign completion was queued on the worker's engine: the worker may
- * sleep in futex_waitv (worker_sleep), so change its control word. Not
- * ctl_pending: there is no request. */
+/* Wake the worker, which may sleep in futex_waitv (worker_sleep): change
+ * its control word. Not ctl_pending: there is no request. */
 static void foreign_wake(void *arg)
 {
 	struct afu_worker *w = arg;
 
 	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * A foreign completion was queued on the worker's engine (run_lock was
+ * taken). An inline runner looks at that queue in every pass and once
+ * more after it lets go (afu_run_inline): then the worker need not wake.
+ * The push before this seq_cst load, the runner's clearing of
+ * runner_active before its last look: one of the two sees the other.
+ */
+static void foreign_queued(void *arg)
+{
+	struct afu_worker *w = arg;
+
+	if (!LOAD_SEQ(&w->runner_active))
+		foreign_wake(w);
 }
 
 static void *worker_main(void *arg)
@@ -546,7 +562,7 @@ static void *worker_main(void *arg)
 	rc = be_engine_create(&own, AFU_ENGINE_DEPTH);
 	if (!rc) {
 		struct be_foreign_direct d = {
-			.lock = &w->run_lock, .after = foreign_after, .wake = foreign_wake,
+			.lock = &w->run_lock, .after = foreign_after, .wake = foreign_queued,
 			.mine = foreign_mine, .arg = w,
 		};
 
@@ -638,10 +654,12 @@ static void *worker_main(void *arg)
  * last look at the queues) and is not woken. The worker's io_uring accepts
  * submissions only from the worker's own thread (SINGLE_ISSUER,
  * DEFER_TASKRUN), so the host thread swaps in an engine of its own, and
- * reaps everything it submitted before it lets go: nothing of it is in
- * flight when the worker, which sleeps only with nothing in flight, takes
- * over again. The sleeping worker is not woken: a synchronous I/O costs the
- * caller one pass, the backend's own work, and no thread crossing.
+ * reaps every ring request it submitted before it lets go: nothing of it
+ * is in flight when the worker takes over again. Foreign (rbd) requests it
+ * lends to the worker's engine instead, where librbd's thread completes
+ * them: the runner returns once they are handed over. The sleeping worker
+ * is not woken: a synchronous I/O costs the caller one pass, the backend's
+ * own work, and no thread crossing.
  */
 
 /* Passes with work after which an inline runner stops fetching, so that a
@@ -649,6 +667,8 @@ static void *worker_main(void *arg)
 #define INLINE_MAX_BUSY_PASSES 64u
 /* How long one wait in the runner's ring may last (a completion ends it). */
 #define INLINE_WAIT_US 1000u
+/* Tries at run_lock before a runner gives up (run_lock_try). */
+#define RUN_LOCK_TRIES 32u
 
 static pthread_key_t inline_key;
 static bool inline_key_ok;
@@ -736,6 +756,22 @@ struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx)
 	return (struct afu_runner *)ctx->worker;
 }
 
+/*
+ * run_lock_try() - take @w's run_lock for an inline run, without blocking:
+ * a few tries over about a microsecond, for a lock that librbd's thread
+ * holds while it completes a command (foreign_after) or a worker holds for
+ * the last of its passes; longer would only be spinning.
+ */
+static bool run_lock_try(struct afu_worker *w)
+{
+	for (unsigned i = 0; i < RUN_LOCK_TRIES; i++) {
+		if (!pthread_mutex_trylock(&w->run_lock))
+			return true;
+		sisl_cpu_relax();
+	}
+	return false;
+}
+
 bool afu_run_inline(struct afu_runner *runner)
 {
 	struct afu_worker *w = (struct afu_worker *)runner;
@@ -747,8 +783,9 @@ bool afu_run_inline(struct afu_runner *runner)
 	if (LOAD_ACQUIRE(&w->afu->exiting))
 		return false;
 	eng = inline_engine();
-	if (!eng || pthread_mutex_trylock(&w->run_lock))
+	if (!eng || !run_lock_try(w))
 		return false;
+	STORE_SEQ(&w->runner_active, true);
 	own = w->eng;
 	w->eng = eng;
 	/* Foreign (rbd) requests go on the worker's engine: nothing to wait
@@ -775,7 +812,20 @@ bool afu_run_inline(struct afu_runner *runner)
 	inline_lent += be_engine_foreign_begun(w->home) - begun;
 	be_engine_set_foreign_home(eng, NULL);
 	w->eng = own;
+	STORE_SEQ(&w->runner_active, false);
 	pthread_mutex_unlock(&w->run_lock);
+	/* librbd's thread may have queued a completion after our last pass
+	 * without waking the worker (foreign_queued): run it, or have the
+	 * worker run it when someone else has the lock now. */
+	while (be_engine_foreign_pending(w->home)) {
+		if (pthread_mutex_trylock(&w->run_lock)) {
+			foreign_wake(w);
+			break;
+		}
+		be_engine_foreign_poll(w->home, 0);
+		foreign_after(w);
+		pthread_mutex_unlock(&w->run_lock);
+	}
 	/* Left over (fetching stopped), or a control request that poked the
 	 * worker while we had the passes: make sure it looks. */
 	if (more || LOAD_ACQUIRE(&w->ctl_pending))

@@ -5,7 +5,9 @@
  * io_uring cannot be used (disabled, seccomp, CXLFLASH_NO_URING=1) the
  * engine is a shell and the file backend does pread/pwrite inside submit.
  * Requests that other threads finish (librbd's) come back through the
- * engine's "foreign completions" (engine_internal.h): a list and an eventfd.
+ * engine's "foreign completions" (engine_internal.h): a list and an eventfd,
+ * or, on an engine set up for it, completed on the finishing thread under
+ * the owner's lock (be_engine_set_foreign_direct, backend.h).
  */
 #include "backend/engine_internal.h"
 #include "util/log.h"

@@ -70,6 +70,11 @@ void be_file_complete(struct be_engine *eng, struct be_io *io, int res);
  *      callback may.
  * Works on an engine without io_uring too. Between begin and done the
  * engine must not be destroyed (be_engine_destroy() waits for them).
+ * On an engine with direct completions (be_engine_set_foreign_direct),
+ * step 2 runs @complete on the finishing thread itself when it can take
+ * the owner's lock (unless @no_direct), and steps 1-3 may happen on any
+ * thread holding that lock; an inline runner's engine begins them on its
+ * home (be_engine_foreign_home).
  */
 struct be_foreign {
 	struct be_foreign *next;                 /* the engine's */
