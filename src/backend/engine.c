@@ -221,7 +221,8 @@ unsigned be_engine_foreign_begun(const struct be_engine *eng)
 
 bool be_engine_foreign_pending(const struct be_engine *eng)
 {
-	return eng->foreign_ready || __atomic_load_n(&eng->foreign_head, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&eng->foreign_ready, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&eng->foreign_head, __ATOMIC_SEQ_CST);
 }
 
 void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
@@ -289,12 +290,14 @@ static unsigned foreign_reap(struct be_engine *eng, unsigned max)
 		while (list) {
 			next = list->next;
 			list->next = eng->foreign_ready;
-			eng->foreign_ready = list;
+			__atomic_store_n(&eng->foreign_ready, list, __ATOMIC_RELAXED);
 			list = next;
 		}
 	}
+	/* foreign_ready is stored atomically only for be_engine_foreign_pending()
+	 * from outside the lock (a hint); it changes only here. */
 	while ((f = eng->foreign_ready) && (!max || n < max)) {
-		eng->foreign_ready = f->next;
+		__atomic_store_n(&eng->foreign_ready, f->next, __ATOMIC_RELAXED);
 		__atomic_sub_fetch(&eng->foreign_inflight, 1, __ATOMIC_RELAXED);
 		n++;
 		f->complete(f);
@@ -456,7 +459,8 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	if (!eng || !total_inflight(eng))
 		return 0;
 	if (foreign_count(eng)) {
-		if (eng->foreign_ready || __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&eng->foreign_ready, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
 			return 1;
 		if (!eng->use_uring)
 			return foreign_wait(eng, timeout_us);
