@@ -325,6 +325,9 @@ static inline uint64_t afu_be_nblocks(const struct backend *be)
 unsigned afu_ctx_poll(struct afu_worker *w, struct afu_ctx *c);
 /* Publish sq_head, cmd_room and (when due, or @idle) host_wake after a pass. */
 void afu_ctx_publish(struct afu_ctx *c, bool idle);
+/* The same, but a FUTEX_WAKE owed to the host is left to the caller: its
+ * address in *@wake (unchanged when none is owed), for after run_lock. */
+void afu_ctx_publish_wake(struct afu_ctx *c, bool idle, uint32_t **wake);
 /* Whether a context's queues hold work (seq_cst loads; for going to sleep). */
 bool afu_ctx_has_work(struct afu_ctx *c);
 /* Reset the queue state of a drained context and acknowledge the host. */

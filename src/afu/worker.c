@@ -503,6 +503,13 @@ static bool foreign_mine(void *arg)
 	return passes_here == arg;
 }
 
+/* Host wake-ups foreign_after() leaves for foreign_unlocked(): a host
+ * woken while librbd's thread still held run_lock would find it taken for
+ * its next submission and ring the doorbell instead (waking the worker). */
+#define WAKE_LATER_MAX 8u
+static __thread uint32_t *wake_later[WAKE_LATER_MAX];
+static __thread unsigned nwake_later;
+
 static void foreign_after(void *arg)
 {
 	struct afu_worker *w = arg;
@@ -510,13 +517,27 @@ static void foreign_after(void *arg)
 
 	for (unsigned i = 0; i < w->nctx; i++) {
 		struct afu_ctx *c = w->ctxs[i];
+		uint32_t *wake = NULL;
 
-		afu_ctx_publish(c, true);
+		afu_ctx_publish_wake(c, true, nwake_later < WAKE_LATER_MAX ? &wake : NULL);
+		if (wake)
+			wake_later[nwake_later++] = wake;
 		settle_owed |= c->state != AFU_CTX_ACTIVE && c->state != AFU_CTX_ERROR &&
 			       c->cmds_inflight == 0;
 	}
 	if (settle_owed)
 		foreign_wake(w);
+}
+
+/* After foreign_after(), run_lock let go: the host wake-ups it owes. The
+ * window may be gone meanwhile (a stopped context): a FUTEX_WAKE on its
+ * address is then at worst spurious. */
+static void foreign_unlocked(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < nwake_later; i++)
+		afu_futex_wake_shared(wake_later[i], 0x7fffffff);
+	nwake_later = 0;
 }
 
 /* Wake the worker, which may sleep in futex_waitv (worker_sleep): change
@@ -562,7 +583,8 @@ static void *worker_main(void *arg)
 	rc = be_engine_create(&own, AFU_ENGINE_DEPTH);
 	if (!rc) {
 		struct be_foreign_direct d = {
-			.lock = &w->run_lock, .after = foreign_after, .wake = foreign_queued,
+			.lock = &w->run_lock, .after = foreign_after,
+			.unlocked = foreign_unlocked, .wake = foreign_queued,
 			.mine = foreign_mine, .arg = w,
 		};
 
@@ -825,6 +847,7 @@ bool afu_run_inline(struct afu_runner *runner)
 		be_engine_foreign_poll(w->home, 0);
 		foreign_after(w);
 		pthread_mutex_unlock(&w->run_lock);
+		foreign_unlocked(w);
 	}
 	/* Left over (fetching stopped), or a control request that poked the
 	 * worker while we had the passes: make sure it looks. */

@@ -274,7 +274,9 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
  * Direct foreign completions (issue 17): a request that a backend's own
  * thread finishes (librbd's) is completed on that thread, at once, when it
  * can take @lock (pthread_mutex_trylock: never blocks), and @after(@arg)
- * runs next, still under @lock (the AFU posts the HRRQ entry's wake-up);
+ * runs next, still under @lock (the AFU publishes the HRRQ entry), then
+ * @unlocked(@arg) once @lock is let go (the AFU wakes the host there, so
+ * the host finds the lock free for its next submission);
  * the engine's owner need not wake up for it. When @lock is taken (the
  * owner is in a pass) it is queued for be_engine_poll() as without this,
  * and @wake(@arg) is called after the engine's eventfd is signalled (the
@@ -289,6 +291,7 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
 struct be_foreign_direct {
 	pthread_mutex_t *lock;
 	void (*after)(void *arg);
+	void (*unlocked)(void *arg);   /* after @after, once @lock is let go */
 	void (*wake)(void *arg);
 	bool (*mine)(void *arg);
 	void *arg;

@@ -241,6 +241,8 @@ void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
 		f->complete(f);
 		eng->direct.after(eng->direct.arg);
 		pthread_mutex_unlock(eng->direct.lock);
+		if (eng->direct.unlocked)
+			eng->direct.unlocked(eng->direct.arg);
 		__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
 		return;
 	}
