@@ -326,7 +326,8 @@ void blk_run_async_locked(struct chunk *c)
  * a device: an inline run waits for all it submitted before it returns,
  * so a queue would drain before the caller refills it. A run that had to
  * wait for backend I/O turns this off for the next BUSY_RUN_SKIP waits of
- * the chunk. The chunk lock is let go meanwhile.
+ * the chunk; nor on a LUN whose backend completes on its own threads
+ * (async_run). The chunk lock is let go meanwhile.
  * Return: whether it ran them and completions were found.
  */
 static bool run_busy_locked(struct chunk *c)
@@ -334,7 +335,9 @@ static bool run_busy_locked(struct chunk *c)
 	unsigned waits;
 	bool ran;
 
-	if (!c->runner || !cpuwait_thread_busy())
+	/* rbd (async_run): the completions come from librbd's thread, a run
+	 * would find nothing to do. */
+	if (!c->runner || c->async_run > 0 || !cpuwait_thread_busy())
 		return false;
 	if (c->busy_run_skip) {
 		c->busy_run_skip--;
