@@ -199,6 +199,10 @@ bool afu_run_inline(struct afu_runner *runner);
 /* afu_inline_waits() - how many times the calling thread's inline runs
  * have waited for backend I/O in flight (a device, not memory). */
 unsigned afu_inline_waits(void);
+/* afu_inline_lent() - how many foreign (rbd) requests the calling thread's
+ * inline runs have started and left to complete without it (librbd's
+ * thread completes them: nothing to wait for). */
+unsigned afu_inline_lent(void);
 
 /*
  * afu_call() - run @fn(@arg) in the thread of one of @afu's workers

@@ -237,6 +237,12 @@ struct afu_worker {
 	 * "worker-private" below and in its contexts is under it.
 	 */
 	pthread_mutex_t run_lock;
+	bool runner_active;                /* atomic: a host thread has run_lock
+					    * for passes (afu_run_inline) */
+
+	struct be_engine *home;            /* the worker thread's own engine, where
+					    * foreign (rbd) requests are counted;
+					    * set before any context is added */
 
 	/* Worker-private. */
 	struct be_engine *eng;             /* the runner's engine (an inline
@@ -346,6 +352,9 @@ static inline uint64_t afu_be_nblocks(const struct backend *be)
 unsigned afu_ctx_poll(struct afu_worker *w, struct afu_ctx *c);
 /* Publish sq_head, cmd_room and (when due, or @idle) host_wake after a pass. */
 void afu_ctx_publish(struct afu_ctx *c, bool idle);
+/* The same, but a FUTEX_WAKE owed to the host is left to the caller: its
+ * address in *@wake (unchanged when none is owed), for after run_lock. */
+void afu_ctx_publish_wake(struct afu_ctx *c, bool idle, uint32_t **wake);
 /* Whether a context's queues hold work (seq_cst loads; for going to sleep). */
 bool afu_ctx_has_work(struct afu_ctx *c);
 /* Reset the queue state of a drained context and acknowledge the host. */

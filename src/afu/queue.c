@@ -319,6 +319,11 @@ bool afu_ctx_has_work(struct afu_ctx *c)
  */
 void afu_ctx_publish(struct afu_ctx *c, bool idle)
 {
+	afu_ctx_publish_wake(c, idle, NULL);
+}
+
+void afu_ctx_publish_wake(struct afu_ctx *c, bool idle, uint32_t **wake)
+{
 	struct sisl_host_map *m = c->map;
 	uint64_t room;
 
@@ -342,8 +347,12 @@ void afu_ctx_publish(struct afu_ctx *c, bool idle)
 		c->posted = false;
 		c->wake_defer = 0;
 		__atomic_fetch_add(&m->host_wake, 1, __ATOMIC_SEQ_CST);
-		if (LOAD_SEQ(&m->host_waiting) != 0)
-			afu_futex_wake_shared(&m->host_wake, 0x7fffffff);
+		if (LOAD_SEQ(&m->host_waiting) != 0) {
+			if (wake)
+				*wake = &m->host_wake;
+			else
+				afu_futex_wake_shared(&m->host_wake, 0x7fffffff);
+		}
 	}
 }
 

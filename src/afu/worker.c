@@ -11,8 +11,10 @@
  * 256 idle passes, for hosts that share it), or after only ENGINE_SPIN_NS
  * while more than ENGINE_FEW_INFLIGHT backend I/Os are in flight, or at
  * once while the worker itself waits for a CPU (cpuwait.h: the CPUs are
- * oversubscribed), it waits for that I/O if any is in flight, or else
- * goes to sleep:
+ * oversubscribed), it waits for that I/O if any of its ring's is in
+ * flight, or else goes to sleep (rbd requests do not keep it awake:
+ * librbd's thread completes them itself, foreign_after(), or queues them
+ * and wakes it, foreign_wake()):
  *
  *   1. store afu_idle = 1 (seq_cst) in every window it serves,
  *   2. read each window's afu_doorbell and its own control word,
@@ -401,6 +403,10 @@ static unsigned worker_pass(struct afu_worker *w, bool fetch)
 		if (r > 0)
 			did += (unsigned)r;
 	}
+	/* An inline runner: what librbd's threads queued on the worker's
+	 * engine while someone ran the passes (the ring is not ours). */
+	if (w->eng != w->home && be_engine_foreign_pending(w->home))
+		did += be_engine_foreign_poll(w->home, 64);
 	for (unsigned i = 0; i < w->nctx; i++)
 		afu_ctx_publish(w->ctxs[i], did == 0);
 	return did;
@@ -456,7 +462,7 @@ static void worker_sleep(struct afu_worker *w)
 		}
 	}
 	if (LOAD_SEQ(&w->ctl_pending) || LOAD_SEQ(&w->afu->exiting) ||
-	    (w->cont_head && w->cont_ready))
+	    (w->cont_head && w->cont_ready) || be_engine_foreign_pending(w->home))
 		goto awake;
 	/* From here until it is cleared the master may shrink our array
 	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
@@ -547,6 +553,87 @@ static void pass_stats_print(const struct afu_worker *w)
 	fprintf(stderr, "; longest %.1f us\n", w->pass_max_ns / 1e3);
 }
 
+/*
+ * Direct foreign completions (backend.h be_foreign_direct): librbd's
+ * thread completed a command of ours under run_lock while nobody ran the
+ * passes (the worker asleep, or waiting on its ring outside the lock).
+ * Post the wake-ups a pass would: the host's (afu_ctx_publish as on an
+ * idle pass), and the worker's when a context waits to drain (a stop,
+ * error or reset is settled by a pass).
+ */
+static void foreign_wake(void *arg);
+
+/* The worker whose passes this thread runs now (a worker thread: its
+ * own, always; an inline runner: while it runs them). */
+static __thread struct afu_worker *passes_here;
+
+static bool foreign_mine(void *arg)
+{
+	return passes_here == arg;
+}
+
+/* Host wake-ups foreign_after() leaves for foreign_unlocked(): a host
+ * woken while librbd's thread still held run_lock would find it taken for
+ * its next submission and ring the doorbell instead (waking the worker). */
+#define WAKE_LATER_MAX 8u
+static __thread uint32_t *wake_later[WAKE_LATER_MAX];
+static __thread unsigned nwake_later;
+
+static void foreign_after(void *arg)
+{
+	struct afu_worker *w = arg;
+	bool settle_owed = false;
+
+	for (unsigned i = 0; i < w->nctx; i++) {
+		struct afu_ctx *c = w->ctxs[i];
+		uint32_t *wake = NULL;
+
+		afu_ctx_publish_wake(c, true, nwake_later < WAKE_LATER_MAX ? &wake : NULL);
+		if (wake)
+			wake_later[nwake_later++] = wake;
+		settle_owed |= c->state != AFU_CTX_ACTIVE && c->state != AFU_CTX_ERROR &&
+			       c->cmds_inflight == 0;
+	}
+	if (settle_owed)
+		foreign_wake(w);
+}
+
+/* After foreign_after(), run_lock let go: the host wake-ups it owes. The
+ * window may be gone meanwhile (a stopped context): a FUTEX_WAKE on its
+ * address is then at worst spurious. */
+static void foreign_unlocked(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < nwake_later; i++)
+		afu_futex_wake_shared(wake_later[i], 0x7fffffff);
+	nwake_later = 0;
+}
+
+/* Wake the worker, which may sleep in futex_waitv (worker_sleep): change
+ * its control word. Not ctl_pending: there is no request. */
+static void foreign_wake(void *arg)
+{
+	struct afu_worker *w = arg;
+
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * A foreign completion was queued on the worker's engine (run_lock was
+ * taken). An inline runner looks at that queue in every pass and once
+ * more after it lets go (afu_run_inline): then the worker need not wake.
+ * The push before this seq_cst load, the runner's clearing of
+ * runner_active before its last look: one of the two sees the other.
+ */
+static void foreign_queued(void *arg)
+{
+	struct afu_worker *w = arg;
+
+	if (!LOAD_SEQ(&w->runner_active))
+		foreign_wake(w);
+}
+
 static void *worker_main(void *arg)
 {
 	struct afu_worker *w = arg;
@@ -563,7 +650,22 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "afu-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
 	rc = be_engine_create(&own, AFU_ENGINE_DEPTH);
+	if (!rc) {
+		struct be_foreign_direct d = {
+			.lock = &w->run_lock, .after = foreign_after,
+			.unlocked = foreign_unlocked, .wake = foreign_queued,
+			.mine = foreign_mine, .arg = w,
+		};
+
+		rc = be_engine_set_foreign_direct(own, &d);
+		if (rc) {
+			be_engine_destroy(own);
+			own = NULL;
+		}
+	}
 	w->eng = own;
+	w->home = own;
+	passes_here = w;
 	pthread_mutex_lock(&afu->ctl_lock);
 	w->start_err = rc;
 	w->start_done = true;
@@ -618,11 +720,14 @@ static void *worker_main(void *arg)
 				sisl_cpu_relax();
 			continue;
 		}
-		if (be_engine_inflight(own)) {
+		if (be_engine_ring_inflight(own)) {
 			/* Only this thread touches its engine's ring. */
 			be_engine_wait(own, ENGINE_WAIT_US);
 			continue;
 		}
+		/* Nothing in flight, or only foreign (rbd) requests, which
+		 * librbd's threads complete (foreign_after) or queue with a
+		 * wake-up (foreign_wake): sleep either way. */
 		worker_sleep(w);
 		idle_passes = 0;
 	}
@@ -643,10 +748,12 @@ static void *worker_main(void *arg)
  * last look at the queues) and is not woken. The worker's io_uring accepts
  * submissions only from the worker's own thread (SINGLE_ISSUER,
  * DEFER_TASKRUN), so the host thread swaps in an engine of its own, and
- * reaps everything it submitted before it lets go: nothing of it is in
- * flight when the worker, which sleeps only with nothing in flight, takes
- * over again. The sleeping worker is not woken: a synchronous I/O costs the
- * caller one pass, the backend's own work, and no thread crossing.
+ * reaps every ring request it submitted before it lets go: nothing of it
+ * is in flight when the worker takes over again. Foreign (rbd) requests it
+ * lends to the worker's engine instead, where librbd's thread completes
+ * them: the runner returns once they are handed over. The sleeping worker
+ * is not woken: a synchronous I/O costs the caller one pass, the backend's
+ * own work, and no thread crossing.
  */
 
 /* Passes with work after which an inline runner stops fetching, so that a
@@ -654,15 +761,24 @@ static void *worker_main(void *arg)
 #define INLINE_MAX_BUSY_PASSES 64u
 /* How long one wait in the runner's ring may last (a completion ends it). */
 #define INLINE_WAIT_US 1000u
+/* Tries at run_lock before a runner gives up (run_lock_try). */
+#define RUN_LOCK_TRIES 32u
 
 static pthread_key_t inline_key;
 static bool inline_key_ok;
 static pthread_once_t inline_once = PTHREAD_ONCE_INIT;
 static __thread unsigned inline_waits;  /* afu_inline_waits() */
 
+static __thread unsigned inline_lent;   /* afu_inline_lent() */
+
 unsigned afu_inline_waits(void)
 {
 	return inline_waits;
+}
+
+unsigned afu_inline_lent(void)
+{
+	return inline_lent;
 }
 
 /* Bumped in every child fork() makes (no getpid() per I/O). */
@@ -734,21 +850,43 @@ struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx)
 	return (struct afu_runner *)ctx->worker;
 }
 
+/*
+ * run_lock_try() - take @w's run_lock for an inline run, without blocking:
+ * a few tries over about a microsecond, for a lock that librbd's thread
+ * holds while it completes a command (foreign_after) or a worker holds for
+ * the last of its passes; longer would only be spinning.
+ */
+static bool run_lock_try(struct afu_worker *w)
+{
+	for (unsigned i = 0; i < RUN_LOCK_TRIES; i++) {
+		if (!pthread_mutex_trylock(&w->run_lock))
+			return true;
+		sisl_cpu_relax();
+	}
+	return false;
+}
+
 bool afu_run_inline(struct afu_runner *runner)
 {
 	struct afu_worker *w = (struct afu_worker *)runner;
 	struct be_engine *eng, *own;
-	unsigned busy = 0, said = 0;
+	unsigned busy = 0, said = 0, begun;
 	bool fetch = true, more = false;
 	int rc;
 
 	if (LOAD_ACQUIRE(&w->afu->exiting))
 		return false;
 	eng = inline_engine();
-	if (!eng || pthread_mutex_trylock(&w->run_lock))
+	if (!eng || !run_lock_try(w))
 		return false;
+	STORE_SEQ(&w->runner_active, true);
 	own = w->eng;
 	w->eng = eng;
+	/* Foreign (rbd) requests go on the worker's engine: nothing to wait
+	 * for here, librbd's thread completes them (foreign_after). */
+	be_engine_set_foreign_home(eng, w->home);
+	begun = be_engine_foreign_begun(w->home);
+	passes_here = w;
 	for (;;) {
 		if (worker_pass(w, fetch)) {
 			if (++busy >= INLINE_MAX_BUSY_PASSES)
@@ -764,8 +902,25 @@ bool afu_run_inline(struct afu_runner *runner)
 	}
 	for (unsigned i = 0; i < w->nctx && !more; i++)
 		more = afu_ctx_has_work(w->ctxs[i]);
+	passes_here = NULL;
+	inline_lent += be_engine_foreign_begun(w->home) - begun;
+	be_engine_set_foreign_home(eng, NULL);
 	w->eng = own;
+	STORE_SEQ(&w->runner_active, false);
 	pthread_mutex_unlock(&w->run_lock);
+	/* librbd's thread may have queued a completion after our last pass
+	 * without waking the worker (foreign_queued): run it, or have the
+	 * worker run it when someone else has the lock now. */
+	while (be_engine_foreign_pending(w->home)) {
+		if (pthread_mutex_trylock(&w->run_lock)) {
+			foreign_wake(w);
+			break;
+		}
+		be_engine_foreign_poll(w->home, 0);
+		foreign_after(w);
+		pthread_mutex_unlock(&w->run_lock);
+		foreign_unlocked(w);
+	}
 	/* Left over (fetching stopped), or a control request that poked the
 	 * worker while we had the passes: make sure it looks. */
 	if (more || LOAD_ACQUIRE(&w->ctl_pending))

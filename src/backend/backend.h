@@ -23,6 +23,7 @@
 #define CXLFLASH_BACKEND_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -265,8 +266,51 @@ unsigned be_engine_inflight(const struct be_engine *eng);
 /* be_engine_foreign_inflight() - of those, the requests a backend's own
  * threads complete (rbd: librbd's), which take a network round trip. */
 unsigned be_engine_foreign_inflight(const struct be_engine *eng);
+/* Of those, the io_uring requests (what be_engine_wait() is needed for
+ * when the engine completes its foreign requests directly). */
+unsigned be_engine_ring_inflight(const struct be_engine *eng);
 /* Block up to @timeout_us for a completion (0 when none in flight). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
+
+/*
+ * Direct foreign completions (issue 17): a request that a backend's own
+ * thread finishes (librbd's) is completed on that thread, at once, when it
+ * can take @lock (pthread_mutex_trylock: never blocks), and @after(@arg)
+ * runs next, still under @lock (the AFU publishes the HRRQ entry), then
+ * @unlocked(@arg) once @lock is let go (the AFU wakes the host there, so
+ * the host finds the lock free for its next submission);
+ * the engine's owner need not wake up for it. When @lock is taken (the
+ * owner is in a pass) it is queued for be_engine_poll() as without this,
+ * and @wake(@arg) is called after the engine's eventfd is signalled (the
+ * owner may be asleep elsewhere than in be_engine_wait()); but when
+ * @mine(@arg) says the calling thread is the one in the pass (librbd
+ * finished the request inside the submission: a write into its cache),
+ * it is only queued, for that pass to run. Everything the
+ * completions touch must be under @lock; so must every be_engine_poll() and
+ * be_engine_foreign_poll() of the engine. Set before any request, on the
+ * engine's thread. Return: 0 or -errno (no eventfd).
+ */
+struct be_foreign_direct {
+	pthread_mutex_t *lock;
+	void (*after)(void *arg);
+	void (*unlocked)(void *arg);   /* after @after, once @lock is let go */
+	void (*wake)(void *arg);
+	bool (*mine)(void *arg);
+	void *arg;
+};
+int be_engine_set_foreign_direct(struct be_engine *eng, const struct be_foreign_direct *d);
+/* Foreign requests begun on @eng are counted and completed on @home (an
+ * inline runner's engine lends them to the worker's: the runner need not
+ * wait for them); NULL: on @eng again. */
+void be_engine_set_foreign_home(struct be_engine *eng, struct be_engine *home);
+/* Foreign requests ever begun on @eng (a runner's count of what it lent). */
+unsigned be_engine_foreign_begun(const struct be_engine *eng);
+/* Whether foreign completions are queued on @eng (seq_cst: a sleeper's
+ * last look, paired with @wake above). */
+bool be_engine_foreign_pending(const struct be_engine *eng);
+/* Run up to @max (0: all) queued foreign completions of @eng from any
+ * thread holding its direct lock; never touches the ring. Return: how many. */
+unsigned be_engine_foreign_poll(struct be_engine *eng, unsigned max);
 /* For a thread that always waits right after queueing (an inline AFU
  * runner): be_engine_poll() leaves queued requests to be_engine_wait(),
  * which submits and waits in one system call. */

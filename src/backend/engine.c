@@ -5,7 +5,9 @@
  * io_uring cannot be used (disabled, seccomp, CXLFLASH_NO_URING=1) the
  * engine is a shell and the file backend does pread/pwrite inside submit.
  * Requests that other threads finish (librbd's) come back through the
- * engine's "foreign completions" (engine_internal.h): a list and an eventfd.
+ * engine's "foreign completions" (engine_internal.h): a list and an eventfd,
+ * or, on an engine set up for it, completed on the finishing thread under
+ * the owner's lock (be_engine_set_foreign_direct, backend.h).
  */
 #include "backend/engine_internal.h"
 #include "util/log.h"
@@ -27,9 +29,14 @@
 #define ENGINE_UDATA_FOREIGN 1ull
 
 /* Everything in flight: ring requests and foreign ones. */
+static unsigned foreign_count(const struct be_engine *eng)
+{
+	return __atomic_load_n(&eng->foreign_inflight, __ATOMIC_RELAXED);
+}
+
 static unsigned total_inflight(const struct be_engine *eng)
 {
-	return eng->inflight + eng->foreign_inflight;
+	return eng->inflight + foreign_count(eng);
 }
 
 /*
@@ -161,7 +168,7 @@ struct io_uring_sqe *be_engine_get_sqe(struct be_engine *eng)
 
 /* ---- foreign completions (engine_internal.h) ---- */
 
-int be_engine_foreign_begin(struct be_engine *eng)
+static int efd_make(struct be_engine *eng)
 {
 	if (eng->efd < 0) {
 		eng->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -172,13 +179,50 @@ int be_engine_foreign_begin(struct be_engine *eng)
 			return -err;
 		}
 	}
-	eng->foreign_inflight++;
+	return 0;
+}
+
+int be_engine_foreign_begin(struct be_engine *eng)
+{
+	int rc = efd_make(eng);
+
+	if (rc)
+		return rc;
+	__atomic_add_fetch(&eng->foreign_inflight, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&eng->foreign_begun, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
 void be_engine_foreign_cancel(struct be_engine *eng)
 {
-	eng->foreign_inflight--;
+	__atomic_sub_fetch(&eng->foreign_inflight, 1, __ATOMIC_RELAXED);
+}
+
+int be_engine_set_foreign_direct(struct be_engine *eng, const struct be_foreign_direct *d)
+{
+	/* Made now: a lender's thread begins requests here while the owner
+	 * may be in be_engine_wait(), which reads efd. */
+	int rc = efd_make(eng);
+
+	if (!rc)
+		eng->direct = *d;
+	return rc;
+}
+
+void be_engine_set_foreign_home(struct be_engine *eng, struct be_engine *home)
+{
+	eng->foreign_home = home == eng ? NULL : home;
+}
+
+unsigned be_engine_foreign_begun(const struct be_engine *eng)
+{
+	return __atomic_load_n(&eng->foreign_begun, __ATOMIC_RELAXED);
+}
+
+bool be_engine_foreign_pending(const struct be_engine *eng)
+{
+	return __atomic_load_n(&eng->foreign_ready, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&eng->foreign_head, __ATOMIC_SEQ_CST);
 }
 
 void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
@@ -190,17 +234,36 @@ void be_engine_foreign_done(struct be_engine *eng, struct be_foreign *f)
 	/* Counted until the eventfd write: once @f is pushed the engine may
 	 * reap it and be destroyed, and destroy waits for this to fall to 0. */
 	__atomic_add_fetch(&eng->foreign_signalling, 1, __ATOMIC_ACQ_REL);
+	if (eng->direct.lock && !f->no_direct && pthread_mutex_trylock(eng->direct.lock) == 0) {
+		/* Nobody runs the engine's passes: complete it here, with no
+		 * thread woken for it (be_engine_set_foreign_direct). */
+		__atomic_sub_fetch(&eng->foreign_inflight, 1, __ATOMIC_RELAXED);
+		f->complete(f);
+		eng->direct.after(eng->direct.arg);
+		pthread_mutex_unlock(eng->direct.lock);
+		if (eng->direct.unlocked)
+			eng->direct.unlocked(eng->direct.arg);
+		__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
+		return;
+	}
 	head = __atomic_load_n(&eng->foreign_head, __ATOMIC_RELAXED);
 	do {
 		f->next = head;
 	} while (!__atomic_compare_exchange_n(&eng->foreign_head, &head, f, true,
-					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	if (eng->direct.mine && eng->direct.mine(eng->direct.arg)) {
+		/* Finished inside its submission: this thread's pass runs it. */
+		__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
+		return;
+	}
 	/* After the push: a waiter that found the list empty wakes up. An
 	 * eventfd write fails only when its counter would overflow, and then
 	 * it is readable anyway. */
 	do
 		r = write(eng->efd, &one, sizeof(one));
 	while (r < 0 && errno == EINTR);
+	if (eng->direct.wake)
+		eng->direct.wake(eng->direct.arg);
 	__atomic_sub_fetch(&eng->foreign_signalling, 1, __ATOMIC_RELEASE);
 }
 
@@ -229,17 +292,24 @@ static unsigned foreign_reap(struct be_engine *eng, unsigned max)
 		while (list) {
 			next = list->next;
 			list->next = eng->foreign_ready;
-			eng->foreign_ready = list;
+			__atomic_store_n(&eng->foreign_ready, list, __ATOMIC_RELAXED);
 			list = next;
 		}
 	}
+	/* foreign_ready is stored atomically only for be_engine_foreign_pending()
+	 * from outside the lock (a hint); it changes only here. */
 	while ((f = eng->foreign_ready) && (!max || n < max)) {
-		eng->foreign_ready = f->next;
-		eng->foreign_inflight--;
+		__atomic_store_n(&eng->foreign_ready, f->next, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&eng->foreign_inflight, 1, __ATOMIC_RELAXED);
 		n++;
 		f->complete(f);
 	}
 	return n;
+}
+
+unsigned be_engine_foreign_poll(struct be_engine *eng, unsigned max)
+{
+	return eng ? foreign_reap(eng, max) : 0;
 }
 
 /* Keep a POLL_ADD on the eventfd in the ring while foreign requests are in
@@ -348,7 +418,7 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 			be_file_complete(eng, (struct be_io *)(uintptr_t)done[i].data, done[i].res);
 		}
 	}
-	if (eng->foreign_inflight && (!max || reaped < max))
+	if (foreign_count(eng) && (!max || reaped < max))
 		reaped += foreign_reap(eng, max ? max - reaped : 0);
 	/* Resubmissions made by the completions above go out now. */
 	ret = eng->lazy_submit ? 0 : engine_submit(eng);
@@ -369,7 +439,12 @@ unsigned be_engine_inflight(const struct be_engine *eng)
 
 unsigned be_engine_foreign_inflight(const struct be_engine *eng)
 {
-	return eng ? eng->foreign_inflight : 0;
+	return eng ? foreign_count(eng) : 0;
+}
+
+unsigned be_engine_ring_inflight(const struct be_engine *eng)
+{
+	return eng ? eng->inflight : 0;
 }
 
 /* Return: 1 when a completion is ready, 0 on timeout or with nothing in
@@ -385,8 +460,9 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 
 	if (!eng || !total_inflight(eng))
 		return 0;
-	if (eng->foreign_inflight) {
-		if (eng->foreign_ready || __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
+	if (foreign_count(eng)) {
+		if (__atomic_load_n(&eng->foreign_ready, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
 			return 1;
 		if (!eng->use_uring)
 			return foreign_wait(eng, timeout_us);

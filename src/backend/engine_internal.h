@@ -23,7 +23,11 @@ struct be_engine {
 	/* Foreign completions (below); efd is -1 until the first one. */
 	int efd;                        /* eventfd other threads signal */
 	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */
-	unsigned foreign_inflight;      /* begun, completion not yet run */
+	unsigned foreign_inflight;      /* begun, completion not yet run (atomic:
+					 * direct completions drop it elsewhere) */
+	unsigned foreign_begun;         /* ever begun (atomic) */
+	struct be_engine *foreign_home; /* count and complete them there instead */
+	struct be_foreign_direct direct; /* .lock NULL: always queued */
 	struct be_foreign *foreign_head; /* pushed by other threads (atomic), newest first */
 	struct be_foreign *foreign_ready; /* taken off it, oldest first (engine's thread) */
 	unsigned foreign_signalling;    /* threads inside be_engine_foreign_done() (atomic) */
@@ -66,11 +70,28 @@ void be_file_complete(struct be_engine *eng, struct be_io *io, int res);
  *      callback may.
  * Works on an engine without io_uring too. Between begin and done the
  * engine must not be destroyed (be_engine_destroy() waits for them).
+ * On an engine with direct completions (be_engine_set_foreign_direct),
+ * step 2 runs @complete on the finishing thread itself when it can take
+ * the owner's lock (unless @no_direct), and steps 1-3 may happen on any
+ * thread holding that lock; an inline runner's engine begins them on its
+ * home (be_engine_foreign_home).
  */
 struct be_foreign {
 	struct be_foreign *next;                 /* the engine's */
 	void (*complete)(struct be_foreign *f);  /* runs on the engine's thread */
+	bool no_direct;     /* @complete starts more requests: never run it on the
+			     * library's thread (be_engine_set_foreign_direct) */
 };
+
+/*
+ * The engine a foreign request begun on @eng belongs to: @eng, or the home
+ * an inline runner's engine lends them to (be_engine_set_foreign_home).
+ * The backend begins, cancels and hands back the request on that engine.
+ */
+static inline struct be_engine *be_engine_foreign_home(struct be_engine *eng)
+{
+	return eng && eng->foreign_home ? eng->foreign_home : eng;
+}
 
 /* Count one foreign request in flight on @eng (engine's thread).
  * Return: 0, or a negative errno when no eventfd could be had (then

@@ -4,11 +4,13 @@
  * (docs/scale-out.md). "rbd:POOL[/NAMESPACE]/IMAGE?OPTIONS".
  *
  * Data requests go through librbd's aio calls. librbd finishes them on its
- * own threads; the completion callback only hands the request to the
- * submitting engine as a foreign completion (engine_internal.h), so the
- * be_io callback runs on the engine's thread (the AFU worker's), with no
- * thread per request. With no engine (NULL), and on the control path
- * (io_sync), a request is started the same way and waited for.
+ * own threads; the completion callback hands the request to the
+ * submitting engine as a foreign completion (engine_internal.h), with no
+ * thread per request: the AFU worker's engine completes it right there on
+ * librbd's thread when nobody runs the worker's passes (direct
+ * completions, backend.h), else the be_io callback runs on the engine's
+ * thread. With no engine (NULL), and on the control path (io_sync), a
+ * request is started the same way and waited for.
  *
  * Mapping: READ/WRITE -> rbd_aio_read / rbd_aio_write2; a FUA WRITE is the
  * write, then rbd_aio_flush, before the callback (librbd has no FUA write:
@@ -37,6 +39,7 @@
 #include "backend/backend_internal.h"
 #include "backend/engine_internal.h"
 #include "util/log.h"
+#include "util/tsan.h"
 
 #include <errno.h>
 #include <string.h>
@@ -164,6 +167,8 @@ static void aio_done(rbd_completion_t c, void *arg)
 {
 	struct rbd_req *q = arg;
 
+	/* librbd hands @q over inside itself, where TSan does not look. */
+	tsan_acquire(q);
 	q->ret = lib.rbd_aio_get_return_value(c);
 	lib.rbd_aio_release(c);
 	be_engine_foreign_done(q->eng, &q->f);
@@ -211,12 +216,20 @@ static int result(const struct rbd_req *q)
 static int start_async(struct rbd_req *q)
 {
 	rbd_completion_t c;
-	int rc = be_engine_foreign_begin(q->eng);
+	int rc;
 
+	/* An inline runner's engine lends its foreign requests to the
+	 * worker's: completed there (or on librbd's thread), not waited for. */
+	q->eng = be_engine_foreign_home(q->eng);
+	/* The completion of a FUA write's write starts its flush: never on
+	 * librbd's own thread. */
+	q->f.no_direct = q->op == BE_OP_WRITE && (q->flags & BE_IO_FUA);
+	rc = be_engine_foreign_begin(q->eng);
 	if (rc)
 		return rc;
 	rc = lib.rbd_aio_create_completion(q, aio_done, &c);
 	if (rc >= 0) {
+		tsan_release(q);
 		rc = issue(q, c);
 		if (rc >= 0)
 			return 0;

@@ -32,7 +32,8 @@
  * EPROTONOSUPPORT).
  */
 int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_offset_t lba,
-			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags)
+			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags,
+			   bool run)
 {
 	struct blk_cmd *cmd;
 	int rc;
@@ -57,9 +58,12 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	cmd->op = op;
 	cmd->fua = op == BLK_OP_WRITE && (flags & CBLK_ARW_FUA_FLAG);
 	/* Its aresult runs it; not one whose status word the caller may watch
-	 * instead of calling aresult. */
+	 * instead of calling aresult. Else, on rbd, its caller runs it right
+	 * away (async_issue: blk_run_async_locked). */
 	cmd->ring_defer = (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG) &&
 			  !blk_defer_skip_locked(c);
+	if (!cmd->ring_defer)
+		cmd->ring_defer = run && blk_async_run_wanted(c);
 	cmd->buf = buf;
 	cmd->lba = (uint64_t)lba;
 	cmd->nblocks = (uint32_t)nblocks;
@@ -96,7 +100,10 @@ static int async_issue(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_of
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
-	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags);
+	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags, true);
+	/* A CBLK_ARW_DEFER_FLAG request is left for its aresult to run. */
+	if (c->ring_owed && !((flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG)))
+		blk_run_async_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
 	return rc;

@@ -132,6 +132,10 @@ struct chunk {
 	 * NULL through a daemon or a parent. */
 	struct afu_runner *runner;
 	bool ring_owed;              /* a command went in without the doorbell */
+	/* Async commands run the passes at once too (1: the backend finishes
+	 * them on its own threads, rbd), or ring (-1: a device or memory); 0:
+	 * the next run finds out (blk_run_async_locked). Lock held. */
+	int8_t async_run;
 	/* All of the above lives in the context's DMA area (chunk.c). */
 	bool dma_only;               /* the AFU reaches only the DMA area: stage data */
 	uint8_t *stage;              /* ncmds slots of stage_blocks blocks */
@@ -241,8 +245,10 @@ int blk_thread_start(struct chunk *c);
 void blk_thread_stop(struct chunk *c);
 void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
-void blk_run_owed_locked(struct chunk *c);
+bool blk_run_owed_locked(struct chunk *c);
 bool blk_defer_skip_locked(struct chunk *c);
+bool blk_async_run_wanted(const struct chunk *c);
+void blk_run_async_locked(struct chunk *c);
 void blk_deadline(struct timespec *ts, uint64_t ms);
 uint64_t blk_now_ns(void);
 void blk_deadline_us(struct timespec *ts, uint64_t us);
@@ -264,8 +270,11 @@ int blk_verify_locked(struct chunk *c, const uint8_t *sense);
 
 int blk_check_rw(struct chunk *c, enum blk_op op, const void *buf, cflash_offset_t lba,
 		 size_t nblocks);
+/* @run: the command may go in without the doorbell for the caller to run
+ * the AFU's passes right after (blk_run_async_locked). */
 int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_offset_t lba,
-			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags);
+			   size_t nblocks, int *tag, cblk_arw_status_t *status, int flags,
+			   bool run);
 int blk_aresult_locked(struct chunk *c, int *tag, int flags);
 
 /*

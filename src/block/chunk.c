@@ -426,6 +426,7 @@ int blk_adopt_window(struct chunk *c, uint64_t ctxid, int fd, uint64_t mmio_size
 	c->ctxid = ctxid;
 	c->sq_mode = (return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) != 0;
 	c->runner = c->sq_mode ? cxlflash_inline_runner(c->fd1, ctxid) : NULL;
+	c->async_run = 0;
 	c->unmap_ok = (sisl_read64(&c->map->ctx_ctrl) & SISL_CTX_CTRL_UNMAP_SECTOR) != 0;
 	return 0;
 }

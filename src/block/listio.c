@@ -132,7 +132,7 @@ static void do_issue(struct chunk *c, struct lio_ctx *l, int flags, bool *wouldb
 		if (flags & CBLK_LISTIO_WAIT_ISSUE_CMD)
 			aflags |= CBLK_ARW_WAIT_CMD_FLAGS;
 		rc = blk_async_issue_locked(c, type_op(io->request_type), io->buf, io->lba,
-					    io->nblocks, &io->tag, &io->stat, aflags);
+					    io->nblocks, &io->tag, &io->stat, aflags, false);
 		if (rc < 0) {
 			if (rc == -EWOULDBLOCK)
 				*wouldblock = true;

@@ -276,7 +276,7 @@ void blk_thread_kick_locked(struct chunk *c)
  * thread runs them, ring the doorbell after all. The chunk lock is let go
  * meanwhile (other threads of the chunk submit and harvest as usual).
  */
-void blk_run_owed_locked(struct chunk *c)
+bool blk_run_owed_locked(struct chunk *c)
 {
 	struct afu_runner *r = c->runner;
 	unsigned waits = afu_inline_waits();
@@ -290,6 +290,7 @@ void blk_run_owed_locked(struct chunk *c)
 		sisl_ring_doorbell(c->map);
 	else if (afu_inline_waits() != waits)
 		c->defer_skip = DEFER_SKIP;
+	return ran;
 }
 
 /*
@@ -310,6 +311,35 @@ bool blk_defer_skip_locked(struct chunk *c)
 }
 
 /*
+ * blk_async_run_wanted() - may an async command of @c go in without the
+ * doorbell, for its caller to run the passes right after
+ * (blk_run_async_locked)? Only where the backend finishes requests on its
+ * own threads (rbd: librbd's), so a run only hands them over and returns:
+ * the caller does what fio's rbd engine does (submits to librbd itself)
+ * and no AFU worker wakes up. A device would make the run wait for its I/O
+ * (the caller could not queue more meanwhile); memory completes within the
+ * run and is left to the worker as before. The first run finds out which.
+ */
+bool blk_async_run_wanted(const struct chunk *c)
+{
+	return c->runner && c->sq_mode && c->async_run >= 0;
+}
+
+/* blk_run_async_locked() - run the passes for the async command(s) that
+ * went in without the doorbell, and learn from the first run. */
+void blk_run_async_locked(struct chunk *c)
+{
+	unsigned waits = afu_inline_waits(), lent = afu_inline_lent();
+
+	if (!blk_run_owed_locked(c))
+		return;              /* the worker was awake: rung, learn next time */
+	if (afu_inline_waits() != waits)
+		c->async_run = -1;   /* it waited for a device */
+	else if (!c->async_run)
+		c->async_run = afu_inline_lent() != lent ? 1 : -1;
+}
+
+/*
  * run_busy_locked() - on oversubscribed CPUs (util/cpuwait.h), a waiter of
  * an embedded chunk runs the AFU worker's passes itself (afu_run_inline)
  * rather than sleep until the worker thread gets a CPU: every hand-off
@@ -318,7 +348,8 @@ bool blk_defer_skip_locked(struct chunk *c)
  * a device: an inline run waits for all it submitted before it returns,
  * so a queue would drain before the caller refills it. A run that had to
  * wait for backend I/O turns this off for the next BUSY_RUN_SKIP waits of
- * the chunk. The chunk lock is let go meanwhile.
+ * the chunk; nor on a LUN whose backend completes on its own threads
+ * (async_run). The chunk lock is let go meanwhile.
  * Return: whether it ran them and completions were found.
  */
 static bool run_busy_locked(struct chunk *c)
@@ -326,7 +357,9 @@ static bool run_busy_locked(struct chunk *c)
 	unsigned waits;
 	bool ran;
 
-	if (!c->runner || !cpuwait_thread_busy())
+	/* rbd (async_run): the completions come from librbd's thread, a run
+	 * would find nothing to do. */
+	if (!c->runner || c->async_run > 0 || !cpuwait_thread_busy())
 		return false;
 	if (c->busy_run_skip) {
 		c->busy_run_skip--;

@@ -7,11 +7,18 @@
  * be_engine_wait() wakes for them (never by its timeout) on an io_uring
  * engine and on one without a ring; be_engine_poll()'s @max is honoured;
  * a cancelled begin is uncounted; destroy waits for what is in flight.
+ * Direct completions (be_engine_set_foreign_direct): run on the finishing
+ * thread under the lock when it is free (then the after hook), queued with
+ * the wake hook when it is held or the request says no_direct, and reaped
+ * by be_engine_foreign_poll() from a thread holding the lock; both ways at
+ * once, each exactly once; an engine lending its requests to a home.
  */
 #include "t_util.h"
 #include "backend/engine_internal.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,6 +176,151 @@ static void destroy_waits(struct be_engine *eng)
 		T_EQ(items[i].done, 1);
 }
 
+/* ---- direct completions ---- */
+
+static pthread_mutex_t d_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned d_after, d_wakes;   /* after: under d_lock; wakes: atomic */
+
+static void d_after_fn(void *arg)
+{
+	T_EQ(pthread_mutex_trylock(&d_lock), EBUSY);   /* called under it */
+	T_ASSERT(arg == &d_lock);
+	d_after++;
+}
+
+static void d_wake_fn(void *arg)
+{
+	T_ASSERT(arg == &d_lock);
+	__atomic_add_fetch(&d_wakes, 1, __ATOMIC_RELAXED);
+}
+
+static void *toggler(void *arg)
+{
+	unsigned *stop = arg;
+
+	struct timespec ts = { 0, 20000 };
+
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&d_lock);
+		nanosleep(&ts, NULL);
+		pthread_mutex_unlock(&d_lock);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void direct(bool ring)
+{
+	struct be_foreign_direct d = {
+		.lock = &d_lock, .after = d_after_fn, .wake = d_wake_fn, .arg = &d_lock,
+	};
+	struct producer p = { .first = 0, .n = N, .pause_every = 0 };
+	struct producer slow = { .first = 0, .n = N, .pause_every = 20 };
+	struct be_engine *eng, *lender;
+	unsigned stop = 0, polled = 0;
+	pthread_t th, tt;
+
+	if (!ring)
+		setenv("CXLFLASH_NO_URING", "1", 1);
+	T_EQ(be_engine_create(&eng, 16), 0);
+	T_EQ(be_engine_create(&lender, 16), 0);
+	unsetenv("CXLFLASH_NO_URING");
+	T_EQ(be_engine_set_foreign_direct(eng, &d), 0);
+	p.eng = eng;
+	slow.eng = eng;
+
+	/* Lock free: every completion on the producer's thread, then after. */
+	reset();
+	d_after = d_wakes = 0;
+	for (unsigned i = 0; i < N; i++)
+		T_EQ(be_engine_foreign_begin(eng), 0);
+	T_EQ(pthread_create(&th, NULL, produce, &p), 0);
+	T_EQ(pthread_join(th, NULL), 0);
+	T_EQ(be_engine_inflight(eng), 0);
+	T_EQ(d_after, N);
+	T_EQ(d_wakes, 0);
+	T_ASSERT(!be_engine_foreign_pending(eng));
+	for (unsigned i = 0; i < N; i++) {
+		T_EQ(items[i].done, 1);
+		T_ASSERT(pthread_equal(items[i].thread, th));
+	}
+
+	/* Lock held: queued with a wake each, reaped by a holder. */
+	reset();
+	d_after = d_wakes = 0;
+	pthread_mutex_lock(&d_lock);
+	for (unsigned i = 0; i < N; i++)
+		T_EQ(be_engine_foreign_begin(eng), 0);
+	T_EQ(pthread_create(&th, NULL, produce, &p), 0);
+	T_EQ(pthread_join(th, NULL), 0);
+	T_EQ(d_wakes, N);
+	T_EQ(be_engine_inflight(eng), N);
+	T_ASSERT(be_engine_foreign_pending(eng));
+	T_EQ(be_engine_foreign_poll(eng, 10), 10);
+	T_EQ(be_engine_foreign_poll(eng, 0), N - 10);
+	pthread_mutex_unlock(&d_lock);
+	T_EQ(d_after, 0);
+	T_EQ(be_engine_inflight(eng), 0);
+	T_ASSERT(!be_engine_foreign_pending(eng));
+	for (unsigned i = 0; i < N; i++) {
+		T_EQ(items[i].done, 1);
+		T_ASSERT(pthread_equal(items[i].thread, pthread_self()));
+		T_EQ(order[i], i);
+	}
+
+	/* no_direct: queued even with the lock free; be_engine_poll reaps. */
+	reset();
+	d_after = d_wakes = 0;
+	items[0].f.no_direct = true;
+	T_EQ(be_engine_foreign_begin(eng), 0);
+	be_engine_foreign_done(eng, &items[0].f);
+	T_EQ(d_wakes, 1);
+	T_EQ(items[0].done, 0);
+	T_EQ(be_engine_wait(eng, 10000000), 1);
+	pthread_mutex_lock(&d_lock);
+	T_EQ(be_engine_poll(eng, 0), 1);
+	pthread_mutex_unlock(&d_lock);
+	T_EQ(items[0].done, 1);
+
+	/* Both ways at once: another thread takes and drops the lock. */
+	reset();
+	d_after = d_wakes = 0;
+	for (unsigned i = 0; i < N; i++)
+		T_EQ(be_engine_foreign_begin(eng), 0);
+	T_EQ(pthread_create(&tt, NULL, toggler, &stop), 0);
+	T_EQ(pthread_create(&th, NULL, produce, &slow), 0);
+	T_EQ(pthread_join(th, NULL), 0);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	T_EQ(pthread_join(tt, NULL), 0);
+	pthread_mutex_lock(&d_lock);
+	polled = be_engine_foreign_poll(eng, 0);
+	pthread_mutex_unlock(&d_lock);
+	fprintf(stderr, "   both ways: %u direct, %u queued\n", d_after, d_wakes);
+	T_EQ(d_after + d_wakes, N);
+	T_EQ(polled, d_wakes);
+	T_EQ(be_engine_inflight(eng), 0);
+	for (unsigned i = 0; i < N; i++)
+		T_EQ(items[i].done, 1);
+
+	/* A lender: its requests are counted on the home engine. */
+	T_ASSERT(be_engine_foreign_home(lender) == lender);
+	be_engine_set_foreign_home(lender, eng);
+	T_ASSERT(be_engine_foreign_home(lender) == eng);
+	T_EQ(be_engine_foreign_begin(be_engine_foreign_home(lender)), 0);
+	T_EQ(be_engine_inflight(lender), 0);
+	T_EQ(be_engine_inflight(eng), 1);
+	T_EQ(be_engine_ring_inflight(eng), 0);
+	reset();
+	be_engine_foreign_done(be_engine_foreign_home(lender), &items[0].f);
+	T_EQ(items[0].done, 1);
+	T_EQ(be_engine_inflight(eng), 0);
+	be_engine_set_foreign_home(lender, NULL);
+	T_ASSERT(be_engine_foreign_home(lender) == lender);
+
+	be_engine_destroy(lender);
+	be_engine_destroy(eng);
+}
+
 static void run_all(bool ring)
 {
 	struct be_engine *eng;
@@ -183,6 +335,7 @@ static void run_all(bool ring)
 	one_engine(eng);
 	two_producers(eng);
 	destroy_waits(eng);
+	direct(ring);
 }
 
 int main(void)
