@@ -62,8 +62,8 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	 * away (async_issue: blk_run_async_locked). */
 	cmd->ring_defer = (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG) &&
 			  !blk_defer_skip_locked(c);
-	if (!cmd->ring_defer)
-		cmd->ring_defer = run && blk_async_run_wanted(c);
+	cmd->run_at_issue = !cmd->ring_defer && run && blk_async_run_wanted(c);
+	cmd->ring_defer |= cmd->run_at_issue;
 	cmd->buf = buf;
 	cmd->lba = (uint64_t)lba;
 	cmd->nblocks = (uint32_t)nblocks;

@@ -75,6 +75,10 @@ struct blk_cmd {
 	bool direct;                 /* the AFU moves data at buf itself (no staging) */
 	bool ring_defer;             /* submit without the doorbell: its waiter runs
 				      * the AFU inline (consumed by the submit) */
+	bool run_at_issue;           /* ring_defer for its issuer to run at once (rbd
+				      * async, blk_run_async_locked): nobody waits
+				      * for it next, so the completion thread is
+				      * kicked (consumed by the submit) */
 	void *buf;
 	uint64_t lba;
 	uint32_t nblocks;

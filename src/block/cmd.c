@@ -399,9 +399,9 @@ void blk_setup_queues(struct chunk *c)
 int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 {
 	struct sisl_host_map *map = c->map;
-	bool dead = false, defer = cmd->ring_defer && c->runner;
+	bool dead = false, defer = cmd->ring_defer && c->runner, at_issue = cmd->run_at_issue;
 
-	cmd->ring_defer = false;   /* a resubmission (recovery) rings */
+	cmd->ring_defer = cmd->run_at_issue = false;   /* a resubmission (recovery) rings */
 	if (c->failed)
 		return -EIO;
 	blk_cmd_build(c, cmd);
@@ -436,8 +436,9 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 	flight_add_locked(c, cmd);
 	/* A command its waiter runs is harvested by that waiter: waking the
 	 * completion thread for it would only cost a wake-up (and the thread
-	 * then stands aside anyway). A poll of it kicks the thread. */
-	if (!(defer && c->sq_mode))
+	 * then stands aside anyway). A poll of it kicks the thread. One its
+	 * issuer runs at once (rbd) has no waiter yet: the thread is kicked. */
+	if (!(defer && c->sq_mode) || at_issue)
 		blk_thread_kick_locked(c);
 	if (dead && !c->recovering)
 		blk_recover_locked(c);
