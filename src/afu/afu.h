@@ -204,16 +204,6 @@ unsigned afu_inline_waits(void);
  * thread completes them: nothing to wait for). */
 unsigned afu_inline_lent(void);
 
-/*
- * afu_call() - run @fn(@arg) in the thread of one of @afu's workers
- * (picked by @hint) between two of its passes, and wait for it, asleep.
- * For the master's own work that would otherwise take a CPU beside the
- * workers (a RAM LUN's scrub slices): done by the worker, it interleaves
- * with the contexts' commands like one more slice. Never from a worker.
- * Return: true if it ran; false if the AFU is stopping (do it yourself).
- */
-bool afu_call(struct afu *afu, unsigned hint, void (*fn)(void *), void *arg);
-
 /* Test hooks. */
 /* Make the next @count syncs on this AFU fail with -EAGAIN. */
 void afu_inject_sync_error(struct afu *afu, unsigned count);

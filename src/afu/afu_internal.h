@@ -139,7 +139,6 @@ enum afu_ctl_op {
 	AFU_CTL_ERROR,
 	AFU_CTL_PAUSE,
 	AFU_CTL_RESUME,
-	AFU_CTL_CALL,       /* run fn(arg) in the worker's thread (afu_call) */
 };
 
 /* A control request from the master; it lives on the master's stack. */
@@ -148,9 +147,6 @@ struct afu_ctl_req {
 	struct afu_ctx *ctx;
 	bool done;                      /* set under afu->ctl_lock; atomic */
 	struct afu_ctl_req *next;
-	void (*fn)(void *);             /* AFU_CTL_CALL */
-	void *arg;
-	bool ran;                       /* AFU_CTL_CALL: fn ran (else the AFU stopped) */
 };
 
 enum afu_ctx_state {

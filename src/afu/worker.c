@@ -220,34 +220,6 @@ void afu_ctl_request(struct afu_worker *w, struct afu_ctl_req *req)
 	}
 }
 
-bool afu_call(struct afu *afu, unsigned hint, void (*fn)(void *), void *arg)
-{
-	struct afu_ctl_req req = { .op = AFU_CTL_CALL, .fn = fn, .arg = arg };
-	struct afu_worker *w;
-
-	if (!afu || !afu->workers || !afu->nworkers)
-		return false;
-	w = &afu->workers[hint % afu->nworkers];
-	/* Posted under ctl_lock with the exiting check: a worker stopping
-	 * after this either runs it or leaves it for afu_workers_stop(). */
-	pthread_mutex_lock(&afu->ctl_lock);
-	if (LOAD_ACQUIRE(&afu->exiting)) {
-		pthread_mutex_unlock(&afu->ctl_lock);
-		return false;
-	}
-	*w->ctl_tail = &req;
-	w->ctl_tail = &req.next;
-	pthread_mutex_unlock(&afu->ctl_lock);
-	poke(w);
-	/* Asleep at once: the call takes tens of microseconds or more, and a
-	 * spinning caller would take a CPU from the workers. */
-	pthread_mutex_lock(&afu->ctl_lock);
-	while (!LOAD_ACQUIRE(&req.done))
-		pthread_cond_wait(&afu->ctl_cond, &afu->ctl_lock);
-	pthread_mutex_unlock(&afu->ctl_lock);
-	return req.ran;
-}
-
 void afu_ctl_ack(struct afu *afu, struct afu_ctl_req *req)
 {
 	pthread_mutex_lock(&afu->ctl_lock);
@@ -300,11 +272,6 @@ static unsigned worker_control(struct afu_worker *w)
 			break;
 		case AFU_CTL_RESUME:
 			w->paused = false;
-			afu_ctl_ack(afu, req);
-			break;
-		case AFU_CTL_CALL:
-			req->fn(req->arg);
-			req->ran = true;
 			afu_ctl_ack(afu, req);
 			break;
 		}
@@ -989,29 +956,14 @@ void afu_workers_stop(struct afu *afu)
 {
 	if (!afu->workers)
 		return;
-	pthread_mutex_lock(&afu->ctl_lock);   /* ordered with afu_call()'s posts */
 	STORE_SEQ(&afu->exiting, true);
-	pthread_mutex_unlock(&afu->ctl_lock);
 	for (unsigned i = 0; i < afu->nworkers; i++) {
 		struct afu_worker *w = &afu->workers[i];
-		struct afu_ctl_req *req, *next;
 
 		if (!w->thread_started)
 			continue;
 		poke(w);
 		pthread_join(w->thread, NULL);
-		/* A call posted while the worker left: not run (ran stays
-		 * false), its caller does the work itself. */
-		pthread_mutex_lock(&afu->ctl_lock);
-		req = w->ctl_head;
-		w->ctl_head = NULL;
-		w->ctl_tail = &w->ctl_head;
-		pthread_mutex_unlock(&afu->ctl_lock);
-		for (; req; req = next) {
-			next = req->next;
-			if (req->op == AFU_CTL_CALL)
-				afu_ctl_ack(afu, req);
-		}
 	}
 	for (unsigned i = 0; i < afu->nworkers; i++) {
 		struct afu_worker *w = &afu->workers[i];

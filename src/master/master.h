@@ -192,8 +192,6 @@ struct master {
 	struct mlun *scrub_steal;                 /* a LUN whose busy chunk to hand back */
 	pthread_t scrub_thread;
 	bool scrub_started, scrub_exit;
-	bool scrub_no_afu;                        /* CXLFLASH_SCRUB_AFU=0: RAM slices
-						   * on the scrub thread (comparisons) */
 	struct mrate *rates;        /* per-uid rate buckets (rates.c) */
 	/* Remote contexts' owners (owner.c). */
 	int owner_ep;               /* epoll of their pidfds; -1 until a server asks */

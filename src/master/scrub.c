@@ -9,9 +9,8 @@
  * waited) and, for a RAM LUN, burnt the CPU the AFU workers needed. Now
  * the chunk stays allocated in the LUN's allocator, owned by nobody, and
  * goes on a queue; one thread per master discards it in
- * SCRUB_SLICE_BLOCKS slices without any lock, yielding the CPU after each
- * (a RAM LUN's slices are run by an AFU worker: scrub_discard), then takes
- * the master lock only to free it. So:
+ * SCRUB_SLICE_BLOCKS slices without any lock, yielding the CPU after each,
+ * then takes the master lock only to free it. So:
  *   - a chunk is never handed out before its scrub ends (it is not free
  *     until then);
  *   - a grow that finds too few free chunks while some are waiting takes
@@ -36,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "afu/afu.h"
 #include "backend/backend.h"
 #include "util/log.h"
 
@@ -125,41 +123,6 @@ static void scrub_rest(struct mscrub *s)
 	s->done = MC_CHUNK_SIZE;
 }
 
-/* One slice's discard, run by an AFU worker (scrub_discard). */
-struct scrub_slice {
-	struct backend *be;
-	uint64_t lba;
-	uint32_t n;
-	int rc;
-};
-
-static void scrub_slice_run(void *arg)
-{
-	struct scrub_slice *sl = arg;
-
-	sl->rc = be_discard_sync(sl->be, sl->lba, sl->n);
-}
-
-/*
- * Discard one slice. A backend that does the work on the calling CPU (RAM:
- * madvise) has it done by an AFU worker between two of its passes: a scrub
- * thread of its own would be one more CPU-bound thread beside the workers
- * and the tenants' threads (on two vCPUs a tenant woken behind a busy
- * worker then waits for the scheduler's tick), while in the worker a slice
- * is one more short turn (~30-100 us) that other contexts' commands
- * interleave with. Files (hole punching: the kernel's and the device's
- * time) and an AFU that is stopping: here.
- */
-static int scrub_discard(struct master *m, struct backend *be, uint64_t lba, uint32_t n,
-			 unsigned hint)
-{
-	struct scrub_slice sl = { .be = be, .lba = lba, .n = n };
-
-	if (be->cpu_inline && !m->scrub_no_afu && afu_call(m->afu, hint, scrub_slice_run, &sl))
-		return sl.rc;
-	return be_discard_sync(be, lba, n);
-}
-
 static void *scrub_main(void *arg)
 {
 	struct master *m = arg;
@@ -190,8 +153,8 @@ static void *scrub_main(void *arg)
 		n = MC_CHUNK_SIZE - s->done;
 		if (!zero && n > SCRUB_SLICE_BLOCKS)
 			n = SCRUB_SLICE_BLOCKS;
-		rc = zero ? 0 : scrub_discard(m, s->lun->be, (s->chunk << MC_CHUNK_SHIFT) + s->done,
-					      (uint32_t)n, (unsigned)s->chunk);
+		rc = zero ? 0 : be_discard_sync(s->lun->be, (s->chunk << MC_CHUNK_SHIFT) + s->done,
+						(uint32_t)n);
 		/* Others first between slices. Not a low priority (nice 19,
 		 * tried first): a starved thread keeps whoever waits for it
 		 * waiting (a grow taking its chunk waits for its slice under the
@@ -233,11 +196,8 @@ static bool scrub_start(struct master *m)
 {
 	int rc;
 
-	const char *e = getenv("CXLFLASH_SCRUB_AFU");
-
 	if (m->scrub_started)
 		return true;
-	m->scrub_no_afu = e && !strcmp(e, "0");
 	rc = pthread_create(&m->scrub_thread, NULL, scrub_main, m);
 	if (rc) {
 		log_warn("scrub thread: %s; freed chunks are scrubbed synchronously", strerror(rc));
