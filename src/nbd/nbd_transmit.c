@@ -168,16 +168,20 @@ static void caches_free(struct nbd_conn *c)
 	c->nreq_cache = c->nbuf_cache = 0;
 }
 
-static int send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, const void *data,
-		       uint32_t len)
+static void put_simple_hdr(uint8_t *hdr, uint32_t err, uint64_t cookie)
 {
-	uint8_t hdr[NBD_SIMPLE_REPLY_LEN];
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
-
 	put_be32(hdr, NBD_SIMPLE_REPLY_MAGIC);
 	put_be32(hdr + 4, err);
 	put_be64(hdr + 8, cookie);
-	return nbd_sendv(c, iov, data && len ? 2 : 1);
+}
+
+/* A simple reply without data (a READ's data goes through reply_read()). */
+static int send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err)
+{
+	uint8_t hdr[NBD_SIMPLE_REPLY_LEN];
+
+	put_simple_hdr(hdr, err, cookie);
+	return nbd_send(c, hdr, sizeof(hdr));
 }
 
 static void put_struct_hdr(uint8_t *hdr, uint16_t flags, uint16_t type, uint64_t cookie,
@@ -205,9 +209,7 @@ static void reply_read(struct nbd_conn *c, struct nbd_req *r)
 		put_be64(r->hdr + NBD_STRUCT_REPLY_LEN, r->offset);
 		iov[0].iov_len = NBD_STRUCT_REPLY_LEN + 8;
 	} else {
-		put_be32(r->hdr, NBD_SIMPLE_REPLY_MAGIC);
-		put_be32(r->hdr + 4, 0);
-		put_be64(r->hdr + 8, r->cookie);
+		put_simple_hdr(r->hdr, 0, r->cookie);
 	}
 	r->hnext = NULL;
 	if (c->held_tail)
@@ -235,21 +237,19 @@ static bool reply(struct nbd_conn *c, struct nbd_req *r, int res, const char *wh
 			 (unsigned long long)r->offset, r->len, why ? why : strerror(-res));
 	if (!c->structured || r->type != NBD_CMD_READ) {
 		/* Simple replies for everything but structured READs (allowed). */
-		send_simple(c, r->cookie, err, NULL, 0);
+		send_simple(c, r->cookie, err);
 		return false;
 	}
-	{
-		uint8_t hdr[NBD_STRUCT_REPLY_LEN + 6];
-		const char *msg = why ? why : strerror(-res);
-		uint16_t mlen = (uint16_t)strnlen(msg, 256);
-		struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)msg, mlen } };
+	/* A structured READ's error: the code and a message. */
+	uint8_t hdr[NBD_STRUCT_REPLY_LEN + 6];
+	const char *msg = why ? why : strerror(-res);
+	uint16_t mlen = (uint16_t)strnlen(msg, 256);
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)msg, mlen } };
 
-		put_struct_hdr(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie,
-			       6u + mlen);
-		put_be32(hdr + NBD_STRUCT_REPLY_LEN, err);
-		put_be16(hdr + NBD_STRUCT_REPLY_LEN + 4, mlen);
-		nbd_sendv(c, iov, mlen ? 2 : 1);
-	}
+	put_struct_hdr(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie, 6u + mlen);
+	put_be32(hdr + NBD_STRUCT_REPLY_LEN, err);
+	put_be16(hdr + NBD_STRUCT_REPLY_LEN + 4, mlen);
+	nbd_sendv(c, iov, mlen ? 2 : 1);
 	return false;
 }
 
