@@ -26,6 +26,13 @@
 
 #include <errno.h>
 
+/* A CBLK_ARW_DEFER_FLAG request: its caller reaps it next with aresult,
+ * which runs it (not one whose status word the caller may watch instead). */
+static bool deferred(int flags)
+{
+	return (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG);
+}
+
 /*
  * blk_async_issue_locked() - issue one async request (lock held).
  * Return: 0 with *@tag set, or -errno (EINVAL, EWOULDBLOCK, EBUSY, EIO,
@@ -57,11 +64,9 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	}
 	cmd->op = op;
 	cmd->fua = op == BLK_OP_WRITE && (flags & CBLK_ARW_FUA_FLAG);
-	/* Its aresult runs it; not one whose status word the caller may watch
-	 * instead of calling aresult. Else, on rbd, its caller runs it right
-	 * away (async_issue: blk_run_async_locked). */
-	cmd->ring_defer = (flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG) &&
-			  !blk_defer_skip_locked(c);
+	/* Its aresult runs it. Else, on rbd, its caller runs it right away
+	 * (async_issue: blk_run_async_locked). */
+	cmd->ring_defer = deferred(flags) && !blk_defer_skip_locked(c);
 	cmd->run_at_issue = !cmd->ring_defer && run && blk_async_run_wanted(c);
 	cmd->ring_defer |= cmd->run_at_issue;
 	cmd->buf = buf;
@@ -101,8 +106,8 @@ static int async_issue(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_of
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags, true);
-	/* A CBLK_ARW_DEFER_FLAG request is left for its aresult to run. */
-	if (c->ring_owed && !((flags & CBLK_ARW_DEFER_FLAG) && !(flags & CBLK_ARW_USER_STATUS_FLAG)))
+	/* A deferred request is left for its aresult to run. */
+	if (c->ring_owed && !deferred(flags))
 		blk_run_async_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
@@ -161,7 +166,7 @@ int blk_aresult_locked(struct chunk *c, int *tag, int flags)
 	if (c->ring_owed && !(flags & CBLK_ARESULT_BLOCKING)) {
 		/* A poll starts what waits for the doorbell, and has the
 		 * completion thread (not kicked for it) harvest it. */
-		blk_run_owed_locked(c);
+		blk_run_owed_locked(c, NULL);
 		blk_thread_kick_locked(c);
 	}
 	if (!(flags & CBLK_ARESULT_NO_HARVEST) && !c->thread_running)

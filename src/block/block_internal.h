@@ -249,7 +249,7 @@ int blk_thread_start(struct chunk *c);
 void blk_thread_stop(struct chunk *c);
 void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
-bool blk_run_owed_locked(struct chunk *c);
+bool blk_run_owed_locked(struct chunk *c, bool *waited);
 bool blk_defer_skip_locked(struct chunk *c);
 bool blk_async_run_wanted(const struct chunk *c);
 void blk_run_async_locked(struct chunk *c);

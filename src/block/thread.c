@@ -275,8 +275,10 @@ void blk_thread_kick_locked(struct chunk *c)
  * thread, which completes it, or, when the worker is awake or another
  * thread runs them, ring the doorbell after all. The chunk lock is let go
  * meanwhile (other threads of the chunk submit and harvest as usual).
+ * Return: whether it ran them; *@waited (if given): whether the run waited
+ * for backend I/O (a device).
  */
-bool blk_run_owed_locked(struct chunk *c)
+bool blk_run_owed_locked(struct chunk *c, bool *waited)
 {
 	struct afu_runner *r = c->runner;
 	unsigned waits = afu_inline_waits();
@@ -286,10 +288,15 @@ bool blk_run_owed_locked(struct chunk *c)
 	pthread_mutex_unlock(&c->lock);
 	ran = afu_run_inline(r);
 	pthread_mutex_lock(&c->lock);
-	if (!ran)
+	if (waited)
+		*waited = false;
+	if (!ran) {
 		sisl_ring_doorbell(c->map);
-	else if (afu_inline_waits() != waits)
+	} else if (afu_inline_waits() != waits) {
 		c->defer_skip = DEFER_SKIP;
+		if (waited)
+			*waited = true;
+	}
 	return ran;
 }
 
@@ -329,11 +336,12 @@ bool blk_async_run_wanted(const struct chunk *c)
  * went in without the doorbell, and learn from the first run. */
 void blk_run_async_locked(struct chunk *c)
 {
-	unsigned waits = afu_inline_waits(), lent = afu_inline_lent();
+	unsigned lent = afu_inline_lent();
+	bool waited;
 
-	if (!blk_run_owed_locked(c))
+	if (!blk_run_owed_locked(c, &waited))
 		return;              /* the worker was awake: rung, learn next time */
-	if (afu_inline_waits() != waits)
+	if (waited)
 		c->async_run = -1;   /* it waited for a device */
 	else if (!c->async_run)
 		c->async_run = afu_inline_lent() != lent ? 1 : -1;
@@ -382,7 +390,7 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	if (c->ring_owed) {
 		/* The lock was let go: what the caller waits for (or the
 		 * completion thread's harvest of it) may have happened. */
-		blk_run_owed_locked(c);
+		blk_run_owed_locked(c, NULL);
 		blk_harvest_locked(c);
 		return 0;
 	}
