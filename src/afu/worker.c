@@ -104,11 +104,19 @@ void afu_futex_wake_shared(uint32_t *word, int n)
  */
 
 /* Wake worker @w to look at its control list (a request, or shutdown). */
+/* Wake @w, which may sleep in futex_waitv (worker_sleep): change its
+ * control word. */
+static void wake_worker(struct afu_worker *w)
+{
+	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* A control request waits: flag it and wake the worker. */
 static void poke(struct afu_worker *w)
 {
 	STORE_SEQ(&w->ctl_pending, 1);
-	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	wake_worker(w);
 }
 
 /*
@@ -580,10 +588,7 @@ static void foreign_unlocked(void *arg)
  * its control word. Not ctl_pending: there is no request. */
 static void foreign_wake(void *arg)
 {
-	struct afu_worker *w = arg;
-
-	__atomic_fetch_add(&w->ctl_word, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &w->ctl_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	wake_worker(arg);
 }
 
 /*
