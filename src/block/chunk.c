@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/tsan.h"
 
 #define TABLE_BUCKETS 64
 
@@ -300,8 +301,21 @@ static void unmap_windows(struct chunk *c)
 }
 
 /*
+ * In TSan builds an in-process AFU worker mirrors its acquires onto the
+ * host's mapping of the window (afu_tsan.h): until DETACH has taken the
+ * context off its worker, that mapping must stay (an acquire on an address
+ * being unmapped crashes inside TSan). Other builds unmap first, as IBM's
+ * library did; the AFU uses its own mapping there.
+ */
+#ifdef CXLFLASH_TSAN
+#define TSAN_DETACH_FIRST 1
+#else
+#define TSAN_DETACH_FIRST 0
+#endif
+
+/*
  * chunk_teardown() - undo whatever chunk_attach() got done, in the order
- * IBM's library closed a chunk, and free the chunk.
+ * IBM's library closed a chunk (but TSAN_DETACH_FIRST), and free the chunk.
  */
 static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
 {
@@ -315,7 +329,8 @@ static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
 			log_warn("chunk %d: RELEASE failed: %s", c->id, strerror(errno));
 	}
 	blk_thread_stop(c);
-	unmap_windows(c);
+	if (!TSAN_DETACH_FIRST)
+		unmap_windows(c);
 	if (attached) {
 		struct dk_cxlflash_detach d;
 
@@ -324,6 +339,8 @@ static void chunk_teardown(struct chunk *c, bool have_handle, bool attached)
 		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_DETACH, &d))
 			log_warn("chunk %d: DETACH failed: %s", c->id, strerror(errno));
 	}
+	if (TSAN_DETACH_FIRST)
+		unmap_windows(c);
 	if (c->adap_fd >= 0)
 		close(c->adap_fd);
 	if (c->fd1 >= 0)

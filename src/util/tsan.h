@@ -8,7 +8,10 @@
  *
  * tsan_release(addr) / tsan_acquire(addr): what TSan's atomics do at @addr
  * (any address of the program's memory, mapped or not): a later acquire of
- * @addr sees everything the releasing thread did before its release.
+ * @addr sees everything the releasing thread did before its release. Not
+ * while another thread unmaps @addr: TSan resets its metadata for the range
+ * then, and a concurrent acquire there crashed inside TSan (SEGV in
+ * MetaMap::GetSync; block/chunk.c's TSAN_DETACH_FIRST).
  */
 #ifndef CXLFLASH_UTIL_TSAN_H
 #define CXLFLASH_UTIL_TSAN_H
