@@ -279,7 +279,7 @@ int kv_async_start(struct ark_impl *s, int nthreads, int nqueue)
 		return -ENOMEM;
 	if (nqueue <= 0)
 		nqueue = ARK_MAX_NASYNCS;
-	pthread_mutex_init(&a->lock, NULL);
+	kv_lock_init(&a->lock);
 	pthread_cond_init(&a->cv, NULL);
 	a->slots = calloc((size_t)nqueue, sizeof(*a->slots));
 	a->threads = calloc((size_t)nthreads, sizeof(*a->threads));
