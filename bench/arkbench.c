@@ -404,8 +404,12 @@ static void chain_cb(int errcode, uint64_t dt, int64_t res)
 			c->b->o.vsize);
 		errcode = EPROTO;
 	}
+	/* The value is compared before the lock: the callbacks of the store's
+	 * pool threads would otherwise take turns for the comparisons too (the
+	 * peers' threads compare theirs at once). */
+	errcode = kvb_verify(c->b, s->op, s->k, errcode, s->buf, res < 0 ? 0 : (uint64_t)res);
 	pthread_mutex_lock(&c->mu);
-	if (kvb_done(c->t, s->op, s->k, errcode, s->buf, res < 0 ? 0 : (uint64_t)res, t1 - s->t0)) {
+	if (kvb_count(c->t, s->op, errcode, t1 - s->t0)) {
 		if (!c->rc)
 			c->rc = c->t->rc;
 		c->stop = true;

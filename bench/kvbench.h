@@ -210,21 +210,28 @@ static inline bool kvb_next(struct kvb_thread *t, enum kvb_op *op, uint64_t *k, 
 	return false;
 }
 
-/* Account one finished operation (@rc from the engine, @len the value length of a get). */
-static inline int kvb_done(struct kvb_thread *t, enum kvb_op op, uint64_t k, int rc,
-			   const uint8_t *got, uint64_t len, uint64_t ns)
+/* @rc from the engine for one finished operation, or, for a get that
+ * succeeded, whether @got (@len bytes) is key @k's value; says what failed.
+ * Reads only @b: callers may run it outside their accounting lock. */
+static inline int kvb_verify(const struct kvb *b, enum kvb_op op, uint64_t k, int rc,
+			     const uint8_t *got, uint64_t len)
 {
 	static const char *names[] = { "set", "get", "del" };
-	struct kvb *b = t->b;
 
 	if (!rc && op == KVB_GET)
 		rc = kvb_check(b, k, got, len);
 	else if (rc)
 		fprintf(stderr, "%s: %s of key %" PRIu64 ": %s\n", b->e->prog, names[op], k,
 			strerror(rc));
+	return rc;
+}
+
+/* Account one finished operation whose kvb_verify() said @rc. */
+static inline int kvb_count(struct kvb_thread *t, enum kvb_op op, int rc, uint64_t ns)
+{
 	if (rc) {
 		t->rc = rc;
-		atomic_store(&b->run.failed, 1);
+		atomic_store(&t->b->run.failed, 1);
 		return rc;
 	}
 	hist_add(&t->hist, ns);
@@ -236,6 +243,13 @@ static inline int kvb_done(struct kvb_thread *t, enum kvb_op op, uint64_t k, int
 	else
 		t->dels++;
 	return 0;
+}
+
+/* Account one finished operation (@rc from the engine, @len the value length of a get). */
+static inline int kvb_done(struct kvb_thread *t, enum kvb_op op, uint64_t k, int rc,
+			   const uint8_t *got, uint64_t len, uint64_t ns)
+{
+	return kvb_count(t, op, kvb_verify(t->b, op, k, rc, got, len), ns);
 }
 
 /* ---- the synchronous runner: every thread one operation at a time ---- */

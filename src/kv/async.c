@@ -254,8 +254,8 @@ static void *pool_main(void *arg)
 			}
 			if (!a->q_head)
 				a->q_tail = &a->q_head;
-			else if (a->idle)
-				pthread_cond_signal(&a->cv);   /* more for another thread */
+			else if (a->idle && a->nthreads - a->idle - a->blocked < a->max_at_work)
+				pthread_cond_signal(&a->cv);   /* more for another thread (submit()) */
 			pthread_mutex_unlock(&a->lock);
 			execute_batch(s, batch, n);
 			pthread_mutex_lock(&a->lock);
@@ -279,7 +279,7 @@ int kv_async_start(struct ark_impl *s, int nthreads, int nqueue)
 		return -ENOMEM;
 	if (nqueue <= 0)
 		nqueue = ARK_MAX_NASYNCS;
-	pthread_mutex_init(&a->lock, NULL);
+	kv_lock_init(&a->lock);
 	pthread_cond_init(&a->cv, NULL);
 	a->slots = calloc((size_t)nqueue, sizeof(*a->slots));
 	a->threads = calloc((size_t)nthreads, sizeof(*a->threads));
@@ -413,11 +413,14 @@ static int submit(struct ark_impl *s, enum kv_aop op, uint64_t klen, const void 
 	 * thread beyond the POOL_LOCAL_MAX that thread keeps is taken by it
 	 * once its batch is done, unless another takes it first: another is
 	 * woken only when the queue grows long, or none is at work (a thread
-	 * in a long wait does not count). */
+	 * in a long wait does not count), and never beyond as many at work as
+	 * CPUs: a third thread on two CPUs took a request or two of the shared
+	 * queue and then kept running it alone, a get per batch (an eighth of
+	 * 32 chained gets), each read its own AFU run beside the others'. */
 	a->qlen++;
 	int at_work = a->nthreads - a->idle - a->blocked;
-	if (a->idle && (pool_of == s ? !at_work || a->qlen == POOL_WAKE_QLEN
-				     : a->qlen == 1 && at_work < a->max_at_work))
+	if (a->idle && at_work < a->max_at_work &&
+	    (pool_of == s ? !at_work || a->qlen == POOL_WAKE_QLEN : a->qlen == 1))
 		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	return 0;

@@ -4,7 +4,9 @@
  * arkdb did: a chunk (physical or virtual) or, for "a:b" paths, a RAID0
  * chunk group. Requests are split to the chunk's max_transfer_size and run
  * in parallel with cblk_aread/cblk_awrite, each waited for by its own tag,
- * so the writer, the cleaner and readers can share the chunk.
+ * so the writer, the cleaner and readers can share the chunk. Value reads
+ * may go through more chunks of the same LUN, one a reader at a time
+ * (read_chunks()).
  */
 #include "kv/kv_internal.h"
 
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #define KV_DEV_WINDOW 32   /* requests one caller keeps in flight */
+#define KV_DEV_READ_CHUNKS 8 /* most chunks a store reads through */
 
 struct kv_dev {
 	int id;                /* chunk id or chunk group id */
@@ -26,6 +29,9 @@ struct kv_dev {
 	uint64_t blocks;       /* current size */
 	uint64_t max_xfer;
 	pthread_mutex_t lock;  /* size changes */
+	int rd_id[KV_DEV_READ_CHUNKS]; /* chunks for value reads: [0] is id (read_chunks()) */
+	int rd_busy[KV_DEV_READ_CHUNKS]; /* a reader has it (atomic) */
+	unsigned nrd;
 };
 
 void *kv_blk_alloc(size_t nblocks)
@@ -76,6 +82,53 @@ static char *create_spec(const char *path, uint64_t size)
 	if (asprintf(&spec, "file:%s?size=%llu", path, (unsigned long long)size) < 0)
 		return NULL;
 	return spec;
+}
+
+/*
+ * read_chunks() - more chunks of the same LUN for value reads (a second
+ * cblk_open of a LUN's name in a process opens it again, with a context of
+ * its own), one per AFU worker up to one per CPU: a pool thread's batch of
+ * reads then goes into a queue no other thread uses and its inline run
+ * (CBLK_ARW_DEFER_FLAG) takes a worker's passes no other thread wants. On
+ * one chunk the two pool threads of two CPUs met at its lock and at the
+ * worker's passes (one inline run in 5 to 9 found them taken and woke the
+ * AFU thread). The AFU puts contexts on its workers in turn, so this pays
+ * only with as many workers (CXLFLASH_AFU_THREADS, one by default):
+ * CXLFLASH_KV_READ_CHUNKS sets the count (1: only the store's chunk).
+ * Only for a physical chunk of a LUN in this process (ram:, file:, a
+ * path): a vLUN opened again would be another vLUN, a RAID0 group's
+ * requests are one block anyway, and a daemon LUN would take contexts of
+ * the daemon.
+ */
+static void read_chunks(struct kv_dev *d, const char *path, int qd, int mode)
+{
+	const char *env = getenv("CXLFLASH_KV_READ_CHUNKS");
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want;
+	struct stat st;
+
+	if (env && *env) {
+		want = (unsigned)strtoul(env, NULL, 10);
+	} else {
+		env = getenv("CXLFLASH_AFU_THREADS");
+		want = env && *env ? (unsigned)strtoul(env, NULL, 10) : 1;
+		if (cpus > 0 && want > (unsigned)cpus)
+			want = (unsigned)cpus;
+	}
+	if (want > KV_DEV_READ_CHUNKS)
+		want = KV_DEV_READ_CHUNKS;
+	if (d->vlun || d->gflags || d->dma ||
+	    !(!strncmp(path, "ram:", 4) || !strncmp(path, "file:", 5) || stat(path, &st) == 0))
+		return;
+	while (d->nrd < want) {
+		int saved_errno = errno;
+		chunk_id_t id = cblk_open(path, qd, mode, 0, 0);
+
+		errno = saved_errno;
+		if (id == NULL_CHUNK_ID)
+			break;
+		d->rd_id[d->nrd++] = id;
+	}
 }
 
 int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool readonly,
@@ -148,6 +201,9 @@ int kv_dev_open(const char *path, bool vlun, uint64_t size, int basyncs, bool re
 		return rc;
 	}
 	d->blocks = n;
+	d->rd_id[0] = d->id;
+	d->nrd = 1;
+	read_chunks(d, path, qd, mode);
 	*out = d;
 	return 0;
 }
@@ -156,6 +212,8 @@ void kv_dev_close(struct kv_dev *d)
 {
 	if (!d)
 		return;
+	for (unsigned i = 1; i < d->nrd; i++)
+		cblk_close(d->rd_id[i], 0);
 	cblk_close(d->id, d->gflags);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -213,7 +271,7 @@ struct piece {
 	};
 };
 
-static int issue(struct kv_dev *d, struct kv_io *io, uint64_t lba, uint32_t n, void *buf,
+static int issue(struct kv_dev *d, int id, struct kv_io *io, uint64_t lba, uint32_t n, void *buf,
 		 struct piece *p)
 {
 	/* The caller reaps every piece next (kv_dev_rw): a read leaves the
@@ -232,14 +290,14 @@ static int issue(struct kv_dev *d, struct kv_io *io, uint64_t lba, uint32_t n, v
 						d->gflags | wflags)
 			       : cblk_cg_aread(d->id, buf, lba, n, &p->cgtag, NULL, d->gflags);
 	else
-		rc = io->write ? cblk_awrite(d->id, buf, lba, n, &p->tag, NULL, wflags)
-			       : cblk_aread(d->id, buf, lba, n, &p->tag, NULL, rflags);
+		rc = io->write ? cblk_awrite(id, buf, lba, n, &p->tag, NULL, wflags)
+			       : cblk_aread(id, buf, lba, n, &p->tag, NULL, rflags);
 	if (rc < 0)
 		return -errno;
 	return rc > 0 ? 1 : 0;   /* 1: already complete */
 }
 
-static int reap(struct kv_dev *d, struct piece *p)
+static int reap(struct kv_dev *d, int id, struct piece *p)
 {
 	uint64_t status = 0;
 	int rc;
@@ -248,16 +306,16 @@ static int reap(struct kv_dev *d, struct piece *p)
 		if (d->gflags)
 			rc = cblk_cg_aresult(d->id, &p->cgtag, &status, CBLK_ARESULT_BLOCKING | d->gflags);
 		else
-			rc = cblk_aresult(d->id, &p->tag, &status, CBLK_ARESULT_BLOCKING);
+			rc = cblk_aresult(id, &p->tag, &status, CBLK_ARESULT_BLOCKING);
 	} while (rc == 0);
 	return rc < 0 ? (errno ? -errno : -EIO) : 0;
 }
 
 /* Wait for the oldest piece of the window; its error goes to its request. */
-static void reap_oldest(struct kv_dev *d, struct piece *win, unsigned *head, unsigned *count)
+static void reap_oldest(struct kv_dev *d, int id, struct piece *win, unsigned *head, unsigned *count)
 {
 	struct piece *old = &win[*head];
-	int rc = reap(d, old);
+	int rc = reap(d, id, old);
 
 	if (rc && !old->io->rc)
 		old->io->rc = rc;
@@ -265,11 +323,34 @@ static void reap_oldest(struct kv_dev *d, struct piece *win, unsigned *head, uns
 	(*count)--;
 }
 
+/* A read chunk of its own for a call of only reads (read_chunks()): the
+ * extra ones first, the store's own (which the writer uses too) last.
+ * -1: the store's chunk, shared (writes, or every read chunk taken). */
+static int rd_pick(struct kv_dev *d, const struct kv_io *io, unsigned n)
+{
+	if (d->nrd < 2)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		if (io[i].write)
+			return -1;
+	for (unsigned k = 1; k <= d->nrd; k++) {
+		unsigned i = k % d->nrd;
+		int free = 0;
+
+		if (__atomic_compare_exchange_n(&d->rd_busy[i], &free, 1, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return (int)i;
+	}
+	return -1;
+}
+
 int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 {
 	struct piece win[KV_DEV_WINDOW];
 	unsigned head = 0, count = 0;
 	int first = 0;
+	int rd = rd_pick(d, io, n);
+	int id = rd >= 0 ? d->rd_id[rd] : d->id;
 
 	for (unsigned i = 0; i < n; i++) {
 		io[i].rc = 0;
@@ -279,15 +360,15 @@ int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 			int rc;
 
 			if (count == KV_DEV_WINDOW) {
-				reap_oldest(d, win, &head, &count);
+				reap_oldest(d, id, win, &head, &count);
 				continue;
 			}
-			rc = issue(d, &io[i], io[i].lba + done, len,
+			rc = issue(d, id, &io[i], io[i].lba + done, len,
 				   (uint8_t *)io[i].buf + (size_t)done * KV_BLOCK, p);
 			if (rc == -EWOULDBLOCK || rc == -EAGAIN) {
 				/* Other users hold the commands: finish one of ours, or wait. */
 				if (count)
-					reap_oldest(d, win, &head, &count);
+					reap_oldest(d, id, win, &head, &count);
 				else
 					sched_yield();
 				continue;
@@ -302,7 +383,9 @@ int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 		}
 	}
 	while (count)
-		reap_oldest(d, win, &head, &count);
+		reap_oldest(d, id, win, &head, &count);
+	if (rd >= 0)
+		__atomic_store_n(&d->rd_busy[rd], 0, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < n; i++)
 		if (io[i].rc && !first)
 			first = io[i].rc;
@@ -311,7 +394,7 @@ int kv_dev_rw(struct kv_dev *d, struct kv_io *io, unsigned n)
 
 int kv_dev_read(struct kv_dev *d, uint64_t lba, uint32_t nblocks, void *buf)
 {
-	if (nblocks <= d->max_xfer) {
+	if (nblocks <= d->max_xfer && d->nrd < 2) {
 		if (cblk_read(d->id, buf, (cflash_offset_t)lba, nblocks, d->gflags) < 0)
 			return errno ? -errno : -EIO;
 		return 0;
@@ -348,6 +431,7 @@ int kv_dev_unmap(struct kv_dev *d, uint64_t lba, uint32_t nblocks)
 /* In a forked child: a read-only view of the parent's chunk. */
 int kv_dev_fork_child(struct kv_dev *d)
 {
+	d->nrd = 1;   /* the read chunks are the parent's: not cloned */
 	int rc = d->gflags ? cblk_cg_clone_after_fork(d->id, O_RDONLY, d->gflags)
 			   : cblk_clone_after_fork(d->id, O_RDONLY, 0);
 	return rc ? -errno : 0;

@@ -16,7 +16,7 @@
 static void child_reset(struct ark_impl *s)
 {
 	for (int i = 0; i < KV_NSHARDS; i++)
-		pthread_mutex_init(&s->shards[i].lock, NULL);
+		kv_lock_init(&s->shards[i].lock);
 	pthread_mutex_init(&s->seg_lock, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);

@@ -58,7 +58,7 @@ int kv_index_init(struct ark_impl *s, uint64_t hcount)
 		per <<= 1;
 	for (int i = 0; i < KV_NSHARDS; i++) {
 		struct kv_shard *sh = &s->shards[i];
-		pthread_mutex_init(&sh->lock, NULL);
+		kv_lock_init(&sh->lock);
 		sh->index_bytes = &s->index_bytes;
 		sh->nbuckets = per;
 		sh->buckets = calloc(per, sizeof(*sh->buckets));
