@@ -109,7 +109,7 @@ int kv_check(const char *path, FILE *out, bool verbose)
 	}
 	fprintf(out, "arkdb-check: %s: store %016llx, format %u, %u-block segments, %llu of them; "
 		"checkpoint generation %llu; %llu log batches (%llu records) after it\n",
-		path, (unsigned long long)s->store_id, KV_FORMAT_VERSION, s->seg_blocks,
+		path, (unsigned long long)s->store_id, s->version, s->seg_blocks,
 		(unsigned long long)s->nsegs, (unsigned long long)s->super_gen,
 		(unsigned long long)s->replay_batches, (unsigned long long)s->replay_records);
 	fprintf(out, "arkdb-check: %llu keys, %llu bytes of values, %llu damaged\n",
