@@ -9,7 +9,7 @@
  * shard lock, so the index changes in log order; writer threads write
  * each batch, flush it when the store is durable, and wake its callers
  * once it and every batch before it are (group commit; a durable store
- * has two batches on their way at once). Checkpoints of the index (ckpt.c) bound recovery
+ * can have two batches on their way at once). Checkpoints of the index (ckpt.c) bound recovery
  * (recover.c); a cleaner (gc.c) moves live data out of mostly dead
  * segments so space is reused.
  *
@@ -34,7 +34,7 @@
 #define KV_KEY_INLINE_MAX 1024u    /* longer keys go to raw blocks */
 #define KV_VAL_INLINE_MAX 1024u    /* longer values go to raw blocks */
 #define KV_SEG_BLOCKS     256u     /* 1 MiB segments */
-#define KV_WRITE_DEPTH    2u       /* batches on their way at once (durable stores) */
+#define KV_WRITE_DEPTH    2u       /* batches on their way at once, at most (durable stores) */
 #define KV_RESERVE_SEGS   4u       /* kept for deletes, the cleaner and checkpoints */
 #define KV_CKPT_LOG_BYTES (64ull << 20) /* log written between checkpoints */
 #define KV_SPACE_WAIT_NS  (30ull * 1000000000) /* a set waits this long for the cleaner */
@@ -174,7 +174,7 @@ struct ark_impl {
 	pthread_cond_t log_cv;       /* callers: a batch was written, room came back */
 	pthread_cond_t writer_cv;    /* the writers: work (kv_writer_kick_locked) */
 	unsigned writers_idle;       /* writers waiting on writer_cv */
-	unsigned writers;            /* writer threads: KV_WRITE_DEPTH when durable, else 1 */
+	unsigned writers;            /* writer threads: batches on their way at most */
 	unsigned inflight;           /* sealed batches being written (at most writers) */
 	bool sealing;                /* a writer is gathering the open batch */
 	bool ckpt_running;           /* a writer is checkpointing: no other batch starts */

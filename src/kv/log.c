@@ -10,9 +10,9 @@
  * acknowledges every operation of the batch: one flush for everything that
  * arrived while the batches before it were being written.
  *
- * A durable store has two writer threads, so two batches are on their way
- * at once: the next one is written while the one before is still in
- * flight. A batch is acknowledged only once it and every batch before it
+ * A durable store may have two writer threads (CXLFLASH_KV_WRITE_DEPTH=2),
+ * so two batches are on their way at once: the next one is written while
+ * the one before is still in flight. A batch is acknowledged only once it and every batch before it
  * are durable (acknowledgements go in log order). Each batch's meta blocks
  * say how many meta blocks before it were not yet durable when it was
  * written (KV_META_PENDING), so recovery can tell a torn batch followed by
@@ -1022,13 +1022,20 @@ int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed)
 	return rc;
 }
 
-/* Writer threads of a durable store: KV_WRITE_DEPTH, or 1 (one batch on
- * its way at a time, as before pipelining) with CXLFLASH_KV_WRITE_DEPTH=1. */
+/*
+ * Writer threads of a durable store: one batch on its way at a time, or
+ * KV_WRITE_DEPTH with CXLFLASH_KV_WRITE_DEPTH=2. Two pay only where two
+ * durable writes take about as long as one; on the file LUNs measured here
+ * (ext4 on a virtio disk, through the AFU) a write beside another took
+ * 1.6-2x as long, and splitting the operations in flight into two half
+ * batches doubled the flushes: 0.6-0.95x the sets/s of one batch at a time
+ * (docs/performance.md, "Durable sets pipelined").
+ */
 static unsigned kv_write_depth(void)
 {
 	const char *e = getenv("CXLFLASH_KV_WRITE_DEPTH");
 
-	return e && !strcmp(e, "1") ? 1 : KV_WRITE_DEPTH;
+	return e && !strcmp(e, "2") ? KV_WRITE_DEPTH : 1;
 }
 
 /* Start the log at the reserved block @lba (format or recovery). */
