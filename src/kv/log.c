@@ -101,7 +101,9 @@ static void seg_dead_locked(struct ark_impl *s, uint64_t seg)
 {
 	struct kv_seg *g = kv_seg(s, seg);
 
-	if (g->state != SEG_LOG || g->head || g->live || g->last_lsn >= s->written_lsn)
+	/* written_lsn moves under log_lock: another writer may be acknowledging. */
+	if (g->state != SEG_LOG || g->head || g->live ||
+	    g->last_lsn >= __atomic_load_n(&s->written_lsn, __ATOMIC_ACQUIRE))
 		return;
 	if (s->durable || s->fork_hold) {
 		g->state = SEG_PENDING;
