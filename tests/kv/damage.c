@@ -10,7 +10,7 @@
  * written at once: a torn batch followed by a sound one written while it
  * was on its way (never acknowledged) is the log's torn tail, and a later
  * open's log goes on over it (epochs); a damaged batch that a later one
- * says was durable is damage.
+ * says was durable is damage. A version 1 store opens and is upgraded.
  */
 #include "kv_test.h"
 
@@ -550,6 +550,57 @@ static void durable_raw_damaged(void)
 	T_OK(ark_delete(ark));
 }
 
+/* The superblocks' format version: set both copies to @v (resealed, seed
+ * 0) when @v, and return the newer copy's. */
+static uint32_t super_version(uint32_t v)
+{
+	static uint8_t blk[2][4096];
+	int fd = open(g_path, O_RDWR);
+
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, blk, sizeof(blk), 0), (ssize_t)sizeof(blk));
+	struct kv_super *sb[2];
+	for (int i = 0; i < 2; i++) {
+		sb[i] = (void *)(blk[i] + sizeof(struct kv_blk_hdr));
+		if (!v)
+			continue;
+		struct kv_blk_hdr *h = (void *)blk[i];
+		sb[i]->version = v;
+		h->crc = 0;
+		h->crc = kv_crc32c(0, blk[i], 4096);
+	}
+	if (v) {
+		T_EQ(pwrite(fd, blk, sizeof(blk), 0), (ssize_t)sizeof(blk));
+		T_EQ(fsync(fd), 0);
+	}
+	close(fd);
+	return sb[0]->gen > sb[1]->gen ? sb[0]->version : sb[1]->version;
+}
+
+/* A version 1 store (before KV_META_PENDING) opens as it is and is
+ * version 2 after its first writable open; an unknown version is refused. */
+static void old_version(void)
+{
+	static uint8_t out[6000];
+	ARK *ark;
+	int64_t res;
+
+	fill(true);
+	T_EQ(super_version(0), KV_FORMAT_VERSION);
+	super_version(1);
+	T_EQ(run_check(), 0);
+	T_OK(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD));
+	for (uint64_t k = 0; k < 200; k++) {
+		size_t n = k % 2 ? 6000 : 100;
+		T_OK(ark_get(ark, sizeof(k), &k, sizeof(out), out, 0, &res));
+		T_EQ(kv_t_value_ok(out, n, k, 1), 0);
+	}
+	T_OK(ark_delete(ark));
+	T_EQ(super_version(0), 2u);
+	super_version(KV_FORMAT_VERSION + 1);
+	T_RC(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD), EIO);
+}
+
 int main(void)
 {
 	snprintf(g_path, sizeof(g_path), "%s", t_path("kv-damage.img"));
@@ -564,6 +615,7 @@ int main(void)
 	T_RUN(torn_meta_then_unacked);
 	T_RUN(damaged_then_pipelined);
 	T_RUN(durable_raw_damaged);
+	T_RUN(old_version);
 	unlink(g_path);
 	return T_PASS;
 }
