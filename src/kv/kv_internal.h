@@ -219,6 +219,8 @@ struct ark_impl {
 
 	/* What the last recovery found (arkdb-check reports it) */
 	uint64_t replay_batches, replay_records;
+	bool replay_torn;            /* the log ended at a batch whose blocks were not all there */
+	uint64_t replay_unacked;     /* meta blocks after the end written beside a torn batch */
 
 	/* ark_fork */
 	bool fork_hold;              /* segments are not reused while a child reads */

@@ -12,8 +12,8 @@
  *
  * A durable store may have two writer threads (CXLFLASH_KV_WRITE_DEPTH=2),
  * so two batches are on their way at once: the next one is written while
- * the one before is still in flight. A batch is acknowledged only once it and every batch before it
- * are durable (acknowledgements go in log order). Each batch's meta blocks
+ * the one before is still in flight. A batch is acknowledged only once it
+ * and every batch before it are durable (acknowledgements go in log order). Each batch's meta blocks
  * say how many meta blocks before it were not yet durable when it was
  * written (KV_META_PENDING), so recovery can tell a torn batch followed by
  * a sound one that was never acknowledged (the log's torn tail) from a

@@ -355,8 +355,12 @@ static int later_batch_in(struct ark_impl *s, uint64_t from, uint64_t to, uint64
 		const uint8_t *b = blks + i * KV_BLOCK;
 		const struct kv_blk_hdr *h = (const struct kv_blk_hdr *)b;
 		if (from + i == lba || h->magic != KV_MAGIC_META || h->epoch < epoch ||
-		    h->batch <= seq || durable_below(h) <= seq || kv_blk_check(s, b, KV_MAGIC_META))
+		    h->batch <= seq || kv_blk_check(s, b, KV_MAGIC_META))
 			continue;
+		if (durable_below(h) <= seq) {
+			s->replay_unacked++;   /* written beside it: never acknowledged */
+			continue;
+		}
 		kv_msg("arkdb: log block %llu (sequence %llu) is damaged: a later batch (sequence %llu) is at LBA %llu",
 		       (unsigned long long)lba, (unsigned long long)seq,
 		       (unsigned long long)h->batch, (unsigned long long)(from + i));
@@ -692,8 +696,10 @@ int kv_recover(struct ark_impl *s)
 		if (!durable) {
 			/* Maybe torn (the last batch, or one written beside the
 			 * next): its raw data must all be there, or the log ends. */
-			if (for_each_rec(s, &rb, verify_rec, NULL))
+			if (for_each_rec(s, &rb, verify_rec, NULL)) {
+				s->replay_torn = true;
 				break;
+			}
 		}
 		rc = for_each_rec(s, &rb, apply_rec, NULL);
 		if (rc) {
