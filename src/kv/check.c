@@ -109,9 +109,14 @@ int kv_check(const char *path, FILE *out, bool verbose)
 	}
 	fprintf(out, "arkdb-check: %s: store %016llx, format %u, %u-block segments, %llu of them; "
 		"checkpoint generation %llu; %llu log batches (%llu records) after it\n",
-		path, (unsigned long long)s->store_id, KV_FORMAT_VERSION, s->seg_blocks,
+		path, (unsigned long long)s->store_id, s->version, s->seg_blocks,
 		(unsigned long long)s->nsegs, (unsigned long long)s->super_gen,
 		(unsigned long long)s->replay_batches, (unsigned long long)s->replay_records);
+	if (s->replay_torn || s->replay_unacked)
+		fprintf(out, "arkdb-check: the log ends at a torn batch%s%llu meta blocks of later batches "
+			"written while it was on its way (never acknowledged) not replayed\n",
+			s->replay_torn ? " (its data not all written); " : "; ",
+			(unsigned long long)s->replay_unacked);
 	fprintf(out, "arkdb-check: %llu keys, %llu bytes of values, %llu damaged\n",
 		(unsigned long long)keys, (unsigned long long)bytes, (unsigned long long)damaged);
 	rc = damaged ? 1 : 0;

@@ -24,7 +24,11 @@
 #define KV_MAGIC_SUPER    0x314b5241u  /* "ARK1" */
 #define KV_MAGIC_META     0x474d4b41u  /* "AKMG": a log meta block */
 #define KV_MAGIC_CKPT     0x50434b41u  /* "AKCP": a checkpoint block */
-#define KV_FORMAT_VERSION 1u
+/* Version 2: a meta block's flags carry KV_META_PENDING (batches written
+ * while the one before was on its way). Version 1 stores (no such batches)
+ * are read as they are and become version 2 at their first writable open. */
+#define KV_FORMAT_VERSION 2u
+#define KV_FORMAT_VERSION_MIN 1u
 
 /* Header of every self-describing block (meta, checkpoint, superblock). */
 struct kv_blk_hdr {
@@ -32,12 +36,22 @@ struct kv_blk_hdr {
 	uint32_t crc;         /* CRC-32C of the block with this field 0 */
 	uint32_t epoch;       /* the open (generation) that wrote it */
 	uint16_t used;        /* payload bytes used */
-	uint16_t flags;       /* KV_META_BATCH_END: last meta block of a batch */
+	uint16_t flags;       /* meta: KV_META_BATCH_END, and KV_META_PENDING's count */
 	uint64_t seq;         /* meta: the meta block's sequence; ckpt: block index */
 	uint64_t next;        /* meta: LBA of the next meta block; ckpt: its generation */
 	uint64_t batch;       /* meta: sequence of its batch's first meta block; else 0 */
 };
 #define KV_META_BATCH_END 0x1
+/*
+ * Bits 1-15 of a meta block's flags: how many meta blocks right before its
+ * batch's first were not yet durable when the batch was written (the
+ * batches still on their way: the writer has two in flight). Every meta
+ * block with a sequence below batch - pending was durable then, and so
+ * acknowledged before this batch could be. 0: every earlier block was.
+ */
+#define KV_META_PENDING_SHIFT 1
+#define KV_META_PENDING_MAX 0x7fffu
+#define KV_META_PENDING(flags) ((uint16_t)(flags) >> KV_META_PENDING_SHIFT)
 #define KV_PAYLOAD (KV_BLOCK - sizeof(struct kv_blk_hdr))
 
 /* Record operations in the log. */

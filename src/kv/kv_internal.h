@@ -6,9 +6,10 @@
  * memory (the entry holds the value) or a LUN reached through capiblock.h
  * only (dev.c). On a LUN the store is log-structured (log.c): an operation
  * appends a record to the open batch and updates the index under the key's
- * shard lock, so the index changes in log order; one writer thread writes
- * each batch, flushes it when the store is durable, and only then wakes the
- * callers (group commit). Checkpoints of the index (ckpt.c) bound recovery
+ * shard lock, so the index changes in log order; writer threads write
+ * each batch, flush it when the store is durable, and wake its callers
+ * once it and every batch before it are (group commit; a durable store
+ * can have two batches on their way at once). Checkpoints of the index (ckpt.c) bound recovery
  * (recover.c); a cleaner (gc.c) moves live data out of mostly dead
  * segments so space is reused.
  *
@@ -33,6 +34,7 @@
 #define KV_KEY_INLINE_MAX 1024u    /* longer keys go to raw blocks */
 #define KV_VAL_INLINE_MAX 1024u    /* longer values go to raw blocks */
 #define KV_SEG_BLOCKS     256u     /* 1 MiB segments */
+#define KV_WRITE_DEPTH    2u       /* batches on their way at once, at most (durable stores) */
 #define KV_RESERVE_SEGS   4u       /* kept for deletes, the cleaner and checkpoints */
 #define KV_CKPT_LOG_BYTES (64ull << 20) /* log written between checkpoints */
 #define KV_SPACE_WAIT_NS  (30ull * 1000000000) /* a set waits this long for the cleaner */
@@ -111,6 +113,7 @@ struct kv_batch {
 	uint64_t blocks;       /* meta + raw blocks */
 	uint64_t nrec;
 	uint64_t lsn;          /* batch number */
+	uint64_t seq;          /* sealed: its first meta block's sequence */
 	uint64_t reserved;     /* LBA of its first meta block, reserved by the batch before */
 	struct kv_waiter *waiters, **wtail;
 };
@@ -162,14 +165,21 @@ struct ark_impl {
 	uint64_t reapq_n;
 	uint64_t npending;
 	uint32_t epoch;
+	uint32_t version;      /* the format version its superblock said (recovery) */
 	uint64_t store_id;
 	uint64_t super_gen;
 	pthread_mutex_t seg_lock;
 
 	pthread_mutex_t log_lock;
 	pthread_cond_t log_cv;       /* callers: a batch was written, room came back */
-	pthread_cond_t writer_cv;    /* the writer: work (kv_writer_kick_locked) */
-	bool writer_idle;            /* the writer waits on writer_cv */
+	pthread_cond_t writer_cv;    /* the writers: work (kv_writer_kick_locked) */
+	unsigned writers_idle;       /* writers waiting on writer_cv */
+	unsigned writers;            /* writer threads: batches on their way at most */
+	unsigned inflight;           /* sealed batches being written (at most writers) */
+	bool sealing;                /* a writer is gathering the open batch */
+	bool ckpt_running;           /* a writer is checkpointing: no other batch starts */
+	uint64_t acked_seq;          /* every meta block below is durable and acknowledged */
+	int ack_err;                 /* a batch failed: the ones after it fail too */
 	struct kv_batch open;        /* being filled */
 	uint64_t head_lba;           /* next free block in the head segment */
 	uint64_t head_end;           /* end of the head segment */
@@ -184,7 +194,7 @@ struct ark_impl {
 	uint64_t last_batch_nrec;    /* records in the batch written last */
 	uint64_t last_write_ns;      /* how long writing (and flushing) it took */
 	int writer_err;              /* a failed write: the store is read-only from here (EIO) */
-	pthread_t writer;
+	pthread_t writer[KV_WRITE_DEPTH];
 	bool writer_running;
 	uint64_t ckpt_segs_n;        /* segments the newest checkpoint occupies */
 	uint32_t *ckpt_segs;
@@ -209,6 +219,8 @@ struct ark_impl {
 
 	/* What the last recovery found (arkdb-check reports it) */
 	uint64_t replay_batches, replay_records;
+	bool replay_torn;            /* the log ended at a batch whose blocks were not all there */
+	uint64_t replay_unacked;     /* meta blocks after the end written beside a torn batch */
 
 	/* ark_fork */
 	bool fork_hold;              /* segments are not reused while a child reads */

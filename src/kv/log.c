@@ -4,13 +4,20 @@
  * block and segment allocation, and the writer thread (group commit).
  *
  * An operation appends its record under its key's shard lock and the log
- * lock, so the log order is the order the index changed in. The writer
- * takes the whole open batch at once, writes its meta and raw blocks in
- * parallel, flushes when the store is durable, and only then acknowledges
- * every operation of the batch: one flush for everything that arrived
- * while the previous batch was being written. Only one batch is on its
- * way at a time, so when a batch's first meta block is on the LUN, every
- * earlier batch is durable: recovery only has to check the last one.
+ * lock, so the log order is the order the index changed in. A writer
+ * takes the whole open batch at once, writes its meta and raw blocks
+ * (FUA, or written and flushed, when the store is durable), and only then
+ * acknowledges every operation of the batch: one flush for everything that
+ * arrived while the batches before it were being written.
+ *
+ * A durable store may have two writer threads (CXLFLASH_KV_WRITE_DEPTH=2),
+ * so two batches are on their way at once: the next one is written while
+ * the one before is still in flight. A batch is acknowledged only once it
+ * and every batch before it are durable (acknowledgements go in log order). Each batch's meta blocks
+ * say how many meta blocks before it were not yet durable when it was
+ * written (KV_META_PENDING), so recovery can tell a torn batch followed by
+ * a sound one that was never acknowledged (the log's torn tail) from a
+ * damaged batch that a later one proves was durable (damage).
  */
 #include "kv/kv_internal.h"
 #include "kv/crc32c.h"
@@ -94,7 +101,9 @@ static void seg_dead_locked(struct ark_impl *s, uint64_t seg)
 {
 	struct kv_seg *g = kv_seg(s, seg);
 
-	if (g->state != SEG_LOG || g->head || g->live || g->last_lsn >= s->written_lsn)
+	/* written_lsn moves under log_lock: another writer may be acknowledging. */
+	if (g->state != SEG_LOG || g->head || g->live ||
+	    g->last_lsn >= __atomic_load_n(&s->written_lsn, __ATOMIC_ACQUIRE))
 		return;
 	if (s->durable || s->fork_hold) {
 		g->state = SEG_PENDING;
@@ -688,15 +697,19 @@ static int seal_locked(struct ark_impl *s, struct kv_batch *out)
 	if (rc)
 		return rc;
 	uint64_t first = s->next_seq;
+	/* The meta blocks of the batches still on their way (writer_step_locked
+	 * keeps their count within KV_META_PENDING_MAX). */
+	uint16_t pending = (uint16_t)((first - s->acked_seq) << KV_META_PENDING_SHIFT);
 	for (unsigned i = 0; i < b->nmeta; i++) {
 		uint8_t *blk = b->meta + (size_t)i * KV_BLOCK;
 		struct kv_blk_hdr *h = (struct kv_blk_hdr *)blk;
 		bool last = i + 1 == b->nmeta;
 		h->batch = first;
 		kv_blk_seal(s, blk, KV_MAGIC_META, (uint16_t)(last ? b->meta_used : h->used),
-			    last ? KV_META_BATCH_END : 0, s->next_seq++,
+			    (uint16_t)(pending | (last ? KV_META_BATCH_END : 0)), s->next_seq++,
 			    last ? next_lba : b->meta_lba[i + 1]);
 	}
+	b->seq = first;
 	*out = *b;
 	memset(b, 0, sizeof(*b));
 	batch_reset(s, b);
@@ -787,12 +800,25 @@ out:
 	return rc;
 }
 
-/* Acknowledge a written batch: sync callers wake, async callbacks go to the pool. */
+/*
+ * Acknowledge a written batch once every batch before it is: sync callers
+ * wake, async callbacks go to the pool. A batch after one that failed fails
+ * too (it is on the LUN, but recovery would not replay it past the failed
+ * one).
+ */
 static void batch_ack(struct ark_impl *s, struct kv_batch *b, int rc)
 {
 	struct kv_waiter *w = b->waiters, *next, *async_head = NULL, **async_tail = &async_head;
 
 	pthread_mutex_lock(&s->log_lock);
+	while (s->written_lsn != b->lsn)
+		pthread_cond_wait(&s->log_cv, &s->log_lock);
+	if (!rc)
+		rc = s->ack_err;
+	else if (!s->ack_err)
+		s->ack_err = rc;
+	if (b->nmeta)
+		s->acked_seq = b->seq + b->nmeta;
 	__atomic_store_n(&s->written_lsn, b->lsn + 1, __ATOMIC_RELEASE);   /* cache hits read it unlocked */
 	for (; w; w = next) {
 		next = w->next;
@@ -847,19 +873,41 @@ static void gather_locked(struct ark_impl *s)
 }
 
 /*
+ * Whether a writer may seal and write the open batch now: no other writer
+ * is gathering it or checkpointing, a writer is free, and the meta blocks
+ * on their way fit a meta block's KV_META_PENDING count. log_lock held.
+ */
+static bool may_start_locked(struct ark_impl *s)
+{
+	return !s->sealing && !s->ckpt_running && s->inflight < s->writers &&
+	       (!s->inflight || s->next_seq - s->acked_seq <= KV_META_PENDING_MAX);
+}
+
+static bool ckpt_due_locked(struct ark_impl *s)
+{
+	return s->ckpt_wanted && s->durable && !s->writer_err;
+}
+
+/*
  * Write one batch (or checkpoint when asked). Returns false when there was
- * nothing to do. log_lock held on entry and exit.
+ * nothing this writer can do now. log_lock held on entry and exit.
  */
 static bool writer_step_locked(struct ark_impl *s)
 {
 	struct kv_batch b;
 	int rc;
 
-	if (s->ckpt_wanted && s->durable && !s->writer_err) {
+	if (ckpt_due_locked(s)) {
+		/* Alone: no batch on its way, and none starts meanwhile (its
+		 * sealed batch goes first; the log after it is the new one). */
+		if (s->inflight || s->sealing || s->ckpt_running)
+			return false;
 		s->ckpt_wanted = false;
+		s->ckpt_running = true;
 		pthread_mutex_unlock(&s->log_lock);
 		rc = kv_checkpoint(s);
 		pthread_mutex_lock(&s->log_lock);
+		s->ckpt_running = false;
 		if (rc == -ENOSPC) {
 			/* The log is durable without it; what it would free waits. */
 		} else if (rc && !s->writer_err) {
@@ -868,35 +916,49 @@ static bool writer_step_locked(struct ark_impl *s)
 		}
 		return true;
 	}
-	if (!s->open.nrec)
+	if (!s->open.nrec || !may_start_locked(s))
 		return false;
+	s->sealing = true;
 	gather_locked(s);
+	s->sealing = false;
+	/* The lock was let go: a checkpoint may be due now. */
+	if (!s->open.nrec || ckpt_due_locked(s) || !may_start_locked(s))
+		return true;
 	rc = seal_locked(s, &b);
 	if (rc) {
 		/* No block for the next batch: fail this batch's operations. */
 		s->writer_err = rc;
 		return true;
 	}
+	s->inflight++;
 	uint64_t nrec = b.nrec, t0 = now_ns();
 	pthread_mutex_unlock(&s->log_lock);
 	rc = kv_write_sealed(s, &b);
 	pthread_mutex_lock(&s->log_lock);
+	s->inflight--;
 	s->last_batch_nrec = nrec;
 	s->last_write_ns = now_ns() - t0;
 	return true;
 }
 
-/* Write, acknowledge and free a sealed batch (the checkpoint uses it too). */
+/* Write, acknowledge (in log order) and free a sealed batch (the checkpoint
+ * uses it too). Not written when the store already stopped writing. */
 int kv_write_sealed(struct ark_impl *s, struct kv_batch *b)
 {
-	int rc = batch_write(s, b);
+	pthread_mutex_lock(&s->log_lock);
+	int rc = s->writer_err;
+	pthread_mutex_unlock(&s->log_lock);
 
-	if (rc) {
-		kv_msg("arkdb: writing the log failed: %s; the store is read-only", strerror(-rc));
-		pthread_mutex_lock(&s->log_lock);
-		if (!s->writer_err)
-			s->writer_err = rc;
-		pthread_mutex_unlock(&s->log_lock);
+	if (!rc) {
+		rc = batch_write(s, b);
+		if (rc) {
+			kv_msg("arkdb: writing the log failed: %s; the store is read-only",
+			       strerror(-rc));
+			pthread_mutex_lock(&s->log_lock);
+			if (!s->writer_err)
+				s->writer_err = rc;
+			pthread_mutex_unlock(&s->log_lock);
+		}
 	}
 	batch_ack(s, b, rc);
 	uint64_t blocks = b->blocks;
@@ -921,10 +983,11 @@ int kv_write_sealed(struct ark_impl *s, struct kv_batch *b)
 	return rc;
 }
 
-/* Wake the writer for work: records, a checkpoint, or the stop. log_lock held. */
+/* Wake a writer for work it can do now: records, a checkpoint, or the
+ * stop (not one that would find another writer gathering). log_lock held. */
 void kv_writer_kick_locked(struct ark_impl *s)
 {
-	if (s->writer_idle)
+	if (s->writers_idle && (s->writer_stop || s->ckpt_wanted || may_start_locked(s)))
 		pthread_cond_signal(&s->writer_cv);
 }
 
@@ -937,11 +1000,13 @@ static void *writer_main(void *arg)
 	for (;;) {
 		if (writer_step_locked(s))
 			continue;
+		/* What is left (a batch on its way, records another writer
+		 * gathers) the writer busy with it finishes. */
 		if (s->writer_stop)
 			break;
-		s->writer_idle = true;
+		s->writers_idle++;
 		pthread_cond_wait(&s->writer_cv, &s->log_lock);
-		s->writer_idle = false;
+		s->writers_idle--;
 	}
 	pthread_mutex_unlock(&s->log_lock);
 	return NULL;
@@ -959,6 +1024,22 @@ int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed)
 	return rc;
 }
 
+/*
+ * Writer threads of a durable store: one batch on its way at a time, or
+ * KV_WRITE_DEPTH with CXLFLASH_KV_WRITE_DEPTH=2. Two pay only where two
+ * durable writes take about as long as one; on the file LUNs measured here
+ * (ext4 on a virtio disk, through the AFU) a write beside another took
+ * 1.6-2x as long, and splitting the operations in flight into two half
+ * batches doubled the flushes: 0.6-0.95x the sets/s of one batch at a time
+ * (docs/performance.md, "Durable sets pipelined").
+ */
+static unsigned kv_write_depth(void)
+{
+	const char *e = getenv("CXLFLASH_KV_WRITE_DEPTH");
+
+	return e && !strcmp(e, "2") ? KV_WRITE_DEPTH : 1;
+}
+
 /* Start the log at the reserved block @lba (format or recovery). */
 int kv_log_start(struct ark_impl *s)
 {
@@ -967,11 +1048,21 @@ int kv_log_start(struct ark_impl *s)
 	s->open.wtail = &s->open.waiters;
 	s->open.lsn = s->next_lsn++;
 	s->written_lsn = s->open.lsn;
+	s->acked_seq = s->next_seq;
 	if (s->readonly)
 		return 0;
-	rc = pthread_create(&s->writer, NULL, writer_main, s);
-	if (rc)
-		return -rc;
+	s->writers = s->durable ? kv_write_depth() : 1;
+	for (unsigned i = 0; i < s->writers; i++) {
+		rc = pthread_create(&s->writer[i], NULL, writer_main, s);
+		if (rc) {
+			s->writers = i;
+			if (i) {
+				s->writer_running = true;
+				kv_log_stop(s);
+			}
+			return -rc;
+		}
+	}
 	s->writer_running = true;
 	return 0;
 }
@@ -982,9 +1073,10 @@ void kv_log_stop(struct ark_impl *s)
 	if (s->writer_running) {
 		pthread_mutex_lock(&s->log_lock);
 		s->writer_stop = true;
-		kv_writer_kick_locked(s);
+		pthread_cond_broadcast(&s->writer_cv);
 		pthread_mutex_unlock(&s->log_lock);
-		pthread_join(s->writer, NULL);
+		for (unsigned i = 0; i < s->writers; i++)
+			pthread_join(s->writer[i], NULL);
 		s->writer_running = false;
 	}
 }

@@ -3,12 +3,15 @@
  * recover.c - opening a durable store: the newer sound superblock, the
  * checkpoint it names, then the log after it, batch by batch.
  *
- * A batch is applied whole or not at all. Every batch but the last one on
- * the LUN was flushed before the next was written, so only the last can be
- * torn: its meta blocks must all be sound, and the raw data of its records
- * is read and checked against their CRC. The log ends at the first meta
- * block that is not the expected next one (wrong CRC, sequence, or an
- * older epoch: a block an earlier open wrote and never acknowledged).
+ * A batch is applied whole or not at all. Up to two batches are written at
+ * once, so the last two on the LUN can be torn; each batch's meta blocks
+ * say which blocks before it were durable when it was written
+ * (KV_META_PENDING). A batch that a later sound one proves durable is
+ * applied as it is; any other must be whole: its meta blocks sound and the
+ * raw data of its records checked against their CRC. The log ends at the
+ * first batch that is not (wrong CRC, sequence, or an older epoch: a block
+ * an earlier open wrote and never acknowledged), and a later batch that
+ * says the log was durable past that point means damage.
  */
 #include "kv/kv_internal.h"
 #include "kv/crc32c.h"
@@ -39,7 +42,7 @@ static int read_super(struct ark_impl *s, uint8_t *out)
 		if (kv_blk_check_seed(b, 0, KV_MAGIC_SUPER))
 			continue;
 		const struct kv_super *sb = (const struct kv_super *)(b + sizeof(*h));
-		if (sb->version != KV_FORMAT_VERSION)
+		if (sb->version < KV_FORMAT_VERSION_MIN || sb->version > KV_FORMAT_VERSION)
 			continue;
 		if (best < 0 || sb->gen > best_gen) {
 			best = i;
@@ -314,15 +317,26 @@ static bool meta_ok(struct ark_impl *s, struct rcache *c, uint64_t lba, uint64_t
 	       h->epoch < s->epoch;
 }
 
+/* The sequence below which every meta block was durable when the batch of
+ * meta block @h was written (KV_META_PENDING). */
+static uint64_t durable_below(const struct kv_blk_hdr *h)
+{
+	uint64_t pending = KV_META_PENDING(h->flags);
+
+	return h->batch > pending ? h->batch - pending : 0;
+}
+
 /* Segments the log may have gone on in, besides its end's own and the
  * next: the lowest free ones (the writer takes the lowest free one). */
 #define KV_END_SCAN_SEGS 8
 
 /*
  * Look in [@from, @to) for a meta block of a batch after the one that
- * should start at @lba (sequence @seq, blocks of @epoch or newer): -EIO,
- * naming both, when there is one; 0 when not (or unreadable: nothing more
- * to tell).
+ * should start at @lba (sequence @seq, blocks of @epoch or newer) written
+ * when that one was durable: -EIO, naming both, when there is one; 0 when
+ * not (or unreadable: nothing more to tell). A later batch written while
+ * the one at @seq was still on its way was never acknowledged (batches are
+ * acknowledged in log order): the torn tail of a crash, not damage.
  */
 static int later_batch_in(struct ark_impl *s, uint64_t from, uint64_t to, uint64_t lba,
 			  uint64_t seq, uint32_t epoch)
@@ -343,6 +357,10 @@ static int later_batch_in(struct ark_impl *s, uint64_t from, uint64_t to, uint64
 		if (from + i == lba || h->magic != KV_MAGIC_META || h->epoch < epoch ||
 		    h->batch <= seq || kv_blk_check(s, b, KV_MAGIC_META))
 			continue;
+		if (durable_below(h) <= seq) {
+			s->replay_unacked++;   /* written beside it: never acknowledged */
+			continue;
+		}
 		kv_msg("arkdb: log block %llu (sequence %llu) is damaged: a later batch (sequence %llu) is at LBA %llu",
 		       (unsigned long long)lba, (unsigned long long)seq,
 		       (unsigned long long)h->batch, (unsigned long long)(from + i));
@@ -371,10 +389,10 @@ static bool starts_with_ckpt(struct ark_impl *s, uint64_t seg)
 
 /*
  * The log ended at @lba, where the meta block with sequence @seq should
- * be, after blocks of @epoch. A crash can only tear the last batch (each
- * is written after the one before is flushed); if a later batch of this
- * epoch or a newer one is on the LUN, the block at @lba is damaged, and
- * acknowledged operations would be lost.
+ * be, after blocks of @epoch. A crash can only tear batches that were on
+ * their way; if a later batch of this epoch or a newer one, written when
+ * the batch at @lba was durable, is on the LUN, the block at @lba is
+ * damaged, and acknowledged operations would be lost.
  *
  * Where the log can have gone on: the rest of that segment, then the
  * segments that were free when the checkpoint was taken, lowest first.
@@ -611,7 +629,7 @@ static int apply_rec(struct ark_impl *s, uint64_t meta_lba, const uint8_t *blk,
 int kv_recover(struct ark_impl *s)
 {
 	uint8_t *sblk = kv_blk_alloc(1);
-	struct rbatch rb = { 0 }, peek = { 0 };
+	struct rbatch rb = { 0 }, peek = { 0 }, peek2 = { 0 };
 	struct rcache cache = { 0 };
 	uint8_t *ckpt_live = NULL;
 	uint64_t ckpt_nsegs = 0;
@@ -624,6 +642,7 @@ int kv_recover(struct ark_impl *s)
 		goto out;
 	const struct kv_super *sb = (const struct kv_super *)(sblk + sizeof(struct kv_blk_hdr));
 	s->seg_blocks = sb->seg_blocks;
+	s->version = sb->version;
 	s->store_id = sb->store_id;
 	s->super_gen = sb->gen;
 	s->epoch = sb->epoch + 1;   /* blocks of earlier opens are older than ours */
@@ -666,10 +685,21 @@ int kv_recover(struct ark_impl *s)
 	for (;;) {
 		uint32_t e2 = epoch;
 		bool more = read_batch(s, &cache, rb.next, seq + rb.n, &e2, &peek);
-		if (!more) {
-			/* The last batch: its raw data must all be there. */
-			if (for_each_rec(s, &rb, verify_rec, NULL))
+		/* Durable when a later batch says so: the next, or (when the
+		 * next was written while this one was on its way) the one after. */
+		bool durable = more && durable_below((const struct kv_blk_hdr *)peek.blocks) > seq;
+		if (more && !durable) {
+			uint32_t e3 = e2;
+			durable = read_batch(s, &cache, peek.next, seq + rb.n + peek.n, &e3, &peek2) &&
+				  durable_below((const struct kv_blk_hdr *)peek2.blocks) > seq;
+		}
+		if (!durable) {
+			/* Maybe torn (the last batch, or one written beside the
+			 * next): its raw data must all be there, or the log ends. */
+			if (for_each_rec(s, &rb, verify_rec, NULL)) {
+				s->replay_torn = true;
 				break;
+			}
 		}
 		rc = for_each_rec(s, &rb, apply_rec, NULL);
 		if (rc) {
@@ -732,6 +762,8 @@ out:
 	free(rb.lba);
 	free(peek.blocks);
 	free(peek.lba);
+	free(peek2.blocks);
+	free(peek2.lba);
 	free(sblk);
 	return rc;
 }

@@ -222,5 +222,13 @@ for i in range(2, 12):
           struct.pack("<BBHIQII", 1, 0, 0xffff, 0xffffffff, 1 << 60, 0, 0)))
 write("kv", "block-header-used", b"\1" + patch(USED | RESEAL, 3, 12, struct.pack("<H", 0xffff)))
 write("kv", "block-next-loop", b"\1" + patch(USED | RESEAL, 4, 24, struct.pack("<Q", 4)))
+# KV_META_PENDING (meta flags bits 1-15, header offset 14): a batch that says
+# blocks before it were still on their way (a pipelined writer's), so an
+# earlier batch is verified or the log ends there; up to the largest count.
+for i, pending in ((3, 1), (5, 2), (7, 0x7fff), (9, 1)):
+    write("kv", "block%d-pending" % i, b"\1" + patch(USED | RESEAL | XOR, i, 14,
+          struct.pack("<H", pending << 1)))
+write("kv", "pending-then-torn", b"\1" + patch(USED | RESEAL | XOR, 9, 14, struct.pack("<H", 2)) +
+      patch(USED | XOR, 8, 200, b"\x5a"))
 write("kv", "raw-damaged", b"\0" + patch(USED | XOR, 20, 0, b"\x5a" * 64) +
       patch(USED | XOR, 30, 100, b"\x5a"))

@@ -9,7 +9,9 @@
  * key had when its last operation was acknowledged and the operation in
  * flight. The round kills it, optionally cuts the power, reopens the store
  * in another child and checks every key: its value must be the
- * acknowledged one or the one in flight, whole and intact.
+ * acknowledged one or the one in flight, whole and intact. Every other
+ * writer has two batches on their way at once (CXLFLASH_KV_WRITE_DEPTH=2),
+ * so a crash can tear a batch written beside a later one.
  */
 #ifndef CXLFLASH_KV_CRASH_LOOP_H
 #define CXLFLASH_KV_CRASH_LOOP_H
@@ -84,10 +86,12 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-static void child(const char *spec)
+static void child(const char *spec, bool pipelined)
 {
 	pthread_t th[NTHREADS];
 
+	if (pipelined)
+		setenv("CXLFLASH_KV_WRITE_DEPTH", "2", 1);
 	int rc = kv_t_open(spec, &ark, 2, ARK_KV_PERSIST_STORE | ARK_KV_PERSIST_LOAD);
 	if (rc) {
 		fprintf(stderr, "child: ark_create: %d (%s)\n", rc, strerror(rc));
@@ -196,11 +200,13 @@ static void create_store(const char *spec, int round)
 /* Start a writer child on @spec; the caller kills it. */
 static pid_t start_writer(const char *spec)
 {
+	static unsigned started;
+	bool pipelined = started++ % 2 == 0;
 	pid_t pid = fork();
 
 	T_ASSERT(pid >= 0);
 	if (pid == 0)
-		child(spec);
+		child(spec, pipelined);
 	return pid;
 }
 

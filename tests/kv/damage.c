@@ -6,13 +6,18 @@
  * one superblock copy (the other one serves), both copies, a checkpoint
  * block, and a meta block in the middle of the log after a crash (the
  * open fails with EIO instead of dropping what came after it), also when
- * the log went on past segments the replay emptied.
+ * the log went on past segments the replay emptied. With two batches
+ * written at once: a torn batch followed by a sound one written while it
+ * was on its way (never acknowledged) is the log's torn tail, and a later
+ * open's log goes on over it (epochs); a damaged batch that a later one
+ * says was durable is damage. A version 1 store opens and is upgraded.
  */
 #include "kv_test.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
 
+#include "kv/crc32c.h"
 #include "kv/kv_internal.h"
 #include "t_daemon.h"
 
@@ -337,6 +342,265 @@ static void mid_log_past_emptied(void)
 	T_EQ(run_check(), 1);
 }
 
+/* The meta block with sequence @seq (the newest epoch's), 0 if none. */
+static uint64_t meta_of_seq(uint64_t seq)
+{
+	static uint8_t blk[4096];
+	int fd = open(g_path, O_RDONLY);
+	uint64_t found = 0;
+	uint32_t top = 0;
+
+	T_ASSERT(fd >= 0);
+	for (uint64_t lba = 8; lba < 8192; lba++) {
+		if (pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)) != 4096)
+			break;
+		const struct kv_blk_hdr *h = (const void *)blk;
+		if (h->magic == KV_MAGIC_META && h->seq == seq && h->epoch >= top) {
+			top = h->epoch;
+			found = lba;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* Give the batch whose (single) meta block is at @lba a KV_META_PENDING
+ * count of @pending, as a batch written while those blocks were on their
+ * way, and reseal it (CRC-32C seeded with the store's id). */
+static void set_pending(uint64_t lba, uint16_t pending)
+{
+	static uint8_t blk[4096], sup[4096];
+	int fd = open(g_path, O_RDWR);
+
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, sup, sizeof(sup), 0), 4096);
+	const struct kv_super *sb = (const void *)(sup + sizeof(struct kv_blk_hdr));
+	T_EQ(pread(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+	struct kv_blk_hdr *h = (void *)blk;
+	T_ASSERT(h->magic == KV_MAGIC_META && (h->flags & KV_META_BATCH_END));
+	h->flags = (uint16_t)((h->flags & KV_META_BATCH_END) | pending << KV_META_PENDING_SHIFT);
+	h->crc = 0;
+	h->crc = kv_crc32c((uint32_t)sb->store_id, blk, sizeof(blk));
+	T_EQ(pwrite(fd, blk, sizeof(blk), (off_t)(lba * 4096)), 4096);
+	T_EQ(fsync(fd), 0);
+	close(fd);
+}
+
+/*
+ * A crashed store whose log ends with one-operation batches: keys 0..199
+ * (fill()), then keys 200 and 201 with raw values. Their batches' first
+ * meta sequences go to @seq[0..2] (keys 199, 200, 201) and the raw block
+ * of key 200 to *@raw200.
+ */
+static void fill_tail(uint64_t seq[3], uint64_t *raw200)
+{
+	static uint8_t val[6000];
+	int pfd[2];
+
+	T_EQ(pipe(pfd), 0);
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		ARK *ark;
+		int64_t res;
+		uint64_t out[4];
+
+		close(pfd[0]);
+		unlink(g_path);
+		T_OK(kv_t_create(g_spec, &ark, ARK_KV_PERSIST_STORE));
+		for (uint64_t k = 0; k < 202; k++) {
+			size_t n = k % 2 || k >= 200 ? 6000 : 100;
+			kv_t_value(val, n, k, 1);
+			if (k >= 199) {
+				pthread_mutex_lock(&ark_impl(ark)->log_lock);
+				out[k - 199] = ark_impl(ark)->next_seq;
+				pthread_mutex_unlock(&ark_impl(ark)->log_lock);
+			}
+			T_OK(ark_set(ark, sizeof(k), &k, n, val, &res));
+		}
+		out[3] = value_lba(ark, 200);
+		T_EQ(write(pfd[1], out, sizeof(out)), (ssize_t)sizeof(out));
+		_exit(T_PASS);   /* no checkpoint, as a crash leaves it */
+	}
+	close(pfd[1]);
+	uint64_t in[4];
+	T_EQ(read(pfd[0], in, sizeof(in)), (ssize_t)sizeof(in));
+	close(pfd[0]);
+	int st;
+	T_ASSERT(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == T_PASS);
+	memcpy(seq, in, 3 * sizeof(*seq));
+	*raw200 = in[3];
+	/* One meta block a batch, one batch after another. */
+	T_EQ(seq[1], seq[0] + 1);
+	T_EQ(seq[2], seq[1] + 1);
+}
+
+/* Keys 0..@n-1 read their values of fill(); the keys from @n to 201 are gone. */
+static void expect_keys(ARK *ark, uint64_t n)
+{
+	static uint8_t out[6000];
+	int64_t res;
+
+	for (uint64_t k = 0; k < 202; k++) {
+		size_t len = k % 2 || k >= 200 ? 6000 : 100;
+		int rc = ark_get(ark, sizeof(k), &k, sizeof(out), out, 0, &res);
+		if (k >= n) {
+			T_RC(rc, ENOENT);
+			continue;
+		}
+		T_OK(rc);
+		T_EQ((uint64_t)res, len);
+		T_EQ(kv_t_value_ok(out, len, k, 1), 0);
+	}
+}
+
+/*
+ * Key 200's batch torn (its raw block lost, or its meta block), key 201's
+ * batch written while it was on its way (KV_META_PENDING 1) and so never
+ * acknowledged: the log's torn tail, both gone, no error. A later open's
+ * log goes on over it; after another crash, its keys are there and the
+ * stale batch of key 201 (an older epoch) is not replayed.
+ */
+static void torn_then_unacked(bool meta)
+{
+	static uint8_t val[6000];
+	uint64_t seq[3], raw200;
+	ARK *ark;
+	int64_t res;
+
+	fill_tail(seq, &raw200);
+	uint64_t m200 = meta_of_seq(seq[1]), m201 = meta_of_seq(seq[2]);
+	T_ASSERT(m200 && m201);
+	set_pending(m201, 1);
+	scribble(meta ? m200 : raw200, 1);
+	T_EQ(run_check(), 0);
+	T_OK(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD));
+	expect_keys(ark, 200);
+	T_OK(ark_delete(ark));
+
+	/* Go on from there in a writer that crashes: key 300 set. */
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		uint64_t k = 300;
+		T_OK(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD));
+		kv_t_value(val, 6000, k, 1);
+		T_OK(ark_set(ark, sizeof(k), &k, 6000, val, &res));
+		_exit(T_PASS);
+	}
+	int st;
+	T_ASSERT(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == T_PASS);
+	T_EQ(run_check(), 0);
+	T_OK(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD));
+	expect_keys(ark, 200);
+	uint64_t k = 300;
+	static uint8_t out[6000];
+	T_OK(ark_get(ark, sizeof(k), &k, sizeof(out), out, 0, &res));
+	T_EQ(kv_t_value_ok(out, 6000, k, 1), 0);
+	T_OK(ark_delete(ark));
+}
+
+static void torn_raw_then_unacked(void)
+{
+	torn_then_unacked(false);
+}
+
+static void torn_meta_then_unacked(void)
+{
+	torn_then_unacked(true);
+}
+
+/*
+ * Key 199's batch damaged after it was acknowledged: key 200's batch was
+ * written while it was on its way (KV_META_PENDING 1), but key 201's says
+ * every block before it was durable (as the writer, with two batches at
+ * most on their way, always writes the second one after). EIO, not a torn
+ * tail; the same without key 201's batch proving it reads as the tail.
+ */
+static void damaged_then_pipelined(void)
+{
+	uint64_t seq[3], raw200;
+	ARK *ark;
+
+	fill_tail(seq, &raw200);
+	uint64_t m199 = meta_of_seq(seq[0]), m200 = meta_of_seq(seq[1]);
+	T_ASSERT(m199 && m200);
+	set_pending(m200, 1);
+	scribble(m199, 1);
+	T_RC(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD), EIO);
+	T_EQ(run_check(), 1);
+}
+
+/* A batch that a later one says was durable is replayed as it is: key
+ * 200's raw block lost reads EIO (as any damaged value), the rest is there. */
+static void durable_raw_damaged(void)
+{
+	static uint8_t out[6000];
+	uint64_t seq[3], raw200, k = 200;
+	ARK *ark;
+	int64_t res;
+
+	fill_tail(seq, &raw200);
+	scribble(raw200, 1);
+	T_OK(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD));
+	T_RC(ark_get(ark, sizeof(k), &k, sizeof(out), out, 0, &res), EIO);
+	k = 201;
+	T_OK(ark_get(ark, sizeof(k), &k, sizeof(out), out, 0, &res));
+	T_EQ(kv_t_value_ok(out, 6000, k, 1), 0);
+	T_OK(ark_delete(ark));
+}
+
+/* The superblocks' format version: set both copies to @v (resealed, seed
+ * 0) when @v, and return the newer copy's. */
+static uint32_t super_version(uint32_t v)
+{
+	static uint8_t blk[2][4096];
+	int fd = open(g_path, O_RDWR);
+
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, blk, sizeof(blk), 0), (ssize_t)sizeof(blk));
+	struct kv_super *sb[2];
+	for (int i = 0; i < 2; i++) {
+		sb[i] = (void *)(blk[i] + sizeof(struct kv_blk_hdr));
+		if (!v)
+			continue;
+		struct kv_blk_hdr *h = (void *)blk[i];
+		sb[i]->version = v;
+		h->crc = 0;
+		h->crc = kv_crc32c(0, blk[i], 4096);
+	}
+	if (v) {
+		T_EQ(pwrite(fd, blk, sizeof(blk), 0), (ssize_t)sizeof(blk));
+		T_EQ(fsync(fd), 0);
+	}
+	close(fd);
+	return sb[0]->gen > sb[1]->gen ? sb[0]->version : sb[1]->version;
+}
+
+/* A version 1 store (before KV_META_PENDING) opens as it is and is
+ * version 2 after its first writable open; an unknown version is refused. */
+static void old_version(void)
+{
+	static uint8_t out[6000];
+	ARK *ark;
+	int64_t res;
+
+	fill(true);
+	T_EQ(super_version(0), KV_FORMAT_VERSION);
+	super_version(1);
+	T_EQ(run_check(), 0);
+	T_OK(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD));
+	for (uint64_t k = 0; k < 200; k++) {
+		size_t n = k % 2 ? 6000 : 100;
+		T_OK(ark_get(ark, sizeof(k), &k, sizeof(out), out, 0, &res));
+		T_EQ(kv_t_value_ok(out, n, k, 1), 0);
+	}
+	T_OK(ark_delete(ark));
+	T_EQ(super_version(0), 2u);
+	super_version(KV_FORMAT_VERSION + 1);
+	T_RC(kv_t_open(g_spec, &ark, 2, ARK_KV_PERSIST_LOAD), EIO);
+}
+
 int main(void)
 {
 	snprintf(g_path, sizeof(g_path), "%s", t_path("kv-damage.img"));
@@ -347,6 +611,11 @@ int main(void)
 	T_RUN(mid_log);
 	T_RUN(mid_log_elsewhere);
 	T_RUN(mid_log_past_emptied);
+	T_RUN(torn_raw_then_unacked);
+	T_RUN(torn_meta_then_unacked);
+	T_RUN(damaged_then_pipelined);
+	T_RUN(durable_raw_damaged);
+	T_RUN(old_version);
 	unlink(g_path);
 	return T_PASS;
 }

@@ -4,7 +4,8 @@
  * run under ThreadSanitizer in `make test`: threads doing sync set, get,
  * del and async calls on one store while an iterator walks it, on a memory
  * store and on a small durable RAM LUN store where the writer's batches,
- * the cleaner and checkpoints run at the same time.
+ * the cleaner and checkpoints run at the same time (one batch on its way
+ * at a time, then two: CXLFLASH_KV_WRITE_DEPTH=2).
  *
  * Under TSan nothing is suppressed: the engine's host <-> AFU handoffs
  * are visible to it (src/afu/afu_tsan.h), so every race fails the test.
@@ -13,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -140,5 +142,10 @@ int main(void)
 	run(NULL, 0);
 	/* 16 MiB: small segments, so the cleaner and checkpoints run. */
 	run(LUN, ARK_KV_PERSIST_STORE);
+	/* Again with two batches on their way at once (two writer threads,
+	 * acknowledgements in log order, checkpoints waiting for both). */
+	setenv("CXLFLASH_KV_WRITE_DEPTH", "2", 1);
+	run(LUN, ARK_KV_PERSIST_STORE);
+	unsetenv("CXLFLASH_KV_WRITE_DEPTH");
 	return T_PASS;
 }
