@@ -1027,11 +1027,11 @@ int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed)
 /*
  * Writer threads of a durable store: one batch on its way at a time, or
  * KV_WRITE_DEPTH with CXLFLASH_KV_WRITE_DEPTH=2. Two pay only where two
- * durable writes take about as long as one; on the file LUNs measured here
- * (ext4 on a virtio disk, through the AFU) a write beside another took
- * 1.6-2x as long, and splitting the operations in flight into two half
- * batches doubled the flushes: 0.6-0.95x the sets/s of one batch at a time
- * (docs/performance.md, "Durable sets pipelined").
+ * durable writes take about as long as one: on fresh sparse LUN files
+ * (ext4: allocating O_DSYNC writes wait for journal commits in turn) they
+ * did not, and half batches doubled the flushes (0.6-0.95x the sets/s of
+ * one at a time); on written blocks two ran within the noise of one
+ * (docs/kv.md, Design, "Pipelining").
  */
 static unsigned kv_write_depth(void)
 {
