@@ -1027,10 +1027,9 @@ int kv_seal_open_locked(struct ark_impl *s, struct kv_batch *out, bool *sealed)
 /*
  * Writer threads of a durable store: one batch on its way at a time, or
  * KV_WRITE_DEPTH with CXLFLASH_KV_WRITE_DEPTH=2. Two pay only where two
- * durable writes take about as long as one: on fresh sparse LUN files
- * (ext4: allocating O_DSYNC writes wait for journal commits in turn) they
- * did not, and half batches doubled the flushes (0.6-0.95x the sets/s of
- * one at a time); on written blocks two ran within the noise of one
+ * durable writes take about as long as one: on a loaded machine they did
+ * not, and half batches doubled the flushes (0.6-0.95x the sets/s of one
+ * at a time); quiet, on written blocks, two ran within the noise of one
  * (docs/kv.md, Design, "Pipelining").
  */
 static unsigned kv_write_depth(void)
