@@ -30,6 +30,20 @@ static bool claim(uint8_t *map, uint64_t nblocks, const struct kv_loc *l)
 	return ok;
 }
 
+/* Whether @vlen bytes fit where @l says the value is (its raw runs, or one
+ * meta block's payload): a damaged entry may claim any length, and the
+ * check must not try to allocate it. */
+static bool value_fits(const struct kv_loc *l, uint64_t vlen)
+{
+	uint64_t room = 0;
+
+	if (!l->npieces)
+		return vlen <= KV_PAYLOAD;
+	for (uint16_t i = 0; i < l->npieces; i++)
+		room += (uint64_t)l->pieces[i].nblocks * KV_BLOCK;
+	return vlen <= room;
+}
+
 static void print_key(FILE *out, const uint8_t *key, uint32_t klen)
 {
 	fprintf(out, "key of %u bytes 0x", klen);
@@ -85,6 +99,13 @@ int kv_check(const char *path, FILE *out, bool verbose)
 					fprintf(out, "arkdb-check: ");
 					print_key(out, e->key, e->klen);
 					fprintf(out, ": its blocks are outside the LUN or another key's\n");
+				}
+				if (!bad && !value_fits(&e->loc, e->vlen)) {
+					fprintf(out, "arkdb-check: ");
+					print_key(out, e->key, e->klen);
+					fprintf(out, ": value of %llu bytes is longer than its blocks\n",
+						(unsigned long long)e->vlen);
+					bad = true;
 				}
 				if (!bad && e->vlen) {
 					uint8_t *v = malloc(e->vlen);
