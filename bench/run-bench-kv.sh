@@ -7,7 +7,8 @@
 # flight (ours: synchronous calls, then 32 *_async_cb requests whose callbacks
 # issue the next ones, and again with one thread collecting the completions;
 # the peers: 1 and 32 threads, each synchronous). Non-durable rows: our memory store and
-# RAM LUN against the peers on tmpfs; durable rows: our file LUN with
+# RAM LUN against the peers on tmpfs; durable rows: our file LUN (written with
+# zeroes when created, prealloc=full, and once more sparse) with
 # ARK_KV_PERSIST_STORE against RocksDB with a synced WAL and LMDB with
 # synced commits, in a directory on the same file system. Prints three tables
 # and writes results.json and results.md.
@@ -143,13 +144,19 @@ for vs in $VSIZES; do
 		for p in "${PEERS[@]}"; do
 			one "$p-tmpfs-$vs-qd$qd" "kvpeer_$p" tmpfs "$vs" "$qd" -p "$TMPS/$p" "${peer[@]}"
 		done
-		# durable: a file LUN on the disk's file system vs the peers in a directory on it
+		# durable: a file LUN on the disk's file system vs the peers in a directory on it.
+		# The LUN file is written with zeroes when created (prealloc=full), as a
+		# device's blocks are there: an O_DSYNC write that allocates a block of a
+		# sparse file waits for a journal commit. The sparse file has a row too.
 		one "ark-file-$vs-qd$qd" arkbench file "$vs" "$qd" --persist \
+			-p "file:$DIR/kv-$$.img?size=${mb}M&prealloc=full" "${ours[@]}"
+		rm -f "$DIR/kv-$$.img"
+		one "ark-file-sparse-$vs-qd$qd" arkbench file-sparse "$vs" "$qd" --persist \
 			-p "file:$DIR/kv-$$.img?size=${mb}M" "${ours[@]}"
 		rm -f "$DIR/kv-$$.img"
 		if [ "$qd" != 1 ]; then
 			one "ark-file-collect-$vs-qd$qd" arkbench file-collect "$vs" "$qd" --persist \
-				-p "file:$DIR/kv-$$.img?size=${mb}M" -q "$qd"
+				-p "file:$DIR/kv-$$.img?size=${mb}M&prealloc=full" -q "$qd"
 			rm -f "$DIR/kv-$$.img"
 		fi
 		for p in "${PEERS[@]}"; do
@@ -205,7 +212,7 @@ table() {
 	table "Non-durable: our memory store and RAM LUN, the peers on tmpfs" \
 		'[["ark","mem","ours memory"],["ark","ram","ours ram: LUN"],["rocksdb","tmpfs","RocksDB tmpfs (sync=0)"],["lmdb","tmpfs","LMDB tmpfs (NOSYNC)"]]'
 	table "Durable: our file LUN (ARK_KV_PERSIST_STORE) vs the peers on the same file system ($(df -T "$DIR" | awk 'NR==2 {print $2}'))" \
-		'[["ark","file","ours file LUN --persist"],["rocksdb","file","RocksDB (WAL sync=1)"],["lmdb","file","LMDB (synced commits)"]]'
+		'[["ark","file","ours file LUN --persist"],["ark","file-sparse","ours, sparse LUN file"],["rocksdb","file","RocksDB (WAL sync=1)"],["lmdb","file","LMDB (synced commits)"]]'
 	echo "Ours at 32 in flight above: each callback issues the next request (--chain)."
 	echo "Below, the same requests with the issuing thread collecting the completions"
 	echo "(callbacks queue them to it), the other way programs use the async calls,"

@@ -220,6 +220,7 @@ struct be_spec {
 	char path[4096];        /* file: path; ram/null/rbd: empty */
 	uint64_t size;          /* bytes; 0 = use the existing size (file) */
 	bool create;            /* file: create at size if absent */
+	bool prealloc;          /* file: a file this open creates is written with zeroes */
 	bool readonly;
 	struct be_rbd_spec rbd; /* rbd: the image and how to reach it */
 	struct be_fault_spec fault;

@@ -537,6 +537,57 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+/*
+ * prealloc=full: write zeroes over a new file, as qemu-img's preallocation=full
+ * does. On a sparse file every first write of a block is an allocation, and an
+ * O_DSYNC write (FUA) that allocates waits for a file-system journal commit;
+ * on ext4 that made durable 128 KiB writes 1.65x slower than on written
+ * blocks (fio, docs/performance.md). Direct I/O when the file system takes
+ * it, so gigabytes of zeroes do not pass through the page cache.
+ */
+static int zero_fill(int fd, const struct be_spec *spec)
+{
+	enum { CHUNK = 4 << 20 };
+	int dfd = -1, wfd = fd, err = 0;
+	char path[64];
+	void *zero;
+
+	if (posix_memalign(&zero, ALIGN, CHUNK))
+		return -ENOMEM;
+	memset(zero, 0, CHUNK);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (dfd >= 0)
+		wfd = dfd;
+	log_info("%s: writing %" PRIu64 " bytes of zeroes (prealloc=full)", spec->path,
+		 spec->size);
+	for (uint64_t off = 0; off < spec->size;) {
+		size_t n = spec->size - off < CHUNK ? (size_t)(spec->size - off) : CHUNK;
+		ssize_t w;
+
+		if (wfd == dfd && (n & (ALIGN - 1)))
+			wfd = fd;  /* a tail shorter than a block: through the page cache */
+		w = pwrite(wfd, zero, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err = w < 0 ? errno : ENOSPC;
+			log_err("%s: cannot write zeroes at byte %" PRIu64 ": %s", spec->path, off,
+				strerror(err));
+			break;
+		}
+		off += (uint64_t)w;
+	}
+	if (!err && fdatasync(fd)) {
+		err = errno;
+		log_err("%s: cannot flush the zeroes: %s", spec->path, strerror(err));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(zero);
+	return -err;
+}
+
 static int create_file(const struct be_spec *spec)
 {
 	int fd = open(spec->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -552,7 +603,7 @@ static int create_file(const struct be_spec *spec)
 		log_err("%s: cannot create: %s", spec->path, strerror(err));
 		return -err;
 	}
-	/* Sparse: blocks are allocated as they are written. */
+	/* Sparse unless asked otherwise: blocks are allocated as they are written. */
 	if (ftruncate(fd, (off_t)spec->size)) {
 		err = errno;
 		log_err("%s: cannot size to %" PRIu64 " bytes: %s", spec->path, spec->size,
@@ -561,8 +612,17 @@ static int create_file(const struct be_spec *spec)
 		unlink(spec->path);
 		return -err;
 	}
+	if (spec->prealloc) {
+		err = zero_fill(fd, spec);
+		if (err) {
+			close(fd);
+			unlink(spec->path);
+			return err;
+		}
+	}
 	close(fd);
-	log_info("%s: created, %" PRIu64 " bytes", spec->path, spec->size);
+	log_info("%s: created, %" PRIu64 " bytes%s", spec->path, spec->size,
+		 spec->prealloc ? ", written with zeroes" : "");
 	return 0;
 }
 

@@ -53,7 +53,7 @@ static int set_path(const char *name, struct be_spec *spec, const char *path, si
 	return 0;
 }
 
-/* "size=SIZE", "ro" or "readonly", separated by '&'. */
+/* "size=SIZE", "prealloc=full|off", "ro" or "readonly", separated by '&'. */
 static int parse_file_options(const char *name, const char *opts, struct be_spec *spec)
 {
 	char buf[256];
@@ -69,10 +69,15 @@ static int parse_file_options(const char *name, const char *opts, struct be_spec
 			if (parse_block_size(name, tok + 5, &spec->size))
 				return -EINVAL;
 			spec->create = true;
+		} else if (!strcmp(tok, "prealloc=full")) {
+			spec->prealloc = true;
+		} else if (!strcmp(tok, "prealloc=off")) {
+			spec->prealloc = false;
 		} else if (!strcmp(tok, "ro") || !strcmp(tok, "readonly")) {
 			spec->readonly = true;
 		} else {
-			log_err("'%s': unknown option '%s' (known: size=SIZE, ro)", name, tok);
+			log_err("'%s': unknown option '%s' (known: size=SIZE, prealloc=full|off, ro)",
+				name, tok);
 			return -EINVAL;
 		}
 	}

@@ -184,6 +184,46 @@ static void test_create(void)
 	unlink(path);
 }
 
+/* prealloc=full: every block of a new file is written (zeroes), a tail shorter than the 4 MiB fill too. */
+static void test_create_prealloc(void)
+{
+	const char *path = t_path("be_prealloc");
+	const uint64_t bytes = (5ull << 20) + 4096;
+	char name[4200], *buf;
+	struct backend *be;
+	struct stat st;
+	int fd;
+
+	unlink(path);
+	snprintf(name, sizeof(name), "file:%s?size=%" PRIu64 "&prealloc=full", path, bytes);
+	be = open_name(name);
+	T_EQ(be->nblocks, bytes >> 12);
+	be_close(be);
+	T_EQ(stat(path, &st), 0);
+	T_EQ(st.st_size, (long long)bytes);
+	T_ASSERT((uint64_t)st.st_blocks * 512 >= bytes);  /* no hole left */
+	buf = malloc(bytes);
+	T_ASSERT(buf);
+	fd = open(path, O_RDONLY);
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, buf, bytes, 0), (ssize_t)bytes);
+	close(fd);
+	for (uint64_t i = 0; i < bytes; i++)
+		if (buf[i])
+			T_ASSERT(!"prealloc=full left a non-zero byte");
+	free(buf);
+
+	/* an existing file is left as it is */
+	T_EQ(truncate(path, 0), 0);
+	T_EQ(truncate(path, 1 << 20), 0);
+	be = open_name(name);
+	T_EQ(be->nblocks, 256u);
+	be_close(be);
+	T_EQ(stat(path, &st), 0);
+	T_ASSERT(st.st_blocks < 1024);
+	unlink(path);
+}
+
 static void test_open_errors(void)
 {
 	const char *path = t_path("be_missing"), *small = t_path("be_small");
@@ -576,6 +616,7 @@ int main(void)
 	if (!direct_here)
 		fprintf(stderr, "no O_DIRECT in the scratch directory; buffered I/O only\n");
 	T_RUN(test_create);
+	T_RUN(test_create_prealloc);
 	T_RUN(test_open_errors);
 
 	uring_mode = uring_works() && !getenv("CXLFLASH_NO_URING");

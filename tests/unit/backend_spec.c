@@ -119,6 +119,18 @@ static void test_specs(void)
 	spec_bad("file:/tmp/x?size=100");
 	spec_bad("file:/tmp/x?size=abc");
 	spec_bad("file:/tmp/x?bogus=1");
+	spec_bad("file:/tmp/x?size=1M&prealloc=yes");
+	spec_bad("file:/tmp/x?size=1M&prealloc");
+	{
+		struct be_spec s;
+
+		T_EQ(be_parse_spec("file:/tmp/x?size=1M&prealloc=full", &s), 0);
+		T_ASSERT(s.prealloc && s.create);
+		T_EQ(be_parse_spec("file:/tmp/x?prealloc=full&prealloc=off", &s), 0);
+		T_ASSERT(!s.prealloc);
+		T_EQ(be_parse_spec("file:/tmp/x?size=1M", &s), 0);
+		T_ASSERT(!s.prealloc);  /* sparse unless asked */
+	}
 	spec_bad("nvme:0");                 /* unknown kind, not a file */
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[0] = '/';
