@@ -236,7 +236,7 @@ static int arkb_run_async(struct kvb *b, struct kvb_thread *t)
 
 	if (!slots)
 		return ENOMEM;
-	pthread_mutex_init(&q.mu, NULL);
+	bench_lock_init(&q.mu);
 	pthread_cond_init(&q.cv, NULL);
 	for (unsigned i = 0; i < depth; i++) {
 		struct aslot *s = &slots[i];
@@ -338,35 +338,89 @@ static int arkb_run_async(struct kvb *b, struct kvb_thread *t)
  * request, as an event-driven program continues its work in the callback;
  * the runner thread only starts the slots and waits for them to end. ---- */
 
+/* One callback thread's accounting for a chained run: the callbacks of
+ * the store's pool threads count and draw their next operations without a
+ * lock between them, as the peers' threads do (one shared lock made them
+ * take turns at every callback). Merged into the run's thread at its end. */
+struct chain_shard {
+	struct kvb_thread t;
+	struct chain_shard *next;
+};
+
 struct chain {
 	struct kvb *b;
-	struct kvb_thread *t;
-	pthread_mutex_t mu;     /* t's accounting and the fields below */
+	struct kvb_thread *t;   /* the runner's: the slots' first operations, the merged counts */
+	unsigned gen;           /* tells this run's shards from a earlier run's */
+	pthread_mutex_t mu;     /* the fields below */
 	pthread_cond_t cv;
-	unsigned live;          /* slots not yet ended */
+	struct chain_shard *shards;
+	unsigned live;          /* slots not yet ended (atomic) */
 	struct aslot *retry;    /* refused with EAGAIN: the runner issues them again */
-	bool stop;
+	bool stop;              /* (atomic) */
 	int rc;
 };
 
-/* Claim the slot's next operation; false (the slot ended) when the phase is over. c->mu held. */
-static bool chain_next_locked(struct chain *c, struct aslot *s)
+static unsigned chain_gen;                 /* runs so far (atomic) */
+static __thread struct chain_shard *my_shard;
+static __thread unsigned my_gen;
+
+/* The calling callback thread's accounting in run @c, made on its first callback. */
+static struct kvb_thread *chain_shard_of(struct chain *c)
+{
+	struct chain_shard *sh;
+
+	if (my_shard && my_gen == c->gen)
+		return &my_shard->t;
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return NULL;
+	sh->t.b = c->b;
+	sh->t.id = c->t->id;
+	pthread_mutex_lock(&c->mu);
+	sh->t.rng = c->t->rng ^ (0x9e3779b97f4a7c15ull * (uint64_t)(uintptr_t)sh);
+	if (!sh->t.rng)
+		sh->t.rng = 1;
+	sh->next = c->shards;
+	c->shards = sh;
+	pthread_mutex_unlock(&c->mu);
+	my_shard = sh;
+	my_gen = c->gen;
+	return &sh->t;
+}
+
+/* A slot ended: the last one wakes the runner. */
+static void chain_slot_ended(struct chain *c)
+{
+	if (__atomic_sub_fetch(&c->live, 1, __ATOMIC_ACQ_REL) == 0) {
+		pthread_mutex_lock(&c->mu);
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+/* Claim the slot's next operation from @t's draw; false (the slot ended) when the phase is over. */
+static bool chain_next(struct chain *c, struct kvb_thread *t, struct aslot *s)
 {
 	enum kvb_op op;
 	uint64_t k;
 
-	if (c->stop || !kvb_next(c->t, &op, &k, bench_now_ns())) {
-		c->live--;
-		if (!c->live)
-			pthread_cond_signal(&c->cv);
+	if (__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) || !kvb_next(t, &op, &k, bench_now_ns()))
 		return false;
-	}
 	s->op = op;
 	s->k = k;
 	return true;
 }
 
-/* Issue the slot's claimed operation (c->mu not held). */
+static void chain_fail(struct chain *c, int rc)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!c->rc)
+		c->rc = rc;
+	pthread_mutex_unlock(&c->mu);
+	__atomic_store_n(&c->stop, true, __ATOMIC_RELEASE);
+}
+
+/* Issue the slot's claimed operation. */
 static void chain_issue(struct chain *c, struct aslot *s)
 {
 	int rc;
@@ -377,19 +431,17 @@ static void chain_issue(struct chain *c, struct aslot *s)
 	rc = arkb_submit(c->b, s);
 	if (!rc)
 		return;
-	pthread_mutex_lock(&c->mu);
 	if (rc == EAGAIN) {       /* the ark's queue is full: the runner retries */
+		pthread_mutex_lock(&c->mu);
 		s->next = c->retry;
 		c->retry = s;
-	} else {
-		fprintf(stderr, "arkbench: async submit: %s\n", strerror(rc));
-		if (!c->rc)
-			c->rc = rc;
-		c->stop = true;
-		c->live--;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		return;
 	}
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	fprintf(stderr, "arkbench: async submit: %s\n", strerror(rc));
+	chain_fail(c, rc);
+	chain_slot_ended(c);
 }
 
 static void chain_cb(int errcode, uint64_t dt, int64_t res)
@@ -397,27 +449,47 @@ static void chain_cb(int errcode, uint64_t dt, int64_t res)
 	struct aslot *s = (struct aslot *)(uintptr_t)dt;
 	struct chain *c = s->c;
 	uint64_t t1 = bench_now_ns();
-	bool more;
+	struct kvb_thread *t = chain_shard_of(c);
 
 	if (!errcode && s->op == KVB_SET && res != (int64_t)c->b->o.vsize) {
 		fprintf(stderr, "arkbench: ark_set_async_cb res %" PRId64 ", not %" PRIu64 "\n", res,
 			c->b->o.vsize);
 		errcode = EPROTO;
 	}
-	/* The value is compared before the lock: the callbacks of the store's
-	 * pool threads would otherwise take turns for the comparisons too (the
-	 * peers' threads compare theirs at once). */
-	errcode = kvb_verify(c->b, s->op, s->k, errcode, s->buf, res < 0 ? 0 : (uint64_t)res);
-	pthread_mutex_lock(&c->mu);
-	if (kvb_count(c->t, s->op, errcode, t1 - s->t0)) {
-		if (!c->rc)
-			c->rc = c->t->rc;
-		c->stop = true;
+	if (!t) {
+		chain_fail(c, ENOMEM);
+		chain_slot_ended(c);
+		return;
 	}
-	more = chain_next_locked(c, s);
-	pthread_mutex_unlock(&c->mu);
-	if (more)
+	errcode = kvb_verify(c->b, s->op, s->k, errcode, s->buf, res < 0 ? 0 : (uint64_t)res);
+	if (kvb_count(t, s->op, errcode, t1 - s->t0))
+		chain_fail(c, t->rc);
+	if (chain_next(c, t, s))
 		chain_issue(c, s);
+	else
+		chain_slot_ended(c);
+}
+
+/* Fold the callback threads' counts into the run's thread. */
+static void chain_merge(struct chain *c)
+{
+	struct kvb_thread *t = c->t;
+
+	while (c->shards) {
+		struct chain_shard *sh = c->shards;
+
+		for (unsigned i = 0; i < HIST_BUCKETS; i++)
+			t->hist.n[i] += sh->t.hist.n[i];
+		t->hist.count += sh->t.hist.count;
+		t->ops += sh->t.ops;
+		t->sets += sh->t.sets;
+		t->gets += sh->t.gets;
+		t->dels += sh->t.dels;
+		if (sh->t.rc && !t->rc)
+			t->rc = sh->t.rc;
+		c->shards = sh->next;
+		free(sh);
+	}
 }
 
 static int arkb_run_chain(struct kvb *b, struct kvb_thread *t)
@@ -428,20 +500,21 @@ static int arkb_run_chain(struct kvb *b, struct kvb_thread *t)
 
 	if (!slots)
 		return ENOMEM;
+	c.gen = __atomic_add_fetch(&chain_gen, 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < depth; i++)
 		slots[i].c = &c;
-	pthread_mutex_init(&c.mu, NULL);
+	bench_lock_init(&c.mu);
 	pthread_cond_init(&c.cv, NULL);
-	pthread_mutex_lock(&c.mu);
 	c.live = depth;
 	for (unsigned i = 0; i < depth; i++) {
-		if (!chain_next_locked(&c, &slots[i]))
+		if (!chain_next(&c, t, &slots[i])) {
+			chain_slot_ended(&c);
 			continue;
-		pthread_mutex_unlock(&c.mu);
+		}
 		chain_issue(&c, &slots[i]);
-		pthread_mutex_lock(&c.mu);
 	}
-	while (c.live) {
+	pthread_mutex_lock(&c.mu);
+	while (__atomic_load_n(&c.live, __ATOMIC_ACQUIRE)) {
 		struct aslot *s = c.retry;
 
 		if (!s) {
@@ -455,10 +528,11 @@ static int arkb_run_chain(struct kvb *b, struct kvb_thread *t)
 		pthread_mutex_lock(&c.mu);
 	}
 	pthread_mutex_unlock(&c.mu);
+	chain_merge(&c);
 	slots_free(slots, depth);
 	pthread_mutex_destroy(&c.mu);
 	pthread_cond_destroy(&c.cv);
-	return c.rc;
+	return c.rc ? c.rc : t->rc;
 }
 
 static int arkb_run(struct kvb *b, struct kvb_thread *t)
