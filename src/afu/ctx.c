@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static unsigned env_uint(const char *name, unsigned dflt, unsigned max)
 {
@@ -35,6 +36,21 @@ static unsigned env_uint(const char *name, unsigned dflt, unsigned max)
 	return (unsigned)v;
 }
 
+/*
+ * One worker per CPU, at most AFU_DEFAULT_WORKERS_MAX: contexts go to the
+ * least loaded worker, so two busy contexts run their passes on two CPUs
+ * (a worker's passes are one at a time, whether its thread or a caller
+ * running them inline has them). A worker without contexts sleeps.
+ */
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > AFU_DEFAULT_WORKERS_MAX ? AFU_DEFAULT_WORKERS_MAX : (unsigned)n;
+}
+
 int afu_create(const struct afu_config *cfg, struct afu **out)
 {
 	struct afu *afu;
@@ -45,7 +61,7 @@ int afu_create(const struct afu_config *cfg, struct afu **out)
 	if (!afu)
 		return -ENOMEM;
 	afu->nworkers = cfg && cfg->workers ? cfg->workers :
-			env_uint("CXLFLASH_AFU_THREADS", 1, AFU_MAX_WORKERS);
+			env_uint("CXLFLASH_AFU_THREADS", default_workers(), AFU_MAX_WORKERS);
 	if (afu->nworkers == 0)
 		afu->nworkers = 1;
 	if (afu->nworkers > AFU_MAX_WORKERS)
@@ -173,7 +189,14 @@ int afu_ctx_start(struct afu *afu, const struct afu_ctx_params *p, struct afu_ct
 	STORE_RELEASE(&c->map->ctx_ctrl, SISL_CTX_CTRL_UNMAP_SECTOR);
 
 	pthread_mutex_lock(&afu->ctl_lock);
+	/* The worker with the fewest contexts; among those, the next in turn. */
 	w = &afu->workers[afu->next_worker++ % afu->nworkers];
+	for (unsigned i = 0; i < afu->nworkers; i++) {
+		struct afu_worker *x = &afu->workers[(afu->next_worker + i) % afu->nworkers];
+
+		if (x->nassigned < w->nassigned)
+			w = x;
+	}
 	w->nassigned++;
 	pthread_mutex_unlock(&afu->ctl_lock);
 	c->worker = w;

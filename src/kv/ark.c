@@ -138,7 +138,7 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 		return ENOMEM;
 	s->memory = memory;
 	s->durable = (flags & persist) != 0;
-	kv_cache_init(s);
+	kv_cache_init(s, path);
 	if (!memory) {
 		if (flags & ARK_KV_VIRTUAL_LUN && size < (256ull << 20))
 			size = 256ull << 20;   /* the master's chunk: it is taken whole anyway */

@@ -92,8 +92,8 @@ static char *create_spec(const char *path, uint64_t size)
  * (CBLK_ARW_DEFER_FLAG) takes a worker's passes no other thread wants. On
  * one chunk the two pool threads of two CPUs met at its lock and at the
  * worker's passes (one inline run in 5 to 9 found them taken and woke the
- * AFU thread). The AFU puts contexts on its workers in turn, so this pays
- * only with as many workers (CXLFLASH_AFU_THREADS, one by default):
+ * AFU thread). The AFU puts a context on its least loaded worker, so this
+ * pays only with as many workers (CXLFLASH_AFU_THREADS, one per CPU up to 4):
  * CXLFLASH_KV_READ_CHUNKS sets the count (1: only the store's chunk).
  * Only for a physical chunk of a LUN in this process (ram:, file:, a
  * path): a vLUN opened again would be another vLUN, a RAID0 group's
@@ -110,8 +110,10 @@ static void read_chunks(struct kv_dev *d, const char *path, int qd, int mode)
 	if (env && *env) {
 		want = (unsigned)strtoul(env, NULL, 10);
 	} else {
+		/* As many as the AFU has workers: one per CPU, up to 4, by default. */
 		env = getenv("CXLFLASH_AFU_THREADS");
-		want = env && *env ? (unsigned)strtoul(env, NULL, 10) : 1;
+		want = env && *env ? (unsigned)strtoul(env, NULL, 10) :
+		       cpus > 4 ? 4 : cpus > 0 ? (unsigned)cpus : 1;
 		if (cpus > 0 && want > (unsigned)cpus)
 			want = (unsigned)cpus;
 	}

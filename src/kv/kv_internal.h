@@ -420,7 +420,7 @@ struct kv_get {
 void kv_op_get_batch(struct ark_impl *s, struct kv_get *g, unsigned n);
 
 /* ---- cache.c ------------------------------------------------------------------ */
-void kv_cache_init(struct ark_impl *s);
+void kv_cache_init(struct ark_impl *s, const char *path);
 const struct kv_cnode *kv_cache_get_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_cache_drop_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_cache_fill(struct ark_impl *s, const struct kv_get *g);

@@ -5,8 +5,8 @@
  * set, del or flush is seen at once; partial gets from the cache; a cache
  * far smaller than the data evicts and every value still reads right; a
  * full cache admits a value read again and again;
- * values too large to cache are read every time; no cache (0) reads every
- * time; a reopened durable store starts cold and reads right; a bad
+ * values too large to cache are read every time; no cache (0, and a RAM
+ * LUN's default) reads every time; a reopened durable store starts cold and reads right; a bad
  * setting falls back to the default with a message.
  */
 #include "kv_test.h"
@@ -42,15 +42,19 @@ static void set_val(ARK *ark, uint64_t k, size_t len, uint64_t gen)
 	T_EQ(res, len);
 }
 
-/* With the default cache: sets and gets of small values need no reads. */
-static void hits(const char *spec, uint64_t flags)
+/* With a 64 MiB cache (the default but on a RAM LUN: @setting NULL), sets
+ * and gets of small values need no reads. */
+static void hits(const char *spec, uint64_t flags, const char *setting)
 {
 	ARK *ark = NULL;
 	int64_t res = 0;
 	uint8_t part[8], val[1000];
 
-	fprintf(stderr, "-- hits on %s\n", spec);
-	unsetenv("CXLFLASH_KV_CACHE");
+	fprintf(stderr, "-- hits on %s (CXLFLASH_KV_CACHE=%s)\n", spec, setting ? setting : "");
+	if (setting)
+		setenv("CXLFLASH_KV_CACHE", setting, 1);
+	else
+		unsetenv("CXLFLASH_KV_CACHE");
 	T_OK(ark_create((char *)spec, &ark, flags));
 	for (uint64_t k = 0; k < 200; k++)
 		set_val(ark, k, 10 + (size_t)k * 20, 1);
@@ -142,13 +146,16 @@ static void admission(const char *spec)
 	unsetenv("CXLFLASH_KV_CACHE");
 }
 
-/* CXLFLASH_KV_CACHE=0: every get reads. */
-static void off(const char *spec)
+/* CXLFLASH_KV_CACHE=0, or a RAM LUN by default (@setting NULL): every get reads. */
+static void off(const char *spec, const char *setting)
 {
 	ARK *ark = NULL;
 
-	fprintf(stderr, "-- no cache on %s\n", spec);
-	setenv("CXLFLASH_KV_CACHE", "0", 1);
+	fprintf(stderr, "-- no cache on %s (CXLFLASH_KV_CACHE=%s)\n", spec, setting ? setting : "");
+	if (setting)
+		setenv("CXLFLASH_KV_CACHE", setting, 1);
+	else
+		unsetenv("CXLFLASH_KV_CACHE");
 	T_OK(ark_create((char *)spec, &ark, 0));
 	set_val(ark, 1, 100, 1);
 	uint64_t ios = ios_of(ark);
@@ -203,12 +210,13 @@ static void bad_setting(void)
 
 int main(void)
 {
-	hits("ram:512M", 0);
-	hits(kv_t_file("kv-cache-d.img", "512M"), ARK_KV_PERSIST_STORE);
+	hits("ram:512M", 0, "64M");
+	hits(kv_t_file("kv-cache-d.img", "512M"), ARK_KV_PERSIST_STORE, NULL);
 	evictions("ram:512M", 0);
 	evictions(kv_t_file("kv-cache-e.img", "512M"), ARK_KV_PERSIST_STORE);
 	admission("ram:256M");
-	off("ram:256M");
+	off("ram:256M", "0");
+	off("ram:256M", NULL);   /* a RAM LUN has none by default */
 	reopen();
 	bad_setting();
 	fprintf(stderr, "kv/cache: passed\n");
