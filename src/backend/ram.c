@@ -17,6 +17,7 @@
  */
 #include "backend/backend_internal.h"
 #include "util/log.h"
+#include "util/tsan.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -86,6 +87,76 @@ static bool bit(const uint64_t *map, uint64_t i)
 }
 
 /*
+ * The medium. Requests of contexts on different AFU workers may touch the
+ * same blocks at once: a read beside a write of the same block gets old
+ * data, new data or a mix, as from a device. In ThreadSanitizer builds the
+ * medium's side of each copy is word by word with relaxed atomics, so TSan
+ * checks the callers' buffers but not the device's own concurrency; other
+ * builds use memcpy and memset.
+ */
+#ifdef CXLFLASH_TSAN
+static void medium_read(void *dst, const uint8_t *m, size_t len)
+{
+	uint8_t *d = dst;
+	size_t i = 0;
+
+	for (; i < len && ((uintptr_t)(m + i) & 7); i++)
+		d[i] = __atomic_load_n(m + i, __ATOMIC_RELAXED);
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v = __atomic_load_n((const uint64_t *)(const void *)(m + i), __ATOMIC_RELAXED);
+
+		memcpy(d + i, &v, 8);
+	}
+	for (; i < len; i++)
+		d[i] = __atomic_load_n(m + i, __ATOMIC_RELAXED);
+}
+
+static void medium_write(uint8_t *m, const void *src, size_t len)
+{
+	const uint8_t *s = src;
+	size_t i = 0;
+
+	for (; i < len && ((uintptr_t)(m + i) & 7); i++)
+		__atomic_store_n(m + i, s[i], __ATOMIC_RELAXED);
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, s + i, 8);
+		__atomic_store_n((uint64_t *)(void *)(m + i), v, __ATOMIC_RELAXED);
+	}
+	for (; i < len; i++)
+		__atomic_store_n(m + i, s[i], __ATOMIC_RELAXED);
+}
+
+static void medium_zero(uint8_t *m, size_t len)
+{
+	size_t i = 0;
+
+	for (; i < len && ((uintptr_t)(m + i) & 7); i++)
+		__atomic_store_n(m + i, (uint8_t)0, __ATOMIC_RELAXED);
+	for (; i + 8 <= len; i += 8)
+		__atomic_store_n((uint64_t *)(void *)(m + i), (uint64_t)0, __ATOMIC_RELAXED);
+	for (; i < len; i++)
+		__atomic_store_n(m + i, (uint8_t)0, __ATOMIC_RELAXED);
+}
+#else
+static inline void medium_read(void *dst, const uint8_t *m, size_t len)
+{
+	memcpy(dst, m, len);
+}
+
+static inline void medium_write(uint8_t *m, const void *src, size_t len)
+{
+	memcpy(m, src, len);
+}
+
+static inline void medium_zero(uint8_t *m, size_t len)
+{
+	memset(m, 0, len);
+}
+#endif
+
+/*
  * Zero [p, p + len). Whole aligned units of @unit go back to the kernel
  * (MADV_DONTNEED on a private anonymous mapping reads back as zeroes and
  * frees the memory); the ragged edges are cleared by hand. Return: the
@@ -98,11 +169,11 @@ static void ram_zero(uint8_t *p, size_t len, size_t unit, uintptr_t *rs, uintptr
 
 	*rs = *re = s;
 	if (as >= ae || madvise((void *)as, ae - as, MADV_DONTNEED)) {
-		memset(p, 0, len);
+		medium_zero(p, len);
 		return;
 	}
-	memset(p, 0, as - s);
-	memset((void *)ae, 0, e - ae);
+	medium_zero(p, as - s);
+	medium_zero((uint8_t *)ae, e - ae);
 	*rs = as;
 	*re = ae;
 }
@@ -140,19 +211,19 @@ static int ram_do(struct be_ram *r, enum be_op op, uint64_t lba, uint32_t nblock
 		return ret;
 	switch (op) {
 	case BE_OP_READ:
-		memcpy(buf, r->base + off, len);
+		medium_read(buf, r->base + off, len);
 		break;
 	case BE_OP_WRITE:
 		/* Marked first: once the write completes, its blocks are data. */
 		bits_set(r->resident, lba, nblocks, true);
 		bits_set(r->data, lba, nblocks, true);
-		memcpy(r->base + off, buf, len);
+		medium_write(r->base + off, buf, len);
 		break;
 	case BE_OP_WRITE_ZEROES:
 		/* The blocks stay allocated (NBD's NO_HOLE, WRITE SAME without
 		 * UNMAP): written zeroes, never pages given back. */
 		bits_set(r->resident, lba, nblocks, true);
-		memset(r->base + off, 0, len);
+		medium_zero(r->base + off, len);
 		bits_set(r->data, lba, nblocks, false);
 		break;
 	case BE_OP_DISCARD:
@@ -178,7 +249,7 @@ static int ram_part(struct be_ram *r, const struct be_io *io)
 	/* The blocks hold data now (a hole's other bytes read back as zeroes). */
 	bits_set(r->resident, io->lba, io->nblocks, true);
 	bits_set(r->data, io->lba, io->nblocks, true);
-	memcpy(r->base + io->part_off, io->buf, io->part_len);
+	medium_write(r->base + io->part_off, io->buf, io->part_len);
 	return 0;
 }
 
