@@ -388,14 +388,15 @@ static struct kvb_thread *chain_shard_of(struct chain *c)
 	return &sh->t;
 }
 
-/* A slot ended: the last one wakes the runner. */
+/* A slot ended (once a phase per slot, so the lock costs nothing): the last
+ * one wakes the runner, under the lock, so the runner cannot return and
+ * take the chain off its stack before this thread is done with it. */
 static void chain_slot_ended(struct chain *c)
 {
-	if (__atomic_sub_fetch(&c->live, 1, __ATOMIC_ACQ_REL) == 0) {
-		pthread_mutex_lock(&c->mu);
+	pthread_mutex_lock(&c->mu);
+	if (__atomic_sub_fetch(&c->live, 1, __ATOMIC_ACQ_REL) == 0)
 		pthread_cond_signal(&c->cv);
-		pthread_mutex_unlock(&c->mu);
-	}
+	pthread_mutex_unlock(&c->mu);
 }
 
 /* Claim the slot's next operation from @t's draw; false (the slot ended) when the phase is over. */
