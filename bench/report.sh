@@ -39,6 +39,20 @@ def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(ki
 	r("loop-uring-direct"; $k.rw; $k.qd) as $kl | r("cblk-phys-ram"; $k.rw; $k.qd) as $cr |
 	r("tmpfs-pread"; $k.rw; 1) as $kt | r("memcpy"; $k.rw; 1) as $km |
 	"| \($k.rw) | \($k.qd) | \(ratio($cf.iops; $ku.iops) | f2) | \(ratio($cf.cpu_sys_us; $ku.cpu_sys_us) | f2) | \(ratio($cf.iops; $kl.iops) | f2) | \(ratio($cf.cpu_sys_us; $kl.cpu_sys_us) | f2) | \(ratio($cr.iops; $kt.iops) | f2) | \(ratio($cr.cpu_sys_us; $kt.cpu_sys_us) | f2) | \(ratio($cr.iops; $km.iops) | f2) |"),
+(if any(.results[]; .label == "cblk-sync-phys-file") then
+"",
+"## Synchronous calls at QD 1 on the file (issue 13)",
+"",
+"cblk_read / cblk_write one at a time (the caller runs the pass of the AFU inline) and cblk_aread + cblk_aresult at QD 1 (a crossing to the AFU thread), each against io_uring O_DIRECT at QD 1 on the same file. Goal: ≥ 0.95 of its IOPS at ≤ 1.2× its CPU per I/O (system), p50 ≤ its + 3 µs.",
+"",
+"| rw | io_uring IOPS | p50 µs | CPU µs/IO | sync IOPS | p50 µs | CPU µs/IO | sync / io_uring: IOPS | CPU | async / io_uring: IOPS | CPU | status (sync) |",
+"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+(. as $d | [.results[] | select(.label == "cblk-sync-phys-file") | .rw] | unique[] as $rw | $d |
+	r("cblk-sync-phys-file"; $rw; 1) as $s | r("file-uring-direct"; $rw; 1) as $u |
+	r("cblk-phys-file"; $rw; 1) as $a |
+	ratio($s.iops; $u.iops) as $xi | ratio($s.cpu_sys_us; $u.cpu_sys_us) as $xc |
+	"| \($rw) | \($u.iops | f0) | \($u.p50_us | f2) | \($u.cpu_sys_us | f2) | \($s.iops | f0) | \($s.p50_us | f2) | \($s.cpu_sys_us | f2) | \($xi | f2) | \($xc | f2) | \(ratio($a.iops; $u.iops) | f2) | \(ratio($a.cpu_sys_us; $u.cpu_sys_us) | f2) | \(if $xi == null or $xc == null then "not measured" elif $xi >= 0.95 and $xc <= 1.2 and $s.p50_us <= $u.p50_us + 3 then "**reached**" else "missed" end) |")
+else empty end),
 (if any(.results[]; .target == "fio-nbd") then
 "",
 "## NBD: the export by cxlflashd of a legacy RAM LUN, the nbdkit memory plugin, the superpipe (fio nbd engine, Unix socket)",

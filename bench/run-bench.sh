@@ -213,6 +213,9 @@ run cblk-phys-ram cblk "$RAM" "$QDS" --prefill
 run cblk-virt-ram cblk "$RAM" "$QDS" --prefill --virt
 run cblk-phys-ram-thread cblk "$RAM" "$QDS" --prefill --intr-thread
 PAIR=1 run cblk-phys-file cblk "$FILE" "$QDS"
+# QD 1 as a program makes it with synchronous calls (cblk_read/cblk_write):
+# the caller runs the AFU's pass itself (docs/design.md, "Inline execution")
+run cblk-sync-phys-file cblk-sync "$FILE" "1"
 PAIR=1 RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
 { [ -z "$ONLY" ] || [[ cblk-virt-file =~ $ONLY ]]; } && relay_file
 
