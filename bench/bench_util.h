@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+#include "util/mutex.h"
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -33,12 +34,7 @@ static inline uint64_t bench_now_ns(void)
  */
 static inline void bench_lock_init(pthread_mutex_t *mu)
 {
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(mu, &a);
-	pthread_mutexattr_destroy(&a);
+	mutex_init_adaptive(mu);
 }
 
 /* xorshift64*: a random LBA must cost nanoseconds, not a libc lock. */

@@ -29,6 +29,7 @@
 #include <capiblock.h>
 
 #include "kv/kv_format.h"
+#include "util/mutex.h"
 
 #define KV_NSHARDS        64
 #define KV_KEY_INLINE_MAX 1024u    /* longer keys go to raw blocks */
@@ -249,19 +250,12 @@ static inline uint64_t lba_seg(struct ark_impl *s, uint64_t lba)
 
 /*
  * kv_lock_init() - a lock of the get path (the async pool's, the shards'):
- * one that spins a little before it sleeps (glibc's adaptive mutex). Both
- * are held for a few hundred nanoseconds at most; with two pool threads on
- * two CPUs, a plain mutex put the loser of a race to sleep at once, and
- * its wake-up cost the holder a futex call and the loser a context switch.
+ * both are held for a few hundred nanoseconds at most, by two pool threads
+ * on two CPUs (util/mutex.h).
  */
 static inline void kv_lock_init(pthread_mutex_t *m)
 {
-	pthread_mutexattr_t attr;
-
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
+	mutex_init_adaptive(m);
 }
 
 static inline struct ark_impl *ark_impl(ARK *a)
