@@ -103,6 +103,8 @@ static int slots_init(struct bench *b)
 {
 	unsigned n = b->o.qd;
 
+	if (b->bufs)
+		return 0;   /* the synchronous targets' slot, made before the open (cblk-sync) */
 	b->bufs = aligned_alloc(BS, (size_t)n * BS);
 	b->start_ns = calloc(n, sizeof(*b->start_ns));
 	b->free_slots = calloc(n, sizeof(*b->free_slots));

@@ -57,11 +57,21 @@ tails() {
 	done
 }
 
-# A free TCP port on 127.0.0.1 (nobody listening), from a range of our own.
+# A free TCP port on 127.0.0.1 (nobody listening), from a range of our own
+# below the kernel's ephemeral ports: a port there may be the local end of
+# some connection, which nobody listens on but the monitor cannot bind
+# (a test failed so: "bind unable to bind ... Address already in use").
 free_port() {
-	local p i
+	local p i lo=32768 hi=60999 base span
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { lo=32768 hi=60999; }
+	if [ "$lo" -gt 24096 ]; then
+		base=20000 span=$((lo - 20000))                 # below the ephemeral range
+	else
+		base=$((hi + 1)) span=$((65535 - hi))           # it starts low: above it
+	fi
+	[ "$span" -gt 0 ] || { base=20000 span=20000; }
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((base + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
