@@ -9,6 +9,20 @@
  */
 #include "d_test.h"
 
+/*
+ * How far the daemon's RSS may rise after warm-up. Under ASan freed memory
+ * sits in quarantine (per thread, then globally, up to 256 MiB) before it
+ * is reused, so RSS climbs without a leak: with two AFU workers (more
+ * freeing threads) a 20-iteration run rose 8.9 MiB in CI. LeakSanitizer
+ * checks the daemon for leaks at its exit there; the soak's 1,000 rounds in
+ * the normal build check the trend.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_SLACK_KB 32768
+#else
+#define RSS_SLACK_KB 8192
+#endif
+
 #define LIVE       2          /* long-lived verifying clients */
 #define EPHEMERAL  2          /* vLUN clients per iteration, maybe killed */
 #define VBLOCKS    1024       /* per vLUN: one chunk */
@@ -260,7 +274,7 @@ static void kill_loop(void)
 		rss0, rss_max, fds0);
 	/* RSS: no trend beyond a small bound after warm-up (allocator and
 	 * sanitizer caches settle; a leak per iteration would show). */
-	if (rss0 && rss_max > rss0 + 8192 + (long)(iters / 100) * 512) {
+	if (rss0 && rss_max > rss0 + RSS_SLACK_KB + (long)(iters / 100) * 512) {
 		fprintf(stderr, "daemon RSS grew from %ld to %ld KiB\n", rss0, rss_max);
 		exit(T_FAIL);
 	}
