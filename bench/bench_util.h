@@ -7,7 +7,6 @@
 #ifndef CXLFLASH_BENCH_UTIL_H
 #define CXLFLASH_BENCH_UTIL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,23 +17,10 @@
 #include <unistd.h>
 
 #include "util/clock.h"
-#include "util/mutex.h"
 
 static inline uint64_t bench_now_ns(void)
 {
 	return now_ns();
-}
-
-/*
- * A lock for the bench's own accounting, held for nanoseconds at a time by
- * callbacks on several threads: it spins a little before it sleeps, so the
- * harness's bookkeeping does not add futex wake-ups to what it measures
- * (with a plain mutex, arkbench's chained callbacks on the store's two pool
- * threads spent a tenth of their CPU in futex calls for it).
- */
-static inline void bench_lock_init(pthread_mutex_t *mu)
-{
-	mutex_init_adaptive(mu);
 }
 
 /* xorshift64*: a random LBA must cost nanoseconds, not a libc lock. */

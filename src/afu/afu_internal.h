@@ -34,7 +34,6 @@
 #include "backend/backend.h"
 
 #define AFU_MAX_WORKERS   64
-#define AFU_DEFAULT_WORKERS_MAX 4  /* default: one per CPU up to this */
 #define AFU_POOL_CMDS     512   /* commands a worker can have in flight */
 #define AFU_ENGINE_DEPTH  256   /* io_uring depth of a worker's engine */
 #define AFU_SQ_BATCH      64    /* SQ entries fetched per context per pass */

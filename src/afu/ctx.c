@@ -10,6 +10,7 @@
  * drained where that matters (stop, error).
  */
 #include "afu/afu_internal.h"
+#include "util/cpus.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 static unsigned env_uint(const char *name, unsigned dflt, unsigned max)
 {
@@ -36,21 +36,6 @@ static unsigned env_uint(const char *name, unsigned dflt, unsigned max)
 	return (unsigned)v;
 }
 
-/*
- * One worker per CPU, at most AFU_DEFAULT_WORKERS_MAX: contexts go to the
- * least loaded worker, so two busy contexts run their passes on two CPUs
- * (a worker's passes are one at a time, whether its thread or a caller
- * running them inline has them). A worker without contexts sleeps.
- */
-static unsigned default_workers(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		return 1;
-	return n > AFU_DEFAULT_WORKERS_MAX ? AFU_DEFAULT_WORKERS_MAX : (unsigned)n;
-}
-
 int afu_create(const struct afu_config *cfg, struct afu **out)
 {
 	struct afu *afu;
@@ -61,7 +46,7 @@ int afu_create(const struct afu_config *cfg, struct afu **out)
 	if (!afu)
 		return -ENOMEM;
 	afu->nworkers = cfg && cfg->workers ? cfg->workers :
-			env_uint("CXLFLASH_AFU_THREADS", default_workers(), AFU_MAX_WORKERS);
+			env_uint("CXLFLASH_AFU_THREADS", afu_default_workers(), AFU_MAX_WORKERS);
 	if (afu->nworkers == 0)
 		afu->nworkers = 1;
 	if (afu->nworkers > AFU_MAX_WORKERS)

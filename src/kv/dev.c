@@ -9,6 +9,7 @@
  * (read_chunks()).
  */
 #include "kv/kv_internal.h"
+#include "util/cpus.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -103,19 +104,17 @@ static char *create_spec(const char *path, uint64_t size)
 static void read_chunks(struct kv_dev *d, const char *path, int qd, int mode)
 {
 	const char *env = getenv("CXLFLASH_KV_READ_CHUNKS");
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned want;
+	unsigned cpus = cpus_online(), want;
 	struct stat st;
 
 	if (env && *env) {
 		want = (unsigned)strtoul(env, NULL, 10);
 	} else {
-		/* As many as the AFU has workers: one per CPU, up to 4, by default. */
+		/* As many as the AFU has workers. */
 		env = getenv("CXLFLASH_AFU_THREADS");
-		want = env && *env ? (unsigned)strtoul(env, NULL, 10) :
-		       cpus > 4 ? 4 : cpus > 0 ? (unsigned)cpus : 1;
-		if (cpus > 0 && want > (unsigned)cpus)
-			want = (unsigned)cpus;
+		want = env && *env ? (unsigned)strtoul(env, NULL, 10) : afu_default_workers();
+		if (want > cpus)
+			want = cpus;
 	}
 	if (want > KV_DEV_READ_CHUNKS)
 		want = KV_DEV_READ_CHUNKS;
