@@ -79,6 +79,7 @@ void kv_ark_free(struct ark_impl *s)
 	}
 	kv_log_free(s);
 	kv_index_destroy(s);
+	kv_mem_destroy(s->mem);
 	if (s->segtab) {
 		for (uint64_t t = 0; t < s->segtab_n; t++)
 			free(s->segtab[t]);
@@ -137,6 +138,10 @@ int ark_create_verbose(char *path, ARK **ark, uint64_t size, uint64_t bsize, uin
 	if (!s)
 		return ENOMEM;
 	s->memory = memory;
+	if (memory && !(s->mem = kv_mem_new())) {
+		kv_ark_free(s);
+		return ENOMEM;
+	}
 	s->durable = (flags & persist) != 0;
 	kv_cache_init(s, path);
 	if (!memory) {

@@ -22,6 +22,7 @@ static void child_reset(struct ark_impl *s)
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_cond_init(&s->log_cv, NULL);
 	pthread_cond_init(&s->writer_cv, NULL);
+	kv_mem_fork_child(s->mem);
 	s->readonly = true;
 	s->writer_running = false;
 	s->cleaner_running = false;

@@ -146,6 +146,7 @@ struct ark_impl {
 	uint64_t magic;
 	uint64_t flags;
 	bool memory;           /* no LUN */
+	struct kv_mem *mem;    /* memory store: where its entries live (mem.c) */
 	bool durable;          /* PERSIST_STORE or _LOAD: flushed, checkpointed, recoverable */
 	bool readonly;         /* a fork child's snapshot */
 	struct kv_shard shards[KV_NSHARDS];
@@ -271,8 +272,10 @@ void kv_index_destroy(struct ark_impl *s);
 struct kv_shard *kv_shard_of(struct ark_impl *s, uint64_t hash);
 struct kv_ent *kv_find_locked(struct kv_shard *sh, uint64_t hash, const void *key, uint64_t klen);
 struct kv_ent *kv_ent_new(uint64_t hash, const void *key, uint64_t klen);
-struct kv_ent *kv_ent_new_val(uint64_t hash, const void *key, uint64_t klen, const void *val,
-			      uint64_t vlen);
+struct kv_ent *kv_ent_new_val(struct ark_impl *s, uint64_t hash, const void *key, uint64_t klen,
+			      const void *val, uint64_t vlen);
+/* kv_ent_drop() - free an entry of either kind of store */
+void kv_ent_drop(struct ark_impl *s, struct kv_ent *e);
 void kv_replace_locked(struct kv_shard *sh, struct kv_ent *old, struct kv_ent *n);
 void kv_insert_locked(struct kv_shard *sh, struct kv_ent *e);
 void kv_remove_locked(struct kv_shard *sh, struct kv_ent *e);
@@ -281,6 +284,20 @@ void kv_loc_free(struct kv_loc *l);
 uint64_t kv_count(struct ark_impl *s);
 uint64_t kv_count_locked(struct ark_impl *s);
 void kv_index_clear_locked(struct ark_impl *s);
+
+/* ---- mem.c: a memory store's entries ----------------------------------- */
+#define KV_MEM_MAX (256u << 10)   /* larger objects come from malloc */
+struct kv_mem;
+struct kv_mem *kv_mem_new(void);
+/* kv_mem_destroy() - unmap every chunk (objects above KV_MEM_MAX are the caller's to free) */
+void kv_mem_destroy(struct kv_mem *m);
+void kv_mem_fork_child(struct kv_mem *m);
+bool kv_mem_small(size_t n);
+/* kv_mem_alloc() - n bytes from @arena (any number; the same for an object's free) */
+void *kv_mem_alloc(struct kv_mem *m, unsigned arena, size_t n);
+void kv_mem_free(struct kv_mem *m, void *p, size_t n);
+/* kv_mem_held() - bytes of the chunks classes hold (objects up to KV_MEM_MAX) */
+uint64_t kv_mem_held(struct kv_mem *m);
 
 /* ---- dev.c: the LUN through capiblock.h ---------------------------------- */
 struct kv_io {

@@ -24,7 +24,7 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 	if (s->memory) {
 		/* A new entry with the value inside, built before the lock;
 		 * it takes the old one's place. */
-		struct kv_ent *n = kv_ent_new_val(h, key, klen, val, vlen);
+		struct kv_ent *n = kv_ent_new_val(s, h, key, klen, val, vlen);
 		if (!n)
 			return ENOMEM;
 		pthread_mutex_lock(&sh->lock);
@@ -38,7 +38,7 @@ int kv_op_set(struct ark_impl *s, uint64_t klen, const void *key, uint64_t vlen,
 		}
 		sh->key_bytes += vlen;
 		pthread_mutex_unlock(&sh->lock);
-		kv_ent_free(e);
+		kv_ent_drop(s, e);
 		*res = (int64_t)vlen;
 		kv_count_op(sh);
 		if (w) {
@@ -372,7 +372,7 @@ again:
 	kv_remove_locked(sh, e);
 	sh->key_bytes -= e->klen + vlen;
 	pthread_mutex_unlock(&sh->lock);
-	kv_ent_free(e);
+	kv_ent_drop(s, e);
 	kv_count_op(sh);
 	*res = (int64_t)vlen;
 	if (s->memory) {
