@@ -28,7 +28,6 @@
 #include "kv/kv_internal.h"
 #include "util/mutex.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
