@@ -70,7 +70,8 @@ typedef struct {
 /*
  * ark_create_verbose() - open a store on @path (see above). @size is the
  * initial size in bytes of a vLUN store (a physical LUN is used whole);
- * @bsize must be 4096 (0 = default); @hcount sizes the in-memory index;
+ * @bsize must be 4096 (0 = default); @hcount sizes the in-memory index when
+ * it is made (up to 16,384 buckets; it grows as keys come);
  * @nthreads is the number of threads serving *_async_cb requests (> 0);
  * @nqueue the async queue depth (0 = ARK_MAX_NASYNCS); @basyncs the block
  * requests in flight per store (0 = default).
