@@ -731,8 +731,10 @@ static void *worker_main(void *arg)
 /* Passes with work after which an inline runner stops fetching, so that a
  * stream of other threads' commands cannot keep it from returning. */
 #define INLINE_MAX_BUSY_PASSES 64u
-/* How long one wait in the runner's ring may last (a completion ends it). */
-#define INLINE_WAIT_US 1000u
+/* A runner's wait in its ring lasts until a completion: every request it
+ * waits for completes through the ring (be_engine_wait looks at foreign
+ * ones every millisecond), and a timeout would arm a timer per I/O. */
+#define INLINE_WAIT_US BE_WAIT_FOREVER
 /* Tries at run_lock before a runner gives up (run_lock_try). */
 #define RUN_LOCK_TRIES 32u
 

@@ -23,6 +23,7 @@
 #define CXLFLASH_BACKEND_H
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -270,7 +271,12 @@ unsigned be_engine_foreign_inflight(const struct be_engine *eng);
 /* Of those, the io_uring requests (what be_engine_wait() is needed for
  * when the engine completes its foreign requests directly). */
 unsigned be_engine_ring_inflight(const struct be_engine *eng);
-/* Block up to @timeout_us for a completion (0 when none in flight). */
+/* Block up to @timeout_us for a completion (0 when none in flight);
+ * BE_WAIT_FOREVER: until one comes (a signal returns 0). A wait with a
+ * timeout arms a kernel timer each time, which on a virtual machine costs
+ * several microseconds a wait (a QD 1 disk I/O's inline run: 35 against 29
+ * us of CPU per 4 KiB read). */
+#define BE_WAIT_FOREVER UINT_MAX
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
 
 /*

@@ -456,11 +456,20 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 		.tv_nsec = (long long)(timeout_us % 1000000u) * 1000,
 	};
 	struct io_uring_cqe *cqe = NULL;
+	bool forever = timeout_us == BE_WAIT_FOREVER;
 	int ret;
 
 	if (!eng || !total_inflight(eng))
 		return 0;
 	if (foreign_count(eng)) {
+		if (forever) {
+			/* A foreign completion comes through the eventfd: look
+			 * at both every millisecond. */
+			forever = false;
+			timeout_us = 1000;
+			ts.tv_sec = 0;
+			ts.tv_nsec = 1000000;
+		}
 		if (__atomic_load_n(&eng->foreign_ready, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
 			return 1;
@@ -470,7 +479,10 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	}
 	if (eng->queued && timeout_us && !io_uring_cq_ready(&eng->ring)) {
 		/* Submit and wait in one enter (lazy submitters). */
-		ret = io_uring_submit_and_wait_timeout(&eng->ring, &cqe, 1, &ts, NULL);
+		if (forever)
+			ret = io_uring_submit_and_wait(&eng->ring, 1);
+		else
+			ret = io_uring_submit_and_wait_timeout(&eng->ring, &cqe, 1, &ts, NULL);
 		eng->queued = io_uring_sq_ready(&eng->ring);
 		if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
 			return 0;
@@ -483,7 +495,8 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 		return 1;
 	if (!timeout_us)
 		return 0;
-	ret = io_uring_wait_cqe_timeout(&eng->ring, &cqe, &ts);
+	ret = forever ? io_uring_wait_cqe(&eng->ring, &cqe)
+		      : io_uring_wait_cqe_timeout(&eng->ring, &cqe, &ts);
 	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN)
 		return 0;
 	if (ret < 0)

@@ -21,5 +21,8 @@ int cblk_debug_sq_mode(chunk_id_t chunk_id);
  * in the DMA buffer area) or through a staging slot (@staged), counted
  * only when the AFU reaches just the DMA area. Return 0, -1 no chunk. */
 int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *staged);
+/* The chunk's lone-request state (async.c): lone requests in a row waited
+ * for at once, and whether one is in without the doorbell. 0, -1 no chunk. */
+int cblk_debug_lone(chunk_id_t chunk_id, unsigned *streak, int *owed);
 
 #endif /* CXLFLASH_BLOCK_DEBUG_H */

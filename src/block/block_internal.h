@@ -187,6 +187,12 @@ struct chunk {
 	unsigned busy_run_skip;      /* waits left without inline runs (thread.c; lock) */
 	unsigned defer_skip;         /* CBLK_ARW_DEFER_FLAG requests left that ring at
 				      * once: a run of owed commands met a device (lock) */
+	/* One async request at a time, each waited for at once (QD 1: async.c,
+	 * "Lone requests"). Lock held. */
+	uint64_t lone_ns;            /* when the lone request in flight was issued, or 0 */
+	uint8_t lone_streak;         /* lone requests in a row waited for at once */
+	bool lone_owed;              /* ring_owed is a lone request's, left for its wait */
+	unsigned lone_skip;          /* lone requests left that ring: a run found memory */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */
 	unsigned nwaiters;           /* callers waiting in blk_wait_locked for I/O in flight */

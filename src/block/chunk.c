@@ -1064,3 +1064,17 @@ int cblk_debug_sq_mode(chunk_id_t chunk_id)
 	blk_chunk_put(c);
 	return sq;
 }
+
+int cblk_debug_lone(chunk_id_t chunk_id, unsigned *streak, int *owed)
+{
+	struct chunk *c = blk_chunk_get(chunk_id);
+
+	if (!c)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	*streak = c->lone_streak;
+	*owed = c->lone_owed;
+	pthread_mutex_unlock(&c->lock);
+	blk_chunk_put(c);
+	return 0;
+}

@@ -88,6 +88,7 @@ bool blk_deadline_passed(const struct timespec *ts)
 #define WAIT_PROBE_EVERY 16u
 #define BUSY_RUN_SKIP 256u            /* waits without inline runs after one met a device */
 #define DEFER_SKIP 256u               /* deferred requests that ring after a run met a device */
+#define LONE_SKIP 4096u               /* lone requests that ring after a run met memory (async.c) */
 #define THREAD_STANDBY_NS 500000ull   /* the thread stands aside this long after a caller waited */
 
 /* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
@@ -284,7 +285,7 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited)
 	unsigned waits = afu_inline_waits();
 	bool ran;
 
-	c->ring_owed = false;
+	c->ring_owed = c->lone_owed = false;
 	pthread_mutex_unlock(&c->lock);
 	ran = afu_run_inline(r);
 	pthread_mutex_lock(&c->lock);
@@ -388,9 +389,12 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	struct timespec ts;
 
 	if (c->ring_owed) {
+		bool lone = c->lone_owed, waited;
+
 		/* The lock was let go: what the caller waits for (or the
 		 * completion thread's harvest of it) may have happened. */
-		blk_run_owed_locked(c, NULL);
+		if (blk_run_owed_locked(c, &waited) && lone && !waited)
+			c->lone_skip = LONE_SKIP;   /* memory: leave it to the worker */
 		blk_harvest_locked(c);
 		return 0;
 	}

@@ -4,8 +4,11 @@
  * models: QD loops reaped by NEXT_TAG and by tag, blocking and polling,
  * user tags, user status words, EWOULDBLOCK and CBLK_ARW_WAIT_CMD_FLAGS,
  * NO_HARVEST, the tag errors (ENOENT, EINVAL, ENOMSG), *status zeroed, a
- * failed request's errno, sync calls leaving async completions alone, and
- * CBLK_ARW_DEFER_FLAG (the doorbell left to the wait).
+ * failed request's errno, sync calls leaving async completions alone,
+ * CBLK_ARW_DEFER_FLAG (the doorbell left to the wait), and lone requests
+ * (one at a time, each waited for at once: after a streak the doorbell is
+ * left to the wait) on memory and on a file, with the streak broken by a
+ * late wait, a poll and a second request.
  */
 #include "blk_afu.h"
 
@@ -379,6 +382,123 @@ static void deferred(int oflags)
 	free(s);
 }
 
+/* lone_state() - the chunk's streak, and whether a request waits for its wait */
+static unsigned lone_state(chunk_id_t id, int *owed)
+{
+	unsigned streak;
+
+	T_EQ(cblk_debug_lone(id, &streak, owed), 0);
+	return streak;
+}
+
+/* One lone request (@lba) written, waited for after @late_ms, read back. */
+static void lone_one(chunk_id_t id, uint8_t *b, unsigned lba, unsigned round, unsigned late_ms)
+{
+	int tag = -1;
+	uint64_t st;
+
+	t_pattern_fill(b, BLK, round, lba);
+	T_EQ(cblk_awrite(id, b, lba, 1, &tag, NULL, 0), 0);
+	if (late_ms)
+		msleep(late_ms);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	memset(b, 0, BLK);
+	T_EQ(cblk_aread(id, b, lba, 1, &tag, NULL, 0), 0);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING), 1);
+	T_EQ(t_pattern_check(b, BLK, round, lba), 0);
+}
+
+/* Build a streak: the next lone request goes in without the doorbell. */
+static void lone_streak(chunk_id_t id, uint8_t *b, unsigned round)
+{
+	int owed;
+
+	/* One request at a time, so the streak ends right before the next
+	 * one; a wait can come late by chance (the VM, the scheduler): go
+	 * on until the streak is there. */
+	for (unsigned i = 0; lone_state(id, &owed) < 8; i++) {
+		int tag = -1;
+		uint64_t st;
+
+		T_ASSERT(i < 1000);
+		t_pattern_fill(b, BLK, round, i % 64);
+		T_EQ(cblk_awrite(id, b, i % 64, 1, &tag, NULL, 0), 0);
+		T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	}
+	T_EQ(owed, 0);
+}
+
+static void lone(const char *lun, int oflags)
+{
+	chunk_id_t id = bt_open(lun, QD, O_RDWR, oflags);
+	uint8_t *b = bt_buf(2);
+	int tag = -1, tag2 = -1, owed;
+	uint64_t st;
+
+	if (cblk_debug_sq_mode(id) != 1) {
+		T_EQ(cblk_close(id, 0), 0);   /* IOARRIN mode: always the doorbell */
+		free(b);
+		return;
+	}
+	/* Waited for at once: left to the wait, which runs it. */
+	lone_streak(id, b, 1);
+	T_EQ(cblk_awrite(id, b, 100, 1, &tag, NULL, 0), 0);
+	lone_state(id, &owed);
+	T_EQ(owed, 1);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	lone_state(id, &owed);
+	T_EQ(owed, 0);
+	for (unsigned i = 0; i < 50; i++)
+		lone_one(id, b, 200 + i, 2, 0);
+	/* A late wait ends the streak; the request still completes. */
+	T_EQ(cblk_awrite(id, b, 300, 1, &tag, NULL, 0), 0);
+	msleep(2);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	T_EQ(lone_state(id, &owed), 0u);
+	T_EQ(cblk_aread(id, b, 300, 1, &tag, NULL, 0), 0);
+	lone_state(id, &owed);
+	T_EQ(owed, 0);                   /* rings: no streak */
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	lone_one(id, b, 301, 3, 5);
+	/* A poll runs it and ends the streak. */
+	lone_streak(id, b, 4);
+	t_pattern_fill(b, BLK, 5, 400);
+	T_EQ(cblk_awrite(id, b, 400, 1, &tag, NULL, 0), 0);
+	msleep(2);
+	for (int rc = 0, n = 0; rc == 0; n++) {
+		rc = cblk_aresult(id, &tag, &st, 0);
+		T_ASSERT(rc == 0 || rc == 1);
+		T_ASSERT(n < 10000000);
+	}
+	T_EQ(lone_state(id, &owed), 0u);
+	/* A second request takes the pending one along (its doorbell). */
+	lone_streak(id, b, 6);
+	t_pattern_fill(b, BLK, 7, 500);
+	t_pattern_fill(b + BLK, BLK, 7, 501);
+	T_EQ(cblk_awrite(id, b, 500, 1, &tag, NULL, 0), 0);
+	T_EQ(cblk_awrite(id, b + BLK, 501, 1, &tag2, NULL, 0), 0);
+	lone_state(id, &owed);
+	T_EQ(owed, 0);
+	T_EQ(lone_state(id, &owed), 0u);
+	T_EQ(cblk_aresult(id, &tag2, &st, CBLK_ARESULT_BLOCKING), 1);
+	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_BLOCKING), 1);
+	memset(b, 0, 2 * BLK);
+	T_EQ(cblk_read(id, b, 400, 1, 0), 1);
+	T_EQ(t_pattern_check(b, BLK, 5, 400), 0);
+	T_EQ(cblk_read(id, b, 500, 2, 0), 2);
+	T_EQ(t_pattern_check(b, BLK, 7, 500), 0);
+	T_EQ(t_pattern_check(b + BLK, BLK, 7, 501), 0);
+	/* Left pending at close: the close does not hang. */
+	lone_streak(id, b, 8);
+	T_EQ(cblk_awrite(id, b, 600, 1, &tag, NULL, 0), 0);
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+static void lone_ram(void) { lone("ram:1G", 0); }
+static void lone_ram_polled(void) { lone("ram:1G", CBLK_OPN_NO_INTRP_THREADS); }
+static void lone_file(void) { lone(g_file, 0); }
+
 static void defer_thread(void) { deferred(0); }
 static void defer_polled(void) { deferred(CBLK_OPN_NO_INTRP_THREADS); }
 
@@ -400,6 +520,9 @@ int main(void)
 	T_RUN(blocking_wait);
 	T_RUN(defer_thread);
 	T_RUN(defer_polled);
+	T_RUN(lone_ram);
+	T_RUN(lone_ram_polled);
+	T_RUN(lone_file);
 	unlink(g_file);
 	return T_PASS;
 }
