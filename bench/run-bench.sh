@@ -133,7 +133,7 @@ run() {
 	for rw in $RWS; do
 		for qd in $qds; do
 			[ -n "${RELAY:-}" ] && relay_file
-			if [ -n "${PAIR:-}" ] && [ "$qd" = 32 ]; then
+			if [ -n "${PAIR:-}" ]; then
 				# io_uring on the same file just before (see PAIRED BASELINE)
 				log "pair-$label rw=$rw qd=$qd"
 				"$BIN/iobench" -t uring -p "$FILE" -l "pair-$label" -r "$rw" -q "$qd" \
@@ -205,9 +205,9 @@ run memcpy memcpy "" "1" -z $((SIZE_MB << 20)) --lat-every 16
 
 # ---- ours, embedded: libcflsh_block with the master and AFU in this process ----
 # PAIRED BASELINE: the virtio disk's speed drifts by 20-30 % over minutes,
-# more than the gap the file-backend target is about. So every QD 32 row of
-# ours on the file (PAIR=1) is preceded by the same io_uring O_DIRECT run
-# on the same file (label pair-LABEL), and the target compares the two.
+# more than the gap the file-backend target is about. So every row of ours
+# on the file (PAIR=1) is preceded by the same io_uring O_DIRECT run on the
+# same file at the same QD (label pair-LABEL), and the target compares the two.
 RAM=ram:${SIZE_MB}M
 run cblk-phys-ram cblk "$RAM" "$QDS" --prefill
 run cblk-virt-ram cblk "$RAM" "$QDS" --prefill --virt
@@ -215,7 +215,7 @@ run cblk-phys-ram-thread cblk "$RAM" "$QDS" --prefill --intr-thread
 PAIR=1 run cblk-phys-file cblk "$FILE" "$QDS"
 # QD 1 as a program makes it with synchronous calls (cblk_read/cblk_write):
 # the caller runs the AFU's pass itself (docs/design.md, "Inline execution")
-run cblk-sync-phys-file cblk-sync "$FILE" "1"
+PAIR=1 run cblk-sync-phys-file cblk-sync "$FILE" "1"
 PAIR=1 RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
 { [ -z "$ONLY" ] || [[ cblk-virt-file =~ $ONLY ]]; } && relay_file
 
