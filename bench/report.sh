@@ -31,7 +31,7 @@ def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(ki
 "",
 "## Ours / kernel (IOPS ratio, system CPU per I/O ratio)",
 "",
-"io_uring O_DIRECT at QD 32 is the run made just before ours on the same file (pair-cblk-phys-file) when there is one.",
+"io_uring O_DIRECT is the run made just before ours at the same QD on the same file (pair-cblk-phys-file) when there is one.",
 "",
 "| rw | QD | cblk file / io_uring O_DIRECT: IOPS | CPU | cblk file / loop device: IOPS | CPU | cblk ram / tmpfs pread (QD1): IOPS | CPU | cblk ram / memcpy: IOPS |",
 "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
