@@ -1037,18 +1037,32 @@ int cblk_debug_fd1(chunk_id_t chunk_id)
 	return fd;
 }
 
-int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *staged)
+/* The debug hooks' reads: the chunk held and locked, or NULL. */
+static struct chunk *debug_lock(chunk_id_t chunk_id)
 {
 	struct chunk *c = blk_chunk_get(chunk_id);
 
-	if (!c)
-		return -1;
-	pthread_mutex_lock(&c->lock);
-	*direct = c->n_direct;
-	*staged = c->n_staged;
+	if (c)
+		pthread_mutex_lock(&c->lock);
+	return c;
+}
+
+static int debug_unlock(struct chunk *c)
+{
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
 	return 0;
+}
+
+int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *staged)
+{
+	struct chunk *c = debug_lock(chunk_id);
+
+	if (!c)
+		return -1;
+	*direct = c->n_direct;
+	*staged = c->n_staged;
+	return debug_unlock(c);
 }
 
 int cblk_debug_sq_mode(chunk_id_t chunk_id)
@@ -1067,14 +1081,11 @@ int cblk_debug_sq_mode(chunk_id_t chunk_id)
 
 int cblk_debug_lone(chunk_id_t chunk_id, unsigned *streak, int *owed)
 {
-	struct chunk *c = blk_chunk_get(chunk_id);
+	struct chunk *c = debug_lock(chunk_id);
 
 	if (!c)
 		return -1;
-	pthread_mutex_lock(&c->lock);
 	*streak = c->lone_streak;
 	*owed = c->lone_owed;
-	pthread_mutex_unlock(&c->lock);
-	blk_chunk_put(c);
-	return 0;
+	return debug_unlock(c);
 }
