@@ -451,25 +451,23 @@ unsigned be_engine_ring_inflight(const struct be_engine *eng)
  * flight, or a negative errno. The completion is left for be_engine_poll(). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 {
-	struct __kernel_timespec ts = {
-		.tv_sec = timeout_us / 1000000u,
-		.tv_nsec = (long long)(timeout_us % 1000000u) * 1000,
-	};
 	struct io_uring_cqe *cqe = NULL;
-	bool forever = timeout_us == BE_WAIT_FOREVER;
 	int ret;
 
 	if (!eng || !total_inflight(eng))
 		return 0;
+	/* A foreign completion comes through the eventfd: with foreign
+	 * requests in flight, look at both every millisecond. */
+	if (timeout_us == BE_WAIT_FOREVER && foreign_count(eng))
+		timeout_us = 1000;
+
+	bool forever = timeout_us == BE_WAIT_FOREVER;
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_us / 1000000u,
+		.tv_nsec = (long long)(timeout_us % 1000000u) * 1000,
+	};
+
 	if (foreign_count(eng)) {
-		if (forever) {
-			/* A foreign completion comes through the eventfd: look
-			 * at both every millisecond. */
-			forever = false;
-			timeout_us = 1000;
-			ts.tv_sec = 0;
-			ts.tv_nsec = 1000000;
-		}
 		if (__atomic_load_n(&eng->foreign_ready, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&eng->foreign_head, __ATOMIC_ACQUIRE))
 			return 1;

@@ -49,18 +49,27 @@ uint64_t kv_hash(const void *key, uint64_t klen)
 	return mix(h, 0x589965cc75374cc3ull ^ klen);
 }
 
+/* table_new() - @n empty buckets, written with zeroes now: a table the
+ * kernel left unmapped is first read (which maps its zero page) and then
+ * written, and each such write fault flushes the TLB of every CPU the
+ * process runs on (a 1 M-bucket table, IBM's default hcount, took a fifth
+ * of the time of 50,000 4 KiB sets at 32 in flight). */
+static struct kv_ent **table_new(uint64_t n)
+{
+	struct kv_ent **t = malloc(n * sizeof(*t));
+
+	if (t)
+		memset(t, 0, n * sizeof(*t));
+	return t;
+}
+
 int kv_index_init(struct ark_impl *s, uint64_t hcount)
 {
 	uint64_t per = 16;
 
 	/* hcount is IBM's hash-slot count; use it as the expected key count,
-	 * up to 256 buckets a shard: the tables double as keys come. A big
-	 * table made up front costs more than the doublings: its pages are
-	 * first read (the kernel maps its zero page) and then written, and
-	 * each such write fault flushes the TLB of every CPU the process
-	 * runs on (1 M, IBM's default, took a fifth of the time of 50,000
-	 * 4 KiB sets at 32 in flight). Tables are written with zeroes when
-	 * made, so their pages are mapped writable at once. */
+	 * up to 256 buckets a shard: the tables double as keys come, which
+	 * costs less than a big table made up front (table_new). */
 	while (per < hcount / KV_NSHARDS && per < 256)
 		per <<= 1;
 	for (int i = 0; i < KV_NSHARDS; i++) {
@@ -68,10 +77,9 @@ int kv_index_init(struct ark_impl *s, uint64_t hcount)
 		kv_lock_init(&sh->lock);
 		sh->index_bytes = &s->index_bytes;
 		sh->nbuckets = per;
-		sh->buckets = malloc(per * sizeof(*sh->buckets));
+		sh->buckets = table_new(per);
 		if (!sh->buckets)
 			return -ENOMEM;
-		memset(sh->buckets, 0, per * sizeof(*sh->buckets));
 	}
 	return 0;
 }
@@ -116,10 +124,10 @@ void kv_index_destroy(struct ark_impl *s)
 			struct kv_ent *e = sh->buckets[b], *n;
 			for (; e; e = n) {
 				n = e->next;
-				if (!s->memory)
+				if (s->memory)
+					kv_mem_forget(s->mem, e, ent_size(e));
+				else
 					kv_ent_free(e);
-				else if (!kv_mem_small(ent_size(e)))
-					free(e);   /* the rest go with the store's chunks */
 			}
 		}
 		free(sh->buckets);
@@ -207,16 +215,14 @@ void kv_replace_locked(struct kv_shard *sh, struct kv_ent *old, struct kv_ent *n
 	}
 }
 
-/* Double the table; on allocation failure keep the longer chains. Written
- * with zeroes before the rehash reads it (kv_index_init says why). */
+/* Double the table; on allocation failure keep the longer chains. */
 static void grow_locked(struct kv_shard *sh)
 {
 	uint64_t n = sh->nbuckets * 2;
-	struct kv_ent **nb = malloc(n * sizeof(*nb));
+	struct kv_ent **nb = table_new(n);
 
 	if (!nb)
 		return;
-	memset(nb, 0, n * sizeof(*nb));
 	for (uint64_t b = 0; b < sh->nbuckets; b++) {
 		struct kv_ent *e = sh->buckets[b], *next;
 		for (; e; e = next) {

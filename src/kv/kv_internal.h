@@ -292,10 +292,12 @@ struct kv_mem *kv_mem_new(void);
 /* kv_mem_destroy() - unmap every chunk (objects above KV_MEM_MAX are the caller's to free) */
 void kv_mem_destroy(struct kv_mem *m);
 void kv_mem_fork_child(struct kv_mem *m);
-bool kv_mem_small(size_t n);
 /* kv_mem_alloc() - n bytes from @arena (any number; the same for an object's free) */
 void *kv_mem_alloc(struct kv_mem *m, unsigned arena, size_t n);
 void kv_mem_free(struct kv_mem *m, void *p, size_t n);
+/* kv_mem_forget() - drop an object without giving it back, as the store
+ * goes: kv_mem_destroy() unmaps the chunks, this frees what malloc gave */
+void kv_mem_forget(struct kv_mem *m, void *p, size_t n);
 /* kv_mem_held() - bytes of the chunks classes hold (objects up to KV_MEM_MAX) */
 uint64_t kv_mem_held(struct kv_mem *m);
 

@@ -97,7 +97,7 @@ static size_t cls_size(unsigned c)
 }
 _Static_assert(KV_MEM_MAX == 256 << 10, "the class table ends at 256 KiB");
 
-bool kv_mem_small(size_t n)
+static bool kv_mem_small(size_t n)
 {
 	return n <= KV_MEM_MAX;
 }
@@ -128,6 +128,15 @@ void kv_mem_destroy(struct kv_mem *m)
 		pthread_mutex_destroy(&m->arenas[i].lock);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+/* kv_mem_forget() - an object the store is about to be destroyed with:
+ * freed if it came from malloc, else left to kv_mem_destroy() */
+void kv_mem_forget(struct kv_mem *m, void *p, size_t n)
+{
+	(void)m;
+	if (!kv_mem_small(n))
+		free(p);
 }
 
 /* kv_mem_fork_child() - a forked child's locks (their holders are not in it) */
