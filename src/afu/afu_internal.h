@@ -166,6 +166,8 @@ struct afu_ctx {
 	/* Fixed at start. */
 	struct afu *afu;
 	struct afu_worker *worker;
+	uint64_t serial;                /* this process's nth context: a window's
+					 * address may be another's later */
 	struct sisl_host_map *map;
 	uint16_t handle;
 	struct sisl_rht_entry *rht;
@@ -255,6 +257,10 @@ struct afu_worker {
 	uint64_t pass_ns;                  /* the clock at this pass (rates only) */
 	uint64_t rate_wake_ns;             /* a held context may go again; 0: none */
 	void *waitv;                       /* struct futex_waitv[FUTEX_WAITV_MAX] */
+	void *ring_waitv;                  /* the same, for the ring's watch: kept
+					    * while be_engine_watch_armed() */
+	bool no_ring_watch;                /* the ring cannot watch futexes */
+	uint64_t ring_watch_set;           /* the windows the armed watch has */
 	/* CXLFLASH_AFU_PASS_STATS: busy loop turns (control + pass) by this
 	 * thread's CPU time, log2 buckets of microseconds, and the longest. */
 	uint64_t pass_hist[AFU_PASS_HIST];

@@ -156,7 +156,10 @@ int afu_ctx_start(struct afu *afu, const struct afu_ctx_params *p, struct afu_ct
 		return -ENOMEM;
 	c = mem;
 	memset(c, 0, sizeof(*c));
+	static uint64_t serials;
+
 	c->afu = afu;
+	c->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	c->map = p->map;
 	c->handle = p->handle;
 	c->rht = p->rht;

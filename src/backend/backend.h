@@ -271,13 +271,51 @@ unsigned be_engine_foreign_inflight(const struct be_engine *eng);
 /* Of those, the io_uring requests (what be_engine_wait() is needed for
  * when the engine completes its foreign requests directly). */
 unsigned be_engine_ring_inflight(const struct be_engine *eng);
-/* Block up to @timeout_us for a completion (0 when none in flight);
+/* Block up to @timeout_us for a completion (0 when none is in flight and
+ * no watch armed: be_engine_watch);
  * BE_WAIT_FOREVER: until one comes (a signal returns 0). A wait with a
  * timeout arms a kernel timer each time, which on a virtual machine costs
  * several microseconds a wait (a QD 1 disk I/O's inline run: 35 against 29
  * us of CPU per 4 KiB read). */
 #define BE_WAIT_FOREVER UINT_MAX
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
+/*
+ * be_engine_wait_tick() - block for a completion, or at most @tick_us:
+ * as be_engine_wait(@eng, @tick_us), but the bound comes from a timeout
+ * request kept in the ring, armed when none is and re-armed only after it
+ * fired, so a thread that waits many times between two ticks (an AFU
+ * worker at QD 32 on a disk: a wait every few I/Os) pays one kernel timer
+ * per tick instead of one per wait. A wait may end early, at the tick an
+ * earlier wait armed. Foreign requests in flight, no ring, or an armed
+ * tick due later than @tick_us from now: a timed wait.
+ */
+int be_engine_wait_tick(struct be_engine *eng, unsigned tick_us);
+/*
+ * be_engine_watch() - make a wake-up of one of @n futexes (@futexv, a
+ * struct futex_waitv array, unchanged while be_engine_watch_armed(): the
+ * kernel reads it when it takes the request; the values compared as
+ * futex_waitv(2) does) end this engine's waits, through a FUTEX_WAITV
+ * request kept in the ring (Linux 6.7). One stays armed until a wake-up or
+ * a changed value fires it; while one is, the call does nothing. Return: 0
+ * when armed, -EOPNOTSUPP where the ring cannot (no ring, an older kernel),
+ * -EAGAIN when the SQ is full.
+ */
+int be_engine_watch(struct be_engine *eng, const void *futexv, unsigned n);
+bool be_engine_watch_armed(const struct be_engine *eng);
+/* Consume the completions of the engine's own requests (the watch, the
+ * tick) at the head of its CQ: be_engine_poll() does too, but only a
+ * thread with requests in flight polls. Return: true when the watch had
+ * fired (a watched word changed: look). */
+bool be_engine_reap_own(struct be_engine *eng);
+/* Ask the kernel to end the armed watch (be_engine_watch_armed() stays
+ * true until its completion is reaped). Return: 1 (so that the caller's
+ * wait is a timed one meanwhile), or -EAGAIN when the SQ is full. */
+int be_engine_watch_cancel(struct be_engine *eng);
+/* Cancel the armed watch and wait until it is gone (before the owner waits
+ * on the same words elsewhere: a FUTEX_WAKE of one waiter could go to the
+ * watch). Return: 0, -EBUSY when a request's completion came first (reap
+ * it, then try again), or a negative errno. */
+int be_engine_watch_drop(struct be_engine *eng);
 
 /*
  * Direct foreign completions (issue 17): a request that a backend's own

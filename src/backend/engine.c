@@ -10,6 +10,7 @@
  * the owner's lock (be_engine_set_foreign_direct, backend.h).
  */
 #include "backend/engine_internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/tsan.h"
 
@@ -27,6 +28,14 @@
 /* user_data of the POLL_ADD on the foreign-completion eventfd; never a
  * struct be_io pointer. */
 #define ENGINE_UDATA_FOREIGN 1ull
+/* user_data of be_engine_wait_tick()'s timeout request. */
+#define ENGINE_UDATA_TICK    2ull
+/* user_data of be_engine_watch()'s FUTEX_WAITV request. */
+#define ENGINE_UDATA_WATCH   3ull
+/* user_data of the request cancelling it (its completion is ignored). */
+#define ENGINE_UDATA_CANCEL  4ull
+/* Not in liburing 2.3's header (Linux 6.7's uapi value). */
+#define ENGINE_OP_FUTEX_WAITV 53
 
 /* Everything in flight: ring requests and foreign ones. */
 static unsigned foreign_count(const struct be_engine *eng)
@@ -135,7 +144,8 @@ static int engine_submit(struct be_engine *eng)
 	if (!eng->queued) {
 		/* Deferred completions run only when we enter the kernel; with
 		 * TASKRUN_FLAG only when the kernel has flagged some. */
-		if (eng->defer_taskrun && (eng->inflight || eng->efd_armed) &&
+		if (eng->defer_taskrun &&
+		    (eng->inflight || eng->efd_armed || eng->tick_armed || eng->watch_armed) &&
 		    !io_uring_cq_ready(&eng->ring) &&
 		    (!eng->taskrun_flag ||
 		     (IO_URING_READ_ONCE(*eng->ring.sq.kflags) & IORING_SQ_TASKRUN)))
@@ -372,6 +382,63 @@ void be_engine_destroy(struct be_engine *eng)
 	free(eng);
 }
 
+/*
+ * A completion of the engine's own requests (the foreign eventfd's poll,
+ * the tick, the watch, a cancel; liburing's timeout on kernels without
+ * EXT_ARG). Return: -1 when @data is a request's, 1 when a waiter should
+ * look (the watch fired), 0 otherwise.
+ */
+static int own_complete(struct be_engine *eng, uint64_t data, int res)
+{
+	switch (data) {
+	case LIBURING_UDATA_TIMEOUT:
+	case ENGINE_UDATA_CANCEL:
+		return 0;
+	case ENGINE_UDATA_FOREIGN:
+		eng->efd_armed = false;
+		efd_drain(eng);
+		return 0;
+	case ENGINE_UDATA_TICK:
+		eng->tick_armed = false;
+		if (res != -ETIME && res != -ECANCELED && !eng->tick_broken) {
+			log_warn("io_uring timeout request failed (%s): timed waits instead",
+				 strerror(-res));
+			eng->tick_broken = true;
+		}
+		return 0;
+	case ENGINE_UDATA_WATCH:
+		eng->watch_armed = false;
+		eng->watch_cancelled = false;
+		/* -EAGAIN: a value had changed already. */
+		if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
+		    !eng->watch_broken) {
+			log_info("io_uring FUTEX_WAITV unavailable (%s)", strerror(-res));
+			eng->watch_broken = true;
+		}
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+bool be_engine_reap_own(struct be_engine *eng)
+{
+	struct io_uring_cqe *cqe;
+	bool look = false;
+	int r;
+
+	if (!eng || !eng->use_uring)
+		return false;
+	while (io_uring_peek_cqe(&eng->ring, &cqe) == 0 && cqe) {
+		r = own_complete(eng, cqe->user_data, cqe->res);
+		if (r < 0)
+			break;
+		io_uring_cqe_seen(&eng->ring, cqe);
+		look |= r > 0;
+	}
+	return look;
+}
+
 /* @max 0 means no limit. */
 int be_engine_poll(struct be_engine *eng, unsigned max)
 {
@@ -405,14 +472,8 @@ int be_engine_poll(struct be_engine *eng, unsigned max)
 		}
 		io_uring_cq_advance(&eng->ring, n);
 		for (i = 0; i < n; i++) {
-			/* liburing's own timeout SQE on kernels without EXT_ARG */
-			if (done[i].data == LIBURING_UDATA_TIMEOUT)
+			if (own_complete(eng, done[i].data, done[i].res) >= 0)
 				continue;
-			if (done[i].data == ENGINE_UDATA_FOREIGN) {
-				eng->efd_armed = false;
-				efd_drain(eng);
-				continue;
-			}
 			eng->inflight--;
 			reaped++;
 			be_file_complete(eng, (struct be_io *)(uintptr_t)done[i].data, done[i].res);
@@ -454,8 +515,10 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	struct io_uring_cqe *cqe = NULL;
 	int ret;
 
-	if (!eng || !total_inflight(eng))
+	if (!eng || (!total_inflight(eng) && !eng->watch_armed))
 		return 0;
+	if (be_engine_reap_own(eng))
+		return 1;
 	/* A foreign completion comes through the eventfd: with foreign
 	 * requests in flight, look at both every millisecond. */
 	if (timeout_us == BE_WAIT_FOREVER && foreign_count(eng))
@@ -500,4 +563,102 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	if (ret < 0)
 		return ret;
 	return 1;
+}
+
+/* Put the tick's timeout request in the SQ unless one is in the ring that
+ * fires no later than @tick_us from now. Return: false when none could be
+ * (the SQ full, the kernel refused one before, or the armed one is due
+ * later). */
+static bool tick_arm(struct be_engine *eng, unsigned tick_us)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t due = now_ns() + (uint64_t)tick_us * 1000;
+
+	if (eng->tick_armed)
+		return eng->tick_due_ns <= due;
+	if (eng->tick_broken)
+		return false;
+	sqe = io_uring_get_sqe(&eng->ring);
+	if (!sqe)
+		return false;
+	eng->tick_ts.tv_sec = tick_us / 1000000u;
+	eng->tick_ts.tv_nsec = (long long)(tick_us % 1000000u) * 1000;
+	io_uring_prep_timeout(sqe, &eng->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ENGINE_UDATA_TICK);
+	eng->queued++;
+	eng->tick_armed = true;
+	eng->tick_due_ns = due;
+	return true;
+}
+
+int be_engine_wait_tick(struct be_engine *eng, unsigned tick_us)
+{
+	if (!eng || !eng->use_uring || !eng->inflight || foreign_count(eng) ||
+	    tick_us == BE_WAIT_FOREVER || !tick_arm(eng, tick_us))
+		return be_engine_wait(eng, tick_us);
+	return be_engine_wait(eng, BE_WAIT_FOREVER);
+}
+
+int be_engine_watch(struct be_engine *eng, const void *futexv, unsigned n)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!eng || !eng->use_uring || eng->watch_broken)
+		return -EOPNOTSUPP;
+	if (eng->watch_armed)
+		return 0;
+	if (!futexv || !n)
+		return -EINVAL;
+	sqe = io_uring_get_sqe(&eng->ring);
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_rw(ENGINE_OP_FUTEX_WAITV, sqe, 0, futexv, n, 0);
+	io_uring_sqe_set_data64(sqe, ENGINE_UDATA_WATCH);
+	eng->queued++;
+	eng->watch_armed = true;
+	return 0;
+}
+
+int be_engine_watch_cancel(struct be_engine *eng)
+{
+	struct io_uring_sqe *sqe;
+
+	if (eng->watch_cancelled)
+		return 1;
+	sqe = io_uring_get_sqe(&eng->ring);
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_cancel64(sqe, ENGINE_UDATA_WATCH, 0);
+	io_uring_sqe_set_data64(sqe, ENGINE_UDATA_CANCEL);
+	eng->queued++;
+	eng->watch_cancelled = true;
+	return 1;
+}
+
+int be_engine_watch_drop(struct be_engine *eng)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	if (!eng || !eng->watch_armed)
+		return 0;
+	rc = be_engine_watch_cancel(eng);
+	if (rc < 0)
+		return rc;
+	while (eng->watch_armed) {
+		rc = io_uring_submit_and_wait(&eng->ring, 1);
+		eng->queued = io_uring_sq_ready(&eng->ring);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		be_engine_reap_own(eng);
+		/* A request's completion first: its owner reaps it. */
+		if (eng->watch_armed && io_uring_peek_cqe(&eng->ring, &cqe) == 0 && cqe)
+			return -EBUSY;
+	}
+	return 0;
+}
+
+bool be_engine_watch_armed(const struct be_engine *eng)
+{
+	return eng && eng->watch_armed;
 }

@@ -20,6 +20,15 @@ struct be_engine {
 	bool defer_taskrun; /* completions wait until we enter the kernel */
 	bool taskrun_flag;  /* ... and the kernel says when there are some */
 	bool lazy_submit;   /* queued SQEs go in only with be_engine_wait() */
+	/* be_engine_wait_tick(): a timeout request kept in the ring. */
+	bool tick_armed;    /* in the ring (or queued), not yet reaped */
+	bool tick_broken;   /* the kernel refused it: timed waits instead */
+	struct __kernel_timespec tick_ts; /* read by the kernel at submission */
+	uint64_t tick_due_ns;  /* when the armed one fires (now_ns) */
+	/* be_engine_watch(): a FUTEX_WAITV request kept in the ring. */
+	bool watch_armed;
+	bool watch_cancelled; /* a cancel request for it is in the ring */
+	bool watch_broken;  /* the kernel refused it: be_engine_watch() says no */
 	/* Foreign completions (below); efd is -1 until the first one. */
 	int efd;                        /* eventfd other threads signal */
 	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */
