@@ -43,6 +43,7 @@
 #include "util/log.h"
 #include "util/clock.h"
 #include "util/cpuwait.h"
+#include "util/futex2.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,19 +54,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef FUTEX2_SIZE_U32
-#define FUTEX2_SIZE_U32 0x02
-#endif
-#ifndef FUTEX2_PRIVATE
-#define FUTEX2_PRIVATE FUTEX_PRIVATE_FLAG
-#endif
-#ifndef FUTEX_WAITV_MAX
-#define FUTEX_WAITV_MAX 128
-#endif
-#ifndef SYS_futex_waitv
-#define SYS_futex_waitv 449
-#endif
 
 #define SLEEP_SAFETY_NS   1000000000ull  /* a sleeping worker looks once a second */
 #define SLEEP_TIMED_NS    1000000ull     /* too many windows for futex_waitv */

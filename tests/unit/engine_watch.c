@@ -12,21 +12,13 @@
  */
 #include "t_util.h"
 #include "backend/engine_internal.h"
+#include "util/futex2.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef FUTEX2_SIZE_U32
-#define FUTEX2_SIZE_U32 0x02
-#endif
-#ifndef FUTEX2_PRIVATE
-#define FUTEX2_PRIVATE FUTEX_PRIVATE_FLAG
-#endif
 
 static uint32_t word;
 static int pipefd[2];
