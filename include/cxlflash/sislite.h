@@ -306,8 +306,9 @@ struct sisl_host_map {
  *   sees a command after the context was created or reset; later changes are
  *   ignored until the next reset.
  * - Doorbell: after an ioarrin or sq_tail store, if afu_idle is non-zero the
- *   host increments afu_doorbell and FUTEX_WAKEs it (sisl_ring_doorbell()).
- *   While the AFU is busy this costs nothing but a load.
+ *   host clears it, increments afu_doorbell and FUTEX_WAKEs it
+ *   (sisl_ring_doorbell(); a ring that finds it cleared by another needs no
+ *   wake-up). While the AFU is busy this costs nothing but a load.
  * - Completions: after posting HRRQ entries the AFU increments host_wake and
  *   FUTEX_WAKEs it if host_waiting is non-zero, so a host may sleep instead
  *   of polling the HRRQ.

@@ -48,11 +48,16 @@ static inline void sisl_write64(uint64_t *reg, uint64_t val)
 /*
  * sisl_ring_doorbell() - wake the AFU if it is sleeping. Call after storing
  * to ioarrin or sq_tail. Costs a fence and a load while the AFU is awake.
+ * The first ring that finds the AFU idle takes the flag and wakes it; the
+ * rings after it, until the AFU flags itself idle again, find the flag
+ * clear and make no system call: the AFU is awake or being woken, and it
+ * looks at every queue again after it sets the flag, before it sleeps.
  */
 static inline void sisl_ring_doorbell(struct sisl_host_map *map)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&map->afu_idle, __ATOMIC_RELAXED) != 0) {
+	if (__atomic_load_n(&map->afu_idle, __ATOMIC_RELAXED) != 0 &&
+	    __atomic_exchange_n(&map->afu_idle, 0, __ATOMIC_SEQ_CST) != 0) {
 		__atomic_fetch_add(&map->afu_doorbell, 1, __ATOMIC_SEQ_CST);
 		syscall(SYS_futex, &map->afu_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
 	}
