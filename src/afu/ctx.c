@@ -130,6 +130,9 @@ void afu_set_lun(struct afu *afu, unsigned lun_index, struct backend *be,
 	pthread_mutex_unlock(&afu->lun_lock);
 }
 
+/* afu_ctx.serial: contexts started in this process (atomic). */
+static uint64_t ctx_serials;
+
 static bool ea_window_ok(const struct afu_ea_window *ea)
 {
 	if (ea->identity)
@@ -156,10 +159,8 @@ int afu_ctx_start(struct afu *afu, const struct afu_ctx_params *p, struct afu_ct
 		return -ENOMEM;
 	c = mem;
 	memset(c, 0, sizeof(*c));
-	static uint64_t serials;
-
 	c->afu = afu;
-	c->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
+	c->serial = __atomic_add_fetch(&ctx_serials, 1, __ATOMIC_RELAXED);
 	c->map = p->map;
 	c->handle = p->handle;
 	c->rht = p->rht;

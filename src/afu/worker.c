@@ -534,7 +534,7 @@ awake:
 static void worker_ring_wait(struct afu_worker *w, struct be_engine *own)
 {
 	unsigned n = 0;
-	bool timed = false, work;
+	bool work;
 	uint64_t set;
 	int rc = 0;
 
@@ -550,11 +550,11 @@ static void worker_ring_wait(struct afu_worker *w, struct be_engine *own)
 	 * removed, stopped or started) needs another watch: the old one is
 	 * cancelled, and this wait is a timed one. */
 	if (be_engine_watch_armed(own)) {
-		work = idle_and_look(w, NULL, NULL, &timed, &set);
+		work = idle_and_look(w, NULL, NULL, NULL, &set);
 		if (!work && set != w->ring_watch_set)
 			rc = be_engine_watch_cancel(own);
 	} else {
-		work = idle_and_look(w, w->ring_waitv, &n, &timed, &set);
+		work = idle_and_look(w, w->ring_waitv, &n, NULL, &set);
 		if (!work) {
 			rc = be_engine_watch(own, w->ring_waitv, n);
 			w->ring_watch_set = set;

@@ -271,8 +271,7 @@ unsigned be_engine_foreign_inflight(const struct be_engine *eng);
 /* Of those, the io_uring requests (what be_engine_wait() is needed for
  * when the engine completes its foreign requests directly). */
 unsigned be_engine_ring_inflight(const struct be_engine *eng);
-/* Block up to @timeout_us for a completion (0 when none is in flight and
- * no watch armed: be_engine_watch);
+/* Block up to @timeout_us for a completion (0 when none in flight);
  * BE_WAIT_FOREVER: until one comes (a signal returns 0). A wait with a
  * timeout arms a kernel timer each time, which on a virtual machine costs
  * several microseconds a wait (a QD 1 disk I/O's inline run: 35 against 29

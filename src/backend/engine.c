@@ -515,7 +515,7 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	struct io_uring_cqe *cqe = NULL;
 	int ret;
 
-	if (!eng || (!total_inflight(eng) && !eng->watch_armed))
+	if (!eng || !total_inflight(eng))
 		return 0;
 	if (be_engine_reap_own(eng))
 		return 1;

@@ -1067,15 +1067,13 @@ int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *stage
 
 int cblk_debug_sq_mode(chunk_id_t chunk_id)
 {
-	struct chunk *c = blk_chunk_get(chunk_id);
+	struct chunk *c = debug_lock(chunk_id);
 	int sq;
 
 	if (!c)
 		return -1;
-	pthread_mutex_lock(&c->lock);
 	sq = c->sq_mode;
-	pthread_mutex_unlock(&c->lock);
-	blk_chunk_put(c);
+	debug_unlock(c);
 	return sq;
 }
 
