@@ -117,6 +117,14 @@ struct backend_ops {
 	 * means every block is data. */
 	int (*block_status)(struct backend *be, uint64_t lba, uint64_t nblocks,
 			    struct be_extent *ext, unsigned max);
+	/* Where the medium is this process's own memory (ram): the address of
+	 * blocks @lba .. @lba + @nblocks - 1, valid until destroy, for a reader
+	 * that copies them out itself (the NBD export writes READ replies
+	 * straight from it). What it copies is the medium at that moment: a
+	 * write to those blocks in flight meanwhile may show in part, as in a
+	 * read made at the same time. Return: NULL when out of range.
+	 * Optional: NULL means none (read through submit). */
+	const void *(*mem)(struct backend *be, uint64_t lba, uint32_t nblocks);
 	/* Re-read the capacity (a file that grew or shrank). Optional. */
 	int (*refresh)(struct backend *be);
 	/* Small named values kept with the storage itself, for state that

@@ -335,6 +335,15 @@ static int ram_block_status(struct backend *be, uint64_t lba, uint64_t nblocks,
 	return (int)n;
 }
 
+static const void *ram_mem(struct backend *be, uint64_t lba, uint32_t nblocks)
+{
+	struct be_ram *r = to_ram(be);
+
+	if (!nblocks || lba >= be->nblocks || nblocks > be->nblocks - lba)
+		return NULL;
+	return r->base + ((size_t)lba << BE_BLOCK_SHIFT);
+}
+
 static void ram_destroy(struct backend *be)
 {
 	struct be_ram *r = to_ram(be);
@@ -351,6 +360,7 @@ static const struct backend_ops ram_ops = {
 	.io_sync = ram_io_sync,
 	.zero_fast = ram_zero_fast,
 	.block_status = ram_block_status,
+	.mem = ram_mem,
 	.destroy = ram_destroy,
 };
 

@@ -51,6 +51,7 @@ struct nbd_req {
 	uint32_t len;
 	uint16_t type, flags;
 	uint8_t *buf;                   /* block-aligned data, or NULL */
+	const uint8_t *mem;             /* READ: the blocks in the medium (be->ops->mem) */
 	uint8_t *data;                  /* a sub-block WRITE: the client's payload */
 	size_t buf_size, data_size;     /* as buf_get() was asked for them */
 	size_t bytes;                   /* accounted in c->inflight_bytes */
@@ -201,7 +202,9 @@ static void put_struct_hdr(uint8_t *hdr, uint16_t flags, uint16_t type, uint64_t
  */
 static void reply_read(struct nbd_conn *c, struct nbd_req *r)
 {
-	struct iovec iov[2] = { { r->hdr, NBD_SIMPLE_REPLY_LEN }, { r->buf + r->skew, r->len } };
+	const uint8_t *data = r->mem ? r->mem : r->buf;
+	struct iovec iov[2] = { { r->hdr, NBD_SIMPLE_REPLY_LEN },
+				{ (void *)(data + r->skew), r->len } };
 
 	if (c->structured) {
 		put_struct_hdr(r->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
@@ -625,6 +628,18 @@ static void do_read(struct nbd_req *r)
 	uint64_t last = (r->offset + r->len - 1) >> BE_BLOCK_SHIFT;
 	uint32_t n = (uint32_t)(last - first + 1);
 
+	r->skew = (uint32_t)(r->offset & BLK_MASK);
+	r->flush_after = false;
+	/* Memory (a RAM LUN): the reply is written from the medium itself,
+	 * with no copy into a buffer first (a third of the server's CPU at
+	 * QD 32 was that memcpy). */
+	if (r->c->be->ops->mem) {
+		r->mem = r->c->be->ops->mem(r->c->be, first, n);
+		if (r->mem) {
+			req_finish(r, 0, NULL);
+			return;
+		}
+	}
 	r->bytes = (size_t)n << BE_BLOCK_SHIFT;
 	r->c->inflight_bytes += r->bytes;
 	r->buf_size = r->bytes;
@@ -633,8 +648,6 @@ static void do_read(struct nbd_req *r)
 		req_finish(r, -ENOMEM, NULL);
 		return;
 	}
-	r->skew = (uint32_t)(r->offset & BLK_MASK);
-	r->flush_after = false;
 	submit_op(r, BE_OP_READ, first, n, r->buf);
 }
 

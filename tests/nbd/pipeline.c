@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Description: one connection with hundreds of requests in flight on a
- * file LUN (issue 14, concurrent serving): a sender thread pipelines
+ * file LUN and a RAM LUN (issue 14, concurrent serving; a RAM LUN's READ
+ * replies are written from the medium itself): a sender thread pipelines
  * aligned and sub-block WRITEs (some FUA), READs, FLUSHes and CACHEs while
  * the main thread takes the replies in whatever order they come and checks
  * every cookie (each answered once) and every READ's payload; the same with
@@ -205,21 +206,14 @@ static void disc_inflight(struct plan *p, bool vanish)
 	nc_disc(fd);
 }
 
-int main(void)
+/* Every check above on one server exporting @lun as "lun". */
+static void run_lun(struct plan *p, const char *lun)
 {
-	char lun[4200];
 	struct nt_export e;
 	struct nbd_server *srv;
-	struct plan *p = calloc(1, sizeof(*p));
 	int ooo;
 
-	signal(SIGPIPE, SIG_IGN);
-	T_ASSERT(p);
-	p->wbuf = malloc((size_t)NREQ * SLOT);
-	T_ASSERT(p->wbuf);
-	snprintf(sock, sizeof(sock), "%s", t_path("nbd-pipeline.sock"));
-	snprintf(lun, sizeof(lun), "file:%s?size=128M", t_path("nbd-pipeline.img"));
-	unlink(t_path("nbd-pipeline.img"));
+	printf("LUN %s\n", lun);
 	srv = nt_serve(&e, lun, sock);
 
 	/* Simple replies: write everything, then read it back while writing
@@ -243,9 +237,24 @@ int main(void)
 		usleep(5000);
 	T_EQ(nbd_server_conn_count(srv), 0);
 	T_EQ(nt_export_refs(&e), 0);
-
 	nt_unserve(srv, &e);
+}
+
+int main(void)
+{
+	char lun[4200];
+	struct plan *p = calloc(1, sizeof(*p));
+
+	signal(SIGPIPE, SIG_IGN);
+	T_ASSERT(p);
+	p->wbuf = malloc((size_t)NREQ * SLOT);
+	T_ASSERT(p->wbuf);
+	snprintf(sock, sizeof(sock), "%s", t_path("nbd-pipeline.sock"));
+	snprintf(lun, sizeof(lun), "file:%s?size=128M", t_path("nbd-pipeline.img"));
 	unlink(t_path("nbd-pipeline.img"));
+	run_lun(p, lun);
+	unlink(t_path("nbd-pipeline.img"));
+	run_lun(p, "ram:128M");
 	free(p->wbuf);
 	free(p);
 	return T_PASS;

@@ -2,7 +2,9 @@
 /*
  * backend_ram.c - the ram backend: capacity and identity, data through
  * submit and io_sync, zeroes after WRITE_ZEROES and DISCARD (partial and
- * whole huge pages), inline completion, and the request checks.
+ * whole huge pages), inline completion, the request checks, and the
+ * medium's own memory (ops->mem: what was written, zeroes after a discard,
+ * NULL out of range).
  */
 #include "t_util.h"
 #include "backend/backend.h"
@@ -261,6 +263,40 @@ static void test_large_sparse(void)
 	be_close(be);
 }
 
+/* ops->mem: the blocks where they are, as written; NULL past the end. */
+static void test_mem(void)
+{
+	struct backend *be = open_ram("ram:8M");
+	struct be_engine *eng = NULL;
+	uint8_t *buf = malloc(4 * 4096);
+	const uint8_t *m;
+
+	T_ASSERT(buf);
+	T_ASSERT(be->ops->mem);
+	T_EQ(be_engine_create(&eng, 8), 0);
+	pfill(buf, 4 * 4096, 7, 100);
+	submit(be, eng, BE_OP_WRITE, 100, 4, buf, 0);
+	m = be->ops->mem(be, 100, 4);
+	T_ASSERT(m);
+	T_EQ(pcheck(m, 4 * 4096, 7, 100), 0);
+	T_ASSERT(be->ops->mem(be, 101, 1) == m + 4096);
+	/* A discard: the same address reads zeroes now. */
+	submit(be, eng, BE_OP_DISCARD, 101, 1, NULL, 0);
+	for (size_t i = 0; i < 4096; i++)
+		T_EQ(m[4096 + i], 0);
+	/* Unwritten blocks read as zeroes; the last block is in range. */
+	m = be->ops->mem(be, NBLK - 1, 1);
+	T_ASSERT(m);
+	T_EQ(m[0] | m[4095], 0);
+	T_ASSERT(!be->ops->mem(be, NBLK - 1, 2));
+	T_ASSERT(!be->ops->mem(be, NBLK, 1));
+	T_ASSERT(!be->ops->mem(be, 0, 0));
+	T_ASSERT(!be->ops->mem(be, UINT64_MAX, 1));
+	be_engine_destroy(eng);
+	be_close(be);
+	free(buf);
+}
+
 int main(void)
 {
 	T_RUN(test_capacity);
@@ -269,5 +305,6 @@ int main(void)
 	T_RUN(test_zeroing);
 	T_RUN(test_checks);
 	T_RUN(test_large_sparse);
+	T_RUN(test_mem);
 	return T_PASS;
 }
