@@ -34,6 +34,9 @@
 #include "backend/backend.h"
 
 #define AFU_MAX_WORKERS   64
+/* Words a sleeping worker watches at most: its control word and a
+ * doorbell per context. */
+#define AFU_SLEEP_WORDS   (AFU_MAX_CONTEXTS + 1)
 #define AFU_POOL_CMDS     512   /* commands a worker can have in flight */
 #define AFU_ENGINE_DEPTH  256   /* io_uring depth of a worker's engine */
 #define AFU_SQ_BATCH      64    /* SQ entries fetched per context per pass */
@@ -256,7 +259,7 @@ struct afu_worker {
 	unsigned cont_ready;               /* of those, not held by a rate */
 	uint64_t pass_ns;                  /* the clock at this pass (rates only) */
 	uint64_t rate_wake_ns;             /* a held context may go again; 0: none */
-	void *waitv;                       /* struct futex_waitv[FUTEX_WAITV_MAX] */
+	void *waitv;                       /* struct futex_waitv[AFU_SLEEP_WORDS] */
 	void *ring_waitv;                  /* the same, for the ring's watch: kept
 					    * while be_engine_watch_armed() */
 	bool no_ring_watch;                /* the ring cannot watch futexes */

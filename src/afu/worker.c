@@ -29,12 +29,14 @@
  * afu_idle; if set it bumps afu_doorbell and wakes. Either the worker's
  * re-check sees the command, or the host sees afu_idle and changes the
  * doorbell, which makes futex_waitv() return at once or wakes it: no
- * wake-up is lost. With more windows than one futex_waitv() can watch the
- * worker watches its control word and the first windows, and looks at the
- * others every 1 ms; without futex_waitv (ENOSYS) every
- * 100 us. A sleeping worker also wakes once a second on its own, so a
- * register the host changed without ringing (intr_clear, sq_ctx_reset
- * without a doorbell) is seen eventually.
+ * wake-up is lost. With more windows than one futex_waitv() can watch
+ * (127 and its control word) the worker sleeps in its io_uring instead, on
+ * a FUTEX_WAITV request per 128 words (be_engine_sleep_watch); where the
+ * ring cannot watch futexes it watches its control word and the first
+ * windows, and looks at the others every 1 ms; without futex_waitv
+ * (ENOSYS) every 100 us. A sleeping worker also wakes once a second on its
+ * own, so a register the host changed without ringing (intr_clear,
+ * sq_ctx_reset without a doorbell) is seen eventually.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE  /* pthread_setname_np() */
@@ -54,6 +56,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+_Static_assert(AFU_SLEEP_WORDS <= BE_SLEEP_WATCH_MAX, "a sleep watch takes every window");
 
 #define SLEEP_SAFETY_NS   1000000000ull  /* a sleeping worker looks once a second */
 #define SLEEP_TIMED_NS    1000000ull     /* too many windows for futex_waitv */
@@ -388,12 +392,12 @@ static bool rate_still_held(struct afu_worker *w, struct afu_ctx *c)
 /*
  * Steps 1-3 of the sleep protocol (see the top of this file), under
  * run_lock: flag every active window idle, note in @wv (unless NULL) the
- * words to wait on, *@n of them (*@timed when some windows did not fit),
- * and look at every queue once more. *@set (unless NULL) names the set of
- * windows watched. Return: true when there is work.
+ * words to wait on, *@n of them, at most @cap (*@timed when some windows
+ * did not fit), and look at every queue once more. *@set (unless NULL)
+ * names the set of windows watched. Return: true when there is work.
  */
-static bool idle_and_look(struct afu_worker *w, struct futex_waitv *wv, unsigned *n,
-			  bool *timed, uint64_t *set)
+static bool idle_and_look(struct afu_worker *w, struct futex_waitv *wv, unsigned cap,
+			  unsigned *n, bool *timed, uint64_t *set)
 {
 	unsigned i, nactive = 0;
 
@@ -418,7 +422,7 @@ static bool idle_and_look(struct afu_worker *w, struct futex_waitv *wv, unsigned
 				continue;
 			if (set)
 				*set += c->serial * 0x9e3779b97f4a7c15ull;
-			if (++nactive >= FUTEX_WAITV_MAX) {
+			if (++nactive >= cap) {
 				if (timed)
 					*timed = true;
 			} else if (wv) {
@@ -468,7 +472,8 @@ static void worker_sleep(struct afu_worker *w, struct be_engine *own)
 	/* An inline runner has the passes: wait for it (it never waits for
 	 * us), then look at the queues ourselves before sleeping. */
 	pthread_mutex_lock(&w->run_lock);
-	if (idle_and_look(w, wv, &n, &timed, NULL))
+	if (idle_and_look(w, wv, w->no_ring_watch ? FUTEX_WAITV_MAX : AFU_SLEEP_WORDS, &n,
+			  &timed, NULL))
 		goto awake;
 	/* From here until it is cleared the master may shrink our array
 	 * (afu_ctl_stop_asleep): no context may be looked at meanwhile. */
@@ -486,7 +491,26 @@ static void worker_sleep(struct afu_worker *w, struct be_engine *own)
 	/* Asleep, the passes are free for a host thread to run inline. */
 	pthread_mutex_unlock(&w->run_lock);
 
-	if (w->no_waitv) {
+	if (n > FUTEX_WAITV_MAX) {
+		/* More words than one futex_waitv() takes: as many FUTEX_WAITV
+		 * requests in the ring, one enter. */
+		uint64_t d = SLEEP_SAFETY_NS, now = now_ns();
+		int rc;
+
+		if (rate_wake)
+			d = rate_wake > now ? rate_wake - now : 0;
+		rc = be_engine_sleep_watch(own, wv, n, (unsigned)(d / 1000) + 1);
+		if (rc == -EOPNOTSUPP) {
+			log_notice("the ring cannot watch futexes: an AFU worker with more than %u "
+				   "contexts looks at the rest every %llu us", FUTEX_WAITV_MAX - 1,
+				   SLEEP_TIMED_NS / 1000);
+			w->no_ring_watch = true;
+		} else if (rc < 0 && rc != -EBUSY) {
+			/* (-EBUSY: a completion to reap, a pass first.) Never
+			 * a loop without sleeping. */
+			sleep_ns(SLEEP_TIMED_NS);
+		}
+	} else if (w->no_waitv) {
 		uint64_t d = timed ? SLEEP_TIMED_NS : SLEEP_POLL_NS, now = now_ns();
 
 		if (rate_wake && rate_wake - now < d)
@@ -550,11 +574,11 @@ static void worker_ring_wait(struct afu_worker *w, struct be_engine *own)
 	 * removed, stopped or started) needs another watch: the old one is
 	 * cancelled, and this wait is a timed one. */
 	if (be_engine_watch_armed(own)) {
-		work = idle_and_look(w, NULL, NULL, NULL, &set);
+		work = idle_and_look(w, NULL, FUTEX_WAITV_MAX, NULL, NULL, &set);
 		if (!work && set != w->ring_watch_set)
 			rc = be_engine_watch_cancel(own);
 	} else {
-		work = idle_and_look(w, w->ring_waitv, &n, NULL, &set);
+		work = idle_and_look(w, w->ring_waitv, FUTEX_WAITV_MAX, &n, NULL, &set);
 		if (!work) {
 			rc = be_engine_watch(own, w->ring_waitv, n);
 			w->ring_watch_set = set;
@@ -993,7 +1017,7 @@ static int worker_init(struct afu *afu, struct afu_worker *w, unsigned id)
 	w->ctl_tail = &w->ctl_head;
 	w->cont_tail = &w->cont_head;
 	w->ctxs = calloc(AFU_MAX_CONTEXTS, sizeof(*w->ctxs));
-	w->waitv = calloc(FUTEX_WAITV_MAX, sizeof(struct futex_waitv));
+	w->waitv = calloc(AFU_SLEEP_WORDS, sizeof(struct futex_waitv));
 	w->ring_waitv = calloc(FUTEX_WAITV_MAX, sizeof(struct futex_waitv));
 	w->cmds = calloc(AFU_POOL_CMDS, sizeof(*w->cmds));
 	if (!w->ctxs || !w->waitv || !w->ring_waitv || !w->cmds)

@@ -323,6 +323,20 @@ int be_engine_watch_cancel(struct be_engine *eng);
  * watch). Return: 0, -EBUSY when a request's completion came first (reap
  * it, then try again), or a negative errno. */
 int be_engine_watch_drop(struct be_engine *eng);
+/*
+ * be_engine_sleep_watch() - sleep until one of @n futexes (@futexv, a
+ * struct futex_waitv array of up to BE_SLEEP_WATCH_MAX words, more than
+ * one futex_waitv(2) takes) is woken or has changed, or @timeout_us pass:
+ * FUTEX_WAITV requests of up to 128 words each in the ring (Linux 6.7), all
+ * gone again when it returns. For an owner with no ring requests in flight
+ * and no armed be_engine_watch(). Return: 1 when a watched word changed, 0
+ * on timeout, -EOPNOTSUPP where the ring cannot watch futexes (sleep some
+ * other way), -EAGAIN when the SQ is full, -EBUSY when a request's
+ * completion came (reap it), or a negative errno.
+ */
+#define BE_SLEEP_WATCH_MAX 1024u
+int be_engine_sleep_watch(struct be_engine *eng, const void *futexv, unsigned n,
+			  unsigned timeout_us);
 
 /*
  * Direct foreign completions (issue 17): a request that a backend's own

@@ -12,6 +12,7 @@
 #include "backend/engine_internal.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/futex2.h"
 #include "util/tsan.h"
 
 #include <errno.h>
@@ -34,6 +35,10 @@
 #define ENGINE_UDATA_WATCH   3ull
 /* user_data of the request cancelling it (its completion is ignored). */
 #define ENGINE_UDATA_CANCEL  4ull
+/* user_data of be_engine_sleep_watch()'s requests: BASE + their index. */
+#define ENGINE_UDATA_SWATCH  16ull
+/* Words one FUTEX_WAITV takes (futex_waitv(2)'s FUTEX_WAITV_MAX). */
+#define ENGINE_WAITV_WORDS   FUTEX_WAITV_MAX
 /* Not in liburing 2.3's header (Linux 6.7's uapi value). */
 #define ENGINE_OP_FUTEX_WAITV 53
 
@@ -417,6 +422,16 @@ static int own_complete(struct be_engine *eng, uint64_t data, int res)
 		}
 		return 1;
 	default:
+		if (data >= ENGINE_UDATA_SWATCH &&
+		    data < ENGINE_UDATA_SWATCH + BE_SLEEP_WATCH_MAX / ENGINE_WAITV_WORDS) {
+			eng->swatch_mask &= ~(1u << (data - ENGINE_UDATA_SWATCH));
+			if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
+			    !eng->watch_broken) {
+				log_info("io_uring FUTEX_WAITV unavailable (%s)", strerror(-res));
+				eng->watch_broken = true;
+			}
+			return 1;
+		}
 		return -1;
 	}
 }
@@ -661,4 +676,89 @@ int be_engine_watch_drop(struct be_engine *eng)
 bool be_engine_watch_armed(const struct be_engine *eng)
 {
 	return eng && eng->watch_armed;
+}
+
+/* swatch_settle() - cancel what is left of a sleep watch and wait until
+ * every request of it is gone. Return: 0, -EBUSY when a request's
+ * completion is at the head of the CQ (its owner reaps it first), or a
+ * negative errno. */
+static int swatch_settle(struct be_engine *eng)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	for (unsigned k = 0; k < 32; k++) {
+		struct io_uring_sqe *sqe;
+
+		if (!(eng->swatch_mask & (1u << k)) || (eng->swatch_cancel & (1u << k)))
+			continue;
+		sqe = io_uring_get_sqe(&eng->ring);
+		if (!sqe)
+			break;   /* the SQ is full: submitted below, then again */
+		io_uring_prep_cancel64(sqe, ENGINE_UDATA_SWATCH + k, 0);
+		io_uring_sqe_set_data64(sqe, ENGINE_UDATA_CANCEL);
+		eng->queued++;
+		eng->swatch_cancel |= 1u << k;
+	}
+	while (eng->swatch_mask) {
+		rc = io_uring_submit_and_wait(&eng->ring, 1);
+		eng->queued = io_uring_sq_ready(&eng->ring);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		be_engine_reap_own(eng);
+		eng->swatch_cancel &= eng->swatch_mask;
+		if (eng->swatch_mask && io_uring_peek_cqe(&eng->ring, &cqe) == 0 && cqe)
+			return -EBUSY;
+		if (eng->swatch_mask & ~eng->swatch_cancel)
+			return swatch_settle(eng);
+	}
+	return 0;
+}
+
+int be_engine_sleep_watch(struct be_engine *eng, const void *futexv, unsigned n,
+			  unsigned timeout_us)
+{
+	const struct futex_waitv *wv = futexv;
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_us / 1000000u,
+		.tv_nsec = (long long)(timeout_us % 1000000u) * 1000,
+	};
+	struct io_uring_cqe *cqe = NULL;
+	unsigned k, nreq;
+	bool fired = false;
+	int rc;
+
+	if (!eng || !eng->use_uring || eng->watch_broken || eng->watch_armed)
+		return -EOPNOTSUPP;
+	if (!futexv || !n || n > BE_SLEEP_WATCH_MAX)
+		return -EINVAL;
+	/* A sleep watch left over (an earlier call returned -EBUSY). */
+	rc = swatch_settle(eng);
+	if (rc)
+		return rc;
+	nreq = (n + ENGINE_WAITV_WORDS - 1) / ENGINE_WAITV_WORDS;
+	if (io_uring_sq_space_left(&eng->ring) < nreq)
+		return -EAGAIN;
+	for (k = 0; k < nreq; k++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&eng->ring);
+		unsigned m = n - k * ENGINE_WAITV_WORDS;
+
+		if (m > ENGINE_WAITV_WORDS)
+			m = ENGINE_WAITV_WORDS;
+		io_uring_prep_rw(ENGINE_OP_FUTEX_WAITV, sqe, 0, wv + k * ENGINE_WAITV_WORDS, m, 0);
+		io_uring_sqe_set_data64(sqe, ENGINE_UDATA_SWATCH + k);
+		eng->queued++;
+		eng->swatch_mask |= 1u << k;
+	}
+	rc = io_uring_submit_and_wait_timeout(&eng->ring, &cqe, 1, &ts, NULL);
+	eng->queued = io_uring_sq_ready(&eng->ring);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return rc;
+	fired = be_engine_reap_own(eng);
+	rc = swatch_settle(eng);
+	if (rc && rc != -EBUSY)
+		return rc;
+	if (eng->watch_broken)
+		return -EOPNOTSUPP;
+	return fired;
 }

@@ -29,6 +29,9 @@ struct be_engine {
 	bool watch_armed;
 	bool watch_cancelled; /* a cancel request for it is in the ring */
 	bool watch_broken;  /* the kernel refused it: be_engine_watch() says no */
+	/* be_engine_sleep_watch(): its FUTEX_WAITV requests, one bit each. */
+	unsigned swatch_mask;   /* in the ring (or queued), not yet reaped */
+	unsigned swatch_cancel; /* of those, a cancel is on its way */
 	/* Foreign completions (below); efd is -1 until the first one. */
 	int efd;                        /* eventfd other threads signal */
 	bool efd_armed;                 /* a POLL_ADD on efd is in the ring */

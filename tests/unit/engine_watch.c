@@ -8,6 +8,10 @@
  * other reasons, and none of its completions counts as a request's.
  * be_engine_wait_tick() ends at its tick and arms one timer for many
  * waits. The request completes with its data once the pipe is written.
+ * be_engine_sleep_watch() watches more words than one FUTEX_WAITV takes
+ * (a sleeping AFU worker with many contexts): a wake-up of a word in its
+ * third request ends it, as a stale value does at once; it times out with
+ * nothing woken; none of its requests is left in the ring after it.
  * Skips where the kernel has no io_uring or no FUTEX_WAITV request.
  */
 #include "t_util.h"
@@ -52,6 +56,70 @@ static void *waker(void *arg)
 	__atomic_fetch_add(&word, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	return NULL;
+}
+
+#define SLEEP_WORDS 300u
+static uint32_t others[SLEEP_WORDS];
+static struct futex_waitv swv[SLEEP_WORDS];
+
+/* swv: SLEEP_WORDS words, @word at index 250 (in the third request). */
+static void sleep_words(uint32_t val)
+{
+	for (unsigned i = 0; i < SLEEP_WORDS; i++) {
+		memset(&swv[i], 0, sizeof(swv[i]));
+		swv[i].uaddr = (uintptr_t)&others[i];
+		swv[i].flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE;
+	}
+	swv[250].uaddr = (uintptr_t)&word;
+	swv[250].val = val;
+}
+
+/* be_engine_sleep_watch(), nothing in flight (the pipe read is done). */
+static void test_sleep_watch(struct be_engine *eng)
+{
+	pthread_t t;
+	double t0, dt;
+	int rc;
+
+	/* A wake-up of the word in the third request. */
+	sleep_words(__atomic_load_n(&word, __ATOMIC_SEQ_CST));
+	T_EQ(pthread_create(&t, NULL, waker, NULL), 0);
+	t0 = now_s();
+	rc = be_engine_sleep_watch(eng, swv, SLEEP_WORDS, 10 * 1000000);
+	dt = now_s() - t0;
+	pthread_join(t, NULL);
+	fprintf(stderr, "-- sleep watch of %u words: woken after %.3f s (rc %d)\n", SLEEP_WORDS,
+		dt, rc);
+	T_EQ(rc, 1);
+	T_ASSERT(dt >= 0.04 && dt < 5.0);
+	T_EQ(eng->swatch_mask, 0u);
+	T_EQ(eng->swatch_cancel, 0u);
+	T_EQ(eng->queued, 0u);
+	T_ASSERT(!io_uring_cq_ready(&eng->ring));
+
+	/* A value changed before the sleep: at once. */
+	sleep_words(__atomic_load_n(&word, __ATOMIC_SEQ_CST) + 1);
+	t0 = now_s();
+	rc = be_engine_sleep_watch(eng, swv, SLEEP_WORDS, 10 * 1000000);
+	dt = now_s() - t0;
+	T_EQ(rc, 1);
+	T_ASSERT(dt < 1.0);
+	T_EQ(eng->swatch_mask, 0u);
+
+	/* Nothing woken: the timeout, and the requests cancelled after it. */
+	sleep_words(__atomic_load_n(&word, __ATOMIC_SEQ_CST));
+	t0 = now_s();
+	rc = be_engine_sleep_watch(eng, swv, SLEEP_WORDS, 30000);
+	dt = now_s() - t0;
+	fprintf(stderr, "-- sleep watch: timed out after %.3f s (rc %d)\n", dt, rc);
+	T_EQ(rc, 0);
+	T_ASSERT(dt >= 0.025 && dt < 5.0);
+	T_EQ(eng->swatch_mask, 0u);
+	T_ASSERT(!io_uring_cq_ready(&eng->ring));
+
+	/* Too many words, or none. */
+	T_EQ(be_engine_sleep_watch(eng, swv, BE_SLEEP_WATCH_MAX + 1, 1000), -EINVAL);
+	T_EQ(be_engine_sleep_watch(eng, swv, 0, 1000), -EINVAL);
 }
 
 static void watch_word(struct futex_waitv *wv, uint32_t val)
@@ -168,6 +236,7 @@ int main(void)
 
 	/* With nothing in flight a wait returns at once. */
 	T_EQ(be_engine_wait_tick(eng, 10 * 1000000), 0);
+	test_sleep_watch(eng);
 	be_engine_destroy(eng);
 	close(pipefd[0]);
 	close(pipefd[1]);
