@@ -650,9 +650,26 @@ int be_engine_watch_cancel(struct be_engine *eng)
 	return 1;
 }
 
-int be_engine_watch_drop(struct be_engine *eng)
+/*
+ * own_wait_step() - wait for an own request (a watch being cancelled) to
+ * complete: submit what is queued, wait for a completion, reap the
+ * engine's own. Return: 0, -EBUSY when a request's completion is at the
+ * head of the CQ (its owner reaps it first), or a negative errno.
+ */
+static int own_wait_step(struct be_engine *eng)
 {
 	struct io_uring_cqe *cqe;
+	int rc = io_uring_submit_and_wait(&eng->ring, 1);
+
+	eng->queued = io_uring_sq_ready(&eng->ring);
+	if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return rc;
+	be_engine_reap_own(eng);
+	return io_uring_peek_cqe(&eng->ring, &cqe) == 0 && cqe ? -EBUSY : 0;
+}
+
+int be_engine_watch_drop(struct be_engine *eng)
+{
 	int rc;
 
 	if (!eng || !eng->watch_armed)
@@ -661,14 +678,9 @@ int be_engine_watch_drop(struct be_engine *eng)
 	if (rc < 0)
 		return rc;
 	while (eng->watch_armed) {
-		rc = io_uring_submit_and_wait(&eng->ring, 1);
-		eng->queued = io_uring_sq_ready(&eng->ring);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		rc = own_wait_step(eng);
+		if (rc && eng->watch_armed)
 			return rc;
-		be_engine_reap_own(eng);
-		/* A request's completion first: its owner reaps it. */
-		if (eng->watch_armed && io_uring_peek_cqe(&eng->ring, &cqe) == 0 && cqe)
-			return -EBUSY;
 	}
 	return 0;
 }
@@ -684,7 +696,6 @@ bool be_engine_watch_armed(const struct be_engine *eng)
  * negative errno. */
 static int swatch_settle(struct be_engine *eng)
 {
-	struct io_uring_cqe *cqe;
 	int rc;
 
 	for (unsigned k = 0; k < 32; k++) {
@@ -701,16 +712,12 @@ static int swatch_settle(struct be_engine *eng)
 		eng->swatch_cancel |= 1u << k;
 	}
 	while (eng->swatch_mask) {
-		rc = io_uring_submit_and_wait(&eng->ring, 1);
-		eng->queued = io_uring_sq_ready(&eng->ring);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
-			return rc;
-		be_engine_reap_own(eng);
+		rc = own_wait_step(eng);
 		eng->swatch_cancel &= eng->swatch_mask;
-		if (eng->swatch_mask && io_uring_peek_cqe(&eng->ring, &cqe) == 0 && cqe)
-			return -EBUSY;
+		if (rc && eng->swatch_mask)
+			return rc;
 		if (eng->swatch_mask & ~eng->swatch_cancel)
-			return swatch_settle(eng);
+			return swatch_settle(eng);   /* cancels the SQ had no room for */
 	}
 	return 0;
 }
