@@ -45,6 +45,11 @@ struct afu_ctx;
 struct afu_config {
 	unsigned workers;  /* worker threads; 0 = default (1, or CXLFLASH_AFU_THREADS) */
 	unsigned spin_us;  /* busy-poll this long before sleeping; 0 = default (50, or CXLFLASH_AFU_SPIN_US) */
+	/* A command that failed because its LUN was taken over by another host
+	 * (be_fence: -ESHUTDOWN) is dropped, not answered with an error: a
+	 * daemon sets this, closes the clients' connections and they resubmit
+	 * elsewhere (cxlflashd; docs/scale-out.md). */
+	bool drop_fenced;
 };
 
 /*

@@ -273,6 +273,7 @@ struct afu_worker {
 struct afu {
 	unsigned nworkers;
 	unsigned spin_us;
+	bool drop_fenced;                  /* afu_config's */
 	bool pass_stats;                   /* CXLFLASH_AFU_PASS_STATS=1 */
 	uint64_t slice_ns;                 /* AFU_SLICE_NS, or CXLFLASH_AFU_SLICE_US */
 	int64_t fair_quantum;              /* AFU_FAIR_QUANTUM, or CXLFLASH_AFU_FAIR_KIB */

@@ -51,6 +51,7 @@ int afu_create(const struct afu_config *cfg, struct afu **out)
 		afu->nworkers = 1;
 	if (afu->nworkers > AFU_MAX_WORKERS)
 		afu->nworkers = AFU_MAX_WORKERS;
+	afu->drop_fenced = cfg && cfg->drop_fenced;
 	afu->spin_us = cfg && cfg->spin_us ? cfg->spin_us :
 		       env_uint("CXLFLASH_AFU_SPIN_US", 50, 10000000);
 	/* KiB; 0: no fair share (each context fetches AFU_SQ_BATCH a pass). */

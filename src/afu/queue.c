@@ -658,8 +658,13 @@ void afu_cmd_done(struct afu_cmd *cmd)
 	struct afu_ctx *c = cmd->ctx;
 	struct afu_worker *w = c->worker;
 	struct afu_ctx_stats *st = &c->stats;
+	/* Its LUN was taken over by another host (be_fence): a daemon drops
+	 * the command rather than answer with an error, and closes the
+	 * client's connection (server.c); the client, its master gone,
+	 * resubmits it to the host that serves the LUN now. */
+	bool drop = cmd->io_err == -ESHUTDOWN && w->afu->drop_fenced;
 
-	if (c->state == AFU_CTX_ACTIVE) {
+	if (c->state == AFU_CTX_ACTIVE && !drop) {
 		if (cmd->io_err) {
 			memset(&cmd->sa, 0, sizeof(cmd->sa));
 			afu_sense(&cmd->sa, SCSI_SK_MEDIUM_ERROR,

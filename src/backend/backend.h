@@ -163,6 +163,10 @@ struct backend {
 	                         * ids); the WWID is derived from it. Empty: none */
 	uint64_t dev, ino;      /* identity of a file or device, 0 for memory */
 	int lock_fd;            /* fd holding the cross-process lock, or -1 */
+	bool fenced;            /* the storage shut this host out (rbd: another
+	                         * host took the image over and blocklisted us):
+	                         * every request fails from now on (atomic,
+	                         * be_fence() / be_fenced()) */
 };
 
 /* Injected I/O errors and latency (docs/fault.md); all 0: none. */
@@ -254,6 +258,19 @@ int be_parse_size(const char *s, uint64_t *bytes);
 int be_open(const struct be_spec *spec, struct backend **out);
 
 void be_close(struct backend *be);
+
+/*
+ * be_fence() - @be was shut out (backend.fenced): flag it and, the first
+ * time, call the hook a server set with be_set_fence_hook(), so that it
+ * can send the LUN's clients to the host that took it over. Any thread
+ * (librbd's); the hook must not block.
+ */
+void be_fence(struct backend *be);
+void be_set_fence_hook(void (*hook)(void *arg), void *arg);
+static inline bool be_fenced(const struct backend *be)
+{
+	return __atomic_load_n(&be->fenced, __ATOMIC_ACQUIRE);
+}
 
 /*
  * be_file_make_dirs() - from now on, a file:PATH?size=SIZE LUN whose

@@ -508,6 +508,26 @@ int be_open(const struct be_spec *spec, struct backend **out)
 	return -EINVAL;
 }
 
+static void (*fence_hook)(void *arg);
+static void *fence_arg;
+
+void be_set_fence_hook(void (*hook)(void *arg), void *arg)
+{
+	__atomic_store_n(&fence_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&fence_hook, hook, __ATOMIC_RELEASE);
+}
+
+void be_fence(struct backend *be)
+{
+	void (*hook)(void *arg);
+
+	if (__atomic_exchange_n(&be->fenced, true, __ATOMIC_ACQ_REL))
+		return;
+	hook = __atomic_load_n(&fence_hook, __ATOMIC_ACQUIRE);
+	if (hook)
+		hook(__atomic_load_n(&fence_arg, __ATOMIC_RELAXED));
+}
+
 void be_close(struct backend *be)
 {
 	if (!be)

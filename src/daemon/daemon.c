@@ -10,7 +10,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +34,7 @@ struct cxlfd {
 	struct daemon_config cfg;
 	struct master *m;
 	struct msrv *srv;
+	int fence_fd;              /* eventfd: a LUN was fenced (fence_hook) */
 	struct nbd_server *nbd;
 	uint16_t nbd_port;
 	bool nbd_tcp_on;           /* listening on TCP (asked, or a legacy LUN at start) */
@@ -525,6 +528,10 @@ static int nbd_get(void *arg, const struct nbd_peer *peer, const char *name,
 		snprintf(why, len, "no LUN named '%s'", name);
 		return -ENOENT;
 	}
+	if (be_fenced(l->lun->be)) {
+		snprintf(why, len, "LUN %s was taken over by another host", l->cfg.name);
+		return -ENOENT;
+	}
 	if (!nbd_may_use(d, l, peer, why, len)) {
 		nbd_log_refused(NBD_REFUSED_ACCESS, "NBD client %s may not use LUN %s", peer->addr,
 				l->cfg.name);
@@ -703,6 +710,20 @@ static int open_lun(struct cxlfd *d, const struct dlun_config *c)
 	return 0;
 }
 
+/*
+ * fence_hook() - be_fence()'s hook: a LUN's storage shut us out (another
+ * host took its rbd image over). Tell the server's owner watch thread,
+ * which ends the connections of the LUN's clients (msrv_set_fence_fd).
+ * Called on librbd's thread: only a write to an eventfd.
+ */
+static void fence_hook(void *arg)
+{
+	uint64_t one = 1;
+
+	if (write((int)(intptr_t)arg, &one, sizeof(one)) != sizeof(one))
+		log_warn("a LUN was taken over by another host, and its clients cannot be told");
+}
+
 void daemon_stop(struct cxlfd *d)
 {
 	if (!d)
@@ -721,6 +742,9 @@ void daemon_stop(struct cxlfd *d)
 		master_close_open(d->luns[i].hold);
 	}
 	master_destroy(d->m);
+	/* Every backend is closed: nothing can fence one now. */
+	be_set_fence_hook(NULL, NULL);
+	close(d->fence_fd);
 	free(d);
 }
 
@@ -745,8 +769,18 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 		be_rbd_set_owner_note(note);
 	}
 	mc.max_dma = cfg->max_dma;
+	mc.afu.drop_fenced = true;   /* the clients move on instead (fence_hook) */
+	d->fence_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->fence_fd < 0) {
+		rc = -errno;
+		free(d);
+		return rc;
+	}
+	be_set_fence_hook(fence_hook, (void *)(intptr_t)d->fence_fd);
 	rc = master_create(&mc, &d->m);
 	if (rc) {
+		be_set_fence_hook(NULL, NULL);
+		close(d->fence_fd);
 		free(d);
 		return rc;
 	}
@@ -755,6 +789,8 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 	ops.arg = d;
 	if (!rc)
 		rc = msrv_create(d->m, &ops, &d->srv);
+	if (!rc)
+		msrv_set_fence_fd(d->srv, d->fence_fd);
 	if (!rc) {
 		rc = msrv_listen(d->srv, cfg->socket, cfg->socket_mode);
 		if (rc == -EADDRINUSE)

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "master/master.h"
 #include "util/log.h"
 #include "util/pident.h"
@@ -45,7 +46,9 @@ struct mconn {
 	bool refused;               /* over its uid's connection limit */
 	bool fresh;                 /* just accepted: its first request is on its way */
 	bool watched;               /* in the loop's epoll */
-	struct mopen *o;            /* its open LUN, after OPEN */
+	struct mopen *o;            /* its open LUN, after OPEN (set and cleared
+				     * under the server's lock) */
+	bool fenced;                /* shut down by fence_sweep() */
 	char name[64];              /* the LUN as the client named it, for messages */
 	struct mconn *prev, *next;  /* every connection */
 	struct mconn *qnext;        /* the ready queue */
@@ -74,6 +77,7 @@ struct msrv {
 	bool stopping;
 	int ep;                     /* epoll: listener, stop, connections */
 	int stop_fd;                /* eventfd: the loop and the owner watch end */
+	int fence_fd;               /* eventfd (the caller's): a LUN was fenced */
 	bool accept_paused;         /* out of descriptors: retry in a while */
 	/* Threads, and how many of each run. */
 	bool loop_started, reaper_started;
@@ -183,24 +187,37 @@ static int serve_ioctl(struct msrv *s, struct mopen *o, int sock, const struct w
 	return rc;
 }
 
-static int serve_open(struct msrv *s, int sock, struct wire_msg *h, char *payload,
-		      const struct wire_cred *cr, struct mopen **o)
+static int serve_open(struct msrv *s, struct mconn *c, struct wire_msg *h, char *payload,
+		      const struct wire_cred *cr)
 {
 	struct mlun *lun = NULL;
+	struct mopen *o = NULL;
 	int rc;
 
 	payload[h->len < WIRE_MAX_PAYLOAD ? h->len : WIRE_MAX_PAYLOAD - 1] = 0;
-	if (*o)
+	if (c->o)
 		rc = -EINVAL; /* one open per connection */
 	else if (h->len == 0 || strlen(payload) != h->len)
 		rc = -EINVAL;
 	else
 		rc = s->ops.resolve(s->ops.arg, payload, (int)h->request, cr, &lun);
+	if (!rc && be_fenced(lun->be)) {
+		/* Another host took it over: a client with a list of daemons
+		 * goes on to the next (ENOENT: not served here). */
+		log_info("pid %d: %s was taken over by another host: not served here",
+			 (int)cr->pid, payload);
+		rc = -ENOENT;
+	}
 	if (!rc)
-		rc = master_reopen_lun(s->m, lun, cr->pid, o);
-	if (!rc)
+		rc = master_reopen_lun(s->m, lun, cr->pid, &o);
+	if (!rc) {
+		/* Under the lock: fence_sweep() looks at it from another thread. */
+		pthread_mutex_lock(&s->lock);
+		c->o = o;
+		pthread_mutex_unlock(&s->lock);
 		log_info("pid %d uid %d opened %s", (int)cr->pid, (int)cr->uid, payload);
-	return reply(sock, h, rc, NULL, 0, -1);
+	}
+	return reply(c->sock, h, rc, NULL, 0, -1);
 }
 
 static int serve_ctx_error(struct msrv *s, int sock, const struct wire_msg *h,
@@ -293,7 +310,7 @@ static int serve_msg(struct msrv *s, struct mconn *c, char *payload, int rc,
 	}
 	switch (h.op) {
 	case WIRE_OP_OPEN:
-		rc = serve_open(s, c->sock, &h, payload, &cr, &c->o);
+		rc = serve_open(s, c, &h, payload, &cr);
 		if (c->o && !c->name[0])
 			snprintf(c->name, sizeof(c->name), "%s", payload);
 		break;
@@ -377,8 +394,14 @@ static void uid_put(struct msrv *s, struct muid *u)
  * process forking once none is left must not find us in the allocator). */
 static void conn_end(struct msrv *s, struct mconn *c, bool serving)
 {
-	if (c->o)
-		master_close_open(c->o);
+	struct mopen *o;
+
+	pthread_mutex_lock(&s->lock);
+	o = c->o;
+	c->o = NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (o)
+		master_close_open(o);
 	if (c->watched)
 		epoll_ctl(s->ep, EPOLL_CTL_DEL, c->sock, NULL);
 	pthread_mutex_lock(&s->lock);
@@ -663,6 +686,37 @@ static void *loop_thread(void *arg)
 }
 
 /*
+ * fence_sweep() - a LUN was fenced (another host took its rbd image over
+ * and blocklisted us: be_fence()): end the connections of its clients, so
+ * that each, finding its master gone, reconnects to the first daemon in
+ * its list that serves the LUN (this one answers ENOENT now, serve_open)
+ * and resubmits what was in flight; the AFU dropped the commands that
+ * failed for it (afu_config.drop_fenced) rather than answer with an error.
+ */
+static void fence_sweep(struct msrv *s)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct mconn *c = s->conns; c; c = c->next) {
+		if (!c->o || !be_fenced(c->o->lun->be) || c->fenced)
+			continue;
+		c->fenced = true;
+		shutdown(c->sock, SHUT_RDWR);
+		n++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (n)
+		log_warn("a LUN was taken over by another host: %u client connection(s) on it "
+			 "closed, for their clients to move to it", n);
+}
+
+void msrv_set_fence_fd(struct msrv *s, int fd)
+{
+	s->fence_fd = fd;
+}
+
+/*
  * reaper_thread() - the owner watch: when the owner of a remote context
  * dies, its contexts are detached now, not when its connection closes (a
  * child that inherited the connection may keep it open for ever). A
@@ -671,15 +725,16 @@ static void *loop_thread(void *arg)
 static void *reaper_thread(void *arg)
 {
 	struct msrv *s = arg;
-	struct pollfd p[2] = { { .fd = master_owner_fd(s->m), .events = POLLIN },
-			       { .fd = s->stop_fd, .events = POLLIN } };
+	struct pollfd p[3] = { { .fd = master_owner_fd(s->m), .events = POLLIN },
+			       { .fd = s->stop_fd, .events = POLLIN },
+			       { .fd = s->fence_fd, .events = POLLIN } };
 
 	pthread_mutex_lock(&s->lock);
 	s->running++;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->lock);
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warn("owner watch: poll: %s", strerror(errno));
@@ -687,6 +742,13 @@ static void *reaper_thread(void *arg)
 		}
 		if (p[1].revents)
 			break;
+		if (p[2].revents) {
+			uint64_t v;
+
+			if (read(s->fence_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("fence eventfd: %s", strerror(errno));
+			fence_sweep(s);
+		}
 		if (p[0].revents && master_reap_dead_owners(s->m))
 			master_deferred_work(s->m, false);
 	}
@@ -704,6 +766,7 @@ int msrv_create(struct master *m, const struct msrv_ops *ops, struct msrv **out)
 	s->lsock = -1;
 	s->ep = -1;
 	s->stop_fd = -1;
+	s->fence_fd = -1;
 	s->nworkers = ops->workers ? ops->workers : MSRV_WORKERS;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cv, NULL);

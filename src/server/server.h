@@ -66,6 +66,13 @@ int msrv_listen(struct msrv *s, const char *path, mode_t mode);
  * return once they all run. Return 0 or -errno. */
 int msrv_start(struct msrv *s);
 
+/* msrv_set_fence_fd() - before msrv_start(): an eventfd (non-blocking,
+ * the caller's, open until after msrv_destroy()) that is written when a
+ * LUN was fenced (be_fence(): another host took it over); the owner watch
+ * thread then ends the connections of that LUN's clients, which move to
+ * the host that serves it now. */
+void msrv_set_fence_fd(struct msrv *s, int fd);
+
 /* msrv_connections() - connections being served now. */
 unsigned msrv_connections(struct msrv *s);
 
