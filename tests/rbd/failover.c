@@ -25,7 +25,8 @@
  *             reconnects to the new owner (the old one no longer serves
  *             the LUN) and writes it there; the flush after it fails once
  *             (the old owner acknowledged a write it may have held in its
- *             cache only);
+ *             cache only); a virtual chunk opened through A moves to B
+ *             with its data at its next request (its map kept in the image);
  *             every block reads back as the client last wrote it;
  *   restart   the owner killed and started again without --takeover gets
  *             its image back at once (its dead self held it).
@@ -172,13 +173,16 @@ static void kill9(void)
  * moves to B. */
 static void paused(void)
 {
-	chunk_id_t id;
+	chunk_id_t id, v;
 	uint8_t *b = bt_buf(2);
 	double t0;
 	int rc;
 
 	use_sockets(&g_a, &g_b);
 	id = bt_open("lun0", 4, O_RDWR, 0);
+	v = bt_open_virt("vl", 4, 0, 64);
+	t_pattern_fill(b, BLK, 35, 7);
+	T_EQ(cblk_write(v, b, 7, 1, CBLK_ARW_FUA_FLAG), 1);
 	t_pattern_fill(b, BLK, 31, 5000);
 	T_EQ(cblk_write(id, b, 5000, 1, CBLK_ARW_FUA_FLAG), 1);
 	t_pattern_fill(b, BLK, 34, 5001);
@@ -214,6 +218,16 @@ static void paused(void)
 	T_EQ(cblk_close(id, 0), 0);
 	check_blocks(5000, 1, 33);
 	check_blocks(5001, 1, 34);
+	/* The vLUN (its map kept in the image) goes to B the same way, at its
+	 * first request after A learnt it was fenced on that image. */
+	t_pattern_fill(b, BLK, 36, 8);
+	T_EQ(cblk_write(v, b, 8, 1, CBLK_ARW_FUA_FLAG), 1);
+	memset(b, 0, BLK);
+	T_EQ(cblk_read(v, b, 7, 1, 0), 1);
+	T_EQ(t_pattern_check(b, BLK, 35, 7), 0);
+	T_EQ(cblk_read(v, b, 8, 1, 0), 1);
+	T_EQ(t_pattern_check(b, BLK, 36, 8), 0);
+	T_EQ(cblk_close(v, 0), 0);
 	free(b);
 }
 
