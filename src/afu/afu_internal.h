@@ -274,6 +274,8 @@ struct afu {
 	unsigned nworkers;
 	unsigned spin_us;
 	bool drop_fenced;                  /* afu_config's */
+	unsigned mem_luns;                 /* LUN slots whose medium is memory
+					    * (be->ops->mem; atomic) */
 	bool pass_stats;                   /* CXLFLASH_AFU_PASS_STATS=1 */
 	uint64_t slice_ns;                 /* AFU_SLICE_NS, or CXLFLASH_AFU_SLICE_US */
 	int64_t fair_quantum;              /* AFU_FAIR_QUANTUM, or CXLFLASH_AFU_FAIR_KIB */
@@ -454,6 +456,7 @@ int afu_xlate_range(struct afu_cmd *cmd, const struct afu_xl *x, uint64_t lba,
 void afu_xlate_end(struct afu_cmd *cmd);
 void afu_xlate_fail(struct afu_cmd *cmd, int why);
 uint64_t afu_xlate_capacity(const struct afu_xl *x);
+void afu_xlate_prefetch(struct afu_ctx *c, const struct sisl_ioarcb *r);
 
 /* ---------------------------------------------------------------------------
  * scsi.c: CDB execution.

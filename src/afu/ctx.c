@@ -124,6 +124,10 @@ void afu_set_lun(struct afu *afu, unsigned lun_index, struct backend *be,
 	}
 	pthread_mutex_lock(&afu->lun_lock);
 	old = __atomic_exchange_n(&afu->luns[lun_index], nl, __ATOMIC_ACQ_REL);
+	if (nl && nl->be->ops->mem)
+		__atomic_add_fetch(&afu->mem_luns, 1, __ATOMIC_RELAXED);
+	if (old && old->be->ops->mem)
+		__atomic_sub_fetch(&afu->mem_luns, 1, __ATOMIC_RELAXED);
 	if (old) {
 		old->retired_next = afu->retired;
 		afu->retired = old;

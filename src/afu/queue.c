@@ -215,6 +215,10 @@ static unsigned poll_sq(struct afu_worker *w, struct afu_ctx *c)
 			raise_intr(c, SISL_ISTATUS_PERM_ERR_SA_WRITE);
 			continue;
 		}
+		/* The next command's data, while this one runs (memory LUNs). */
+		if (c->sq_head_ea != t)
+			afu_xlate_prefetch(c, (const struct sisl_ioarcb *)
+					   (c->sq_host + (c->sq_head_ea - c->sq_start_ea)));
 		cmd = cmd_alloc(w, c);
 		copy_rcb(&cmd->rcb, slot);
 		cmd->rcb.sq_ioasa_ea = sa_ea;   /* the value that was checked */
