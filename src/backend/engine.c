@@ -698,7 +698,7 @@ static int swatch_settle(struct be_engine *eng)
 {
 	int rc;
 
-	for (unsigned k = 0; k < 32; k++) {
+	for (unsigned k = 0; k < BE_SLEEP_WATCH_MAX / ENGINE_WAITV_WORDS; k++) {
 		struct io_uring_sqe *sqe;
 
 		if (!(eng->swatch_mask & (1u << k)) || (eng->swatch_cancel & (1u << k)))

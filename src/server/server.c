@@ -211,11 +211,19 @@ static int serve_open(struct msrv *s, struct mconn *c, struct wire_msg *h, char 
 	if (!rc)
 		rc = master_reopen_lun(s->m, lun, cr->pid, &o);
 	if (!rc) {
-		/* Under the lock: fence_sweep() looks at it from another thread. */
+		/* Under the lock, fenced looked at again: a fence between the
+		 * look above and here has its sweep run after we let go (the
+		 * flag is set before the sweep is asked for), or is seen now. */
 		pthread_mutex_lock(&s->lock);
-		c->o = o;
+		if (!be_fenced(lun->be))
+			c->o = o;
 		pthread_mutex_unlock(&s->lock);
-		log_info("pid %d uid %d opened %s", (int)cr->pid, (int)cr->uid, payload);
+		if (!c->o) {
+			master_close_open(o);
+			rc = -ENOENT;
+		} else {
+			log_info("pid %d uid %d opened %s", (int)cr->pid, (int)cr->uid, payload);
+		}
 	}
 	return reply(c->sock, h, rc, NULL, 0, -1);
 }
