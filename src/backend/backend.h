@@ -263,7 +263,9 @@ void be_close(struct backend *be);
  * be_fence() - @be was shut out (backend.fenced): flag it and, the first
  * time, call the hook a server set with be_set_fence_hook(), so that it
  * can send the LUN's clients to the host that took it over. Any thread
- * (librbd's); the hook must not block.
+ * (librbd's); the hook must not block. A request fails with -ESHUTDOWN
+ * only on a fenced backend: a daemon's AFU drops such requests for their
+ * clients to resubmit elsewhere (afu_config.drop_fenced).
  */
 void be_fence(struct backend *be);
 void be_set_fence_hook(void (*hook)(void *arg), void *arg);
