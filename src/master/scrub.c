@@ -284,16 +284,40 @@ uint64_t scrub_finish(struct master *m, struct mlun *lun, uint64_t want)
 	if (!need)
 		goto out;
 	pthread_mutex_lock(&m->scrub_lock);
-	for (pp = &m->scrub_head; *pp && need;) {
-		s = *pp;
-		if (s->lun != lun) {
-			pp = &s->next;
-			continue;
+	for (;;) {
+		for (pp = &m->scrub_head; *pp && need;) {
+			s = *pp;
+			if (s->lun != lun) {
+				pp = &s->next;
+				continue;
+			}
+			*pp = s->next;
+			s->next = mine;
+			mine = s;
+			need--;
 		}
-		*pp = s->next;
-		s->next = mine;
-		mine = s;
-		need--;
+		/* The thread may have taken one of this LUN's chunks since the
+		 * wait above (we let go of the lock between): have it back, or
+		 * take it from the done list once it is finished. Without this
+		 * a grow got one chunk fewer than were there (ENOMEM on a fresh
+		 * LUN whose chunks all waited for their first scrub). */
+		if (!need || !m->scrub_busy || m->scrub_busy->lun != lun)
+			break;
+		m->scrub_steal = lun;
+		while (m->scrub_busy && m->scrub_busy->lun == lun)
+			pthread_cond_wait(&m->scrub_cond, &m->scrub_lock);
+		m->scrub_steal = NULL;
+		for (pp = &m->scrub_done; *pp && need;) {
+			s = *pp;
+			if (s->lun != lun) {
+				pp = &s->next;
+				continue;
+			}
+			*pp = s->next;
+			s->next = mine;   /* scrub_rest() has nothing left to do */
+			mine = s;
+			need--;
+		}
 	}
 	m->scrub_tail = &m->scrub_head;
 	while (*m->scrub_tail)
