@@ -265,9 +265,10 @@ void be_close(struct backend *be);
  * can send the LUN's clients to the host that took it over. Any thread
  * (librbd's); the hook must not block. A request fails with -ESHUTDOWN
  * only on a fenced backend: a daemon's AFU drops such requests for their
- * clients to resubmit elsewhere (afu_config.drop_fenced).
+ * clients to resubmit elsewhere (afu_config.drop_fenced). Return: true
+ * the first time (the caller says so in the log), false after.
  */
-void be_fence(struct backend *be);
+bool be_fence(struct backend *be);
 void be_set_fence_hook(void (*hook)(void *arg), void *arg);
 static inline bool be_fenced(const struct backend *be)
 {

@@ -387,6 +387,18 @@ void be_engine_destroy(struct be_engine *eng)
 	free(eng);
 }
 
+/* A FUTEX_WAITV request of the engine's ended with @res: anything but a
+ * wake-up, a changed value (-EAGAIN), a cancel or a signal means the kernel
+ * cannot watch futexes in the ring. */
+static void watch_result(struct be_engine *eng, int res)
+{
+	if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
+	    !eng->watch_broken) {
+		log_info("io_uring FUTEX_WAITV unavailable (%s)", strerror(-res));
+		eng->watch_broken = true;
+	}
+}
+
 /*
  * A completion of the engine's own requests (the foreign eventfd's poll,
  * the tick, the watch, a cancel; liburing's timeout on kernels without
@@ -414,22 +426,13 @@ static int own_complete(struct be_engine *eng, uint64_t data, int res)
 	case ENGINE_UDATA_WATCH:
 		eng->watch_armed = false;
 		eng->watch_cancelled = false;
-		/* -EAGAIN: a value had changed already. */
-		if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
-		    !eng->watch_broken) {
-			log_info("io_uring FUTEX_WAITV unavailable (%s)", strerror(-res));
-			eng->watch_broken = true;
-		}
+		watch_result(eng, res);
 		return 1;
 	default:
 		if (data >= ENGINE_UDATA_SWATCH &&
 		    data < ENGINE_UDATA_SWATCH + BE_SLEEP_WATCH_MAX / ENGINE_WAITV_WORDS) {
 			eng->swatch_mask &= ~(1u << (data - ENGINE_UDATA_SWATCH));
-			if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
-			    !eng->watch_broken) {
-				log_info("io_uring FUTEX_WAITV unavailable (%s)", strerror(-res));
-				eng->watch_broken = true;
-			}
+			watch_result(eng, res);
 			return 1;
 		}
 		return -1;

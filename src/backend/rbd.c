@@ -138,7 +138,6 @@ struct be_rbd {
 	rados_ioctx_t ioctx;
 	rbd_image_t image;
 	bool readonly;
-	bool fenced;              /* said that this client was blocklisted */
 	bool watching;            /* update_handle is registered */
 	uint64_t update_handle;   /* rbd_update_watch: the header changed (a resize) */
 };
@@ -201,11 +200,9 @@ static int issue(struct rbd_req *q, rbd_completion_t c)
 /* What librbd's return value means for @q: 0 or a negative errno. */
 static int result(const struct rbd_req *q)
 {
-	if (q->ret == -ESHUTDOWN && !__atomic_exchange_n(&q->r->fenced, true, __ATOMIC_RELAXED)) {
+	if (q->ret == -ESHUTDOWN && be_fence(&q->r->be))
 		log_err("%s: this client was blocklisted (another host took the image over): "
 			"every request fails from now on", q->r->be.id);
-		be_fence(&q->r->be);
-	}
 	if (q->ret < 0)
 		return (int)q->ret;
 	/* A read returns the bytes read: anything short is an I/O error. */

@@ -517,15 +517,16 @@ void be_set_fence_hook(void (*hook)(void *arg), void *arg)
 	__atomic_store_n(&fence_hook, hook, __ATOMIC_RELEASE);
 }
 
-void be_fence(struct backend *be)
+bool be_fence(struct backend *be)
 {
 	void (*hook)(void *arg);
 
 	if (__atomic_exchange_n(&be->fenced, true, __ATOMIC_ACQ_REL))
-		return;
+		return false;
 	hook = __atomic_load_n(&fence_hook, __ATOMIC_ACQUIRE);
 	if (hook)
 		hook(__atomic_load_n(&fence_arg, __ATOMIC_RELAXED));
+	return true;
 }
 
 void be_close(struct backend *be)

@@ -251,20 +251,43 @@ void scrub_all(struct master *m, struct mlun *lun)
 	}
 }
 
+/* With scrub_lock held: a slice of one of @lun's chunks in progress on
+ * the thread is handed back (or finished) before this returns. */
+static void wait_busy(struct master *m, struct mlun *lun)
+{
+	while (m->scrub_busy && m->scrub_busy->lun == lun) {
+		m->scrub_steal = lun;
+		pthread_cond_wait(&m->scrub_cond, &m->scrub_lock);
+	}
+	m->scrub_steal = NULL;
+}
+
+/* With scrub_lock held: move up to *@need of @lun's entries from @list to
+ * *@mine. */
+static void take_lun(struct mscrub **list, struct mlun *lun, struct mscrub **mine,
+		     uint64_t *need)
+{
+	for (struct mscrub **pp = list, *s; *pp && *need;) {
+		s = *pp;
+		if (s->lun != lun) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		s->next = *mine;
+		*mine = s;
+		(*need)--;
+	}
+}
+
 uint64_t scrub_finish(struct master *m, struct mlun *lun, uint64_t want)
 {
-	struct mscrub *done, *mine = NULL, **pp, *s;
+	struct mscrub *done, *mine = NULL, *s;
 	uint64_t freed = 0, need = 0;
 
 	pthread_mutex_lock(&m->scrub_lock);
-	if (lun && lun->scrub_pending) {
-		/* A slice of one of its chunks in progress: have it handed back. */
-		while (m->scrub_busy && m->scrub_busy->lun == lun) {
-			m->scrub_steal = lun;
-			pthread_cond_wait(&m->scrub_cond, &m->scrub_lock);
-		}
-		m->scrub_steal = NULL;
-	}
+	if (lun && lun->scrub_pending)
+		wait_busy(m, lun);   /* a slice of one of its chunks in progress */
 	done = m->scrub_done;
 	m->scrub_done = NULL;
 	pthread_mutex_unlock(&m->scrub_lock);
@@ -285,39 +308,17 @@ uint64_t scrub_finish(struct master *m, struct mlun *lun, uint64_t want)
 		goto out;
 	pthread_mutex_lock(&m->scrub_lock);
 	for (;;) {
-		for (pp = &m->scrub_head; *pp && need;) {
-			s = *pp;
-			if (s->lun != lun) {
-				pp = &s->next;
-				continue;
-			}
-			*pp = s->next;
-			s->next = mine;
-			mine = s;
-			need--;
-		}
+		take_lun(&m->scrub_head, lun, &mine, &need);
 		/* The thread may have taken one of this LUN's chunks since the
 		 * wait above (we let go of the lock between): have it back, or
-		 * take it from the done list once it is finished. Without this
-		 * a grow got one chunk fewer than were there (ENOMEM on a fresh
-		 * LUN whose chunks all waited for their first scrub). */
+		 * take it from the done list once it is finished (scrub_rest()
+		 * then has nothing left to do). Without this a grow got one
+		 * chunk fewer than were there (ENOMEM on a fresh LUN whose
+		 * chunks all waited for their first scrub). */
 		if (!need || !m->scrub_busy || m->scrub_busy->lun != lun)
 			break;
-		m->scrub_steal = lun;
-		while (m->scrub_busy && m->scrub_busy->lun == lun)
-			pthread_cond_wait(&m->scrub_cond, &m->scrub_lock);
-		m->scrub_steal = NULL;
-		for (pp = &m->scrub_done; *pp && need;) {
-			s = *pp;
-			if (s->lun != lun) {
-				pp = &s->next;
-				continue;
-			}
-			*pp = s->next;
-			s->next = mine;   /* scrub_rest() has nothing left to do */
-			mine = s;
-			need--;
-		}
+		wait_busy(m, lun);
+		take_lun(&m->scrub_done, lun, &mine, &need);
 	}
 	m->scrub_tail = &m->scrub_head;
 	while (*m->scrub_tail)

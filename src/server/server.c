@@ -201,25 +201,22 @@ static int serve_open(struct msrv *s, struct mconn *c, struct wire_msg *h, char 
 		rc = -EINVAL;
 	else
 		rc = s->ops.resolve(s->ops.arg, payload, (int)h->request, cr, &lun);
-	if (!rc && be_fenced(lun->be)) {
-		/* Another host took it over: a client with a list of daemons
-		 * goes on to the next (ENOENT: not served here). */
-		log_info("pid %d: %s was taken over by another host: not served here",
-			 (int)cr->pid, payload);
-		rc = -ENOENT;
-	}
 	if (!rc)
 		rc = master_reopen_lun(s->m, lun, cr->pid, &o);
 	if (!rc) {
-		/* Under the lock, fenced looked at again: a fence between the
-		 * look above and here has its sweep run after we let go (the
-		 * flag is set before the sweep is asked for), or is seen now. */
+		/* Fenced is looked at under the lock: a fence after this look
+		 * has its sweep (fence_sweep) run after we let go, as the flag
+		 * is set before the sweep is asked for. Another host took the
+		 * LUN over: a client with a list of daemons goes on to the next
+		 * (ENOENT: not served here). */
 		pthread_mutex_lock(&s->lock);
 		if (!be_fenced(lun->be))
 			c->o = o;
 		pthread_mutex_unlock(&s->lock);
 		if (!c->o) {
 			master_close_open(o);
+			log_info("pid %d: %s was taken over by another host: not served here",
+				 (int)cr->pid, payload);
 			rc = -ENOENT;
 		} else {
 			log_info("pid %d uid %d opened %s", (int)cr->pid, (int)cr->uid, payload);
