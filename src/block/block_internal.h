@@ -102,7 +102,9 @@ struct chunk {
 	char *path;                  /* what cxlflash_open was given */
 	int mode;                    /* O_RDONLY / O_WRONLY / O_RDWR */
 	int flags;                   /* cblk_open flags */
-	int refs;                    /* table reference + API calls in progress (table lock) */
+	int refs;                    /* table reference + API calls in progress (atomic;
+				      * taken under the table lock) */
+	bool remove_wait;            /* table_remove waits for refs (atomic) */
 	struct chunk *hnext;         /* chunk table hash chain */
 
 	/* Control path */

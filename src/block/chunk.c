@@ -76,7 +76,7 @@ static struct chunk *chunk_lookup(chunk_id_t id, bool inherited)
 	if (c && c->pid != __atomic_load_n(&self_pid, __ATOMIC_RELAXED) && !inherited)
 		c = NULL;
 	if (c)
-		c->refs++;
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&b->lock);
 	return c;
 }
@@ -127,6 +127,7 @@ static void atfork_child(void)
 			chunk_init_sync(c);
 			c->thread_running = false;
 			c->refs = 1;
+			c->remove_wait = false;
 		}
 	}
 }
@@ -139,13 +140,21 @@ static void atfork_register(void)
 	pthread_atfork(NULL, NULL, atfork_child);
 }
 
+/* Let go of a reference: the table lock only while table_remove() waits.
+ * The drop is the last touch of @c (the remover may free it right after);
+ * a drop that misses the remover's flag is seen by its next look. */
 void blk_chunk_put(struct chunk *c)
 {
-	struct tbl_bucket *b = bucket_of(c->id);
+	struct tbl_bucket *b;
 
+	if (!__atomic_load_n(&c->remove_wait, __ATOMIC_ACQUIRE)) {
+		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	b = bucket_of(c->id);
 	pthread_mutex_lock(&b->lock);
-	if (--c->refs <= 1)
-		pthread_cond_broadcast(&b->cv);
+	__atomic_sub_fetch(&c->refs, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&b->cv);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -164,7 +173,9 @@ static void table_insert(struct chunk *c)
 }
 
 /* Unlink @c (no new lookups find it) and wait until only the caller's
- * reference is left. */
+ * reference is left. A call that let go without the lock (it looked at
+ * remove_wait just before it was set) is seen within REMOVE_LOOK_NS. */
+#define REMOVE_LOOK_NS 1000000L
 static void table_remove(struct chunk *c)
 {
 	struct tbl_bucket *b = bucket_of(c->id);
@@ -174,12 +185,22 @@ static void table_remove(struct chunk *c)
 	for (pp = &b->head; *pp; pp = &(*pp)->hnext) {
 		if (*pp == c) {
 			*pp = c->hnext;
-			c->refs--;
+			__atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 			break;
 		}
 	}
-	while (c->refs > 1)
-		pthread_cond_wait(&b->cv, &b->lock);
+	__atomic_store_n(&c->remove_wait, true, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) > 1) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += REMOVE_LOOK_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&b->cv, &b->lock, &ts);
+	}
 	pthread_mutex_unlock(&b->lock);
 }
 
