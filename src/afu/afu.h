@@ -165,7 +165,10 @@ void afu_ctx_stats(const struct afu_ctx *ctx, struct afu_ctx_stats *st);
  * the calling thread until nothing of its contexts is in flight or
  * queued: commands are fetched, translated and checked exactly as the
  * worker would, and the backend I/O goes through the calling thread's own
- * io_uring, which it blocks in while a device works. A host that stored a
+ * io_uring, which it blocks in while a device works: until all of it is
+ * done, in one enter, or with @each, once per completion (commands are
+ * completed as their I/O is, and afu_inline_waits() counts the waits).
+ * A host that stored a
  * command and, instead of ringing the doorbell, calls this, has it
  * completed (HRRQ entry posted) when this returns true; with false (the
  * worker is awake, or another thread runs inline) it must ring the
@@ -200,7 +203,7 @@ void afu_ctx_set_rate(struct afu_ctx *ctx, struct afu_rate *r);
 
 struct afu_runner;
 struct afu_runner *afu_ctx_runner(struct afu_ctx *ctx);
-bool afu_run_inline(struct afu_runner *runner);
+bool afu_run_inline(struct afu_runner *runner, bool each);
 /* afu_inline_waits() - how many times the calling thread's inline runs
  * have waited for backend I/O in flight (a device, not memory). */
 unsigned afu_inline_waits(void);

@@ -943,7 +943,7 @@ static bool run_lock_try(struct afu_worker *w)
 	return false;
 }
 
-bool afu_run_inline(struct afu_runner *runner)
+bool afu_run_inline(struct afu_runner *runner, bool each)
 {
 	struct afu_worker *w = (struct afu_worker *)runner;
 	struct be_engine *eng, *own;
@@ -973,7 +973,7 @@ bool afu_run_inline(struct afu_runner *runner)
 		if (!be_engine_inflight(eng))
 			break;
 		inline_waits++;
-		rc = be_engine_wait(eng, INLINE_WAIT_US);
+		rc = each ? be_engine_wait(eng, INLINE_WAIT_US) : be_engine_wait_all(eng);
 		if (rc < 0 && !said++)
 			log_err("AFU inline run: waiting for backend I/O: %s", strerror(-rc));
 	}

@@ -306,6 +306,12 @@ unsigned be_engine_ring_inflight(const struct be_engine *eng);
  * us of CPU per 4 KiB read). */
 #define BE_WAIT_FOREVER UINT_MAX
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us);
+/* be_engine_wait_all() - submit what is queued and block until every
+ * io_uring request in flight has completed, in one enter (with
+ * DEFER_TASKRUN the kernel wakes the waiter once, not per completion).
+ * Foreign requests in flight: as be_engine_wait(@eng, BE_WAIT_FOREVER).
+ * Return: as be_engine_wait(). */
+int be_engine_wait_all(struct be_engine *eng);
 /*
  * be_engine_wait_tick() - block for a completion, or at most @tick_us:
  * as be_engine_wait(@eng, @tick_us), but the bound comes from a timeout

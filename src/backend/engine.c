@@ -583,6 +583,23 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 	return 1;
 }
 
+int be_engine_wait_all(struct be_engine *eng)
+{
+	int ret;
+
+	if (!eng || !eng->use_uring || foreign_count(eng) || eng->inflight <= 1 ||
+	    eng->efd_armed || eng->tick_armed || eng->watch_armed)
+		return be_engine_wait(eng, BE_WAIT_FOREVER);
+	if (be_engine_reap_own(eng))
+		return 1;
+	/* The CQ counts what is posted and not yet reaped: all of inflight. */
+	ret = io_uring_submit_and_wait(&eng->ring, eng->inflight);
+	eng->queued = io_uring_sq_ready(&eng->ring);
+	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+		return 0;
+	return ret < 0 ? ret : 1;
+}
+
 /* Put the tick's timeout request in the SQ unless one is in the ring that
  * fires no later than @tick_us from now. Return: false when none could be
  * (the SQ full, the kernel refused one before, or the armed one is due

@@ -59,16 +59,18 @@ static bool deferred(int flags)
 #define LONE_GAP_NS 20000ull
 
 /* lone_issue_locked() - @cmd is issued with nothing else of @c's async or in
- * flight when @lone: note when, and say whether it goes in without the doorbell. */
-static bool lone_issue_locked(struct chunk *c, bool lone, int flags, bool run)
+ * flight when @lone (@defer: it goes in without the doorbell anyway): note
+ * when, and say whether it goes in without the doorbell. */
+static bool lone_issue_locked(struct chunk *c, bool lone, bool defer, int flags, bool run)
 {
 	if (!lone) {
 		c->lone_ns = 0;
 		c->lone_streak = 0;
 		if (c->lone_owed) {
-			/* This request's doorbell takes the pending one along. */
+			/* This request's doorbell takes the pending one along
+			 * (or its wait runs both). */
 			c->lone_owed = false;
-			if (!deferred(flags))
+			if (!defer)
 				c->ring_owed = false;
 		}
 		return false;
@@ -110,6 +112,76 @@ static void lone_wait_locked(struct chunk *c, bool blocking)
 }
 
 /*
+ * Batches. A program that keeps several requests in flight (QD > 1) and
+ * waits for one right after issuing its batch (fio, iobench, a server's
+ * loop) pays on a device for the hand-off to the AFU worker twice per
+ * batch: the doorbell's wake-up and the worker's wake-up of the waiter,
+ * with both threads spinning and sleeping in turn (on a virtio disk 4.9
+ * context switches per 32 reads against io_uring's 2.1). So once
+ * BATCH_STREAK blocking aresult calls in a row came soon after their
+ * batch's first issue (BATCH_GAP_NS, plus BATCH_GAP_EACH_NS for each
+ * request of the batch: what issuing them takes), an embedded chunk's
+ * requests go in without the doorbell, and the blocking wait runs the
+ * worker's passes on the caller's thread: one io_uring enter submits the
+ * batch and waits for it, and the worker sleeps. That is io_uring's own
+ * model (nothing starts before the submitting enter), for programs that
+ * showed they wait right away. The run returns when all it submitted is
+ * done (the worker's ring is not the caller's), which costs nothing where
+ * the device completes a batch together (this VM's virtio disk: one wait
+ * per 32 reads) and would idle the queue where completions trickle in:
+ * one run in BATCH_PROBE_EVERY waits for each completion, and if it waited
+ * more than BATCH_SPREAD times the next BATCH_SKIP requests go back to the
+ * worker (thread.c). So do they after a run that did not wait at all
+ * (memory): a worker spinning beside the caller is faster there. Not on
+ * rbd (async_run: the caller submits to librbd at issue), nor with a
+ * status word (its caller may never call again). A poll (non-blocking
+ * aresult) ends the streak and rings the doorbell for what waits; a
+ * request that rings takes them along. The cost of a wrong guess is one
+ * batch not started until its wait.
+ */
+#define BATCH_STREAK 8
+#define BATCH_GAP_NS 20000ull
+#define BATCH_GAP_EACH_NS 10000ull
+
+/* batch_issue_locked() - whether a request goes in without the doorbell as
+ * part of a batch its caller's wait runs. Notes the batch's first issue. */
+static bool batch_issue_locked(struct chunk *c, int flags, bool run)
+{
+	if (!run || (flags & CBLK_ARW_USER_STATUS_FLAG) || !c->runner || !c->sq_mode ||
+	    c->async_run >= 0)
+		return false;
+	if (!c->batch_ns)
+		c->batch_ns = blk_now_ns();
+	c->batch_n++;
+	if (c->batch_streak < BATCH_STREAK)
+		return false;
+	if (c->batch_skip) {
+		c->batch_skip--;
+		return false;
+	}
+	return true;
+}
+
+/* batch_wait_locked() - an aresult call; @blocking: one that waits. A poll
+ * starts what waits for its wait (the worker, not this thread: a run would
+ * wait for the device). */
+static void batch_wait_locked(struct chunk *c, bool blocking)
+{
+	if (!c->batch_ns)
+		return;
+	if (blocking && blk_now_ns() - c->batch_ns <= BATCH_GAP_NS + c->batch_n * BATCH_GAP_EACH_NS) {
+		if (c->batch_streak < UINT8_MAX)
+			c->batch_streak++;
+	} else {
+		c->batch_streak = 0;
+	}
+	c->batch_ns = 0;
+	c->batch_n = 0;
+	if (!blocking && c->batch_owed)
+		blk_ring_owed_locked(c);
+}
+
+/*
  * blk_async_issue_locked() - issue one async request (lock held).
  * Return: 0 with *@tag set, or -errno (EINVAL, EWOULDBLOCK, EBUSY, EIO,
  * EPROTONOSUPPORT).
@@ -119,7 +191,7 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 			   bool run)
 {
 	struct blk_cmd *cmd;
-	bool lone = c->nasync == 0 && c->ninflight == 0;
+	bool lone = c->nasync == 0 && c->ninflight == 0, batch;
 	int rc;
 
 	rc = blk_check_rw(c, op, buf, lba, nblocks);
@@ -144,9 +216,15 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	/* Its aresult runs it. Else, on rbd, its caller runs it right away
 	 * (async_issue: blk_run_async_locked). */
 	cmd->ring_defer = deferred(flags) && !blk_defer_skip_locked(c);
-	if (lone_issue_locked(c, lone, flags, run) && !cmd->ring_defer) {
+	batch = !cmd->ring_defer && batch_issue_locked(c, flags, run);
+	if (lone_issue_locked(c, lone, cmd->ring_defer || batch, flags, run) &&
+	    !cmd->ring_defer) {
 		cmd->ring_defer = true;
 		c->lone_owed = true;
+	}
+	if (batch && !cmd->ring_defer) {
+		cmd->ring_defer = true;
+		c->batch_owed = true;
 	}
 	cmd->run_at_issue = !cmd->ring_defer && run && blk_async_run_wanted(c);
 	cmd->ring_defer |= cmd->run_at_issue;
@@ -192,7 +270,7 @@ static int async_issue(chunk_id_t chunk_id, enum blk_op op, void *buf, cflash_of
 	pthread_mutex_lock(&c->lock);
 	rc = blk_async_issue_locked(c, op, buf, lba, nblocks, tag, status, flags, true);
 	/* A deferred request is left for its aresult to run. */
-	if (c->ring_owed && !deferred(flags) && !c->lone_owed)
+	if (c->ring_owed && !deferred(flags) && !c->lone_owed && !c->batch_owed)
 		blk_run_async_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	blk_chunk_put(c);
@@ -236,7 +314,7 @@ static int reap_locked(struct chunk *c, struct blk_cmd *cmd)
 	/* A worker awake anyway may have run what went in without the
 	 * doorbell: with nothing in flight, nothing is owed. */
 	if (!c->ninflight)
-		c->ring_owed = c->lone_owed = false;
+		c->ring_owed = c->lone_owed = c->batch_owed = false;
 	return rc;
 }
 
@@ -253,10 +331,11 @@ int blk_aresult_locked(struct chunk *c, int *tag, int flags)
 	uint32_t gen;
 
 	lone_wait_locked(c, flags & CBLK_ARESULT_BLOCKING);
+	batch_wait_locked(c, flags & CBLK_ARESULT_BLOCKING);
 	if (c->ring_owed && !(flags & CBLK_ARESULT_BLOCKING)) {
 		/* A poll starts what waits for the doorbell, and has the
 		 * completion thread (not kicked for it) harvest it. */
-		blk_run_owed_locked(c, NULL);
+		blk_run_owed_locked(c, NULL, false);
 		blk_thread_kick_locked(c);
 	}
 	if (!(flags & CBLK_ARESULT_NO_HARVEST) && !c->thread_running)

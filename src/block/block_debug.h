@@ -24,5 +24,11 @@ int cblk_debug_dma_counts(chunk_id_t chunk_id, uint64_t *direct, uint64_t *stage
 /* The chunk's lone-request state (async.c): lone requests in a row waited
  * for at once, and whether one is in without the doorbell. 0, -1 no chunk. */
 int cblk_debug_lone(chunk_id_t chunk_id, unsigned *streak, int *owed);
+/* The chunk's batch state (async.c, "Batches"): batches in a row waited for
+ * at once, whether requests of one are in without the doorbell, and how
+ * many requests are left that ring anyway. 0, -1 no chunk. */
+int cblk_debug_batch(chunk_id_t chunk_id, unsigned *streak, int *owed, unsigned *skip);
+/* Forget the skip count (a test's next batch is a run's again). 0, -1. */
+int cblk_debug_batch_unskip(chunk_id_t chunk_id);
 
 #endif /* CXLFLASH_BLOCK_DEBUG_H */

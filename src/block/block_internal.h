@@ -195,6 +195,15 @@ struct chunk {
 	uint8_t lone_streak;         /* lone requests in a row waited for at once */
 	bool lone_owed;              /* ring_owed is a lone request's, left for its wait */
 	unsigned lone_skip;          /* lone requests left that ring: a run found memory */
+	/* Batches of async requests, each waited for at once (QD > 1:
+	 * async.c, "Batches"). Lock held. */
+	uint64_t batch_ns;           /* the current batch's first issue, or 0 */
+	uint64_t batch_n;            /* requests issued in it */
+	uint8_t batch_streak;        /* batches in a row waited for at once */
+	bool batch_owed;             /* ring_owed includes a batch's requests */
+	unsigned batch_skip;         /* requests left that ring (a run found memory or
+				      * a device that completes them one by one) */
+	unsigned batch_runs;         /* batch runs so far (thread.c: which one probes) */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */
 	unsigned nwaiters;           /* callers waiting in blk_wait_locked for I/O in flight */
@@ -257,8 +266,9 @@ int blk_thread_start(struct chunk *c);
 void blk_thread_stop(struct chunk *c);
 void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
-bool blk_run_owed_locked(struct chunk *c, bool *waited);
+bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each);
 bool blk_defer_skip_locked(struct chunk *c);
+void blk_ring_owed_locked(struct chunk *c);
 bool blk_async_run_wanted(const struct chunk *c);
 void blk_run_async_locked(struct chunk *c);
 void blk_deadline(struct timespec *ts, uint64_t ms);

@@ -846,6 +846,9 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 	c->closing = true;
 	pthread_cond_broadcast(&c->cv_free);
 	pthread_cond_broadcast(&c->cv_any);
+	/* Requests left for a wait that will not come now: the worker's. */
+	if (c->ring_owed)
+		blk_ring_owed_locked(c);
 	while (c->nbusy && waited < BLK_CLOSE_WAIT_MS) {
 		if (!c->thread_running)
 			blk_harvest_locked(c);
@@ -1106,5 +1109,27 @@ int cblk_debug_lone(chunk_id_t chunk_id, unsigned *streak, int *owed)
 		return -1;
 	*streak = c->lone_streak;
 	*owed = c->lone_owed;
+	return debug_unlock(c);
+}
+
+int cblk_debug_batch(chunk_id_t chunk_id, unsigned *streak, int *owed, unsigned *skip)
+{
+	struct chunk *c = debug_lock(chunk_id);
+
+	if (!c)
+		return -1;
+	*streak = c->batch_streak;
+	*owed = c->batch_owed;
+	*skip = c->batch_skip;
+	return debug_unlock(c);
+}
+
+int cblk_debug_batch_unskip(chunk_id_t chunk_id)
+{
+	struct chunk *c = debug_lock(chunk_id);
+
+	if (!c)
+		return -1;
+	c->batch_skip = 0;
 	return debug_unlock(c);
 }

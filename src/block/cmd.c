@@ -409,8 +409,11 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 		*c->sq_curr = cmd->ioc->rcb;
 		c->sq_curr = c->sq_curr == c->sq + c->ncmds ? c->sq : c->sq_curr + 1;
 		sisl_write64(&map->sq_tail, (uint64_t)(uintptr_t)c->sq_curr);
-		if (!defer)
+		if (!defer) {
+			/* The worker takes what waits in the SQ along. */
 			sisl_ring_doorbell(map);
+			c->batch_owed = false;
+		}
 		c->ring_owed |= defer;   /* the waiter runs it (blk_wait_locked) */
 		dead = blk_window_dead(map);
 	} else {

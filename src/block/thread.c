@@ -90,6 +90,9 @@ bool blk_deadline_passed(const struct timespec *ts)
 #define DEFER_SKIP 256u               /* deferred requests that ring after a run met a device */
 #define LONE_SKIP 4096u               /* lone requests that ring after a run met memory (async.c) */
 #define THREAD_STANDBY_NS 500000ull   /* the thread stands aside this long after a caller waited */
+#define BATCH_SPREAD 3u               /* a batch's run waiting more often: completions trickle */
+#define BATCH_SKIP 4096u              /* async requests that ring after such a run (async.c) */
+#define BATCH_PROBE_EVERY 16u         /* batch runs, one of which waits per completion */
 
 /* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
 static uint64_t spin_budget(struct chunk *c)
@@ -276,18 +279,20 @@ void blk_thread_kick_locked(struct chunk *c)
  * thread, which completes it, or, when the worker is awake or another
  * thread runs them, ring the doorbell after all. The chunk lock is let go
  * meanwhile (other threads of the chunk submit and harvest as usual).
+ * @each: the run waits for each completion, not for all in one enter
+ * (afu_run_inline).
  * Return: whether it ran them; *@waited (if given): whether the run waited
  * for backend I/O (a device).
  */
-bool blk_run_owed_locked(struct chunk *c, bool *waited)
+bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each)
 {
 	struct afu_runner *r = c->runner;
 	unsigned waits = afu_inline_waits();
 	bool ran;
 
-	c->ring_owed = c->lone_owed = false;
+	c->ring_owed = c->lone_owed = c->batch_owed = false;
 	pthread_mutex_unlock(&c->lock);
-	ran = afu_run_inline(r);
+	ran = afu_run_inline(r, each);
 	pthread_mutex_lock(&c->lock);
 	if (waited)
 		*waited = false;
@@ -299,6 +304,16 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited)
 			*waited = true;
 	}
 	return ran;
+}
+
+/* blk_ring_owed_locked() - what went in without the doorbell is the AFU
+ * worker's after all: ring it, and have the completion thread (not kicked
+ * for such commands) harvest it. */
+void blk_ring_owed_locked(struct chunk *c)
+{
+	c->ring_owed = c->lone_owed = c->batch_owed = false;
+	sisl_ring_doorbell(c->map);
+	blk_thread_kick_locked(c);
 }
 
 /*
@@ -340,7 +355,7 @@ void blk_run_async_locked(struct chunk *c)
 	unsigned lent = afu_inline_lent();
 	bool waited;
 
-	if (!blk_run_owed_locked(c, &waited))
+	if (!blk_run_owed_locked(c, &waited, false))
 		return;              /* the worker was awake: rung, learn next time */
 	if (waited)
 		c->async_run = -1;   /* it waited for a device */
@@ -376,7 +391,7 @@ static bool run_busy_locked(struct chunk *c)
 	}
 	waits = afu_inline_waits();
 	pthread_mutex_unlock(&c->lock);
-	ran = afu_run_inline(c->runner);
+	ran = afu_run_inline(c->runner, false);
 	pthread_mutex_lock(&c->lock);
 	if (afu_inline_waits() != waits)
 		c->busy_run_skip = BUSY_RUN_SKIP;
@@ -389,12 +404,23 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	struct timespec ts;
 
 	if (c->ring_owed) {
-		bool lone = c->lone_owed, waited;
+		bool lone = c->lone_owed, batch = c->batch_owed, waited;
+		/* A batch's run waits for all of it in one enter, but one in
+		 * BATCH_PROBE_EVERY (the first included) for each completion,
+		 * to see whether they come together. */
+		bool probe = batch && c->batch_runs++ % BATCH_PROBE_EVERY == 0;
+		unsigned waits = afu_inline_waits();
 
 		/* The lock was let go: what the caller waits for (or the
 		 * completion thread's harvest of it) may have happened. */
-		if (blk_run_owed_locked(c, &waited) && lone && !waited)
-			c->lone_skip = LONE_SKIP;   /* memory: leave it to the worker */
+		if (blk_run_owed_locked(c, &waited, probe)) {
+			if (lone && !waited)
+				c->lone_skip = LONE_SKIP;   /* memory: leave it to the worker */
+			/* Memory, or a device that completes a batch one
+			 * request at a time (async.c, "Batches"). */
+			if (batch && (!waited || (probe && afu_inline_waits() - waits > BATCH_SPREAD)))
+				c->batch_skip = BATCH_SKIP;
+		}
 		blk_harvest_locked(c);
 		return 0;
 	}
