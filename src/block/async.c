@@ -167,6 +167,10 @@ static bool batch_issue_locked(struct chunk *c, int flags, bool run)
  * wait for the device). */
 static void batch_wait_locked(struct chunk *c, bool blocking)
 {
+	/* Owed from an earlier batch too (a blocking call that found its
+	 * completion did not run them). */
+	if (!blocking && c->batch_owed)
+		blk_ring_owed_locked(c);
 	if (!c->batch_ns)
 		return;
 	if (blocking && blk_now_ns() - c->batch_ns <= BATCH_GAP_NS + c->batch_n * BATCH_GAP_EACH_NS) {
@@ -177,8 +181,6 @@ static void batch_wait_locked(struct chunk *c, bool blocking)
 	}
 	c->batch_ns = 0;
 	c->batch_n = 0;
-	if (!blocking && c->batch_owed)
-		blk_ring_owed_locked(c);
 }
 
 /*
