@@ -134,7 +134,13 @@ static void lone_wait_locked(struct chunk *c, bool blocking)
  * worker (thread.c). So do they after a run that did not wait at all
  * (memory): a worker spinning beside the caller is faster there. Not on
  * rbd (async_run: the caller submits to librbd at issue), nor with a
- * status word (its caller may never call again). A poll (non-blocking
+ * status word (its caller may never call again). Through cxlflashd (no
+ * runner) the batch's wait rings the doorbell once instead: the daemon's
+ * worker wakes to the whole batch and submits it in one enter, rather than
+ * waking at its first request and submitting the rest piecemeal as they
+ * come; only where the chunk's waits are a device's (slow_score, thread.c:
+ * most take over 20 us), since on memory the worker serving requests as
+ * they come overlaps the caller's issuing. A poll (non-blocking
  * aresult) ends the streak and rings the doorbell for what waits; a
  * request that rings takes them along. The cost of a wrong guess is one
  * batch not started until its wait.
@@ -147,13 +153,16 @@ static void lone_wait_locked(struct chunk *c, bool blocking)
  * part of a batch its caller's wait runs. Notes the batch's first issue. */
 static bool batch_issue_locked(struct chunk *c, int flags, bool run)
 {
-	if (!run || (flags & CBLK_ARW_USER_STATUS_FLAG) || !c->runner || !c->sq_mode ||
-	    c->async_run >= 0)
+	if (!run || (flags & CBLK_ARW_USER_STATUS_FLAG) || !c->sq_mode ||
+	    (c->runner && c->async_run >= 0))
 		return false;
 	if (!c->batch_ns)
 		c->batch_ns = blk_now_ns();
 	c->batch_n++;
 	if (c->batch_streak < BATCH_STREAK)
+		return false;
+	/* Through cxlflashd: only where waits are a device's (slow_score). */
+	if (!c->runner && c->slow_score < SPIN_SCORE_ONE / 2)
 		return false;
 	if (c->batch_skip) {
 		c->batch_skip--;
@@ -173,7 +182,9 @@ static void batch_wait_locked(struct chunk *c, bool blocking)
 		blk_ring_owed_locked(c);
 	if (!c->batch_ns)
 		return;
-	if (blocking && blk_now_ns() - c->batch_ns <= BATCH_GAP_NS + c->batch_n * BATCH_GAP_EACH_NS) {
+	uint64_t each = c->batch_gap_each_ns ? c->batch_gap_each_ns : BATCH_GAP_EACH_NS;
+
+	if (blocking && blk_now_ns() - c->batch_ns <= BATCH_GAP_NS + c->batch_n * each) {
 		if (c->batch_streak < UINT8_MAX)
 			c->batch_streak++;
 	} else {

@@ -30,5 +30,8 @@ int cblk_debug_lone(chunk_id_t chunk_id, unsigned *streak, int *owed);
 int cblk_debug_batch(chunk_id_t chunk_id, unsigned *streak, int *owed, unsigned *skip);
 /* Forget the skip count (a test's next batch is a run's again). 0, -1. */
 int cblk_debug_batch_unskip(chunk_id_t chunk_id);
+/* How long a wait may come after a batch's first issue, per request of it
+ * (ns; 0: the default): sanitizers make issuing slow. 0, -1. */
+int cblk_debug_batch_gap(chunk_id_t chunk_id, uint64_t each_ns);
 
 #endif /* CXLFLASH_BLOCK_DEBUG_H */

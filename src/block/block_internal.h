@@ -199,11 +199,14 @@ struct chunk {
 	 * async.c, "Batches"). Lock held. */
 	uint64_t batch_ns;           /* the current batch's first issue, or 0 */
 	uint64_t batch_n;            /* requests issued in it */
+	uint64_t batch_gap_each_ns;  /* 0: BATCH_GAP_EACH_NS (a test may set more) */
 	uint8_t batch_streak;        /* batches in a row waited for at once */
 	bool batch_owed;             /* ring_owed includes a batch's requests */
 	unsigned batch_skip;         /* requests left that ring (a run found memory or
 				      * a device that completes them one by one) */
 	unsigned batch_runs;         /* batch runs so far (thread.c: which one probes) */
+	uint32_t slow_score;         /* how often waits took over SLOW_WAIT_NS lately
+				      * (thread.c; of SPIN_SCORE_ONE; lock) */
 	uint64_t progress_ns;        /* last harvest that found completions */
 	uint64_t alive_check_ns;     /* last look at the master's connection */
 	unsigned nwaiters;           /* callers waiting in blk_wait_locked for I/O in flight */

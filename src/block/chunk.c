@@ -1124,6 +1124,16 @@ int cblk_debug_batch(chunk_id_t chunk_id, unsigned *streak, int *owed, unsigned 
 	return debug_unlock(c);
 }
 
+int cblk_debug_batch_gap(chunk_id_t chunk_id, uint64_t each_ns)
+{
+	struct chunk *c = debug_lock(chunk_id);
+
+	if (!c)
+		return -1;
+	c->batch_gap_each_ns = each_ns;
+	return debug_unlock(c);
+}
+
 int cblk_debug_batch_unskip(chunk_id_t chunk_id)
 {
 	struct chunk *c = debug_lock(chunk_id);

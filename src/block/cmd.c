@@ -399,7 +399,8 @@ void blk_setup_queues(struct chunk *c)
 int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 {
 	struct sisl_host_map *map = c->map;
-	bool dead = false, defer = cmd->ring_defer && c->runner, at_issue = cmd->run_at_issue;
+	bool dead = false, defer = cmd->ring_defer && (c->runner || c->batch_owed),
+	     at_issue = cmd->run_at_issue;
 
 	cmd->ring_defer = cmd->run_at_issue = false;   /* a resubmission (recovery) rings */
 	if (c->failed)

@@ -93,6 +93,7 @@ bool blk_deadline_passed(const struct timespec *ts)
 #define BATCH_SPREAD 3u               /* a batch's run waiting more often: completions trickle */
 #define BATCH_SKIP 4096u              /* async requests that ring after such a run (async.c) */
 #define BATCH_PROBE_EVERY 16u         /* batch runs, one of which waits per completion */
+#define SLOW_WAIT_NS 20000ull         /* a wait longer than this was a device's (slow_learn) */
 
 /* spin_budget() - how long the next wait of @c spins before sleeping, in ns. */
 static uint64_t spin_budget(struct chunk *c)
@@ -114,6 +115,17 @@ static void spin_learn(struct chunk *c, bool hit)
 
 	s = hit ? s + (SPIN_SCORE_ONE - s) / 8 : s - s / 8;
 	__atomic_store_n(&c->spin_score, s, __ATOMIC_RELAXED);
+}
+
+/* slow_learn() - a wait that found completions took over SLOW_WAIT_NS
+ * (@slow: a device's) or not (memory). Through cxlflashd, where the chunk
+ * cannot ask its backend, this says whether a batch's doorbell may wait
+ * for the batch's wait (async.c, "Batches"). Lock held. */
+static void slow_learn(struct chunk *c, bool slow)
+{
+	uint32_t s = c->slow_score;
+
+	c->slow_score = slow ? s + (SPIN_SCORE_ONE - s) / 8 : s - s / 8;
 }
 
 /* Is there something at the HRRQ entry @peek (or does it read all ones)? */
@@ -403,7 +415,10 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 	uint64_t cap = BLK_SLEEP_CAP_NS, now;
 	struct timespec ts;
 
-	if (c->ring_owed) {
+	if (c->ring_owed && !c->runner) {
+		/* Through cxlflashd: the batch's doorbell, then wait. */
+		blk_ring_owed_locked(c);
+	} else if (c->ring_owed) {
 		bool lone = c->lone_owed, batch = c->batch_owed, waited;
 		/* A batch's run waits for all of it in one enter, but one in
 		 * BATCH_PROBE_EVERY (the first included) for each completion,
@@ -454,7 +469,8 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 		c->nwaiters++;          /* the completion thread stands aside */
 		if (!run_busy_locked(c))
 			sleep_for_completions_locked(c, cap);
-		blk_harvest_locked(c);
+		if (blk_harvest_locked(c) > 0 && !c->runner)
+			slow_learn(c, now_ns() - now > SLOW_WAIT_NS);
 		c->nwaiters--;
 		if (c->thread_running)  /* only the thread reads it */
 			c->last_wait_ns = now_ns();

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * batch.c - batches of async requests through cxlflashd on a file LUN
+ * (src/block/async.c, "Batches"): once the client waits for each batch
+ * right after issuing it and its waits are long (a device), the batch's
+ * requests go in without the doorbell and its wait rings once; every block
+ * reads back, a poll rings for what waits, and a close rings for what is
+ * owed. With the completion thread and polled.
+ */
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <capiblock.h>
+
+#include "../block/blk_test.h"
+#include "block/block_debug.h"
+#include "t_daemon.h"
+
+#define QD    32
+#define BATCH 16
+
+static struct t_daemon g_d;
+
+static void issue(chunk_id_t id, uint8_t *b, unsigned base, unsigned round)
+{
+	for (unsigned i = 0; i < BATCH; i++) {
+		int tag = -1;
+
+		t_pattern_fill(b + (size_t)i * BLK, BLK, round, base + i);
+		T_EQ(cblk_awrite(id, b + (size_t)i * BLK, base + i, 1, &tag, NULL, 0), 0);
+	}
+}
+
+static void reap(chunk_id_t id)
+{
+	for (unsigned i = 0; i < BATCH; i++) {
+		int tag = -1;
+		uint64_t st;
+
+		T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING),
+		     1);
+	}
+}
+
+static void check(chunk_id_t id, uint8_t *b, unsigned base, unsigned round)
+{
+	memset(b, 0, BATCH * BLK);
+	T_EQ(cblk_read(id, b, base, BATCH, 0), BATCH);
+	for (unsigned i = 0; i < BATCH; i++)
+		T_EQ(t_pattern_check(b + (size_t)i * BLK, BLK, round, base + i), 0);
+}
+
+static int owed_now(chunk_id_t id)
+{
+	unsigned streak, skip;
+	int owed;
+
+	T_EQ(cblk_debug_batch(id, &streak, &owed, &skip), 0);
+	return owed;
+}
+
+/* Batches until one goes in without the doorbell (the streak built and
+ * the waits found a device); it is left owed. */
+static void until_owed(chunk_id_t id, uint8_t *b, unsigned round)
+{
+	for (unsigned i = 0;; i++) {
+		T_ASSERT(i < 2000);
+		issue(id, b, 5000, round);
+		if (owed_now(id))
+			return;
+		reap(id);
+	}
+}
+
+static void batches(int oflags)
+{
+	chunk_id_t id = bt_open("lun0", QD, O_RDWR, oflags);
+	uint8_t *b = bt_buf(BATCH);
+	struct timespec t0, t1;
+	int tag = -1, rc;
+	uint64_t st;
+
+	/* A sanitizer's issue is slow: a prompt wait may come later. */
+	T_EQ(cblk_debug_batch_gap(id, 200000), 0);
+	until_owed(id, b, 1);
+	reap(id);
+	T_EQ(owed_now(id), 0);
+	check(id, b, 5000, 1);
+	for (unsigned r = 0; r < 20; r++) {
+		issue(id, b, 100 + r * BATCH, 10 + r);
+		reap(id);
+	}
+	for (unsigned r = 0; r < 20; r++)
+		check(id, b, 100 + r * BATCH, 10 + r);
+	/* A poll rings for what waits. */
+	until_owed(id, b, 2);
+	rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
+	T_ASSERT(rc == 0 || rc == 1);
+	T_EQ(owed_now(id), 0);
+	for (unsigned got = (unsigned)rc, n = 0; got < BATCH; n++) {
+		rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
+		T_ASSERT(rc == 0 || rc == 1);
+		got += (unsigned)rc;
+		T_ASSERT(n < 100000000);
+	}
+	check(id, b, 5000, 2);
+	/* Owed at close: the close rings for them. */
+	until_owed(id, b, 3);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	T_EQ(cblk_close(id, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	T_ASSERT(t1.tv_sec - t0.tv_sec < 2);
+	id = bt_open("lun0", QD, O_RDWR, oflags);
+	check(id, b, 5000, 3);   /* the close's doorbell ran them */
+	T_EQ(cblk_close(id, 0), 0);
+	free(b);
+}
+
+static void with_thread(void) { batches(0); }
+static void polled(void) { batches(CBLK_OPN_NO_INTRP_THREADS); }
+
+int main(void)
+{
+	const char *file = bt_file("daemon_batch.img", 1ull << 30);
+	char spec[512];
+	const char *args[] = { "--lun", spec, "--allow", "lun0=all", NULL };
+
+	T_SKIP_IF(access(t_tool_path("cxlflashd"), X_OK), "no cxlflashd binary");
+	snprintf(spec, sizeof(spec), "lun0=%s", file);
+	T_EQ(t_daemon_start(&g_d, args), 0);
+	T_RUN(with_thread);
+	T_RUN(polled);
+	T_EQ(t_daemon_stop(&g_d), 0);
+	unlink(file);
+	return T_PASS;
+}
