@@ -302,6 +302,12 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each)
 	unsigned waits = afu_inline_waits();
 	bool ran;
 
+	if (!r) {                /* through cxlflashd: only the doorbell */
+		blk_ring_owed_locked(c);
+		if (waited)
+			*waited = false;
+		return false;
+	}
 	c->ring_owed = c->lone_owed = c->batch_owed = false;
 	pthread_mutex_unlock(&c->lock);
 	ran = afu_run_inline(r, each);

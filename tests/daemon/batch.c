@@ -4,8 +4,9 @@
  * (src/block/async.c, "Batches"): once the client waits for each batch
  * right after issuing it and its waits are long (a device), the batch's
  * requests go in without the doorbell and its wait rings once; every block
- * reads back, a poll rings for what waits, and a close rings for what is
- * owed. With the completion thread and polled.
+ * reads back, a poll rings for what waits, a request that rings (a status
+ * word's, a synchronous one) takes them along, and a close rings for what
+ * is owed. With the completion thread and polled.
  */
 #include <fcntl.h>
 #include <time.h>
@@ -76,7 +77,7 @@ static void until_owed(chunk_id_t id, uint8_t *b, unsigned round)
 static void batches(int oflags)
 {
 	chunk_id_t id = bt_open("lun0", QD, O_RDWR, oflags);
-	uint8_t *b = bt_buf(BATCH);
+	uint8_t *b = bt_buf(BATCH), *b1 = bt_buf(1);
 	struct timespec t0, t1;
 	int tag = -1, rc;
 	uint64_t st;
@@ -105,6 +106,25 @@ static void batches(int oflags)
 		T_ASSERT(n < 100000000);
 	}
 	check(id, b, 5000, 2);
+	/* A request that rings (one with a status word) takes them along. */
+	if (!(oflags & CBLK_OPN_NO_INTRP_THREADS)) {
+		cblk_arw_status_t sw;
+
+		until_owed(id, b, 4);
+		T_EQ(cblk_aread(id, b1, 7000, 1, &tag, &sw, CBLK_ARW_USER_STATUS_FLAG), 0);
+		T_EQ(owed_now(id), 0);
+		reap(id);
+		for (unsigned n = 0; __atomic_load_n(&sw.status, __ATOMIC_ACQUIRE) ==
+				     CBLK_ARW_STATUS_PENDING; n++)
+			T_ASSERT(n < 100000000);
+		T_EQ(sw.status, CBLK_ARW_STATUS_SUCCESS);
+		check(id, b, 5000, 4);
+	}
+	/* And a synchronous call. */
+	until_owed(id, b, 5);
+	T_EQ(cblk_read(id, b1, 7000, 1, 0), 1);
+	reap(id);
+	check(id, b, 5000, 5);
 	/* Owed at close: the close rings for them. */
 	until_owed(id, b, 3);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -115,6 +135,7 @@ static void batches(int oflags)
 	check(id, b, 5000, 3);   /* the close's doorbell ran them */
 	T_EQ(cblk_close(id, 0), 0);
 	free(b);
+	free(b1);
 }
 
 static void with_thread(void) { batches(0); }
