@@ -514,38 +514,6 @@ static unsigned batch_state(chunk_id_t id, int *owed, unsigned *skip)
 
 #define BATCH 16
 
-/* Issue a batch of BATCH writes (@round's pattern) at @base. */
-static void batch_issue(chunk_id_t id, uint8_t *b, unsigned base, unsigned round)
-{
-	for (unsigned i = 0; i < BATCH; i++) {
-		int tag = -1;
-
-		t_pattern_fill(b + (size_t)i * BLK, BLK, round, base + i);
-		T_EQ(cblk_awrite(id, b + (size_t)i * BLK, base + i, 1, &tag, NULL, 0), 0);
-	}
-}
-
-/* Reap a batch: the first blocking, the rest polled or blocking. */
-static void batch_reap(chunk_id_t id)
-{
-	for (unsigned i = 0; i < BATCH; i++) {
-		int tag = -1;
-		uint64_t st;
-
-		T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING),
-		     1);
-	}
-}
-
-/* Every block of the batch at @base reads back with @round's pattern. */
-static void batch_check(chunk_id_t id, uint8_t *b, unsigned base, unsigned round)
-{
-	memset(b, 0, BATCH * BLK);
-	T_EQ(cblk_read(id, b, base, BATCH, 0), BATCH);
-	for (unsigned i = 0; i < BATCH; i++)
-		T_EQ(t_pattern_check(b + (size_t)i * BLK, BLK, round, base + i), 0);
-}
-
 /* Build the streak: the next batch goes in without the doorbell. */
 static void batch_streak(chunk_id_t id, uint8_t *b, unsigned round)
 {
@@ -555,8 +523,8 @@ static void batch_streak(chunk_id_t id, uint8_t *b, unsigned round)
 	/* A wait can come late by chance (the VM): go on until it is there. */
 	for (unsigned i = 0; batch_state(id, NULL, NULL) < 8; i++) {
 		T_ASSERT(i < 1000);
-		batch_issue(id, b, 1000, round);
-		batch_reap(id);
+		bt_batch_write(id, b, BATCH, 1000, round);
+		bt_batch_reap(id, BATCH);
 	}
 }
 
@@ -581,52 +549,42 @@ static void batches(const char *lun, int oflags, bool device)
 	 * (the worker asleep: an awake one would take it along). */
 	batch_streak(id, b, 1);
 	msleep(20);
-	batch_issue(id, b, 0, 2);
+	bt_batch_write(id, b, BATCH, 0, 2);
 	batch_state(id, &owed, &skip);
 	T_EQ(owed, 1);
 	T_EQ(skip, 0u);
-	batch_reap(id);
+	bt_batch_reap(id, BATCH);
 	batch_state(id, &owed, &skip);
 	T_EQ(owed, 0);
-	batch_check(id, b, 0, 2);
+	bt_batch_check(id, b, BATCH, 0, 2);
 	printf("  batch run on %s: %s\n", lun, skip ? "handed back" : "kept");
 	if (!device) {
 		/* Memory: the run did not wait, the next batches ring. */
 		T_ASSERT(skip > 0);
-		batch_issue(id, b, 100, 3);
+		bt_batch_write(id, b, BATCH, 100, 3);
 		batch_state(id, &owed, NULL);
 		T_EQ(owed, 0);
-		batch_reap(id);
-		batch_check(id, b, 100, 3);
+		bt_batch_reap(id, BATCH);
+		bt_batch_check(id, b, BATCH, 100, 3);
 		T_EQ(cblk_close(id, 0), 0);
 		free(b);
 		free(b2);
 		return;
 	}
-	for (unsigned r = 0; r < 20; r++) {
-		batch_issue(id, b, 200 + r * BATCH, 4 + r);
-		batch_reap(id);
-	}
-	for (unsigned r = 0; r < 20; r++)
-		batch_check(id, b, 200 + r * BATCH, 4 + r);
+	bt_batch_rounds(id, b, BATCH, 20, 200, 4);
 	/* A poll rings for what waits, ends the streak, and still completes. */
 	batch_streak(id, b, 30);
-	batch_issue(id, b, 600, 31);
+	bt_batch_write(id, b, BATCH, 600, 31);
 	rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
 	T_ASSERT(rc == 0 || rc == 1);
 	T_EQ(batch_state(id, &owed, NULL), 0u);
 	T_EQ(owed, 0);
-	for (unsigned got = (unsigned)rc, n = 0; got < BATCH; n++) {
-		rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
-		T_ASSERT(rc == 0 || rc == 1);
-		got += (unsigned)rc;
-		T_ASSERT(n < 100000000);
-	}
-	batch_check(id, b, 600, 31);
+	bt_batch_poll(id, BATCH, (unsigned)rc);
+	bt_batch_check(id, b, BATCH, 600, 31);
 	/* Owed after a blocking call that found a completion (no run): a
 	 * poll rings for them. */
 	batch_streak(id, b, 40);
-	batch_issue(id, b, 1000, 41);
+	bt_batch_write(id, b, BATCH, 1000, 41);
 	T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING), 1);
 	T_EQ(cblk_debug_batch_unskip(id), 0);    /* that run may have probed a trickle */
 	for (unsigned i = 0; i < BATCH - 1; i++) {   /* as a loop refills */
@@ -644,38 +602,33 @@ static void batches(const char *lun, int oflags, bool device)
 	T_ASSERT(rc == 0 || rc == 1);
 	batch_state(id, &owed, NULL);
 	T_EQ(owed, 0);
-	for (unsigned got = (unsigned)rc + 2, n = 0; got < 2 * BATCH - 1; n++) {
-		rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
-		T_ASSERT(rc == 0 || rc == 1);
-		got += (unsigned)rc;
-		T_ASSERT(n < 100000000);
-	}
-	batch_check(id, b, 1000, 41);
+	bt_batch_poll(id, 2 * BATCH - 1, (unsigned)rc + 2);
+	bt_batch_check(id, b, BATCH, 1000, 41);
 	memset(b2, 0, BATCH * BLK);
 	T_EQ(cblk_read(id, b2, 1100, BATCH - 1, 0), BATCH - 1);
 	for (unsigned i = 0; i < BATCH - 1; i++)
 		T_EQ(t_pattern_check(b2 + (size_t)i * BLK, BLK, 42, 1100 + i), 0);
 	/* A late wait ends the streak; the batch still completes. */
 	batch_streak(id, b, 32);
-	batch_issue(id, b, 700, 33);
+	bt_batch_write(id, b, BATCH, 700, 33);
 	msleep(50);
-	batch_reap(id);
+	bt_batch_reap(id, BATCH);
 	T_EQ(batch_state(id, &owed, NULL), 0u);
-	batch_check(id, b, 700, 33);
+	bt_batch_check(id, b, BATCH, 700, 33);
 	/* A synchronous call's wait runs the batch along. */
 	batch_streak(id, b, 34);
-	batch_issue(id, b, 800, 35);
+	bt_batch_write(id, b, BATCH, 800, 35);
 	batch_state(id, &owed, NULL);
 	T_EQ(owed, 1);
 	T_EQ(cblk_read(id, b + BATCH * BLK, 0, 1, 0), 1);   /* not a buffer of the batch */
-	batch_reap(id);
-	batch_check(id, b, 800, 35);
+	bt_batch_reap(id, BATCH);
+	bt_batch_check(id, b, BATCH, 800, 35);
 	/* Left pending at close, the worker asleep: the close rings for it. */
 	batch_streak(id, b, 36);
-	batch_issue(id, b, 900, 37);
-	batch_reap(id);
+	bt_batch_write(id, b, BATCH, 900, 37);
+	bt_batch_reap(id, BATCH);
 	msleep(20);
-	batch_issue(id, b, 900, 38);
+	bt_batch_write(id, b, BATCH, 900, 38);
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -683,7 +636,7 @@ static void batches(const char *lun, int oflags, bool device)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	T_ASSERT(t1.tv_sec - t0.tv_sec < 2);
 	id = bt_open(lun, QD, O_RDWR, oflags);
-	batch_check(id, b, 900, 38);
+	bt_batch_check(id, b, BATCH, 900, 38);
 	T_EQ(cblk_close(id, 0), 0);
 	free(b);
 	free(b2);

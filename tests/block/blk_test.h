@@ -62,4 +62,63 @@ static inline chunk_id_t bt_open_virt(const char *path, int depth, int flags, si
 	return id;
 }
 
+/* Batches (async.c, "Batches"): @n async writes of @round's pattern at
+ * @base from @b, reaped with NEXT_TAG | BLOCKING, and read back. */
+static inline void bt_batch_write(chunk_id_t id, uint8_t *b, unsigned n, unsigned base,
+				  unsigned round)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int tag = -1;
+
+		t_pattern_fill(b + (size_t)i * BLK, BLK, round, base + i);
+		T_EQ(cblk_awrite(id, b + (size_t)i * BLK, base + i, 1, &tag, NULL, 0), 0);
+	}
+}
+
+static inline void bt_batch_reap(chunk_id_t id, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int tag = -1;
+		uint64_t st;
+
+		T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING),
+		     1);
+	}
+}
+
+static inline void bt_batch_check(chunk_id_t id, uint8_t *b, unsigned n, unsigned base,
+				  unsigned round)
+{
+	memset(b, 0, (size_t)n * BLK);
+	T_EQ(cblk_read(id, b, base, n, 0), (int)n);
+	for (unsigned i = 0; i < n; i++)
+		T_EQ(t_pattern_check(b + (size_t)i * BLK, BLK, round, base + i), 0);
+}
+
+/* Poll (NEXT_TAG, not blocking) until @got of @n requests are reaped. */
+static inline void bt_batch_poll(chunk_id_t id, unsigned n, unsigned got)
+{
+	for (unsigned k = 0; got < n; k++) {
+		uint64_t st;
+		int tag = -1, rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
+
+		T_ASSERT(rc == 0 || rc == 1);
+		got += (unsigned)rc;
+		T_ASSERT(k < 100000000);
+	}
+}
+
+/* @rounds batches of @n written and reaped one after the other from @base
+ * (patterns @round0 on), then all read back. */
+static inline void bt_batch_rounds(chunk_id_t id, uint8_t *b, unsigned n, unsigned rounds,
+				   unsigned base, unsigned round0)
+{
+	for (unsigned r = 0; r < rounds; r++) {
+		bt_batch_write(id, b, n, base + r * n, round0 + r);
+		bt_batch_reap(id, n);
+	}
+	for (unsigned r = 0; r < rounds; r++)
+		bt_batch_check(id, b, n, base + r * n, round0 + r);
+}
+
 #endif /* CXLFLASH_BLK_TEST_H */

@@ -23,35 +23,6 @@
 
 static struct t_daemon g_d;
 
-static void issue(chunk_id_t id, uint8_t *b, unsigned base, unsigned round)
-{
-	for (unsigned i = 0; i < BATCH; i++) {
-		int tag = -1;
-
-		t_pattern_fill(b + (size_t)i * BLK, BLK, round, base + i);
-		T_EQ(cblk_awrite(id, b + (size_t)i * BLK, base + i, 1, &tag, NULL, 0), 0);
-	}
-}
-
-static void reap(chunk_id_t id)
-{
-	for (unsigned i = 0; i < BATCH; i++) {
-		int tag = -1;
-		uint64_t st;
-
-		T_EQ(cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG | CBLK_ARESULT_BLOCKING),
-		     1);
-	}
-}
-
-static void check(chunk_id_t id, uint8_t *b, unsigned base, unsigned round)
-{
-	memset(b, 0, BATCH * BLK);
-	T_EQ(cblk_read(id, b, base, BATCH, 0), BATCH);
-	for (unsigned i = 0; i < BATCH; i++)
-		T_EQ(t_pattern_check(b + (size_t)i * BLK, BLK, round, base + i), 0);
-}
-
 static int owed_now(chunk_id_t id)
 {
 	unsigned streak, skip;
@@ -67,10 +38,10 @@ static void until_owed(chunk_id_t id, uint8_t *b, unsigned round)
 {
 	for (unsigned i = 0;; i++) {
 		T_ASSERT(i < 2000);
-		issue(id, b, 5000, round);
+		bt_batch_write(id, b, BATCH, 5000, round);
 		if (owed_now(id))
 			return;
-		reap(id);
+		bt_batch_reap(id, BATCH);
 	}
 }
 
@@ -85,27 +56,17 @@ static void batches(int oflags)
 	/* A sanitizer's issue is slow: a prompt wait may come later. */
 	T_EQ(cblk_debug_batch_gap(id, 200000), 0);
 	until_owed(id, b, 1);
-	reap(id);
+	bt_batch_reap(id, BATCH);
 	T_EQ(owed_now(id), 0);
-	check(id, b, 5000, 1);
-	for (unsigned r = 0; r < 20; r++) {
-		issue(id, b, 100 + r * BATCH, 10 + r);
-		reap(id);
-	}
-	for (unsigned r = 0; r < 20; r++)
-		check(id, b, 100 + r * BATCH, 10 + r);
+	bt_batch_check(id, b, BATCH, 5000, 1);
+	bt_batch_rounds(id, b, BATCH, 20, 100, 10);
 	/* A poll rings for what waits. */
 	until_owed(id, b, 2);
 	rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
 	T_ASSERT(rc == 0 || rc == 1);
 	T_EQ(owed_now(id), 0);
-	for (unsigned got = (unsigned)rc, n = 0; got < BATCH; n++) {
-		rc = cblk_aresult(id, &tag, &st, CBLK_ARESULT_NEXT_TAG);
-		T_ASSERT(rc == 0 || rc == 1);
-		got += (unsigned)rc;
-		T_ASSERT(n < 100000000);
-	}
-	check(id, b, 5000, 2);
+	bt_batch_poll(id, BATCH, (unsigned)rc);
+	bt_batch_check(id, b, BATCH, 5000, 2);
 	/* A request that rings (one with a status word) takes them along. */
 	if (!(oflags & CBLK_OPN_NO_INTRP_THREADS)) {
 		cblk_arw_status_t sw;
@@ -113,18 +74,18 @@ static void batches(int oflags)
 		until_owed(id, b, 4);
 		T_EQ(cblk_aread(id, b1, 7000, 1, &tag, &sw, CBLK_ARW_USER_STATUS_FLAG), 0);
 		T_EQ(owed_now(id), 0);
-		reap(id);
+		bt_batch_reap(id, BATCH);
 		for (unsigned n = 0; __atomic_load_n(&sw.status, __ATOMIC_ACQUIRE) ==
 				     CBLK_ARW_STATUS_PENDING; n++)
 			T_ASSERT(n < 100000000);
 		T_EQ(sw.status, CBLK_ARW_STATUS_SUCCESS);
-		check(id, b, 5000, 4);
+		bt_batch_check(id, b, BATCH, 5000, 4);
 	}
 	/* And a synchronous call. */
 	until_owed(id, b, 5);
 	T_EQ(cblk_read(id, b1, 7000, 1, 0), 1);
-	reap(id);
-	check(id, b, 5000, 5);
+	bt_batch_reap(id, BATCH);
+	bt_batch_check(id, b, BATCH, 5000, 5);
 	/* Owed at close: the close rings for them. */
 	until_owed(id, b, 3);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -132,7 +93,7 @@ static void batches(int oflags)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	T_ASSERT(t1.tv_sec - t0.tv_sec < 2);
 	id = bt_open("lun0", QD, O_RDWR, oflags);
-	check(id, b, 5000, 3);   /* the close's doorbell ran them */
+	bt_batch_check(id, b, BATCH, 5000, 3);   /* the close's doorbell ran them */
 	T_EQ(cblk_close(id, 0), 0);
 	free(b);
 	free(b1);
