@@ -161,8 +161,9 @@ static bool batch_issue_locked(struct chunk *c, int flags, bool run)
 	c->batch_n++;
 	if (c->batch_streak < BATCH_STREAK)
 		return false;
-	/* Through cxlflashd: only where waits are a device's (slow_score). */
-	if (!c->runner && c->slow_score < SPIN_SCORE_ONE / 2)
+	/* Through cxlflashd: only where waits are a device's (slow_score),
+	 * and batches are batches (one request gains nothing). */
+	if (!c->runner && (c->slow_score < SPIN_SCORE_ONE / 2 || c->batch_last_n < 2))
 		return false;
 	if (c->batch_skip) {
 		c->batch_skip--;
@@ -179,7 +180,7 @@ static void batch_wait_locked(struct chunk *c, bool blocking)
 	/* Owed from an earlier batch too (a blocking call that found its
 	 * completion did not run them). */
 	if (!blocking && c->batch_owed)
-		blk_ring_owed_locked(c);
+		blk_ring_owed_locked(c, true);
 	if (!c->batch_ns)
 		return;
 	uint64_t each = c->batch_gap_each_ns ? c->batch_gap_each_ns : BATCH_GAP_EACH_NS;
@@ -191,6 +192,7 @@ static void batch_wait_locked(struct chunk *c, bool blocking)
 		c->batch_streak = 0;
 	}
 	c->batch_ns = 0;
+	c->batch_last_n = c->batch_n;
 	c->batch_n = 0;
 }
 

@@ -199,6 +199,7 @@ struct chunk {
 	 * async.c, "Batches"). Lock held. */
 	uint64_t batch_ns;           /* the current batch's first issue, or 0 */
 	uint64_t batch_n;            /* requests issued in it */
+	uint64_t batch_last_n;       /* in the batch before */
 	uint64_t batch_gap_each_ns;  /* 0: BATCH_GAP_EACH_NS (a test may set more) */
 	uint8_t batch_streak;        /* batches in a row waited for at once */
 	bool batch_owed;             /* ring_owed includes a batch's requests */
@@ -271,7 +272,7 @@ void blk_thread_kick_locked(struct chunk *c);
 int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *deadline);
 bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each);
 bool blk_defer_skip_locked(struct chunk *c);
-void blk_ring_owed_locked(struct chunk *c);
+void blk_ring_owed_locked(struct chunk *c, bool kick);
 bool blk_async_run_wanted(const struct chunk *c);
 void blk_run_async_locked(struct chunk *c);
 void blk_deadline(struct timespec *ts, uint64_t ms);

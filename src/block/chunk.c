@@ -848,7 +848,7 @@ int cblk_close(chunk_id_t chunk_id, int flags)
 	pthread_cond_broadcast(&c->cv_any);
 	/* Requests left for a wait that will not come now: the worker's. */
 	if (c->ring_owed)
-		blk_ring_owed_locked(c);
+		blk_ring_owed_locked(c, true);
 	while (c->nbusy && waited < BLK_CLOSE_WAIT_MS) {
 		if (!c->thread_running)
 			blk_harvest_locked(c);

@@ -303,7 +303,7 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each)
 	bool ran;
 
 	if (!r) {                /* through cxlflashd: only the doorbell */
-		blk_ring_owed_locked(c);
+		blk_ring_owed_locked(c, true);
 		if (waited)
 			*waited = false;
 		return false;
@@ -325,13 +325,14 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each)
 }
 
 /* blk_ring_owed_locked() - what went in without the doorbell is the AFU
- * worker's after all: ring it, and have the completion thread (not kicked
- * for such commands) harvest it. */
-void blk_ring_owed_locked(struct chunk *c)
+ * worker's after all: ring it; @kick: and have the completion thread (not
+ * kicked for such commands) harvest it, for a caller that will not wait. */
+void blk_ring_owed_locked(struct chunk *c, bool kick)
 {
 	c->ring_owed = c->lone_owed = c->batch_owed = false;
 	sisl_ring_doorbell(c->map);
-	blk_thread_kick_locked(c);
+	if (kick)
+		blk_thread_kick_locked(c);
 }
 
 /*
@@ -423,7 +424,7 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 
 	if (c->ring_owed && !c->runner) {
 		/* Through cxlflashd: the batch's doorbell, then wait. */
-		blk_ring_owed_locked(c);
+		blk_ring_owed_locked(c, false);
 	} else if (c->ring_owed) {
 		bool lone = c->lone_owed, batch = c->batch_owed, waited;
 		/* A batch's run waits for all of it in one enter, but one in
