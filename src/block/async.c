@@ -177,14 +177,14 @@ static bool batch_issue_locked(struct chunk *c, int flags, bool run)
  * wait for the device). */
 static void batch_wait_locked(struct chunk *c, bool blocking)
 {
+	uint64_t each = c->batch_gap_each_ns ? c->batch_gap_each_ns : BATCH_GAP_EACH_NS;
+
 	/* Owed from an earlier batch too (a blocking call that found its
 	 * completion did not run them). */
 	if (!blocking && c->batch_owed)
 		blk_ring_owed_locked(c, true);
 	if (!c->batch_ns)
 		return;
-	uint64_t each = c->batch_gap_each_ns ? c->batch_gap_each_ns : BATCH_GAP_EACH_NS;
-
 	if (blocking && blk_now_ns() - c->batch_ns <= BATCH_GAP_NS + c->batch_n * each) {
 		if (c->batch_streak < UINT8_MAX)
 			c->batch_streak++;
