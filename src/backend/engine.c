@@ -526,6 +526,16 @@ unsigned be_engine_ring_inflight(const struct be_engine *eng)
 	return eng ? eng->inflight : 0;
 }
 
+/* After a submit-and-wait enter that returned @ret: what the kernel did not
+ * take stays queued; be_engine_wait()'s return. */
+static int submitted_wait(struct be_engine *eng, int ret)
+{
+	eng->queued = io_uring_sq_ready(&eng->ring);
+	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+		return 0;
+	return ret < 0 ? ret : 1;
+}
+
 /* Return: 1 when a completion is ready, 0 on timeout or with nothing in
  * flight, or a negative errno. The completion is left for be_engine_poll(). */
 int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
@@ -562,10 +572,7 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 			ret = io_uring_submit_and_wait(&eng->ring, 1);
 		else
 			ret = io_uring_submit_and_wait_timeout(&eng->ring, &cqe, 1, &ts, NULL);
-		eng->queued = io_uring_sq_ready(&eng->ring);
-		if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
-			return 0;
-		return ret < 0 ? ret : 1;
+		return submitted_wait(eng, ret);
 	}
 	ret = engine_submit(eng);
 	if (ret < 0)
@@ -585,19 +592,13 @@ int be_engine_wait(struct be_engine *eng, unsigned timeout_us)
 
 int be_engine_wait_all(struct be_engine *eng)
 {
-	int ret;
-
 	if (!eng || !eng->use_uring || foreign_count(eng) || eng->inflight <= 1 ||
 	    eng->efd_armed || eng->tick_armed || eng->watch_armed)
 		return be_engine_wait(eng, BE_WAIT_FOREVER);
 	if (be_engine_reap_own(eng))
 		return 1;
 	/* The CQ counts what is posted and not yet reaped: all of inflight. */
-	ret = io_uring_submit_and_wait(&eng->ring, eng->inflight);
-	eng->queued = io_uring_sq_ready(&eng->ring);
-	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
-		return 0;
-	return ret < 0 ? ret : 1;
+	return submitted_wait(eng, io_uring_submit_and_wait(&eng->ring, eng->inflight));
 }
 
 /* Put the tick's timeout request in the SQ unless one is in the ring that

@@ -59,20 +59,15 @@ static bool deferred(int flags)
 #define LONE_GAP_NS 20000ull
 
 /* lone_issue_locked() - @cmd is issued with nothing else of @c's async or in
- * flight when @lone (@defer: it goes in without the doorbell anyway): note
- * when, and say whether it goes in without the doorbell. */
-static bool lone_issue_locked(struct chunk *c, bool lone, bool defer, int flags, bool run)
+ * flight when @lone: note when, and say whether it goes in without the doorbell. */
+static bool lone_issue_locked(struct chunk *c, bool lone, int flags, bool run)
 {
 	if (!lone) {
 		c->lone_ns = 0;
 		c->lone_streak = 0;
-		if (c->lone_owed) {
-			/* This request's doorbell takes the pending one along
-			 * (or its wait runs both). */
-			c->lone_owed = false;
-			if (!defer)
-				c->ring_owed = false;
-		}
+		/* This request's doorbell takes the pending one along
+		 * (blk_submit_locked), or its wait runs both. */
+		c->lone_owed = false;
 		return false;
 	}
 	if (!run || (flags & CBLK_ARW_USER_STATUS_FLAG) || !c->runner || !c->sq_mode) {
@@ -232,8 +227,7 @@ int blk_async_issue_locked(struct chunk *c, enum blk_op op, void *buf, cflash_of
 	 * (async_issue: blk_run_async_locked). */
 	cmd->ring_defer = deferred(flags) && !blk_defer_skip_locked(c);
 	batch = !cmd->ring_defer && batch_issue_locked(c, flags, run);
-	if (lone_issue_locked(c, lone, cmd->ring_defer || batch, flags, run) &&
-	    !cmd->ring_defer) {
+	if (lone_issue_locked(c, lone, flags, run) && !cmd->ring_defer) {
 		cmd->ring_defer = true;
 		c->lone_owed = true;
 	}
@@ -329,7 +323,7 @@ static int reap_locked(struct chunk *c, struct blk_cmd *cmd)
 	/* A worker awake anyway may have run what went in without the
 	 * doorbell: with nothing in flight, nothing is owed. */
 	if (!c->ninflight)
-		c->ring_owed = c->lone_owed = c->batch_owed = false;
+		blk_owed_clear_locked(c);
 	return rc;
 }
 

@@ -273,6 +273,12 @@ int blk_wait_locked(struct chunk *c, pthread_cond_t *cv, const struct timespec *
 bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each);
 bool blk_defer_skip_locked(struct chunk *c);
 void blk_ring_owed_locked(struct chunk *c, bool kick);
+/* Nothing waits for a doorbell or a run any more (rung, run, or nothing in
+ * flight): lone_owed and batch_owed only say whose ring_owed it was. */
+static inline void blk_owed_clear_locked(struct chunk *c)
+{
+	c->ring_owed = c->lone_owed = c->batch_owed = false;
+}
 bool blk_async_run_wanted(const struct chunk *c);
 void blk_run_async_locked(struct chunk *c);
 void blk_deadline(struct timespec *ts, uint64_t ms);

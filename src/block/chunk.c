@@ -174,8 +174,8 @@ static void table_insert(struct chunk *c)
 
 /* Unlink @c (no new lookups find it) and wait until only the caller's
  * reference is left. A call that let go without the lock (it looked at
- * remove_wait just before it was set) is seen within REMOVE_LOOK_NS. */
-#define REMOVE_LOOK_NS 1000000L
+ * remove_wait just before it was set) is seen within REMOVE_LOOK_US. */
+#define REMOVE_LOOK_US 1000u
 static void table_remove(struct chunk *c)
 {
 	struct tbl_bucket *b = bucket_of(c->id);
@@ -193,13 +193,8 @@ static void table_remove(struct chunk *c)
 	while (__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) > 1) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += REMOVE_LOOK_NS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&b->cv, &b->lock, &ts);
+		blk_deadline_us(&ts, REMOVE_LOOK_US);
+		pthread_cond_clockwait(&b->cv, &b->lock, CLOCK_MONOTONIC, &ts);
 	}
 	pthread_mutex_unlock(&b->lock);
 }

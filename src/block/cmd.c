@@ -413,7 +413,7 @@ int blk_submit_locked(struct chunk *c, struct blk_cmd *cmd)
 		if (!defer) {
 			/* The worker takes what waits in the SQ along. */
 			sisl_ring_doorbell(map);
-			c->ring_owed = c->lone_owed = c->batch_owed = false;
+			blk_owed_clear_locked(c);
 		}
 		c->ring_owed |= defer;   /* the waiter runs it (blk_wait_locked) */
 		dead = blk_window_dead(map);

@@ -308,7 +308,7 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each)
 			*waited = false;
 		return false;
 	}
-	c->ring_owed = c->lone_owed = c->batch_owed = false;
+	blk_owed_clear_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	ran = afu_run_inline(r, each);
 	pthread_mutex_lock(&c->lock);
@@ -329,7 +329,7 @@ bool blk_run_owed_locked(struct chunk *c, bool *waited, bool each)
  * kicked for such commands) harvest it, for a caller that will not wait. */
 void blk_ring_owed_locked(struct chunk *c, bool kick)
 {
-	c->ring_owed = c->lone_owed = c->batch_owed = false;
+	blk_owed_clear_locked(c);
 	sisl_ring_doorbell(c->map);
 	if (kick)
 		blk_thread_kick_locked(c);
