@@ -96,6 +96,11 @@ static void usage(FILE *f)
 		"                          naming the holder, and cxlflashd does not start\n"
 		"      --takeover-wait SEC how long --takeover waits for a live holder to go\n"
 		"                          (default %u)\n"
+		"      --standby NAME      NAME (an rbd: LUN) is another host's until that host\n"
+		"                          is gone: cxlflashd starts without it, and a thread\n"
+		"                          takes the image over (as --takeover does) once its\n"
+		"                          holder is gone, however long that takes; then NAME\n"
+		"                          is served. A free image is taken at once\n"
 		"\n"
 		"Other:\n"
 		"      --max-dma SIZE      largest DMA area per context, and largest buffer\n"
@@ -145,6 +150,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{ "takeover", no_argument, NULL, 21 },
 		{ "takeover-wait", required_argument, NULL, 22 },
 		{ "nbd-no-block-status", no_argument, NULL, 23 },
+		{ "standby", required_argument, NULL, 24 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -196,6 +202,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		case 19: rc = daemon_quota_arg(cfg, optarg); break;
 		case 20: rc = daemon_admin_group(cfg, optarg); break;
 		case 21: cfg->takeover = true; break;
+		case 24: rc = daemon_lun_option(cfg, "standby", optarg); break;
 		case 22:
 			rc = daemon_parse_count("--takeover-wait", optarg, 86400,
 						&cfg->takeover_wait_s);

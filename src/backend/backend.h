@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -212,6 +213,10 @@ struct be_rbd_spec {
 	 * the holder to be gone, blocklists it, breaks its lock and takes it. */
 	bool takeover;
 	unsigned takeover_wait_s;
+	/* A standby (cxlflashd's LUN option standby): take over as above, but
+	 * wait with no time limit, until @stop (if set) becomes true. */
+	bool standby;
+	const atomic_bool *stop;
 };
 
 /* How long a takeover waits for a live holder to go by default (seconds):

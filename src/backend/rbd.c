@@ -833,11 +833,14 @@ static int evict(struct be_rbd *r, const char *holder, const char *id)
 	return 0;
 }
 
-/* A SIGTERM or SIGINT waiting for us (cxlflashd blocks them for sigwait). */
-static bool stop_asked(void)
+/* The caller's stop flag (a standby's), or a SIGTERM or SIGINT waiting
+ * for us (cxlflashd blocks them for sigwait while it starts). */
+static bool stop_asked(const struct be_rbd_spec *s)
 {
 	sigset_t set;
 
+	if (s->stop && atomic_load(s->stop))
+		return true;
 	return !sigpending(&set) && (sigismember(&set, SIGTERM) || sigismember(&set, SIGINT));
 }
 
@@ -856,11 +859,14 @@ static double mono_s(void)
  * wait for the holder to be gone (its watch on the image has expired: the
  * OSDs heard nothing from it for osd_client_watch_timeout), blocklist it so
  * that it can never write again even if it was only paused, break its
- * lock and take it.
+ * lock and take it. A standby waits with no time limit, until its stop
+ * flag is set.
  */
 static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *id)
 {
-	double deadline = mono_s() + s->takeover_wait_s;
+	/* A standby's deadline: never (about 30,000 years). */
+	double deadline = mono_s() + (s->standby ? 1e12 : (double)s->takeover_wait_s);
+	bool takeover = s->takeover || s->standby;
 	char holder[160], about[300], ident[200];
 	uint64_t features = 0;
 	bool waiting = false, broke = false;
@@ -899,6 +905,8 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 				log_err("%s: another client took the image's lock first", id);
 				return -EBUSY;
 			}
+			if (stop_asked(s))
+				return -EINTR;
 			usleep(100000);
 			continue;
 		}
@@ -911,7 +919,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 				 "blocklisting it, then breaking its lock", id, holder, about);
 			goto evict_it;
 		}
-		if (!s->takeover) {
+		if (!takeover) {
 			log_err("%s: in use: its exclusive lock is held by client %s (%s); "
 				"cxlflashd --takeover (LUN option takeover) waits for that holder "
 				"to be gone and takes the image", id, holder, about);
@@ -927,7 +935,11 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 				 "blocklisting it, then breaking its lock", id, holder, about);
 			goto evict_it;
 		}
-		if (!waiting) {
+		if (!waiting && s->standby) {
+			log_notice("%s: standby: held by client %s (%s), which is alive; taking "
+				   "the image once that holder is gone", id, holder, about);
+			waiting = true;
+		} else if (!waiting) {
 			log_notice("%s: held by client %s (%s), which is alive; waiting up to %u s "
 				   "for it to go", id, holder, about, s->takeover_wait_s);
 			waiting = true;
@@ -938,7 +950,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 			return -EBUSY;
 		}
 		for (int i = 0; i < 5; i++) {
-			if (stop_asked()) {
+			if (stop_asked(s)) {
 				log_notice("%s: stopped while waiting for the image", id);
 				return -EINTR;
 			}

@@ -18,6 +18,7 @@
  *   admin-group wheel
  *   takeover yes
  *   takeover-wait 60
+ *   lun peer0 rbd:rbd/peer0 standby=yes
  */
 #include "daemon/daemon.h"
 
@@ -400,6 +401,19 @@ static int apply(struct dlun_config *l, const char *key, const char *val)
 	}
 	if (!strcmp(key, "nbd-max-conns"))
 		return daemon_parse_count("nbd-max-conns", val, 1000000, &l->nbd_max_conns);
+	if (!strcmp(key, "standby")) {
+		if (strcmp(val, "yes") && strcmp(val, "no")) {
+			fprintf(stderr, "cxlflashd: standby is yes or no, not '%s'\n", val);
+			return -EINVAL;
+		}
+		if (!strcmp(val, "yes") && strncmp(l->spec, "rbd:", 4)) {
+			fprintf(stderr, "cxlflashd: LUN %s: standby is for rbd: LUNs (an image another "
+				"host may hold), not '%s'\n", l->name, l->spec);
+			return -EINVAL;
+		}
+		l->standby = !strcmp(val, "yes");
+		return 0;
+	}
 	fprintf(stderr, "cxlflashd: unknown LUN option '%s'\n", key);
 	return -EINVAL;
 }
@@ -418,6 +432,8 @@ int daemon_lun_option(struct daemon_config *cfg, const char *opt, const char *ar
 		return apply(l, "mode", "legacy");
 	if (!strcmp(opt, "nbd-tcp-anonymous"))
 		return apply(l, "nbd-tcp-anonymous", "yes");
+	if (!strcmp(opt, "standby"))
+		return apply(l, "standby", "yes");
 	if (!eq) {
 		fprintf(stderr, "cxlflashd: --%s wants NAME=VALUE\n", opt);
 		return -EINVAL;

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -30,6 +32,27 @@ struct dlun {
 	struct mopen *hold;        /* the daemon's own open: the LUN lives as long as we do */
 };
 
+/*
+ * A standby LUN (LUN option standby, docs/scale-out.md "Standby"): an rbd
+ * image another host serves. A thread of its own opens it, waiting in the
+ * rbd backend's takeover until the holder is gone, then adds it to the
+ * served LUNs. Until then the LUN is not found (ENOENT: a client with a
+ * socket list goes to the next daemon).
+ */
+enum standby_state { SB_WAITING, SB_RETRYING, SB_SERVED, SB_STOPPED };
+
+struct standby {
+	struct cxlfd *d;
+	const struct dlun_config *cfg;
+	pthread_t thread;
+	bool started;
+	atomic_int state;          /* enum standby_state */
+	atomic_int err;            /* SB_RETRYING: the last open's errno */
+};
+
+#define STANDBY_RETRY_MIN_S 2u     /* a failed open (cluster down...) again after */
+#define STANDBY_RETRY_MAX_S 60u    /* ... doubling up to this */
+
 struct cxlfd {
 	struct daemon_config cfg;
 	struct master *m;
@@ -38,9 +61,21 @@ struct cxlfd {
 	struct nbd_server *nbd;
 	uint16_t nbd_port;
 	bool nbd_tcp_on;           /* listening on TCP (asked, or a legacy LUN at start) */
+	/* The served LUNs: only ever appended to (a standby taken over), under
+	 * add_lock; readers take served() and look at that many, no lock. */
 	struct dlun luns[DAEMON_MAX_LUNS];
 	unsigned nluns;
+	pthread_mutex_t add_lock;
+	struct standby standby[DAEMON_MAX_LUNS];
+	unsigned nstandby;
+	atomic_bool stopping;      /* standby threads: give up waiting */
 };
+
+/* How many LUNs are served; each of them is whole (published by add_lun). */
+static unsigned served(const struct cxlfd *d)
+{
+	return __atomic_load_n(&d->nluns, __ATOMIC_ACQUIRE);
+}
 
 /* ---- who may open what ------------------------------------------------------ */
 
@@ -98,7 +133,7 @@ static struct dlun *find_lun(struct cxlfd *d, const char *name)
 
 	if (!strncmp(name, "file:", 5))
 		have_real = realpath(name + 5, real) != NULL;
-	for (unsigned i = 0; i < d->nluns; i++) {
+	for (unsigned i = 0, n = served(d); i < n; i++) {
 		struct dlun *l = &d->luns[i];
 
 		if (!strcmp(l->cfg.name, name) || !strcmp(l->cfg.spec, name) ||
@@ -141,7 +176,7 @@ static const char *label(void *arg, const struct mlun *m)
 {
 	struct cxlfd *d = arg;
 
-	for (unsigned i = 0; i < d->nluns; i++)
+	for (unsigned i = 0, n = served(d); i < n; i++)
 		if (d->luns[i].lun == m)
 			return d->luns[i].cfg.name;
 	return NULL;
@@ -158,6 +193,8 @@ static bool is_admin(const struct wire_cred *cr)
 {
 	return cr->uid == 0 || cr->uid == geteuid();
 }
+
+static void status_standby(struct cxlfd *d, FILE *f, bool json);
 
 /* ---- tenants: use against quotas ---------------------------------------------- */
 
@@ -243,6 +280,7 @@ static void status_tenants(void *arg, FILE *f, bool json)
 	struct tenant_rows *t = arg;
 	struct cxlfd *d = t->d;
 
+	status_standby(d, f, json);
 	msrv_tenants(d->srv, add_tenant, t);
 	if (json)
 		fputs(",\"tenants\":[", f);
@@ -263,7 +301,7 @@ static void status_tenants(void *arg, FILE *f, bool json)
 			fputs(",\"luns\":[", f);
 		else
 			fprintf(f, "  %-10u %11s %8s ", (unsigned)r->uid, conns, ctxs);
-		for (unsigned k = 0; k < d->nluns; k++) {
+		for (unsigned k = 0, nl = served(d); k < nl; k++) {
 			struct mlun *l = d->luns[k].lun;
 
 			if (json)
@@ -338,7 +376,7 @@ static int admin_lun_mode(struct cxlfd *d, int sock, const struct wire_msg *req,
 		snprintf(msg, sizeof(msg), "changing a LUN's mode needs root");
 		return msrv_reply_text(sock, req, -EPERM, msg, strlen(msg));
 	}
-	for (unsigned i = 0; !l && i < d->nluns; i++) {
+	for (unsigned i = 0, n = served(d); !l && i < n; i++) {
 		char w[2 * CXLFLASH_WWID_LEN + 1];
 
 		for (unsigned k = 0; k < CXLFLASH_WWID_LEN; k++)
@@ -407,7 +445,7 @@ static int admin(void *arg, int sock, const struct wire_msg *req, const char *pa
 
 static struct dlun *nbd_find(struct cxlfd *d, const char *name)
 {
-	if (!name[0] && d->nluns == 1)
+	if (!name[0] && served(d) == 1)
 		return &d->luns[0]; /* the default export, when there is only one */
 	return find_lun(d, name);
 }
@@ -578,7 +616,7 @@ static void nbd_list(void *arg, const struct nbd_peer *peer,
 	struct cxlfd *d = arg;
 	char why[512];
 
-	for (unsigned i = 0; i < d->nluns; i++) {
+	for (unsigned i = 0, n = served(d); i < n; i++) {
 		bool legacy;
 
 		if (!nbd_may_use(d, &d->luns[i], peer, why, sizeof(why)))
@@ -646,35 +684,22 @@ static int start_nbd(struct cxlfd *d)
 
 /* ---- start and stop --------------------------------------------------------- */
 
-static int open_lun(struct cxlfd *d, const struct dlun_config *c)
+/*
+ * add_lun() - serve the open backend @be as LUN @c: its master LUN, then
+ * published in d->luns. Under add_lock (a standby's thread may add one
+ * while clients look the LUNs up).
+ */
+static int add_lun(struct cxlfd *d, const struct dlun_config *c, struct backend *be,
+		   const char *path)
 {
 	struct dlun *l = &d->luns[d->nluns];
 	char mname[sizeof(c->spec) + DAEMON_NAME_MAX + 2];
 	struct mlun *existing;
-	struct be_spec spec;
-	struct backend *be;
 	int rc;
 
 	memset(l, 0, sizeof(*l));
 	l->cfg = *c;
-	rc = be_parse_spec(c->spec, &spec);
-	if (rc)
-		return rc;
-	if (!strcmp(spec.kind, "file") && !realpath(spec.path, l->path))
-		l->path[0] = 0; /* created below */
-	if (!strcmp(spec.kind, "rbd") && d->cfg.takeover && !spec.rbd.takeover) {
-		/* --takeover: wait for a holder to be gone, then take the image. */
-		spec.rbd.takeover = true;
-		spec.rbd.takeover_wait_s = d->cfg.takeover_wait_s ? d->cfg.takeover_wait_s
-								   : BE_RBD_TAKEOVER_WAIT_S;
-	}
-	rc = be_open(&spec, &be);
-	if (rc) {
-		log_err("LUN %s: cannot open %s: %s", c->name, c->spec, strerror(-rc));
-		return rc;
-	}
-	if (!strcmp(spec.kind, "file") && !l->path[0] && !realpath(spec.path, l->path))
-		l->path[0] = 0;
+	snprintf(l->path, sizeof(l->path), "%s", path);
 	/*
 	 * The master shares a LUN between opens of the same file, or of the
 	 * same memory spec: two daemon LUNs must never become one. The same
@@ -703,11 +728,143 @@ static int open_lun(struct cxlfd *d, const struct dlun_config *c)
 		return rc;
 	}
 	l->lun = l->hold->lun;
+	pthread_mutex_lock(&d->m->lock);
 	l->lun->superpipe = !c->legacy;
-	d->nluns++;
+	pthread_mutex_unlock(&d->m->lock);
+	__atomic_store_n(&d->nluns, d->nluns + 1, __ATOMIC_RELEASE);
 	log_notice("LUN %s: %s, %llu blocks of 4 KiB, %s mode", c->name, c->spec,
 		   (unsigned long long)(l->lun->max_lba + 1), c->legacy ? "legacy" : "superpipe");
 	return 0;
+}
+
+/*
+ * open_lun() - open LUN @c's backend and serve it. A @standby waits in the
+ * rbd backend's takeover for as long as the image's holder lives (until
+ * d->stopping).
+ */
+static int open_lun(struct cxlfd *d, const struct dlun_config *c, bool standby)
+{
+	char path[PATH_MAX] = "";
+	struct be_spec spec;
+	struct backend *be;
+	int rc;
+
+	rc = be_parse_spec(c->spec, &spec);
+	if (rc)
+		return rc;
+	if (!strcmp(spec.kind, "file") && !realpath(spec.path, path))
+		path[0] = 0; /* created below */
+	if (!strcmp(spec.kind, "rbd") && d->cfg.takeover && !spec.rbd.takeover) {
+		/* --takeover: wait for a holder to be gone, then take the image. */
+		spec.rbd.takeover = true;
+		spec.rbd.takeover_wait_s = d->cfg.takeover_wait_s ? d->cfg.takeover_wait_s
+								   : BE_RBD_TAKEOVER_WAIT_S;
+	}
+	if (standby) {
+		spec.rbd.standby = true;
+		spec.rbd.stop = &d->stopping;
+	}
+	rc = be_open(&spec, &be);
+	if (rc) {
+		if (!(standby && atomic_load(&d->stopping)))
+			log_err("LUN %s: cannot open %s: %s", c->name, c->spec, strerror(-rc));
+		return rc;
+	}
+	if (!strcmp(spec.kind, "file") && !path[0] && !realpath(spec.path, path))
+		path[0] = 0;
+	pthread_mutex_lock(&d->add_lock);
+	rc = add_lun(d, c, be, path);
+	pthread_mutex_unlock(&d->add_lock);
+	return rc;
+}
+
+/* ---- standby LUNs ------------------------------------------------------------- */
+
+static const char *const standby_names[] = { "waiting", "retrying", "served", "stopped" };
+
+/* Sleep @s seconds in 100 ms steps; false if the daemon stops meanwhile. */
+static bool standby_pause(struct cxlfd *d, unsigned s)
+{
+	for (unsigned i = 0; i < s * 10; i++) {
+		if (atomic_load(&d->stopping))
+			return false;
+		usleep(100000);
+	}
+	return !atomic_load(&d->stopping);
+}
+
+static void *standby_main(void *arg)
+{
+	struct standby *sb = arg;
+	struct cxlfd *d = sb->d;
+	unsigned delay = STANDBY_RETRY_MIN_S;
+
+	for (;;) {
+		int rc;
+
+		atomic_store(&sb->state, SB_WAITING);
+		rc = open_lun(d, sb->cfg, true);
+		if (!rc) {
+			atomic_store(&sb->state, SB_SERVED);
+			log_notice("LUN %s: standby no more: serving %s", sb->cfg->name,
+				   sb->cfg->spec);
+			return NULL;
+		}
+		if (atomic_load(&d->stopping))
+			break;
+		atomic_store(&sb->err, -rc);
+		atomic_store(&sb->state, SB_RETRYING);
+		log_warn("LUN %s: standby: %s; trying again in %u s", sb->cfg->name,
+			 strerror(-rc), delay);
+		if (!standby_pause(d, delay))
+			break;
+		delay = delay * 2 < STANDBY_RETRY_MAX_S ? delay * 2 : STANDBY_RETRY_MAX_S;
+	}
+	atomic_store(&sb->state, SB_STOPPED);
+	return NULL;
+}
+
+static int standby_start(struct cxlfd *d)
+{
+	for (unsigned i = 0; i < d->nstandby; i++) {
+		struct standby *sb = &d->standby[i];
+		int rc = pthread_create(&sb->thread, NULL, standby_main, sb);
+
+		if (rc) {
+			log_err("LUN %s: cannot start its standby thread: %s", sb->cfg->name,
+				strerror(rc));
+			return -rc;
+		}
+		sb->started = true;
+	}
+	return 0;
+}
+
+/* The status's standby LUNs (master lock held, master_status). */
+static void status_standby(struct cxlfd *d, FILE *f, bool json)
+{
+	if (!d->nstandby)
+		return;
+	fputs(json ? ",\"standby\":[" : "Standby LUNs (served once their holder is gone):\n", f);
+	for (unsigned i = 0; i < d->nstandby; i++) {
+		const struct standby *sb = &d->standby[i];
+		int st = atomic_load(&sb->state);
+		int err = atomic_load(&sb->err);
+
+		if (json) {
+			fprintf(f, "%s{\"name\":\"%s\",\"state\":\"%s\"", i ? "," : "",
+				sb->cfg->name, standby_names[st]);
+			if (st == SB_RETRYING)
+				fprintf(f, ",\"error\":\"%s\"", strerror(err));
+			fputs("}", f);
+		} else {
+			fprintf(f, "  %-10s %s  %s%s%s\n", sb->cfg->name, sb->cfg->spec,
+				standby_names[st], st == SB_RETRYING ? ": " : "",
+				st == SB_RETRYING ? strerror(err) : "");
+		}
+	}
+	if (json)
+		fputs("]", f);
 }
 
 /*
@@ -728,6 +885,11 @@ void daemon_stop(struct cxlfd *d)
 {
 	if (!d)
 		return;
+	/* No LUN is added from here on. */
+	atomic_store(&d->stopping, true);
+	for (unsigned i = 0; i < d->nstandby; i++)
+		if (d->standby[i].started)
+			pthread_join(d->standby[i].thread, NULL);
 	if (d->nbd) {
 		nbd_server_stop(d->nbd);
 		nbd_server_destroy(d->nbd);
@@ -745,6 +907,7 @@ void daemon_stop(struct cxlfd *d)
 	/* Every backend is closed: nothing can fence one now. */
 	be_set_fence_hook(NULL, NULL);
 	close(d->fence_fd);
+	pthread_mutex_destroy(&d->add_lock);
 	free(d);
 }
 
@@ -758,6 +921,8 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 	if (!d)
 		return -ENOMEM;
 	d->cfg = *cfg;
+	pthread_mutex_init(&d->add_lock, NULL);
+	atomic_init(&d->stopping, false);
 	mc.sq_mode = cfg->sq_mode;
 	{
 		/* What another daemon finding our rbd images locked is told. */
@@ -781,11 +946,18 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 	if (rc) {
 		be_set_fence_hook(NULL, NULL);
 		close(d->fence_fd);
+		pthread_mutex_destroy(&d->add_lock);
 		free(d);
 		return rc;
 	}
-	for (unsigned i = 0; i < cfg->nluns && !rc; i++)
-		rc = open_lun(d, &cfg->luns[i]);
+	for (unsigned i = 0; i < cfg->nluns && !rc; i++) {
+		const struct dlun_config *c = &d->cfg.luns[i];
+
+		if (c->standby)   /* opened by its thread, once the daemon listens */
+			d->standby[d->nstandby++] = (struct standby){ .d = d, .cfg = c };
+		else
+			rc = open_lun(d, c, false);
+	}
 	ops.arg = d;
 	if (!rc)
 		rc = msrv_create(d->m, &ops, &d->srv);
@@ -802,6 +974,8 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 		rc = start_nbd(d);
 	if (!rc)
 		rc = msrv_start(d->srv);
+	if (!rc)
+		rc = standby_start(d);
 	if (rc) {
 		daemon_stop(d);
 		return rc;
@@ -812,7 +986,10 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 
 void daemon_describe(struct cxlfd *d, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "socket=%s luns=%u", d->cfg.socket, d->nluns);
+	int n = snprintf(buf, len, "socket=%s luns=%u", d->cfg.socket, served(d));
+
+	if (d->nstandby && n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " standby=%u", d->nstandby);
 
 	if (d->nbd && d->cfg.nbd_socket[0] && n > 0 && (size_t)n < len)
 		n += snprintf(buf + n, len - (size_t)n, " nbd-socket=%s", d->cfg.nbd_socket);

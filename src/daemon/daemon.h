@@ -37,6 +37,7 @@ struct dlun_config {
 	bool legacy;               /* start in legacy mode (exported over NBD) */
 	bool nbd_tcp_anonymous;    /* NBD clients over TCP (not identified) may use it */
 	unsigned nbd_max_conns;    /* NBD clients at once; 0: daemon's nbd_max_conns_per_lun */
+	bool standby;              /* rbd: not opened at start; taken once its holder is gone */
 };
 
 /*
