@@ -27,6 +27,31 @@ int ca_init(struct chunk_alloc *ca, uint64_t nchunks)
 	return 0;
 }
 
+int ca_grow(struct chunk_alloc *ca, uint64_t nchunks)
+{
+	uint64_t nwords = (nchunks + 63) / 64;
+	uint64_t *map;
+	uint8_t *clones;
+
+	if (nchunks <= ca->nchunks)
+		return 0;
+	/* A bigger map or clone array alone changes nothing. */
+	map = realloc(ca->map, nwords * sizeof(*map));
+	if (!map)
+		return -ENOMEM;
+	ca->map = map;
+	clones = realloc(ca->clones, nchunks);
+	if (!clones)
+		return -ENOMEM;
+	ca->clones = clones;
+	/* The old last word's bits past the old end are clear already. */
+	memset(map + ca->nwords, 0, (nwords - ca->nwords) * sizeof(*map));
+	memset(clones + ca->nchunks, 0, nchunks - ca->nchunks);
+	ca->nwords = nwords;
+	ca->nchunks = nchunks;
+	return 0;
+}
+
 void ca_destroy(struct chunk_alloc *ca)
 {
 	free(ca->map);

@@ -31,6 +31,10 @@ struct chunk_alloc {
 
 /* ca_init() - all @nchunks free. Return 0, -EINVAL (0 chunks) or -ENOMEM. */
 int ca_init(struct chunk_alloc *ca, uint64_t nchunks);
+/* ca_grow() - the LUN grew to @nchunks: the new chunks start taken (not
+ * free; the caller frees them, after their scrub). Fewer than now: nothing
+ * changes. Return 0 or -ENOMEM (nothing changed). */
+int ca_grow(struct chunk_alloc *ca, uint64_t nchunks);
 /* ca_destroy() - free the allocator; safe on a zeroed or failed one. */
 void ca_destroy(struct chunk_alloc *ca);
 /* ca_alloc() - take one chunk. Return its number, or -ENOSPC. */

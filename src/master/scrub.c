@@ -52,6 +52,12 @@ struct mscrub {
 	int err;
 };
 
+/* Is @chunk past the end of a LUN that shrank (vlun_follow_capacity)? */
+static bool past_end(const struct mlun *lun, uint64_t chunk)
+{
+	return ((chunk + 1) << MC_CHUNK_SHIFT) - 1 > lun->max_lba;
+}
+
 /* The allocator of a LUN with no user goes with its last waiting scrub. */
 static void lun_scrubbed(struct mlun *lun)
 {
@@ -74,6 +80,8 @@ static bool scrub_free(struct mscrub *s)
 		log_err("LUN %s: scrub of chunk %llu failed (%s); chunk retired", lun->name,
 			(unsigned long long)s->chunk, strerror(-s->err));
 		lun->retired_chunks++;
+	} else if (past_end(lun, s->chunk)) {
+		lun->retired_chunks++;  /* never handed out */
 	} else if (ca_free(&lun->ca, s->chunk) != 1) {
 		log_err("LUN %s: freeing scrubbed chunk %llu that is not held once", lun->name,
 			(unsigned long long)s->chunk);
@@ -219,6 +227,8 @@ void scrub_chunk(struct master *m, struct mlun *lun, uint64_t chunk)
 		if (one.err) {
 			log_err("LUN %s: scrub of chunk %llu failed (%s); chunk retired",
 				lun->name, (unsigned long long)chunk, strerror(-one.err));
+			lun->retired_chunks++;
+		} else if (past_end(lun, chunk)) {
 			lun->retired_chunks++;
 		} else {
 			ca_free(&lun->ca, chunk);

@@ -177,6 +177,50 @@ static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t wan
  * is how a caller retries after -EAGAIN. A grow is held to @lim (the
  * caller's quotas; NULL: none): -EDQUOT past the chunk limit.
  */
+/*
+ * vlun_follow_capacity() - a backend that notices a resize by itself (rbd's
+ * update watch) changed its capacity under a LUN with an allocator. Grown:
+ * the new whole chunks join the allocator, queued for their scrub as every
+ * chunk of a new allocator is (scrub_all). Shrunk: free chunks past the new
+ * end are retired, never handed out (scrub_free retires those it frees
+ * there too); vLUNs that hold some fail their requests beyond the end.
+ * Retired chunks come back with the next allocator (the LUN idle, or at
+ * the next open). Master lock held.
+ */
+static void vlun_follow_capacity(struct mlun *lun)
+{
+	uint64_t n = __atomic_load_n(&lun->be->nblocks, __ATOMIC_RELAXED);
+	uint64_t chunks = n >> MC_CHUNK_SHIFT, have = lun->ca.nchunks, retired = 0;
+
+	if (!lun->ca_ready || !n)
+		return;
+	if (chunks > have && ca_grow(&lun->ca, chunks)) {
+		log_err("LUN %s: no memory for the chunks of its new capacity (%llu blocks)",
+			lun->name, (unsigned long long)n);
+		return;
+	}
+	if (n - 1 != lun->max_lba) {
+		log_notice("LUN %s: capacity changed from %llu to %llu blocks", lun->name,
+			   (unsigned long long)lun->max_lba + 1, (unsigned long long)n);
+		lun->max_lba = n - 1;
+	}
+	for (uint64_t k = have; k < chunks; k++)
+		scrub_chunk(lun->m, lun, k);
+	if (chunks > have)
+		log_notice("LUN %s: %llu more chunk%s for virtual LUNs", lun->name,
+			   (unsigned long long)(chunks - have), chunks - have > 1 ? "s" : "");
+	for (uint64_t k = chunks; k < have; k++) {
+		if (ca_refs(&lun->ca, k) == 0 && ca_take(&lun->ca, k) == 0) {
+			lun->retired_chunks++;
+			retired++;
+		}
+	}
+	if (retired)
+		log_warn("LUN %s shrank under its virtual LUNs: %llu free chunk%s past its end "
+			 "retired; a vLUN holding chunks there fails its requests beyond the end",
+			 lun->name, (unsigned long long)retired, retired > 1 ? "s" : "");
+}
+
 int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 		const struct mlimits *lim, uint64_t *last_lba)
 {
@@ -191,6 +235,7 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 	if (want > e->lxt_cnt) {
 		uint64_t have = e->lxt_cnt;
 
+		vlun_follow_capacity(lun);
 		rc = grow_lxt(c, lun, h, want, lim);
 		/* A kept map names the new chunks before the caller hears of
 		 * them; if it cannot, the grow is undone. */
@@ -214,10 +259,13 @@ int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
  * kept vLUN maps' loader, which takes their chunks first (vstore.c). */
 int vlun_init_alloc(struct mlun *lun, bool scrub)
 {
-	uint64_t nchunks = (lun->max_lba + 1) >> MC_CHUNK_SHIFT;
+	uint64_t n = __atomic_load_n(&lun->be->nblocks, __ATOMIC_RELAXED), nchunks;
 
 	if (lun->ca_ready)
 		return 0;
+	if (n)   /* resized since the LUN opened (rbd's update watch) */
+		lun->max_lba = n - 1;
+	nchunks = (lun->max_lba + 1) >> MC_CHUNK_SHIFT;
 	if (nchunks == 0) {
 		log_info("LUN %s is smaller than one chunk (%llu blocks)", lun->name,
 			 (unsigned long long)MC_CHUNK_SIZE);

@@ -8,7 +8,9 @@
  * cblk_unmap; then two virtual LUNs on the same image, each reading back
  * only its own data and zeroes where it never wrote; then, through the raw
  * control API, `rbd resize` of an image in use seen by VERIFY (no sense
- * data needed: librbd's update watch told the backend).
+ * data needed: librbd's update watch told the backend); and `rbd resize`
+ * under virtual LUNs: a grown image's new chunk goes to a vLUN grow, a
+ * shrunk one's chunk past the end is retired.
  */
 #include "../block/blk_test.h"
 #include "t_ceph.h"
@@ -195,6 +197,77 @@ static void resize_in_use(void)
 	T_EQ(cxlflash_close(fd), 0);
 }
 
+/* Seconds since @t0. */
+static double since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+#define GLUN   "rbd:rbd/vgrow?size=256M"   /* one chunk */
+#define CHUNK  65536u                      /* blocks */
+
+/*
+ * `rbd resize` under virtual LUNs: grown, the new chunk goes to the vLUN
+ * that asks (it was ENOSPC before); shrunk back, the chunk past the end is
+ * never handed out again.
+ */
+static void resize_under_vluns(void)
+{
+	chunk_id_t a = bt_open_virt(GLUN, 4, 0, CHUNK), b, c;
+	uint8_t *w = bt_buf(1), *r = bt_buf(1), *z = bt_buf(1);
+	struct timespec t0;
+
+	t_pattern_fill(w, BLK, 51, 7);
+	T_EQ(cblk_write(a, w, 7, 1, 0), 1);
+	/* The image's one chunk is a's. */
+	b = bt_open_virt(GLUN, 4, 0, 0);
+	errno = 0;
+	T_EQ(cblk_set_size(b, CHUNK, 0), -1);
+	T_EQ(errno, ENOMEM);   /* IBM's errno for a grow with no chunk */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	T_EQ(t_ceph_cmd("rbd resize --size 512M rbd/vgrow >/dev/null 2>&1"), 0);
+	while (cblk_set_size(b, CHUNK, 0)) {
+		T_EQ(errno, ENOMEM);
+		T_ASSERT(since(&t0) < 20);
+		usleep(50000);
+	}
+	fprintf(stderr, "   a vLUN grew into the new chunk %.2f s after `rbd resize` started\n",
+		since(&t0));
+	/* The new chunk: zeroes, then what b writes, at its last block (past
+	 * the image's old end). */
+	T_EQ(cblk_read(b, r, CHUNK - 1, 1, 0), 1);
+	T_EQ(memcmp(r, z, BLK), 0);
+	t_pattern_fill(w, BLK, 52, CHUNK - 1);
+	T_EQ(cblk_write(b, w, CHUNK - 1, 1, CBLK_ARW_FUA_FLAG), 1);
+	T_EQ(cblk_read(b, r, CHUNK - 1, 1, 0), 1);
+	T_EQ(t_pattern_check(r, BLK, 52, CHUNK - 1), 0);
+	T_EQ(cblk_read(a, r, 7, 1, 0), 1);
+	T_EQ(t_pattern_check(r, BLK, 51, 7), 0);
+	T_EQ(cblk_close(b, 0), 0);
+	/* Shrunk back: once the shrink is seen, no grow gets that chunk. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	T_EQ(t_ceph_cmd("rbd resize --size 256M --allow-shrink rbd/vgrow >/dev/null 2>&1"), 0);
+	c = bt_open_virt(GLUN, 4, 0, 0);
+	while (cblk_set_size(c, CHUNK, 0) == 0) {
+		T_EQ(cblk_set_size(c, 0, 0), 0);
+		T_ASSERT(since(&t0) < 20);
+		usleep(50000);
+	}
+	T_EQ(errno, ENOMEM);
+	fprintf(stderr, "   the chunk past the end refused %.2f s after the shrink started\n",
+		since(&t0));
+	T_EQ(cblk_read(a, r, 7, 1, 0), 1);
+	T_EQ(t_pattern_check(r, BLK, 51, 7), 0);
+	T_EQ(cblk_close(c, 0), 0);
+	T_EQ(cblk_close(a, 0), 0);
+	free(w);
+	free(r);
+	free(z);
+}
+
 int main(void)
 {
 	t_ceph_start("rbd");
@@ -209,5 +282,6 @@ int main(void)
 	T_RUN(physical);
 	T_RUN(virtual_luns);
 	T_RUN(resize_in_use);
+	T_RUN(resize_under_vluns);
 	return T_PASS;
 }

@@ -3,7 +3,8 @@
  * Description: the chunk allocator keeps its invariants under randomised
  * alloc/free/clone: free count == popcount, no chunk handed out twice,
  * clone counts and saturation, double free refused, tail bits never free;
- * ca_take of a given chunk (a reloaded vLUN map).
+ * ca_take of a given chunk (a reloaded vLUN map); ca_grow (the LUN grew:
+ * new chunks taken until the caller frees them, old ones as they were).
  */
 #include "t_util.h"
 
@@ -124,6 +125,39 @@ static void test_random(void)
 }
 
 /* ca_take: a reloaded map takes its own chunks; the allocator then skips them. */
+static void test_grow(void)
+{
+	struct chunk_alloc ca;
+	int64_t c;
+
+	T_EQ(ca_init(&ca, 70), 0);
+	for (int i = 0; i < 69; i++)
+		T_ASSERT(ca_alloc(&ca) >= 0);
+	T_EQ(ca_free_count(&ca), 1);
+	T_EQ(ca_grow(&ca, 60), 0);              /* smaller: nothing changes */
+	T_EQ(ca.nchunks, 70);
+	T_EQ(ca_grow(&ca, 200), 0);
+	check(&ca);
+	T_EQ(ca.nchunks, 200);
+	T_EQ(ca_free_count(&ca), 1);            /* the new ones start taken */
+	T_EQ(ca_refs(&ca, 150), 1);
+	for (uint64_t i = 70; i < 200; i++)
+		T_EQ(ca_free(&ca, i), 1);
+	check(&ca);
+	T_EQ(ca_free_count(&ca), 131);
+	for (int i = 0; i < 131; i++) {
+		c = ca_alloc(&ca);
+		T_ASSERT(c >= 0 && c < 200);
+	}
+	T_EQ(ca_alloc(&ca), -ENOSPC);
+	check(&ca);
+	T_EQ(ca_grow(&ca, 201), 0);             /* one more: a new word's first bit */
+	T_EQ(ca_free(&ca, 200), 1);
+	T_EQ(ca_alloc(&ca), 200);
+	check(&ca);
+	ca_destroy(&ca);
+}
+
 static void test_take(void)
 {
 	struct chunk_alloc ca;
@@ -148,6 +182,7 @@ static void test_take(void)
 int main(void)
 {
 	T_RUN(test_basics);
+	T_RUN(test_grow);
 	T_RUN(test_clone_saturation);
 	T_RUN(test_take);
 	T_RUN(test_random);
