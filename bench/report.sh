@@ -55,6 +55,19 @@ def ours(kind): if any(.results[]; .label == "daemon-\(kind)") then "daemon-\(ki
 	ratio($o.iops; $u.iops) as $xi | ratio($o.cpu_sys_us; $u.cpu_sys_us) as $xc |
 	"| \($rw) | \($kind) | \($o.iops // null | f0) | \($o.p50_us // null | f2) | \($o.cpu_sys_us // null | f2) | \($u.iops // null | f0) | \($u.p50_us // null | f2) | \($u.cpu_sys_us // null | f2) | \($xi | f2) | \($xc | f2) | \(qd1_status($xi; $xc; $o; $u)) |")
 else empty end),
+(if any(.results[]; .label == "cblk-cached-file") then
+"",
+"## The page-cached file (issue 13)",
+"",
+"Ours embedded on the data file through the page cache (`CXLFLASH_NO_DIRECT=1`: the AFU reads through io_uring without O_DIRECT), against `pread` on the same warm cache at QD 1 (cached-K-pread, measured just before). Goal: ≥ 1.5 × its IOPS at ≤ 0.8 × its CPU per I/O (system).",
+"",
+"| QD | ours IOPS | CPU µs/IO | pread IOPS | CPU µs/IO | ours / pread: IOPS | CPU | status |",
+"|---:|---:|---:|---:|---:|---:|---:|---|",
+(. as $d | [.results[] | select(.label == "cblk-cached-file") | .qd] | unique[] as $qd | $d |
+	r("cblk-cached-file"; "randread"; $qd) as $o | r("cached-K-pread"; "randread"; 1) as $k |
+	ratio($o.iops; $k.iops) as $xi | ratio($o.cpu_sys_us; $k.cpu_sys_us) as $xc |
+	"| \($qd) | \($o.iops | f0) | \($o.cpu_sys_us | f2) | \($k.iops // null | f0) | \($k.cpu_sys_us // null | f2) | \($xi | f2) | \($xc | f2) | \(if $xi == null or $xc == null then "not measured" elif $xi >= 1.5 and $xc <= 0.8 then "**reached**" else "missed" end) |")
+else empty end),
 (if any(.results[]; .target == "fio-nbd") then
 "",
 "## NBD: the export by cxlflashd of a legacy RAM LUN, the nbdkit memory plugin, the superpipe (fio nbd engine, Unix socket)",

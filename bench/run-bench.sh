@@ -13,10 +13,11 @@ usage() {
 Usage: bench/run-bench.sh [options]
 Measure 4 KiB random read, write and 70/30 mix at QD 1 and 32 on kernel
 paths (pread, O_DIRECT, io_uring, a loop device, tmpfs), on libcflsh_block
-(physical and virtual LUNs, ram and file backends, embedded and through
-cxlflashd), over NBD (fio's nbd engine against cxlflashd's export of a
-legacy RAM LUN and against nbdkit's memory plugin; at QD 32, 1 and 4
-connections and 512 B writes against nbdkit and qemu-nbd) and on plain memcpy;
+(physical and virtual LUNs, ram and file backends, the file also through
+the page cache against pread, embedded and through cxlflashd), over NBD
+(fio's nbd engine against cxlflashd's export of a legacy RAM LUN and
+against nbdkit's memory plugin; at QD 32, 1 and 4 connections and 512 B
+writes against nbdkit and qemu-nbd) and on plain memcpy;
 each of ours again beside a CPU hog (one busy process per CPU) right after
 the kernel's path under the same hog; the control path; and the scale of
 one cxlflashd (512 contexts, 10,240 vLUNs: request times, memory, CPU).
@@ -218,6 +219,15 @@ PAIR=1 run cblk-phys-file cblk "$FILE" "$QDS"
 PAIR=1 run cblk-sync-phys-file cblk-sync "$FILE" "1"
 PAIR=1 RELAY=1 run cblk-virt-file cblk "$FILE" "$QDS" --virt   # fresh data before each (see relay_file)
 { [ -z "$ONLY" ] || [[ cblk-virt-file =~ $ONLY ]]; } && relay_file
+# The page-cached file (issue 13): IBM's only software mode is a pread per
+# I/O in the caller; ours is CXLFLASH_NO_DIRECT=1 (buffered reads through
+# the AFU's io_uring). randread, right after pread on the same warm cache.
+if [ $SMOKE = 0 ]; then
+	cat "$FILE" >/dev/null
+	RWS=100 run cached-K-pread pread "$FILE" "1"
+	RWS=100 CXLFLASH_NO_DIRECT=1 run cblk-cached-file cblk "$FILE" "$QDS"
+	sync "$FILE"
+fi
 
 # ---- beside a CPU hog (issue 13) -------------------------------------------
 # HOG SECTION: one busy process per CPU (a shell loop at the default nice
