@@ -894,6 +894,10 @@ void daemon_stop(struct cxlfd *d)
 		nbd_server_stop(d->nbd);
 		nbd_server_destroy(d->nbd);
 	}
+	/* The clients are not letting go: their vLUNs whose maps a LUN keeps
+	 * (rbd) stay for the next daemon, where they reattach. */
+	if (d->m)
+		master_keep_vluns(d->m);
 	msrv_destroy(d->srv); /* every client detached */
 	for (unsigned i = 0; i < d->nluns; i++) {
 		int rc = be_flush_sync(d->luns[i].lun->be);

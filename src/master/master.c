@@ -40,6 +40,13 @@ int master_create(const struct master_config *cfg, struct master **out)
 	return 0;
 }
 
+void master_keep_vluns(struct master *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->keep_vluns = true;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void master_destroy(struct master *m)
 {
 	if (!m)

@@ -193,6 +193,7 @@ struct master {
 	pthread_t scrub_thread;
 	bool scrub_started, scrub_exit;
 	struct mrate *rates;        /* per-uid rate buckets (rates.c) */
+	bool keep_vluns;            /* stopping: kept vLUN maps stay (master_keep_vluns) */
 	/* Remote contexts' owners (owner.c). */
 	int owner_ep;               /* epoll of their pidfds; -1 until a server asks */
 	uint64_t next_serial;
@@ -202,6 +203,13 @@ struct master {
 int master_create(const struct master_config *cfg, struct master **out);
 /* master_destroy() - all opens must be closed. */
 void master_destroy(struct master *m);
+/*
+ * master_keep_vluns() - this master is stopping (a clean daemon stop), its
+ * clients are not letting go: from now on a detach leaves each vLUN whose
+ * map the LUN keeps (vstore.c) as it is, record and chunks, for the next
+ * master to load and the client to take back (vlun_keep).
+ */
+void master_keep_vluns(struct master *m);
 /* master_lun_count() - LUNs currently in the table. */
 unsigned master_lun_count(struct master *m);
 
@@ -356,6 +364,7 @@ int release_handle(struct mctx *c, struct mlun *lun, unsigned h);
 int vlun_init(struct mlun *lun);
 int vlun_init_alloc(struct mlun *lun, bool scrub);
 int vlun_free_chunk(struct mlun *lun, uint64_t chunk);
+void vlun_keep(struct mctx *c, struct mlun *lun, unsigned h);
 uint64_t vlun_lxt_entry(const struct mlun *lun, uint64_t chunk);
 void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun);
 void master_reap_closed_fds(struct master *m);

@@ -473,6 +473,8 @@ static int ctx_add_access(struct mctx *c, struct mlun *lun, struct mopen *via)
 	return 0;
 }
 
+static int release_handle_as(struct mctx *c, struct mlun *lun, unsigned h, bool keep);
+
 /*
  * ctx_detach_lun() - what DETACH does for one LUN: release every handle of
  * @c on @lun (errors ignored), drop the attachment, and destroy the context
@@ -484,7 +486,7 @@ void ctx_detach_lun(struct master *m, struct mctx *c, struct mlun *lun)
 
 	for (unsigned h = 0; h < MASTER_RHT_PER_CONTEXT; h++)
 		if (c->rht_lun[h] == lun)
-			release_handle(c, lun, h);
+			release_handle_as(c, lun, h, m->keep_vluns);
 	for (pp = &c->luns; *pp; pp = &(*pp)->next) {
 		if ((*pp)->lun == lun) {
 			struct mlun_access *a = *pp;
@@ -762,14 +764,20 @@ int handle_udirect(struct mopen *o, const struct mcaller *who, void *arg)
 /*
  * release_handle() - RELEASE of one entry: a virtual LUN shrinks to nothing
  * (its chunks go back, scrubbed if asked); a physical entry is revoked
- * (valid first) and, after the AFU sync, checked in.
+ * (valid first) and, after the AFU sync, checked in. With @keep (a detach
+ * while the master stops: master_keep_vluns) a vLUN whose map the LUN
+ * keeps stays whole for the next master instead (vlun_keep).
  */
-int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
+static int release_handle_as(struct mctx *c, struct mlun *lun, unsigned h, bool keep)
 {
 	struct sisl_rht_entry *e = &c->rht[h];
 	int rc = 0;
 
-	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL) {
+	if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL && keep && lun->vstore &&
+	    c->rht_vid[h]) {
+		/* The master stops, the client did not let go. */
+		vlun_keep(c, lun, h);
+	} else if (SISL_RHT_FMT(e->fp) == SISL_RHT_FORMAT_VIRTUAL) {
 		uint64_t last;
 
 		/* The client let it go (or died): its kept map goes first. */
@@ -796,6 +804,11 @@ int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
 	rhte_checkin(c, h);
 	lun_detach(lun);
 	return rc;
+}
+
+int release_handle(struct mctx *c, struct mlun *lun, unsigned h)
+{
+	return release_handle_as(c, lun, h, false);
 }
 
 int handle_release(struct mopen *o, const struct mcaller *who, void *arg)

@@ -145,6 +145,26 @@ int vlun_free_chunk(struct mlun *lun, uint64_t chunk)
 	return 0;
 }
 
+/*
+ * vlun_keep() - virtual entry @h of @c goes, as its master stops, and its
+ * kept record and its chunks stay (master_keep_vluns): nothing is freed or
+ * scrubbed, the chunks are still the vLUN's for the next master.
+ */
+void vlun_keep(struct mctx *c, struct mlun *lun, unsigned h)
+{
+	struct sisl_rht_entry *e = &c->rht[h];
+	struct sisl_lxt_entry *old = e->lxt_start;
+
+	lxt_publish(c, e, NULL, 0, false);
+	if (!c->err && afu_ctx_sync(c->actx, SISL_AFU_HW_SYNC))
+		log_warn("context 0x%llx: sync after dropping a kept vLUN failed",
+			 (unsigned long long)c->ctxid);
+	free(old);
+	log_info("LUN %s: vLUN %016llx kept for its client (the master stops)", lun->name,
+		 (unsigned long long)c->rht_vid[h]);
+	c->rht_vid[h] = 0;
+}
+
 static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t want)
 {
 	struct sisl_rht_entry *e = &c->rht[h];

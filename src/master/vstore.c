@@ -17,7 +17,8 @@
  * their parent's chunks and are not kept.
  *
  * A master that is lost (killed, its host dead, its image taken over)
- * leaves its records behind. The next master to open the LUN (another
+ * leaves its records behind, and so does one that stops while clients
+ * hold their vLUNs (a clean daemon stop: master_keep_vluns, vlun_keep). The next master to open the LUN (another
  * daemon that takes the image over, the same one restarted, or an embedded
  * program) loads them at open as orphans: each takes its chunks in the
  * allocator and one user of the LUN (which so stays in virtual mode), and
@@ -203,8 +204,9 @@ static int load_one(void *arg, const char *key, const char *val)
 	v->since_ns = now_ns();
 	v->next = lun->orphans;
 	lun->orphans = v;
-	log_notice("LUN %s: vLUN %016" PRIx64 " of uid %u (%" PRIu64 " chunks) left by a lost "
-		   "master waits for its client", lun->name, v->id, (unsigned)v->uid, v->nchunks);
+	log_notice("LUN %s: vLUN %016" PRIx64 " of uid %u (%" PRIu64 " chunks) left by its last "
+		   "master (lost or stopped) waits for its client", lun->name, v->id,
+		   (unsigned)v->uid, v->nchunks);
 	return 0;
 }
 
