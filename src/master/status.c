@@ -2,14 +2,15 @@
 /*
  * status.c - what the master holds, for `cxlflash status` and `vlun list`:
  * LUNs (WWID, modes, users, chunks used and free), contexts and their
- * resource handles. Text for people, JSON for scripts; one snapshot taken
- * under the master lock.
+ * resource handles, and kept vLUNs waiting for their client. Text for
+ * people, JSON for scripts; one snapshot taken under the master lock.
  */
 #include "master/master.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/backend.h"
 
@@ -96,6 +97,53 @@ static void vlun_rows(struct master *m, FILE *f, const struct master_status_name
 	}
 }
 
+/*
+ * Kept vLUNs that wait for their client (vstore.c: left by a master that
+ * was lost or stopped), each with how long it has waited; a caller who is
+ * not an administrator sees its own uid's. Text: a section only when there
+ * are some.
+ */
+static void orphan_rows(struct master *m, FILE *f, const struct master_status_names *names,
+			bool json)
+{
+	struct timespec ts;
+	uint64_t now;
+	bool first = true;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (json)
+		fputs(",\"kept_vluns\":[", f);
+	for (unsigned i = 0; i < AFU_MAX_LUNS; i++) {
+		const struct mlun *l = m->luns[i];
+
+		for (const struct mvorphan *v = l ? l->orphans : NULL; v; v = v->next) {
+			uint64_t waited = (now - v->since_ns) / 1000000000ull;
+
+			if (names && names->only_uid && v->uid != names->uid)
+				continue;
+			if (json) {
+				fprintf(f, "%s{\"lun\":", first ? "" : ",");
+				json_str(f, lun_label(names, l));
+				fprintf(f, ",\"vlun_id\":\"%016" PRIx64 "\",\"uid\":%u,\"chunks\":%"
+					PRIu64 ",\"waiting_s\":%" PRIu64 ",\"expires_s\":%" PRIu64 "}",
+					v->id, (unsigned)v->uid, v->nchunks, waited,
+					waited < MASTER_VLUN_ORPHAN_S ? MASTER_VLUN_ORPHAN_S - waited : 0);
+			} else {
+				if (first)
+					fprintf(f, "Kept vLUNs waiting for their client (freed after %u s):\n"
+						"  %-16s %-16s %7s %8s %8s\n", MASTER_VLUN_ORPHAN_S, "LUN",
+						"VLUN_ID", "OWNER", "CHUNKS", "WAITING");
+				fprintf(f, "  %-16s %016" PRIx64 " %7u %8" PRIu64 " %6" PRIu64 " s\n",
+					lun_label(names, l), v->id, (unsigned)v->uid, v->nchunks, waited);
+			}
+			first = false;
+		}
+	}
+	if (json)
+		fputs("]", f);
+}
+
 void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		   const struct master_status_names *names)
 {
@@ -167,6 +215,7 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		first = true;
 		vlun_rows(m, f, names, true, &first);
 		fputs("]", f);
+		orphan_rows(m, f, names, true);
 		if (names && names->extra)
 			names->extra(names->extra_arg, f, true);
 		fputs("}\n", f);
@@ -185,6 +234,7 @@ void master_status(struct master *m, FILE *f, bool json, bool vluns_only,
 		vlun_rows(m, f, names, false, &first);
 		if (first)
 			fputs("  (none)\n", f);
+		orphan_rows(m, f, names, false);
 		if (names && names->extra)
 			names->extra(names->extra_arg, f, false);
 	}

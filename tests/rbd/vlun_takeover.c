@@ -17,12 +17,16 @@
  *            maps are gone from the image's metadata;
  *   restart  B killed and started again (no --takeover): a vLUN is back
  *            with its data, as after a takeover;
- *   stop     B stopped cleanly (SIGTERM) with a client's vLUN open: the
- *            map stays in the image (the client did not let go), A started
- *            serves it, and the client's vLUN reattaches there with its
- *            data, written FUA and written then flushed.
+ *   stop     B stopped cleanly (SIGTERM) with two clients' vLUNs open: the
+ *            maps stay in the image (the clients did not let go), A started
+ *            serves them; one client's vLUN reattaches there with its data
+ *            (written FUA, and written then flushed); the other client was
+ *            killed meanwhile, and `cxlflash status` lists its vLUN as kept,
+ *            waiting for its client.
  */
 #include "tk_test.h"
+
+#include <sys/prctl.h>
 
 #define VT    "rbd:rbd/vt?size=1G"
 #define CHUNK 65536u          /* blocks in a chunk */
@@ -136,19 +140,49 @@ static void restart(void)
 	T_ASSERT(!maps_kept());
 }
 
+/* Does the image's metadata hold @n vLUN maps? */
+static bool maps_are(int n)
+{
+	return t_ceph_cmd("test \"$(rbd image-meta list rbd/vt | grep -c cxlflash.vlun.)\" = %d",
+			  n) == 0;
+}
+
 static void stop(void)
 {
 	chunk_id_t v;
 	double t0;
+	int pfd[2];
+	pid_t child;
+	char c;
 
 	use_sockets(&g_b, &g_a);
 	v = bt_open_virt("vt", 4, 0, CHUNK);
 	put(v, 300, 4, 9, CBLK_ARW_FUA_FLAG);
 	put(v, 310, 2, 10, 0);
 	T_EQ(cblk_sync(v, 0), 0);
+	/* Another client's vLUN, whose client is gone by the time B is. */
+	T_EQ(pipe(pfd), 0);
+	child = fork();
+	T_ASSERT(child >= 0);
+	if (child == 0) {
+		chunk_id_t w;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);   /* a failing test leaves no child */
+		w = cblk_open("vt", 4, O_RDWR, 0, CBLK_OPN_VIRT_LUN);
+
+		if (w == NULL_CHUNK_ID || cblk_set_size(w, CHUNK, 0) ||
+		    write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	T_EQ(read(pfd[0], &c, 1), 1);
+	T_ASSERT(maps_are(2));
 	t0 = now_s();
 	T_EQ(t_daemon_stop(&g_b), 0);
-	T_ASSERT(maps_kept());
+	T_ASSERT(maps_are(2));         /* both clients still held theirs */
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
 	start_vt(&g_a, "a", false);
 	check(v, 300, 4, 9);
 	check(v, 310, 2, 10);
@@ -159,8 +193,29 @@ static void stop(void)
 	if (cblk_sync(v, 0))
 		T_EQ(cblk_sync(v, 0), 0);
 	check(v, 320, 1, 11);
+	/* The dead client's vLUN waits, and the status says so. */
+	T_EQ(t_daemon_status(&g_a, g_out, sizeof(g_out)), 0);
+	{
+		const char *k = strstr(g_out, "\"kept_vluns\":[{\"lun\":\"vt\",\"vlun_id\":\"");
+		const char *end = k ? strchr(k, ']') : NULL;
+		int n = 0;
+
+		T_ASSERT(k && end);
+		for (const char *p = k; (p = strstr(p, "\"vlun_id\"")) && p < end; p++)
+			n++;
+		T_EQ(n, 1);                 /* the reattached one is not kept any more */
+		T_ASSERT(strstr(k, "\"uid\":0,\"chunks\":1,\"waiting_s\":") < end);
+	}
+	{
+		const char *args[] = { "status", "--socket", g_a.socket, NULL };
+
+		T_EQ(t_run_tool(t_tool_path("cxlflash"), args, g_out, sizeof(g_out)), 0);
+		T_ASSERT(strstr(g_out, "Kept vLUNs waiting for their client"));
+	}
 	T_EQ(cblk_close(v, 0), 0);
-	T_ASSERT(!maps_kept());
+	T_ASSERT(maps_are(1));         /* the dead client's, until it expires */
+	close(pfd[0]);
+	close(pfd[1]);
 }
 
 int main(void)
