@@ -397,12 +397,15 @@ void blk_run_async_locked(struct chunk *c)
  */
 static bool run_busy_locked(struct chunk *c)
 {
+	/* Read under the lock: a recovery on another thread may change it
+	 * (blk_adopt_window). Workers live as long as the AFU. */
+	struct afu_runner *r = c->runner;
 	unsigned waits;
 	bool ran;
 
 	/* rbd (async_run): the completions come from librbd's thread, a run
 	 * would find nothing to do. */
-	if (!c->runner || c->async_run > 0 || !cpuwait_thread_busy())
+	if (!r || c->async_run > 0 || !cpuwait_thread_busy())
 		return false;
 	if (c->busy_run_skip) {
 		c->busy_run_skip--;
@@ -410,7 +413,7 @@ static bool run_busy_locked(struct chunk *c)
 	}
 	waits = afu_inline_waits();
 	pthread_mutex_unlock(&c->lock);
-	ran = afu_run_inline(c->runner, false);
+	ran = afu_run_inline(r, false);
 	pthread_mutex_lock(&c->lock);
 	if (afu_inline_waits() != waits)
 		c->busy_run_skip = BUSY_RUN_SKIP;
