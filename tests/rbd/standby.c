@@ -18,7 +18,9 @@
  *   stop      a standby stops (SIGTERM) while it waits, promptly;
  *   paused    A' (standby) waits on B; B is paused (SIGSTOP): once B's
  *             watch expired (5 s in the test cluster) A' blocklists it and
- *             serves the image, with B's client's flushed data.
+ *             serves the image, with B's client's flushed data;
+ *   handover  A' stopped cleanly (SIGTERM lets its lock go) while C waits:
+ *             C serves the image at once, with the data.
  */
 #include "tk_test.h"
 
@@ -161,7 +163,22 @@ static void paused(void)
 	check_blocks(1000, 8, 31);
 	T_EQ(kill(g_b.pid, SIGCONT), 0);
 	T_EQ(t_daemon_stop(&g_b), 0);
+}
+
+/* A' stopped cleanly (its lock let go) while C waits: C serves at once. */
+static void handover(void)
+{
+	double t0, t;
+
+	start_standby(&g_c, "c");
+	t0 = now_s();
 	T_EQ(t_daemon_stop(&g_a), 0);
+	t = wait_served(&g_c, 20);
+	fprintf(stderr, "   C serves the image %.2f s after A' was stopped (%.2f s waited)\n",
+		now_s() - t0, t);
+	use_sockets(&g_c, NULL);
+	check_blocks(3000, 8, 41);
+	T_EQ(t_daemon_stop(&g_c), 0);
 }
 
 int main(void)
@@ -173,5 +190,6 @@ int main(void)
 	T_RUN(killed);
 	T_RUN(stop);
 	T_RUN(paused);
+	T_RUN(handover);
 	return T_PASS;
 }
