@@ -136,6 +136,13 @@ int blk_recover_locked(struct chunk *c)
 		r.reason = 0;
 		if (cxlflash_ioctl(c->fd1, DK_CXLFLASH_RECOVER_AFU, &r)) {
 			rc = -errno;
+			if (rc == -EINVAL) {
+				/* This master does not know the context: another
+				 * one (restarted, or a takeover). No retry helps. */
+				log_notice("chunk %d: the master does not know context 0x%llx: "
+					   "reattaching", c->id, (unsigned long long)c->ctxid);
+				break;
+			}
 			log_warn("chunk %d: RECOVER_AFU of context 0x%llx failed: %s", c->id,
 				 (unsigned long long)c->ctxid, strerror(errno));
 			continue;
