@@ -18,8 +18,9 @@
  *   5. finish the posted completions and resubmit every dropped command,
  *      in submission order, so no command is lost.
  *
- * If RECOVER_AFU fails (BLK_RECOVER_TRIES times), the master may have lost
- * the context altogether (cxlflashd restarted: its contexts and vLUNs are
+ * If RECOVER_AFU fails (BLK_RECOVER_TRIES times, or once with EINVAL: the
+ * master does not know the context), the master may have lost the context
+ * altogether (cxlflashd restarted: its contexts and vLUNs are
  * gone, physical data is not). A physical chunk then reattaches: a new
  * context and USER_DIRECT, waiting up to BLK_REATTACH_MS for the master to
  * be back, and every command in flight is resubmitted (reads return the
