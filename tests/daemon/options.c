@@ -11,7 +11,8 @@
  * mode a LUN is in logs no change; a file LUN's missing directory is made;
  * the NBD limits (--nbd-max-conns..., --nbd-handshake-timeout, the lun keys
  * nbd-max-conns= and nbd-tcp-anonymous=) refuse nonsense, and a config
- * file's take effect; so do --quota, --admin-group and their config lines.
+ * file's take effect; so do --quota, --admin-group and their config lines;
+ * --standby and standby= refuse a LUN that is not rbd, and nonsense.
  *
  * The daemons here are started by hand, not with t_daemon_start, which
  * always adds --nbd-tcp.
@@ -366,6 +367,26 @@ static void nbd_limit_options(void)
 	fclose(f);
 	T_EQ(start(&p, "opt-l.log", cargs), 2);
 	T_ASSERT(strstr(slurp(p.log), "nbd-tcp-anonymous is yes or no"));
+	/* standby: rbd only, yes or no, a LUN named first. */
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l ram:1G standby=yes\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), "standby is for rbd: LUNs"));
+	f = fopen(conf, "w");
+	T_ASSERT(f);
+	fprintf(f, "lun l rbd:p/i standby=maybe\n");
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), "standby is yes or no"));
+	{
+		const char *a3[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
+				     "--standby", "m", NULL };
+
+		T_EQ(start(&p, "opt-l.log", a3), 2);
+		T_ASSERT(strstr(slurp(p.log), "no LUN of that name"));
+	}
 	unlink(conf);
 	unlink(p.log);
 }
