@@ -191,13 +191,6 @@ static int shrink_lxt(struct mctx *c, struct mlun *lun, unsigned h, uint64_t wan
 }
 
 /*
- * vlun_resize() - resize virtual entry @h of @c to @req_size 4 KiB blocks,
- * rounded up to whole chunks. A grow may be partial (fewer chunks free than
- * asked); *@last_lba says what was granted. Equal size only re-syncs, which
- * is how a caller retries after -EAGAIN. A grow is held to @lim (the
- * caller's quotas; NULL: none): -EDQUOT past the chunk limit.
- */
-/*
  * vlun_follow_capacity() - a backend that notices a resize by itself (rbd's
  * update watch) changed its capacity under a LUN with an allocator. Grown:
  * the new whole chunks join the allocator, queued for their scrub as every
@@ -241,6 +234,13 @@ static void vlun_follow_capacity(struct mlun *lun)
 			 lun->name, (unsigned long long)retired, retired > 1 ? "s" : "");
 }
 
+/*
+ * vlun_resize() - resize virtual entry @h of @c to @req_size 4 KiB blocks,
+ * rounded up to whole chunks. A grow may be partial (fewer chunks free than
+ * asked); *@last_lba says what was granted. Equal size only re-syncs, which
+ * is how a caller retries after -EAGAIN. A grow is held to @lim (the
+ * caller's quotas; NULL: none): -EDQUOT past the chunk limit.
+ */
 int vlun_resize(struct mctx *c, struct mlun *lun, unsigned h, uint64_t req_size,
 		const struct mlimits *lim, uint64_t *last_lba)
 {
