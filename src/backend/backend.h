@@ -217,6 +217,10 @@ struct be_rbd_spec {
 	 * wait with no time limit, until @stop (if set) becomes true. */
 	bool standby;
 	const atomic_bool *stop;
+	/* Told, if set, who holds the image each time a wait for a live
+	 * holder starts: its client address and what it noted of itself. */
+	void (*on_wait)(void *arg, const char *holder, const char *about);
+	void *on_wait_arg;
 };
 
 /* How long a takeover waits for a live holder to go by default (seconds):

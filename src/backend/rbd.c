@@ -867,7 +867,7 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 	/* A standby's deadline: never (about 30,000 years). */
 	double deadline = mono_s() + (s->standby ? 1e12 : (double)s->takeover_wait_s);
 	bool takeover = s->takeover || s->standby;
-	char holder[160], about[300], ident[200];
+	char holder[160], about[300], ident[200], waited_for[160] = "";
 	uint64_t features = 0;
 	bool waiting = false, broke = false;
 	unsigned evictions = 0;
@@ -934,6 +934,10 @@ static int take_lock(struct be_rbd *r, const struct be_rbd_spec *s, const char *
 			log_warn("%s: holder %s (%s) is gone (its watch on the image expired): "
 				 "blocklisting it, then breaking its lock", id, holder, about);
 			goto evict_it;
+		}
+		if (s->on_wait && strcmp(waited_for, holder)) {
+			snprintf(waited_for, sizeof(waited_for), "%s", holder);
+			s->on_wait(s->on_wait_arg, holder, about);
 		}
 		if (!waiting && s->standby) {
 			log_notice("%s: standby: held by client %s (%s), which is alive; taking "

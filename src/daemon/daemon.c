@@ -48,6 +48,8 @@ struct standby {
 	bool started;
 	atomic_int state;          /* enum standby_state */
 	atomic_int err;            /* SB_RETRYING: the last open's errno */
+	pthread_mutex_t lock;      /* holder */
+	char holder[512];          /* SB_WAITING: who holds the image ("": not known) */
 };
 
 #define STANDBY_RETRY_MIN_S 2u     /* a failed open (cluster down...) again after */
@@ -737,12 +739,22 @@ static int add_lun(struct cxlfd *d, const struct dlun_config *c, struct backend 
 	return 0;
 }
 
+/* The rbd backend's on_wait: who holds the image we wait for. */
+static void standby_holder(void *arg, const char *holder, const char *about)
+{
+	struct standby *sb = arg;
+
+	pthread_mutex_lock(&sb->lock);
+	snprintf(sb->holder, sizeof(sb->holder), "client %s (%s)", holder, about);
+	pthread_mutex_unlock(&sb->lock);
+}
+
 /*
- * open_lun() - open LUN @c's backend and serve it. A @standby waits in the
- * rbd backend's takeover for as long as the image's holder lives (until
- * d->stopping).
+ * open_lun() - open LUN @c's backend and serve it. A standby's (@sb) waits
+ * in the rbd backend's takeover for as long as the image's holder lives
+ * (until d->stopping).
  */
-static int open_lun(struct cxlfd *d, const struct dlun_config *c, bool standby)
+static int open_lun(struct cxlfd *d, const struct dlun_config *c, struct standby *sb)
 {
 	char path[PATH_MAX] = "";
 	struct be_spec spec;
@@ -760,13 +772,15 @@ static int open_lun(struct cxlfd *d, const struct dlun_config *c, bool standby)
 		spec.rbd.takeover_wait_s = d->cfg.takeover_wait_s ? d->cfg.takeover_wait_s
 								   : BE_RBD_TAKEOVER_WAIT_S;
 	}
-	if (standby) {
+	if (sb) {
 		spec.rbd.standby = true;
 		spec.rbd.stop = &d->stopping;
+		spec.rbd.on_wait = standby_holder;
+		spec.rbd.on_wait_arg = sb;
 	}
 	rc = be_open(&spec, &be);
 	if (rc) {
-		if (!(standby && atomic_load(&d->stopping)))
+		if (!(sb && atomic_load(&d->stopping)))
 			log_err("LUN %s: cannot open %s: %s", c->name, c->spec, strerror(-rc));
 		return rc;
 	}
@@ -803,8 +817,11 @@ static void *standby_main(void *arg)
 		int rc;
 
 		atomic_store(&sb->state, SB_WAITING);
-		rc = open_lun(d, sb->cfg, true);
+		rc = open_lun(d, sb->cfg, sb);
 		if (!rc) {
+			pthread_mutex_lock(&sb->lock);
+			sb->holder[0] = 0;
+			pthread_mutex_unlock(&sb->lock);
 			atomic_store(&sb->state, SB_SERVED);
 			log_notice("LUN %s: standby no more: serving %s", sb->cfg->name,
 				   sb->cfg->spec);
@@ -840,6 +857,23 @@ static int standby_start(struct cxlfd *d)
 	return 0;
 }
 
+/* @s as a JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
 /* The status's standby LUNs (master lock held, master_status). */
 static void status_standby(struct cxlfd *d, FILE *f, bool json)
 {
@@ -847,20 +881,30 @@ static void status_standby(struct cxlfd *d, FILE *f, bool json)
 		return;
 	fputs(json ? ",\"standby\":[" : "Standby LUNs (served once their holder is gone):\n", f);
 	for (unsigned i = 0; i < d->nstandby; i++) {
-		const struct standby *sb = &d->standby[i];
+		struct standby *sb = &d->standby[i];
 		int st = atomic_load(&sb->state);
 		int err = atomic_load(&sb->err);
 
+		char holder[sizeof(sb->holder)];
+
+		pthread_mutex_lock(&sb->lock);
+		snprintf(holder, sizeof(holder), "%s", st == SB_WAITING ? sb->holder : "");
+		pthread_mutex_unlock(&sb->lock);
 		if (json) {
 			fprintf(f, "%s{\"name\":\"%s\",\"state\":\"%s\"", i ? "," : "",
 				sb->cfg->name, standby_names[st]);
 			if (st == SB_RETRYING)
 				fprintf(f, ",\"error\":\"%s\"", strerror(err));
+			if (holder[0]) {
+				fputs(",\"holder\":", f);
+				json_string(f, holder);
+			}
 			fputs("}", f);
 		} else {
-			fprintf(f, "  %-10s %s  %s%s%s\n", sb->cfg->name, sb->cfg->spec,
+			fprintf(f, "  %-10s %s  %s%s%s%s%s\n", sb->cfg->name, sb->cfg->spec,
 				standby_names[st], st == SB_RETRYING ? ": " : "",
-				st == SB_RETRYING ? strerror(err) : "");
+				st == SB_RETRYING ? strerror(err) : "", holder[0] ? ": held by " : "",
+				holder);
 		}
 	}
 	if (json)
@@ -887,9 +931,11 @@ void daemon_stop(struct cxlfd *d)
 		return;
 	/* No LUN is added from here on. */
 	atomic_store(&d->stopping, true);
-	for (unsigned i = 0; i < d->nstandby; i++)
+	for (unsigned i = 0; i < d->nstandby; i++) {
 		if (d->standby[i].started)
 			pthread_join(d->standby[i].thread, NULL);
+		pthread_mutex_destroy(&d->standby[i].lock);
+	}
 	if (d->nbd) {
 		nbd_server_stop(d->nbd);
 		nbd_server_destroy(d->nbd);
@@ -957,10 +1003,14 @@ int daemon_start(const struct daemon_config *cfg, struct cxlfd **out)
 	for (unsigned i = 0; i < cfg->nluns && !rc; i++) {
 		const struct dlun_config *c = &d->cfg.luns[i];
 
-		if (c->standby)   /* opened by its thread, once the daemon listens */
-			d->standby[d->nstandby++] = (struct standby){ .d = d, .cfg = c };
+		if (c->standby) { /* opened by its thread, once the daemon listens */
+			struct standby *sb = &d->standby[d->nstandby++];
+
+			*sb = (struct standby){ .d = d, .cfg = c };
+			pthread_mutex_init(&sb->lock, NULL);
+		}
 		else
-			rc = open_lun(d, c, false);
+			rc = open_lun(d, c, NULL);
 	}
 	ops.arg = d;
 	if (!rc)

@@ -8,8 +8,9 @@
  *   options   --standby on a LUN that is not rbd: refused at start, with
  *             the reason;
  *   waiting   while A serves the image, B (standby) is ready at once; its
- *             status lists the LUN as waiting; an open at B alone is
- *             ENOENT (a client with a socket list goes on to the next);
+ *             status lists the LUN as waiting, held by A (its pid); an
+ *             open at B alone is ENOENT (a client with a socket list goes
+ *             on to the next);
  *   killed    a client with CXLFLASH_SOCKET=a:b writes and flushes, keeps
  *             its chunk open; A is killed (SIGKILL); B, still running,
  *             takes the image (A was a process of this machine that has
@@ -87,15 +88,25 @@ static void waiting(void)
 	char st[32];
 	chunk_id_t id;
 
+	char pid[48];
+	double t0;
+
 	start_standby(&g_b, "b");
 	standby_state(&g_b, st, sizeof(st));
 	T_ASSERT(!strcmp(st, "waiting"));
+	/* Who holds it, once the standby found out (its first look). */
+	snprintf(pid, sizeof(pid), "cxlflashd pid %d ", (int)g_a.pid);
+	for (t0 = now_s(); !strstr(g_out, "\"holder\":\"client "); usleep(100000)) {
+		T_ASSERT(now_s() - t0 < 10);
+		standby_state(&g_b, st, sizeof(st));
+	}
+	T_ASSERT(strstr(g_out, pid));
 	{
 		const char *args[] = { "status", "--socket", g_b.socket, NULL };
 
 		T_EQ(t_run_tool(t_tool_path("cxlflash"), args, g_out, sizeof(g_out)), 0);
 		T_ASSERT(strstr(g_out, "Standby LUNs"));
-		T_ASSERT(strstr(g_out, "lun0       " IMG "  waiting"));
+		T_ASSERT(strstr(g_out, "lun0       " IMG "  waiting: held by client "));
 	}
 	use_sockets(&g_b, NULL);
 	errno = 0;
