@@ -23,6 +23,7 @@
 #include "master/master.h"
 #include "nbd/nbd_server.h"
 #include "server/server.h"
+#include "util/json.h"
 #include "util/log.h"
 
 struct dlun {
@@ -857,23 +858,6 @@ static int standby_start(struct cxlfd *d)
 	return 0;
 }
 
-/* @s as a JSON string: quotes, backslashes and control characters escaped. */
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 /* The status's standby LUNs (master lock held, master_status). */
 static void status_standby(struct cxlfd *d, FILE *f, bool json)
 {
@@ -897,7 +881,7 @@ static void status_standby(struct cxlfd *d, FILE *f, bool json)
 				fprintf(f, ",\"error\":\"%s\"", strerror(err));
 			if (holder[0]) {
 				fputs(",\"holder\":", f);
-				json_string(f, holder);
+				json_str(f, holder);
 			}
 			fputs("}", f);
 		} else {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "util/json.h"
 
 static const char *mode_name(enum lun_mode m)
 {
@@ -23,23 +24,6 @@ static void wwid_hex(const uint8_t *w, char out[2 * CXLFLASH_WWID_LEN + 1])
 {
 	for (unsigned i = 0; i < CXLFLASH_WWID_LEN; i++)
 		sprintf(out + 2 * i, "%02x", w[i]);
-}
-
-/* JSON string body: quotes, backslashes and control characters escaped. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
 }
 
 static const char *lun_label(const struct master_status_names *names, const struct mlun *l)

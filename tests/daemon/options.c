@@ -304,6 +304,21 @@ static void missing_dir(void)
 
 /* NBD limits (and --takeover-wait): bad numbers refused, naming the
  * option; a config file's directives and lun keys accepted and applied. */
+/* A daemon started with --config @conf holding @text does not start, and
+ * says @why. */
+static void conf_refused(const char *const *cargs, const char *conf, const char *text,
+			 const char *why)
+{
+	FILE *f = fopen(conf, "w");
+	struct proc p;
+
+	T_ASSERT(f);
+	fputs(text, f);
+	fclose(f);
+	T_EQ(start(&p, "opt-l.log", cargs), 2);
+	T_ASSERT(strstr(slurp(p.log), why));
+}
+
 static void nbd_limit_options(void)
 {
 	const char *opts[] = { "--nbd-max-conns", "--nbd-max-conns-per-user",
@@ -355,31 +370,12 @@ static void nbd_limit_options(void)
 	nc_disc(a);
 	close(b);
 	stop(&p);
-	f = fopen(conf, "w");
-	T_ASSERT(f);
-	fprintf(f, "lun l ram:1G\nnbd-max-conns 0\n");
-	fclose(f);
-	T_EQ(start(&p, "opt-l.log", cargs), 2);
-	T_ASSERT(strstr(slurp(p.log), ":2: cannot use this line"));
-	f = fopen(conf, "w");
-	T_ASSERT(f);
-	fprintf(f, "lun l ram:1G nbd-tcp-anonymous=maybe\n");
-	fclose(f);
-	T_EQ(start(&p, "opt-l.log", cargs), 2);
-	T_ASSERT(strstr(slurp(p.log), "nbd-tcp-anonymous is yes or no"));
+	conf_refused(cargs, conf, "lun l ram:1G\nnbd-max-conns 0\n", ":2: cannot use this line");
+	conf_refused(cargs, conf, "lun l ram:1G nbd-tcp-anonymous=maybe\n",
+		     "nbd-tcp-anonymous is yes or no");
 	/* standby: rbd only, yes or no, a LUN named first. */
-	f = fopen(conf, "w");
-	T_ASSERT(f);
-	fprintf(f, "lun l ram:1G standby=yes\n");
-	fclose(f);
-	T_EQ(start(&p, "opt-l.log", cargs), 2);
-	T_ASSERT(strstr(slurp(p.log), "standby is for rbd: LUNs"));
-	f = fopen(conf, "w");
-	T_ASSERT(f);
-	fprintf(f, "lun l rbd:p/i standby=maybe\n");
-	fclose(f);
-	T_EQ(start(&p, "opt-l.log", cargs), 2);
-	T_ASSERT(strstr(slurp(p.log), "standby is yes or no"));
+	conf_refused(cargs, conf, "lun l ram:1G standby=yes\n", "standby is for rbd: LUNs");
+	conf_refused(cargs, conf, "lun l rbd:p/i standby=maybe\n", "standby is yes or no");
 	{
 		const char *a3[] = { "--socket", t_path("opt-l.sock"), "--lun", "l=ram:1G",
 				     "--standby", "m", NULL };
