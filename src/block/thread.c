@@ -107,14 +107,20 @@ static uint64_t spin_budget(struct chunk *c)
 	return 0;
 }
 
+/* A score of SPIN_SCORE_ONE moved an eighth of the way towards all (@hit)
+ * or nothing: how often lately, for spin_learn and slow_learn. */
+static uint32_t score_step(uint32_t s, bool hit)
+{
+	return hit ? s + (SPIN_SCORE_ONE - s) / 8 : s - s / 8;
+}
+
 /* spin_learn() - a spin ended with what it waited for (@hit) or in a sleep.
  * Racing updates may lose one; the score is only a hint. */
 static void spin_learn(struct chunk *c, bool hit)
 {
 	uint32_t s = __atomic_load_n(&c->spin_score, __ATOMIC_RELAXED);
 
-	s = hit ? s + (SPIN_SCORE_ONE - s) / 8 : s - s / 8;
-	__atomic_store_n(&c->spin_score, s, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->spin_score, score_step(s, hit), __ATOMIC_RELAXED);
 }
 
 /* slow_learn() - a wait that found completions took over SLOW_WAIT_NS
@@ -123,9 +129,7 @@ static void spin_learn(struct chunk *c, bool hit)
  * for the batch's wait (async.c, "Batches"). Lock held. */
 static void slow_learn(struct chunk *c, bool slow)
 {
-	uint32_t s = c->slow_score;
-
-	c->slow_score = slow ? s + (SPIN_SCORE_ONE - s) / 8 : s - s / 8;
+	c->slow_score = score_step(c->slow_score, slow);
 }
 
 /* Is there something at the HRRQ entry @peek (or does it read all ones)? */

@@ -10,9 +10,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/backend.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 static const char *mode_name(enum lun_mode m)
@@ -90,12 +90,9 @@ static void vlun_rows(struct master *m, FILE *f, const struct master_status_name
 static void orphan_rows(struct master *m, FILE *f, const struct master_status_names *names,
 			bool json)
 {
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = now_ns();    /* the clock of mvorphan.since_ns */
 	bool first = true;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	if (json)
 		fputs(",\"kept_vluns\":[", f);
 	for (unsigned i = 0; i < AFU_MAX_LUNS; i++) {

@@ -18,11 +18,11 @@
  *
  * A master that is lost (killed, its host dead, its image taken over)
  * leaves its records behind, and so does one that stops while clients
- * hold their vLUNs (a clean daemon stop: master_keep_vluns, vlun_keep). The next master to open the LUN (another
- * daemon that takes the image over, the same one restarted, or an embedded
- * program) loads them at open as orphans: each takes its chunks in the
- * allocator and one user of the LUN (which so stays in virtual mode), and
- * waits for its client. The client's block library, reattaching after
+ * hold their vLUNs (a clean daemon stop: master_keep_vluns, vlun_keep).
+ * The next master to open the LUN (another daemon that takes the image
+ * over, the same one restarted, or an embedded program) loads them at open
+ * as orphans: each takes its chunks in the allocator and one user of the
+ * LUN (which so stays in virtual mode), and waits for its client. The client's block library, reattaching after
  * the loss, asks for it by id (USER_VIRTUAL with
  * DK_CXLFLASH_UVIRTUAL_REATTACH) on its new context; the orphan becomes
  * that context's entry, with the same chunks (so the same data) and the
@@ -42,17 +42,10 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define VSTORE_PREFIX "cxlflash.vlun."
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void vkey(char *key, size_t len, uint64_t id)
 {
